@@ -1,0 +1,5 @@
+//! # seer-compaction
+//!
+//! The shape of seerdb's LSM tree. It will own versions and the manifest, the
+//! compaction policy (Dostoevsky's fluid LSM, adaptive by default) and the
+//! merge that executes a compaction. It owns no threads.

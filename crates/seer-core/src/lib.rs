@@ -1,0 +1,37 @@
+//! # seer-core
+//!
+//! The small vocabulary every seerdb layer shares, and nothing else:
+//!
+//! - [`key`]: sequence numbers, [`ValueKind`], [`InternalKey`] and the internal
+//!   key order (user key ascending, then sequence number descending), in owned
+//!   and encoded form.
+//! - [`merge`]: the [`MergeOperator`] trait and the two operators seerdb ships
+//!   (u64 add and string append).
+//! - [`varint`] and [`checksum`]: LEB128 varints and the xxh3 checksum used by
+//!   every on-disk structure.
+//! - [`filename`]: how the files of a database directory are named.
+//! - [`fs`]: the [`FileSystem`] seam through which every layer does all of its
+//!   file I/O, so that tests can inject faults and simulate power loss.
+//!
+//! It deliberately owns no data structure, format or thread: those belong to
+//! the layer crates (`seer-wal`, `seer-memtable`, `seer-sstable`,
+//! `seer-compaction`) and to the `seer-db` facade.
+
+pub mod checksum;
+pub mod error;
+pub mod filename;
+pub mod fs;
+pub mod key;
+pub mod merge;
+pub mod varint;
+
+pub use checksum::{checksum, Checksummer};
+pub use error::DecodeError;
+pub use filename::FileKind;
+pub use fs::{
+    FileLock, FileSystem, RandomAccessFile, RealFileSystem, SharedFileSystem, WritableFile,
+};
+pub use key::{
+    compare_internal_keys, InternalKey, ParsedInternalKey, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
+};
+pub use merge::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};

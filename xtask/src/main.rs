@@ -1,0 +1,245 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo
+//! does.
+//!
+//! - `ci`: format check, clippy with warnings denied, every test (unit,
+//!   integration, doc, fuzz-corpus replay) and the loom models.
+//! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode.
+//! - `loom`: the loom models of the commit pipeline.
+//! - `fuzz <target|all> [--seconds N]`: cargo-fuzz targets, found under
+//!   `crates/*/fuzz/fuzz_targets/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "seerdb project automation")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Format check, clippy, all tests and the loom models.
+    Ci,
+    /// Runs the benchmark harness; extra arguments go to `seer-bench`.
+    Bench {
+        /// Arguments for seer-bench (see `cargo xtask bench -- --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Runs the loom models of the commit pipeline.
+    Loom,
+    /// Runs a cargo-fuzz target, or `all` of them, for a time.
+    Fuzz {
+        /// Target name, or `all`.
+        target: String,
+        /// Seconds to fuzz each target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+}
+
+type TaskResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Ci => ci(),
+        Task::Bench { args } => bench(&args),
+        Task::Loom => loom(),
+        Task::Fuzz { target, seconds } => fuzz(&target, seconds),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn run(step: &str, command: &mut Command) -> TaskResult {
+    eprintln!("==> {step}");
+    let status = command
+        .status()
+        .map_err(|error| format!("{step}: could not start: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step}: failed ({status})"))
+    }
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .map(|output| output.status.success())
+        .unwrap_or(false)
+}
+
+fn ci() -> TaskResult {
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    if has_nextest() {
+        run(
+            "cargo nextest run",
+            cargo().args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+                "--profile",
+                "ci",
+            ]),
+        )?;
+    } else {
+        run(
+            "cargo test",
+            cargo().args([
+                "test",
+                "--workspace",
+                "--locked",
+                "--lib",
+                "--bins",
+                "--tests",
+            ]),
+        )?;
+    }
+    run(
+        "doc tests",
+        cargo().args(["test", "--workspace", "--locked", "--doc"]),
+    )?;
+    loom()
+}
+
+fn bench(args: &[String]) -> TaskResult {
+    run(
+        "seer-bench",
+        cargo()
+            .args(["run", "--release", "--locked", "-p", "seer-bench", "--"])
+            .args(args),
+    )
+}
+
+fn loom() -> TaskResult {
+    let target_dir = workspace_root().join("target").join("loom");
+    run(
+        "loom models",
+        cargo()
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("LOOM_MAX_PREEMPTIONS", "2")
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args([
+                "test",
+                "--release",
+                "--locked",
+                "-p",
+                "seer-wal",
+                "--lib",
+                "loom",
+            ]),
+    )
+}
+
+/// Every fuzz target as `(fuzz dir, target name)`.
+fn fuzz_targets() -> Vec<(PathBuf, String)> {
+    let mut targets = Vec::new();
+    let crates = workspace_root().join("crates");
+    let Ok(entries) = std::fs::read_dir(&crates) else {
+        return targets;
+    };
+    for entry in entries.flatten() {
+        let fuzz_dir = entry.path().join("fuzz");
+        let Ok(sources) = std::fs::read_dir(fuzz_dir.join("fuzz_targets")) else {
+            continue;
+        };
+        for source in sources.flatten() {
+            let path = source.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                if let Some(stem) = path.file_stem() {
+                    targets.push((fuzz_dir.clone(), stem.to_string_lossy().into_owned()));
+                }
+            }
+        }
+    }
+    targets.sort();
+    targets
+}
+
+fn ensure_cargo_fuzz() -> TaskResult {
+    let installed = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|output| output.status.success())
+        .unwrap_or(false);
+    if installed {
+        return Ok(());
+    }
+    run(
+        "cargo install cargo-fuzz",
+        cargo().args(["install", "--locked", "cargo-fuzz"]),
+    )
+}
+
+fn fuzz(target: &str, seconds: u64) -> TaskResult {
+    let all = fuzz_targets();
+    let chosen: Vec<_> = all
+        .iter()
+        .filter(|(_, name)| target == "all" || name == target)
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<_> = all.iter().map(|(_, name)| name.as_str()).collect();
+        return Err(format!("no fuzz target {target:?}; known: {names:?}"));
+    }
+    ensure_cargo_fuzz()?;
+    for (fuzz_dir, name) in chosen {
+        let corpus = fuzz_dir.join("corpus").join(name);
+        let _ = std::fs::create_dir_all(&corpus);
+        run(
+            &format!("fuzz {name} for {seconds}s"),
+            cargo()
+                // cargo-fuzz needs nightly flags; the stable toolchain is the
+                // only one here, and RUSTC_BOOTSTRAP unlocks them.
+                .env("RUSTC_BOOTSTRAP", "1")
+                .args(["fuzz", "run", "--fuzz-dir"])
+                .arg(fuzz_dir)
+                .arg(name)
+                .arg(&corpus)
+                .arg("--")
+                .arg(format!("-max_total_time={seconds}")),
+        )?;
+    }
+    Ok(())
+}
