@@ -9,6 +9,9 @@
 //!   (u64 add and string append).
 //! - [`varint`] and [`checksum`]: LEB128 varints and the xxh3 checksum used by
 //!   every on-disk structure.
+//! - [`lookup`] and [`iter`]: the point-lookup answer and the cursor trait that
+//!   memtables and tables share, so the read path and compaction can combine
+//!   them.
 //! - [`filename`]: how the files of a database directory are named.
 //! - [`fs`]: the [`FileSystem`] seam through which every layer does all of its
 //!   file I/O, so that tests can inject faults and simulate power loss.
@@ -21,7 +24,9 @@ pub mod checksum;
 pub mod error;
 pub mod filename;
 pub mod fs;
+pub mod iter;
 pub mod key;
+pub mod lookup;
 pub mod merge;
 pub mod varint;
 
@@ -31,7 +36,9 @@ pub use filename::FileKind;
 pub use fs::{
     FileLock, FileSystem, RandomAccessFile, RealFileSystem, SharedFileSystem, WritableFile,
 };
+pub use iter::InternalIterator;
 pub use key::{
     compare_internal_keys, InternalKey, ParsedInternalKey, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
 };
+pub use lookup::{Lookup, MergeBase};
 pub use merge::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};
