@@ -28,6 +28,7 @@ pub mod iter;
 pub mod key;
 pub mod lookup;
 pub mod merge;
+pub mod merging;
 pub mod varint;
 
 pub use checksum::{checksum, Checksummer};
@@ -42,3 +43,4 @@ pub use key::{
 };
 pub use lookup::{Lookup, MergeBase};
 pub use merge::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};
+pub use merging::MergingIterator;
