@@ -15,6 +15,8 @@
 //! - [`filename`]: how the files of a database directory are named.
 //! - [`fs`]: the [`FileSystem`] seam through which every layer does all of its
 //!   file I/O, so that tests can inject faults and simulate power loss.
+//! - `fault` (feature `fault-injection`): the in-memory file system that does
+//!   so, for durability tests.
 //!
 //! It deliberately owns no data structure, format or thread: those belong to
 //! the layer crates (`seer-wal`, `seer-memtable`, `seer-sstable`,
@@ -22,6 +24,8 @@
 
 pub mod checksum;
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod filename;
 pub mod fs;
 pub mod iter;
