@@ -3,35 +3,73 @@
 //! refuses to work once a simulated crash or power loss has ended that epoch.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, MutexGuard};
 
 use super::tree::InodeId;
-use super::SharedState;
+use super::{SharedState, State};
 use crate::fs::{FileLock, RandomAccessFile, WritableFile};
+
+/// What every open file handle holds: its file and the epoch that opened it.
+/// Dropping it closes the file (if the epoch is still alive).
+#[derive(Debug)]
+pub(super) struct OpenHandle {
+    state: SharedState,
+    path: PathBuf,
+    inode: InodeId,
+    epoch: u64,
+}
+
+impl OpenHandle {
+    /// Opens a handle on `inode` in the current epoch.
+    pub(super) fn open(
+        shared: &SharedState,
+        state: &mut State,
+        path: &Path,
+        inode: InodeId,
+    ) -> Self {
+        state.tree.open_handle(inode);
+        Self {
+            state: Arc::clone(shared),
+            path: path.to_path_buf(),
+            inode,
+            epoch: state.epoch,
+        }
+    }
+
+    /// The locked state, or an error if a crash has killed this handle.
+    fn live_state(&self) -> io::Result<MutexGuard<'_, State>> {
+        let state = super::lock(&self.state);
+        state.check_epoch(self.epoch, &self.path)?;
+        Ok(state)
+    }
+}
+
+impl Drop for OpenHandle {
+    fn drop(&mut self) {
+        super::lock(&self.state).close_handle(self.inode, self.epoch);
+    }
+}
 
 /// A file opened by `create` or `open_append`.
 #[derive(Debug)]
 pub(super) struct FaultWritableFile {
-    pub(super) state: SharedState,
-    pub(super) path: PathBuf,
-    pub(super) inode: InodeId,
-    pub(super) epoch: u64,
+    pub(super) handle: OpenHandle,
     pub(super) len_bytes: u64,
 }
 
 impl WritableFile for FaultWritableFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut state = super::lock(&self.state);
-        state.check_epoch(self.epoch, &self.path)?;
-        let (written_bytes, outcome) = state.append(self.inode, &self.path, bytes);
+        let handle = &self.handle;
+        let mut state = handle.live_state()?;
+        let (written_bytes, outcome) = state.append(handle.inode, &handle.path, bytes);
         self.len_bytes += written_bytes as u64;
         outcome
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        let mut state = super::lock(&self.state);
-        state.check_epoch(self.epoch, &self.path)?;
-        state.sync(self.inode, &self.path)
+        let handle = &self.handle;
+        handle.live_state()?.sync(handle.inode, &handle.path)
     }
 
     fn sync_all(&mut self) -> io::Result<()> {
@@ -43,27 +81,17 @@ impl WritableFile for FaultWritableFile {
     }
 }
 
-impl Drop for FaultWritableFile {
-    fn drop(&mut self) {
-        super::lock(&self.state).close_handle(self.inode, self.epoch);
-    }
-}
-
 /// A file opened by `open_read`; it reads the file's current content.
 #[derive(Debug)]
 pub(super) struct FaultRandomAccessFile {
-    pub(super) state: SharedState,
-    pub(super) path: PathBuf,
-    pub(super) inode: InodeId,
-    pub(super) epoch: u64,
+    pub(super) handle: OpenHandle,
     pub(super) len_bytes: u64,
 }
 
 impl RandomAccessFile for FaultRandomAccessFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let state = super::lock(&self.state);
-        state.check_epoch(self.epoch, &self.path)?;
-        let content = state.tree.content(self.inode);
+        let state = self.handle.live_state()?;
+        let content = state.tree.content(self.handle.inode);
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         let end = start.saturating_add(buf.len());
         let source = content.get(start..end).ok_or_else(|| {
@@ -72,7 +100,7 @@ impl RandomAccessFile for FaultRandomAccessFile {
                 format!(
                     "read of {} bytes at offset {offset} past the end of {} ({} bytes)",
                     buf.len(),
-                    self.path.display(),
+                    self.handle.path.display(),
                     content.len()
                 ),
             )
@@ -83,12 +111,6 @@ impl RandomAccessFile for FaultRandomAccessFile {
 
     fn len(&self) -> u64 {
         self.len_bytes
-    }
-}
-
-impl Drop for FaultRandomAccessFile {
-    fn drop(&mut self) {
-        super::lock(&self.state).close_handle(self.inode, self.epoch);
     }
 }
 

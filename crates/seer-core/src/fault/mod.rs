@@ -66,7 +66,7 @@ pub use tree::{PowerLossMode, PowerLossReport};
 
 use crate::fs::{FileLock, FileSystem, RandomAccessFile, SharedFileSystem, WritableFile};
 use faults::{injected_error, storage_full_error, ArmedFaults, WriteFailure};
-use handles::{FaultFileLock, FaultRandomAccessFile, FaultWritableFile};
+use handles::{FaultFileLock, FaultRandomAccessFile, FaultWritableFile, OpenHandle};
 use tree::{InodeId, Tree};
 
 /// What `available_space` reports when no capacity is set: 1 TiB.
@@ -269,13 +269,9 @@ impl FaultFileSystem {
     }
 
     fn writable(&self, state: &mut State, path: &Path, inode: InodeId) -> Box<dyn WritableFile> {
-        state.tree.open_handle(inode);
         Box::new(FaultWritableFile {
-            state: Arc::clone(&self.state),
-            path: path.to_path_buf(),
-            inode,
-            epoch: state.epoch,
             len_bytes: state.tree.content(inode).len() as u64,
+            handle: OpenHandle::open(&self.state, state, path, inode),
         })
     }
 }
@@ -305,13 +301,9 @@ impl FileSystem for FaultFileSystem {
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn RandomAccessFile>> {
         let mut state = lock(&self.state);
         let inode = state.tree.lookup(path)?;
-        state.tree.open_handle(inode);
         Ok(Box::new(FaultRandomAccessFile {
-            state: Arc::clone(&self.state),
-            path: path.to_path_buf(),
-            inode,
-            epoch: state.epoch,
             len_bytes: state.tree.content(inode).len() as u64,
+            handle: OpenHandle::open(&self.state, &mut state, path, inode),
         }))
     }
 
