@@ -1,0 +1,400 @@
+//! Adaptive mode: count the operations the database serves, and move the
+//! policy `(T, K, Z)` to the candidate with the lowest workload-weighted cost
+//! in the Dostoevsky model, with hysteresis so that it does not flap.
+//!
+//! [`WorkloadStats`] is the lock-free counter the DB bumps on every
+//! operation; [`AdaptivePolicy`] turns a window of those counts into a
+//! [`PolicyDecision`] that says what was chosen and why (its `Display` is the
+//! line the DB puts in its metrics).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cost::{evaluate, OperationMix, TreeInputs};
+use crate::policy::PolicyParams;
+
+/// Range scans returning at least this many entries count as long.
+pub const LONG_RANGE_MIN_ENTRIES: u64 = 100;
+
+/// Counters of the operations served, safe to bump from many threads.
+#[derive(Debug, Default)]
+pub struct WorkloadStats {
+    updates: AtomicU64,
+    zero_result_lookups: AtomicU64,
+    point_lookups: AtomicU64,
+    short_ranges: AtomicU64,
+    long_ranges: AtomicU64,
+}
+
+/// The operations counted since the previous window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkloadWindow {
+    /// Puts, deletes and merges.
+    pub updates: u64,
+    /// Point lookups that found nothing.
+    pub zero_result_lookups: u64,
+    /// Point lookups that found a value.
+    pub point_lookups: u64,
+    /// Range scans shorter than [`LONG_RANGE_MIN_ENTRIES`].
+    pub short_ranges: u64,
+    /// Range scans of at least [`LONG_RANGE_MIN_ENTRIES`] entries.
+    pub long_ranges: u64,
+}
+
+impl WorkloadStats {
+    /// Counters at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts `count` updates (a batch counts each record).
+    pub fn record_updates(&self, count: u64) {
+        self.updates.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Counts a point lookup; `found` when it returned a value.
+    pub fn record_point_lookup(&self, found: bool) {
+        let counter = if found {
+            &self.point_lookups
+        } else {
+            &self.zero_result_lookups
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a range scan that returned `entries_count` entries.
+    pub fn record_range_lookup(&self, entries_count: u64) {
+        let counter = if entries_count >= LONG_RANGE_MIN_ENTRIES {
+            &self.long_ranges
+        } else {
+            &self.short_ranges
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far, resetting the counters to zero.
+    pub fn take_window(&self) -> WorkloadWindow {
+        WorkloadWindow {
+            updates: self.updates.swap(0, Ordering::Relaxed),
+            zero_result_lookups: self.zero_result_lookups.swap(0, Ordering::Relaxed),
+            point_lookups: self.point_lookups.swap(0, Ordering::Relaxed),
+            short_ranges: self.short_ranges.swap(0, Ordering::Relaxed),
+            long_ranges: self.long_ranges.swap(0, Ordering::Relaxed),
+        }
+    }
+}
+
+impl WorkloadWindow {
+    /// All operations of the window.
+    pub fn total_ops(&self) -> u64 {
+        self.updates
+            + self.zero_result_lookups
+            + self.point_lookups
+            + self.short_ranges
+            + self.long_ranges
+    }
+
+    /// The window as fractions of its operations.
+    pub fn mix(&self) -> OperationMix {
+        OperationMix {
+            updates: self.updates as f64,
+            zero_result_lookups: self.zero_result_lookups as f64,
+            point_lookups: self.point_lookups as f64,
+            short_ranges: self.short_ranges as f64,
+            long_ranges: self.long_ranges as f64,
+        }
+        .normalized()
+    }
+}
+
+/// How the adaptive policy searches and when it moves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveOptions {
+    /// The `(T, K, Z)` it may choose from.
+    pub candidates: Vec<PolicyParams>,
+    /// Hysteresis: move only when the best candidate is cheaper than the
+    /// current policy by more than this fraction of the current cost.
+    pub switch_gain_fraction: f64,
+    /// Windows with fewer operations are ignored.
+    pub min_window_ops: u64,
+    /// Weight of a new window in the running operation mix (the rest is the
+    /// history), in `(0, 1]`.
+    pub new_window_weight: f64,
+}
+
+impl Default for AdaptiveOptions {
+    fn default() -> Self {
+        Self {
+            candidates: default_candidates(),
+            switch_gain_fraction: 0.10,
+            min_window_ops: 1000,
+            new_window_weight: 0.5,
+        }
+    }
+}
+
+/// The default search grid: `T` in {2, 3, 4, 6, 8, 10, 12, 16}, `K` in
+/// {1, 2, T/2, T-1}, `Z` in {1, 2, T-1} (the three presets for every `T` and
+/// fluid shapes between them).
+pub fn default_candidates() -> Vec<PolicyParams> {
+    let mut candidates = Vec::new();
+    for t in [2u32, 3, 4, 6, 8, 10, 12, 16] {
+        for k in [1, 2, t / 2, t - 1] {
+            for z in [1, 2, t - 1] {
+                if let Ok(params) = PolicyParams::new(t, k, z) {
+                    if !candidates.contains(&params) {
+                        candidates.push(params);
+                    }
+                }
+            }
+        }
+    }
+    candidates
+}
+
+/// Why the adaptive policy holds its current `(T, K, Z)` or moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionReason {
+    /// No window has been observed yet: the initial policy stands.
+    Initial,
+    /// The last window had too few operations to judge.
+    TooFewOperations,
+    /// The current policy is the cheapest candidate.
+    AlreadyCheapest,
+    /// A cheaper candidate exists but not by more than the hysteresis margin.
+    WithinHysteresis,
+    /// Moved to a candidate cheaper by more than the margin.
+    Switched,
+}
+
+/// What the adaptive policy decided after its last window, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDecision {
+    /// The policy in force after the decision.
+    pub params: PolicyParams,
+    /// The policy in force before it.
+    pub previous: PolicyParams,
+    /// Why `params` is what it is.
+    pub reason: DecisionReason,
+    /// The running operation mix the costs were weighted by.
+    pub mix: OperationMix,
+    /// The cheapest candidate and its weighted cost (I/Os per operation).
+    pub best: (PolicyParams, f64),
+    /// The weighted cost of `previous`.
+    pub previous_cost: f64,
+}
+
+impl fmt::Display for PolicyDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.mix;
+        write!(
+            f,
+            "{} [{:?}] mix: updates {:.0}% zero-result {:.0}% lookups {:.0}% short ranges {:.0}% long ranges {:.0}%; ",
+            self.params,
+            self.reason,
+            m.updates * 100.0,
+            m.zero_result_lookups * 100.0,
+            m.point_lookups * 100.0,
+            m.short_ranges * 100.0,
+            m.long_ranges * 100.0
+        )?;
+        write!(
+            f,
+            "cheapest {} at {:.4} I/O per op, previous {} at {:.4}",
+            self.best.0, self.best.1, self.previous, self.previous_cost
+        )
+    }
+}
+
+/// Chooses `(T, K, Z)` from the observed workload.
+#[derive(Debug, Clone)]
+pub struct AdaptivePolicy {
+    options: AdaptiveOptions,
+    mix: Option<OperationMix>,
+    decision: PolicyDecision,
+}
+
+impl AdaptivePolicy {
+    /// A policy starting at `initial`.
+    pub fn new(initial: PolicyParams, options: AdaptiveOptions) -> Self {
+        Self {
+            options,
+            mix: None,
+            decision: PolicyDecision {
+                params: initial,
+                previous: initial,
+                reason: DecisionReason::Initial,
+                mix: OperationMix::default(),
+                best: (initial, 0.0),
+                previous_cost: 0.0,
+            },
+        }
+    }
+
+    /// The policy in force.
+    pub fn current(&self) -> PolicyParams {
+        self.decision.params
+    }
+
+    /// The last decision.
+    pub fn decision(&self) -> &PolicyDecision {
+        &self.decision
+    }
+
+    /// Folds `window` into the running mix and re-decides for a tree of
+    /// `tree`'s size.
+    pub fn observe(&mut self, window: &WorkloadWindow, tree: &TreeInputs) -> &PolicyDecision {
+        let current = self.current();
+        if window.total_ops() < self.options.min_window_ops {
+            self.decision.previous = current;
+            self.decision.reason = DecisionReason::TooFewOperations;
+            return &self.decision;
+        }
+        let mix = self.blend(window.mix());
+        let current_cost = evaluate(current, tree).weighted(&mix);
+        let best = self
+            .options
+            .candidates
+            .iter()
+            .map(|&params| (params, evaluate(params, tree).weighted(&mix)))
+            .fold((current, current_cost), |best, candidate| {
+                if candidate.1 < best.1 {
+                    candidate
+                } else {
+                    best
+                }
+            });
+        let (params, reason) = if best.0 == current {
+            (current, DecisionReason::AlreadyCheapest)
+        } else if best.1 < current_cost * (1.0 - self.options.switch_gain_fraction) {
+            (best.0, DecisionReason::Switched)
+        } else {
+            (current, DecisionReason::WithinHysteresis)
+        };
+        self.decision = PolicyDecision {
+            params,
+            previous: current,
+            reason,
+            mix,
+            best,
+            previous_cost: current_cost,
+        };
+        &self.decision
+    }
+
+    fn blend(&mut self, window_mix: OperationMix) -> OperationMix {
+        let weight = self.options.new_window_weight.clamp(f64::EPSILON, 1.0);
+        let mix = match self.mix {
+            None => window_mix,
+            Some(old) => OperationMix {
+                updates: old.updates * (1.0 - weight) + window_mix.updates * weight,
+                zero_result_lookups: old.zero_result_lookups * (1.0 - weight)
+                    + window_mix.zero_result_lookups * weight,
+                point_lookups: old.point_lookups * (1.0 - weight)
+                    + window_mix.point_lookups * weight,
+                short_ranges: old.short_ranges * (1.0 - weight) + window_mix.short_ranges * weight,
+                long_ranges: old.long_ranges * (1.0 - weight) + window_mix.long_ranges * weight,
+            },
+        };
+        self.mix = Some(mix);
+        mix
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(updates: u64, zero: u64, hits: u64, short: u64) -> WorkloadWindow {
+        WorkloadWindow {
+            updates,
+            zero_result_lookups: zero,
+            point_lookups: hits,
+            short_ranges: short,
+            long_ranges: 0,
+        }
+    }
+
+    #[test]
+    fn stats_count_and_reset() {
+        let stats = WorkloadStats::new();
+        stats.record_updates(3);
+        stats.record_point_lookup(true);
+        stats.record_point_lookup(false);
+        stats.record_range_lookup(5);
+        stats.record_range_lookup(LONG_RANGE_MIN_ENTRIES);
+        let w = stats.take_window();
+        assert_eq!(
+            (
+                w.updates,
+                w.point_lookups,
+                w.zero_result_lookups,
+                w.short_ranges,
+                w.long_ranges
+            ),
+            (3, 1, 1, 1, 1)
+        );
+        assert_eq!(w.total_ops(), 7);
+        assert_eq!(stats.take_window(), WorkloadWindow::default());
+    }
+
+    #[test]
+    fn writes_move_away_from_leveling_and_scans_move_back() {
+        let tree = TreeInputs::default();
+        let mut policy = AdaptivePolicy::new(
+            PolicyParams::leveling(10).unwrap(),
+            AdaptiveOptions::default(),
+        );
+        let decision = policy.observe(&window(9000, 500, 500, 0), &tree).clone();
+        assert_eq!(decision.reason, DecisionReason::Switched);
+        assert!(decision.params.runs_per_level_k() > 1, "{decision}");
+        assert!(decision.best.1 < decision.previous_cost);
+        for _ in 0..8 {
+            policy.observe(&window(500, 1000, 1000, 7500), &tree);
+        }
+        let params = policy.current();
+        assert_eq!(params.runs_per_level_k(), 1, "{}", policy.decision());
+        assert_eq!(params.runs_at_largest_z(), 1);
+    }
+
+    #[test]
+    fn hysteresis_and_small_windows_hold_the_policy() {
+        let tree = TreeInputs::default();
+        let mut policy = AdaptivePolicy::new(PolicyParams::default(), AdaptiveOptions::default());
+        assert_eq!(policy.decision().reason, DecisionReason::Initial);
+        assert_eq!(
+            policy.observe(&window(5, 0, 0, 0), &tree).reason,
+            DecisionReason::TooFewOperations
+        );
+        let first = policy
+            .observe(&window(5000, 2000, 2000, 1000), &tree)
+            .params;
+        // The same mix again: the chosen policy is now the cheapest.
+        let again = policy.observe(&window(5000, 2000, 2000, 1000), &tree);
+        assert_eq!(again.params, first);
+        assert_eq!(again.reason, DecisionReason::AlreadyCheapest);
+        // A margin of 100% never switches.
+        let mut stubborn = AdaptivePolicy::new(
+            PolicyParams::leveling(10).unwrap(),
+            AdaptiveOptions {
+                switch_gain_fraction: 1.0,
+                ..AdaptiveOptions::default()
+            },
+        );
+        let held = stubborn.observe(&window(10_000, 0, 0, 0), &tree);
+        assert_eq!(held.reason, DecisionReason::WithinHysteresis);
+        assert_eq!(held.params, PolicyParams::leveling(10).unwrap());
+        assert!(held.to_string().contains("WithinHysteresis"));
+    }
+
+    #[test]
+    fn default_grid_holds_the_presets() {
+        let grid = default_candidates();
+        for t in [4, 10, 16] {
+            assert!(grid.contains(&PolicyParams::leveling(t).unwrap()));
+            assert!(grid.contains(&PolicyParams::tiering(t).unwrap()));
+            assert!(grid.contains(&PolicyParams::lazy_leveling(t).unwrap()));
+        }
+        assert!(grid.len() < 100);
+    }
+}
