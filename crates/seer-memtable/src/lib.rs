@@ -1,5 +1,32 @@
 //! # seer-memtable
 //!
-//! seerdb's in-memory write buffer. It will own the partitioned, lock-free
-//! MVCC memtable (skip lists keyed by internal key), its size accounting and
-//! ordered iteration across partitions. It knows nothing of the WAL or tables.
+//! seerdb's in-memory write buffer: the partitioned, lock-free MVCC
+//! [`Memtable`]. It owns
+//!
+//! - the partitions: `P` `crossbeam-skiplist` maps keyed by encoded internal
+//!   key, a user key living in partition `xxh3(user_key) % P`, so that writer
+//!   threads mostly touch different skip lists;
+//! - point lookups at a snapshot ([`Memtable::get`] answers a
+//!   [`seer_core::Lookup`], merge operands newest first);
+//! - ordered, bounded, bidirectional iteration across all partitions
+//!   ([`MemtableIterator`], a [`seer_core::InternalIterator`] built on
+//!   [`seer_core::MergingIterator`]) for the DB's read path and the flush;
+//! - size accounting (`should_flush` is one atomic load), entry counts and
+//!   sequence-number bounds;
+//! - freezing: an immutable memtable refuses inserts and stays readable.
+//!
+//! It deliberately knows nothing of the WAL, tables, snapshots' lifetimes or
+//! merge operators: the DB resolves operands across memtables and tables, and
+//! decides when to swap and flush.
+
+mod error;
+mod iter;
+mod key;
+mod memtable;
+
+pub use error::MemtableError;
+pub use iter::MemtableIterator;
+pub use memtable::{Memtable, ENTRY_OVERHEAD_BYTES};
+
+/// The partition count seerdb uses unless configured otherwise.
+pub const DEFAULT_PARTITIONS: usize = 4;

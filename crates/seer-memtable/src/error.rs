@@ -1,0 +1,17 @@
+//! The memtable's error type.
+
+use seer_core::SeqNo;
+
+/// Why an insert was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemtableError {
+    /// The memtable is frozen (immutable) and takes no more inserts.
+    #[error("memtable is frozen and refuses inserts")]
+    Frozen,
+    /// The sequence number does not fit in 56 bits.
+    #[error("sequence number {seq} exceeds the 56-bit maximum")]
+    SeqTooLarge {
+        /// The offending sequence number.
+        seq: SeqNo,
+    },
+}
