@@ -6,9 +6,19 @@
 
 pub mod adaptive;
 pub mod cost;
+pub mod edit;
+mod meta_shim;
+pub mod picker;
 pub mod policy;
+pub mod version;
 
 pub use adaptive::{
     AdaptiveOptions, AdaptivePolicy, PolicyDecision, WorkloadStats, WorkloadWindow,
 };
+pub use edit::VersionEdit;
+pub use meta_shim::TableMeta;
+pub use picker::{
+    Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
+};
 pub use policy::{PolicyError, PolicyParams};
+pub use version::{EditError, Level, SortedRun, Version};

@@ -1,0 +1,744 @@
+//! The compaction picker: given a version, the policy `(T, K, Z)` and the
+//! compactions already running, decide what to merge next.
+//!
+//! Shape (Dostoevsky's fluid LSM with dynamic level sizing):
+//! - the largest level is the last slot of the version; its capacity is its
+//!   actual size, and each level above has `1/T` of the one below. The *base
+//!   level* is the highest level whose capacity is at least
+//!   [`PickerOptions::base_level_bytes`] over `T`; level 0 compacts into it
+//!   and the levels above it stay empty, so no middle level is empty;
+//! - level 0 compacts when it holds [`PickerOptions::l0_trigger_runs`] runs
+//!   (one run per flush);
+//! - a level below the largest compacts into the next when its size reaches
+//!   its capacity or it holds more than `K` runs; data arriving at a level
+//!   merges into its newest run while that run is under `capacity / K` (so
+//!   `K = 1` is leveling) and starts a new run otherwise;
+//! - at the largest level an arrival starts a new run while there are fewer
+//!   than `Z`, and otherwise merges with all of them.
+//!
+//! Compactions move whole runs (the granularity the cost model assumes).
+//! The level with the highest score goes first.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::edit::VersionEdit;
+use crate::policy::PolicyParams;
+use crate::version::{SortedRun, Version};
+use crate::TableMeta;
+
+/// Score of a level above the base level that still holds data (after `T`
+/// grew): it must move down before anything else.
+const ABOVE_BASE_SCORE: f64 = 1e6;
+
+/// The picker's size knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PickerOptions {
+    /// Level-0 runs (flushes) that trigger a level-0 compaction.
+    pub l0_trigger_runs: usize,
+    /// The least capacity of the base level (the one level 0 compacts into).
+    pub base_level_bytes: u64,
+    /// Output tables are cut at about this size.
+    pub target_file_size_bytes: u64,
+}
+
+impl Default for PickerOptions {
+    fn default() -> Self {
+        Self {
+            l0_trigger_runs: 4,
+            base_level_bytes: 256 << 20,
+            target_file_size_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Level capacities derived from `T` and the largest level's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelTargets {
+    /// The level level 0 compacts into.
+    pub base_level: usize,
+    /// Capacity of each level (0 for level 0 and levels above the base).
+    pub capacity_bytes: Vec<u64>,
+}
+
+/// Why a compaction was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactionReason {
+    /// Level 0 reached its run trigger.
+    L0Runs {
+        /// Runs on level 0.
+        runs: usize,
+        /// The trigger.
+        trigger: usize,
+    },
+    /// A level reached its capacity.
+    LevelSize {
+        /// The level.
+        level: usize,
+        /// Its size.
+        size_bytes: u64,
+        /// Its capacity.
+        capacity_bytes: u64,
+    },
+    /// A level holds more runs than the policy allows.
+    RunCount {
+        /// The level.
+        level: usize,
+        /// Its runs.
+        runs: usize,
+        /// `K` or `Z`.
+        max_runs: u32,
+    },
+    /// A level above the base level holds data.
+    AboveBaseLevel {
+        /// The level.
+        level: usize,
+        /// The base level.
+        base_level: usize,
+    },
+    /// A manual `compact_range`.
+    Manual,
+}
+
+impl fmt::Display for CompactionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::L0Runs { runs, trigger } => write!(f, "L0 holds {runs} runs (trigger {trigger})"),
+            Self::LevelSize {
+                level,
+                size_bytes,
+                capacity_bytes,
+            } => write!(
+                f,
+                "L{level} holds {size_bytes} bytes (capacity {capacity_bytes})"
+            ),
+            Self::RunCount {
+                level,
+                runs,
+                max_runs,
+            } => write!(f, "L{level} holds {runs} runs (at most {max_runs})"),
+            Self::AboveBaseLevel { level, base_level } => {
+                write!(f, "L{level} lies above the base level L{base_level}")
+            }
+            Self::Manual => write!(f, "manual compaction"),
+        }
+    }
+}
+
+/// One input run of a compaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionInput {
+    /// Its level.
+    pub level: usize,
+    /// Its run id.
+    pub run_id: u64,
+    /// Its tables, in key order.
+    pub tables: Vec<Arc<TableMeta>>,
+}
+
+/// A chosen compaction: merge `inputs` into one new run of `output_level`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compaction {
+    /// The input runs, newest first.
+    pub inputs: Vec<CompactionInput>,
+    /// The level receiving the output run.
+    pub output_level: usize,
+    /// Why.
+    pub reason: CompactionReason,
+    /// The score that ranked it (1.0 or more triggers).
+    pub score: f64,
+    /// No data older than the inputs lies in the inputs' key range, so
+    /// tombstones can be dropped and merges resolved without a base.
+    pub bottommost: bool,
+    /// Output tables are cut at about this size.
+    pub target_file_size_bytes: u64,
+}
+
+impl Compaction {
+    /// Every input table.
+    pub fn input_tables(&self) -> impl Iterator<Item = &Arc<TableMeta>> + '_ {
+        self.inputs.iter().flat_map(|input| input.tables.iter())
+    }
+
+    /// Bytes of the input tables.
+    pub fn input_bytes(&self) -> u64 {
+        self.input_tables().map(|t| t.file_size_bytes).sum()
+    }
+
+    /// Entries of the input tables.
+    pub fn input_entry_count(&self) -> u64 {
+        self.input_tables().map(|t| t.entry_count).sum()
+    }
+
+    /// The smallest and largest user key of the inputs.
+    pub fn user_key_range(&self) -> Option<(Bytes, Bytes)> {
+        let smallest = self.input_tables().map(|t| t.smallest.user_key()).min()?;
+        let largest = self.input_tables().map(|t| t.largest.user_key()).max()?;
+        Some((smallest.clone(), largest.clone()))
+    }
+
+    /// Whether the compaction only moves one run to another level, so the
+    /// tables can be relinked without rewriting them.
+    pub fn is_trivial_move(&self) -> bool {
+        matches!(self.inputs.as_slice(), [only] if only.level != self.output_level)
+    }
+
+    /// The edit removing every input table.
+    pub fn removal_edit(&self) -> VersionEdit {
+        let mut edit = VersionEdit::new();
+        for input in &self.inputs {
+            for table in &input.tables {
+                edit.remove_table(input.level, table.file_number);
+            }
+        }
+        edit
+    }
+
+    /// The edit of a trivial move: the input tables join run `run_id` of the
+    /// output level unchanged.
+    pub fn trivial_move_edit(&self, run_id: u64) -> VersionEdit {
+        let mut edit = self.removal_edit();
+        for table in self.input_tables() {
+            edit.add_table(self.output_level, run_id, Arc::clone(table));
+        }
+        edit
+    }
+}
+
+/// The compactions the DB is running: their tables and output levels.
+#[derive(Debug, Clone, Default)]
+pub struct CompactionsInProgress {
+    tables: HashSet<u64>,
+    output_levels: Vec<usize>,
+}
+
+impl CompactionsInProgress {
+    /// Nothing running.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks `compaction` as running.
+    pub fn register(&mut self, compaction: &Compaction) {
+        self.tables
+            .extend(compaction.input_tables().map(|t| t.file_number));
+        self.output_levels.push(compaction.output_level);
+    }
+
+    /// Marks `compaction` as finished (applied or failed).
+    pub fn finish(&mut self, compaction: &Compaction) {
+        for table in compaction.input_tables() {
+            self.tables.remove(&table.file_number);
+        }
+        if let Some(index) = self
+            .output_levels
+            .iter()
+            .position(|&level| level == compaction.output_level)
+        {
+            self.output_levels.swap_remove(index);
+        }
+    }
+
+    /// Whether table `file_number` is an input of a running compaction.
+    pub fn is_compacting(&self, file_number: u64) -> bool {
+        self.tables.contains(&file_number)
+    }
+
+    /// Whether nothing is running.
+    pub fn is_empty(&self) -> bool {
+        self.output_levels.is_empty()
+    }
+
+    fn runs_busy<'a>(&self, mut runs: impl Iterator<Item = &'a SortedRun>) -> bool {
+        runs.any(|run| {
+            run.tables()
+                .iter()
+                .any(|t| self.is_compacting(t.file_number))
+        })
+    }
+}
+
+/// A level's urgency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LevelScore {
+    /// The level.
+    pub level: usize,
+    /// 1.0 or more means it should compact.
+    pub score: f64,
+    /// What the score measures.
+    pub reason: CompactionReason,
+}
+
+/// The answer to a manual compaction request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManualPick {
+    /// Run this next, then ask again.
+    Compaction(Compaction),
+    /// The range's data is under running compactions: ask again later.
+    Busy,
+    /// The range's data is in one run of the largest level.
+    Done,
+}
+
+/// Picks compactions; stateless apart from its options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Picker {
+    options: PickerOptions,
+}
+
+impl Picker {
+    /// A picker with `options`.
+    pub fn new(options: PickerOptions) -> Self {
+        Self { options }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &PickerOptions {
+        &self.options
+    }
+
+    /// Capacities from `T` and the largest level's actual size.
+    pub fn level_targets(&self, version: &Version, params: PolicyParams) -> LevelTargets {
+        let last = version.last_level();
+        let t = u64::from(params.size_ratio_t());
+        let base_bytes = self.options.base_level_bytes.max(1);
+        let mut capacity_bytes = vec![0; last + 1];
+        capacity_bytes[last] = version.levels()[last].size_bytes().max(base_bytes);
+        for level in (1..last).rev() {
+            capacity_bytes[level] = capacity_bytes[level + 1] / t;
+        }
+        let mut base_level = last;
+        while base_level > 1 && capacity_bytes[base_level - 1] >= base_bytes {
+            base_level -= 1;
+        }
+        for capacity in &mut capacity_bytes[1..base_level] {
+            *capacity = 0;
+        }
+        LevelTargets {
+            base_level,
+            capacity_bytes,
+        }
+    }
+
+    /// Every level's score, highest first.
+    pub fn scores(&self, version: &Version, params: PolicyParams) -> Vec<LevelScore> {
+        let targets = self.level_targets(version, params);
+        let last = version.last_level();
+        let mut scores: Vec<LevelScore> = version
+            .levels()
+            .iter()
+            .enumerate()
+            .filter(|(_, level)| !level.is_empty())
+            .map(|(index, level)| {
+                let runs = level.runs().len();
+                if index == 0 {
+                    let trigger = self.options.l0_trigger_runs.max(1);
+                    let reason = CompactionReason::L0Runs { runs, trigger };
+                    return score(index, runs as f64 / trigger as f64, reason);
+                }
+                if index < targets.base_level {
+                    let reason = CompactionReason::AboveBaseLevel {
+                        level: index,
+                        base_level: targets.base_level,
+                    };
+                    return score(index, ABOVE_BASE_SCORE, reason);
+                }
+                let max_runs = params.max_runs(index == last);
+                let run_score = if runs > max_runs as usize {
+                    runs as f64 / f64::from(max_runs)
+                } else {
+                    0.0
+                };
+                let run_reason = CompactionReason::RunCount {
+                    level: index,
+                    runs,
+                    max_runs,
+                };
+                if index == last {
+                    return score(index, run_score, run_reason);
+                }
+                let capacity_bytes = targets.capacity_bytes[index].max(1);
+                let size_bytes = level.size_bytes();
+                let size_score = size_bytes as f64 / capacity_bytes as f64;
+                if size_score >= run_score {
+                    let reason = CompactionReason::LevelSize {
+                        level: index,
+                        size_bytes,
+                        capacity_bytes,
+                    };
+                    score(index, size_score, reason)
+                } else {
+                    score(index, run_score, run_reason)
+                }
+            })
+            .collect();
+        scores.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.level.cmp(&b.level)));
+        scores
+    }
+
+    /// The most urgent compaction that does not collide with running ones.
+    pub fn pick(
+        &self,
+        version: &Version,
+        params: PolicyParams,
+        in_progress: &CompactionsInProgress,
+    ) -> Option<Compaction> {
+        let targets = self.level_targets(version, params);
+        self.scores(version, params)
+            .into_iter()
+            .take_while(|s| s.score >= 1.0)
+            .find_map(|s| {
+                self.build(version, params, &targets, in_progress, s.level, s.reason)
+                    .map(|mut compaction| {
+                        compaction.score = s.score;
+                        compaction
+                    })
+            })
+    }
+
+    /// The next step of compacting the user keys `[start, end]` (everything
+    /// for `None`) down into one run of the largest level.
+    pub fn pick_manual(
+        &self,
+        version: &Version,
+        params: PolicyParams,
+        range: Option<(&[u8], &[u8])>,
+        in_progress: &CompactionsInProgress,
+    ) -> ManualPick {
+        let targets = self.level_targets(version, params);
+        let last = version.last_level();
+        let overlapping_runs = |level: usize| {
+            version.levels()[level]
+                .runs()
+                .iter()
+                .filter(|run| range.is_none_or(|(start, end)| run.overlaps(start, end)))
+                .count()
+        };
+        let source = (0..=last).find(|&level| {
+            let runs = overlapping_runs(level);
+            runs > 1 || (runs == 1 && level < last)
+        });
+        let Some(level) = source else {
+            return ManualPick::Done;
+        };
+        match self.build(
+            version,
+            params,
+            &targets,
+            in_progress,
+            level,
+            CompactionReason::Manual,
+        ) {
+            Some(compaction) => ManualPick::Compaction(compaction),
+            None => ManualPick::Busy,
+        }
+    }
+
+    fn build(
+        &self,
+        version: &Version,
+        params: PolicyParams,
+        targets: &LevelTargets,
+        in_progress: &CompactionsInProgress,
+        level: usize,
+        reason: CompactionReason,
+    ) -> Option<Compaction> {
+        let last = version.last_level();
+        let source_runs = version.levels()[level].runs();
+        let output_level = match level {
+            0 => targets.base_level,
+            _ if level == last => last,
+            _ => level + 1,
+        };
+        let target_runs = if output_level == level {
+            &[][..]
+        } else {
+            self.target_runs_to_merge(version, params, targets, output_level)
+        };
+        if in_progress.output_levels.contains(&output_level)
+            || in_progress.runs_busy(source_runs.iter().chain(target_runs))
+        {
+            return None;
+        }
+        let inputs: Vec<CompactionInput> = source_runs
+            .iter()
+            .map(|run| (level, run))
+            .chain(target_runs.iter().map(|run| (output_level, run)))
+            .map(|(level, run)| CompactionInput {
+                level,
+                run_id: run.run_id(),
+                tables: run.tables().to_vec(),
+            })
+            .collect();
+        let mut compaction = Compaction {
+            inputs,
+            output_level,
+            reason,
+            score: 0.0,
+            bottommost: false,
+            target_file_size_bytes: self.options.target_file_size_bytes,
+        };
+        compaction.bottommost = nothing_older_below(version, &compaction);
+        Some(compaction)
+    }
+
+    /// The runs of `output_level` an arriving run merges with: the newest
+    /// run while it has room (or the level is at `K` runs), or all runs of
+    /// the largest level once it holds `Z`.
+    fn target_runs_to_merge<'v>(
+        &self,
+        version: &'v Version,
+        params: PolicyParams,
+        targets: &LevelTargets,
+        output_level: usize,
+    ) -> &'v [SortedRun] {
+        let runs = version.levels()[output_level].runs();
+        if runs.is_empty() || output_level < targets.base_level {
+            return &[];
+        }
+        if output_level == version.last_level() {
+            let z = params.runs_at_largest_z() as usize;
+            return if runs.len() >= z { runs } else { &[] };
+        }
+        let k = params.runs_per_level_k();
+        let run_capacity_bytes = targets.capacity_bytes[output_level] / u64::from(k);
+        if runs.len() >= k as usize || runs[0].size_bytes() < run_capacity_bytes {
+            &runs[..1]
+        } else {
+            &[]
+        }
+    }
+}
+
+fn score(level: usize, score: f64, reason: CompactionReason) -> LevelScore {
+    LevelScore {
+        level,
+        score,
+        reason,
+    }
+}
+
+/// Whether no run outside the compaction, at or below its output level,
+/// meets its key range.
+fn nothing_older_below(version: &Version, compaction: &Compaction) -> bool {
+    let Some((start, end)) = compaction.user_key_range() else {
+        return true;
+    };
+    let is_input = |level: usize, run_id: u64| {
+        compaction
+            .inputs
+            .iter()
+            .any(|input| input.level == level && input.run_id == run_id)
+    };
+    version.levels()[compaction.output_level..]
+        .iter()
+        .enumerate()
+        .all(|(offset, level)| {
+            level.runs().iter().all(|run| {
+                is_input(compaction.output_level + offset, run.run_id())
+                    || !run.overlaps(&start, &end)
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edit::tests::table;
+
+    const MIB: u64 = 1 << 20;
+
+    fn options() -> PickerOptions {
+        PickerOptions {
+            l0_trigger_runs: 4,
+            base_level_bytes: 10 * MIB,
+            target_file_size_bytes: MIB,
+        }
+    }
+
+    /// A version with `(level, run_id, file_number, size)` runs of one
+    /// full-range table each.
+    fn version(runs: &[(usize, u64, u64, u64)]) -> Version {
+        let mut edit = VersionEdit::new();
+        for &(level, run_id, file, size) in runs {
+            edit.add_table(level, run_id, table(file, "a", "z", size));
+        }
+        Version::empty(5).apply(&edit).unwrap()
+    }
+
+    #[test]
+    fn dynamic_targets_follow_the_largest_level() {
+        let picker = Picker::new(options());
+        let leveling = PolicyParams::leveling(10).unwrap();
+        let small = picker.level_targets(&Version::empty(5), leveling);
+        assert_eq!(small.base_level, 4);
+        assert_eq!(small.capacity_bytes[4], 10 * MIB);
+        let big = version(&[(4, 1, 1, 1000 * MIB)]);
+        let targets = picker.level_targets(&big, leveling);
+        assert_eq!(targets.base_level, 2);
+        assert_eq!(
+            targets.capacity_bytes,
+            vec![0, 0, 10 * MIB, 100 * MIB, 1000 * MIB]
+        );
+        let t2 = picker.level_targets(&big, PolicyParams::leveling(2).unwrap());
+        assert_eq!(t2.base_level, 1);
+        assert_eq!(t2.capacity_bytes[1], 125 * MIB);
+    }
+
+    #[test]
+    fn l0_trigger_merges_into_the_base_level_run() {
+        let picker = Picker::new(options());
+        let params = PolicyParams::leveling(10).unwrap();
+        let v = version(&[
+            (0, 10, 10, MIB),
+            (0, 11, 11, MIB),
+            (0, 12, 12, MIB),
+            (4, 1, 1, 5 * MIB),
+        ]);
+        assert!(picker
+            .pick(&v, params, &CompactionsInProgress::new())
+            .is_none());
+        let v = v
+            .apply(VersionEdit::new().add_table(0, 13, table(13, "a", "b", MIB)))
+            .unwrap();
+        let c = picker
+            .pick(&v, params, &CompactionsInProgress::new())
+            .unwrap();
+        assert_eq!(c.output_level, 4);
+        assert_eq!(c.inputs.len(), 5);
+        assert_eq!(c.inputs[0].run_id, 13);
+        assert_eq!(c.inputs[4].level, 4);
+        assert!(c.bottommost);
+        assert!(!c.is_trivial_move());
+        assert_eq!(
+            c.reason,
+            CompactionReason::L0Runs {
+                runs: 4,
+                trigger: 4
+            }
+        );
+        assert_eq!(c.input_bytes(), 9 * MIB);
+        // While it runs, nothing else may take those tables or that level.
+        let mut running = CompactionsInProgress::new();
+        running.register(&c);
+        assert!(running.is_compacting(13));
+        assert!(picker.pick(&v, params, &running).is_none());
+        running.finish(&c);
+        assert!(running.is_empty());
+    }
+
+    #[test]
+    fn tiering_starts_new_runs_and_merges_full_levels() {
+        let picker = Picker::new(options());
+        let tiering = PolicyParams::tiering(4).unwrap();
+        // Largest level 160 MiB: L3 capacity 40, L2 10 (base).
+        let mut runs = vec![(4, 1, 1, 160 * MIB)];
+        let v = version(&runs);
+        assert_eq!(picker.level_targets(&v, tiering).base_level, 2);
+        runs.extend([(3, 2, 2, 14 * MIB), (3, 3, 3, 14 * MIB)]);
+        // L3 has room for a new run (newest run 14 >= 40/3).
+        let l0: Vec<_> = (10..14).map(|n| (0, n, n, MIB)).collect();
+        let v0 = version(&[runs.clone(), l0.clone()].concat());
+        let c = picker
+            .pick(&v0, tiering, &CompactionsInProgress::new())
+            .unwrap();
+        assert_eq!(c.output_level, 2);
+        assert!(c.inputs.iter().all(|i| i.level == 0));
+        assert!(!c.bottommost);
+        // A third 14 MiB run fills L3 (42 >= 40): all three runs go down and,
+        // L4 holding fewer than Z runs, become a new run there.
+        runs.push((3, 4, 4, 14 * MIB));
+        let v = version(&runs);
+        let c = picker
+            .pick(&v, tiering, &CompactionsInProgress::new())
+            .unwrap();
+        assert_eq!(c.output_level, 4);
+        assert_eq!(c.inputs.len(), 3);
+        assert!(!c.bottommost, "the older L4 run lies below");
+        assert!(matches!(
+            c.reason,
+            CompactionReason::LevelSize { level: 3, .. }
+        ));
+    }
+
+    #[test]
+    fn largest_level_merges_everything_at_z_runs_and_run_count_triggers() {
+        let picker = Picker::new(options());
+        let leveling = PolicyParams::leveling(10).unwrap();
+        let v = version(&[(4, 1, 1, 50 * MIB), (4, 2, 2, 5 * MIB)]);
+        let c = picker
+            .pick(&v, leveling, &CompactionsInProgress::new())
+            .unwrap();
+        assert_eq!(c.output_level, 4);
+        assert!(c.bottommost);
+        assert!(matches!(
+            c.reason,
+            CompactionReason::RunCount {
+                level: 4,
+                runs: 2,
+                max_runs: 1
+            }
+        ));
+        assert!(picker
+            .pick(
+                &v,
+                PolicyParams::tiering(10).unwrap(),
+                &CompactionsInProgress::new()
+            )
+            .is_none());
+    }
+
+    #[test]
+    fn data_above_the_base_level_moves_down_first() {
+        let picker = Picker::new(options());
+        let v = version(&[(1, 5, 5, MIB), (4, 1, 1, 20 * MIB)]);
+        let c = picker
+            .pick(
+                &v,
+                PolicyParams::leveling(10).unwrap(),
+                &CompactionsInProgress::new(),
+            )
+            .unwrap();
+        assert_eq!(c.output_level, 2);
+        assert!(c.is_trivial_move());
+        let edit = c.trivial_move_edit(99);
+        let moved = v.apply(&edit).unwrap();
+        assert_eq!(moved.levels()[2].runs()[0].run_id(), 99);
+    }
+
+    #[test]
+    fn manual_compaction_walks_the_range_down_to_one_run() {
+        let picker = Picker::new(options());
+        let params = PolicyParams::tiering(10).unwrap();
+        let mut v = version(&[(0, 10, 10, MIB), (4, 1, 1, 50 * MIB), (4, 2, 2, 5 * MIB)]);
+        let running = CompactionsInProgress::new();
+        let mut next_number = 100;
+        for step in 0.. {
+            assert!(step < 10, "manual compaction does not converge");
+            match picker.pick_manual(&v, params, Some((b"b", b"c")), &running) {
+                ManualPick::Done => break,
+                ManualPick::Busy => panic!("nothing is running"),
+                ManualPick::Compaction(c) => {
+                    let mut edit = c.removal_edit();
+                    let size = c.input_bytes();
+                    edit.add_table(
+                        c.output_level,
+                        next_number,
+                        table(next_number, "a", "z", size),
+                    );
+                    next_number += 1;
+                    v = v.apply(&edit).unwrap();
+                }
+            }
+        }
+        assert_eq!(v.runs_count(), 1);
+        assert_eq!(v.levels()[4].size_bytes(), 56 * MIB);
+        assert_eq!(
+            picker.pick_manual(&v, params, None, &running),
+            ManualPick::Done
+        );
+    }
+}
