@@ -1,0 +1,494 @@
+//! General-purpose log files: [`LogWriter`] appends payloads as checksummed
+//! frames after a [`LogHeader`]; [`LogReader`] iterates the frames of one
+//! file and decides, per [`WalRecoveryMode`], what a damaged region means.
+//!
+//! Nothing here knows WAL records: the manifest writes its version edits
+//! through the same two types.
+//!
+//! A damaged region starts at the first byte that is not a whole, correctly
+//! checksummed frame. If no valid frame starts anywhere after it, the region
+//! is a *torn tail* (a write cut short by a crash); otherwise the log is
+//! *corrupted* at that offset.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use seer_core::{FileSystem, WritableFile};
+
+use crate::error::{Result, WalError};
+use crate::frame::{
+    check_frame, FrameBuffer, LogHeader, LogKind, FRAME_HEADER_BYTES, LOG_HEADER_BYTES,
+};
+
+/// How recovery treats damaged log bytes, as in RocksDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WalRecoveryMode {
+    /// A torn final record of the newest log is dropped (and reported so the
+    /// owner can truncate it); any other damage is an error.
+    #[default]
+    TolerateCorruptedTail,
+    /// Any damage, even a torn final record, is an error.
+    AbsoluteConsistency,
+    /// Replay stops at the first damage; everything after it, including
+    /// later logs, is ignored.
+    PointInTime,
+    /// Damaged regions are skipped and replay goes on after them.
+    SkipCorrupted,
+}
+
+impl WalRecoveryMode {
+    /// Every mode, for tests and tools.
+    pub const ALL: [Self; 4] = [
+        Self::TolerateCorruptedTail,
+        Self::AbsoluteConsistency,
+        Self::PointInTime,
+        Self::SkipCorrupted,
+    ];
+}
+
+/// Appends frames to a new log file.
+///
+/// After any failed append or sync the writer refuses further work: the
+/// file's tail is unknown and a failed sync is never retried.
+#[derive(Debug)]
+pub struct LogWriter {
+    path: PathBuf,
+    file: Box<dyn WritableFile>,
+    scratch: FrameBuffer,
+    failure: Option<WalError>,
+}
+
+impl LogWriter {
+    /// Creates `path` (replacing it), writes `header`, syncs the file and its
+    /// directory, so the log is durable and findable before its first frame.
+    pub fn create(fs: &dyn FileSystem, path: &Path, header: LogHeader) -> Result<Self> {
+        let file = fs.create(path).map_err(|e| WalError::io(path, e))?;
+        let mut writer = Self {
+            path: path.to_owned(),
+            file,
+            scratch: FrameBuffer::new(),
+            failure: None,
+        };
+        writer.append_raw(&header.encode())?;
+        writer.sync()?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs.sync_dir(dir).map_err(|e| WalError::io(dir, e))?;
+        Ok(writer)
+    }
+
+    /// Appends `payload` as one frame (not synced).
+    pub fn add_frame(&mut self, payload: &[u8]) -> Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.push_frame(payload);
+        let result = self.append_raw(scratch.as_bytes());
+        self.scratch = scratch;
+        result
+    }
+
+    /// Appends every frame of `frames` in one write (not synced).
+    pub fn append_frames(&mut self, frames: &FrameBuffer) -> Result<()> {
+        self.append_raw(frames.as_bytes())
+    }
+
+    /// Makes everything appended so far durable (`fdatasync`).
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
+        let result = self.file.sync_data();
+        self.record(result)
+    }
+
+    /// The file's length in bytes, header included.
+    pub fn len_bytes(&self) -> u64 {
+        self.file.len()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn append_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.check_usable()?;
+        let result = self.file.append(bytes);
+        self.record(result)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.failure {
+            Some(cause) => Err(WalError::Poisoned {
+                cause: Box::new(cause.clone()),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn record(&mut self, result: std::io::Result<()>) -> Result<()> {
+        result.map_err(|source| {
+            let error = WalError::io(&self.path, source);
+            self.failure = Some(error.clone());
+            error
+        })
+    }
+}
+
+/// One frame read back from a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Byte offset of the frame's header in the file.
+    pub offset: u64,
+    /// The payload, a zero-copy slice of the file's bytes.
+    pub payload: Bytes,
+}
+
+/// How reading one log file ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEnd {
+    /// Every byte was a valid frame.
+    Clean,
+    /// Bytes from `offset` on are a torn write: no valid frame follows.
+    TornTail {
+        /// Where the valid prefix ends.
+        offset: u64,
+    },
+    /// [`WalRecoveryMode::PointInTime`] stopped at damage followed by valid
+    /// frames.
+    Stopped {
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong there.
+        detail: String,
+    },
+}
+
+/// A damaged byte range that [`WalRecoveryMode::SkipCorrupted`] skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRange {
+    /// The file.
+    pub file: PathBuf,
+    /// First skipped byte.
+    pub start: u64,
+    /// First byte after the skipped range.
+    pub end: u64,
+    /// What was wrong.
+    pub detail: String,
+}
+
+/// Iterates the frames of one log file under a recovery mode.
+#[derive(Debug)]
+pub struct LogReader {
+    path: PathBuf,
+    bytes: Bytes,
+    pos: usize,
+    mode: WalRecoveryMode,
+    header: Option<LogHeader>,
+    end: Option<LogEnd>,
+    skipped: Vec<SkippedRange>,
+}
+
+impl LogReader {
+    /// Reads the whole of `path` and checks its header against `kind`.
+    pub fn open(
+        fs: &dyn FileSystem,
+        path: &Path,
+        kind: LogKind,
+        mode: WalRecoveryMode,
+    ) -> Result<Self> {
+        let bytes = fs.read(path).map_err(|e| WalError::io(path, e))?;
+        Self::from_bytes(path.to_owned(), Bytes::from(bytes), kind, mode)
+    }
+
+    /// A reader over a log's bytes; `path` names it in errors.
+    pub fn from_bytes(
+        path: PathBuf,
+        bytes: Bytes,
+        kind: LogKind,
+        mode: WalRecoveryMode,
+    ) -> Result<Self> {
+        let mut reader = Self {
+            path,
+            bytes,
+            pos: 0,
+            mode,
+            header: None,
+            end: None,
+            skipped: Vec::new(),
+        };
+        match LogHeader::decode(&reader.bytes) {
+            Ok(header) if header.kind == kind => {
+                reader.header = Some(header);
+                reader.pos = LOG_HEADER_BYTES;
+            }
+            Ok(header) => {
+                let detail = format!("expected a {kind:?} log, found {:?}", header.kind);
+                return Err(WalError::corruption(&reader.path, 0, detail));
+            }
+            Err(detail) => reader.damaged(0, detail)?,
+        }
+        Ok(reader)
+    }
+
+    /// The next valid frame, `None` at the end (see [`Self::end`]), or the
+    /// corruption the mode does not tolerate.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        loop {
+            if self.end.is_some() {
+                return Ok(None);
+            }
+            if self.pos == self.bytes.len() {
+                self.end = Some(LogEnd::Clean);
+                return Ok(None);
+            }
+            if let Some(range) = check_frame(&self.bytes, self.pos) {
+                let frame = Frame {
+                    offset: self.pos as u64,
+                    payload: self.bytes.slice(range.clone()),
+                };
+                self.pos = range.end;
+                return Ok(Some(frame));
+            }
+            self.damaged(self.pos, self.describe_bad_frame())?;
+        }
+    }
+
+    /// Reports that the owner could not use the valid frame at
+    /// `frame_offset` (for example, its payload does not decode). The frame
+    /// cannot be a torn write, so this is corruption: skipped under
+    /// `SkipCorrupted`, the stop point under `PointInTime`, an error otherwise.
+    pub fn reject_frame(&mut self, frame_offset: u64, detail: impl Into<String>) -> Result<()> {
+        let detail = detail.into();
+        match self.mode {
+            WalRecoveryMode::SkipCorrupted => {
+                let end = self.pos as u64;
+                self.skip(frame_offset, end, detail);
+                Ok(())
+            }
+            WalRecoveryMode::PointInTime => {
+                self.end = Some(LogEnd::Stopped {
+                    offset: frame_offset,
+                    detail,
+                });
+                Ok(())
+            }
+            _ => Err(WalError::corruption(&self.path, frame_offset, detail)),
+        }
+    }
+
+    /// The file's header, when it was intact.
+    pub fn header(&self) -> Option<LogHeader> {
+        self.header
+    }
+
+    /// How reading ended, once [`Self::next_frame`] returned `None`.
+    pub fn end(&self) -> Option<&LogEnd> {
+        self.end.as_ref()
+    }
+
+    /// Ranges skipped under [`WalRecoveryMode::SkipCorrupted`].
+    pub fn skipped(&self) -> &[SkippedRange] {
+        &self.skipped
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's length in bytes.
+    pub fn len_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// Decides what the damage at `offset` means under the mode.
+    fn damaged(&mut self, offset: usize, detail: String) -> Result<()> {
+        let resume =
+            (offset + 1..self.bytes.len()).find(|&p| check_frame(&self.bytes, p).is_some());
+        match (self.mode, resume) {
+            (WalRecoveryMode::AbsoluteConsistency, _) => {
+                Err(WalError::corruption(&self.path, offset as u64, detail))
+            }
+            (_, None) => {
+                self.end = Some(LogEnd::TornTail {
+                    offset: offset as u64,
+                });
+                Ok(())
+            }
+            (WalRecoveryMode::TolerateCorruptedTail, Some(next)) => Err(WalError::corruption(
+                &self.path,
+                offset as u64,
+                format!("{detail}; a valid frame follows at byte {next}"),
+            )),
+            (WalRecoveryMode::PointInTime, Some(_)) => {
+                self.end = Some(LogEnd::Stopped {
+                    offset: offset as u64,
+                    detail,
+                });
+                Ok(())
+            }
+            (WalRecoveryMode::SkipCorrupted, Some(next)) => {
+                self.skip(offset as u64, next as u64, detail);
+                self.pos = next;
+                Ok(())
+            }
+        }
+    }
+
+    fn skip(&mut self, start: u64, end: u64, detail: String) {
+        tracing::warn!(file = %self.path.display(), start, end, %detail, "skipping corrupted log bytes");
+        self.skipped.push(SkippedRange {
+            file: self.path.clone(),
+            start,
+            end,
+            detail,
+        });
+    }
+
+    fn describe_bad_frame(&self) -> String {
+        let remaining = self.bytes.len() - self.pos;
+        if remaining < FRAME_HEADER_BYTES {
+            return format!("incomplete frame header ({remaining} bytes)");
+        }
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&self.bytes[self.pos..self.pos + 4]);
+        let len = u32::from_le_bytes(len) as usize;
+        if len > remaining - FRAME_HEADER_BYTES {
+            format!("frame of {len} bytes runs past the end of the file")
+        } else {
+            "frame checksum mismatch".to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testfs::MemFs;
+
+    fn write_log(fs: &MemFs, payloads: &[&[u8]]) -> Vec<u8> {
+        let path = Path::new("/db/log");
+        let mut writer = LogWriter::create(
+            fs,
+            path,
+            LogHeader {
+                kind: LogKind::Manifest,
+                file_number: 3,
+            },
+        )
+        .unwrap();
+        for payload in payloads {
+            writer.add_frame(payload).unwrap();
+        }
+        writer.sync().unwrap();
+        fs.read(path).unwrap()
+    }
+
+    fn read_all(bytes: Vec<u8>, mode: WalRecoveryMode) -> Result<(Vec<Vec<u8>>, LogReader)> {
+        let mut reader =
+            LogReader::from_bytes("log".into(), Bytes::from(bytes), LogKind::Manifest, mode)?;
+        let mut payloads = Vec::new();
+        while let Some(frame) = reader.next_frame()? {
+            payloads.push(frame.payload.to_vec());
+        }
+        Ok((payloads, reader))
+    }
+
+    #[test]
+    fn frames_round_trip_with_header() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"one", b"", b"three"]);
+        let (payloads, reader) = read_all(bytes, WalRecoveryMode::default()).unwrap();
+        assert_eq!(payloads, [b"one".to_vec(), vec![], b"three".to_vec()]);
+        assert_eq!(reader.end(), Some(&LogEnd::Clean));
+        assert_eq!(reader.header().unwrap().file_number, 3);
+    }
+
+    #[test]
+    fn wrong_kind_is_corruption() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"x"]);
+        let err = LogReader::from_bytes(
+            "log".into(),
+            Bytes::from(bytes),
+            LogKind::Wal,
+            WalRecoveryMode::SkipCorrupted,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, WalError::Corruption { offset: 0, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn damage_in_the_middle_per_mode() {
+        let fs = MemFs::new();
+        let mut bytes = write_log(&fs, &[b"aaaa", b"bbbb", b"cccc"]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        bytes[second + FRAME_HEADER_BYTES] ^= 0x01;
+        for mode in [
+            WalRecoveryMode::TolerateCorruptedTail,
+            WalRecoveryMode::AbsoluteConsistency,
+        ] {
+            let err = read_all(bytes.clone(), mode).unwrap_err();
+            assert!(
+                matches!(&err, WalError::Corruption { offset, .. } if *offset == second as u64),
+                "{mode:?}: {err}"
+            );
+        }
+        let (payloads, reader) = read_all(bytes.clone(), WalRecoveryMode::PointInTime).unwrap();
+        assert_eq!(payloads, [b"aaaa".to_vec()]);
+        assert!(
+            matches!(reader.end(), Some(LogEnd::Stopped { offset, .. }) if *offset == second as u64)
+        );
+        let (payloads, reader) = read_all(bytes, WalRecoveryMode::SkipCorrupted).unwrap();
+        assert_eq!(payloads, [b"aaaa".to_vec(), b"cccc".to_vec()]);
+        assert_eq!(reader.skipped().len(), 1);
+        assert_eq!(reader.skipped()[0].start, second as u64);
+    }
+
+    #[test]
+    fn torn_tail_per_mode() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
+        let cut = bytes.len() - 2;
+        let second = (LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4) as u64;
+        for mode in [
+            WalRecoveryMode::TolerateCorruptedTail,
+            WalRecoveryMode::PointInTime,
+            WalRecoveryMode::SkipCorrupted,
+        ] {
+            let (payloads, reader) = read_all(bytes[..cut].to_vec(), mode).unwrap();
+            assert_eq!(payloads, [b"aaaa".to_vec()]);
+            assert_eq!(reader.end(), Some(&LogEnd::TornTail { offset: second }));
+        }
+        let err =
+            read_all(bytes[..cut].to_vec(), WalRecoveryMode::AbsoluteConsistency).unwrap_err();
+        assert!(matches!(err, WalError::Corruption { offset, .. } if offset == second));
+        let (payloads, reader) =
+            read_all(bytes[..10].to_vec(), WalRecoveryMode::default()).unwrap();
+        assert!(payloads.is_empty());
+        assert_eq!(reader.end(), Some(&LogEnd::TornTail { offset: 0 }));
+    }
+
+    #[test]
+    fn failed_append_poisons_the_writer() {
+        let fs = MemFs::new();
+        let mut writer = LogWriter::create(
+            &fs,
+            Path::new("/db/log"),
+            LogHeader {
+                kind: LogKind::Wal,
+                file_number: 1,
+            },
+        )
+        .unwrap();
+        fs.fail_appends_after(0);
+        assert!(matches!(writer.add_frame(b"x"), Err(WalError::Io { .. })));
+        fs.fail_appends_after(usize::MAX);
+        assert!(matches!(
+            writer.add_frame(b"x"),
+            Err(WalError::Poisoned { .. })
+        ));
+        assert!(matches!(writer.sync(), Err(WalError::Poisoned { .. })));
+    }
+}

@@ -1,0 +1,606 @@
+//! The group-commit pipeline (DESIGN.md section 3).
+//!
+//! Writers enqueue their records. The first waiter becomes the *leader*: it
+//! takes a group from the front of the queue (bounded in bytes), assigns
+//! sequence numbers in queue order, encodes the group into one buffer, does
+//! one `append` and at most one `sync_data`, hands the group to the owner's
+//! [`Apply`] callback, publishes `visible_seq`, and wakes every member with
+//! its own result. Then it passes leadership to the writer now at the front,
+//! which has queued up meanwhile. Only the leader touches the log, so groups
+//! reach it in sequence order.
+//!
+//! Rolling to a new segment and explicit syncs travel through the same
+//! queue, so they happen between groups, never inside one. A failed append,
+//! sync or apply fails the whole group and *poisons* the pipeline: every
+//! later request fails with [`WalError::Poisoned`] (a failed fsync is never
+//! retried, as the kernel may have dropped the dirty pages).
+//!
+//! Each waiter sleeps on its own condition variable; leadership is handed
+//! over explicitly, so no waiter polls or sleeps in a loop.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use seer_core::{SeqNo, SharedFileSystem, MAX_SEQ};
+
+use crate::error::{Result, WalError};
+use crate::frame::{FrameBuffer, LogHeader, LogKind, FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES};
+use crate::log::LogWriter;
+use crate::record::WriteRecord;
+use crate::segment::segment_path;
+use crate::sync::{lock, wait, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::syncer::Syncer;
+
+/// Receives every committed group, in sequence order, before its records
+/// become visible. The owner inserts them into its memtable here.
+pub trait Apply: Send + Sync + 'static {
+    /// Applies `group` (ascending, consecutive per record). Called by one
+    /// thread at a time; an error poisons the pipeline.
+    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), String>;
+}
+
+/// A record with the first sequence number the pipeline gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequenced {
+    /// The record's first sequence number (a batch's op `i` has `seq + i`).
+    pub seq: SeqNo,
+    /// The record.
+    pub record: WriteRecord,
+}
+
+/// When the pipeline makes groups durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// `fdatasync` once per group that wrote to the log.
+    #[default]
+    Always,
+    /// A background thread syncs at most this long after a write.
+    Interval(Duration),
+    /// Only writes with [`WriteOptions::sync`] (and rolls) sync; the rest
+    /// survive a process crash but not a power failure.
+    Never,
+}
+
+/// Per-write choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// Sync the log before acknowledging, whatever the policy.
+    pub sync: bool,
+    /// Do not log the record: it still gets a sequence number and is
+    /// applied, but is lost on a crash.
+    pub disable_wal: bool,
+}
+
+/// Settings of a [`CommitPipeline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalOptions {
+    /// When groups are synced.
+    pub sync_policy: SyncPolicy,
+    /// A leader stops adding records to its group past this many encoded
+    /// bytes (its own record always fits).
+    pub max_group_bytes: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        Self {
+            sync_policy: SyncPolicy::Always,
+            max_group_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What wakes a waiting writer.
+enum Wake {
+    /// Lead the next group.
+    Lead,
+    /// The request is done: its first sequence number or its error.
+    Done(Result<SeqNo>),
+}
+
+/// Where one waiter sleeps; written by the leader, read by its owner.
+struct Slot {
+    wake: Mutex<Option<Wake>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            wake: Mutex::new(None),
+            ready: Condvar::new(),
+        })
+    }
+
+    fn post(&self, wake: Wake) {
+        *lock(&self.wake) = Some(wake);
+        self.ready.notify_one();
+    }
+
+    fn wait(&self) -> Wake {
+        let mut guard = lock(&self.wake);
+        loop {
+            if let Some(wake) = guard.take() {
+                return wake;
+            }
+            guard = wait(&self.ready, guard);
+        }
+    }
+}
+
+/// A queued request: a write, or (`None`) a roll or sync that its caller
+/// performs itself once it leads.
+struct Pending {
+    write: Option<(WriteRecord, WriteOptions)>,
+    slot: Arc<Slot>,
+}
+
+/// A group member's bookkeeping beside its [`Sequenced`] record.
+struct Member {
+    slot: Arc<Slot>,
+    logged: bool,
+    sync: bool,
+}
+
+/// The segment being written, owned by the leader while it leads.
+struct ActiveLog {
+    writer: LogWriter,
+    segment: u64,
+    frames: FrameBuffer,
+    unsynced: bool,
+}
+
+impl ActiveLog {
+    fn new(writer: LogWriter, segment: u64) -> Self {
+        Self {
+            writer,
+            segment,
+            frames: FrameBuffer::new(),
+            unsynced: false,
+        }
+    }
+
+    fn sync_if_needed(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.writer.sync()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+}
+
+struct State {
+    queue: VecDeque<Pending>,
+    leader_active: bool,
+    next_seq: SeqNo,
+    poison: Option<WalError>,
+    log: Option<ActiveLog>,
+    /// Buffers lent to each leader, so forming a group allocates nothing
+    /// once they have grown.
+    group: Vec<Sequenced>,
+    members: Vec<Member>,
+}
+
+/// How a request joined the queue.
+enum Joined {
+    /// The caller leads now.
+    Lead(Arc<Slot>),
+    /// Another leader finished it.
+    Done(Result<SeqNo>),
+}
+
+pub(crate) struct Shared<A> {
+    state: Mutex<State>,
+    visible_seq: AtomicU64,
+    last_seq: AtomicU64,
+    apply: A,
+    fs: SharedFileSystem,
+    dir: PathBuf,
+    options: WalOptions,
+}
+
+/// The write-ahead log's commit pipeline; share it (`&self` methods) among
+/// writer threads.
+pub struct CommitPipeline<A: Apply> {
+    shared: Arc<Shared<A>>,
+    syncer: Option<Syncer>,
+}
+
+impl<A: Apply> std::fmt::Debug for CommitPipeline<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitPipeline")
+            .field("dir", &self.shared.dir)
+            .field("last_seq", &self.last_seq())
+            .field("visible_seq", &self.visible_seq())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Apply> CommitPipeline<A> {
+    /// Starts logging to a new segment `segment` in `dir` (which must not
+    /// exist yet), continuing after `last_seq` (the larger of the manifest's
+    /// and recovery's last sequence number).
+    pub fn open(
+        fs: SharedFileSystem,
+        dir: &Path,
+        segment: u64,
+        last_seq: SeqNo,
+        options: WalOptions,
+        apply: A,
+    ) -> Result<Self> {
+        let writer = create_segment(&fs, dir, segment)?;
+        let state = State {
+            queue: VecDeque::new(),
+            leader_active: false,
+            next_seq: last_seq + 1,
+            poison: None,
+            log: Some(ActiveLog::new(writer, segment)),
+            group: Vec::new(),
+            members: Vec::new(),
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            visible_seq: AtomicU64::new(last_seq),
+            last_seq: AtomicU64::new(last_seq),
+            apply,
+            fs,
+            dir: dir.to_owned(),
+            options,
+        });
+        let syncer = match options.sync_policy {
+            SyncPolicy::Interval(period) => Some(Syncer::start(Arc::clone(&shared), period)?),
+            SyncPolicy::Always | SyncPolicy::Never => None,
+        };
+        Ok(Self { shared, syncer })
+    }
+
+    /// Commits `record`, returning its first sequence number once it is
+    /// logged (and synced, per policy and `options`), applied and visible.
+    pub fn write(&self, record: WriteRecord, options: WriteOptions) -> Result<SeqNo> {
+        self.shared.write(record, options)
+    }
+
+    /// Closes the current segment (synced) and continues in new segment
+    /// `new_segment`; returns the old segment's number. Runs in order with
+    /// the writes: every write before it is in the old segment and applied,
+    /// none after it is.
+    pub fn roll(&self, new_segment: u64) -> Result<u64> {
+        self.roll_with(new_segment, |_| ()).map(|(old, ())| old)
+    }
+
+    /// Like [`Self::roll`], and runs `switch(old_segment)` at the switch
+    /// point, before any later write is applied (the owner swaps its
+    /// memtable there).
+    pub fn roll_with<R>(
+        &self,
+        new_segment: u64,
+        switch: impl FnOnce(u64) -> R,
+    ) -> Result<(u64, R)> {
+        self.shared.roll_with(new_segment, switch)
+    }
+
+    /// Makes every logged record durable now.
+    pub fn sync(&self) -> Result<()> {
+        self.shared.sync()
+    }
+
+    /// The last sequence number handed out (possibly not yet visible).
+    pub fn last_seq(&self) -> SeqNo {
+        self.shared.last_seq.load(Ordering::Acquire)
+    }
+
+    /// The newest sequence number whose group, and everything before it,
+    /// is applied. Reads and snapshots use this.
+    pub fn visible_seq(&self) -> SeqNo {
+        self.shared.visible_seq.load(Ordering::Acquire)
+    }
+
+    /// The number of the segment being written.
+    pub fn segment(&self) -> u64 {
+        let state = lock(&self.shared.state);
+        state.log.as_ref().map_or(0, |log| log.segment)
+    }
+
+    /// The failure that poisoned the pipeline, if any.
+    pub fn poison(&self) -> Option<WalError> {
+        lock(&self.shared.state).poison.clone()
+    }
+
+    /// The owner's apply callback.
+    pub fn applier(&self) -> &A {
+        &self.shared.apply
+    }
+
+    /// Syncs what was logged and stops the background syncer.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_syncer();
+        self.shared.sync()
+    }
+
+    fn stop_syncer(&mut self) {
+        if let Some(syncer) = self.syncer.take() {
+            syncer.stop();
+        }
+    }
+}
+
+impl<A: Apply> Drop for CommitPipeline<A> {
+    fn drop(&mut self) {
+        self.stop_syncer();
+    }
+}
+
+fn create_segment(fs: &SharedFileSystem, dir: &Path, segment: u64) -> Result<LogWriter> {
+    let path = segment_path(dir, segment);
+    if fs.exists(&path).map_err(|e| WalError::io(&path, e))? {
+        let exists = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "WAL segment exists");
+        return Err(WalError::io(&path, exists));
+    }
+    LogWriter::create(
+        fs.as_ref(),
+        &path,
+        LogHeader {
+            kind: LogKind::Wal,
+            file_number: segment,
+        },
+    )
+}
+
+fn check_write(record: &WriteRecord, options: WriteOptions) -> Result<()> {
+    let reason = if record.seq_count() == 0 {
+        "an empty batch"
+    } else if options.sync && options.disable_wal {
+        "sync and disable_wal together"
+    } else if record.encoded_len() > MAX_FRAME_PAYLOAD_BYTES {
+        "a record larger than a frame"
+    } else {
+        return Ok(());
+    };
+    Err(WalError::InvalidWrite { reason })
+}
+
+fn poisoned(cause: &WalError) -> WalError {
+    match cause {
+        WalError::Poisoned { .. } => cause.clone(),
+        other => WalError::Poisoned {
+            cause: Box::new(other.clone()),
+        },
+    }
+}
+
+fn log_missing() -> WalError {
+    WalError::InvalidWrite {
+        reason: "the log is unavailable",
+    }
+}
+
+impl<A: Apply> Shared<A> {
+    fn write(&self, record: WriteRecord, options: WriteOptions) -> Result<SeqNo> {
+        check_write(&record, options)?;
+        match self.join(Some((record, options)))? {
+            Joined::Done(result) => result,
+            Joined::Lead(slot) => {
+                self.lead_group();
+                match slot.wait() {
+                    Wake::Done(result) => result,
+                    Wake::Lead => Err(log_missing()),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.await_leadership()?;
+        let mut log = self.take_front_log();
+        let result = log
+            .as_mut()
+            .map_or_else(|| Err(log_missing()), ActiveLog::sync_if_needed);
+        self.end_leadership(log, result.as_ref().err());
+        result
+    }
+
+    fn roll_with<R>(&self, new_segment: u64, switch: impl FnOnce(u64) -> R) -> Result<(u64, R)> {
+        self.await_leadership()?;
+        let mut log = self.take_front_log();
+        let result = match log.as_mut() {
+            None => Err(log_missing()),
+            Some(active) if new_segment <= active.segment => {
+                self.end_leadership(log, None);
+                return Err(WalError::InvalidWrite {
+                    reason: "a new segment must have a larger number",
+                });
+            }
+            Some(active) => self.roll_log(active, new_segment),
+        };
+        let result = result.map(|old| (old, switch(old)));
+        self.end_leadership(log, result.as_ref().err());
+        result
+    }
+
+    fn roll_log(&self, log: &mut ActiveLog, new_segment: u64) -> Result<u64> {
+        log.sync_if_needed()?;
+        let writer = create_segment(&self.fs, &self.dir, new_segment)?;
+        let old = std::mem::replace(log, ActiveLog::new(writer, new_segment));
+        Ok(old.segment)
+    }
+
+    /// Queues a request; returns whether the caller leads or is done.
+    fn join(&self, write: Option<(WriteRecord, WriteOptions)>) -> Result<Joined> {
+        let slot = Slot::new();
+        let mut state = lock(&self.state);
+        if let Some(cause) = &state.poison {
+            return Err(poisoned(cause));
+        }
+        // Invariant: with no leader the queue is empty, so a caller that
+        // takes the leadership here is at the front.
+        debug_assert!(state.leader_active || state.queue.is_empty());
+        state.queue.push_back(Pending {
+            write,
+            slot: Arc::clone(&slot),
+        });
+        if !state.leader_active {
+            state.leader_active = true;
+            return Ok(Joined::Lead(slot));
+        }
+        drop(state);
+        Ok(match slot.wait() {
+            Wake::Lead => Joined::Lead(slot),
+            Wake::Done(result) => Joined::Done(result),
+        })
+    }
+
+    /// Waits until a roll or sync request leads.
+    fn await_leadership(&self) -> Result<()> {
+        match self.join(None)? {
+            Joined::Lead(_) => Ok(()),
+            Joined::Done(result) => result.map(|_| ()),
+        }
+    }
+
+    /// Removes the leader's own control request and takes the log.
+    fn take_front_log(&self) -> Option<ActiveLog> {
+        let mut state = lock(&self.state);
+        let front = state.queue.pop_front();
+        debug_assert!(front.is_some_and(|p| p.write.is_none()));
+        state.log.take()
+    }
+
+    /// Leads one group of writes, from the front of the queue.
+    fn lead_group(&self) {
+        let (mut log, mut group, mut members) = {
+            let mut state = lock(&self.state);
+            let mut group = std::mem::take(&mut state.group);
+            let mut members = std::mem::take(&mut state.members);
+            self.form_group(&mut state, &mut group, &mut members);
+            (state.log.take(), group, members)
+        };
+        let result = match log.as_mut() {
+            Some(active) => self.commit(active, &group, &members),
+            None => Err(log_missing()),
+        };
+        for (entry, member) in group.drain(..).zip(members.drain(..)) {
+            let outcome = match &result {
+                Ok(()) => Ok(entry.seq),
+                Err(error) => Err(error.clone()),
+            };
+            member.slot.post(Wake::Done(outcome));
+        }
+        let mut state = lock(&self.state);
+        state.group = group;
+        state.members = members;
+        self.hand_over(state, log, result.err().as_ref());
+    }
+
+    fn form_group(&self, state: &mut State, group: &mut Vec<Sequenced>, members: &mut Vec<Member>) {
+        let mut group_bytes = 0;
+        while let Some(Pending {
+            write: Some((record, options)),
+            ..
+        }) = state.queue.front()
+        {
+            let frame_bytes = framed_len(record, *options);
+            if !group.is_empty() && group_bytes + frame_bytes > self.options.max_group_bytes {
+                break;
+            }
+            let Some(Pending {
+                write: Some((record, options)),
+                slot,
+            }) = state.queue.pop_front()
+            else {
+                break;
+            };
+            let seq = state.next_seq;
+            let Some(last) = seq
+                .checked_add(record.seq_count() - 1)
+                .filter(|&last| last <= MAX_SEQ)
+            else {
+                slot.post(Wake::Done(Err(WalError::SequenceExhausted)));
+                continue;
+            };
+            group_bytes += frame_bytes;
+            state.next_seq = last + 1;
+            group.push(Sequenced { seq, record });
+            members.push(Member {
+                slot,
+                logged: !options.disable_wal,
+                sync: options.sync,
+            });
+        }
+        self.last_seq.store(state.next_seq - 1, Ordering::Release);
+    }
+
+    /// Logs, syncs and applies one group, then publishes it.
+    fn commit(&self, log: &mut ActiveLog, group: &[Sequenced], members: &[Member]) -> Result<()> {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            return Ok(());
+        };
+        log.frames.clear();
+        for (entry, member) in group.iter().zip(members) {
+            if member.logged {
+                log.frames
+                    .push_frame_with(|out| entry.record.encode(entry.seq, out));
+            }
+        }
+        if !log.frames.is_empty() {
+            log.writer.append_frames(&log.frames)?;
+            log.unsynced = true;
+        }
+        let sync_wanted = members.iter().any(|m| m.sync)
+            || (self.options.sync_policy == SyncPolicy::Always && !log.frames.is_empty());
+        if sync_wanted {
+            log.sync_if_needed()?;
+        }
+        debug_assert!(self.visible_seq.load(Ordering::Acquire) < first.seq);
+        self.apply
+            .apply(group)
+            .map_err(|reason| WalError::Apply { reason })?;
+        let last_seq = last.seq + last.record.seq_count() - 1;
+        self.visible_seq.store(last_seq, Ordering::Release);
+        Ok(())
+    }
+
+    fn end_leadership(&self, log: Option<ActiveLog>, failure: Option<&WalError>) {
+        self.hand_over(lock(&self.state), log, failure);
+    }
+
+    /// Returns the log, records a failure, and passes the leadership to the
+    /// request now at the front (or lets it lapse).
+    fn hand_over(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        log: Option<ActiveLog>,
+        failure: Option<&WalError>,
+    ) {
+        state.log = log;
+        if let Some(error) = failure {
+            if state.poison.is_none() {
+                tracing::error!(%error, "write-ahead log poisoned");
+                state.poison = Some(error.clone());
+            }
+            for pending in state.queue.drain(..) {
+                pending.slot.post(Wake::Done(Err(poisoned(error))));
+            }
+        }
+        match state.queue.front() {
+            Some(next) => next.slot.post(Wake::Lead),
+            None => state.leader_active = false,
+        }
+    }
+}
+
+fn framed_len(record: &WriteRecord, options: WriteOptions) -> usize {
+    if options.disable_wal {
+        0
+    } else {
+        FRAME_HEADER_BYTES + record.encoded_len()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+#[path = "pipeline_tests.rs"]
+mod tests;
+
+#[cfg(all(test, loom))]
+#[path = "pipeline_loom.rs"]
+mod loom_models;

@@ -1,0 +1,340 @@
+//! Tests of the commit pipeline on the in-memory file system.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Mutex as StdMutex;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::record::tests::put;
+use crate::record::{Record, WriteOp};
+use crate::recovery::WalRecovery;
+use crate::testfs::MemFs;
+use crate::WalRecoveryMode;
+
+/// Remembers every applied record; fails on a record whose key is `bad`.
+#[derive(Default)]
+pub(crate) struct Recorder {
+    pub(crate) applied: StdMutex<Vec<Sequenced>>,
+}
+
+impl Apply for Recorder {
+    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), String> {
+        if group
+            .iter()
+            .any(|s| s.record.ops().iter().any(|op| op.key() == "bad"))
+        {
+            return Err("bad key".to_owned());
+        }
+        self.applied.lock().unwrap().extend_from_slice(group);
+        Ok(())
+    }
+}
+
+const DIR: &str = "/db";
+
+fn open_with(fs: &MemFs, policy: SyncPolicy) -> CommitPipeline<Recorder> {
+    let options = WalOptions {
+        sync_policy: policy,
+        ..WalOptions::default()
+    };
+    CommitPipeline::open(
+        Arc::new(fs.clone()),
+        Path::new(DIR),
+        1,
+        0,
+        options,
+        Recorder::default(),
+    )
+    .unwrap()
+}
+
+fn replay(fs: &MemFs) -> Vec<Record> {
+    let recovery =
+        WalRecovery::open(fs, Path::new(DIR), 0, WalRecoveryMode::AbsoluteConsistency).unwrap();
+    recovery.collect::<Result<Vec<_>>>().unwrap()
+}
+
+fn segment_seqs(fs: &MemFs, segment: u64) -> Vec<SeqNo> {
+    let path = segment_path(Path::new(DIR), segment);
+    let reader = crate::LogReader::open(
+        fs,
+        &path,
+        LogKind::Wal,
+        WalRecoveryMode::AbsoluteConsistency,
+    )
+    .unwrap();
+    let mut reader = crate::SegmentReader::new(reader);
+    let mut last = None;
+    std::iter::from_fn(|| reader.next_record(&mut last).unwrap())
+        .map(|r| r.first_seq())
+        .collect()
+}
+
+#[test]
+fn writes_get_sequence_numbers_in_log_order() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Always);
+    let batch = WriteRecord::Batch(vec![
+        WriteOp::Delete {
+            key: Bytes::from_static(b"a"),
+        },
+        WriteOp::Put {
+            key: Bytes::from_static(b"b"),
+            value: Bytes::from_static(b"2"),
+        },
+        WriteOp::Merge {
+            key: Bytes::from_static(b"c"),
+            operand: Bytes::from_static(b"3"),
+        },
+    ]);
+    let unlogged = WriteOptions {
+        disable_wal: true,
+        ..WriteOptions::default()
+    };
+    assert_eq!(
+        wal.write(put("k", "v"), WriteOptions::default()).unwrap(),
+        1
+    );
+    assert_eq!(
+        wal.write(batch.clone(), WriteOptions::default()).unwrap(),
+        2
+    );
+    assert_eq!(wal.write(put("x", "unlogged"), unlogged).unwrap(), 5);
+    assert_eq!(
+        wal.write(put("y", "w"), WriteOptions::default()).unwrap(),
+        6
+    );
+    assert_eq!((wal.last_seq(), wal.visible_seq()), (6, 6));
+    assert_eq!(wal.applier().applied.lock().unwrap().len(), 4);
+    let expected = vec![
+        Record::from_write(put("k", "v"), 1),
+        Record::from_write(batch, 2),
+        Record::from_write(put("y", "w"), 6),
+    ];
+    assert_eq!(replay(&fs), expected);
+}
+
+#[test]
+fn concurrent_writers_each_complete_once_in_order() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Always);
+    let (threads, per_thread) = (8u64, 100u64);
+    let mut seqs: Vec<SeqNo> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let wal = &wal;
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|i| {
+                            wal.write(put(&format!("{t}-{i}"), "v"), WriteOptions::default())
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=threads * per_thread).collect::<Vec<_>>());
+    assert_eq!(wal.visible_seq(), threads * per_thread);
+    let logged: Vec<SeqNo> = replay(&fs).iter().map(Record::first_seq).collect();
+    let applied: Vec<SeqNo> = wal
+        .applier()
+        .applied
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.seq)
+        .collect();
+    assert_eq!(logged, applied);
+    assert_eq!(logged, (1..=threads * per_thread).collect::<Vec<_>>());
+    assert!(fs.syncs_count() <= 1 + (threads * per_thread) as usize);
+}
+
+#[test]
+fn failed_append_fails_the_write_and_poisons() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Always);
+    wal.write(put("a", "1"), WriteOptions::default()).unwrap();
+    fs.fail_appends_after(0);
+    assert!(matches!(
+        wal.write(put("b", "2"), WriteOptions::default()),
+        Err(WalError::Io { .. })
+    ));
+    fs.fail_appends_after(usize::MAX);
+    assert!(matches!(
+        wal.write(put("c", "3"), WriteOptions::default()),
+        Err(WalError::Poisoned { .. })
+    ));
+    assert!(matches!(wal.sync(), Err(WalError::Poisoned { .. })));
+    assert!(matches!(wal.roll(2), Err(WalError::Poisoned { .. })));
+    assert!(wal.poison().is_some());
+    assert_eq!(wal.visible_seq(), 1);
+}
+
+#[test]
+fn failed_sync_is_not_retried() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Never);
+    wal.write(put("a", "1"), WriteOptions::default()).unwrap();
+    fs.fail_syncs(true);
+    let synced = WriteOptions {
+        sync: true,
+        ..WriteOptions::default()
+    };
+    assert!(matches!(
+        wal.write(put("b", "2"), synced),
+        Err(WalError::Io { .. })
+    ));
+    fs.fail_syncs(false);
+    assert!(matches!(
+        wal.write(put("c", "3"), synced),
+        Err(WalError::Poisoned { .. })
+    ));
+    assert_eq!(wal.visible_seq(), 1);
+}
+
+#[test]
+fn failed_apply_poisons_without_publishing() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Always);
+    assert!(matches!(
+        wal.write(put("bad", "1"), WriteOptions::default()),
+        Err(WalError::Apply { .. })
+    ));
+    assert_eq!((wal.last_seq(), wal.visible_seq()), (1, 0));
+    assert!(matches!(
+        wal.write(put("ok", "1"), WriteOptions::default()),
+        Err(WalError::Poisoned { .. })
+    ));
+}
+
+#[test]
+fn invalid_writes_are_refused_without_poison() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Always);
+    let both = WriteOptions {
+        sync: true,
+        disable_wal: true,
+    };
+    assert!(matches!(
+        wal.write(WriteRecord::Batch(vec![]), WriteOptions::default()),
+        Err(WalError::InvalidWrite { .. })
+    ));
+    assert!(matches!(
+        wal.write(put("a", "1"), both),
+        Err(WalError::InvalidWrite { .. })
+    ));
+    assert!(matches!(wal.roll(1), Err(WalError::InvalidWrite { .. })));
+    assert_eq!(
+        wal.write(put("a", "1"), WriteOptions::default()).unwrap(),
+        1
+    );
+}
+
+#[test]
+fn roll_splits_the_log_between_writes() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Never);
+    wal.write(put("a", "1"), WriteOptions::default()).unwrap();
+    wal.write(put("b", "2"), WriteOptions::default()).unwrap();
+    let syncs_before = fs.syncs_count();
+    let (old, visible_at_switch) = wal.roll_with(5, |_| wal.visible_seq()).unwrap();
+    assert!(
+        fs.syncs_count() > syncs_before,
+        "the old segment is synced on roll"
+    );
+    assert_eq!((old, visible_at_switch, wal.segment()), (1, 2, 5));
+    wal.write(put("c", "3"), WriteOptions::default()).unwrap();
+    assert_eq!(segment_seqs(&fs, 1), [1, 2]);
+    assert_eq!(segment_seqs(&fs, 5), [3]);
+    assert_eq!(replay(&fs).len(), 3);
+    assert!(matches!(wal.roll(5), Err(WalError::InvalidWrite { .. })));
+    wal.close().unwrap();
+}
+
+#[test]
+fn sync_policies_decide_when_to_sync() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Never);
+    let base = fs.syncs_count();
+    wal.write(put("a", "1"), WriteOptions::default()).unwrap();
+    assert_eq!(fs.syncs_count(), base);
+    wal.write(
+        put("b", "1"),
+        WriteOptions {
+            sync: true,
+            ..WriteOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(fs.syncs_count(), base + 1);
+    wal.sync().unwrap();
+    assert_eq!(fs.syncs_count(), base + 1, "nothing new to sync");
+    let always = open_with(&MemFs::new(), SyncPolicy::Always);
+    let fs_always = MemFs::new();
+    drop(always);
+    let always = open_with(&fs_always, SyncPolicy::Always);
+    let base = fs_always.syncs_count();
+    always
+        .write(put("a", "1"), WriteOptions::default())
+        .unwrap();
+    assert_eq!(fs_always.syncs_count(), base + 1);
+    always
+        .write(
+            put("a", "1"),
+            WriteOptions {
+                disable_wal: true,
+                ..WriteOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        fs_always.syncs_count(),
+        base + 1,
+        "an unlogged write does not sync"
+    );
+}
+
+#[test]
+fn interval_syncer_syncs_and_stops() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Interval(Duration::from_millis(2)));
+    let base = fs.syncs_count();
+    wal.write(put("a", "1"), WriteOptions::default()).unwrap();
+    // Bounded wait for the background sync; this checks that it happens,
+    // not how fast.
+    for _ in 0..5000 {
+        if fs.syncs_count() > base {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(fs.syncs_count() > base, "the syncer never synced");
+    drop(wal);
+    let wal = open_with(
+        &MemFs::new(),
+        SyncPolicy::Interval(Duration::from_secs(3600)),
+    );
+    wal.close().unwrap();
+}
+
+#[test]
+fn opening_an_existing_segment_is_refused() {
+    let fs = MemFs::new();
+    drop(open_with(&fs, SyncPolicy::Always));
+    let again = CommitPipeline::open(
+        Arc::new(fs.clone()),
+        Path::new(DIR),
+        1,
+        0,
+        WalOptions::default(),
+        Recorder::default(),
+    );
+    assert!(matches!(again, Err(WalError::Io { .. })));
+}

@@ -1,0 +1,501 @@
+//! The WAL record codec: what one frame's payload holds.
+//!
+//! A writer submits a [`WriteRecord`] (one operation or an atomic batch,
+//! without sequence numbers); the commit pipeline assigns sequence numbers
+//! and encodes it. Recovery decodes payloads into [`Record`]s whose keys and
+//! values are zero-copy slices of the log's buffer.
+//!
+//! Payload layout (all integers little-endian, lengths LEB128 varints):
+//!
+//! ```text
+//! tag: u8 (1 Put, 2 Delete, 3 Merge, 4 Batch) | seq: u64
+//! Put:    key_len | key | value_len | value
+//! Delete: key_len | key
+//! Merge:  key_len | key | operand_len | operand
+//! Batch:  op_count | op_count x (op_tag: u8 (1,2,3) | key_len | key | [value_len | value])
+//! ```
+//!
+//! A batch's `seq` is its base: op `i` has sequence number `seq + i`.
+
+use bytes::Bytes;
+use seer_core::varint::{get_varint32, put_varint64, varint_len};
+use seer_core::{DecodeError, SeqNo, MAX_SEQ};
+
+const TAG_PUT: u8 = 1;
+const TAG_DELETE: u8 = 2;
+const TAG_MERGE: u8 = 3;
+const TAG_BATCH: u8 = 4;
+const SEQ_BYTES: usize = 8;
+
+/// One operation of a write, without a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Sets `key` to `value`.
+    Put {
+        /// The user key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+    },
+    /// Deletes `key`.
+    Delete {
+        /// The user key.
+        key: Bytes,
+    },
+    /// Adds a merge operand to `key`.
+    Merge {
+        /// The user key.
+        key: Bytes,
+        /// The operand.
+        operand: Bytes,
+    },
+}
+
+impl WriteOp {
+    /// The operation's user key.
+    pub fn key(&self) -> &Bytes {
+        match self {
+            Self::Put { key, .. } | Self::Delete { key } | Self::Merge { key, .. } => key,
+        }
+    }
+
+    fn tag(&self) -> u8 {
+        match self {
+            Self::Put { .. } => TAG_PUT,
+            Self::Delete { .. } => TAG_DELETE,
+            Self::Merge { .. } => TAG_MERGE,
+        }
+    }
+
+    fn value(&self) -> Option<&Bytes> {
+        match self {
+            Self::Put { value, .. } => Some(value),
+            Self::Merge { operand, .. } => Some(operand),
+            Self::Delete { .. } => None,
+        }
+    }
+
+    /// Bytes of the key and value fields (with their length prefixes).
+    fn body_len(&self) -> usize {
+        let key = self.key().len();
+        let value = self
+            .value()
+            .map_or(0, |v| varint_len(v.len() as u64) + v.len());
+        varint_len(key as u64) + key + value
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        put_slice(out, self.key());
+        if let Some(value) = self.value() {
+            put_slice(out, value);
+        }
+    }
+}
+
+/// What a writer submits to the commit pipeline: one operation or an atomic
+/// batch. The pipeline gives it `seq_count()` consecutive sequence numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteRecord {
+    /// A single put, delete or merge.
+    Single(WriteOp),
+    /// Operations applied atomically, op `i` at `first_seq + i`.
+    Batch(Vec<WriteOp>),
+}
+
+impl WriteRecord {
+    /// How many sequence numbers the record takes.
+    pub fn seq_count(&self) -> u64 {
+        match self {
+            Self::Single(_) => 1,
+            Self::Batch(ops) => ops.len() as u64,
+        }
+    }
+
+    /// Bytes [`Self::encode`] appends, computed without encoding.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Self::Single(op) => 1 + SEQ_BYTES + op.body_len(),
+            Self::Batch(ops) => batch_encoded_len(ops),
+        }
+    }
+
+    /// Appends the payload of this record at sequence number `seq` to `out`.
+    pub fn encode(&self, seq: SeqNo, out: &mut Vec<u8>) {
+        match self {
+            Self::Single(op) => encode_single(op, seq, out),
+            Self::Batch(ops) => encode_batch(ops, seq, out),
+        }
+    }
+
+    /// The operations, in sequence order.
+    pub fn ops(&self) -> &[WriteOp] {
+        match self {
+            Self::Single(op) => std::slice::from_ref(op),
+            Self::Batch(ops) => ops,
+        }
+    }
+}
+
+/// A decoded WAL record with its sequence numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// `key` set to `value` at `seq`.
+    Put {
+        /// The user key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+        /// Its sequence number.
+        seq: SeqNo,
+    },
+    /// `key` deleted at `seq`.
+    Delete {
+        /// The user key.
+        key: Bytes,
+        /// Its sequence number.
+        seq: SeqNo,
+    },
+    /// A merge operand for `key` at `seq`.
+    Merge {
+        /// The user key.
+        key: Bytes,
+        /// The operand.
+        operand: Bytes,
+        /// Its sequence number.
+        seq: SeqNo,
+    },
+    /// An atomic batch; op `i` has sequence number `base_seq + i`.
+    Batch {
+        /// Sequence number of the first op.
+        base_seq: SeqNo,
+        /// The operations (never empty).
+        ops: Vec<WriteOp>,
+    },
+}
+
+impl Record {
+    /// The record a pipeline logs for `write` at `seq`.
+    pub fn from_write(write: WriteRecord, seq: SeqNo) -> Self {
+        match write {
+            WriteRecord::Single(WriteOp::Put { key, value }) => Self::Put { key, value, seq },
+            WriteRecord::Single(WriteOp::Delete { key }) => Self::Delete { key, seq },
+            WriteRecord::Single(WriteOp::Merge { key, operand }) => {
+                Self::Merge { key, operand, seq }
+            }
+            WriteRecord::Batch(ops) => Self::Batch { base_seq: seq, ops },
+        }
+    }
+
+    /// The first sequence number and the write, as the pipeline saw it.
+    pub fn into_write(self) -> (SeqNo, WriteRecord) {
+        match self {
+            Self::Put { key, value, seq } => {
+                (seq, WriteRecord::Single(WriteOp::Put { key, value }))
+            }
+            Self::Delete { key, seq } => (seq, WriteRecord::Single(WriteOp::Delete { key })),
+            Self::Merge { key, operand, seq } => {
+                (seq, WriteRecord::Single(WriteOp::Merge { key, operand }))
+            }
+            Self::Batch { base_seq, ops } => (base_seq, WriteRecord::Batch(ops)),
+        }
+    }
+
+    /// The record's first sequence number.
+    pub fn first_seq(&self) -> SeqNo {
+        match self {
+            Self::Put { seq, .. } | Self::Delete { seq, .. } | Self::Merge { seq, .. } => *seq,
+            Self::Batch { base_seq, .. } => *base_seq,
+        }
+    }
+
+    /// The record's last sequence number.
+    pub fn last_seq(&self) -> SeqNo {
+        match self {
+            Self::Batch { base_seq, ops } => base_seq + ops.len() as u64 - 1,
+            _ => self.first_seq(),
+        }
+    }
+
+    /// Bytes [`Self::encode`] appends, computed without encoding.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Self::Put { key, value, .. }
+            | Self::Merge {
+                key,
+                operand: value,
+                ..
+            } => 1 + SEQ_BYTES + slice_len(key) + slice_len(value),
+            Self::Delete { key, .. } => 1 + SEQ_BYTES + slice_len(key),
+            Self::Batch { ops, .. } => batch_encoded_len(ops),
+        }
+    }
+
+    /// Appends this record's payload to `out`, allocating only if `out`
+    /// must grow.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Put { key, value, seq } => encode_fields(out, TAG_PUT, *seq, key, Some(value)),
+            Self::Delete { key, seq } => encode_fields(out, TAG_DELETE, *seq, key, None),
+            Self::Merge { key, operand, seq } => {
+                encode_fields(out, TAG_MERGE, *seq, key, Some(operand))
+            }
+            Self::Batch { base_seq, ops } => encode_batch(ops, *base_seq, out),
+        }
+    }
+
+    /// Decodes one payload; keys and values are slices of `payload`.
+    pub fn decode(payload: &Bytes) -> Result<Self, DecodeError> {
+        let mut cursor = Cursor {
+            bytes: payload,
+            pos: 0,
+        };
+        let tag = cursor.byte("record tag")?;
+        let seq = cursor.seq()?;
+        let record = match tag {
+            TAG_BATCH => decode_batch(&mut cursor, seq)?,
+            _ => Self::from_write(WriteRecord::Single(cursor.op(tag)?), seq),
+        };
+        if cursor.pos != payload.len() {
+            return Err(invalid(
+                "record",
+                format!("{} trailing bytes", payload.len() - cursor.pos),
+            ));
+        }
+        Ok(record)
+    }
+}
+
+fn decode_batch(cursor: &mut Cursor<'_>, base_seq: SeqNo) -> Result<Record, DecodeError> {
+    let count = cursor.varint32("batch op count")? as usize;
+    // Every op takes at least two bytes, which bounds the allocation.
+    if count == 0 || count > cursor.remaining() / 2 {
+        return Err(invalid("batch op count", format!("{count} ops do not fit")));
+    }
+    if base_seq + (count as u64 - 1) > MAX_SEQ {
+        return Err(invalid(
+            "batch sequence",
+            format!("{base_seq} + {count} exceeds 56 bits"),
+        ));
+    }
+    let mut ops = Vec::with_capacity(count);
+    for _ in 0..count {
+        let tag = cursor.byte("batch op tag")?;
+        ops.push(cursor.op(tag)?);
+    }
+    Ok(Record::Batch { base_seq, ops })
+}
+
+struct Cursor<'a> {
+    bytes: &'a Bytes,
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        let byte = *self
+            .bytes
+            .get(self.pos)
+            .ok_or(DecodeError::Truncated { what })?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    fn seq(&mut self) -> Result<SeqNo, DecodeError> {
+        let end = self.pos + SEQ_BYTES;
+        let field = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(DecodeError::Truncated {
+                what: "sequence number",
+            })?;
+        let mut le = [0u8; SEQ_BYTES];
+        le.copy_from_slice(field);
+        let seq = u64::from_le_bytes(le);
+        if seq > MAX_SEQ {
+            return Err(invalid("sequence number", format!("{seq} exceeds 56 bits")));
+        }
+        self.pos = end;
+        Ok(seq)
+    }
+
+    fn varint32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let (value, used) = get_varint32(&self.bytes[self.pos..]).map_err(|error| match error {
+            DecodeError::Truncated { .. } => DecodeError::Truncated { what },
+            other => other,
+        })?;
+        self.pos += used;
+        Ok(value)
+    }
+
+    fn slice(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
+        let len = self.varint32(what)? as usize;
+        if len > self.remaining() {
+            return Err(DecodeError::Truncated { what });
+        }
+        let slice = self.bytes.slice(self.pos..self.pos + len);
+        self.pos += len;
+        Ok(slice)
+    }
+
+    fn op(&mut self, tag: u8) -> Result<WriteOp, DecodeError> {
+        let key = self.slice("key")?;
+        match tag {
+            TAG_PUT => Ok(WriteOp::Put {
+                key,
+                value: self.slice("value")?,
+            }),
+            TAG_DELETE => Ok(WriteOp::Delete { key }),
+            TAG_MERGE => Ok(WriteOp::Merge {
+                key,
+                operand: self.slice("merge operand")?,
+            }),
+            other => Err(invalid("record tag", format!("unknown tag {other}"))),
+        }
+    }
+}
+
+fn invalid(what: &'static str, detail: String) -> DecodeError {
+    DecodeError::Invalid { what, detail }
+}
+
+fn slice_len(bytes: &[u8]) -> usize {
+    varint_len(bytes.len() as u64) + bytes.len()
+}
+
+fn put_slice(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn encode_fields(out: &mut Vec<u8>, tag: u8, seq: SeqNo, key: &[u8], value: Option<&Bytes>) {
+    debug_assert!(seq <= MAX_SEQ);
+    out.push(tag);
+    out.extend_from_slice(&seq.to_le_bytes());
+    put_slice(out, key);
+    if let Some(value) = value {
+        put_slice(out, value);
+    }
+}
+
+fn encode_single(op: &WriteOp, seq: SeqNo, out: &mut Vec<u8>) {
+    encode_fields(out, op.tag(), seq, op.key(), op.value());
+}
+
+fn batch_encoded_len(ops: &[WriteOp]) -> usize {
+    let ops_len: usize = ops.iter().map(|op| 1 + op.body_len()).sum();
+    1 + SEQ_BYTES + varint_len(ops.len() as u64) + ops_len
+}
+
+fn encode_batch(ops: &[WriteOp], base_seq: SeqNo, out: &mut Vec<u8>) {
+    debug_assert!(!ops.is_empty(), "an empty batch has no sequence number");
+    out.push(TAG_BATCH);
+    out.extend_from_slice(&base_seq.to_le_bytes());
+    put_varint64(out, ops.len() as u64);
+    for op in ops {
+        out.push(op.tag());
+        op.encode_body(out);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn arb_op() -> impl Strategy<Value = WriteOp> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
+        prop_oneof![
+            (bytes(), bytes()).prop_map(|(key, value)| WriteOp::Put { key, value }),
+            bytes().prop_map(|key| WriteOp::Delete { key }),
+            (bytes(), bytes()).prop_map(|(key, operand)| WriteOp::Merge { key, operand }),
+        ]
+    }
+
+    pub(crate) fn arb_write() -> impl Strategy<Value = WriteRecord> {
+        prop_oneof![
+            arb_op().prop_map(WriteRecord::Single),
+            proptest::collection::vec(arb_op(), 1..6).prop_map(WriteRecord::Batch),
+        ]
+    }
+
+    pub(crate) fn put(key: &str, value: &str) -> WriteRecord {
+        WriteRecord::Single(WriteOp::Put {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+        })
+    }
+
+    #[test]
+    fn known_put_layout() {
+        let record = Record::from_write(put("k", "vv"), 7);
+        let mut out = Vec::new();
+        record.encode(&mut out);
+        assert_eq!(out, [1, 7, 0, 0, 0, 0, 0, 0, 0, 1, b'k', 2, b'v', b'v']);
+        assert_eq!(record.encoded_len(), out.len());
+    }
+
+    #[test]
+    fn batch_seqs_and_bad_inputs() {
+        let batch = WriteRecord::Batch(vec![
+            WriteOp::Delete {
+                key: Bytes::from_static(b"a"),
+            },
+            WriteOp::Merge {
+                key: Bytes::from_static(b"b"),
+                operand: Bytes::from_static(b"1"),
+            },
+        ]);
+        let record = Record::from_write(batch, 10);
+        assert_eq!((record.first_seq(), record.last_seq()), (10, 11));
+        let mut out = Vec::new();
+        record.encode(&mut out);
+        let payload = Bytes::from(out.clone());
+        assert_eq!(Record::decode(&payload).unwrap(), record);
+        for cut in 0..out.len() {
+            assert!(
+                Record::decode(&payload.slice(..cut)).is_err(),
+                "cut at {cut}"
+            );
+        }
+        out.push(0);
+        assert!(Record::decode(&Bytes::from(out)).is_err(), "trailing byte");
+        let mut bad_tag = vec![9u8];
+        bad_tag.extend_from_slice(&[0; 8]);
+        bad_tag.extend_from_slice(&[0]);
+        assert!(Record::decode(&Bytes::from(bad_tag)).is_err());
+        let mut big_seq = vec![TAG_DELETE];
+        big_seq.extend_from_slice(&(MAX_SEQ + 1).to_le_bytes());
+        big_seq.push(0);
+        assert!(Record::decode(&Bytes::from(big_seq)).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn round_trip_is_zero_copy(write in arb_write(), seq in 0..MAX_SEQ - 8) {
+            let mut out = vec![0xaa];
+            write.encode(seq, &mut out);
+            prop_assert_eq!(out.len() - 1, write.encoded_len());
+            let record = Record::from_write(write.clone(), seq);
+            prop_assert_eq!(record.encoded_len(), write.encoded_len());
+            let mut again = vec![0xaa];
+            record.encode(&mut again);
+            prop_assert_eq!(&again, &out);
+            let buffer = Bytes::from(out);
+            let payload = buffer.slice(1..);
+            let decoded = Record::decode(&payload).unwrap();
+            prop_assert_eq!(&decoded, &record);
+            let range = payload.as_ptr() as usize..payload.as_ptr() as usize + payload.len();
+            for op in decoded.clone().into_write().1.ops() {
+                if !op.key().is_empty() {
+                    prop_assert!(range.contains(&(op.key().as_ptr() as usize)));
+                }
+            }
+            prop_assert_eq!(decoded.into_write(), (seq, write));
+        }
+    }
+}

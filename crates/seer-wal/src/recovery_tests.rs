@@ -1,0 +1,262 @@
+//! Recovery tests: multi-segment replay, torn tails, corruption per mode,
+//! and the cut / flip / round-trip properties.
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::*;
+use crate::frame::{FrameBuffer, LogHeader};
+use crate::record::tests::{arb_write, put};
+use crate::record::WriteRecord;
+use crate::testfs::MemFs;
+
+const DIR: &str = "/db";
+
+/// Writes `writes` into segment `number` (consecutive seqs from `first_seq`)
+/// and returns each frame's end offset.
+fn write_segment(fs: &MemFs, number: u64, first_seq: SeqNo, writes: &[WriteRecord]) -> Vec<usize> {
+    let mut bytes = LogHeader {
+        kind: LogKind::Wal,
+        file_number: number,
+    }
+    .encode()
+    .to_vec();
+    let mut frames = FrameBuffer::new();
+    let mut ends = Vec::new();
+    let mut seq = first_seq;
+    for write in writes {
+        frames.push_frame_with(|out| write.encode(seq, out));
+        seq += write.seq_count();
+        ends.push(bytes.len() + frames.len());
+    }
+    bytes.extend_from_slice(frames.as_bytes());
+    fs.put(&segment_path(Path::new(DIR), number), bytes);
+    ends
+}
+
+fn recover(fs: &MemFs, mode: WalRecoveryMode) -> Result<(Vec<SeqNo>, RecoveryReport)> {
+    let mut recovery = WalRecovery::open(fs, Path::new(DIR), 0, mode)?;
+    let mut seqs = Vec::new();
+    while let Some(record) = recovery.next_record()? {
+        seqs.push(record.first_seq());
+    }
+    Ok((seqs, recovery.into_report()))
+}
+
+fn three_puts() -> Vec<WriteRecord> {
+    vec![put("a", "1"), put("b", "2"), put("c", "3")]
+}
+
+fn segment_bytes(fs: &MemFs, number: u64) -> Vec<u8> {
+    fs.read(&segment_path(Path::new(DIR), number)).unwrap()
+}
+
+#[test]
+fn replays_segments_in_order_from_the_first_live() {
+    let fs = MemFs::new();
+    write_segment(&fs, 3, 1, &three_puts());
+    write_segment(&fs, 7, 4, &three_puts());
+    let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        (report.segments, report.last_seq, report.records_count),
+        (vec![3, 7], Some(6), 6)
+    );
+    let recovery = WalRecovery::open(&fs, Path::new(DIR), 4, WalRecoveryMode::default()).unwrap();
+    assert_eq!(
+        recovery.map(|r| r.unwrap().first_seq()).collect::<Vec<_>>(),
+        [4, 5, 6]
+    );
+}
+
+#[test]
+fn torn_tail_of_newest_is_reported_and_truncated() {
+    let fs = MemFs::new();
+    write_segment(&fs, 1, 1, &three_puts());
+    let ends = write_segment(&fs, 2, 4, &three_puts());
+    let path = segment_path(Path::new(DIR), 2);
+    fs.truncate(&path, ends[2] as u64 - 3).unwrap();
+    let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    let torn = report.torn_tail.clone().unwrap();
+    assert_eq!((torn.segment, torn.offset), (2, ends[1] as u64));
+    truncate_torn_tail(&fs, &torn).unwrap();
+    let (_, report) = recover(&fs, WalRecoveryMode::AbsoluteConsistency).unwrap();
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(report.last_seq, Some(5));
+}
+
+#[test]
+fn torn_header_of_newest_is_removed_by_truncation() {
+    let fs = MemFs::new();
+    write_segment(&fs, 1, 1, &three_puts());
+    fs.put(&segment_path(Path::new(DIR), 2), vec![0x53, 0x4c]);
+    let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
+    assert_eq!(seqs, [1, 2, 3]);
+    let torn = report.torn_tail.unwrap();
+    assert_eq!((torn.segment, torn.offset), (2, 0));
+    truncate_torn_tail(&fs, &torn).unwrap();
+    assert_eq!(list_segments(&fs, Path::new(DIR)).unwrap(), [1]);
+}
+
+#[test]
+fn torn_older_segment_per_mode() {
+    let fs = MemFs::new();
+    let ends = write_segment(&fs, 1, 1, &three_puts());
+    write_segment(&fs, 2, 4, &three_puts());
+    fs.truncate(&segment_path(Path::new(DIR), 1), ends[2] as u64 - 1)
+        .unwrap();
+    let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Corruption { file, offset, .. }
+            if file == &segment_path(Path::new(DIR), 1) && *offset == ends[1] as u64),
+        "{err}"
+    );
+    let (seqs, report) = recover(&fs, WalRecoveryMode::PointInTime).unwrap();
+    assert_eq!((seqs, report.ignored_segments), (vec![1, 2], vec![2]));
+    let (seqs, report) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
+    assert_eq!(seqs, [1, 2, 4, 5, 6]);
+    assert_eq!(report.skipped.len(), 1);
+    assert!(recover(&fs, WalRecoveryMode::AbsoluteConsistency).is_err());
+}
+
+#[test]
+fn bad_record_followed_by_valid_ones_is_corruption() {
+    let fs = MemFs::new();
+    let ends = write_segment(&fs, 1, 1, &three_puts());
+    let mut bytes = segment_bytes(&fs, 1);
+    bytes[ends[0] + 14] ^= 0x40;
+    fs.put(&segment_path(Path::new(DIR), 1), bytes);
+    let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
+    assert!(
+        matches!(err, WalError::Corruption { offset, .. } if offset == ends[0] as u64),
+        "{err}"
+    );
+    let (seqs, report) = recover(&fs, WalRecoveryMode::PointInTime).unwrap();
+    assert_eq!(seqs, [1]);
+    assert_eq!(report.stopped_at.unwrap().offset, ends[0] as u64);
+    let (seqs, _) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
+    assert_eq!(seqs, [1, 3]);
+}
+
+#[test]
+fn sequence_regression_and_wrong_header_are_corruption() {
+    let fs = MemFs::new();
+    write_segment(&fs, 1, 5, &three_puts());
+    write_segment(&fs, 2, 7, &three_puts());
+    let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Corruption { file, .. } if file.ends_with("00000000000000000002.wal")),
+        "{err}"
+    );
+    let (seqs, _) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
+    assert_eq!(seqs, [5, 6, 7, 8, 9], "the regressing record is skipped");
+    let fs = MemFs::new();
+    write_segment(&fs, 1, 1, &three_puts());
+    let bytes = segment_bytes(&fs, 1);
+    fs.put(&segment_path(Path::new(DIR), 4), bytes);
+    let err = WalRecovery::open(&fs, Path::new(DIR), 4, WalRecoveryMode::SkipCorrupted)
+        .unwrap()
+        .next_record()
+        .unwrap_err();
+    assert!(
+        matches!(err, WalError::Corruption { offset: 0, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn corpus_replays_through_the_fuzz_entry_point() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/wal_reader");
+    let mut count = 0;
+    for entry in std::fs::read_dir(corpus).unwrap() {
+        crate::fuzzing::wal_reader(&std::fs::read(entry.unwrap().path()).unwrap());
+        count += 1;
+    }
+    assert!(count >= 4, "the corpus is missing");
+}
+
+/// One segment's bytes with `writes` at consecutive seqs from 1, and the
+/// frame end offsets.
+fn segment_image(writes: &[WriteRecord]) -> (Vec<u8>, Vec<usize>) {
+    let fs = MemFs::new();
+    let ends = write_segment(&fs, 1, 1, writes);
+    (segment_bytes(&fs, 1), ends)
+}
+
+fn read_image(bytes: Vec<u8>, mode: WalRecoveryMode) -> Result<(Vec<Record>, LogEnd, usize)> {
+    let reader = LogReader::from_bytes("seg".into(), Bytes::from(bytes), LogKind::Wal, mode)?;
+    let mut segment = SegmentReader::new(reader);
+    let mut last = None;
+    let mut records = Vec::new();
+    while let Some(record) = segment.next_record(&mut last)? {
+        records.push(record);
+    }
+    let end = segment.log().end().cloned().unwrap_or(LogEnd::Clean);
+    Ok((records, end, segment.log().skipped().len()))
+}
+
+fn expected_records(writes: &[WriteRecord]) -> Vec<Record> {
+    let mut seq = 1;
+    writes
+        .iter()
+        .map(|write| {
+            let record = Record::from_write(write.clone(), seq);
+            seq += write.seq_count();
+            record
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn any_records_round_trip(writes in proptest::collection::vec(arb_write(), 0..12)) {
+        let (bytes, _) = segment_image(&writes);
+        let (records, end, _) = read_image(bytes, WalRecoveryMode::AbsoluteConsistency).unwrap();
+        prop_assert_eq!(records, expected_records(&writes));
+        prop_assert_eq!(end, LogEnd::Clean);
+    }
+
+    #[test]
+    fn a_cut_log_recovers_exactly_the_whole_records_before_the_cut(
+        writes in proptest::collection::vec(arb_write(), 1..8),
+        cut_fraction in 0.0f64..1.0,
+    ) {
+        let (bytes, ends) = segment_image(&writes);
+        let cut = (bytes.len() as f64 * cut_fraction) as usize;
+        let whole = ends.iter().filter(|&&end| end <= cut).count();
+        let (records, end, _) = read_image(bytes[..cut].to_vec(), WalRecoveryMode::TolerateCorruptedTail).unwrap();
+        prop_assert_eq!(&records[..], &expected_records(&writes)[..whole]);
+        let valid_len = if cut < crate::frame::LOG_HEADER_BYTES { 0 } else { ends[..whole].last().copied().unwrap_or(crate::frame::LOG_HEADER_BYTES) };
+        if valid_len == cut && cut >= crate::frame::LOG_HEADER_BYTES {
+            prop_assert_eq!(end, LogEnd::Clean);
+        } else {
+            prop_assert_eq!(end, LogEnd::TornTail { offset: valid_len as u64 });
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_is_never_silently_accepted(
+        writes in proptest::collection::vec(arb_write(), 1..8),
+        position_fraction in 0.0f64..1.0,
+        flip in 1u8..=255,
+    ) {
+        let (mut bytes, _) = segment_image(&writes);
+        let position = (bytes.len() as f64 * position_fraction) as usize;
+        bytes[position] ^= flip;
+        for mode in WalRecoveryMode::ALL {
+            match read_image(bytes.clone(), mode) {
+                Err(WalError::Corruption { .. }) => {}
+                Err(other) => prop_assert!(false, "{:?}: unexpected error {}", mode, other),
+                Ok((records, end, skipped)) => {
+                    prop_assert!(mode != WalRecoveryMode::AbsoluteConsistency);
+                    prop_assert!(end != LogEnd::Clean || skipped > 0, "{:?} accepted a flipped byte", mode);
+                    prop_assert!(records.len() < writes.len() || mode == WalRecoveryMode::SkipCorrupted);
+                }
+            }
+        }
+    }
+}
