@@ -1,5 +1,46 @@
 //! # seer-sstable
 //!
-//! seerdb's on-disk sorted tables. It will own the block format with prefix
-//! compression, bloom filters, zstd compression, checksums, the mmap reader,
-//! the block cache and table iterators.
+//! seerdb's immutable sorted tables of internal entries. It owns the table
+//! file format (data blocks with shared-prefix compression and restart
+//! points, a bloom filter over user keys, a properties block, an index of
+//! shortest separators and a fixed footer; see `docs/FORMATS.md`), the
+//! [`TableBuilder`] that writes one, the mmap-backed [`Table`] reader with
+//! point lookups and [`TableIterator`], the sharded [`BlockCache`] for
+//! decompressed blocks, and [`TableMeta`], the per-table record the
+//! compaction layer keeps in its manifest.
+//!
+//! It deliberately does not decide which tables exist, their levels or when
+//! to compact them (`seer-compaction`), nor resolve merge operands across
+//! tables (`seer-db`): [`Table::get`] reports what this one table knows.
+//!
+//! Every file operation goes through [`seer_core::FileSystem`]. Corrupt
+//! bytes give [`Error::Corruption`] naming the file and offset, never a
+//! panic and never wrong data.
+
+mod block;
+mod builder;
+mod cache;
+mod codec;
+mod error;
+mod filter;
+mod footer;
+mod format;
+#[doc(hidden)]
+pub mod fuzzing;
+mod index;
+mod iterator;
+mod meta;
+mod options;
+mod properties;
+mod table;
+
+pub use builder::{TableBuilder, MAX_ENTRY_PART_BYTES};
+pub use cache::{BlockCache, CacheStats};
+pub use error::{CorruptionReason, Error, Result};
+pub use footer::{FOOTER_BYTES, FORMAT_VERSION, TABLE_MAGIC};
+pub use format::{BlockHandle, BLOCK_TRAILER_BYTES};
+pub use iterator::{TableIterator, UserKeyBounds};
+pub use meta::TableMeta;
+pub use options::{Compression, TableOptions, MAX_BLOCK_SIZE_BYTES};
+pub use properties::TableProperties;
+pub use table::{FilterStats, Table};

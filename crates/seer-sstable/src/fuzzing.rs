@@ -1,0 +1,75 @@
+//! Entry points of the cargo-fuzz targets in `fuzz/`, kept here so that a
+//! normal test replays the checked-in corpus through the same code. Any
+//! input must give entries or errors, never a panic or a hang.
+
+use std::cmp::Ordering;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_core::{compare_internal_keys, InternalIterator, MAX_SEQ, TRAILER_BYTES};
+
+use crate::block::BlockIter;
+use crate::cache::BlockCache;
+use crate::table::Table;
+
+/// Most entries a fuzz run walks, so one input stays fast.
+const MAX_WALK_ENTRIES: usize = 4096;
+/// Most keys a fuzz run seeks to or looks up.
+const MAX_PROBED_KEYS: usize = 64;
+
+/// Decodes `input` as one block: walks it both ways and seeks to every key
+/// seen; a seek that lands must land on a key `>=` its target.
+#[doc(hidden)]
+pub fn block_decoder(input: &[u8]) {
+    let Ok(mut iter) = BlockIter::new(Bytes::copy_from_slice(input)) else {
+        return;
+    };
+    let mut keys = Vec::new();
+    let mut walked = iter.seek_to_first();
+    while walked.is_ok() && iter.valid() && keys.len() < MAX_WALK_ENTRIES {
+        keys.push(iter.key().to_vec());
+        walked = iter.next();
+    }
+    let mut steps = 0;
+    let mut walked = iter.seek_to_last();
+    while walked.is_ok() && iter.valid() && steps < MAX_WALK_ENTRIES {
+        steps += 1;
+        walked = iter.prev();
+    }
+    for target in keys.iter().take(MAX_PROBED_KEYS) {
+        if iter.seek(target).is_ok() && iter.valid() {
+            assert_ne!(compare_internal_keys(iter.key(), target), Ordering::Less);
+        }
+    }
+}
+
+/// Opens `input` as a whole table file; when it opens, walks it both ways
+/// and looks up the user keys seen.
+#[doc(hidden)]
+pub fn table_reader(input: &[u8]) {
+    let cache = Arc::new(BlockCache::new(1 << 20));
+    let path = PathBuf::from("fuzz.sst");
+    let Ok(table) = Table::open_bytes(path, 1, Bytes::copy_from_slice(input), Some(cache)) else {
+        return;
+    };
+    let table = Arc::new(table);
+    let mut iter = table.iter();
+    let mut user_keys = Vec::new();
+    let mut walked = iter.seek_to_first();
+    while walked.is_ok() && iter.valid() && user_keys.len() < MAX_WALK_ENTRIES {
+        let key = iter.key();
+        user_keys.push(key[..key.len().saturating_sub(TRAILER_BYTES)].to_vec());
+        walked = iter.next();
+    }
+    let mut steps = 0;
+    let mut walked = iter.seek_to_last();
+    while walked.is_ok() && iter.valid() && steps < MAX_WALK_ENTRIES {
+        steps += 1;
+        walked = iter.prev();
+    }
+    for user_key in user_keys.iter().take(MAX_PROBED_KEYS) {
+        let _ = table.get(user_key, MAX_SEQ);
+        let _ = iter.seek_for_prev(user_key);
+    }
+}

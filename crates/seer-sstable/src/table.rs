@@ -1,0 +1,363 @@
+//! [`Table`]: an open, immutable table.
+//!
+//! `open` maps the file and checks the footer, then the filter, properties
+//! and index blocks (checksums, layout, cross-references) before it returns.
+//! Data blocks are checked when first read: an uncompressed block is sliced
+//! zero-copy out of the map and its checksum verified once (a per-table
+//! bitset remembers verified blocks); a zstd block is verified and
+//! decompressed once into the shared [`BlockCache`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_core::{
+    compare_internal_keys, FileSystem, InternalKey, Lookup, MergeBase, ParsedInternalKey, SeqNo,
+    ValueKind,
+};
+
+use crate::block::BlockIter;
+use crate::cache::{BlockCache, CacheKey};
+use crate::error::{CorruptionReason, Error, LocalCorruption, Result};
+use crate::filter::BloomFilter;
+use crate::footer::{Footer, FOOTER_BYTES};
+use crate::format::{BlockHandle, RawBlock, COMPRESSION_NONE};
+use crate::index::{parse_index, IndexEntry};
+use crate::iterator::{TableCursor, TableIterator, UserKeyBounds};
+use crate::meta::TableMeta;
+use crate::properties::TableProperties;
+
+/// Counters of the filter's work in [`Table::get`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FilterStats {
+    /// Lookups that consulted the filter.
+    pub check_count: u64,
+    /// Lookups the filter answered "absent" (no block was read).
+    pub useful_count: u64,
+    /// Lookups the filter let through that found no entry of the key.
+    pub false_positive_count: u64,
+}
+
+#[derive(Debug, Default)]
+struct FilterCounters {
+    check_count: AtomicU64,
+    useful_count: AtomicU64,
+    false_positive_count: AtomicU64,
+}
+
+/// An open table.
+#[derive(Debug)]
+pub struct Table {
+    path: PathBuf,
+    file_number: u64,
+    table_id: u64,
+    file: Bytes,
+    index: Vec<IndexEntry>,
+    filter: BloomFilter,
+    properties: TableProperties,
+    /// One bit per data block: its checksum has been verified.
+    verified_blocks: Box<[AtomicU64]>,
+    cache: Option<Arc<BlockCache>>,
+    filter_counters: FilterCounters,
+}
+
+impl Table {
+    /// Maps and opens the table at `path`, checking its footer, filter,
+    /// properties and index. `cache` holds decompressed zstd blocks; without
+    /// one they are decompressed on every read.
+    pub fn open(
+        fs: &dyn FileSystem,
+        path: &Path,
+        file_number: u64,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Self> {
+        let file = fs.map(path).map_err(|e| Error::io(path, e))?;
+        Self::open_bytes(path.to_path_buf(), file_number, file, cache)
+    }
+
+    /// Opens a table whose whole file is already in memory; `path` names it
+    /// in errors.
+    pub fn open_bytes(
+        path: PathBuf,
+        file_number: u64,
+        file: Bytes,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Self> {
+        let footer_start = file.len().checked_sub(FOOTER_BYTES).ok_or_else(|| {
+            Error::corruption(&path, 0, CorruptionReason::Truncated { what: "footer" })
+        })?;
+        let footer = Footer::decode(&file[footer_start..])
+            .map_err(|e| e.into_error(&path, footer_start as u64))?;
+        check_meta_layout(&footer, footer_start as u64)
+            .map_err(|e| e.into_error(&path, footer_start as u64))?;
+        let read = |handle, what| read_meta_block(&path, &file, handle, what);
+        let filter_block = read(footer.filter, "filter block")?;
+        let properties_block = read(footer.properties, "properties block")?;
+        let index_block = read(footer.index, "index block")?;
+        let filter = BloomFilter::parse(filter_block)
+            .map_err(|reason| Error::corruption(&path, footer.filter.offset, reason))?;
+        let properties = TableProperties::decode(&properties_block)
+            .map_err(|e| Error::corruption(&path, footer.properties.offset, e.into()))?;
+        let index = parse_index(index_block, footer.filter.offset)
+            .map_err(|e| e.into_error(&path, footer.index.offset))?;
+        check_properties(&properties, &index, &footer)
+            .map_err(|reason| Error::corruption(&path, footer.properties.offset, reason))?;
+        let verified_blocks = (0..index.len().div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        Ok(Self {
+            table_id: cache.as_ref().map_or(0, |c| c.new_table_id()),
+            path,
+            file_number,
+            file,
+            index,
+            filter,
+            properties,
+            verified_blocks,
+            cache,
+            filter_counters: FilterCounters::default(),
+        })
+    }
+
+    /// The table file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The table's file number.
+    pub fn file_number(&self) -> u64 {
+        self.file_number
+    }
+
+    /// The table file's length.
+    pub fn file_size_bytes(&self) -> u64 {
+        self.file.len() as u64
+    }
+
+    /// The properties block.
+    pub fn properties(&self) -> &TableProperties {
+        &self.properties
+    }
+
+    /// The table's meta, as the builder returned it.
+    pub fn meta(&self) -> TableMeta {
+        TableMeta::from_properties(self.file_number, self.file_size_bytes(), &self.properties)
+    }
+
+    /// Number of data blocks.
+    pub fn data_block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// False when the bloom filter proves `user_key` absent. Not counted in
+    /// [`Self::filter_stats`].
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.filter.may_contain(user_key)
+    }
+
+    /// The filter counters of [`Self::get`].
+    pub fn filter_stats(&self) -> FilterStats {
+        let counters = &self.filter_counters;
+        FilterStats {
+            check_count: counters.check_count.load(Ordering::Relaxed),
+            useful_count: counters.useful_count.load(Ordering::Relaxed),
+            false_positive_count: counters.false_positive_count.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The newest entry of `user_key` with `seq <= snapshot_seq`: filter
+    /// first, then the index, then the block (and following blocks while
+    /// merge operands continue).
+    pub fn get(&self, user_key: &[u8], snapshot_seq: SeqNo) -> Result<Lookup> {
+        if !self.filter.is_absent() {
+            self.filter_counters
+                .check_count
+                .fetch_add(1, Ordering::Relaxed);
+            if !self.filter.may_contain(user_key) {
+                self.filter_counters
+                    .useful_count
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(Lookup::NotFound);
+            }
+        }
+        let seek_key = InternalKey::seek_key(Bytes::copy_from_slice(user_key), snapshot_seq);
+        let mut cursor = TableCursor::default();
+        cursor.seek(self, &seek_key.encode())?;
+        let lookup = self.collect_lookup(&mut cursor, user_key)?;
+        if lookup == Lookup::NotFound && !self.filter.is_absent() {
+            self.filter_counters
+                .false_positive_count
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(lookup)
+    }
+
+    /// An iterator over the whole table.
+    pub fn iter(self: &Arc<Self>) -> TableIterator {
+        TableIterator::new(Arc::clone(self), UserKeyBounds::default())
+    }
+
+    /// An iterator over the user keys within `bounds`.
+    pub fn iter_with_bounds(self: &Arc<Self>, bounds: UserKeyBounds) -> TableIterator {
+        TableIterator::new(Arc::clone(self), bounds)
+    }
+
+    fn collect_lookup(&self, cursor: &mut TableCursor, user_key: &[u8]) -> Result<Lookup> {
+        let Some(first) = self.entry_of(cursor, user_key)? else {
+            return Ok(Lookup::NotFound);
+        };
+        let mut operands = match first {
+            ValueKind::Put => return Ok(Lookup::Value(cursor.value())),
+            ValueKind::Delete => return Ok(Lookup::Deleted),
+            ValueKind::Merge => vec![cursor.value()],
+        };
+        loop {
+            cursor.next(self)?;
+            let base = match self.entry_of(cursor, user_key)? {
+                None => None,
+                Some(ValueKind::Merge) => {
+                    operands.push(cursor.value());
+                    continue;
+                }
+                Some(ValueKind::Put) => Some(MergeBase::Value(cursor.value())),
+                Some(ValueKind::Delete) => Some(MergeBase::Deleted),
+            };
+            return Ok(Lookup::Merge { operands, base });
+        }
+    }
+
+    /// The kind of the cursor's entry when it belongs to `user_key`.
+    fn entry_of(&self, cursor: &TableCursor, user_key: &[u8]) -> Result<Option<ValueKind>> {
+        if !cursor.valid() {
+            return Ok(None);
+        }
+        let parsed = ParsedInternalKey::parse(cursor.key()).map_err(|e| {
+            Error::corruption(
+                &self.path,
+                self.block_offset(cursor.block_index()),
+                e.into(),
+            )
+        })?;
+        Ok((parsed.user_key == user_key).then_some(parsed.kind))
+    }
+
+    /// The index position of the first block that may hold keys `>= target`,
+    /// or the block count when every key is smaller.
+    pub(crate) fn block_for(&self, target: &[u8]) -> usize {
+        self.index.partition_point(|entry| {
+            compare_internal_keys(&entry.separator, target) == std::cmp::Ordering::Less
+        })
+    }
+
+    pub(crate) fn block_offset(&self, block_index: usize) -> u64 {
+        self.index
+            .get(block_index)
+            .map_or(0, |entry| entry.handle.offset)
+    }
+
+    /// A cursor over data block `block_index`, verified and decompressed.
+    pub(crate) fn block_iter(&self, block_index: usize) -> Result<BlockIter> {
+        let handle = self.index[block_index].handle;
+        let contents = self.block_contents(block_index, handle)?;
+        BlockIter::new(contents).map_err(|e| e.into_error(&self.path, handle.offset))
+    }
+
+    /// Maps a block-level corruption of block `block_index` to an error.
+    pub(crate) fn block_error(&self, block_index: usize, error: LocalCorruption) -> Error {
+        error.into_error(&self.path, self.block_offset(block_index))
+    }
+
+    fn block_contents(&self, block_index: usize, handle: BlockHandle) -> Result<Bytes> {
+        let to_error = |e: LocalCorruption| e.into_error(&self.path, handle.offset);
+        let raw = RawBlock::slice(&self.file, handle).map_err(to_error)?;
+        if raw.compression == COMPRESSION_NONE {
+            self.verify_once(block_index, &raw).map_err(to_error)?;
+            return Ok(raw.stored);
+        }
+        let key = CacheKey {
+            table_id: self.table_id,
+            block_offset: handle.offset,
+        };
+        if let Some(block) = self.cache.as_ref().and_then(|cache| cache.get(key)) {
+            return Ok(block);
+        }
+        self.verify_once(block_index, &raw).map_err(to_error)?;
+        let contents = raw.contents().map_err(to_error)?;
+        if let Some(cache) = &self.cache {
+            cache.insert(key, contents.clone());
+        }
+        Ok(contents)
+    }
+
+    fn verify_once(&self, block_index: usize, raw: &RawBlock) -> Result<(), LocalCorruption> {
+        let word = &self.verified_blocks[block_index / 64];
+        let bit = 1u64 << (block_index % 64);
+        if word.load(Ordering::Relaxed) & bit != 0 {
+            return Ok(());
+        }
+        raw.verify("data block")?;
+        word.fetch_or(bit, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The meta blocks must follow each other and end at the footer:
+/// `data | filter | properties | index | footer`.
+fn check_meta_layout(footer: &Footer, footer_start: u64) -> Result<(), LocalCorruption> {
+    let in_order = footer.filter.end_with_trailer() == footer.properties.offset
+        && footer.properties.end_with_trailer() == footer.index.offset
+        && footer.index.end_with_trailer() == footer_start;
+    if in_order {
+        Ok(())
+    } else {
+        Err(LocalCorruption::new(
+            0,
+            CorruptionReason::malformed(
+                "footer",
+                format!("meta block handles {footer:?} do not end at {footer_start}"),
+            ),
+        ))
+    }
+}
+
+fn read_meta_block(
+    path: &Path,
+    file: &Bytes,
+    handle: BlockHandle,
+    what: &'static str,
+) -> Result<Bytes> {
+    let to_error = |e: LocalCorruption| e.into_error(path, handle.offset);
+    let raw = RawBlock::slice(file, handle).map_err(to_error)?;
+    raw.verify(what).map_err(to_error)?;
+    if raw.compression != COMPRESSION_NONE {
+        return Err(Error::corruption(
+            path,
+            handle.offset,
+            CorruptionReason::malformed(what, "meta blocks are never compressed"),
+        ));
+    }
+    Ok(raw.stored)
+}
+
+fn check_properties(
+    properties: &TableProperties,
+    index: &[IndexEntry],
+    footer: &Footer,
+) -> Result<(), CorruptionReason> {
+    if properties.data_block_count != index.len() as u64
+        || properties.data_bytes != footer.filter.offset
+    {
+        return Err(CorruptionReason::malformed(
+            "properties block",
+            format!(
+                "{} data blocks of {} bytes, the index has {} ending at {}",
+                properties.data_block_count,
+                properties.data_bytes,
+                index.len(),
+                footer.filter.offset
+            ),
+        ));
+    }
+    Ok(())
+}

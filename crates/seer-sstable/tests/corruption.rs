@@ -1,0 +1,200 @@
+//! Corruption tests: a byte flipped in every region of a table (data,
+//! filter, properties, index, footer) and truncated files give a typed
+//! `Corruption` error naming the file, on open or on read, and never wrong
+//! data.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{build_table, expected_lookup, read_file, write_file, Entry};
+use seer_core::{InternalIterator, InternalKey, Lookup, RealFileSystem, ValueKind, MAX_SEQ};
+use seer_sstable::{
+    BlockCache, Compression, CorruptionReason, Error, Table, TableOptions, FOOTER_BYTES,
+};
+
+fn entries() -> Vec<Entry> {
+    (0..400u32)
+        .map(|i| {
+            let kind = [ValueKind::Put, ValueKind::Merge, ValueKind::Delete][i as usize % 3];
+            let key =
+                InternalKey::new(format!("key{i:05}").into_bytes(), 1000 - u64::from(i), kind);
+            (
+                key.encode(),
+                format!("value number {i} ").repeat(3).into_bytes(),
+            )
+        })
+        .collect()
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+}
+
+/// The byte ranges of each region, read from the footer as FORMATS.md lays
+/// it out.
+fn regions(file: &[u8]) -> Vec<(&'static str, Range<usize>)> {
+    let footer = file.len() - FOOTER_BYTES;
+    let handle_start = |i: usize| read_u64(file, footer + i * 16) as usize;
+    let (filter, properties, index) = (handle_start(0), handle_start(1), handle_start(2));
+    vec![
+        ("data", 0..filter),
+        ("filter", filter..properties),
+        ("properties", properties..index),
+        ("index", index..footer),
+        ("footer", footer..file.len()),
+    ]
+}
+
+/// Opens `file` and reads everything; returns the first error. Every
+/// answer given before an error must be right.
+fn open_and_read_all(path: &Path, file: Bytes, entries: &[Entry]) -> Result<(), Error> {
+    let cache = Some(Arc::new(BlockCache::new(1 << 20)));
+    let table = Arc::new(Table::open_bytes(path.to_path_buf(), 1, file, cache)?);
+    let mut iter = table.iter();
+    iter.seek_to_first()?;
+    let mut position = 0;
+    while iter.valid() {
+        assert_eq!(
+            iter.key(),
+            &entries[position].0[..],
+            "wrong key at {position}"
+        );
+        assert_eq!(&iter.value()[..], &entries[position].1[..], "wrong value");
+        position += 1;
+        iter.next()?;
+    }
+    assert_eq!(
+        position,
+        entries.len(),
+        "iteration stopped early without error"
+    );
+    for (key, _) in entries {
+        let user_key = &key[..key.len() - 8];
+        let got = table.get(user_key, MAX_SEQ)?;
+        assert_eq!(got, expected_lookup(entries, user_key, MAX_SEQ));
+    }
+    Ok(())
+}
+
+fn assert_corruption_names_file(error: &Error, path: &Path, region: &str, at: usize) {
+    match error {
+        Error::Corruption { file, .. } => assert_eq!(file, path),
+        other => panic!("{region} flip at {at}: expected Corruption, got {other}"),
+    }
+}
+
+fn check_every_region(compression: Compression) {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = entries();
+    let options = TableOptions {
+        compression,
+        block_size_bytes: 1024,
+        ..TableOptions::default()
+    };
+    let (path, _) = build_table(dir.path(), &entries, options);
+    let original = read_file(&path);
+    open_and_read_all(&path, Bytes::from(original.clone()), &entries).unwrap();
+    for (region, range) in regions(&original) {
+        assert!(!range.is_empty(), "{region} is empty");
+        let step = (range.len() / 40).max(1);
+        for at in range.clone().step_by(step).chain([range.end - 1]) {
+            let mut flipped = original.clone();
+            flipped[at] ^= 0x10;
+            let result = open_and_read_all(&path, Bytes::from(flipped), &entries);
+            let error = result.expect_err("a flipped byte went unnoticed");
+            assert_corruption_names_file(&error, &path, region, at);
+        }
+    }
+}
+
+#[test]
+fn flipped_bytes_in_every_region_are_typed_errors_uncompressed() {
+    check_every_region(Compression::None);
+}
+
+#[test]
+fn flipped_bytes_in_every_region_are_typed_errors_zstd() {
+    check_every_region(Compression::Zstd { level: 3 });
+}
+
+#[test]
+fn footer_errors_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = entries();
+    let (path, _) = build_table(dir.path(), &entries, TableOptions::default());
+    let original = read_file(&path);
+    let footer = original.len() - FOOTER_BYTES;
+    let reason =
+        |file: Vec<u8>| match Table::open_bytes(PathBuf::from("t.sst"), 1, Bytes::from(file), None)
+        {
+            Err(Error::Corruption { reason, .. }) => reason,
+            other => panic!("expected corruption, got {other:?}"),
+        };
+    let mut bad = original.clone();
+    bad[original.len() - 1] ^= 1;
+    assert!(matches!(reason(bad), CorruptionReason::WrongMagic { .. }));
+    let mut bad = original.clone();
+    bad[footer + 56] = 2;
+    assert!(matches!(
+        reason(bad),
+        CorruptionReason::UnknownVersion { found: 2 }
+    ));
+    let mut bad = original.clone();
+    bad[footer + 50] ^= 1;
+    assert!(matches!(
+        reason(bad),
+        CorruptionReason::BadChecksum { what: "footer", .. }
+    ));
+    let mut bad = original.clone();
+    bad[footer - 3] ^= 1;
+    assert!(matches!(
+        reason(bad),
+        CorruptionReason::BadChecksum {
+            what: "index block",
+            ..
+        }
+    ));
+    assert!(matches!(
+        reason(original[..40].to_vec()),
+        CorruptionReason::Truncated { .. }
+    ));
+}
+
+#[test]
+fn truncated_files_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = entries();
+    let (path, _) = build_table(dir.path(), &entries, TableOptions::default());
+    let original = read_file(&path);
+    for len in [
+        0,
+        1,
+        FOOTER_BYTES - 1,
+        FOOTER_BYTES,
+        original.len() / 2,
+        original.len() - 1,
+    ] {
+        let error = open_and_read_all(&path, Bytes::copy_from_slice(&original[..len]), &entries)
+            .expect_err("a truncated table opened");
+        assert_corruption_names_file(&error, &path, "truncated", len);
+    }
+    write_file(&path, &original[..original.len() - 1]);
+    let error = Table::open(&RealFileSystem, &path, 1, None).unwrap_err();
+    assert!(error.is_corruption() && error.to_string().contains("00000000000000000001.sst"));
+    assert!(matches!(
+        Table::open(&RealFileSystem, &dir.path().join("missing.sst"), 2, None),
+        Err(Error::Io { .. })
+    ));
+    // A correct table still answers after a failed open of another.
+    write_file(&path, &original);
+    let table = Table::open(&RealFileSystem, &path, 1, None).unwrap();
+    assert!(matches!(
+        table.get(b"key00000", MAX_SEQ).unwrap(),
+        Lookup::Value(_)
+    ));
+}

@@ -1,0 +1,115 @@
+//! Replays the checked-in cargo-fuzz corpus through the same functions the
+//! fuzz targets call, and keeps the corpus's valid table in step with the
+//! format: it must be byte-identical to what the builder writes today (run
+//! with `SEER_BLESS=1` to rewrite it after a deliberate format change).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use common::{build_table, read_file, write_file, Entry};
+use seer_core::{FileSystem, InternalKey, Lookup, MergeBase, RealFileSystem, ValueKind};
+use seer_sstable::{fuzzing, Table, TableOptions};
+
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target)
+}
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = corpus_dir(target);
+    let names = RealFileSystem.list_dir(&dir).unwrap();
+    names
+        .iter()
+        .map(|name| read_file(&dir.join(name)))
+        .collect()
+}
+
+fn small_entries() -> Vec<Entry> {
+    let kinds = [ValueKind::Put, ValueKind::Merge, ValueKind::Delete];
+    (0..40u64)
+        .map(|i| {
+            let user = format!("fuzz{:03}", i / 2).into_bytes();
+            let key = InternalKey::new(user, 100 - i, kinds[(i % 3) as usize]);
+            (key.encode(), format!("v{i}").into_bytes())
+        })
+        .collect()
+}
+
+fn small_table_bytes() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let options = TableOptions {
+        block_size_bytes: 128,
+        restart_interval: 4,
+        ..TableOptions::default()
+    };
+    let (path, _) = build_table(dir.path(), &small_entries(), options);
+    read_file(&path)
+}
+
+#[test]
+fn checked_in_table_matches_the_current_format() {
+    let fresh = small_table_bytes();
+    let golden = corpus_dir("table_reader").join("valid_small.sst");
+    if std::env::var_os("SEER_BLESS").is_some() {
+        write_file(&golden, &fresh);
+        write_file(
+            &corpus_dir("block_decoder").join("valid_block"),
+            first_block(&fresh),
+        );
+    }
+    assert_eq!(
+        read_file(&golden),
+        fresh,
+        "table format changed; bless the corpus"
+    );
+    let table = Table::open_bytes(golden, 1, Bytes::from(fresh), None).unwrap();
+    assert_eq!(table.get(b"fuzz004", 100).unwrap(), Lookup::Deleted);
+    assert_eq!(
+        table.get(b"fuzz005", 100).unwrap(),
+        Lookup::Merge {
+            operands: vec![Bytes::from_static(b"v10")],
+            base: Some(MergeBase::Deleted),
+        }
+    );
+    assert!(table.data_block_count() > 1);
+}
+
+/// The first data block's stored bytes (uncompressed: its contents).
+fn first_block(table: &[u8]) -> &[u8] {
+    let mut end = 0;
+    while end + 10 <= table.len() {
+        end += 1;
+        let stored = &table[..end];
+        let trailer = &table[end..end + 9];
+        let checksum = seer_core::Checksummer::new()
+            .update(stored)
+            .update(&trailer[..1])
+            .finish();
+        if trailer[0] == 0 && checksum.to_le_bytes() == trailer[1..] {
+            return stored;
+        }
+    }
+    panic!("no block found");
+}
+
+#[test]
+fn corpus_replays_without_panics() {
+    for (target, run) in [
+        ("block_decoder", fuzzing::block_decoder as fn(&[u8])),
+        ("table_reader", fuzzing::table_reader),
+    ] {
+        let inputs = corpus(target);
+        assert!(
+            inputs.len() >= 3,
+            "{target} corpus has {} inputs",
+            inputs.len()
+        );
+        for input in inputs {
+            run(&input);
+        }
+    }
+}
