@@ -9,8 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use seer_core::{
     checksum, FileSystem, InternalIterator, InternalKey, RealFileSystem, ValueKind, MAX_SEQ,
 };
@@ -30,14 +28,26 @@ fn absent_user_key(i: u64) -> Vec<u8> {
     format!("key{:013}", i * 2 + 1).into_bytes()
 }
 
+/// A xorshift64 generator: deterministic inputs without a dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// Values drawn from a small alphabet: compressible about 2x, like text.
 fn entries(count: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut rng = XorShift(7);
     (0..count)
         .map(|i| {
             let key = InternalKey::new(user_key(i), i + 1, ValueKind::Put).encode();
             let value = (0..VALUE_BYTES)
-                .map(|_| b'a' + rng.gen_range(0..16))
+                .map(|_| b'a' + (rng.next() % 16) as u8)
                 .collect();
             (key, value)
         })
@@ -97,9 +107,11 @@ fn open_warm(dir: &Path, name: &str, compression: Compression) -> Arc<Table> {
 }
 
 fn shuffled_keys(make: fn(u64) -> Vec<u8>) -> Vec<Vec<u8>> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut rng = XorShift(11);
     let mut keys: Vec<_> = (0..TABLE_ENTRIES).map(make).collect();
-    keys.shuffle(&mut rng);
+    for i in (1..keys.len()).rev() {
+        keys.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
     keys
 }
 
