@@ -17,8 +17,9 @@ use crate::MemtableError;
 pub(crate) type Partition = SkipMap<EncodedKey, Bytes>;
 
 /// Estimated bytes one entry costs beyond its key and value bytes: the skip
-/// list node (reference count and height word, the `Arc<[u8]>` key pointer,
-/// the `Bytes` value handle, two tower pointers on average at p = 1/2), the
+/// list node (reference count and height word, the key's prefix and
+/// `Arc<[u8]>` pointer, the `Bytes` value handle, two tower pointers on
+/// average at p = 1/2), the
 /// key allocation's two reference counts, and two allocator headers.
 pub const ENTRY_OVERHEAD_BYTES: usize = std::mem::size_of::<usize>()
     + std::mem::size_of::<EncodedKey>()
