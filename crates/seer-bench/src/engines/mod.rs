@@ -1,0 +1,68 @@
+//! Adapters from each engine's API to [`crate::engine::Engine`]; the peers
+//! are compiled only with their cargo features.
+
+use std::path::Path;
+
+use crate::engine::{not_built_in, Engine, EngineConfig, EngineKind};
+use crate::error::{BenchError, Result};
+
+#[cfg(feature = "fjall")]
+mod fjall_engine;
+#[cfg(feature = "rocksdb")]
+mod rocksdb_engine;
+
+/// Whether the seer engine is compiled in (it needs seer-db's `DB` facade).
+pub const SEER_BUILT_IN: bool = false;
+
+/// Opens `kind` in `dir`.
+pub fn open(kind: EngineKind, dir: &Path, config: &EngineConfig) -> Result<Box<dyn Engine>> {
+    match kind {
+        #[cfg(feature = "fjall")]
+        EngineKind::Fjall => Ok(Box::new(fjall_engine::FjallEngine::open(dir, config)?)),
+        #[cfg(feature = "rocksdb")]
+        EngineKind::Rocksdb => Ok(Box::new(rocksdb_engine::RocksdbEngine::open(dir, config)?)),
+        _ => {
+            let _ = (dir, config);
+            Err(not_built_in(kind))
+        }
+    }
+}
+
+/// How `kind` is configured from `config`, in its own terms.
+pub fn settings(kind: EngineKind, config: &EngineConfig) -> String {
+    let memtable_mib = config.memtable_bytes >> 20;
+    let cache_mib = config.block_cache_bytes >> 20;
+    let bloom = config.bloom_bits_per_key;
+    match kind {
+        EngineKind::Seer => format!(
+            "DBOptions: memtable_capacity {memtable_mib} MiB, block_cache_capacity {cache_mib} MiB, \
+             bloom_bits_per_key {bloom}, compression {}, sync_policy Never (per-write sync for \
+             fillsync), merge_operator U64AddOperator",
+            if config.compression { "Zstd" } else { "None" }
+        ),
+        EngineKind::Fjall => format!(
+            "fjall 2: partition max_memtable_size {memtable_mib} MiB, keyspace \
+             max_write_buffer_size {} MiB, cache_size {cache_mib} MiB, bloom_filter_bits {bloom}, \
+             compression {}, block_size 4 KiB, journal flushed to the OS per write \
+             (persist(SyncData) after each write in fillsync); no merge operator",
+            memtable_mib * 2,
+            if config.compression { "Lz4" } else { "None" }
+        ),
+        EngineKind::Rocksdb => format!(
+            "rocksdb crate: write_buffer_size {memtable_mib} MiB (max_write_buffer_number 2), \
+             LRU block cache {cache_mib} MiB, bloom {bloom} bits/key (full filter), compression \
+             {}, block_size 4 KiB, WAL on, WriteOptions.sync only in fillsync, max_background_jobs 2, \
+             associative u64-add merge operator",
+            if config.compression { "Lz4" } else { "None" }
+        ),
+    }
+}
+
+/// Wraps an engine's error.
+#[allow(dead_code)] // Unused when no engine is compiled in.
+pub(crate) fn engine_error(engine: &'static str, error: impl std::fmt::Display) -> BenchError {
+    BenchError::Engine {
+        engine,
+        message: error.to_string(),
+    }
+}

@@ -1,0 +1,131 @@
+//! What the harness measures from outside an engine: the process's peak
+//! resident memory and bytes written (Linux `/proc/self`), and directory
+//! sizes, copies and clean-ups.
+//!
+//! This is the one module that uses `std::fs` directly: it works on peer
+//! engines' directories (with subdirectories), which seerdb's `FileSystem`
+//! seam is not meant to model.
+
+use std::fs;
+use std::path::Path;
+
+use crate::error::{BenchError, Result};
+
+/// Peak resident set size of this process (`VmHWM`), if the OS reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    parse_kib_field(&status, "VmHWM:")
+}
+
+/// Bytes this process has caused to be written to storage so far
+/// (`write_bytes` of `/proc/self/io`: pages dirtied, including by fsync'd
+/// writes), if the OS reports it.
+pub fn process_write_bytes() -> Option<u64> {
+    let io = fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Parses a `Name:   1234 kB` line of a `/proc` status file into bytes.
+pub fn parse_kib_field(text: &str, field: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with(field))?;
+    let kib: u64 = line[field.len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Total length of the files under `dir`, recursively.
+pub fn dir_size_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).map_err(|error| BenchError::io(dir, error))? {
+        let entry = entry.map_err(|error| BenchError::io(dir, error))?;
+        let path = entry.path();
+        let metadata = entry
+            .metadata()
+            .map_err(|error| BenchError::io(&path, error))?;
+        total += if metadata.is_dir() {
+            dir_size_bytes(&path)?
+        } else {
+            metadata.len()
+        };
+    }
+    Ok(total)
+}
+
+/// Makes `dir` an empty directory, removing whatever was there.
+pub fn reset_dir(dir: &Path) -> Result<()> {
+    remove_dir(dir)?;
+    fs::create_dir_all(dir).map_err(|error| BenchError::io(dir, error))
+}
+
+/// Removes `dir` and everything under it, if it exists.
+pub fn remove_dir(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(BenchError::io(dir, error))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Replaces `to` with a recursive copy of `from`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    reset_dir(to)?;
+    copy_dir_contents(from, to)
+}
+
+fn copy_dir_contents(from: &Path, to: &Path) -> Result<()> {
+    for entry in fs::read_dir(from).map_err(|error| BenchError::io(from, error))? {
+        let entry = entry.map_err(|error| BenchError::io(from, error))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let file_type = entry
+            .file_type()
+            .map_err(|error| BenchError::io(&source, error))?;
+        if file_type.is_dir() {
+            fs::create_dir_all(&target).map_err(|error| BenchError::io(&target, error))?;
+            copy_dir_contents(&source, &target)?;
+        } else {
+            fs::copy(&source, &target).map_err(|error| BenchError::io(&source, error))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kib_fields_parse_to_bytes() {
+        let status = "Name:\tseer-bench\nVmPeak:\t  2000 kB\nVmHWM:\t    1234 kB\n";
+        assert_eq!(parse_kib_field(status, "VmHWM:"), Some(1234 * 1024));
+        assert_eq!(parse_kib_field(status, "VmRSS:"), None);
+    }
+
+    #[test]
+    fn copies_and_sizes_nested_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let from = root.path().join("from");
+        fs::create_dir_all(from.join("sub")).unwrap();
+        fs::write(from.join("a"), [1u8; 10]).unwrap();
+        fs::write(from.join("sub/b"), [2u8; 5]).unwrap();
+        let to = root.path().join("to");
+        copy_dir(&from, &to).unwrap();
+        assert_eq!(dir_size_bytes(&to).unwrap(), 15);
+        assert_eq!(fs::read(to.join("sub/b")).unwrap(), vec![2u8; 5]);
+        reset_dir(&to).unwrap();
+        assert_eq!(dir_size_bytes(&to).unwrap(), 0);
+    }
+
+    #[test]
+    fn this_process_reports_its_peak_memory() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss_bytes().unwrap() > 0);
+        }
+    }
+}

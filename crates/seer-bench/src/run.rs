@@ -1,0 +1,629 @@
+//! Runs one job (one engine, one workload, one repetition) in this process:
+//! opens the engine, drives the workload's threads, times every operation,
+//! then flushes, closes and measures what is left on disk.
+
+use std::io::IsTerminal;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::dist::{permutation, thread_rng, KeyChooser, KeyDist};
+use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineKind, EngineReport};
+use crate::error::{BenchError, Result};
+use crate::host;
+use crate::keys::{KeyFormat, ValuePool};
+use crate::latency::{LatencyRecorder, LatencySummary};
+use crate::workload::{
+    RunParams, Workload, YcsbMix, FILLBATCH_ENTRIES, SEEK_ENTRIES, YCSB_MAX_SCAN_ENTRIES,
+};
+
+/// Operations between two progress-bar updates of one thread.
+const PROGRESS_STEP_OPS: u64 = 4096;
+
+/// What a job is: which engine runs which workload where, with what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The engine.
+    pub engine: EngineKind,
+    /// The workload.
+    pub workload: Workload,
+    /// The DB directory, already prepared (empty or a loaded copy).
+    pub dir: PathBuf,
+    /// Run parameters.
+    pub params: RunParams,
+    /// Engine settings.
+    pub config: EngineConfig,
+    /// Which repetition this is (0-based).
+    pub repeat: usize,
+}
+
+/// What one job measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// The engine.
+    pub engine: EngineKind,
+    /// The workload.
+    pub workload: Workload,
+    /// Which repetition (0-based).
+    pub repeat: usize,
+    /// Threads of the measured operations.
+    pub threads: usize,
+    /// Operations measured.
+    pub ops: u64,
+    /// Wall time of the measured phase.
+    pub seconds: f64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// Key and value bytes moved per second, in MB (10^6 bytes).
+    pub mb_per_sec: f64,
+    /// Latency percentiles of the measured operations.
+    pub latency: LatencySummary,
+    /// Reads that found their key.
+    pub found: u64,
+    /// Key and value bytes written by the workload (user bytes).
+    pub user_write_bytes: u64,
+    /// Bytes the process wrote to storage from open to close.
+    pub disk_write_bytes: Option<u64>,
+    /// `disk_write_bytes / user_write_bytes`.
+    pub write_amp: Option<f64>,
+    /// DB size on disk over the live data, where the live data is known.
+    pub space_amp: Option<f64>,
+    /// Size of the DB directory after close.
+    pub db_size_bytes: u64,
+    /// Peak RSS of the job's process.
+    pub peak_rss_bytes: Option<u64>,
+    /// Background writer ops/s (`readwhilewriting`).
+    pub writer_ops_per_sec: Option<f64>,
+    /// What the engine reported about itself.
+    pub engine_report: EngineReport,
+    /// Set when the engine cannot run the workload.
+    pub skipped: Option<String>,
+}
+
+/// Opens the engine of `spec` and runs the job.
+pub fn run_job(spec: &JobSpec) -> Result<JobResult> {
+    let write_bytes_before = host::process_write_bytes();
+    let engine = spec.engine.open(&spec.dir, &spec.config)?;
+    run_job_on(engine, spec, write_bytes_before)
+}
+
+/// Runs the job of `spec` on an open engine; `write_bytes_before` is the
+/// process's write counter before the engine was opened.
+pub fn run_job_on(
+    engine: Box<dyn Engine>,
+    spec: &JobSpec,
+    write_bytes_before: Option<u64>,
+) -> Result<JobResult> {
+    spec.params.validate()?;
+    let phase = match run_phase(engine.as_ref(), spec) {
+        Ok(phase) => phase,
+        Err(BenchError::Unsupported {
+            engine: name,
+            operation,
+        }) => {
+            engine.close()?;
+            return Ok(skipped_result(
+                spec,
+                format!("{name} does not support {operation}"),
+            ));
+        }
+        Err(error) => return Err(error),
+    };
+    engine.flush()?;
+    let engine_report = engine.report();
+    engine.close()?;
+    let disk_write_bytes = match (write_bytes_before, host::process_write_bytes()) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
+    let db_size_bytes = host::dir_size_bytes(&spec.dir)?;
+    Ok(phase.into_result(spec, disk_write_bytes, db_size_bytes, engine_report))
+}
+
+/// A result for a job that did not run, with the reason.
+pub fn skipped_result(spec: &JobSpec, reason: String) -> JobResult {
+    JobResult {
+        engine: spec.engine,
+        workload: spec.workload,
+        repeat: spec.repeat,
+        threads: spec.workload.thread_count(&spec.params),
+        ops: 0,
+        seconds: 0.0,
+        ops_per_sec: 0.0,
+        mb_per_sec: 0.0,
+        latency: LatencySummary::default(),
+        found: 0,
+        user_write_bytes: 0,
+        disk_write_bytes: None,
+        write_amp: None,
+        space_amp: None,
+        db_size_bytes: 0,
+        peak_rss_bytes: host::peak_rss_bytes(),
+        writer_ops_per_sec: None,
+        engine_report: EngineReport::default(),
+        skipped: Some(reason),
+    }
+}
+
+/// The measured phase's totals.
+struct PhaseOutcome {
+    elapsed: Duration,
+    measured: ThreadStats,
+    background_writer: Option<ThreadStats>,
+    threads: usize,
+}
+
+impl PhaseOutcome {
+    fn into_result(
+        self,
+        spec: &JobSpec,
+        disk_write_bytes: Option<u64>,
+        db_size_bytes: u64,
+        engine_report: EngineReport,
+    ) -> JobResult {
+        let seconds = self.elapsed.as_secs_f64().max(1e-9);
+        let writer = self.background_writer.as_ref();
+        let user_write_bytes =
+            self.measured.user_write_bytes + writer.map_or(0, |w| w.user_write_bytes);
+        let write_amp = disk_write_bytes
+            .filter(|_| user_write_bytes > 0)
+            .map(|disk| disk as f64 / user_write_bytes as f64);
+        let live_bytes = spec.params.num * spec.params.entry_bytes();
+        let space_amp = spec
+            .workload
+            .ends_with_all_keys()
+            .then(|| db_size_bytes as f64 / live_bytes as f64);
+        JobResult {
+            engine: spec.engine,
+            workload: spec.workload,
+            repeat: spec.repeat,
+            threads: self.threads,
+            ops: self.measured.ops,
+            seconds,
+            ops_per_sec: self.measured.ops as f64 / seconds,
+            mb_per_sec: self.measured.bytes as f64 / seconds / 1e6,
+            latency: self.measured.latency.summary(),
+            found: self.measured.found,
+            user_write_bytes,
+            disk_write_bytes,
+            write_amp,
+            space_amp,
+            db_size_bytes,
+            peak_rss_bytes: host::peak_rss_bytes(),
+            writer_ops_per_sec: writer.map(|w| w.ops as f64 / seconds),
+            engine_report,
+            skipped: None,
+        }
+    }
+}
+
+/// One thread's counts.
+#[derive(Default)]
+struct ThreadStats {
+    latency: LatencyRecorder,
+    ops: u64,
+    bytes: u64,
+    user_write_bytes: u64,
+    found: u64,
+}
+
+impl ThreadStats {
+    fn merge(&mut self, other: &ThreadStats) {
+        self.latency.merge(&other.latency);
+        self.ops += other.ops;
+        self.bytes += other.bytes;
+        self.user_write_bytes += other.user_write_bytes;
+        self.found += other.found;
+    }
+}
+
+/// What every thread of a job shares.
+struct Shared<'a> {
+    engine: &'a dyn Engine,
+    workload: Workload,
+    params: &'a RunParams,
+    keys: KeyFormat,
+    values: ValuePool,
+    /// The key order of the workloads that visit each key once.
+    order: Vec<u64>,
+    chooser: KeyChooser,
+    inserted_count: AtomicU64,
+    readers_running: AtomicUsize,
+    stop: AtomicBool,
+    deadline: Option<Instant>,
+    sync: bool,
+    progress: ProgressBar,
+}
+
+fn run_phase(engine: &dyn Engine, spec: &JobSpec) -> Result<PhaseOutcome> {
+    let params = &spec.params;
+    let workload = spec.workload;
+    let thread_count = workload.thread_count(params);
+    let planned_ops = workload.planned_ops(params);
+    let order = match workload {
+        Workload::FillRandom
+        | Workload::Load
+        | Workload::DeleteRandom
+        | Workload::FillSync { .. } => {
+            let mut order = permutation(params.num, params.seed ^ 0x5EED);
+            order.truncate(planned_ops as usize);
+            order
+        }
+        _ => Vec::new(),
+    };
+    let dist = match workload {
+        Workload::Ycsb { dist, .. } => dist,
+        _ => KeyDist::Uniform,
+    };
+    let shared = Shared {
+        engine,
+        workload,
+        params,
+        keys: KeyFormat::new(params.key_size_bytes, params.key_capacity())?,
+        values: ValuePool::new(params.value_size_bytes, params.seed),
+        order,
+        chooser: KeyChooser::new(dist, params.num),
+        inserted_count: AtomicU64::new(0),
+        readers_running: AtomicUsize::new(thread_count.saturating_sub(1)),
+        stop: AtomicBool::new(false),
+        deadline: (params.duration_secs > 0 && workload.may_stop_early())
+            .then(|| Instant::now() + Duration::from_secs(params.duration_secs)),
+        sync: params.sync || workload.syncs_every_write(),
+        progress: progress_bar(spec, planned_ops),
+    };
+    let started = Instant::now();
+    let outcomes: Vec<Result<ThreadStats>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..thread_count)
+            .map(|thread| {
+                let shared = &shared;
+                scope.spawn(move || {
+                    let outcome = Worker::new(shared, thread).run(thread_count);
+                    if outcome.is_err() {
+                        shared.stop.store(true, Ordering::Relaxed);
+                    }
+                    outcome
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(BenchError::InvalidArgument(
+                        "a worker thread panicked".to_owned(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    shared.progress.finish_and_clear();
+    let mut measured = ThreadStats::default();
+    let mut background_writer = None;
+    for (thread, outcome) in outcomes.into_iter().enumerate() {
+        let stats = outcome?;
+        if workload == Workload::ReadWhileWriting && thread == 0 {
+            background_writer = Some(stats);
+        } else {
+            measured.merge(&stats);
+        }
+    }
+    let threads = match workload {
+        Workload::ReadWhileWriting => thread_count - 1,
+        _ => thread_count,
+    };
+    Ok(PhaseOutcome {
+        elapsed,
+        measured,
+        background_writer,
+        threads,
+    })
+}
+
+fn progress_bar(spec: &JobSpec, planned_ops: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(planned_ops), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} ops {per_sec} {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(format!("{} {}", spec.engine, spec.workload));
+    bar
+}
+
+/// The `index`-th of `parts` near-equal slices of `0..total`.
+fn share(total: u64, index: usize, parts: usize) -> Range<u64> {
+    let parts = parts.max(1) as u64;
+    let index = index as u64;
+    (total * index / parts)..(total * (index + 1) / parts)
+}
+
+/// One thread's state while it runs a workload.
+struct Worker<'a, 's> {
+    shared: &'s Shared<'a>,
+    thread: usize,
+    rng: StdRng,
+    key: Vec<u8>,
+    stats: ThreadStats,
+    unreported_ops: u64,
+}
+
+impl<'a, 's> Worker<'a, 's> {
+    fn new(shared: &'s Shared<'a>, thread: usize) -> Self {
+        Self {
+            shared,
+            thread,
+            rng: thread_rng(shared.params.seed, thread),
+            key: shared.keys.buffer(),
+            stats: ThreadStats::default(),
+            unreported_ops: 0,
+        }
+    }
+
+    fn run(mut self, thread_count: usize) -> Result<ThreadStats> {
+        let shared = self.shared;
+        let planned = shared.workload.planned_ops(shared.params);
+        let mine = share(planned, self.thread, thread_count);
+        match shared.workload {
+            Workload::FillSeq => self.each(mine, |worker, index| worker.put(index))?,
+            Workload::FillRandom | Workload::Load | Workload::FillSync { .. } => {
+                self.each(mine, |worker, position| {
+                    worker.put(shared.order[position as usize])
+                })?;
+            }
+            Workload::FillBatch => self.fill_batches(mine)?,
+            Workload::Overwrite => self.each(mine, |worker, _| worker.put_random())?,
+            Workload::ReadRandom => self.each(mine, |worker, _| worker.get_random(false))?,
+            Workload::ReadMissing => self.each(mine, |worker, _| worker.get_random(true))?,
+            Workload::ReadSeq => self.full_scan(Direction::Forward)?,
+            Workload::ReadReverse => self.full_scan(Direction::Reverse)?,
+            Workload::SeekRandom => self.each(mine, |worker, _| worker.seek_random())?,
+            Workload::DeleteRandom => {
+                self.each(mine, |worker, position| {
+                    worker.delete(shared.order[position as usize])
+                })?;
+            }
+            Workload::ReadWhileWriting => self.read_while_writing(planned, thread_count)?,
+            Workload::MergeRandom => self.each(mine, |worker, _| worker.merge_random())?,
+            Workload::Ycsb { mix, .. } => self.each(mine, |worker, _| worker.ycsb_op(mix))?,
+        }
+        self.shared.progress.inc(self.unreported_ops);
+        Ok(self.stats)
+    }
+
+    /// Runs `op` for each of `range`, timing each, until done or stopped.
+    fn each(
+        &mut self,
+        range: Range<u64>,
+        mut op: impl FnMut(&mut Self, u64) -> Result<()>,
+    ) -> Result<()> {
+        for position in range {
+            let started = Instant::now();
+            op(self, position)?;
+            if self.finish_op(started) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an operation that began at `started`; true when the thread
+    /// should stop.
+    fn finish_op(&mut self, started: Instant) -> bool {
+        let ended = Instant::now();
+        self.stats.latency.record(ended - started);
+        self.stats.ops += 1;
+        self.unreported_ops += 1;
+        if self.unreported_ops >= PROGRESS_STEP_OPS {
+            self.shared.progress.inc(self.unreported_ops);
+            self.unreported_ops = 0;
+        }
+        self.shared
+            .deadline
+            .is_some_and(|deadline| ended >= deadline)
+            || self.shared.stop.load(Ordering::Relaxed)
+    }
+
+    fn set_key(&mut self, index: u64) {
+        self.shared.keys.write_key(index, &mut self.key);
+    }
+
+    fn put(&mut self, index: u64) -> Result<()> {
+        self.set_key(index);
+        let value = self.shared.values.value(index ^ self.stats.ops);
+        self.shared.engine.put(&self.key, value, self.shared.sync)?;
+        let bytes = (self.key.len() + value.len()) as u64;
+        self.stats.bytes += bytes;
+        self.stats.user_write_bytes += bytes;
+        Ok(())
+    }
+
+    fn put_random(&mut self) -> Result<()> {
+        let index = self.rng.gen_range(0..self.shared.params.num);
+        self.put(index)
+    }
+
+    fn get(&mut self, index: u64, missing: bool) -> Result<()> {
+        if missing {
+            self.shared.keys.write_missing_key(index, &mut self.key);
+        } else {
+            self.set_key(index);
+        }
+        let mut value_bytes = 0;
+        let found = self
+            .shared
+            .engine
+            .get(&self.key, &mut |value| value_bytes = value.len())?;
+        self.stats.found += u64::from(found);
+        self.stats.bytes += (self.key.len() + value_bytes) as u64;
+        Ok(())
+    }
+
+    fn get_random(&mut self, missing: bool) -> Result<()> {
+        let index = self.rng.gen_range(0..self.shared.params.num);
+        self.get(index, missing)
+    }
+
+    fn scan_from(&mut self, index: u64, entries: usize) -> Result<()> {
+        self.set_key(index);
+        let mut bytes = 0;
+        let visited = self.shared.engine.scan(
+            Some(&self.key),
+            Direction::Forward,
+            entries,
+            &mut |key, value| {
+                bytes += key.len() + value.len();
+                true
+            },
+        )?;
+        self.stats.found += visited;
+        self.stats.bytes += bytes as u64;
+        Ok(())
+    }
+
+    fn seek_random(&mut self) -> Result<()> {
+        let index = self.rng.gen_range(0..self.shared.params.num);
+        self.scan_from(index, SEEK_ENTRIES)
+    }
+
+    fn delete(&mut self, index: u64) -> Result<()> {
+        self.set_key(index);
+        self.shared.engine.delete(&self.key, self.shared.sync)?;
+        let bytes = self.key.len() as u64;
+        self.stats.bytes += bytes;
+        self.stats.user_write_bytes += bytes;
+        Ok(())
+    }
+
+    fn merge_random(&mut self) -> Result<()> {
+        let index = self.rng.gen_range(0..self.shared.params.num);
+        self.set_key(index);
+        let operand = 1u64.to_le_bytes();
+        self.shared
+            .engine
+            .merge(&self.key, &operand, self.shared.sync)?;
+        let bytes = (self.key.len() + operand.len()) as u64;
+        self.stats.bytes += bytes;
+        self.stats.user_write_bytes += bytes;
+        Ok(())
+    }
+
+    fn fill_batches(&mut self, range: Range<u64>) -> Result<()> {
+        let shared = self.shared;
+        let mut keys = vec![0u8; shared.keys.key_size_bytes() * FILLBATCH_ENTRIES];
+        let mut start = range.start;
+        while start < range.end {
+            let end = range.end.min(start + FILLBATCH_ENTRIES as u64);
+            let count = (end - start) as usize;
+            let key_size = shared.keys.key_size_bytes();
+            for (slot, index) in (start..end).enumerate() {
+                shared
+                    .keys
+                    .write_key(index, &mut keys[slot * key_size..(slot + 1) * key_size]);
+            }
+            let ops: Vec<BatchOp<'_>> = (start..end)
+                .enumerate()
+                .map(|(slot, index)| BatchOp::Put {
+                    key: &keys[slot * key_size..(slot + 1) * key_size],
+                    value: shared.values.value(index),
+                })
+                .collect();
+            let started = Instant::now();
+            shared.engine.write_batch(&ops, shared.sync)?;
+            // One batch is one timed operation; ops count entries.
+            self.stats.latency.record(started.elapsed());
+            let bytes = count as u64 * shared.params.entry_bytes();
+            self.stats.ops += count as u64;
+            self.stats.bytes += bytes;
+            self.stats.user_write_bytes += bytes;
+            shared.progress.inc(count as u64);
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn full_scan(&mut self, direction: Direction) -> Result<()> {
+        let shared = self.shared;
+        let mut last = Instant::now();
+        let mut ops = 0u64;
+        let mut bytes = 0u64;
+        let latency = &mut self.stats.latency;
+        shared
+            .engine
+            .scan(None, direction, usize::MAX, &mut |key, value| {
+                let now = Instant::now();
+                latency.record(now - last);
+                last = now;
+                ops += 1;
+                bytes += (key.len() + value.len()) as u64;
+                if ops.is_multiple_of(PROGRESS_STEP_OPS) {
+                    shared.progress.inc(PROGRESS_STEP_OPS);
+                }
+                shared.deadline.is_none_or(|deadline| now < deadline)
+            })?;
+        self.stats.ops += ops;
+        self.stats.found += ops;
+        self.stats.bytes += bytes;
+        self.unreported_ops += ops % PROGRESS_STEP_OPS;
+        Ok(())
+    }
+
+    /// Thread 0 overwrites random keys until every reader is done; the
+    /// others share the planned reads.
+    fn read_while_writing(&mut self, planned: u64, thread_count: usize) -> Result<()> {
+        let shared = self.shared;
+        if self.thread == 0 {
+            while !shared.stop.load(Ordering::Relaxed) {
+                self.put_random()?;
+                self.stats.ops += 1;
+            }
+            return Ok(());
+        }
+        let mine = share(planned, self.thread - 1, thread_count - 1);
+        let outcome = self.each(mine, |worker, _| worker.get_random(false));
+        if shared.readers_running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            shared.stop.store(true, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    fn ycsb_op(&mut self, mix: YcsbMix) -> Result<()> {
+        let shared = self.shared;
+        let key_count = shared.params.num + shared.inserted_count.load(Ordering::Relaxed);
+        let roll: f64 = self.rng.gen();
+        let chosen = shared.chooser.next_index(key_count, &mut self.rng);
+        match mix {
+            YcsbMix::A if roll < 0.5 => self.get(chosen, false),
+            YcsbMix::B if roll < 0.95 => self.get(chosen, false),
+            YcsbMix::A | YcsbMix::B => self.put(chosen),
+            YcsbMix::C => self.get(chosen, false),
+            YcsbMix::D if roll < 0.95 => {
+                let latest = shared.chooser.next_latest_index(key_count, &mut self.rng);
+                self.get(latest, false)
+            }
+            YcsbMix::E if roll < 0.95 => {
+                let entries = self.rng.gen_range(1..=YCSB_MAX_SCAN_ENTRIES) as usize;
+                self.scan_from(chosen, entries)
+            }
+            YcsbMix::D | YcsbMix::E => {
+                let fresh =
+                    shared.params.num + shared.inserted_count.fetch_add(1, Ordering::Relaxed);
+                self.put(fresh)
+            }
+            YcsbMix::F if roll < 0.5 => self.get(chosen, false),
+            YcsbMix::F => {
+                self.get(chosen, false)?;
+                self.put(chosen)
+            }
+        }
+    }
+}
