@@ -1,0 +1,136 @@
+//! The WAL workload: synced group commits per second at 1, 4, 16 and 64
+//! writers, and unsynced append throughput, printed as a table.
+//!
+//! `cargo run --release -p seer-wal --example wal_bench -- [--seconds S] [--dir DIR]`
+//! (a temporary directory under DIR, default the system temp dir).
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use seer_core::RealFileSystem;
+use seer_wal::{
+    Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOp, WriteOptions, WriteRecord,
+};
+
+struct Discard;
+
+impl Apply for Discard {
+    fn apply(&self, _group: &[Sequenced]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+struct Args {
+    seconds: f64,
+    dir: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        seconds: 2.0,
+        dir: std::env::temp_dir(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--seconds" => args.seconds = value.parse().unwrap(),
+            "--dir" => args.dir = PathBuf::from(value),
+            other => panic!("unknown argument {other}; use --seconds S --dir DIR"),
+        }
+    }
+    args
+}
+
+fn open(dir: &tempfile::TempDir, policy: SyncPolicy) -> CommitPipeline<Discard> {
+    let options = WalOptions {
+        sync_policy: policy,
+        ..WalOptions::default()
+    };
+    CommitPipeline::open(RealFileSystem::shared(), dir.path(), 1, 0, options, Discard).unwrap()
+}
+
+fn put(value_bytes: usize, i: u64) -> WriteRecord {
+    WriteRecord::Single(WriteOp::Put {
+        key: Bytes::from(format!("key{i:016}")),
+        value: Bytes::from(vec![b'v'; value_bytes]),
+    })
+}
+
+/// Synced commits per second with `writers` threads for `duration`, and the
+/// mean group size.
+fn synced_commits(base: &PathBuf, writers: u64, duration: Duration) -> (f64, f64) {
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let wal = open(&dir, SyncPolicy::Always);
+    let stop = AtomicBool::new(false);
+    let commits = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let (wal, stop, commits) = (&wal, &stop, &commits);
+            scope.spawn(move || {
+                let mut i = w << 32;
+                while !stop.load(Ordering::Relaxed) {
+                    wal.write(put(100, i), WriteOptions::default()).unwrap();
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let commits = commits.load(Ordering::Relaxed) as f64;
+    (commits / elapsed, commits)
+}
+
+/// MB/s of 4 KiB puts through the pipeline with `SyncPolicy::Never`, without
+/// and with one final fdatasync.
+fn unsynced_append(base: &PathBuf, total_bytes: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let wal = open(&dir, SyncPolicy::Never);
+    let record = put(4096, 0);
+    let count = total_bytes / record.encoded_len();
+    let start = Instant::now();
+    for _ in 0..count {
+        wal.write(record.clone(), WriteOptions::default()).unwrap();
+    }
+    let appended = start.elapsed().as_secs_f64();
+    wal.sync().unwrap();
+    let synced = start.elapsed().as_secs_f64();
+    let megabytes = (count * record.encoded_len()) as f64 / 1e6;
+    (megabytes / appended, megabytes / synced)
+}
+
+fn main() {
+    let args = parse_args();
+    let duration = Duration::from_secs_f64(args.seconds);
+    println!(
+        "seer-wal benchmark in {} ({}s per row)",
+        args.dir.display(),
+        args.seconds
+    );
+    println!("{:<34} {:>14}", "workload", "result");
+    let mut single = 0.0;
+    for writers in [1u64, 4, 16, 64] {
+        let (rate, _) = synced_commits(&args.dir, writers, duration);
+        if writers == 1 {
+            single = rate;
+        }
+        let label = format!("synced commits, {writers} writers");
+        println!("{label:<34} {rate:>10.0} /s  ({:.1}x)", rate / single);
+    }
+    let (append, with_sync) = unsynced_append(&args.dir, 512 << 20);
+    println!(
+        "{:<34} {append:>10.0} MB/s",
+        "unsynced append, 4 KiB records"
+    );
+    println!(
+        "{:<34} {with_sync:>10.0} MB/s",
+        "same, plus one final fdatasync"
+    );
+}
