@@ -3,7 +3,8 @@
 //!
 //! - `ci`: format check, clippy with warnings denied, every test (unit,
 //!   integration, doc, fuzz-corpus replay) and the loom models.
-//! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode.
+//! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode;
+//!   `--engines seer,fjall,rocksdb` also turns on the peers' cargo features.
 //! - `loom`: the loom models of the commit pipeline.
 //! - `fuzz <target|all> [--seconds N]`: cargo-fuzz targets, found under
 //!   `crates/*/fuzz/fuzz_targets/`.
@@ -145,12 +146,44 @@ fn ci() -> TaskResult {
 }
 
 fn bench(args: &[String]) -> TaskResult {
-    run(
-        "seer-bench",
-        cargo()
-            .args(["run", "--release", "--locked", "-p", "seer-bench", "--"])
-            .args(args),
-    )
+    let features = bench_features(args);
+    let mut command = cargo();
+    command.args(["run", "--release", "--locked", "-p", "seer-bench"]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    let outcome = run("seer-bench", command.arg("--").args(args));
+    if outcome.is_err() && features.contains(&"rocksdb") {
+        eprintln!(
+            "xtask: hint: the rocksdb engine compiles RocksDB from source; its bindings need \
+             libclang and a C++ compiler (Debian/Ubuntu: `apt-get install -y libclang-dev clang`, \
+             or set LIBCLANG_PATH). Drop `rocksdb` from --engines to bench without it."
+        );
+    }
+    outcome
+}
+
+/// The cargo features of seer-bench that `--engines a,b` (or
+/// `--engines=a,b`) among `args` needs: one per optional peer engine.
+fn bench_features(args: &[String]) -> Vec<&'static str> {
+    let mut lists = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--engines" {
+            lists.extend(iter.next().cloned());
+        } else if let Some(list) = arg.strip_prefix("--engines=") {
+            lists.push(list.to_owned());
+        }
+    }
+    let named = |engine: &str| {
+        lists
+            .iter()
+            .any(|list| list.split(',').any(|name| name.trim() == engine))
+    };
+    ["fjall", "rocksdb"]
+        .into_iter()
+        .filter(|engine| named(engine))
+        .collect()
 }
 
 fn loom() -> TaskResult {
