@@ -1,0 +1,426 @@
+//! The compaction simulator: feeds write-heavy, read-heavy and mixed
+//! workloads through the picker with fake tables (sizes only, no disk I/O)
+//! and measures write amplification, sorted runs per lookup and the
+//! workload-weighted I/O cost for leveling, tiering, lazy leveling and the
+//! adaptive policy. Run with `--nocapture` to see the table.
+//!
+//! Model of the data: uniformly random updates over a key space of
+//! `KEY_SPACE` keys; a run of `n` entries covers `n / KEY_SPACE` of it, so a
+//! merge of runs keeps `KEY_SPACE * (1 - prod(1 - n_i / KEY_SPACE))` entries.
+//! Every table's bloom filter gets Monkey's bits per key for its level when
+//! it is written (10 bits per entry over the tree).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_compaction::adaptive::{AdaptiveOptions, AdaptivePolicy, WorkloadWindow};
+use seer_compaction::cost::{false_positive_rate_for_bits, TreeInputs};
+use seer_compaction::picker::{Compaction, CompactionsInProgress, Picker, PickerOptions};
+use seer_compaction::{PolicyParams, TableMeta, Version, VersionEdit};
+use seer_core::{InternalKey, ValueKind};
+
+const KEY_SPACE: f64 = 2_000_000.0;
+const ENTRY_BYTES: u64 = 100;
+const FLUSH_ENTRIES: u64 = 4_000;
+const PRELOAD_UPDATES: u64 = 1_000_000;
+const WORKLOAD_OPS: u64 = 1_000_000;
+const ADAPT_EVERY_OPS: u64 = 20_000;
+const BITS_PER_ENTRY: f64 = 10.0;
+const ENTRIES_PER_PAGE: f64 = 40.0;
+const LEVELS: usize = 7;
+
+/// Fractions of updates, zero-result lookups, lookups and short scans.
+#[derive(Clone, Copy)]
+struct Workload {
+    name: &'static str,
+    mix: [f64; 4],
+}
+
+const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "write-heavy",
+        mix: [0.90, 0.05, 0.05, 0.0],
+    },
+    Workload {
+        name: "read-heavy",
+        mix: [0.05, 0.45, 0.40, 0.10],
+    },
+    Workload {
+        name: "mixed",
+        mix: [0.50, 0.20, 0.20, 0.10],
+    },
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Fixed(&'static str, PolicyParams),
+    Adaptive,
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Fixed(name, _) => name,
+            Mode::Adaptive => "adaptive",
+        }
+    }
+}
+
+fn modes() -> Vec<Mode> {
+    vec![
+        Mode::Fixed("leveling", PolicyParams::leveling(10).unwrap()),
+        Mode::Fixed("tiering", PolicyParams::tiering(10).unwrap()),
+        Mode::Fixed("lazy leveling", PolicyParams::lazy_leveling(10).unwrap()),
+        Mode::Adaptive,
+    ]
+}
+
+fn picker_options() -> PickerOptions {
+    PickerOptions {
+        l0_trigger_runs: 4,
+        base_level_bytes: 4 * FLUSH_ENTRIES * ENTRY_BYTES,
+        target_file_size_bytes: u64::MAX,
+    }
+}
+
+/// Per-version lookup costs, recomputed when the version changes.
+#[derive(Clone, Copy, Default)]
+struct LookupCosts {
+    runs: f64,
+    zero_result: f64,
+    hit: f64,
+}
+
+struct Simulation {
+    picker: Picker,
+    params: PolicyParams,
+    version: Version,
+    bits_per_key: HashMap<u64, f64>,
+    next_number: u64,
+    buffered_entries: u64,
+    written_bytes: u64,
+    user_bytes: u64,
+    lookup: LookupCosts,
+}
+
+impl Simulation {
+    fn new(params: PolicyParams) -> Self {
+        Self {
+            picker: Picker::new(picker_options()),
+            params,
+            version: Version::empty(LEVELS),
+            bits_per_key: HashMap::new(),
+            next_number: 1,
+            buffered_entries: 0,
+            written_bytes: 0,
+            user_bytes: 0,
+            lookup: LookupCosts::default(),
+        }
+    }
+
+    fn update(&mut self) {
+        self.user_bytes += ENTRY_BYTES;
+        self.buffered_entries += 1;
+        if self.buffered_entries == FLUSH_ENTRIES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let entries = std::mem::take(&mut self.buffered_entries);
+        let number = self.new_number();
+        let table = self.new_table(number, 0, entries, &self.version.clone());
+        let mut edit = VersionEdit::new();
+        edit.add_table(0, number, table);
+        self.apply(&edit);
+        self.compact_until_idle();
+    }
+
+    fn compact_until_idle(&mut self) {
+        let idle = CompactionsInProgress::new();
+        while let Some(compaction) = self.picker.pick(&self.version, self.params, &idle) {
+            self.execute(&compaction);
+        }
+    }
+
+    fn execute(&mut self, compaction: &Compaction) {
+        let run_id = self.new_number();
+        if compaction.is_trivial_move() {
+            self.apply(&compaction.trivial_move_edit(run_id));
+            return;
+        }
+        let kept_fraction: f64 = compaction
+            .inputs
+            .iter()
+            .map(|input| {
+                let entries: u64 = input.tables.iter().map(|t| t.entry_count).sum();
+                1.0 - (entries as f64 / KEY_SPACE).min(1.0)
+            })
+            .product();
+        let entries = (KEY_SPACE * (1.0 - kept_fraction)).round() as u64;
+        let mut edit = compaction.removal_edit();
+        let without_inputs = self.version.apply(&edit).unwrap();
+        let table = self.new_table(run_id, compaction.output_level, entries, &without_inputs);
+        edit.add_table(compaction.output_level, run_id, table);
+        self.apply(&edit);
+    }
+
+    fn new_number(&mut self) -> u64 {
+        self.next_number += 1;
+        self.next_number
+    }
+
+    fn new_table(
+        &mut self,
+        number: u64,
+        level: usize,
+        entries: u64,
+        base: &Version,
+    ) -> Arc<TableMeta> {
+        let bits = base.filter_bits_per_key(level, entries, BITS_PER_ENTRY);
+        self.bits_per_key.insert(number, bits);
+        self.written_bytes += entries * ENTRY_BYTES;
+        let key = |k: &'static [u8]| InternalKey::new(Bytes::from_static(k), 1, ValueKind::Put);
+        Arc::new(TableMeta {
+            file_number: number,
+            file_size_bytes: entries * ENTRY_BYTES,
+            smallest: key(b"a"),
+            largest: key(b"z"),
+            smallest_seq: 1,
+            largest_seq: 1,
+            entry_count: entries,
+            tombstone_count: 0,
+            merge_count: 0,
+            raw_key_bytes: entries * 16,
+            raw_value_bytes: entries * (ENTRY_BYTES - 16),
+        })
+    }
+
+    fn apply(&mut self, edit: &VersionEdit) {
+        self.version = self.version.apply(edit).unwrap();
+        self.lookup = self.lookup_costs();
+    }
+
+    /// Runs probed, expected false positives of a zero-result lookup, and
+    /// expected I/Os of a lookup of a random existing key.
+    fn lookup_costs(&self) -> LookupCosts {
+        let total_entries = self.version.entry_count().max(1) as f64;
+        let mut costs = LookupCosts {
+            runs: self.version.runs_count() as f64,
+            ..LookupCosts::default()
+        };
+        let mut false_positives_above = 0.0;
+        costs.hit = 1.0;
+        for (_, run) in self.version.runs_newest_first() {
+            let rate = run
+                .tables()
+                .iter()
+                .map(|t| false_positive_rate_for_bits(self.bits_per_key[&t.file_number]))
+                .fold(0.0, f64::max);
+            costs.hit += run.entry_count() as f64 / total_entries * false_positives_above;
+            false_positives_above += rate;
+        }
+        costs.zero_result = false_positives_above;
+        costs
+    }
+
+    fn tree_inputs(&self) -> TreeInputs {
+        TreeInputs {
+            entries_count: (self.version.entry_count() + self.buffered_entries) as f64,
+            buffer_entries_count: (picker_options().base_level_bytes / ENTRY_BYTES) as f64,
+            filter_bits_per_entry: BITS_PER_ENTRY,
+            entries_per_page: ENTRIES_PER_PAGE,
+            long_range_entries_count: 1000.0,
+        }
+    }
+}
+
+/// What one workload measured under one mode.
+#[derive(Clone)]
+struct Measured {
+    write_amplification: f64,
+    runs_per_lookup: f64,
+    zero_result_ios: f64,
+    lookup_ios: f64,
+    weighted_cost: f64,
+    final_params: PolicyParams,
+    policy_switches: usize,
+}
+
+fn run(workload: Workload, mode: Mode) -> Measured {
+    let initial = match mode {
+        Mode::Fixed(_, params) => params,
+        Mode::Adaptive => PolicyParams::default(),
+    };
+    let mut sim = Simulation::new(initial);
+    for _ in 0..PRELOAD_UPDATES {
+        sim.update();
+    }
+    let (written_before, user_before) = (sim.written_bytes, sim.user_bytes);
+    let mut adaptive = AdaptivePolicy::new(initial, AdaptiveOptions::default());
+    let mut window = WorkloadWindow::default();
+    let mut credits = [0.0f64; 4];
+    let mut sums = [0.0f64; 4];
+    let mut counts = [0u64; 4];
+    let mut runs_probed = 0.0;
+    let mut switches = 0;
+    for op in 1..=WORKLOAD_OPS {
+        for (credit, fraction) in credits.iter_mut().zip(workload.mix) {
+            *credit += fraction;
+        }
+        let kind = (0..4)
+            .max_by(|&a, &b| credits[a].total_cmp(&credits[b]))
+            .unwrap();
+        credits[kind] -= 1.0;
+        counts[kind] += 1;
+        if kind > 0 {
+            runs_probed += sim.lookup.runs;
+        }
+        match kind {
+            0 => {
+                sim.update();
+                window.updates += 1;
+            }
+            1 => {
+                sums[1] += sim.lookup.zero_result;
+                window.zero_result_lookups += 1;
+            }
+            2 => {
+                sums[2] += sim.lookup.hit;
+                window.point_lookups += 1;
+            }
+            _ => {
+                sums[3] += sim.lookup.runs;
+                window.short_ranges += 1;
+            }
+        }
+        if mode == Mode::Adaptive && op % ADAPT_EVERY_OPS == 0 {
+            let params = adaptive.observe(&window, &sim.tree_inputs()).params;
+            window = WorkloadWindow::default();
+            if params != sim.params {
+                switches += 1;
+                sim.params = params;
+                sim.compact_until_idle();
+            }
+        }
+    }
+    let user_bytes = (sim.user_bytes - user_before).max(1);
+    let write_amplification = (sim.written_bytes - written_before) as f64 / user_bytes as f64;
+    let ops = WORKLOAD_OPS as f64;
+    let mean = |i: usize| {
+        if counts[i] == 0 {
+            0.0
+        } else {
+            sums[i] / counts[i] as f64
+        }
+    };
+    let lookups = (counts[1] + counts[2] + counts[3]).max(1) as f64;
+    let weighted_cost = counts[0] as f64 / ops * write_amplification / ENTRIES_PER_PAGE
+        + (sums[1] + sums[2] + sums[3]) / ops;
+    Measured {
+        write_amplification,
+        runs_per_lookup: runs_probed / lookups,
+        zero_result_ios: mean(1),
+        lookup_ios: mean(2),
+        weighted_cost,
+        final_params: sim.params,
+        policy_switches: switches,
+    }
+}
+
+fn print_row(workload: &str, mode: &str, m: &Measured) {
+    println!(
+        "| {workload} | {mode} | {:.2} | {:.1} | {:.4} | {:.4} | {:.4} | {} | {} |",
+        m.write_amplification,
+        m.runs_per_lookup,
+        m.zero_result_ios,
+        m.lookup_ios,
+        m.weighted_cost,
+        m.final_params,
+        m.policy_switches
+    );
+}
+
+#[test]
+fn adaptive_matches_the_best_preset_and_beats_leveling_on_writes() {
+    println!("| workload | policy | write amp | runs per lookup | zero-result I/O | lookup I/O | weighted I/O per op | final (T, K, Z) | switches |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for workload in WORKLOADS {
+        let results: Vec<(Mode, Measured)> = modes()
+            .into_iter()
+            .map(|mode| (mode, run(workload, mode)))
+            .collect();
+        for (mode, measured) in &results {
+            print_row(workload.name, mode.name(), measured);
+        }
+        let cost_of = |name: &str| {
+            results
+                .iter()
+                .find(|(mode, _)| mode.name() == name)
+                .map(|(_, m)| m.weighted_cost)
+                .unwrap()
+        };
+        let best_fixed = results
+            .iter()
+            .filter(|(mode, _)| *mode != Mode::Adaptive)
+            .map(|(_, m)| m.weighted_cost)
+            .fold(f64::INFINITY, f64::min);
+        let adaptive = cost_of("adaptive");
+        assert!(
+            adaptive <= best_fixed * 1.10,
+            "{}: adaptive {adaptive} vs best preset {best_fixed}",
+            workload.name
+        );
+        if workload.name == "write-heavy" {
+            assert!(adaptive < cost_of("leveling"));
+        }
+    }
+}
+
+#[test]
+fn presets_keep_their_shape_after_many_flushes() {
+    for mode in modes() {
+        let Mode::Fixed(name, params) = mode else {
+            continue;
+        };
+        let mut sim = Simulation::new(params);
+        for _ in 0..PRELOAD_UPDATES {
+            sim.update();
+        }
+        let picker = Picker::new(picker_options());
+        let targets = picker.level_targets(&sim.version, params);
+        let levels = sim.version.levels();
+        let last = sim.version.last_level();
+        assert!(
+            levels[0].runs().len() < picker_options().l0_trigger_runs,
+            "{name}"
+        );
+        assert!(
+            levels[1..targets.base_level].iter().all(|l| l.is_empty()),
+            "{name}"
+        );
+        assert!(
+            levels[last].runs().len() <= params.runs_at_largest_z() as usize,
+            "{name}"
+        );
+        let t = u64::from(params.size_ratio_t());
+        for level in targets.base_level..last {
+            let runs = levels[level].runs().len();
+            assert!(
+                runs <= params.runs_per_level_k() as usize,
+                "{name} L{level}: {runs} runs"
+            );
+            let capacity = levels[last].size_bytes() / t.pow((last - level) as u32);
+            assert!(
+                levels[level].size_bytes() < capacity.max(1) + 1,
+                "{name} L{level}"
+            );
+        }
+        assert!(
+            last > targets.base_level,
+            "{name}: the tree should have grown a level"
+        );
+    }
+}
