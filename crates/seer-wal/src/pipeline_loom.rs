@@ -196,3 +196,25 @@ fn loom_roll_never_splits_a_group() {
         }
     });
 }
+
+#[test]
+fn loom_three_writers_each_complete_exactly_once() {
+    loom::model(|| {
+        let fs = MemFs::new();
+        let wal = open(&fs, SyncPolicy::Always);
+        let writers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|key| {
+                let wal = Arc::clone(&wal);
+                loom::thread::spawn(move || wal.write(put(key), WriteOptions::default()).unwrap())
+            })
+            .collect();
+        let mut seqs = vec![wal.write(put("c"), WriteOptions::default()).unwrap()];
+        check_visibility(&wal, seqs[0]);
+        seqs.extend(writers.into_iter().map(|w| w.join().unwrap()));
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(logged_seqs(&fs, 1), [1, 2, 3]);
+        assert_eq!(*wal.applier().applied.lock().unwrap(), [1, 2, 3]);
+    });
+}
