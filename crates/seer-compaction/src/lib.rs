@@ -7,7 +7,6 @@
 pub mod adaptive;
 pub mod cost;
 pub mod edit;
-mod meta_shim;
 pub mod picker;
 pub mod policy;
 pub mod version;
@@ -16,7 +15,7 @@ pub use adaptive::{
     AdaptiveOptions, AdaptivePolicy, PolicyDecision, WorkloadStats, WorkloadWindow,
 };
 pub use edit::VersionEdit;
-pub use meta_shim::TableMeta;
+pub use seer_sstable::TableMeta;
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };
