@@ -18,6 +18,25 @@ const MAX_WALK_ENTRIES: usize = 4096;
 /// Most keys a fuzz run seeks to or looks up.
 const MAX_PROBED_KEYS: usize = 64;
 
+/// Positions `iter` with `start`, then moves it with `step` while it stays
+/// valid and error-free, calling `visit` on each entry, up to
+/// [`MAX_WALK_ENTRIES`] entries.
+fn walk<T>(
+    iter: &mut T,
+    start: fn(&mut T) -> bool,
+    step: fn(&mut T) -> bool,
+    valid: fn(&T) -> bool,
+    mut visit: impl FnMut(&T),
+) {
+    let mut moved = start(iter);
+    let mut visited = 0;
+    while moved && valid(iter) && visited < MAX_WALK_ENTRIES {
+        visit(iter);
+        visited += 1;
+        moved = step(iter);
+    }
+}
+
 /// Decodes `input` as one block: walks it both ways and seeks to every key
 /// seen; a seek that lands must land on a key `>=` its target.
 #[doc(hidden)]
@@ -26,17 +45,20 @@ pub fn block_decoder(input: &[u8]) {
         return;
     };
     let mut keys = Vec::new();
-    let mut walked = iter.seek_to_first();
-    while walked.is_ok() && iter.valid() && keys.len() < MAX_WALK_ENTRIES {
-        keys.push(iter.key().to_vec());
-        walked = iter.next();
-    }
-    let mut steps = 0;
-    let mut walked = iter.seek_to_last();
-    while walked.is_ok() && iter.valid() && steps < MAX_WALK_ENTRIES {
-        steps += 1;
-        walked = iter.prev();
-    }
+    walk(
+        &mut iter,
+        |i| i.seek_to_first().is_ok(),
+        |i| i.next().is_ok(),
+        BlockIter::valid,
+        |i| keys.push(i.key().to_vec()),
+    );
+    walk(
+        &mut iter,
+        |i| i.seek_to_last().is_ok(),
+        |i| i.prev().is_ok(),
+        BlockIter::valid,
+        |_| {},
+    );
     for target in keys.iter().take(MAX_PROBED_KEYS) {
         if iter.seek(target).is_ok() && iter.valid() {
             assert_ne!(compare_internal_keys(iter.key(), target), Ordering::Less);
@@ -56,18 +78,23 @@ pub fn table_reader(input: &[u8]) {
     let table = Arc::new(table);
     let mut iter = table.iter();
     let mut user_keys = Vec::new();
-    let mut walked = iter.seek_to_first();
-    while walked.is_ok() && iter.valid() && user_keys.len() < MAX_WALK_ENTRIES {
-        let key = iter.key();
-        user_keys.push(key[..key.len().saturating_sub(TRAILER_BYTES)].to_vec());
-        walked = iter.next();
-    }
-    let mut steps = 0;
-    let mut walked = iter.seek_to_last();
-    while walked.is_ok() && iter.valid() && steps < MAX_WALK_ENTRIES {
-        steps += 1;
-        walked = iter.prev();
-    }
+    walk(
+        &mut iter,
+        |i| i.seek_to_first().is_ok(),
+        |i| i.next().is_ok(),
+        |i| i.valid(),
+        |i| {
+            let key = i.key();
+            user_keys.push(key[..key.len().saturating_sub(TRAILER_BYTES)].to_vec());
+        },
+    );
+    walk(
+        &mut iter,
+        |i| i.seek_to_last().is_ok(),
+        |i| i.prev().is_ok(),
+        |i| i.valid(),
+        |_| {},
+    );
     for user_key in user_keys.iter().take(MAX_PROBED_KEYS) {
         let _ = table.get(user_key, MAX_SEQ);
         let _ = iter.seek_for_prev(user_key);

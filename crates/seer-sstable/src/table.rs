@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    compare_internal_keys, FileSystem, InternalKey, Lookup, MergeBase, ParsedInternalKey, SeqNo,
-    ValueKind,
+    compare_internal_keys, FileSystem, Lookup, MergeBase, ParsedInternalKey, SeqNo, ValueKind,
+    MAX_SEQ, TRAILER_BYTES,
 };
 
 use crate::block::BlockIter;
@@ -27,6 +27,10 @@ use crate::index::{parse_index, IndexEntry};
 use crate::iterator::{TableCursor, TableIterator, UserKeyBounds};
 use crate::meta::TableMeta;
 use crate::properties::TableProperties;
+
+/// Kind byte of a seek key (as in `InternalKey::seek_key`): above every
+/// stored kind, so the seek lands on the newest visible entry.
+const SEEK_KIND: u64 = 0xff;
 
 /// Counters of the filter's work in [`Table::get`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -181,9 +185,11 @@ impl Table {
                 return Ok(Lookup::NotFound);
             }
         }
-        let seek_key = InternalKey::seek_key(Bytes::copy_from_slice(user_key), snapshot_seq);
+        let mut seek_key = Vec::with_capacity(user_key.len() + TRAILER_BYTES);
+        seek_key.extend_from_slice(user_key);
+        seek_key.extend_from_slice(&((snapshot_seq.min(MAX_SEQ) << 8) | SEEK_KIND).to_le_bytes());
         let mut cursor = TableCursor::default();
-        cursor.seek(self, &seek_key.encode())?;
+        cursor.seek(self, &seek_key)?;
         let lookup = self.collect_lookup(&mut cursor, user_key)?;
         if lookup == Lookup::NotFound && !self.filter.is_absent() {
             self.filter_counters
