@@ -114,9 +114,10 @@ impl<I: InternalIterator> MergingIterator<I> {
     }
 
     /// Moves every child but the current one to the first entry after the
-    /// current one, and orders the heap forward. The heap is emptied first,
-    /// so a child's error leaves the cursor invalid.
-    fn switch_to_forward(&mut self) -> Result<(), I::Error> {
+    /// current one (forward) or the last entry before it (backward), and
+    /// orders the heap for `direction`. The heap is emptied first, so a
+    /// child's error leaves the cursor invalid.
+    fn switch_direction(&mut self, direction: Direction) -> Result<(), I::Error> {
         let Some(current) = self.current_child() else {
             return Ok(());
         };
@@ -124,38 +125,16 @@ impl<I: InternalIterator> MergingIterator<I> {
         let (before, rest) = self.children.split_at_mut(current);
         if let Some((current_child, after)) = rest.split_first_mut() {
             let key = current_child.key();
+            // A lower-indexed child's equal key sorts before the current
+            // entry, a higher-indexed one's after it.
             for child in before {
-                child.seek(key)?;
-                skip_equal_forward(child, key)?;
+                reposition(child, key, direction, direction == Direction::Forward)?;
             }
             for child in after {
-                child.seek(key)?;
+                reposition(child, key, direction, direction == Direction::Backward)?;
             }
         }
-        self.direction = Direction::Forward;
-        self.rebuild_heap();
-        Ok(())
-    }
-
-    /// Moves every child but the current one to the last entry before the
-    /// current one, and orders the heap backward (invalid on a child's error).
-    fn switch_to_backward(&mut self) -> Result<(), I::Error> {
-        let Some(current) = self.current_child() else {
-            return Ok(());
-        };
-        self.heap.clear();
-        let (before, rest) = self.children.split_at_mut(current);
-        if let Some((current_child, after)) = rest.split_first_mut() {
-            let key = current_child.key();
-            for child in before {
-                child.seek_for_prev(key)?;
-            }
-            for child in after {
-                child.seek_for_prev(key)?;
-                skip_equal_backward(child, key)?;
-            }
-        }
-        self.direction = Direction::Backward;
+        self.direction = direction;
         self.rebuild_heap();
         Ok(())
     }
@@ -183,18 +162,25 @@ impl<I: InternalIterator> MergingIterator<I> {
     }
 }
 
-/// Advances `child` past entries equal to `key`.
-fn skip_equal_forward<I: InternalIterator>(child: &mut I, key: &[u8]) -> Result<(), I::Error> {
-    while child.valid() && compare_internal_keys(child.key(), key) == Ordering::Equal {
-        child.next()?;
+/// Moves `child` to its first entry at or after `key` (forward) or its last
+/// entry at or before `key` (backward); with `past_equal`, also past entries
+/// equal to `key`.
+fn reposition<I: InternalIterator>(
+    child: &mut I,
+    key: &[u8],
+    direction: Direction,
+    past_equal: bool,
+) -> Result<(), I::Error> {
+    match direction {
+        Direction::Forward => child.seek(key)?,
+        Direction::Backward => child.seek_for_prev(key)?,
     }
-    Ok(())
-}
-
-/// Moves `child` back past entries equal to `key`.
-fn skip_equal_backward<I: InternalIterator>(child: &mut I, key: &[u8]) -> Result<(), I::Error> {
-    while child.valid() && compare_internal_keys(child.key(), key) == Ordering::Equal {
-        child.prev()?;
+    while past_equal && child.valid() && compare_internal_keys(child.key(), key) == Ordering::Equal
+    {
+        match direction {
+            Direction::Forward => child.next()?,
+            Direction::Backward => child.prev()?,
+        }
     }
     Ok(())
 }
@@ -285,7 +271,7 @@ impl<I: InternalIterator> InternalIterator for MergingIterator<I> {
     fn next(&mut self) -> Result<(), Self::Error> {
         debug_assert!(self.valid(), "next() on an invalid merging iterator");
         if self.direction == Direction::Backward {
-            self.switch_to_forward()?;
+            self.switch_direction(Direction::Forward)?;
         }
         self.step_current(|child| child.next())
     }
@@ -293,7 +279,7 @@ impl<I: InternalIterator> InternalIterator for MergingIterator<I> {
     fn prev(&mut self) -> Result<(), Self::Error> {
         debug_assert!(self.valid(), "prev() on an invalid merging iterator");
         if self.direction == Direction::Forward {
-            self.switch_to_backward()?;
+            self.switch_direction(Direction::Backward)?;
         }
         self.step_current(|child| child.prev())
     }

@@ -34,57 +34,47 @@ fn inserts(c: &mut Criterion, workload: &Workload, thread_count: usize) {
     group.finish();
 }
 
-fn filled(workload: &Workload, partition_count: usize) -> Arc<Memtable> {
-    let memtable = Arc::new(Memtable::new(partition_count, usize::MAX));
-    workload.insert_all(&memtable, 1);
-    memtable
-}
-
-fn gets(c: &mut Criterion, workload: &Workload) {
-    let mut group = c.benchmark_group("get");
+/// Benchmarks `read` over a memtable filled with the workload, per partition
+/// count, in group `name`.
+fn reads(c: &mut Criterion, workload: &Workload, name: &str, read: impl Fn(&Arc<Memtable>)) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(ENTRY_COUNT as u64));
     group.sample_size(10);
     for partition_count in PARTITION_COUNTS {
-        let memtable = filled(workload, partition_count);
+        let memtable = Arc::new(Memtable::new(partition_count, usize::MAX));
+        workload.insert_all(&memtable, 1);
         group.bench_function(BenchmarkId::from_parameter(partition_count), |b| {
-            b.iter(|| {
-                for key in &workload.keys {
-                    criterion::black_box(memtable.get(key, MAX_SEQ));
-                }
-            })
+            b.iter(|| read(&memtable))
         });
     }
     group.finish();
 }
 
-fn full_scans(c: &mut Criterion, workload: &Workload) {
-    let mut group = c.benchmark_group("iterate");
-    group.throughput(Throughput::Elements(ENTRY_COUNT as u64));
-    group.sample_size(10);
-    for partition_count in PARTITION_COUNTS {
-        let memtable = filled(workload, partition_count);
-        group.bench_function(BenchmarkId::from_parameter(partition_count), |b| {
-            b.iter(|| {
-                let mut cursor = memtable.iter();
-                cursor.seek_to_first().unwrap();
-                let mut value_bytes = 0usize;
-                while cursor.valid() {
-                    value_bytes += cursor.value().len();
-                    cursor.next().unwrap();
-                }
-                assert_eq!(value_bytes, ENTRY_COUNT * workload::VALUE_BYTES);
-            })
-        });
+fn get_every_key(memtable: &Arc<Memtable>, workload: &Workload) {
+    for key in &workload.keys {
+        criterion::black_box(memtable.get(key, MAX_SEQ));
     }
-    group.finish();
+}
+
+fn scan_forward(memtable: &Arc<Memtable>) {
+    let mut cursor = memtable.iter();
+    cursor.seek_to_first().unwrap();
+    let mut value_bytes = 0usize;
+    while cursor.valid() {
+        value_bytes += cursor.value().len();
+        cursor.next().unwrap();
+    }
+    assert_eq!(value_bytes, ENTRY_COUNT * workload::VALUE_BYTES);
 }
 
 fn benches(c: &mut Criterion) {
     let workload = Workload::new(ENTRY_COUNT);
     inserts(c, &workload, 1);
     inserts(c, &workload, 2);
-    gets(c, &workload);
-    full_scans(c, &workload);
+    reads(c, &workload, "get", |memtable| {
+        get_every_key(memtable, &workload)
+    });
+    reads(c, &workload, "iterate", scan_forward);
 }
 
 criterion_group!(memtable_benches, benches);
