@@ -28,5 +28,16 @@ pub use error::MemtableError;
 pub use iter::MemtableIterator;
 pub use memtable::{Memtable, ENTRY_OVERHEAD_BYTES};
 
-/// The partition count seerdb uses unless configured otherwise.
-pub const DEFAULT_PARTITIONS: usize = 4;
+/// The partition count seerdb uses unless configured otherwise: 2.
+///
+/// Chosen from `benches/memtable.rs` and `examples/throughput.rs` on the
+/// project's 2-core machine (16-byte keys, 100-byte values, random order):
+/// single-thread inserts and gets do not depend on `P` (a skip-list
+/// operation is bound by cache misses along its search path, and `P` only
+/// shortens that path by `log2 P` levels); two writer threads gain about a
+/// quarter from `P = 1` to `P = 2` (they stop sharing one skip list's hot
+/// counters and CAS targets) and nothing more at 4, 8 or 16; a full scan
+/// gets slower as `P` grows (one more merge level per doubling), fastest
+/// at 1 and 2. A machine with more writer threads may want
+/// `P` near its writer count.
+pub const DEFAULT_PARTITIONS: usize = 2;
