@@ -4,6 +4,8 @@
 //! where the checksum is xxh3 of the stored bytes followed by the compression
 //! byte. A zstd block's stored bytes are `raw_len: varint | zstd frame`.
 
+use std::cell::RefCell;
+
 use bytes::Bytes;
 use seer_core::varint::{get_varint64, put_varint64};
 use seer_core::Checksummer;
@@ -159,6 +161,13 @@ pub(crate) fn compress_zstd(
     (stored.len() < raw.len() - raw.len() / 8).then_some(stored)
 }
 
+thread_local! {
+    /// One zstd decompression context per thread: creating one per block
+    /// costs more than decompressing a 4 KiB block.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
 fn decompress_zstd(stored: &[u8]) -> Result<Vec<u8>, LocalCorruption> {
     let (raw_len, used) =
         get_varint64(stored).map_err(|error| LocalCorruption::new(0, error.into()))?;
@@ -167,7 +176,15 @@ fn decompress_zstd(stored: &[u8]) -> Result<Vec<u8>, LocalCorruption> {
     if raw_len > MAX_COMPRESSED_RAW_BYTES as u64 {
         return Err(malformed(format!("raw size {raw_len} exceeds the limit")));
     }
-    let raw = zstd::bulk::decompress(&stored[used..], raw_len as usize)
+    let raw = DECOMPRESSOR
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let decompressor = match &mut *slot {
+                Some(decompressor) => decompressor,
+                empty => empty.insert(zstd::bulk::Decompressor::new()?),
+            };
+            decompressor.decompress(&stored[used..], raw_len as usize)
+        })
         .map_err(|error| malformed(error.to_string()))?;
     if raw.len() as u64 != raw_len {
         return Err(malformed(format!(

@@ -45,30 +45,76 @@ pub(crate) fn separator(last: &[u8], next: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One decoded index entry.
-#[derive(Debug, Clone)]
-pub(crate) struct IndexEntry {
-    pub(crate) separator: Box<[u8]>,
-    pub(crate) handle: BlockHandle,
+/// The decoded index: separators stored end to end in one buffer, so the
+/// binary search of a lookup touches two compact arrays instead of chasing
+/// one allocation per block.
+#[derive(Debug, Default)]
+pub(crate) struct BlockIndex {
+    separators: Vec<u8>,
+    /// `separator_ends[i]` is where separator `i` ends in `separators`.
+    separator_ends: Vec<usize>,
+    handles: Vec<BlockHandle>,
+}
+
+impl BlockIndex {
+    /// Number of data blocks.
+    pub(crate) fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// The handle of data block `block_index`, if it exists.
+    pub(crate) fn handle(&self, block_index: usize) -> Option<BlockHandle> {
+        self.handles.get(block_index).copied()
+    }
+
+    fn separator(&self, block_index: usize) -> &[u8] {
+        let start = match block_index {
+            0 => 0,
+            i => self.separator_ends[i - 1],
+        };
+        &self.separators[start..self.separator_ends[block_index]]
+    }
+
+    /// The first block whose separator is `>= target`: the only block that
+    /// can hold the first key `>= target`; `len()` when there is none.
+    pub(crate) fn block_for(&self, target: &[u8]) -> usize {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if compare_internal_keys(self.separator(mid), target) == Ordering::Less {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low
+    }
+
+    fn push(&mut self, separator: &[u8], handle: BlockHandle) {
+        self.separators.extend_from_slice(separator);
+        self.separator_ends.push(self.separators.len());
+        self.handles.push(handle);
+    }
+
+    fn last_separator(&self) -> Option<&[u8]> {
+        self.len().checked_sub(1).map(|last| self.separator(last))
+    }
 }
 
 /// Decodes and checks an index block: separators strictly ascending and
 /// internal-key shaped; data blocks contiguous from offset 0 up to
 /// `data_end`. Offsets of errors are relative to the index block.
-pub(crate) fn parse_index(block: Bytes, data_end: u64) -> Result<Vec<IndexEntry>, LocalCorruption> {
+pub(crate) fn parse_index(block: Bytes, data_end: u64) -> Result<BlockIndex, LocalCorruption> {
     let mut iter = BlockIter::new(block)?;
-    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut index = BlockIndex::default();
     let mut expected_offset = 0u64;
     iter.seek_to_first()?;
     while iter.valid() {
         let handle = BlockHandle::decode_varint(iter.value_slice())
             .map_err(|reason| LocalCorruption::new(0, reason))?;
-        check_index_entry(&entries, iter.key(), handle, expected_offset)?;
+        check_index_entry(index.last_separator(), iter.key(), handle, expected_offset)?;
         expected_offset = handle.end_with_trailer();
-        entries.push(IndexEntry {
-            separator: iter.key().into(),
-            handle,
-        });
+        index.push(iter.key(), handle);
         iter.next()?;
     }
     if expected_offset != data_end {
@@ -76,11 +122,11 @@ pub(crate) fn parse_index(block: Bytes, data_end: u64) -> Result<Vec<IndexEntry>
             "data blocks end at {expected_offset}, meta blocks start at {data_end}"
         )));
     }
-    Ok(entries)
+    Ok(index)
 }
 
 fn check_index_entry(
-    previous: &[IndexEntry],
+    previous: Option<&[u8]>,
     separator: &[u8],
     handle: BlockHandle,
     expected_offset: u64,
@@ -88,10 +134,8 @@ fn check_index_entry(
     if separator.len() < TRAILER_BYTES {
         return Err(malformed("separator shorter than a trailer".to_owned()));
     }
-    if let Some(last) = previous.last() {
-        if compare_internal_keys(&last.separator, separator) != Ordering::Less {
-            return Err(malformed("separators out of order".to_owned()));
-        }
+    if previous.is_some_and(|last| compare_internal_keys(last, separator) != Ordering::Less) {
+        return Err(malformed("separators out of order".to_owned()));
     }
     if handle.offset != expected_offset || handle.size_bytes == 0 {
         return Err(malformed(format!(

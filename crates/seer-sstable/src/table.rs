@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    compare_internal_keys, FileSystem, Lookup, MergeBase, ParsedInternalKey, SeqNo, ValueKind,
-    MAX_SEQ, TRAILER_BYTES,
+    FileSystem, Lookup, MergeBase, ParsedInternalKey, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
 };
 
 use crate::block::BlockIter;
@@ -23,7 +22,7 @@ use crate::error::{CorruptionReason, Error, LocalCorruption, Result};
 use crate::filter::BloomFilter;
 use crate::footer::{Footer, FOOTER_BYTES};
 use crate::format::{BlockHandle, RawBlock, COMPRESSION_NONE};
-use crate::index::{parse_index, IndexEntry};
+use crate::index::{parse_index, BlockIndex};
 use crate::iterator::{TableCursor, TableIterator, UserKeyBounds};
 use crate::meta::TableMeta;
 use crate::properties::TableProperties;
@@ -57,7 +56,7 @@ pub struct Table {
     file_number: u64,
     table_id: u64,
     file: Bytes,
-    index: Vec<IndexEntry>,
+    index: BlockIndex,
     filter: BloomFilter,
     properties: TableProperties,
     /// One bit per data block: its checksum has been verified.
@@ -251,20 +250,18 @@ impl Table {
     /// The index position of the first block that may hold keys `>= target`,
     /// or the block count when every key is smaller.
     pub(crate) fn block_for(&self, target: &[u8]) -> usize {
-        self.index.partition_point(|entry| {
-            compare_internal_keys(&entry.separator, target) == std::cmp::Ordering::Less
-        })
+        self.index.block_for(target)
     }
 
     pub(crate) fn block_offset(&self, block_index: usize) -> u64 {
         self.index
-            .get(block_index)
-            .map_or(0, |entry| entry.handle.offset)
+            .handle(block_index)
+            .map_or(0, |handle| handle.offset)
     }
 
     /// A cursor over data block `block_index`, verified and decompressed.
     pub(crate) fn block_iter(&self, block_index: usize) -> Result<BlockIter> {
-        let handle = self.index[block_index].handle;
+        let handle = self.index.handle(block_index).unwrap_or_default();
         let contents = self.block_contents(block_index, handle)?;
         BlockIter::new(contents).map_err(|e| e.into_error(&self.path, handle.offset))
     }
@@ -348,7 +345,7 @@ fn read_meta_block(
 
 fn check_properties(
     properties: &TableProperties,
-    index: &[IndexEntry],
+    index: &BlockIndex,
     footer: &Footer,
 ) -> Result<(), CorruptionReason> {
     if properties.data_block_count != index.len() as u64
