@@ -211,6 +211,11 @@ impl InternalIterator for PartitionCursor {
 /// A cursor over a memtable's entries in internal-key order, within the
 /// user-key bounds it was made with. It yields every version (the caller
 /// applies snapshots), holds the memtable alive, and never fails.
+///
+/// Over a memtable that is still written, an entry inserted after the cursor
+/// was positioned may or may not be seen (never out of order); readers
+/// filter by sequence number, so this does not change what they see. Over a
+/// frozen memtable the cursor sees exactly its contents.
 #[derive(Debug)]
 pub struct MemtableIterator {
     merge: MergingIterator<PartitionCursor>,
