@@ -258,8 +258,12 @@ fn fuzz(target: &str, seconds: u64) -> TaskResult {
     }
     ensure_cargo_fuzz()?;
     for (fuzz_dir, name) in chosen {
+        // libFuzzer writes new inputs into the first corpus directory, so it
+        // gets a scratch one; the checked-in corpus is read-only input.
+        let scratch = fuzz_dir.join("target").join("corpus").join(name);
+        std::fs::create_dir_all(&scratch)
+            .map_err(|error| format!("creating {}: {error}", scratch.display()))?;
         let corpus = fuzz_dir.join("corpus").join(name);
-        let _ = std::fs::create_dir_all(&corpus);
         run(
             &format!("fuzz {name} for {seconds}s"),
             cargo()
@@ -269,6 +273,7 @@ fn fuzz(target: &str, seconds: u64) -> TaskResult {
                 .args(["fuzz", "run", "--fuzz-dir"])
                 .arg(fuzz_dir)
                 .arg(name)
+                .arg(&scratch)
                 .arg(&corpus)
                 .arg("--")
                 .arg(format!("-max_total_time={seconds}")),
