@@ -7,7 +7,7 @@
 //!   and encoded form.
 //! - [`merge`]: the [`MergeOperator`] trait and the two operators seerdb ships
 //!   (u64 add and string append).
-//! - [`varint`] and [`checksum`]: LEB128 varints and the xxh3 checksum used by
+//! - [`varint`] and [`checksum`](mod@checksum): LEB128 varints and the xxh3 checksum used by
 //!   every on-disk structure.
 //! - [`lookup`] and [`iter`]: the point-lookup answer and the cursor trait that
 //!   memtables and tables share, so the read path and compaction can combine
