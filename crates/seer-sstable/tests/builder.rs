@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::build_table;
+use common::{build_table, SyncCountingFs};
 use seer_core::{InternalKey, RealFileSystem, ValueKind};
 use seer_sstable::{Compression, Error, Table, TableBuilder, TableOptions};
 
@@ -151,4 +151,17 @@ fn filter_stops_absent_keys_and_counts_its_work() {
     assert_eq!(stats.false_positive_count as usize, admitted);
     assert_eq!(stats.useful_count as usize, 2000 - admitted);
     assert!(admitted < 60, "{admitted} false positives of 2000");
+}
+
+#[test]
+fn finish_syncs_the_file_before_returning() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(SyncCountingFs::default());
+    let syncs = Arc::clone(&fs.sync_count);
+    let mut builder =
+        TableBuilder::new(fs, &table_path(dir.path()), TableOptions::default()).unwrap();
+    builder.add(&key("a", 1, ValueKind::Put), b"v").unwrap();
+    assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 0);
+    builder.finish().unwrap();
+    assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
