@@ -1,0 +1,240 @@
+//! User-level iteration: [`DbIterator`] (keys and values) and
+//! [`KeyIterator`] (keys only) over a consistent read view, and the `iter`,
+//! `range`, `prefix` and `keys` methods of [`DB`].
+//!
+//! An iterator pins a [`ReadView`] (the memtables and the version, hence
+//! every table file it may read) and registers its sequence number with the
+//! snapshot registry, so compaction keeps every version it can see. It is
+//! lazy: nothing is read until the first `next` or `next_back`, and then
+//! only one block per run and memtable partition at a time; no table or
+//! level is ever materialised.
+//!
+//! Layers, bottom up: [`run`] concatenates the tables of one sorted run,
+//! [`source`] merges memtables and runs into one internal cursor, and
+//! [`visible`] turns internal entries into user entries at a sequence
+//! number. The two ends of a [`DbIterator`] are two independent cursors,
+//! created on first use, that stop when they meet, as std's double-ended
+//! iterators do.
+
+mod bounds;
+mod run;
+mod source;
+mod visible;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_core::SeqNo;
+
+use crate::db::{DbInner, DB};
+use crate::error::{Error, Result};
+use crate::read::ReadView;
+use crate::snapshot_registry::SnapshotGuard;
+
+pub use bounds::KeyRange;
+pub(crate) use bounds::KeyBounds;
+use visible::{ReadContext, VisibleCursor, Yield};
+
+/// A double-ended iterator over `(key, value)` pairs in key order, at one
+/// sequence number: the newest visible version of each key, tombstones
+/// hidden, merge operands resolved.
+///
+/// Items are `Result`s: after an error the iterator ends. Both ends may be
+/// consumed; they never cross, so every key is yielded at most once.
+pub struct DbIterator {
+    context: ReadContext,
+    /// Keeps the read sequence number registered while the iterator lives.
+    _registration: SnapshotGuard,
+    front: Option<VisibleCursor>,
+    back: Option<VisibleCursor>,
+    /// The last key yielded from the front: the back stops above it.
+    front_key: Option<Bytes>,
+    /// The last key yielded from the back: the front stops below it.
+    back_key: Option<Bytes>,
+    /// An error to report before anything else (e.g. a closed database).
+    pending_error: Option<Error>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for DbIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbIterator")
+            .field("seq", &self.context.view.seq)
+            .field("bounds", &self.context.bounds)
+            .field("front_key", &self.front_key)
+            .field("back_key", &self.back_key)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbIterator {
+    /// An iterator over `bounds` of `view`; registers `view.seq` for as
+    /// long as it lives.
+    pub(crate) fn new(db: Arc<DbInner>, view: ReadView, bounds: KeyBounds) -> Self {
+        let pending_error = db.check_open().err();
+        let registration = db.snapshots().register(view.seq);
+        Self {
+            context: ReadContext {
+                db,
+                view,
+                bounds,
+                yields: Yield::KeysAndValues,
+            },
+            _registration: registration,
+            front: None,
+            back: None,
+            front_key: None,
+            back_key: None,
+            pending_error,
+            finished: false,
+        }
+    }
+
+    /// An iterator over the current state of `db` within `bounds`.
+    pub(crate) fn latest(db: &Arc<DbInner>, bounds: KeyBounds) -> Self {
+        let view = db.read_view();
+        Self::new(Arc::clone(db), view, bounds)
+    }
+
+    /// The sequence number the iterator reads at.
+    pub fn seq(&self) -> SeqNo {
+        self.context.view.seq
+    }
+
+    /// This iterator's keys only. Called before the first step, values are
+    /// then never resolved (merges are not evaluated).
+    pub fn keys(mut self) -> KeyIterator {
+        if self.front.is_none() && self.back.is_none() {
+            self.context.yields = Yield::KeysOnly;
+        }
+        KeyIterator { inner: self }
+    }
+
+    /// Ends the iteration, passing `step`'s error through.
+    fn finish_with(&mut self, step: Result<Option<(Bytes, Bytes)>>) -> Option<Result<(Bytes, Bytes)>> {
+        self.finished = true;
+        step.err().map(Err)
+    }
+}
+
+impl Iterator for DbIterator {
+    type Item = Result<(Bytes, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.pending_error.take() {
+            self.finished = true;
+            return Some(Err(error));
+        }
+        if self.finished {
+            return None;
+        }
+        let context = &self.context;
+        let cursor = self.front.get_or_insert_with(|| VisibleCursor::new(context));
+        match cursor.next_forward(context) {
+            Ok(Some((key, value))) if self.back_key.as_ref().is_none_or(|back| key < *back) => {
+                self.front_key = Some(key.clone());
+                Some(Ok((key, value)))
+            }
+            Ok(Some(_)) => self.finish_with(Ok(None)),
+            other => self.finish_with(other),
+        }
+    }
+}
+
+impl DoubleEndedIterator for DbIterator {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.pending_error.take() {
+            self.finished = true;
+            return Some(Err(error));
+        }
+        if self.finished {
+            return None;
+        }
+        let context = &self.context;
+        let cursor = self.back.get_or_insert_with(|| VisibleCursor::new(context));
+        match cursor.next_backward(context) {
+            Ok(Some((key, value))) if self.front_key.as_ref().is_none_or(|front| key > *front) => {
+                self.back_key = Some(key.clone());
+                Some(Ok((key, value)))
+            }
+            Ok(Some(_)) => self.finish_with(Ok(None)),
+            other => self.finish_with(other),
+        }
+    }
+}
+
+impl std::iter::FusedIterator for DbIterator {}
+
+/// A double-ended iterator over the keys of a [`DbIterator`]; made by
+/// [`DbIterator::keys`] or [`DB::keys`].
+#[derive(Debug)]
+pub struct KeyIterator {
+    inner: DbIterator,
+}
+
+impl KeyIterator {
+    /// The sequence number the iterator reads at.
+    pub fn seq(&self) -> SeqNo {
+        self.inner.seq()
+    }
+}
+
+impl Iterator for KeyIterator {
+    type Item = Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|item| item.map(|(key, _)| key))
+    }
+}
+
+impl DoubleEndedIterator for KeyIterator {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.inner.next_back().map(|item| item.map(|(key, _)| key))
+    }
+}
+
+impl std::iter::FusedIterator for KeyIterator {}
+
+/// Resolves merge operands with the configured operator (stand-in for
+/// `DbInner::resolve`).
+pub(crate) fn resolve_operands(
+    db: &DbInner,
+    key: &[u8],
+    operands_newest_first: &[Bytes],
+    base: Option<&[u8]>,
+) -> Result<Bytes> {
+    let operator = db.options().merge_operator_ref().ok_or_else(|| {
+        Error::Merge(seer_core::MergeError {
+            operator: "none".to_owned(),
+            reason: "merge operands found but no merge_operator is configured".to_owned(),
+        })
+    })?;
+    crate::read::resolve_merge(operator, key, operands_newest_first, base)
+}
+
+impl DB {
+    /// Every `(key, value)` in key order, at the current visible sequence
+    /// number (later writes are not seen).
+    pub fn iter(&self) -> DbIterator {
+        DbIterator::latest(&self.inner, KeyBounds::unbounded())
+    }
+
+    /// The `(key, value)` pairs whose keys lie in `range`, e.g.
+    /// `db.range(b"a".as_slice()..b"m".as_slice())`, `db.range("a"..="m")`
+    /// or `db.range(..)`.
+    pub fn range(&self, range: impl KeyRange) -> DbIterator {
+        DbIterator::latest(&self.inner, KeyBounds::from_range(range))
+    }
+
+    /// The `(key, value)` pairs whose keys start with `prefix`.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIterator {
+        DbIterator::latest(&self.inner, KeyBounds::prefix(prefix.as_ref()))
+    }
+
+    /// Every key in key order (values are not read or resolved); for a
+    /// range or prefix, use `db.range(..).keys()` or `db.prefix(p).keys()`.
+    pub fn keys(&self) -> KeyIterator {
+        self.iter().keys()
+    }
+}

@@ -1,0 +1,136 @@
+//! The merged cursor over everything a [`ReadView`] holds: one child per
+//! memtable (newest first) and one [`RunIterator`] per sorted run (newest
+//! first), combined by seer-core's [`MergingIterator`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_core::{InternalIterator, MergingIterator};
+use seer_memtable::MemtableIterator;
+
+use crate::db::DbInner;
+use crate::error::{Error, Result};
+use crate::iter::bounds::KeyBounds;
+use crate::iter::run::RunIterator;
+use crate::read::ReadView;
+
+/// One child of the merged cursor: a memtable or a sorted run.
+#[derive(Debug)]
+pub(crate) enum SourceCursor {
+    /// A memtable's entries within the bounds.
+    Memtable(MemtableIterator),
+    /// A sorted run's entries within the bounds.
+    Run(RunIterator),
+}
+
+/// Memtable cursors never fail.
+fn infallible(never: Infallible) -> Error {
+    match never {}
+}
+
+impl InternalIterator for SourceCursor {
+    type Error = Error;
+
+    #[inline]
+    fn valid(&self) -> bool {
+        match self {
+            Self::Memtable(it) => it.valid(),
+            Self::Run(it) => it.valid(),
+        }
+    }
+
+    #[inline]
+    fn key(&self) -> &[u8] {
+        match self {
+            Self::Memtable(it) => it.key(),
+            Self::Run(it) => it.key(),
+        }
+    }
+
+    #[inline]
+    fn value(&self) -> &Bytes {
+        match self {
+            Self::Memtable(it) => it.value(),
+            Self::Run(it) => it.value(),
+        }
+    }
+
+    fn seek_to_first(&mut self) -> Result<()> {
+        match self {
+            Self::Memtable(it) => it.seek_to_first().map_err(infallible),
+            Self::Run(it) => it.seek_to_first(),
+        }
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        match self {
+            Self::Memtable(it) => it.seek_to_last().map_err(infallible),
+            Self::Run(it) => it.seek_to_last(),
+        }
+    }
+
+    fn seek(&mut self, target: &[u8]) -> Result<()> {
+        match self {
+            Self::Memtable(it) => it.seek(target).map_err(infallible),
+            Self::Run(it) => it.seek(target),
+        }
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
+        match self {
+            Self::Memtable(it) => it.seek_for_prev(target).map_err(infallible),
+            Self::Run(it) => it.seek_for_prev(target),
+        }
+    }
+
+    fn next(&mut self) -> Result<()> {
+        match self {
+            Self::Memtable(it) => it.next().map_err(infallible),
+            Self::Run(it) => it.next(),
+        }
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        match self {
+            Self::Memtable(it) => it.prev().map_err(infallible),
+            Self::Run(it) => it.prev(),
+        }
+    }
+}
+
+/// A merged cursor (not positioned) over the entries of `view` whose user
+/// keys lie within `bounds`: memtables first, then runs, each newest first.
+pub(crate) fn merged_cursor(
+    db: &Arc<DbInner>,
+    view: &ReadView,
+    bounds: &KeyBounds,
+) -> MergingIterator<SourceCursor> {
+    if bounds.is_empty() {
+        return MergingIterator::new(Vec::new());
+    }
+    let (lower, upper) = bounds.as_std_bounds();
+    let memtables = view
+        .memtables
+        .iter()
+        .map(|memtable| SourceCursor::Memtable(memtable.range(lower, upper)));
+    let runs = view
+        .version
+        .levels()
+        .iter()
+        .enumerate()
+        .flat_map(|(level_index, level)| {
+            (0..level.runs().len()).map(move |run_index| (level_index, run_index))
+        })
+        .filter_map(|(level_index, run_index)| {
+            RunIterator::new(
+                Arc::clone(db),
+                Arc::clone(&view.version),
+                level_index,
+                run_index,
+                bounds.clone(),
+            )
+        })
+        .map(SourceCursor::Run);
+    MergingIterator::new(memtables.chain(runs).collect())
+}

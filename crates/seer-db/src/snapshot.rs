@@ -1,0 +1,86 @@
+//! [`Snapshot`]: a consistent, read-only view of the database at one
+//! sequence number, and [`DB::snapshot`] that takes one.
+//!
+//! A snapshot pins a read view (memtables and version, so the table files it
+//! may read stay on disk) and registers its sequence number, so compaction
+//! keeps every version it can see. Dropping it releases both.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_core::SeqNo;
+
+use crate::db::{DbInner, DB};
+use crate::error::Result;
+use crate::iter::{DbIterator, KeyBounds, KeyRange};
+use crate::read::ReadView;
+use crate::snapshot_registry::SnapshotGuard;
+
+/// A read-only view of the database as of its creation: later writes are
+/// not seen by its reads or iterators.
+pub struct Snapshot {
+    db: Arc<DbInner>,
+    view: ReadView,
+    /// Keeps `view.seq` registered until the snapshot is dropped.
+    _registration: SnapshotGuard,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("seq", &self.view.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of the current state of `db`.
+    pub(crate) fn new(db: &Arc<DbInner>) -> Self {
+        let view = db.read_view();
+        let registration = db.snapshots().register(view.seq);
+        Self {
+            db: Arc::clone(db),
+            view,
+            _registration: registration,
+        }
+    }
+
+    /// The sequence number the snapshot reads at.
+    pub fn seq(&self) -> SeqNo {
+        self.view.seq
+    }
+
+    /// The value of `key` as of the snapshot, or `None`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.db.check_open()?;
+        self.db.get_at(key.as_ref(), self.view.seq)
+    }
+
+    /// Every `(key, value)` as of the snapshot, in key order.
+    pub fn iter(&self) -> DbIterator {
+        self.iterator(KeyBounds::unbounded())
+    }
+
+    /// The `(key, value)` pairs in `range` as of the snapshot.
+    pub fn range(&self, range: impl KeyRange) -> DbIterator {
+        self.iterator(KeyBounds::from_range(range))
+    }
+
+    /// The `(key, value)` pairs whose keys start with `prefix`, as of the
+    /// snapshot.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIterator {
+        self.iterator(KeyBounds::prefix(prefix.as_ref()))
+    }
+
+    fn iterator(&self, bounds: KeyBounds) -> DbIterator {
+        DbIterator::new(Arc::clone(&self.db), self.view.clone(), bounds)
+    }
+}
+
+impl DB {
+    /// A consistent read-only view of the database as it is now; see
+    /// [`Snapshot`]. Compaction keeps what it can see until it is dropped.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(&self.inner)
+    }
+}

@@ -1,0 +1,492 @@
+//! Optimistic (OCC) transactions: [`Transaction`], made by
+//! [`DB::begin_transaction`].
+//!
+//! # Isolation
+//!
+//! A transaction reads a snapshot taken when it began (plus its own writes,
+//! which it buffers until commit) and commits atomically through the normal
+//! group-commit path. Commit validates that no key the transaction *read*
+//! (through `get` or a key its iterators yielded) or *wrote* has a version
+//! committed by anyone else (another transaction or a plain write) after the
+//! transaction began; otherwise it fails with
+//! [`Error::TransactionConflict`] and writes nothing. This is snapshot
+//! isolation with write-write conflict detection, plus read-write conflict
+//! detection on the keys read, which makes transactions that only read by
+//! key serializable (lost updates and write skew over the keys read are
+//! impossible). Ranges are not locked: a key inserted into a scanned range
+//! that the scan did not yield (a phantom) is not a conflict. A transaction
+//! that writes nothing never conflicts.
+//!
+//! # Validation
+//!
+//! Validation looks at the data itself rather than at a record of other
+//! commits: a fresh read view is searched for a version of each key newer
+//! than the start sequence number, skipping every memtable and table whose
+//! largest sequence number is not above it (and tables whose bloom filter
+//! rules the key out), so only data written since the transaction began is
+//! read. The DB runs validation and the write under its commit lock, taken
+//! exclusively here and shared by every plain write, so no write can be
+//! sequenced between the validation and the transaction's own write.
+
+use std::collections::{btree_map, BTreeMap, HashSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use seer_core::{InternalIterator, ParsedInternalKey, SeqNo, TRAILER_BYTES};
+use seer_wal::WriteOptions;
+
+use crate::batch::Batch;
+use crate::db::{DbInner, DB};
+use crate::error::{Error, Result};
+use crate::iter::{DbIterator, KeyBounds, KeyRange};
+use crate::read::ReadView;
+use crate::snapshot_registry::SnapshotGuard;
+
+/// Serialises transaction commits (stand-in for the DB's commit lock).
+static TRANSACTION_COMMIT: Mutex<()> = Mutex::new(());
+
+/// What a transaction wrote to one key before the merge operands it added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PendingBase {
+    /// Only merge operands: they apply to the snapshot's value.
+    Unchanged,
+    /// A put of this value.
+    Put(Bytes),
+    /// A delete.
+    Deleted,
+}
+
+/// A transaction's buffered writes to one key.
+#[derive(Debug, Clone)]
+struct PendingWrite {
+    base: PendingBase,
+    /// Merge operands added after `base`, oldest first.
+    operands: Vec<Bytes>,
+}
+
+impl PendingWrite {
+    /// Whether the key's value depends on the snapshot's.
+    fn reads_snapshot(&self) -> bool {
+        self.base == PendingBase::Unchanged
+    }
+
+    /// The key's value as the transaction sees it, given the snapshot's
+    /// value (used only when [`Self::reads_snapshot`]).
+    fn value_over(
+        &self,
+        db: &DbInner,
+        key: &[u8],
+        snapshot_value: Option<Bytes>,
+    ) -> Result<Option<Bytes>> {
+        let base = match &self.base {
+            PendingBase::Unchanged => snapshot_value,
+            PendingBase::Put(value) => Some(value.clone()),
+            PendingBase::Deleted => None,
+        };
+        if self.operands.is_empty() {
+            return Ok(base);
+        }
+        let newest_first: Vec<Bytes> = self.operands.iter().rev().cloned().collect();
+        crate::iter::resolve_operands(db, key, &newest_first, base.as_deref()).map(Some)
+    }
+
+    /// Appends the writes to `batch`, base first.
+    fn append_to(&self, key: &[u8], batch: &mut Batch) {
+        match &self.base {
+            PendingBase::Unchanged => {}
+            PendingBase::Put(value) => {
+                batch.put(key, value);
+            }
+            PendingBase::Deleted => {
+                batch.delete(key);
+            }
+        }
+        for operand in &self.operands {
+            batch.merge(key, operand);
+        }
+    }
+}
+
+/// An optimistic transaction; see the [module documentation](self) for its
+/// isolation. Dropping it without [`Transaction::commit`] rolls it back.
+pub struct Transaction {
+    db: Arc<DbInner>,
+    /// The snapshot the transaction reads (its `seq` is the start).
+    view: ReadView,
+    /// Keeps the start sequence number registered for compaction.
+    _registration: SnapshotGuard,
+    writes: BTreeMap<Bytes, PendingWrite>,
+    /// Keys read through the snapshot, validated at commit.
+    reads: Mutex<HashSet<Bytes>>,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("start_seq", &self.view.seq)
+            .field("write_count", &self.writes.len())
+            .field("read_count", &self.reads.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transaction {
+    fn new(db: &Arc<DbInner>) -> Self {
+        let view = db.read_view();
+        let registration = db.snapshots().register(view.seq);
+        Self {
+            db: Arc::clone(db),
+            view,
+            _registration: registration,
+            writes: BTreeMap::new(),
+            reads: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The sequence number of the snapshot the transaction reads.
+    pub fn start_seq(&self) -> SeqNo {
+        self.view.seq
+    }
+
+    /// The value of `key`: the transaction's own write if it made one,
+    /// otherwise the snapshot's. Records `key` in the read set.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let key = key.as_ref();
+        self.db.check_open()?;
+        self.record_read(key);
+        match self.writes.get(key) {
+            Some(pending) if !pending.reads_snapshot() => pending.value_over(&self.db, key, None),
+            Some(pending) => {
+                let snapshot_value = self.db.get_at(key, self.view.seq)?;
+                pending.value_over(&self.db, key, snapshot_value)
+            }
+            None => self.db.get_at(key, self.view.seq),
+        }
+    }
+
+    /// Sets `key` to `value` at commit (replacing earlier writes to it).
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.set(key.as_ref(), PendingBase::Put(Bytes::copy_from_slice(value.as_ref())));
+    }
+
+    /// Deletes `key` at commit (replacing earlier writes to it).
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.set(key.as_ref(), PendingBase::Deleted);
+    }
+
+    /// Adds a merge operand to `key` at commit, on top of the transaction's
+    /// earlier writes to it (or of the committed value).
+    pub fn merge(&mut self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
+        let operand = Bytes::copy_from_slice(operand.as_ref());
+        self.writes
+            .entry(Bytes::copy_from_slice(key.as_ref()))
+            .or_insert_with(|| PendingWrite {
+                base: PendingBase::Unchanged,
+                operands: Vec::new(),
+            })
+            .operands
+            .push(operand);
+    }
+
+    fn set(&mut self, key: &[u8], base: PendingBase) {
+        self.writes.insert(
+            Bytes::copy_from_slice(key),
+            PendingWrite {
+                base,
+                operands: Vec::new(),
+            },
+        );
+    }
+
+    fn record_read(&self, key: &[u8]) {
+        let mut reads = self.reads.lock();
+        if !reads.contains(key) {
+            reads.insert(Bytes::copy_from_slice(key));
+        }
+    }
+
+    /// Every `(key, value)` of the snapshot overlaid with the transaction's
+    /// writes, in key order. Yielded keys join the read set.
+    pub fn iter(&self) -> TransactionIterator<'_> {
+        self.iterator(KeyBounds::unbounded())
+    }
+
+    /// The pairs in `range`, as [`Transaction::iter`] sees them.
+    pub fn range(&self, range: impl KeyRange) -> TransactionIterator<'_> {
+        self.iterator(KeyBounds::from_range(range))
+    }
+
+    /// The pairs whose keys start with `prefix`, as [`Transaction::iter`]
+    /// sees them.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> TransactionIterator<'_> {
+        self.iterator(KeyBounds::prefix(prefix.as_ref()))
+    }
+
+    fn iterator(&self, bounds: KeyBounds) -> TransactionIterator<'_> {
+        let writes = self.writes.range::<[u8], _>(bounds.as_std_bounds());
+        let snapshot = DbIterator::new(Arc::clone(&self.db), self.view.clone(), bounds);
+        TransactionIterator {
+            transaction: self,
+            snapshot: Ends::new(snapshot),
+            writes: Ends::new(writes),
+        }
+    }
+
+    /// Validates and commits the writes atomically with default
+    /// [`WriteOptions`]; see [`Transaction::commit_with`].
+    pub fn commit(self) -> Result<()> {
+        self.commit_with(WriteOptions::default())
+    }
+
+    /// Validates the transaction and commits its writes atomically, or
+    /// fails with [`Error::TransactionConflict`] (writing nothing) when a
+    /// key it read or wrote was committed by someone else after it began.
+    /// A transaction without writes commits without validation.
+    pub fn commit_with(self, options: WriteOptions) -> Result<()> {
+        self.db.check_open()?;
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::with_capacity(self.writes.len());
+        for (key, pending) in &self.writes {
+            pending.append_to(key, &mut batch);
+        }
+        let mut keys: Vec<Bytes> = self.reads.lock().iter().cloned().collect();
+        keys.extend(self.writes.keys().cloned());
+        let start_seq = self.view.seq;
+        let db = &self.db;
+        let _serialised = TRANSACTION_COMMIT.lock();
+        validate(db, &keys, start_seq)?;
+        db.write_batch(&batch, options)?;
+        Ok(())
+    }
+
+    /// Discards the transaction's writes (the same as dropping it).
+    pub fn rollback(self) {}
+}
+
+/// Fails with [`Error::TransactionConflict`] when any of `keys` has a
+/// version newer than `start_seq` in the current state of `db`.
+fn validate(db: &Arc<DbInner>, keys: &[Bytes], start_seq: SeqNo) -> Result<()> {
+    let view = db.read_view();
+    for key in keys {
+        if written_after(db, &view, key, start_seq)? {
+            return Err(Error::TransactionConflict { key: key.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// The sequence number of an encoded internal key, if it parses.
+fn seq_of(encoded: &[u8]) -> Option<SeqNo> {
+    ParsedInternalKey::parse(encoded).ok().map(|parsed| parsed.seq)
+}
+
+/// Whether `view` holds a version of `key` newer than `seq`. Only sources
+/// whose largest sequence number is above `seq` are searched; the newest
+/// version of a key in a source is its first entry.
+fn written_after(db: &DbInner, view: &ReadView, key: &[u8], seq: SeqNo) -> Result<bool> {
+    let is_newer = |encoded: &[u8]| {
+        encoded.len() == key.len() + TRAILER_BYTES && seq_of(encoded).is_some_and(|s| s > seq)
+    };
+    for memtable in &view.memtables {
+        if memtable.largest_seq().is_none_or(|largest| largest <= seq) {
+            continue;
+        }
+        let mut cursor = memtable.range(Bound::Included(key), Bound::Included(key));
+        let Ok(()) = cursor.seek_to_first();
+        if cursor.valid() && is_newer(cursor.key()) {
+            return Ok(true);
+        }
+    }
+    let bounds = KeyBounds::from_range((Bound::Included(key), Bound::Included(key)));
+    for (_, run) in view.version.runs_newest_first() {
+        let Some(meta) = run.table_for_key(key) else {
+            continue;
+        };
+        if meta.largest_seq <= seq {
+            continue;
+        }
+        let table = db.table(meta)?;
+        if !table.may_contain(key) {
+            continue;
+        }
+        let mut cursor = table.iter_with_bounds(bounds.to_table_bounds());
+        cursor.seek_to_first()?;
+        if cursor.valid() && is_newer(cursor.key()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+impl DB {
+    /// Begins an optimistic transaction reading a snapshot of the current
+    /// state; see [`Transaction`].
+    pub fn begin_transaction(&self) -> Transaction {
+        Transaction::new(&self.inner)
+    }
+}
+
+/// A double-ended iterator whose next items at either end can be peeked.
+/// Its last item sits in at most one of the two slots, so the ends never
+/// yield it twice.
+struct Ends<I: DoubleEndedIterator> {
+    inner: I,
+    front: Option<I::Item>,
+    back: Option<I::Item>,
+}
+
+impl<I: DoubleEndedIterator> Ends<I> {
+    fn new(inner: I) -> Self {
+        Self {
+            inner,
+            front: None,
+            back: None,
+        }
+    }
+
+    fn peek_front(&mut self) -> Option<&I::Item> {
+        if self.front.is_none() {
+            self.front = self.inner.next().or_else(|| self.back.take());
+        }
+        self.front.as_ref()
+    }
+
+    fn peek_back(&mut self) -> Option<&I::Item> {
+        if self.back.is_none() {
+            self.back = self.inner.next_back().or_else(|| self.front.take());
+        }
+        self.back.as_ref()
+    }
+}
+
+/// The snapshot's next entry at one end: its key, or the error met.
+enum SnapshotPeek {
+    Key(Bytes),
+    Failed,
+    Exhausted,
+}
+
+fn peek_of(item: Option<&Result<(Bytes, Bytes)>>) -> SnapshotPeek {
+    match item {
+        Some(Ok((key, _))) => SnapshotPeek::Key(key.clone()),
+        Some(Err(_)) => SnapshotPeek::Failed,
+        None => SnapshotPeek::Exhausted,
+    }
+}
+
+/// Which end of the iteration a step serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Front,
+    Back,
+}
+
+/// A transaction's view, in key order: its snapshot overlaid with its own
+/// writes. Made by [`Transaction::iter`], `range` and `prefix`.
+pub struct TransactionIterator<'t> {
+    transaction: &'t Transaction,
+    snapshot: Ends<DbIterator>,
+    writes: Ends<btree_map::Range<'t, Bytes, PendingWrite>>,
+}
+
+impl std::fmt::Debug for TransactionIterator<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionIterator")
+            .field("snapshot", &self.snapshot.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransactionIterator<'_> {
+    fn slot_snapshot(&mut self, end: End) -> Option<Result<(Bytes, Bytes)>> {
+        match end {
+            End::Front => self.snapshot.front.take(),
+            End::Back => self.snapshot.back.take(),
+        }
+    }
+
+    /// The next visible entry at `end`.
+    fn step(&mut self, end: End) -> Option<Result<(Bytes, Bytes)>> {
+        loop {
+            let (snapshot, written) = match end {
+                End::Front => (
+                    peek_of(self.snapshot.peek_front()),
+                    self.writes.peek_front().map(|(key, _)| Bytes::clone(key)),
+                ),
+                End::Back => (
+                    peek_of(self.snapshot.peek_back()),
+                    self.writes.peek_back().map(|(key, _)| Bytes::clone(key)),
+                ),
+            };
+            let snapshot_key = match snapshot {
+                SnapshotPeek::Failed => return self.slot_snapshot(end),
+                SnapshotPeek::Exhausted => None,
+                SnapshotPeek::Key(key) => Some(key),
+            };
+            let snapshot_first = |written_key: &Bytes| {
+                snapshot_key.as_ref().is_some_and(|snapshot_key| match end {
+                    End::Front => snapshot_key < written_key,
+                    End::Back => snapshot_key > written_key,
+                })
+            };
+            let Some(written_key) = written.filter(|written_key| !snapshot_first(written_key))
+            else {
+                let snapshot_key = snapshot_key?;
+                let entry = self.slot_snapshot(end);
+                self.transaction.record_read(&snapshot_key);
+                return entry;
+            };
+            let snapshot_value = if snapshot_key.as_ref() == Some(&written_key) {
+                self.slot_snapshot(end)
+                    .and_then(|entry| entry.ok())
+                    .map(|(_, value)| value)
+            } else {
+                None
+            };
+            if let Some(entry) = self.overlay(end, written_key, snapshot_value) {
+                return Some(entry);
+            }
+        }
+    }
+
+    /// Takes the written entry at `end` and applies it over the snapshot's
+    /// value; `None` when the key ends up deleted.
+    fn overlay(
+        &mut self,
+        end: End,
+        key: Bytes,
+        snapshot_value: Option<Bytes>,
+    ) -> Option<Result<(Bytes, Bytes)>> {
+        let pending = match end {
+            End::Front => self.writes.front.take(),
+            End::Back => self.writes.back.take(),
+        }
+        .map(|(_, pending)| pending)?;
+        if pending.reads_snapshot() {
+            self.transaction.record_read(&key);
+        }
+        match pending.value_over(&self.transaction.db, &key, snapshot_value) {
+            Ok(Some(value)) => Some(Ok((key, value))),
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
+impl Iterator for TransactionIterator<'_> {
+    type Item = Result<(Bytes, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step(End::Front)
+    }
+}
+
+impl DoubleEndedIterator for TransactionIterator<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.step(End::Back)
+    }
+}
