@@ -45,6 +45,7 @@ fn draw(path: &Path, title: &str, bars: &[(String, f64)]) -> std::result::Result
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
         .x_label_formatter(&|segment| match segment {
             SegmentValue::CenterOf(index) | SegmentValue::Exact(index) => bars
                 .get(*index as usize)

@@ -49,12 +49,27 @@ pub fn settings(kind: EngineKind, config: &EngineConfig) -> String {
             if config.compression { "Lz4" } else { "None" }
         ),
         EngineKind::Rocksdb => format!(
-            "rocksdb crate: write_buffer_size {memtable_mib} MiB (max_write_buffer_number 2), \
+            "{}: write_buffer_size {memtable_mib} MiB (max_write_buffer_number 2), \
              LRU block cache {cache_mib} MiB, bloom {bloom} bits/key (full filter), compression \
              {}, block_size 4 KiB, WAL on, WriteOptions.sync only in fillsync, max_background_jobs 2, \
              associative u64-add merge operator",
+            rocksdb_library(),
             if config.compression { "Lz4" } else { "None" }
         ),
+    }
+}
+
+fn rocksdb_library() -> String {
+    #[cfg(feature = "rocksdb")]
+    {
+        format!(
+            "rocksdb crate 0.24, {}",
+            rocksdb_engine::library_description()
+        )
+    }
+    #[cfg(not(feature = "rocksdb"))]
+    {
+        "rocksdb crate 0.24 (not built in)".to_owned()
     }
 }
 

@@ -63,6 +63,37 @@ impl RocksdbEngine {
     }
 }
 
+/// Which RocksDB this build measures.
+pub fn library_description() -> String {
+    #[cfg(rocksdb_system_lib)]
+    {
+        let dir = std::path::Path::new(env!("SEER_BENCH_ROCKSDB_LIB_DIR"));
+        let library = std::fs::canonicalize(dir.join("librocksdb.so"))
+            .ok()
+            .and_then(|path| {
+                path.file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "librocksdb".to_owned());
+        format!("system {library} from {}", dir.display())
+    }
+    #[cfg(not(rocksdb_system_lib))]
+    {
+        "bundled RocksDB (librocksdb-sys 0.17, RocksDB 10.4)".to_owned()
+    }
+}
+
+/// RocksDB before 8.x has no write buffer manager; the `rocksdb` crate
+/// references its destructor from a path this harness never takes (no
+/// write buffer manager is ever created), so a no-op lets the binary link
+/// against an older system library.
+// SAFETY: a C-ABI function with no body, only defined when linking a system
+// library that lacks the symbol (so it cannot clash with RocksDB's own).
+#[cfg(rocksdb_system_lib)]
+#[allow(unsafe_code)]
+#[no_mangle]
+pub extern "C" fn rocksdb_write_buffer_manager_destroy(_manager: *mut std::ffi::c_void) {}
+
 /// The u64 add operator: the sum of the existing value and every operand.
 fn u64_add(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
     let sum = operands
@@ -163,7 +194,7 @@ impl Engine for RocksdbEngine {
         let level_files = (0..7)
             .filter_map(|level| {
                 self.db
-                    .property_int_value(format!("rocksdb.num-files-at-level{level}"))
+                    .property_int_value(&format!("rocksdb.num-files-at-level{level}"))
                     .ok()
                     .flatten()
             })
