@@ -157,7 +157,10 @@ fn bench(args: &[String]) -> TaskResult {
         eprintln!(
             "xtask: hint: the rocksdb engine compiles RocksDB from source; its bindings need \
              libclang and a C++ compiler (Debian/Ubuntu: `apt-get install -y libclang-dev clang`, \
-             or set LIBCLANG_PATH). Drop `rocksdb` from --engines to bench without it."
+             or set LIBCLANG_PATH). To link the system's RocksDB instead of compiling it, \
+             install it (`apt-get install -y librocksdb-dev`) and set \
+             ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu. Drop `rocksdb` from --engines to bench \
+             without it."
         );
     }
     outcome
