@@ -1,4 +1,46 @@
+#![doc = include_str!("../../../README.md")]
+//!
 //! # seer-db
 //!
-//! The `DB` facade users depend on. It will compose the WAL, memtable, table
-//! and compaction layers and own threads, policies and the public API.
+//! The `DB` facade users depend on. It composes the layers (`seer-wal`'s
+//! commit pipeline and recovery, `seer-memtable`, `seer-sstable`'s tables
+//! and block cache, `seer-compaction`'s versions, picker and adaptive
+//! policy) and owns what they deliberately do not: threads, policies and the
+//! public API. It parses no file format itself.
+//!
+//! - [`DBOptions`] (with presets) and [`DB::open`]; [`Error`];
+//! - writes: [`DB::put`], [`DB::delete`], [`DB::merge`], atomic [`Batch`]es
+//!   through [`DB::write`] with [`WriteOptions`];
+//! - point reads: [`DB::get`], [`DB::multi_get`];
+//! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
+//! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
+
+mod background;
+mod backpressure;
+mod batch;
+mod db;
+mod dir;
+mod error;
+mod health;
+mod manifest;
+mod memtables;
+mod metrics;
+mod options;
+mod read;
+mod recovery;
+mod report;
+mod snapshot_registry;
+mod tree;
+mod write;
+
+pub use batch::Batch;
+pub use db::DB;
+pub use error::{Error, Result};
+pub use health::{Health, HealthStatus};
+pub use metrics::OpMetrics;
+pub use options::{CompactionPolicy, DBOptions};
+pub use report::{LevelMetrics, MetricsSnapshot};
+pub use seer_compaction::PolicyParams;
+pub use seer_core::{MergeOperator, StringAppendOperator, U64AddOperator};
+pub use seer_sstable::Compression;
+pub use seer_wal::{SyncPolicy, WalRecoveryMode, WriteOptions};

@@ -1,0 +1,249 @@
+//! Write admission. Before a write joins the commit pipeline it passes:
+//!
+//! - a **stop** when level 0 holds `l0_stop_writes_trigger` runs, the
+//!   immutable memtables reach `max_immutable_memtables`, the memtables use
+//!   95% of `max_memory_bytes`, or free disk space is below
+//!   `min_free_disk_bytes` (checked at most every [`DISK_CHECK_INTERVAL`]):
+//!   the writer waits on the background jobs' progress condition and fails
+//!   with [`Error::WriteStall`] after `write_stall_timeout`;
+//! - a **slowdown** from `l0_slowdown_writes_trigger` runs: a rate limit on
+//!   written bytes (a shared schedule of "next free" instants, so the delay
+//!   grows with the bytes written, not a fixed sleep per write), the rate
+//!   falling linearly toward the stop trigger.
+//!
+//! The memory budget also asks for an early flush at 80%.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use seer_memtable::Memtable;
+
+use crate::db::DbInner;
+use crate::error::{Error, Result};
+
+/// Free disk space is re-checked at most this often.
+pub(crate) const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// Write rate at the slowdown trigger, in bytes per second.
+const SLOWDOWN_MAX_RATE_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
+/// Write rate just below the stop trigger.
+const SLOWDOWN_MIN_RATE_BYTES: f64 = 1024.0 * 1024.0;
+/// Every write counts at least this many bytes toward the rate.
+const SLOWDOWN_MIN_WRITE_BYTES: usize = 64;
+
+/// Why writes are held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Condition {
+    /// Level 0 holds this many runs (slowdown).
+    L0Slowdown(usize),
+    /// Level 0 holds this many runs (stop).
+    L0Stop(usize),
+    /// This many immutable memtables wait for flush (stop).
+    TooManyImmutables(usize),
+    /// Memtables use this many bytes of the budget (stop).
+    MemoryBudget(u64),
+    /// The disk has less free space than required (stop).
+    LowDisk,
+}
+
+impl Condition {
+    fn is_stop(self) -> bool {
+        !matches!(self, Self::L0Slowdown(_))
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::L0Slowdown(runs) => write!(f, "slowdown: level 0 holds {runs} runs"),
+            Self::L0Stop(runs) => write!(f, "stop: level 0 holds {runs} runs"),
+            Self::TooManyImmutables(count) => {
+                write!(f, "stop: {count} immutable memtables wait for flush")
+            }
+            Self::MemoryBudget(bytes) => {
+                write!(
+                    f,
+                    "stop: memtables use {bytes} bytes (95% of max_memory_bytes)"
+                )
+            }
+            Self::LowDisk => write!(f, "stop: free disk space below min_free_disk_bytes"),
+        }
+    }
+}
+
+/// Admission state.
+#[derive(Debug)]
+pub(crate) struct Backpressure {
+    opened: Instant,
+    /// Nanoseconds since `opened` at which the rate limiter is next free.
+    next_free_nanos: AtomicU64,
+    last_disk_check_nanos: AtomicU64,
+    disk_checked: AtomicBool,
+    disk_low: AtomicBool,
+}
+
+impl Backpressure {
+    pub(crate) fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            next_free_nanos: AtomicU64::new(0),
+            last_disk_check_nanos: AtomicU64::new(0),
+            disk_checked: AtomicBool::new(false),
+            disk_low: AtomicBool::new(false),
+        }
+    }
+
+    /// The strongest condition holding writes back now, if any.
+    pub(crate) fn condition(&self, db: &DbInner) -> Option<Condition> {
+        let options = db.options();
+        let l0_runs = db
+            .tree()
+            .current()
+            .version
+            .level(0)
+            .map_or(0, |l| l.runs().len());
+        if l0_runs >= options.l0_stop_writes_trigger {
+            return Some(Condition::L0Stop(l0_runs));
+        }
+        let immutables = db.memtables().immutables().len();
+        if immutables >= options.max_immutable_memtables {
+            return Some(Condition::TooManyImmutables(immutables));
+        }
+        if let Some(budget) = options.max_memory_bytes {
+            let used = db.memtables().memory_bytes();
+            if used.saturating_mul(100) >= budget.saturating_mul(95) {
+                return Some(Condition::MemoryBudget(used));
+            }
+        }
+        if self.disk_is_low(db) {
+            return Some(Condition::LowDisk);
+        }
+        (l0_runs >= options.l0_slowdown_writes_trigger).then_some(Condition::L0Slowdown(l0_runs))
+    }
+
+    /// Lets a write of `payload_bytes` through: waits out a stop (or fails
+    /// after the stall timeout) and paces it under a slowdown.
+    pub(crate) fn admit(&self, db: &DbInner, payload_bytes: usize) -> Result<()> {
+        match self.condition(db) {
+            None => Ok(()),
+            Some(Condition::L0Slowdown(runs)) => {
+                self.pace(db, runs, payload_bytes);
+                Ok(())
+            }
+            Some(stop) => self.wait_out_stop(db, stop),
+        }
+    }
+
+    fn wait_out_stop(&self, db: &DbInner, first: Condition) -> Result<()> {
+        let started = Instant::now();
+        let deadline = started + db.options().write_stall_timeout;
+        let span = tracing::info_span!("write_stall", reason = %first);
+        let _entered = span.enter();
+        tracing::info!("writes stopped");
+        db.jobs.wake_flush();
+        db.jobs.wake_compaction();
+        loop {
+            let progress = db.jobs.progress_generation();
+            db.health.check_writable()?;
+            db.check_open()?;
+            let condition = match self.condition(db) {
+                Some(stop) if stop.is_stop() => stop,
+                _ => {
+                    db.metrics().record_stall(started.elapsed());
+                    tracing::info!(waited = ?started.elapsed(), "writes resumed");
+                    return Ok(());
+                }
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                let waited = started.elapsed();
+                db.metrics().record_stall(waited);
+                tracing::warn!(?waited, %condition, "write stall timed out");
+                return Err(Error::WriteStall {
+                    waited,
+                    reason: condition.to_string(),
+                });
+            }
+            let mut wait_until = deadline;
+            if condition == Condition::LowDisk {
+                wait_until = wait_until.min(now + DISK_CHECK_INTERVAL);
+            }
+            db.jobs.wait_progress(progress, wait_until);
+        }
+    }
+
+    /// Reserves the next slot of the rate limiter and sleeps until it.
+    fn pace(&self, db: &DbInner, l0_runs: usize, payload_bytes: usize) {
+        let options = db.options();
+        let span = options.l0_stop_writes_trigger - options.l0_slowdown_writes_trigger;
+        let over = l0_runs - options.l0_slowdown_writes_trigger;
+        let fraction = 1.0 - over as f64 / span.max(1) as f64;
+        let rate = SLOWDOWN_MIN_RATE_BYTES
+            + (SLOWDOWN_MAX_RATE_BYTES - SLOWDOWN_MIN_RATE_BYTES) * fraction.clamp(0.0, 1.0);
+        let cost_nanos = (payload_bytes.max(SLOWDOWN_MIN_WRITE_BYTES) as f64 / rate * 1e9) as u64;
+        let now = self.now_nanos();
+        let mut slot = self.next_free_nanos.load(Ordering::Relaxed);
+        loop {
+            let start = slot.max(now);
+            match self.next_free_nanos.compare_exchange_weak(
+                slot,
+                start + cost_nanos,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    slot = start;
+                    break;
+                }
+                Err(current) => slot = current,
+            }
+        }
+        if slot > now {
+            db.metrics().slowdown_count.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_nanos(slot - now));
+        }
+    }
+
+    /// Whether the memory budget asks to flush `active` early (80%).
+    #[inline]
+    pub(crate) fn wants_early_flush(&self, db: &DbInner, active: &Memtable) -> bool {
+        let Some(budget) = db.options().max_memory_bytes else {
+            return false;
+        };
+        if active.is_empty() || !db.memtables().immutables().is_empty() {
+            return false;
+        }
+        db.memtables().memory_bytes().saturating_mul(100) >= budget.saturating_mul(80)
+    }
+
+    fn disk_is_low(&self, db: &DbInner) -> bool {
+        let Some(min_free) = db.options().min_free_disk_bytes else {
+            return false;
+        };
+        let now = self.now_nanos();
+        let last = self.last_disk_check_nanos.load(Ordering::Relaxed);
+        let due = !self.disk_checked.load(Ordering::Relaxed)
+            || now.saturating_sub(last) >= DISK_CHECK_INTERVAL.as_nanos() as u64;
+        if due
+            && self
+                .last_disk_check_nanos
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let low = match db.fs.available_space(db.dir.path()) {
+                Ok(available) => available < min_free,
+                Err(error) => {
+                    tracing::warn!(%error, "free disk space unknown");
+                    false
+                }
+            };
+            self.disk_low.store(low, Ordering::Relaxed);
+            self.disk_checked.store(true, Ordering::Relaxed);
+        }
+        self.disk_low.load(Ordering::Relaxed)
+    }
+
+    fn now_nanos(&self) -> u64 {
+        self.opened.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
+    }
+}

@@ -1,0 +1,280 @@
+//! [`DB`], the handle users hold, and [`DbInner`], the state every handle,
+//! iterator, snapshot and background thread shares: options, directory
+//! lock, memtables, commit pipeline, tree, snapshot registry, background
+//! jobs, backpressure, health and metrics.
+
+use std::ops::RangeBounds;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use seer_core::{SeqNo, SharedFileSystem};
+use seer_sstable::{BlockCache, Table};
+use seer_wal::{CommitPipeline, WriteOptions};
+
+use crate::background::Jobs;
+use crate::backpressure::Backpressure;
+use crate::batch::Batch;
+use crate::dir::DbDir;
+use crate::error::{Error, Result};
+use crate::health::{Health, HealthState};
+use crate::memtables::{MemtableApplier, Memtables};
+use crate::metrics::{Metrics, Op};
+use crate::options::DBOptions;
+use crate::report::MetricsSnapshot;
+use crate::snapshot_registry::SnapshotRegistry;
+use crate::tree::TreeSet;
+use seer_compaction::TableMeta;
+
+/// An open database. Cheap to clone (all clones share one engine); `Send`
+/// and `Sync`. The engine closes when [`DB::close`] is called or the last
+/// handle (and iterator or snapshot) is dropped.
+#[derive(Clone)]
+pub struct DB {
+    pub(crate) inner: Arc<DbInner>,
+}
+
+impl std::fmt::Debug for DB {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DB")
+            .field("path", &self.inner.dir.path())
+            .field("visible_seq", &self.inner.visible_seq())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine's shared state.
+pub(crate) struct DbInner {
+    pub(crate) options: DBOptions,
+    pub(crate) dir: DbDir,
+    pub(crate) fs: SharedFileSystem,
+    pub(crate) memtables: Arc<Memtables>,
+    pub(crate) pipeline: CommitPipeline<MemtableApplier>,
+    pub(crate) tree: TreeSet,
+    pub(crate) block_cache: Option<Arc<BlockCache>>,
+    pub(crate) snapshots: SnapshotRegistry,
+    pub(crate) jobs: Jobs,
+    pub(crate) backpressure: Backpressure,
+    pub(crate) health: HealthState,
+    pub(crate) metrics: Metrics,
+    pub(crate) file_numbers: crate::recovery::FileNumbers,
+    /// Serialises memtable switches (rare; never taken by plain writes).
+    pub(crate) switch_lock: Mutex<()>,
+    pub(crate) closed: AtomicBool,
+}
+
+impl DB {
+    /// Opens (or creates) the database at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path.as_ref(), DBOptions::default())
+    }
+
+    /// Opens (or creates) the database at `path` with `options`.
+    pub fn open_with(path: &Path, options: DBOptions) -> Result<Self> {
+        let inner = crate::recovery::open(path, options)?;
+        crate::background::start(&inner)?;
+        Ok(Self { inner })
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.inner
+            .put(key.as_ref(), value.as_ref(), WriteOptions::default())?;
+        Ok(())
+    }
+
+    /// The value of `key`, or `None` when it is absent or deleted.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.inner.get(key.as_ref())
+    }
+
+    /// Deletes `key` (deleting an absent key is not an error).
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.inner.delete(key.as_ref(), WriteOptions::default())?;
+        Ok(())
+    }
+
+    /// Adds a merge operand to `key`, resolved on read by the configured
+    /// merge operator.
+    pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
+        self.inner
+            .merge(key.as_ref(), operand.as_ref(), WriteOptions::default())?;
+        Ok(())
+    }
+
+    /// The values of `keys`, in order, all read at one sequence number.
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.inner.multi_get(keys)
+    }
+
+    /// Applies `batch` atomically; returns its first sequence number (an
+    /// empty batch writes nothing and returns the visible sequence number).
+    pub fn write(&self, batch: Batch, options: WriteOptions) -> Result<SeqNo> {
+        self.inner.write_owned_batch(batch, options)
+    }
+
+    /// Sets `key` to `value` with per-write options.
+    pub fn put_opt(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        options: WriteOptions,
+    ) -> Result<SeqNo> {
+        self.inner.put(key.as_ref(), value.as_ref(), options)
+    }
+
+    /// An empty batch.
+    pub fn batch(&self) -> Batch {
+        Batch::new()
+    }
+
+    /// An empty batch with room for `capacity` operations.
+    pub fn batch_with_capacity(&self, capacity: usize) -> Batch {
+        Batch::with_capacity(capacity)
+    }
+
+    /// Makes every write so far durable in a table: switches the memtable
+    /// and waits until every immutable memtable is flushed.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Compacts the user keys in `range` (everything for `..`) down into the
+    /// largest level, waiting until it is done.
+    pub fn compact_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<()> {
+        let start = bound_bytes(range.start_bound());
+        let end = bound_bytes(range.end_bound());
+        self.inner.compact_range(start, end)
+    }
+
+    /// Syncs the WAL, stops and joins the background threads and reports
+    /// their errors. Later operations fail with [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// Counters, latency percentiles and amplification figures.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics_snapshot()
+    }
+
+    /// [`DB::metrics`] and the tree's shape as readable text.
+    pub fn stats(&self) -> String {
+        self.inner.stats_text()
+    }
+
+    /// Whether the database takes writes, and what (if anything) slows or
+    /// stops them.
+    pub fn health(&self) -> Health {
+        self.inner.health()
+    }
+
+    /// The newest sequence number visible to reads.
+    pub fn visible_seq(&self) -> SeqNo {
+        self.inner.visible_seq()
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        self.inner.dir.path()
+    }
+}
+
+/// The user key of a bound, owned, for manual compaction (`None` when
+/// unbounded).
+fn bound_bytes<K: AsRef<[u8]>>(bound: std::ops::Bound<&K>) -> Option<Bytes> {
+    match bound {
+        std::ops::Bound::Included(key) | std::ops::Bound::Excluded(key) => {
+            Some(Bytes::copy_from_slice(key.as_ref()))
+        }
+        std::ops::Bound::Unbounded => None,
+    }
+}
+
+impl DbInner {
+    /// The options the database was opened with.
+    pub(crate) fn options(&self) -> &DBOptions {
+        &self.options
+    }
+
+    /// The memtable set.
+    pub(crate) fn memtables(&self) -> &Memtables {
+        &self.memtables
+    }
+
+    /// The on-disk tree.
+    pub(crate) fn tree(&self) -> &TreeSet {
+        &self.tree
+    }
+
+    /// The metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The live snapshot registry.
+    pub(crate) fn snapshots(&self) -> &SnapshotRegistry {
+        &self.snapshots
+    }
+
+    /// The open table of `meta` (shared with the current tree when it is
+    /// part of it).
+    pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
+        self.tree.table(meta)
+    }
+
+    /// The newest sequence number whose whole group is applied.
+    #[inline]
+    pub(crate) fn visible_seq(&self) -> SeqNo {
+        self.pipeline.visible_seq()
+    }
+
+    /// Fails with [`Error::Closed`] once closed.
+    #[inline]
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// The value of `key` at the visible sequence number.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.check_open()?;
+        let timer = self.metrics.start(Op::Get);
+        let seq = self.visible_seq();
+        let value = self.get_at(key, seq)?;
+        self.metrics.finish(timer);
+        Ok(value)
+    }
+
+    /// The values of `keys` at one sequence number.
+    pub(crate) fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.check_open()?;
+        let timer = self.metrics.start(Op::MultiGet);
+        let seq = self.visible_seq();
+        let values = keys
+            .iter()
+            .map(|key| self.get_at(key.as_ref(), seq))
+            .collect::<Result<Vec<_>>>()?;
+        self.metrics.finish(timer);
+        Ok(values)
+    }
+
+    /// Health: read-only cause, stall state, queue lengths.
+    pub(crate) fn health(&self) -> Health {
+        self.health.report(self)
+    }
+}
+
+impl Drop for DbInner {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            if let Err(error) = self.close() {
+                tracing::warn!(%error, "closing the database on drop failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The database directory: creating it, refusing a directory that holds
+//! something other than a seerdb (never wiping it), and the exclusive lock
+//! that keeps a second handle (in this or another process) out.
+
+use std::path::{Path, PathBuf};
+
+use seer_core::filename::{parse_file_name, CURRENT_FILE_NAME, LOCK_FILE_NAME};
+use seer_core::{FileKind, FileLock, FileSystem};
+
+use crate::error::{Error, Result};
+
+/// What the directory held when it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirState {
+    /// No `CURRENT`: a new database is created (left-over seerdb files of a
+    /// creation that crashed before `CURRENT` was written are ignored).
+    New,
+    /// A database with a `CURRENT` file.
+    Existing,
+}
+
+/// An open, locked database directory; the lock is released on drop.
+#[derive(Debug)]
+pub(crate) struct DbDir {
+    path: PathBuf,
+    state: DirState,
+    _lock: Box<dyn FileLock>,
+}
+
+impl DbDir {
+    /// Creates (if allowed), checks and locks `path`.
+    pub(crate) fn open(fs: &dyn FileSystem, path: &Path, create_if_missing: bool) -> Result<Self> {
+        let exists = fs.exists(path).map_err(|e| Error::io(path, e))?;
+        if !exists {
+            if !create_if_missing {
+                return Err(Error::invalid(format!(
+                    "{} does not exist and create_if_missing is off",
+                    path.display()
+                )));
+            }
+            fs.create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        }
+        let state = classify(fs, path)?;
+        if state == DirState::New && !create_if_missing {
+            return Err(Error::invalid(format!(
+                "{} holds no database and create_if_missing is off",
+                path.display()
+            )));
+        }
+        let lock_path = path.join(LOCK_FILE_NAME);
+        let lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Locked {
+                path: path.to_owned(),
+            },
+            _ => Error::io(&lock_path, e),
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            state,
+            _lock: lock,
+        })
+    }
+
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the directory held at open.
+    pub(crate) fn state(&self) -> DirState {
+        self.state
+    }
+}
+
+/// Whether `path` is empty, a seerdb, or something else (an error).
+fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
+    let names = fs.list_dir(path).map_err(|e| Error::io(path, e))?;
+    if let Some(foreign) = names.iter().find(|name| parse_file_name(name).is_none()) {
+        return Err(Error::NotADatabase {
+            path: path.to_owned(),
+            reason: format!("it holds {foreign:?}, which is not a seerdb file"),
+        });
+    }
+    let has_current = names.iter().any(|name| name == CURRENT_FILE_NAME);
+    let has_data = names
+        .iter()
+        .any(|name| matches!(parse_file_name(name), Some((FileKind::Table, _))));
+    match (has_current, has_data) {
+        (true, _) => Ok(DirState::Existing),
+        (false, false) => Ok(DirState::New),
+        (false, true) => Err(Error::NotADatabase {
+            path: path.to_owned(),
+            reason: "it holds tables but no CURRENT file".to_owned(),
+        }),
+    }
+}

@@ -1,0 +1,153 @@
+//! The memtable set: the active memtable the commit pipeline inserts into
+//! and the immutable ones waiting for flush (newest first), each with the
+//! WAL segment that holds its records. Both are swapped atomically.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use seer_memtable::Memtable;
+use seer_wal::{Apply, Sequenced, WriteOp};
+
+use seer_core::ValueKind;
+
+/// A frozen memtable and the WAL segment its records are in.
+#[derive(Debug, Clone)]
+pub(crate) struct Frozen {
+    /// The memtable.
+    pub memtable: Arc<Memtable>,
+    /// Its WAL segment; segments up to this one are obsolete once it is
+    /// flushed.
+    pub wal_segment: u64,
+}
+
+/// The active memtable and the immutable ones.
+#[derive(Debug)]
+pub(crate) struct Memtables {
+    active: ArcSwap<Memtable>,
+    immutables: ArcSwap<Vec<Frozen>>,
+    partitions: usize,
+    capacity_bytes: usize,
+}
+
+impl Memtables {
+    /// A set with an empty active memtable and the given immutables
+    /// (newest first).
+    pub(crate) fn new(partitions: usize, capacity_bytes: usize, immutables: Vec<Frozen>) -> Self {
+        Self {
+            active: ArcSwap::from_pointee(Memtable::new(partitions, capacity_bytes)),
+            immutables: ArcSwap::from_pointee(immutables),
+            partitions,
+            capacity_bytes,
+        }
+    }
+
+    /// The active memtable (a cheap, lock-free load).
+    #[inline]
+    pub(crate) fn active(&self) -> arc_swap::Guard<Arc<Memtable>> {
+        self.active.load()
+    }
+
+    /// The active memtable, owned.
+    pub(crate) fn active_full(&self) -> Arc<Memtable> {
+        self.active.load_full()
+    }
+
+    /// The immutable memtables, newest first.
+    #[inline]
+    pub(crate) fn immutables(&self) -> arc_swap::Guard<Arc<Vec<Frozen>>> {
+        self.immutables.load()
+    }
+
+    /// A fresh empty memtable of the configured shape.
+    pub(crate) fn new_memtable(&self) -> Arc<Memtable> {
+        Arc::new(Memtable::new(self.partitions, self.capacity_bytes))
+    }
+
+    /// Freezes the active memtable (whose records are in `old_segment`),
+    /// makes it the newest immutable, and installs `next` as the active one.
+    /// Runs at the pipeline's switch point. The
+    /// immutable is published before the new active one, so a reader that
+    /// sees the new active memtable also sees the old one.
+    pub(crate) fn switch(&self, next: Arc<Memtable>, old_segment: u64) {
+        let old = self.active.load_full();
+        old.freeze();
+        let frozen = Frozen {
+            memtable: old,
+            wal_segment: old_segment,
+        };
+        self.immutables.rcu(|list| {
+            let mut next_list = Vec::with_capacity(list.len() + 1);
+            next_list.push(frozen.clone());
+            next_list.extend(list.iter().cloned());
+            next_list
+        });
+        self.active.store(next);
+    }
+
+    /// Removes a flushed immutable.
+    pub(crate) fn remove_flushed(&self, flushed: &Arc<Memtable>) {
+        self.immutables.rcu(|list| {
+            list.iter()
+                .filter(|f| !Arc::ptr_eq(&f.memtable, flushed))
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+    }
+
+    /// The oldest immutable, the next to flush.
+    pub(crate) fn oldest_immutable(&self) -> Option<Frozen> {
+        self.immutables.load().last().cloned()
+    }
+
+    /// Memory of every memtable, in accounted bytes.
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        let active = self.active.load().approximate_memory_bytes() as u64;
+        let frozen: u64 = self
+            .immutables
+            .load()
+            .iter()
+            .map(|f| f.memtable.approximate_memory_bytes() as u64)
+            .sum();
+        active + frozen
+    }
+}
+
+/// The pipeline's [`Apply`]: inserts each committed group into the active
+/// memtable.
+#[derive(Debug)]
+pub(crate) struct MemtableApplier {
+    /// The set whose active memtable receives the groups.
+    pub memtables: Arc<Memtables>,
+}
+
+impl Apply for MemtableApplier {
+    fn apply(&self, group: &[Sequenced]) -> Result<(), String> {
+        let active = self.memtables.active();
+        for sequenced in group {
+            insert_ops(&active, sequenced.seq, sequenced.record.ops())?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts `ops` at consecutive sequence numbers from `first_seq`.
+pub(crate) fn insert_ops(
+    memtable: &Memtable,
+    first_seq: u64,
+    ops: &[WriteOp],
+) -> Result<(), String> {
+    for (offset, op) in ops.iter().enumerate() {
+        let seq = first_seq + offset as u64;
+        let result = match op {
+            WriteOp::Put { key, value } => memtable.insert(key, seq, ValueKind::Put, value.clone()),
+            WriteOp::Delete { key } => {
+                memtable.insert(key, seq, ValueKind::Delete, bytes::Bytes::new())
+            }
+            WriteOp::Merge { key, operand } => {
+                memtable.insert(key, seq, ValueKind::Merge, operand.clone())
+            }
+        };
+        result.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

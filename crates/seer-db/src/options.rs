@@ -1,0 +1,390 @@
+//! [`DBOptions`]: every knob of a database, its defaults, the presets
+//! (`high_throughput`, `low_memory`, `durable`) and the validation run at
+//! open time.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use seer_compaction::PolicyParams;
+use seer_core::{FileSystem, MergeOperator, RealFileSystem, SharedFileSystem};
+use seer_sstable::{Compression, MAX_BLOCK_SIZE_BYTES};
+use seer_wal::{SyncPolicy, WalRecoveryMode};
+
+use crate::error::{Error, Result};
+use crate::DB;
+
+/// Which compaction policy shapes the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompactionPolicy {
+    /// Start from lazy leveling with `T = 10` and move toward the cheapest
+    /// `(T, K, Z)` for the observed workload (Dostoevsky's cost model).
+    #[default]
+    Adaptive,
+    /// Keep one fixed `(T, K, Z)`.
+    Fixed(PolicyParams),
+}
+
+/// The largest key a table can hold (and so the largest `max_key_size`).
+const KEY_SIZE_LIMIT_BYTES: usize = seer_sstable::MAX_ENTRY_PART_BYTES;
+/// The largest value the WAL framing and tables can hold.
+const VALUE_SIZE_LIMIT_BYTES: usize = seer_sstable::MAX_ENTRY_PART_BYTES;
+
+/// Options of a database; build with the setters, then [`DBOptions::open`].
+#[derive(Clone)]
+pub struct DBOptions {
+    pub(crate) memtable_capacity_bytes: usize,
+    pub(crate) memtable_partitions: usize,
+    pub(crate) max_immutable_memtables: usize,
+    pub(crate) sync_policy: SyncPolicy,
+    pub(crate) wal_recovery_mode: WalRecoveryMode,
+    pub(crate) block_size_bytes: usize,
+    pub(crate) block_cache_capacity_bytes: usize,
+    pub(crate) bloom_bits_per_key: u32,
+    pub(crate) compression: Compression,
+    pub(crate) compaction_policy: CompactionPolicy,
+    pub(crate) l0_compaction_trigger: usize,
+    pub(crate) l0_slowdown_writes_trigger: usize,
+    pub(crate) l0_stop_writes_trigger: usize,
+    pub(crate) target_file_size_bytes: u64,
+    pub(crate) base_level_size_bytes: u64,
+    pub(crate) levels_count: usize,
+    pub(crate) max_memory_bytes: Option<u64>,
+    pub(crate) min_free_disk_bytes: Option<u64>,
+    pub(crate) write_stall_timeout: Duration,
+    pub(crate) max_key_size_bytes: usize,
+    pub(crate) max_value_size_bytes: usize,
+    pub(crate) merge_operator: Option<Arc<dyn MergeOperator>>,
+    pub(crate) background_threads: usize,
+    pub(crate) disable_metrics: bool,
+    pub(crate) create_if_missing: bool,
+    pub(crate) file_system: SharedFileSystem,
+}
+
+impl Default for DBOptions {
+    fn default() -> Self {
+        Self {
+            memtable_capacity_bytes: 64 << 20,
+            memtable_partitions: seer_memtable::DEFAULT_PARTITIONS,
+            max_immutable_memtables: 4,
+            sync_policy: SyncPolicy::Always,
+            wal_recovery_mode: WalRecoveryMode::TolerateCorruptedTail,
+            block_size_bytes: 4096,
+            block_cache_capacity_bytes: 64 << 20,
+            bloom_bits_per_key: 10,
+            compression: Compression::None,
+            compaction_policy: CompactionPolicy::Adaptive,
+            l0_compaction_trigger: 4,
+            l0_slowdown_writes_trigger: 20,
+            l0_stop_writes_trigger: 36,
+            target_file_size_bytes: 64 << 20,
+            base_level_size_bytes: 256 << 20,
+            levels_count: 7,
+            max_memory_bytes: None,
+            min_free_disk_bytes: None,
+            write_stall_timeout: Duration::from_secs(30),
+            max_key_size_bytes: 64 << 10,
+            max_value_size_bytes: 64 << 20,
+            merge_operator: None,
+            background_threads: 2,
+            disable_metrics: false,
+            create_if_missing: true,
+            file_system: RealFileSystem::shared(),
+        }
+    }
+}
+
+impl fmt::Debug for DBOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DBOptions")
+            .field("memtable_capacity_bytes", &self.memtable_capacity_bytes)
+            .field("memtable_partitions", &self.memtable_partitions)
+            .field("max_immutable_memtables", &self.max_immutable_memtables)
+            .field("sync_policy", &self.sync_policy)
+            .field("wal_recovery_mode", &self.wal_recovery_mode)
+            .field("block_size_bytes", &self.block_size_bytes)
+            .field(
+                "block_cache_capacity_bytes",
+                &self.block_cache_capacity_bytes,
+            )
+            .field("bloom_bits_per_key", &self.bloom_bits_per_key)
+            .field("compression", &self.compression)
+            .field("compaction_policy", &self.compaction_policy)
+            .field(
+                "l0_slowdown_writes_trigger",
+                &self.l0_slowdown_writes_trigger,
+            )
+            .field("l0_stop_writes_trigger", &self.l0_stop_writes_trigger)
+            .field("max_memory_bytes", &self.max_memory_bytes)
+            .field("min_free_disk_bytes", &self.min_free_disk_bytes)
+            .field("write_stall_timeout", &self.write_stall_timeout)
+            .field(
+                "merge_operator",
+                &self.merge_operator.as_ref().map(|m| m.name().to_owned()),
+            )
+            .field("background_threads", &self.background_threads)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident, $field:ident: $ty:ty) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, $field: $ty) -> Self {
+            self.$field = $field;
+            self
+        }
+    };
+}
+
+impl DBOptions {
+    /// Large memtables, several background threads, no fsync per write
+    /// (`SyncPolicy::Never`): the most writes per second, losing the last
+    /// unsynced writes on power failure (never on a process crash).
+    pub fn high_throughput() -> Self {
+        Self::default()
+            .memtable_capacity(128 << 20)
+            .max_immutable_memtables(6)
+            .sync_policy(SyncPolicy::Never)
+            .background_threads(4)
+            .l0_slowdown_writes_trigger(28)
+            .l0_stop_writes_trigger(48)
+    }
+
+    /// Small memtables and cache, a 64 MiB memory budget: for small devices.
+    pub fn low_memory() -> Self {
+        Self::default()
+            .memtable_capacity(4 << 20)
+            .max_immutable_memtables(2)
+            .block_cache_capacity(8 << 20)
+            .max_memory_bytes(Some(64 << 20))
+            .background_threads(1)
+            .target_file_size(8 << 20)
+            .base_level_size(32 << 20)
+    }
+
+    /// An fsync per commit group and strict WAL recovery: nothing
+    /// acknowledged is ever lost, and any WAL damage is reported.
+    pub fn durable() -> Self {
+        Self::default()
+            .sync_policy(SyncPolicy::Always)
+            .wal_recovery_mode(WalRecoveryMode::AbsoluteConsistency)
+    }
+
+    setter!(
+        /// Bytes a memtable holds before it is switched and flushed.
+        memtable_capacity, memtable_capacity_bytes: usize
+    );
+    setter!(
+        /// Skip-list partitions per memtable (1 to 256).
+        memtable_partitions, memtable_partitions: usize
+    );
+    setter!(
+        /// Immutable memtables waiting for flush before writes stop.
+        max_immutable_memtables, max_immutable_memtables: usize
+    );
+    setter!(
+        /// When the WAL is synced.
+        sync_policy, sync_policy: SyncPolicy
+    );
+    setter!(
+        /// How damaged WAL bytes are treated at open.
+        wal_recovery_mode, wal_recovery_mode: WalRecoveryMode
+    );
+    setter!(
+        /// Uncompressed size of a table's data blocks.
+        block_size, block_size_bytes: usize
+    );
+    setter!(
+        /// Bytes of decompressed blocks cached (0 disables the cache).
+        block_cache_capacity, block_cache_capacity_bytes: usize
+    );
+    setter!(
+        /// Bloom filter bits per key on average (0 disables filters).
+        bloom_bits_per_key, bloom_bits_per_key: u32
+    );
+    setter!(
+        /// Compression of table data blocks.
+        compression, compression: Compression
+    );
+    setter!(
+        /// Adaptive (default) or a fixed `(T, K, Z)`.
+        compaction_policy, compaction_policy: CompactionPolicy
+    );
+    setter!(
+        /// Level-0 runs that trigger a level-0 compaction.
+        l0_compaction_trigger, l0_compaction_trigger: usize
+    );
+    setter!(
+        /// Level-0 runs from which writes are rate limited.
+        l0_slowdown_writes_trigger, l0_slowdown_writes_trigger: usize
+    );
+    setter!(
+        /// Level-0 runs from which writes stop until compaction catches up.
+        l0_stop_writes_trigger, l0_stop_writes_trigger: usize
+    );
+    setter!(
+        /// Flush and compaction outputs are cut at about this many bytes.
+        target_file_size, target_file_size_bytes: u64
+    );
+    setter!(
+        /// The least capacity of the level that level 0 compacts into.
+        base_level_size, base_level_size_bytes: u64
+    );
+    setter!(
+        /// Memory budget of memtables: flush early at 80%, stop writes at 95%.
+        max_memory_bytes, max_memory_bytes: Option<u64>
+    );
+    setter!(
+        /// Writes stop while the disk has less free space than this.
+        min_free_disk_bytes, min_free_disk_bytes: Option<u64>
+    );
+    setter!(
+        /// How long a stopped write waits before failing with `WriteStall`.
+        write_stall_timeout, write_stall_timeout: Duration
+    );
+    setter!(
+        /// Largest key accepted, in bytes.
+        max_key_size, max_key_size_bytes: usize
+    );
+    setter!(
+        /// Largest value (or merge operand) accepted, in bytes.
+        max_value_size, max_value_size_bytes: usize
+    );
+    setter!(
+        /// Compaction threads (one more thread always flushes).
+        background_threads, background_threads: usize
+    );
+    setter!(
+        /// Skip operation counts and latency sampling.
+        disable_metrics, disable_metrics: bool
+    );
+    setter!(
+        /// Create the directory and a new database when missing (default).
+        create_if_missing, create_if_missing: bool
+    );
+
+    /// The operator that resolves `merge` operands (e.g. [`crate::U64AddOperator`]).
+    #[must_use]
+    pub fn merge_operator(mut self, operator: impl MergeOperator) -> Self {
+        self.merge_operator = Some(Arc::new(operator));
+        self
+    }
+
+    /// The file system all I/O goes through (default: the real one).
+    #[must_use]
+    pub fn file_system(mut self, file_system: Arc<dyn FileSystem>) -> Self {
+        self.file_system = file_system;
+        self
+    }
+
+    /// Validates the options and opens (or creates) the database at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<DB> {
+        DB::open_with(path.as_ref(), self)
+    }
+
+    /// The configured merge operator.
+    pub(crate) fn merge_operator_ref(&self) -> Option<&dyn MergeOperator> {
+        self.merge_operator.as_deref()
+    }
+
+    /// The compaction policy to start from.
+    pub(crate) fn initial_policy(&self) -> PolicyParams {
+        match self.compaction_policy {
+            CompactionPolicy::Fixed(params) => params,
+            CompactionPolicy::Adaptive => default_adaptive_start(),
+        }
+    }
+
+    /// Checks every option; the first problem is an `InvalidArgument`.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let checks: [(bool, &str); 14] = [
+            (
+                self.memtable_capacity_bytes >= 1024,
+                "memtable_capacity must be at least 1 KiB",
+            ),
+            (
+                (1..=256).contains(&self.memtable_partitions),
+                "memtable_partitions must be 1..=256",
+            ),
+            (
+                self.max_immutable_memtables >= 1,
+                "max_immutable_memtables must be at least 1",
+            ),
+            (
+                (64..=MAX_BLOCK_SIZE_BYTES).contains(&self.block_size_bytes),
+                "block_size must be 64 bytes..=64 MiB",
+            ),
+            (
+                self.bloom_bits_per_key <= 64,
+                "bloom_bits_per_key must be at most 64",
+            ),
+            (
+                self.l0_compaction_trigger >= 1,
+                "l0_compaction_trigger must be at least 1",
+            ),
+            (
+                self.l0_slowdown_writes_trigger >= self.l0_compaction_trigger,
+                "l0_slowdown_writes_trigger must be at least l0_compaction_trigger",
+            ),
+            (
+                self.l0_stop_writes_trigger > self.l0_slowdown_writes_trigger,
+                "l0_stop_writes_trigger must exceed l0_slowdown_writes_trigger",
+            ),
+            (
+                self.target_file_size_bytes >= 1024,
+                "target_file_size must be at least 1 KiB",
+            ),
+            (
+                (2..=16).contains(&self.levels_count),
+                "levels must be 2..=16",
+            ),
+            (
+                self.max_key_size_bytes <= KEY_SIZE_LIMIT_BYTES,
+                "max_key_size exceeds what a table can hold",
+            ),
+            (
+                self.max_value_size_bytes <= VALUE_SIZE_LIMIT_BYTES,
+                "max_value_size exceeds what a table can hold",
+            ),
+            (
+                (1..=64).contains(&self.background_threads),
+                "background_threads must be 1..=64",
+            ),
+            (
+                !self.write_stall_timeout.is_zero(),
+                "write_stall_timeout must be positive",
+            ),
+        ];
+        if let Some((_, reason)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(Error::invalid(*reason));
+        }
+        if let Some(budget) = self.max_memory_bytes {
+            if budget < 2 * self.memtable_capacity_bytes as u64 {
+                return Err(Error::invalid(
+                    "max_memory_bytes must hold at least two memtables",
+                ));
+            }
+        }
+        if let Compression::Zstd { level } = self.compression {
+            if !(-7..=22).contains(&level) {
+                return Err(Error::invalid("zstd level must be -7..=22"));
+            }
+        }
+        if let SyncPolicy::Interval(period) = self.sync_policy {
+            if period.is_zero() {
+                return Err(Error::invalid(
+                    "SyncPolicy::Interval needs a positive period",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The adaptive policy's starting point: lazy leveling with `T = 10`.
+fn default_adaptive_start() -> PolicyParams {
+    PolicyParams::lazy_leveling(10).expect("T = 10 lazy leveling is a valid policy")
+}

@@ -1,0 +1,196 @@
+//! Point reads: `get` and `multi_get` look in the active memtable, the
+//! immutable memtables newest first, then the version's sorted runs newest
+//! first, stopping at the first value or tombstone and collecting merge
+//! operands on the way; [`resolve_merge`] is the one place reads resolve
+//! them. Also the [`ReadView`] that iterators and snapshots start from.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_compaction::Version;
+use seer_core::{Lookup, MergeBase, MergeError, MergeOperator, SeqNo};
+use seer_memtable::Memtable;
+
+use crate::db::DbInner;
+use crate::error::Result;
+
+/// A consistent view for reading at `seq`: every entry with a sequence
+/// number up to `seq` is in `memtables` or `version`.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadView {
+    /// The sequence number to read at.
+    pub seq: SeqNo,
+    /// The active memtable first, then the immutables newest first.
+    pub memtables: Vec<Arc<Memtable>>,
+    /// The on-disk tree.
+    pub version: Arc<Version>,
+}
+
+/// What a lookup found so far across sources, newest first.
+#[derive(Debug, Default)]
+struct Probe {
+    /// Merge operands, newest first (allocated only when merges occur).
+    operands: Vec<Bytes>,
+}
+
+/// The outcome of feeding one source's answer into a [`Probe`].
+enum Step {
+    /// Keep looking in older sources.
+    Continue,
+    /// The key's value (or absence) is decided.
+    Done(Option<Bytes>),
+    /// Operands end at this base (`None`: no older data).
+    Resolve(Option<Bytes>),
+}
+
+impl Probe {
+    fn feed(&mut self, lookup: Lookup) -> Step {
+        match lookup {
+            Lookup::NotFound => Step::Continue,
+            Lookup::Value(value) if self.operands.is_empty() => Step::Done(Some(value)),
+            Lookup::Value(value) => Step::Resolve(Some(value)),
+            Lookup::Deleted if self.operands.is_empty() => Step::Done(None),
+            Lookup::Deleted => Step::Resolve(None),
+            Lookup::Merge { operands, base } => {
+                self.operands.extend(operands);
+                match base {
+                    None => Step::Continue,
+                    Some(MergeBase::Value(value)) => Step::Resolve(Some(value)),
+                    Some(MergeBase::Deleted) => Step::Resolve(None),
+                }
+            }
+        }
+    }
+}
+
+impl DbInner {
+    /// The value of `key` at `seq`, or `None`.
+    pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
+        let mut probe = Probe::default();
+        let mut runs_probed = 0;
+        let step = match self.probe_memtables(key, seq, &mut probe) {
+            Step::Continue => self.probe_tree(key, seq, &mut probe, &mut runs_probed)?,
+            decided => decided,
+        };
+        let value = match step {
+            Step::Done(value) => Ok(value),
+            Step::Continue if probe.operands.is_empty() => Ok(None),
+            Step::Continue => self.resolve(key, &probe.operands, None).map(Some),
+            Step::Resolve(base) => self
+                .resolve(key, &probe.operands, base.as_deref())
+                .map(Some),
+        }?;
+        self.metrics().record_lookup(value.is_some(), runs_probed);
+        Ok(value)
+    }
+
+    fn probe_memtables(&self, key: &[u8], seq: SeqNo, probe: &mut Probe) -> Step {
+        let memtables = self.memtables();
+        // The caller loaded `seq` first. A switch publishes the old active
+        // memtable among the immutables before the new active one, and a
+        // flush installs its table before removing the immutable, so loading
+        // active, then immutables, then the tree can see a memtable twice
+        // (skipped below) but never miss one holding data at or below `seq`.
+        let active = memtables.active();
+        let immutables = memtables.immutables();
+        if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(active.get(key, seq)) {
+            return step;
+        }
+        for frozen in immutables.iter() {
+            if Arc::ptr_eq(&frozen.memtable, &active) {
+                continue;
+            }
+            if let step @ (Step::Done(_) | Step::Resolve(_)) =
+                probe.feed(frozen.memtable.get(key, seq))
+            {
+                return step;
+            }
+        }
+        Step::Continue
+    }
+
+    fn probe_tree(
+        &self,
+        key: &[u8],
+        seq: SeqNo,
+        probe: &mut Probe,
+        runs_probed: &mut u64,
+    ) -> Result<Step> {
+        let tree = self.tree().current();
+        for (_, run) in tree.version.runs_newest_first() {
+            let Some(meta) = run.table_for_key(key) else {
+                continue;
+            };
+            if meta.smallest_seq > seq {
+                continue;
+            }
+            *runs_probed += 1;
+            let table = match tree.tables.get(&meta.file_number) {
+                Some(table) => table.get(key, seq)?,
+                None => self.table(meta)?.get(key, seq)?,
+            };
+            if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(table) {
+                return Ok(step);
+            }
+        }
+        Ok(Step::Continue)
+    }
+
+    fn resolve(
+        &self,
+        key: &[u8],
+        operands_newest_first: &[Bytes],
+        base: Option<&[u8]>,
+    ) -> Result<Bytes> {
+        let operator = self
+            .options()
+            .merge_operator_ref()
+            .ok_or_else(no_operator)?;
+        resolve_merge(operator, key, operands_newest_first, base)
+    }
+
+    /// A consistent view for iterators and snapshots. `seq` is loaded
+    /// *first*: everything visible at `seq` is then in the active memtable
+    /// or was moved (active -> immutables -> tree, each published before it
+    /// leaves the previous place), and the later loads, in that same order,
+    /// find it.
+    pub(crate) fn read_view(&self) -> ReadView {
+        let seq = self.visible_seq();
+        let memtables = self.memtables();
+        let active = memtables.active_full();
+        let immutables = memtables.immutables();
+        let version = Arc::clone(&self.tree().current().version);
+        let mut list = Vec::with_capacity(1 + immutables.len());
+        list.push(Arc::clone(&active));
+        list.extend(
+            immutables
+                .iter()
+                .filter(|f| !Arc::ptr_eq(&f.memtable, &active))
+                .map(|f| Arc::clone(&f.memtable)),
+        );
+        ReadView {
+            seq,
+            memtables: list,
+            version,
+        }
+    }
+}
+
+/// Resolves merge operands (newest first, as lookups collect them) over
+/// `base` with `op`; the one place reads resolve merges.
+pub(crate) fn resolve_merge(
+    op: &dyn MergeOperator,
+    key: &[u8],
+    operands_newest_first: &[Bytes],
+    base: Option<&[u8]>,
+) -> Result<Bytes> {
+    let oldest_first: Vec<Bytes> = operands_newest_first.iter().rev().cloned().collect();
+    Ok(Bytes::from(op.full_merge(key, base, &oldest_first)?))
+}
+
+fn no_operator() -> crate::Error {
+    crate::Error::Merge(MergeError {
+        operator: "none".to_owned(),
+        reason: "merge operands found but no merge_operator is configured".to_owned(),
+    })
+}

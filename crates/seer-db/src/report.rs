@@ -1,0 +1,219 @@
+//! The public [`MetricsSnapshot`] assembled from the counters, the tree,
+//! the tables' filter counters and the block cache, and its text form for
+//! `DB::stats`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::db::DbInner;
+use crate::metrics::OpMetrics;
+
+/// The shape of one level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelMetrics {
+    /// The level (0 is where flushes land).
+    pub level: usize,
+    /// Sorted runs on it.
+    pub runs: usize,
+    /// Tables on it.
+    pub tables: usize,
+    /// Bytes of its tables.
+    pub size_bytes: u64,
+}
+
+/// A point-in-time copy of the database's metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Per operation: count and latency percentiles (sampled).
+    pub ops: Vec<OpMetrics>,
+    /// Bytes of keys and values users wrote.
+    pub user_bytes_written: u64,
+    /// Bytes appended to the WAL.
+    pub wal_bytes_written: u64,
+    /// Bytes of tables written by flushes.
+    pub flush_bytes_written: u64,
+    /// Bytes of tables written by compactions.
+    pub compaction_bytes_written: u64,
+    /// Bytes of tables read by compactions.
+    pub compaction_bytes_read: u64,
+    /// (WAL + flush + compaction bytes) per user byte.
+    pub write_amplification: f64,
+    /// Sorted runs probed per point lookup, on average.
+    pub read_amplification: f64,
+    /// Bloom filter checks by point lookups (tables of the current tree).
+    pub bloom_checks: u64,
+    /// Checks where the filter proved the key absent.
+    pub bloom_useful: u64,
+    /// Checks where the filter passed but the table held nothing.
+    pub bloom_false_positives: u64,
+    /// Block cache hits.
+    pub block_cache_hits: u64,
+    /// Block cache misses.
+    pub block_cache_misses: u64,
+    /// Hits over lookups (0 without lookups).
+    pub block_cache_hit_rate: f64,
+    /// Writes that waited in a stop.
+    pub stall_count: u64,
+    /// Total time writes waited in stops.
+    pub stall_time: Duration,
+    /// Writes delayed by the slowdown rate limit.
+    pub slowdown_count: u64,
+    /// Flushes done.
+    pub flush_count: u64,
+    /// Compactions done (including trivial moves).
+    pub compaction_count: u64,
+    /// The `(T, K, Z)` in force.
+    pub compaction_policy: String,
+    /// Why that policy is in force.
+    pub compaction_policy_reason: String,
+    /// Accounted bytes of all memtables.
+    pub memtable_bytes: u64,
+    /// Immutable memtables waiting for flush.
+    pub immutable_memtables: usize,
+    /// The levels.
+    pub levels: Vec<LevelMetrics>,
+    /// The newest visible sequence number.
+    pub visible_seq: u64,
+}
+
+impl DbInner {
+    pub(crate) fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let metrics = self.metrics();
+        let tree = self.tree().current();
+        let (mut checks, mut useful, mut false_positives) = (0, 0, 0);
+        for table in tree.tables.values() {
+            let stats = table.filter_stats();
+            checks += stats.check_count;
+            useful += stats.useful_count;
+            false_positives += stats.false_positive_count;
+        }
+        let cache = self
+            .block_cache
+            .as_ref()
+            .map(|c| c.stats())
+            .unwrap_or_default();
+        let user = metrics.user_bytes();
+        let wal = metrics.wal_bytes();
+        let flush = metrics.flush_bytes.load(Ordering::Relaxed);
+        let compaction_written = metrics.compaction_write_bytes.load(Ordering::Relaxed);
+        let ops = metrics.op_metrics();
+        let lookups = metrics.workload_counts().lookups;
+        let (policy, reason) = self.jobs.compaction.policy();
+        let levels = tree
+            .version
+            .levels()
+            .iter()
+            .enumerate()
+            .map(|(index, level)| LevelMetrics {
+                level: index,
+                runs: level.runs().len(),
+                tables: level.table_count(),
+                size_bytes: level.size_bytes(),
+            })
+            .collect();
+        MetricsSnapshot {
+            ops,
+            user_bytes_written: user,
+            wal_bytes_written: wal,
+            flush_bytes_written: flush,
+            compaction_bytes_written: compaction_written,
+            compaction_bytes_read: metrics.compaction_read_bytes.load(Ordering::Relaxed),
+            write_amplification: ratio(wal + flush + compaction_written, user),
+            read_amplification: ratio(metrics.runs_probed(), lookups),
+            bloom_checks: checks,
+            bloom_useful: useful,
+            bloom_false_positives: false_positives,
+            block_cache_hits: cache.hit_count,
+            block_cache_misses: cache.miss_count,
+            block_cache_hit_rate: ratio(cache.hit_count, cache.hit_count + cache.miss_count),
+            stall_count: metrics.stall_count.load(Ordering::Relaxed),
+            stall_time: Duration::from_nanos(metrics.stall_nanos.load(Ordering::Relaxed)),
+            slowdown_count: metrics.slowdown_count.load(Ordering::Relaxed),
+            flush_count: metrics.flush_count.load(Ordering::Relaxed),
+            compaction_count: metrics.compaction_count.load(Ordering::Relaxed),
+            compaction_policy: policy.to_string(),
+            compaction_policy_reason: reason,
+            memtable_bytes: self.memtables().memory_bytes(),
+            immutable_memtables: self.memtables().immutables().len(),
+            levels,
+            visible_seq: self.visible_seq(),
+        }
+    }
+
+    pub(crate) fn stats_text(&self) -> String {
+        let m = self.metrics_snapshot();
+        let mut out = String::new();
+        let _ = writeln!(out, "seerdb {}", self.dir.path().display());
+        let _ = writeln!(out, "visible seq {}", m.visible_seq);
+        let _ = writeln!(
+            out,
+            "operations (latency sampled 1 in {}):",
+            crate::metrics::SAMPLE_EVERY
+        );
+        for op in &m.ops {
+            let _ = writeln!(
+                out,
+                "  {:<9} count {:>10}  p50 {:>10?}  p99 {:>10?}  p99.9 {:>10?}  max {:>10?}",
+                op.op, op.count, op.p50, op.p99, op.p999, op.max
+            );
+        }
+        let _ = writeln!(
+            out,
+            "bytes written: user {}  wal {}  flush {}  compaction {} (read {})",
+            m.user_bytes_written,
+            m.wal_bytes_written,
+            m.flush_bytes_written,
+            m.compaction_bytes_written,
+            m.compaction_bytes_read
+        );
+        let _ = writeln!(
+            out,
+            "write amplification {:.2}  read amplification {:.2} runs per lookup",
+            m.write_amplification, m.read_amplification
+        );
+        let _ = writeln!(
+            out,
+            "bloom: checks {}  useful {}  false positives {}",
+            m.bloom_checks, m.bloom_useful, m.bloom_false_positives
+        );
+        let _ = writeln!(
+            out,
+            "block cache: hits {}  misses {}  hit rate {:.1}%",
+            m.block_cache_hits,
+            m.block_cache_misses,
+            m.block_cache_hit_rate * 100.0
+        );
+        let _ = writeln!(
+            out,
+            "stalls {} ({:?})  slowdowns {}  flushes {}  compactions {}",
+            m.stall_count, m.stall_time, m.slowdown_count, m.flush_count, m.compaction_count
+        );
+        let _ = writeln!(
+            out,
+            "compaction policy {}: {}",
+            m.compaction_policy, m.compaction_policy_reason
+        );
+        let _ = writeln!(
+            out,
+            "memtables {} bytes, {} immutable",
+            m.memtable_bytes, m.immutable_memtables
+        );
+        for level in &m.levels {
+            let _ = writeln!(
+                out,
+                "  L{}: {} runs, {} tables, {} bytes",
+                level.level, level.runs, level.tables, level.size_bytes
+            );
+        }
+        out
+    }
+}
+
+fn ratio(numerator: u64, denominator: u64) -> f64 {
+    if denominator == 0 {
+        0.0
+    } else {
+        numerator as f64 / denominator as f64
+    }
+}

@@ -1,0 +1,169 @@
+//! The write path: validation of key and value sizes, admission through
+//! backpressure, the commit pipeline (which assigns sequence numbers, logs,
+//! applies to the active memtable and publishes `visible_seq`), and the
+//! memtable switch, which rolls the WAL through the pipeline so that it
+//! happens between commit groups.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_core::SeqNo;
+use seer_wal::{WriteOp, WriteOptions, WriteRecord};
+
+use crate::batch::{key_and_value, op_payload_bytes, Batch};
+use crate::db::DbInner;
+use crate::error::{Error, Result};
+use crate::metrics::Op;
+
+impl DbInner {
+    pub(crate) fn put(&self, key: &[u8], value: &[u8], options: WriteOptions) -> Result<SeqNo> {
+        self.check_sizes(key, Some(value))?;
+        let (key, value) = key_and_value(key, value);
+        self.commit(
+            Op::Put,
+            WriteRecord::Single(WriteOp::Put { key, value }),
+            options,
+        )
+    }
+
+    pub(crate) fn delete(&self, key: &[u8], options: WriteOptions) -> Result<SeqNo> {
+        self.check_sizes(key, None)?;
+        let key = Bytes::copy_from_slice(key);
+        self.commit(
+            Op::Delete,
+            WriteRecord::Single(WriteOp::Delete { key }),
+            options,
+        )
+    }
+
+    pub(crate) fn merge(&self, key: &[u8], operand: &[u8], options: WriteOptions) -> Result<SeqNo> {
+        if self.options.merge_operator.is_none() {
+            return Err(Error::invalid("merge needs a merge_operator in DBOptions"));
+        }
+        self.check_sizes(key, Some(operand))?;
+        let (key, operand) = key_and_value(key, operand);
+        self.commit(
+            Op::Merge,
+            WriteRecord::Single(WriteOp::Merge { key, operand }),
+            options,
+        )
+    }
+
+    /// Applies `batch` atomically (the contract entry point for
+    /// transactions, which keep their batch).
+    pub(crate) fn write_batch(&self, batch: &Batch, options: WriteOptions) -> Result<SeqNo> {
+        self.write_owned_batch(batch.clone(), options)
+    }
+
+    /// Applies `batch` atomically, consuming it.
+    pub(crate) fn write_owned_batch(&self, batch: Batch, options: WriteOptions) -> Result<SeqNo> {
+        self.check_batch(&batch)?;
+        if batch.is_empty() {
+            self.check_open()?;
+            return Ok(self.visible_seq());
+        }
+        self.commit(Op::Write, batch.into_record(), options)
+    }
+
+    fn check_batch(&self, batch: &Batch) -> Result<()> {
+        for op in batch.ops() {
+            match op {
+                WriteOp::Put { key, value } => self.check_sizes(key, Some(value))?,
+                WriteOp::Delete { key } => self.check_sizes(key, None)?,
+                WriteOp::Merge { key, operand } => {
+                    if self.options.merge_operator.is_none() {
+                        return Err(Error::invalid("merge needs a merge_operator in DBOptions"));
+                    }
+                    self.check_sizes(key, Some(operand))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn check_sizes(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        if key.len() > self.options.max_key_size_bytes {
+            return Err(Error::invalid(format!(
+                "key of {} bytes exceeds max_key_size {}",
+                key.len(),
+                self.options.max_key_size_bytes
+            )));
+        }
+        match value {
+            Some(value) if value.len() > self.options.max_value_size_bytes => {
+                Err(Error::invalid(format!(
+                    "value of {} bytes exceeds max_value_size {}",
+                    value.len(),
+                    self.options.max_value_size_bytes
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Admits, commits and accounts one record; switches the memtable when
+    /// it is full.
+    fn commit(&self, op: Op, record: WriteRecord, options: WriteOptions) -> Result<SeqNo> {
+        self.check_open()?;
+        self.health.check_writable()?;
+        let payload_bytes: usize = record.ops().iter().map(op_payload_bytes).sum();
+        self.backpressure.admit(self, payload_bytes)?;
+        let timer = self.metrics.start(op);
+        let wal_bytes = if options.disable_wal {
+            0
+        } else {
+            record.encoded_len()
+        };
+        let ops_count = record.seq_count();
+        let seq = self
+            .pipeline
+            .write(record, options)
+            .map_err(|e| self.health.fail_write(e.into()))?;
+        self.metrics.finish(timer);
+        self.metrics
+            .record_write(payload_bytes as u64, wal_bytes as u64, ops_count);
+        self.maybe_switch_memtable()?;
+        Ok(seq)
+    }
+
+    /// Switches the memtable when it is full (or the memory budget asks for
+    /// an early flush).
+    #[inline]
+    fn maybe_switch_memtable(&self) -> Result<()> {
+        let active = self.memtables.active();
+        let full = active.should_flush() || self.backpressure.wants_early_flush(self, &active);
+        if full {
+            drop(active);
+            self.switch_memtable(false)?;
+        }
+        Ok(())
+    }
+
+    /// Freezes the active memtable and starts a new one with a new WAL
+    /// segment, at a point between commit groups; wakes the flush thread.
+    /// `force` switches even a memtable that is not full (but never an
+    /// empty one). Returns whether a switch happened.
+    pub(crate) fn switch_memtable(&self, force: bool) -> Result<bool> {
+        let _switching = self.switch_lock.lock();
+        let active = self.memtables.active_full();
+        if active.is_empty()
+            || !(force
+                || active.should_flush()
+                || self.backpressure.wants_early_flush(self, &active))
+        {
+            return Ok(false);
+        }
+        let next = self.memtables.new_memtable();
+        let segment = self.file_numbers.allocate();
+        let memtables = Arc::clone(&self.memtables);
+        self.pipeline
+            .roll_with(segment, move |old_segment| {
+                memtables.switch(next, old_segment)
+            })
+            .map_err(|e| self.health.fail_write(e.into()))?;
+        tracing::debug!(segment, "memtable switched");
+        self.jobs.wake_flush();
+        Ok(true)
+    }
+}
