@@ -7,17 +7,22 @@
 pub mod adaptive;
 pub mod cost;
 pub mod edit;
+mod error;
+pub mod manifest;
 pub mod picker;
 pub mod policy;
 pub mod version;
+pub mod version_set;
 
 pub use adaptive::{
     AdaptiveOptions, AdaptivePolicy, PolicyDecision, WorkloadStats, WorkloadWindow,
 };
-pub use edit::VersionEdit;
-pub use seer_sstable::TableMeta;
+pub use edit::{AddedTable, RemovedTable, VersionEdit};
+pub use error::{Error, Result};
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };
 pub use policy::{PolicyError, PolicyParams};
+pub use seer_sstable::TableMeta;
 pub use version::{EditError, Level, SortedRun, Version};
+pub use version_set::{RecoveryReport, VersionSet, VersionSetOptions};

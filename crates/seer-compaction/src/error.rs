@@ -1,0 +1,85 @@
+//! The crate's error type.
+//!
+//! Corruption names the file and the byte offset of the bad bytes; an edit
+//! that does not fit the version is an [`EditError`].
+
+use std::path::{Path, PathBuf};
+
+use seer_core::MergeError;
+use seer_wal::WalError;
+
+use crate::version::EditError;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while keeping or compacting the tree.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file operation failed.
+    #[error("I/O error on {}: {source}", file.display())]
+    Io {
+        /// The file or directory.
+        file: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest or `CURRENT` holds bytes that do not decode.
+    #[error("corruption in {} at byte {offset}: {detail}", file.display())]
+    Corruption {
+        /// The file.
+        file: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The manifest log failed (I/O or damaged frames).
+    #[error(transparent)]
+    Log(#[from] WalError),
+    /// A table could not be written or read.
+    #[error(transparent)]
+    Table(#[from] seer_sstable::Error),
+    /// An edit does not fit the current version.
+    #[error("invalid version edit: {0}")]
+    Edit(#[from] EditError),
+    /// The merge operator refused a key's operands.
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    /// An earlier manifest write failed; the version set accepts no more
+    /// edits (the manifest's tail is unknown).
+    #[error("the manifest is unusable after an earlier failure: {0}")]
+    Poisoned(String),
+    /// The directory holds no `CURRENT` file.
+    #[error("no database in {} (CURRENT is missing)", dir.display())]
+    NoDatabase {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+impl Error {
+    /// An I/O error on `file`.
+    pub fn io(file: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            file: file.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Corruption in `file` at `offset`.
+    pub fn corruption(file: &Path, offset: u64, detail: impl Into<String>) -> Self {
+        Self::Corruption {
+            file: file.to_path_buf(),
+            offset,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}

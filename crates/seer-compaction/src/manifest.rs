@@ -1,0 +1,217 @@
+//! The manifest: a log of [`VersionEdit`]s in seer-wal's checksummed framing
+//! (a `LogKind::Manifest` log header, then one frame per edit), and the
+//! `CURRENT` file naming the live manifest.
+//!
+//! `CURRENT` is replaced atomically: the new name goes to a temporary file,
+//! which is synced, renamed over `CURRENT`, and the directory synced.
+//! Replay applies every edit to an empty version; a torn final frame (a
+//! crash during the last append) is dropped, any other damage, including a
+//! whole frame that does not decode or apply, is an error.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use seer_core::filename::{file_name, parse_file_name, CURRENT_FILE_NAME};
+use seer_core::{FileKind, FileSystem, SeqNo};
+use seer_wal::{LogEnd, LogHeader, LogKind, LogReader, LogWriter, WalRecoveryMode};
+
+use crate::edit::VersionEdit;
+use crate::error::{Error, Result};
+use crate::policy::PolicyParams;
+use crate::version::Version;
+
+/// An open manifest being appended to.
+#[derive(Debug)]
+pub struct ManifestWriter {
+    writer: LogWriter,
+    file_number: u64,
+}
+
+impl ManifestWriter {
+    /// Creates manifest `file_number` in `dir` holding `snapshot` as its first
+    /// edit, synced. `CURRENT` is not touched.
+    pub fn create(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        file_number: u64,
+        snapshot: &VersionEdit,
+    ) -> Result<Self> {
+        let path = dir.join(file_name(FileKind::Manifest, file_number));
+        let header = LogHeader {
+            kind: LogKind::Manifest,
+            file_number,
+        };
+        let mut writer = LogWriter::create(fs, &path, header)?;
+        writer.add_frame(&snapshot.encode())?;
+        writer.sync()?;
+        Ok(Self {
+            writer,
+            file_number,
+        })
+    }
+
+    /// Appends `edit` and syncs it.
+    pub fn append(&mut self, edit: &VersionEdit) -> Result<()> {
+        self.writer.add_frame(&edit.encode())?;
+        self.writer.sync()?;
+        Ok(())
+    }
+
+    /// The manifest's file number.
+    pub fn file_number(&self) -> u64 {
+        self.file_number
+    }
+
+    /// The manifest's length in bytes.
+    pub fn len_bytes(&self) -> u64 {
+        self.writer.len_bytes()
+    }
+}
+
+/// Points `CURRENT` at manifest `manifest_number`, through temporary file
+/// `temp_number`: write, sync, rename, sync the directory.
+pub fn set_current(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    manifest_number: u64,
+    temp_number: u64,
+) -> Result<()> {
+    let temp = dir.join(file_name(FileKind::Temp, temp_number));
+    let current = dir.join(CURRENT_FILE_NAME);
+    let contents = format!("{}\n", file_name(FileKind::Manifest, manifest_number));
+    let mut file = fs.create(&temp).map_err(|e| Error::io(&temp, e))?;
+    file.append(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&temp, e))?;
+    drop(file);
+    fs.rename(&temp, &current)
+        .map_err(|e| Error::io(&current, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// The manifest number `CURRENT` names, or `None` without a `CURRENT`.
+pub fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<u64>> {
+    let current = dir.join(CURRENT_FILE_NAME);
+    if !fs.exists(&current).map_err(|e| Error::io(&current, e))? {
+        return Ok(None);
+    }
+    let bytes = fs.read(&current).map_err(|e| Error::io(&current, e))?;
+    let name = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| text.strip_suffix('\n'))
+        .ok_or_else(|| Error::corruption(&current, 0, "not a newline-terminated file name"))?;
+    match parse_file_name(name) {
+        Some((FileKind::Manifest, number)) => Ok(Some(number)),
+        _ => Err(Error::corruption(
+            &current,
+            0,
+            format!("{name:?} is not a manifest name"),
+        )),
+    }
+}
+
+/// Everything a manifest records, folded over its edits.
+#[derive(Debug, Clone)]
+pub struct ManifestState {
+    /// The last committed version.
+    pub version: Arc<Version>,
+    /// WAL segments below this number are obsolete.
+    pub log_number: u64,
+    /// The next unused file number (as recorded).
+    pub next_file_number: u64,
+    /// The largest sequence number durable in tables.
+    pub last_seq: SeqNo,
+    /// The compaction policy in force.
+    pub policy: Option<PolicyParams>,
+    /// The merge operator's name.
+    pub merge_operator_name: Option<String>,
+    /// Edits replayed.
+    pub edits_count: usize,
+    /// Bytes of a torn final edit that were dropped (0 when none).
+    pub dropped_tail_bytes: u64,
+}
+
+impl ManifestState {
+    /// The state of a new database with `levels_count` levels.
+    pub fn empty(levels_count: usize) -> Self {
+        Self {
+            version: Arc::new(Version::empty(levels_count)),
+            log_number: 0,
+            next_file_number: 1,
+            last_seq: 0,
+            policy: None,
+            merge_operator_name: None,
+            edits_count: 0,
+            dropped_tail_bytes: 0,
+        }
+    }
+
+    /// Folds `edit` into the state.
+    pub fn apply(&mut self, edit: &VersionEdit) -> Result<()> {
+        self.version = Arc::new(self.version.apply(edit)?);
+        if let Some(log_number) = edit.log_number {
+            self.log_number = log_number;
+        }
+        if let Some(next) = edit.next_file_number {
+            self.next_file_number = next;
+        }
+        if let Some(last_seq) = edit.last_seq {
+            self.last_seq = last_seq;
+        }
+        if edit.policy.is_some() {
+            self.policy = edit.policy;
+        }
+        if edit.merge_operator_name.is_some() {
+            self.merge_operator_name
+                .clone_from(&edit.merge_operator_name);
+        }
+        self.edits_count += 1;
+        Ok(())
+    }
+
+    /// One edit that rebuilds this state from an empty database.
+    pub fn snapshot_edit(&self) -> VersionEdit {
+        let mut edit = self.version.snapshot_edit();
+        edit.log_number = Some(self.log_number);
+        edit.next_file_number = Some(self.next_file_number);
+        edit.last_seq = Some(self.last_seq);
+        edit.policy = self.policy;
+        edit.merge_operator_name
+            .clone_from(&self.merge_operator_name);
+        edit
+    }
+}
+
+/// Replays manifest `manifest_number` of `dir` onto an empty tree of
+/// `levels_count` levels.
+pub fn replay(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    manifest_number: u64,
+    levels_count: usize,
+) -> Result<ManifestState> {
+    let path: PathBuf = dir.join(file_name(FileKind::Manifest, manifest_number));
+    let mut reader = LogReader::open(
+        fs,
+        &path,
+        LogKind::Manifest,
+        WalRecoveryMode::TolerateCorruptedTail,
+    )?;
+    let mut state = ManifestState::empty(levels_count);
+    while let Some(frame) = reader.next_frame()? {
+        let applied = VersionEdit::decode(&frame.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|edit| state.apply(&edit).map_err(|e| e.to_string()));
+        if let Err(detail) = applied {
+            return Err(Error::corruption(&path, frame.offset, detail));
+        }
+    }
+    if state.edits_count == 0 {
+        return Err(Error::corruption(&path, 0, "the manifest holds no edit"));
+    }
+    if let Some(LogEnd::TornTail { offset }) = reader.end() {
+        let file_bytes = fs.file_size(&path).map_err(|e| Error::io(&path, e))?;
+        state.dropped_tail_bytes = file_bytes.saturating_sub(*offset);
+    }
+    Ok(state)
+}
