@@ -165,3 +165,13 @@ fn finish_syncs_the_file_before_returning() {
     builder.finish().unwrap();
     assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn tables_iterators_and_caches_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Table>();
+    assert_send_sync::<seer_sstable::BlockCache>();
+    fn assert_send<T: Send>() {}
+    assert_send::<seer_sstable::TableIterator>();
+    assert_send::<TableBuilder>();
+}
