@@ -1,0 +1,165 @@
+//! Refused inputs: a second open, a foreign directory, oversized keys and
+//! values, bad options, merges without an operator.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use seer_db::{CompactionPolicy, DBOptions, Error, PolicyParams, SyncPolicy, DB};
+
+#[test]
+fn second_open_is_locked_until_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DB::open(dir.path()).unwrap();
+    assert!(matches!(DB::open(dir.path()), Err(Error::Locked { .. })));
+    db.close().unwrap();
+    drop(db);
+    let db = DB::open(dir.path()).unwrap();
+    db.put(b"k", b"v").unwrap();
+}
+
+#[test]
+fn foreign_directory_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, b"mine").unwrap();
+    let error = DB::open(dir.path()).unwrap_err();
+    assert!(matches!(error, Error::NotADatabase { .. }), "{error}");
+    assert_eq!(std::fs::read(&notes).unwrap(), b"mine");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_current_file_naming_no_manifest_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("CURRENT"), b"something else\n").unwrap();
+    assert!(matches!(
+        DB::open(dir.path()),
+        Err(Error::NotADatabase { .. })
+    ));
+    assert_eq!(
+        std::fs::read(dir.path().join("CURRENT")).unwrap(),
+        b"something else\n"
+    );
+}
+
+#[test]
+fn oversized_keys_and_values_are_invalid_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DBOptions::default()
+        .max_key_size(8)
+        .max_value_size(16)
+        .open(dir.path())
+        .unwrap();
+    assert!(matches!(
+        db.put([0u8; 9], b"v"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        db.put(b"k", [0u8; 17]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        db.delete([0u8; 9]),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut batch = db.batch();
+    batch.put(b"ok", b"ok").put([1u8; 9], b"too long");
+    assert!(matches!(
+        db.write(batch, Default::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        db.get(b"ok").unwrap(),
+        None,
+        "a refused batch writes nothing"
+    );
+    db.put([0u8; 8], [0u8; 16]).unwrap();
+    assert!(
+        db.health().is_writable(),
+        "bad input does not harm the database"
+    );
+}
+
+#[test]
+fn merge_without_operator_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DB::open(dir.path()).unwrap();
+    assert!(matches!(
+        db.merge(b"k", b"1"),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn sync_with_disabled_wal_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DB::open(dir.path()).unwrap();
+    let options = seer_db::WriteOptions {
+        sync: true,
+        disable_wal: true,
+    };
+    assert!(matches!(
+        db.put_opt(b"k", b"v", options),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(db.health().is_writable());
+}
+
+#[test]
+fn bad_options_are_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = [
+        DBOptions::default().memtable_capacity(10),
+        DBOptions::default().memtable_partitions(0),
+        DBOptions::default().max_immutable_memtables(0),
+        DBOptions::default().block_size(1),
+        DBOptions::default()
+            .l0_slowdown_writes_trigger(10)
+            .l0_stop_writes_trigger(5),
+        DBOptions::default().background_threads(0),
+        DBOptions::default().write_stall_timeout(Duration::ZERO),
+        DBOptions::default().max_key_size(usize::MAX),
+        DBOptions::default().sync_policy(SyncPolicy::Interval(Duration::ZERO)),
+        DBOptions::default().max_memory_bytes(Some(1024)),
+    ];
+    for options in bad {
+        let error = options.clone().open(dir.path()).unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidArgument(_)),
+            "{options:?}: {error}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing is created for refused options"
+    );
+}
+
+#[test]
+fn presets_and_fixed_policies_open() {
+    let fixed = CompactionPolicy::Fixed(PolicyParams::tiering(4).unwrap());
+    for options in [
+        DBOptions::high_throughput(),
+        DBOptions::low_memory(),
+        DBOptions::durable(),
+        DBOptions::default().compaction_policy(fixed),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = options.open(dir.path()).unwrap();
+        db.put(b"k", b"v").unwrap();
+        db.close().unwrap();
+    }
+}
+
+#[test]
+fn missing_directory_without_create_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent");
+    let error = DBOptions::default()
+        .create_if_missing(false)
+        .open(&path)
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidArgument(_)));
+    assert!(!path.exists());
+}
