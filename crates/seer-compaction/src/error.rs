@@ -51,12 +51,9 @@ pub enum Error {
     /// edits (the manifest's tail is unknown).
     #[error("the manifest is unusable after an earlier failure: {0}")]
     Poisoned(String),
-    /// The directory holds no `CURRENT` file.
-    #[error("no database in {} (CURRENT is missing)", dir.display())]
-    NoDatabase {
-        /// The directory.
-        dir: PathBuf,
-    },
+    /// A compaction input yielded bytes that are not an internal key.
+    #[error("compaction input holds an invalid internal key: {0}")]
+    InputKey(seer_core::DecodeError),
 }
 
 impl Error {

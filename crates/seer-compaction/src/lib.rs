@@ -8,6 +8,7 @@ pub mod adaptive;
 pub mod cost;
 pub mod edit;
 mod error;
+pub mod executor;
 pub mod manifest;
 pub mod picker;
 pub mod policy;
@@ -19,6 +20,9 @@ pub use adaptive::{
 };
 pub use edit::{AddedTable, RemovedTable, VersionEdit};
 pub use error::{Error, Result};
+pub use executor::{
+    flush, run_compaction, CompactionResult, CompactionStats, ExecutorContext, KeyCompactor,
+};
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };

@@ -1,0 +1,865 @@
+//! The executor: runs a [`Compaction`] (or a flush) by merging sorted input
+//! streams, deciding per user key which versions survive, and writing the
+//! survivors to new tables cut at a target size on user-key boundaries.
+//!
+//! Rules per user key ([`KeyCompactor`]), for live snapshots `s_1 < ... <
+//! s_n`: the versions are cut into *stripes*, the versions between two
+//! adjacent snapshots; a reader at any snapshot sees the newest version of
+//! its stripe or an older stripe, so each stripe keeps only its newest
+//! version. Merge operands on top of a stripe are collapsed with the
+//! [`MergeOperator`] once a base is known (a put or tombstone in the stripe,
+//! the resolved value of the stripe below, or nothing at all at the
+//! bottom), and partially merged otherwise. At the bottom (nothing older
+//! below the compaction), tombstones with nothing older left are dropped.
+//!
+//! The executor does no scheduling: it returns the [`VersionEdit`] for the
+//! caller to log, and counts the bytes read and written.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_core::filename::file_name;
+use seer_core::{
+    FileKind, InternalIterator, InternalKey, MergeOperator, MergingIterator, ParsedInternalKey,
+    SeqNo, SharedFileSystem, ValueKind,
+};
+use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions, UserKeyBounds};
+
+use crate::edit::VersionEdit;
+use crate::error::{Error, Result};
+use crate::picker::Compaction;
+use crate::version::Version;
+use crate::TableMeta;
+
+/// Filter bits per key are kept within this range whatever Monkey says.
+const MAX_FILTER_BITS_PER_KEY: f64 = 24.0;
+
+/// What the executor needs from the database.
+#[derive(Clone)]
+pub struct ExecutorContext {
+    /// The file system.
+    pub fs: SharedFileSystem,
+    /// The database directory (tables are `NNN.sst` in it).
+    pub dir: PathBuf,
+    /// Options of output tables; `bloom_bits_per_key` is replaced per output
+    /// level by Monkey's allocation.
+    pub table_options: TableOptions,
+    /// Average bloom bits per entry over the whole tree (Monkey's budget).
+    pub filter_bits_per_entry: f64,
+    /// Sequence numbers of the live snapshots, ascending.
+    pub snapshots: Vec<SeqNo>,
+    /// The merge operator; without one, operands are kept as they are.
+    pub merge_operator: Option<Arc<dyn MergeOperator>>,
+    /// The block cache for reading compressed input tables.
+    pub block_cache: Option<Arc<BlockCache>>,
+}
+
+impl std::fmt::Debug for ExecutorContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorContext")
+            .field("dir", &self.dir)
+            .field("snapshots", &self.snapshots)
+            .field("filter_bits_per_entry", &self.filter_bits_per_entry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes and entries moved by one compaction or flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    /// Bytes of the input tables (0 for a flush or a trivial move).
+    pub input_bytes: u64,
+    /// Bytes of the output tables.
+    pub output_bytes: u64,
+    /// Entries read.
+    pub input_entries: u64,
+    /// Entries written.
+    pub output_entries: u64,
+}
+
+/// The outcome of a compaction or flush: the edit to log, and its tables.
+#[derive(Debug, Clone)]
+pub struct CompactionResult {
+    /// Removes the inputs and adds the outputs as one new run.
+    pub edit: VersionEdit,
+    /// The new tables, in key order.
+    pub outputs: Vec<Arc<TableMeta>>,
+    /// What was read and written.
+    pub stats: CompactionStats,
+}
+
+/// Runs `compaction` over `version` (the version it was picked from),
+/// taking new file numbers from `new_file_number`. A trivial move relinks
+/// the input run without rewriting it.
+pub fn run_compaction(
+    compaction: &Compaction,
+    version: &Version,
+    context: &ExecutorContext,
+    new_file_number: &dyn Fn() -> u64,
+) -> Result<CompactionResult> {
+    let run_id = new_file_number();
+    if compaction.is_trivial_move() {
+        return Ok(CompactionResult {
+            edit: compaction.trivial_move_edit(run_id),
+            outputs: Vec::new(),
+            stats: CompactionStats::default(),
+        });
+    }
+    let mut children = Vec::new();
+    for table in compaction.input_tables() {
+        let path = table_path(&context.dir, table.file_number);
+        let opened = Table::open(
+            context.fs.as_ref(),
+            &path,
+            table.file_number,
+            context.block_cache.clone(),
+        )?;
+        children.push(TableIterator::new(
+            Arc::new(opened),
+            UserKeyBounds::default(),
+        ));
+    }
+    let mut input = MergingIterator::new(children);
+    let without_inputs = version.apply(&compaction.removal_edit())?;
+    let target = OutputTarget {
+        level: compaction.output_level,
+        run_id,
+        target_file_size_bytes: compaction.target_file_size_bytes,
+        bloom_bits_per_key: monkey_bits(
+            &without_inputs,
+            compaction.output_level,
+            compaction.input_entry_count(),
+            context.filter_bits_per_entry,
+        ),
+        creation_policy: "compaction",
+    };
+    let mut result = write_stream(
+        &mut input,
+        compaction.bottommost,
+        &target,
+        context,
+        new_file_number,
+    )?;
+    result.stats.input_bytes = compaction.input_bytes();
+    let mut edit = compaction.removal_edit();
+    edit.added_tables = result.edit.added_tables;
+    result.edit = edit;
+    Ok(result)
+}
+
+/// Writes a sorted stream (an immutable memtable) as one new level-0 run.
+/// Tombstones are kept (older data may lie below); merge operands are
+/// partially merged. An empty stream gives an empty edit.
+pub fn flush<I>(
+    input: &mut I,
+    version: &Version,
+    context: &ExecutorContext,
+    target_file_size_bytes: u64,
+    new_file_number: &dyn Fn() -> u64,
+) -> Result<CompactionResult>
+where
+    I: InternalIterator,
+    Error: From<I::Error>,
+{
+    let target = OutputTarget {
+        level: 0,
+        run_id: new_file_number(),
+        target_file_size_bytes,
+        bloom_bits_per_key: monkey_bits(version, 0, 0, context.filter_bits_per_entry),
+        creation_policy: "flush",
+    };
+    write_stream(input, false, &target, context, new_file_number)
+}
+
+fn monkey_bits(version: &Version, level: usize, entries: u64, bits_per_entry: f64) -> u32 {
+    let bits = version.filter_bits_per_key(level, entries.max(1), bits_per_entry);
+    bits.clamp(0.0, MAX_FILTER_BITS_PER_KEY).round() as u32
+}
+
+fn table_path(dir: &Path, file_number: u64) -> PathBuf {
+    dir.join(file_name(FileKind::Table, file_number))
+}
+
+/// Where and how a stream's survivors are written.
+struct OutputTarget {
+    level: usize,
+    run_id: u64,
+    target_file_size_bytes: u64,
+    bloom_bits_per_key: u32,
+    creation_policy: &'static str,
+}
+
+fn write_stream<I>(
+    input: &mut I,
+    bottommost: bool,
+    target: &OutputTarget,
+    context: &ExecutorContext,
+    new_file_number: &dyn Fn() -> u64,
+) -> Result<CompactionResult>
+where
+    I: InternalIterator,
+    Error: From<I::Error>,
+{
+    let compactor = KeyCompactor {
+        snapshots: &context.snapshots,
+        bottommost,
+        merge_operator: context.merge_operator.as_deref(),
+    };
+    let mut writer = OutputWriter::new(target, context, new_file_number);
+    let written = compact_stream(input, &compactor, |entries| writer.add_key(entries));
+    let (outputs, counts) = match written {
+        Ok(counts) => (writer.finish(), counts),
+        Err(error) => {
+            writer.abandon();
+            return Err(error);
+        }
+    };
+    let outputs = outputs?;
+    let mut edit = VersionEdit::new();
+    for table in &outputs {
+        edit.add_table(target.level, target.run_id, Arc::clone(table));
+    }
+    let stats = CompactionStats {
+        input_bytes: 0,
+        output_bytes: outputs.iter().map(|t| t.file_size_bytes).sum(),
+        input_entries: counts.0,
+        output_entries: counts.1,
+    };
+    Ok(CompactionResult {
+        edit,
+        outputs,
+        stats,
+    })
+}
+
+/// Writes survivors into tables, starting a new one at a user-key boundary
+/// once the current one reaches the target size.
+struct OutputWriter<'a> {
+    target: &'a OutputTarget,
+    context: &'a ExecutorContext,
+    new_file_number: &'a dyn Fn() -> u64,
+    builder: Option<TableBuilder>,
+    finished: Vec<Arc<TableMeta>>,
+}
+
+impl<'a> OutputWriter<'a> {
+    fn new(
+        target: &'a OutputTarget,
+        context: &'a ExecutorContext,
+        new_file_number: &'a dyn Fn() -> u64,
+    ) -> Self {
+        Self {
+            target,
+            context,
+            new_file_number,
+            builder: None,
+            finished: Vec::new(),
+        }
+    }
+
+    fn add_key(&mut self, entries: &[(InternalKey, Bytes)]) -> Result<()> {
+        let full = self
+            .builder
+            .as_ref()
+            .is_some_and(|b| b.estimated_file_size() >= self.target.target_file_size_bytes);
+        if full {
+            self.finish_table()?;
+        }
+        let builder = match &mut self.builder {
+            Some(builder) => builder,
+            None => self.builder.insert(self.new_builder()?),
+        };
+        let mut encoded = Vec::new();
+        for (key, value) in entries {
+            encoded.clear();
+            key.encode_into(&mut encoded);
+            builder.add(&encoded, value)?;
+        }
+        Ok(())
+    }
+
+    fn new_builder(&self) -> Result<TableBuilder> {
+        let number = (self.new_file_number)();
+        let options = TableOptions {
+            bloom_bits_per_key: self.target.bloom_bits_per_key,
+            creation_level: Some(self.target.level as u32),
+            creation_policy: self.target.creation_policy.to_owned(),
+            ..self.context.table_options.clone()
+        };
+        let path = table_path(&self.context.dir, number);
+        Ok(TableBuilder::new(
+            Arc::clone(&self.context.fs),
+            &path,
+            options,
+        )?)
+    }
+
+    fn finish_table(&mut self) -> Result<()> {
+        if let Some(builder) = self.builder.take() {
+            self.finished.push(Arc::new(builder.finish()?));
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<Arc<TableMeta>>> {
+        match self.finish_table() {
+            Ok(()) => Ok(std::mem::take(&mut self.finished)),
+            Err(error) => {
+                self.abandon();
+                Err(error)
+            }
+        }
+    }
+
+    /// Removes everything written so far (best effort: a file left behind
+    /// is an orphan the next open reports).
+    fn abandon(&mut self) {
+        if let Some(builder) = self.builder.take() {
+            let _ = builder.abandon();
+        }
+        for table in self.finished.drain(..) {
+            let _ = self
+                .context
+                .fs
+                .remove_file(&table_path(&self.context.dir, table.file_number));
+        }
+    }
+}
+
+/// Decides which versions of one user key survive a compaction.
+#[derive(Clone, Copy)]
+pub struct KeyCompactor<'a> {
+    /// Live snapshot sequence numbers, ascending.
+    pub snapshots: &'a [SeqNo],
+    /// Nothing older than the input lies below it: tombstones with nothing
+    /// older may go, and merges without a base resolve against nothing.
+    pub bottommost: bool,
+    /// The merge operator, if the database has one.
+    pub merge_operator: Option<&'a dyn MergeOperator>,
+}
+
+/// What lies under a stripe, as seen from its top.
+enum Below {
+    Nothing,
+    Value(Bytes),
+    Deleted,
+    Unresolved,
+}
+
+impl KeyCompactor<'_> {
+    /// The surviving versions of one user key, newest first, from all of
+    /// its versions `(key, value)`, newest first.
+    pub fn compact_key(
+        &self,
+        versions: &[(InternalKey, Bytes)],
+    ) -> Result<Vec<(InternalKey, Bytes)>> {
+        let mut stripes: Vec<&[(InternalKey, Bytes)]> = Vec::new();
+        let mut start = 0;
+        for index in 1..=versions.len() {
+            let boundary = index == versions.len()
+                || self.stripe(versions[index].0.seq()) != self.stripe(versions[start].0.seq());
+            if boundary {
+                stripes.push(&versions[start..index]);
+                start = index;
+            }
+        }
+        let mut below = Below::Nothing;
+        let mut kept_oldest_first: Vec<Vec<(InternalKey, Bytes)>> = Vec::new();
+        for stripe in stripes.iter().rev() {
+            let (kept, next_below) = self.compact_stripe(stripe, below)?;
+            kept_oldest_first.push(kept);
+            below = next_below;
+        }
+        let mut survivors: Vec<(InternalKey, Bytes)> =
+            kept_oldest_first.into_iter().rev().flatten().collect();
+        if self.bottommost {
+            while survivors
+                .last()
+                .is_some_and(|(key, _)| key.kind() == ValueKind::Delete)
+            {
+                survivors.pop();
+            }
+        }
+        Ok(survivors)
+    }
+
+    /// The index of the first snapshot that sees `seq` (`snapshots.len()`
+    /// when only the latest view does).
+    fn stripe(&self, seq: SeqNo) -> usize {
+        self.snapshots.partition_point(|&s| s < seq)
+    }
+
+    fn compact_stripe(
+        &self,
+        stripe: &[(InternalKey, Bytes)],
+        below: Below,
+    ) -> Result<(Vec<(InternalKey, Bytes)>, Below)> {
+        let (top_key, top_value) = &stripe[0];
+        match top_key.kind() {
+            ValueKind::Put => {
+                return Ok((vec![stripe[0].clone()], Below::Value(top_value.clone())))
+            }
+            ValueKind::Delete => return Ok((vec![stripe[0].clone()], Below::Deleted)),
+            ValueKind::Merge => {}
+        }
+        let operands_count = stripe
+            .iter()
+            .take_while(|(key, _)| key.kind() == ValueKind::Merge)
+            .count();
+        let Some(operator) = self.merge_operator else {
+            let kept_count = (operands_count + 1).min(stripe.len());
+            return Ok((stripe[..kept_count].to_vec(), Below::Unresolved));
+        };
+        let operands: Vec<Bytes> = stripe[..operands_count]
+            .iter()
+            .rev()
+            .map(|(_, value)| value.clone())
+            .collect();
+        let base = match stripe.get(operands_count) {
+            Some((key, value)) if key.kind() == ValueKind::Put => Some(Some(value.clone())),
+            Some(_) => Some(None),
+            None => match below {
+                Below::Value(value) => Some(Some(value)),
+                Below::Deleted => Some(None),
+                Below::Nothing if self.bottommost => Some(None),
+                Below::Nothing | Below::Unresolved => None,
+            },
+        };
+        let user_key = top_key.user_key();
+        if let Some(base) = base {
+            let merged = Bytes::from(operator.full_merge(user_key, base.as_deref(), &operands)?);
+            let key = InternalKey::new(user_key.clone(), top_key.seq(), ValueKind::Put);
+            return Ok((vec![(key, merged.clone())], Below::Value(merged)));
+        }
+        let partial = (operands.len() >= 2)
+            .then(|| operator.partial_merge(user_key, &operands))
+            .flatten();
+        let kept = match partial {
+            Some(merged) => vec![(top_key.clone(), Bytes::from(merged))],
+            None => stripe[..operands_count].to_vec(),
+        };
+        Ok((kept, Below::Unresolved))
+    }
+}
+
+/// Feeds every user key's surviving versions of a sorted stream to `emit`,
+/// returning the entries read and written.
+pub fn compact_stream<I>(
+    input: &mut I,
+    compactor: &KeyCompactor<'_>,
+    mut emit: impl FnMut(&[(InternalKey, Bytes)]) -> Result<()>,
+) -> Result<(u64, u64)>
+where
+    I: InternalIterator,
+    Error: From<I::Error>,
+{
+    let (mut read, mut written) = (0u64, 0u64);
+    let mut versions: Vec<(InternalKey, Bytes)> = Vec::new();
+    input.seek_to_first()?;
+    loop {
+        let next = if input.valid() {
+            let parsed = ParsedInternalKey::parse(input.key()).map_err(Error::InputKey)?;
+            Some((parsed.to_owned_key(), input.value().clone()))
+        } else {
+            None
+        };
+        let new_key = match (&next, versions.first()) {
+            (Some((key, _)), Some((first, _))) => key.user_key() != first.user_key(),
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if new_key {
+            let survivors = compactor.compact_key(&versions)?;
+            written += survivors.len() as u64;
+            if !survivors.is_empty() {
+                emit(&survivors)?;
+            }
+            versions.clear();
+        }
+        let Some(entry) = next else {
+            break;
+        };
+        read += 1;
+        debug_assert!(versions.last().is_none_or(|(last, _)| *last < entry.0));
+        versions.push(entry);
+        input.next()?;
+    }
+    Ok((read, written))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::picker::{CompactionInput, CompactionReason};
+    use proptest::prelude::*;
+    use seer_core::fault::FaultFileSystem;
+    use seer_core::{FileSystem, StringAppendOperator, U64AddOperator, MAX_SEQ};
+
+    /// A cursor over entries held in memory, in internal-key order.
+    struct VecIter {
+        entries: Vec<(Vec<u8>, Bytes)>,
+        position: usize,
+    }
+
+    impl VecIter {
+        fn new(mut entries: Vec<(InternalKey, Bytes)>) -> Self {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Self {
+                entries: entries.into_iter().map(|(k, v)| (k.encode(), v)).collect(),
+                position: usize::MAX,
+            }
+        }
+    }
+
+    impl InternalIterator for VecIter {
+        type Error = std::convert::Infallible;
+        fn valid(&self) -> bool {
+            self.position < self.entries.len()
+        }
+        fn key(&self) -> &[u8] {
+            &self.entries[self.position].0
+        }
+        fn value(&self) -> &Bytes {
+            &self.entries[self.position].1
+        }
+        fn seek_to_first(&mut self) -> Result<(), Self::Error> {
+            self.position = 0;
+            Ok(())
+        }
+        fn seek_to_last(&mut self) -> Result<(), Self::Error> {
+            self.position = self.entries.len().wrapping_sub(1);
+            Ok(())
+        }
+        fn seek(&mut self, target: &[u8]) -> Result<(), Self::Error> {
+            self.position = self
+                .entries
+                .partition_point(|(k, _)| seer_core::compare_internal_keys(k, target).is_lt());
+            Ok(())
+        }
+        fn seek_for_prev(&mut self, target: &[u8]) -> Result<(), Self::Error> {
+            self.position = self
+                .entries
+                .partition_point(|(k, _)| seer_core::compare_internal_keys(k, target).is_le())
+                .wrapping_sub(1);
+            Ok(())
+        }
+        fn next(&mut self) -> Result<(), Self::Error> {
+            self.position += 1;
+            Ok(())
+        }
+        fn prev(&mut self) -> Result<(), Self::Error> {
+            self.position = self.position.wrapping_sub(1);
+            Ok(())
+        }
+    }
+
+    fn n(value: u64) -> Bytes {
+        Bytes::copy_from_slice(&value.to_le_bytes())
+    }
+
+    /// What a reader at `snapshot` sees for `user_key` in `entries`.
+    fn view(
+        entries: &[(InternalKey, Bytes)],
+        user_key: &[u8],
+        snapshot: SeqNo,
+        operator: &dyn MergeOperator,
+    ) -> Option<Bytes> {
+        let mut versions: Vec<&(InternalKey, Bytes)> = entries
+            .iter()
+            .filter(|(k, _)| k.user_key().as_ref() == user_key && k.seq() <= snapshot)
+            .collect();
+        versions.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut operands = Vec::new();
+        for (key, value) in versions {
+            match key.kind() {
+                ValueKind::Merge => operands.push(value.clone()),
+                kind => {
+                    let base = (kind == ValueKind::Put).then_some(value);
+                    if operands.is_empty() {
+                        return base.cloned();
+                    }
+                    operands.reverse();
+                    let merged = operator.full_merge(user_key, base.map(|b| &b[..]), &operands);
+                    return Some(Bytes::from(merged.unwrap()));
+                }
+            }
+        }
+        if operands.is_empty() {
+            return None;
+        }
+        operands.reverse();
+        Some(Bytes::from(
+            operator.full_merge(user_key, None, &operands).unwrap(),
+        ))
+    }
+
+    fn compact_all(
+        input: Vec<(InternalKey, Bytes)>,
+        compactor: &KeyCompactor<'_>,
+    ) -> Vec<(InternalKey, Bytes)> {
+        let mut output = Vec::new();
+        compact_stream(&mut VecIter::new(input), compactor, |entries| {
+            output.extend_from_slice(entries);
+            Ok(())
+        })
+        .unwrap();
+        output
+    }
+
+    fn entry() -> impl Strategy<Value = (u8, u8, u64)> {
+        (0u8..4, 0u8..3, 0u64..1000)
+    }
+
+    /// Builds entries with unique sequence numbers from `first_seq` on.
+    fn build(raw: &[(u8, u8, u64)], first_seq: SeqNo) -> Vec<(InternalKey, Bytes)> {
+        raw.iter()
+            .enumerate()
+            .map(|(i, &(key, kind, value))| {
+                let kind = [ValueKind::Put, ValueKind::Delete, ValueKind::Merge][kind as usize];
+                let user_key = Bytes::copy_from_slice(&[b'a' + key]);
+                (
+                    InternalKey::new(user_key, first_seq + i as u64, kind),
+                    n(value),
+                )
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn every_snapshot_sees_the_same_data_after_compaction(
+            raw in proptest::collection::vec(entry(), 0..40),
+            lower_raw in proptest::collection::vec(entry(), 0..10),
+            snapshot_offsets in proptest::collection::btree_set(0u64..60, 0..6),
+            bottommost in any::<bool>(),
+        ) {
+            let operator = U64AddOperator;
+            let input = build(&raw, 100);
+            let lower = if bottommost { Vec::new() } else { build(&lower_raw, 1) };
+            let snapshots: Vec<SeqNo> = snapshot_offsets.iter().map(|o| 95 + o).collect();
+            let compactor = KeyCompactor {
+                snapshots: &snapshots,
+                bottommost,
+                merge_operator: Some(&operator),
+            };
+            let output = compact_all(input.clone(), &compactor);
+            prop_assert!(output.windows(2).all(|w| w[0].0 < w[1].0));
+            prop_assert!(output.len() <= input.len());
+            let before: Vec<_> = input.iter().chain(&lower).cloned().collect();
+            let after: Vec<_> = output.iter().chain(&lower).cloned().collect();
+            for key in [b"a", b"b", b"c", b"d"] {
+                for &snapshot in snapshots.iter().chain([MAX_SEQ].iter()) {
+                    prop_assert_eq!(
+                        view(&before, key, snapshot, &operator),
+                        view(&after, key, snapshot, &operator),
+                        "key {:?} at {}", key, snapshot
+                    );
+                }
+            }
+        }
+    }
+
+    fn key(user_key: &'static str, seq: SeqNo, kind: ValueKind) -> InternalKey {
+        InternalKey::new(Bytes::from_static(user_key.as_bytes()), seq, kind)
+    }
+
+    #[test]
+    fn stripes_keep_one_version_each_and_the_bottom_drops_tombstones() {
+        let input = vec![
+            (key("k", 9, ValueKind::Put), n(9)),
+            (key("k", 8, ValueKind::Put), n(8)),
+            (key("k", 5, ValueKind::Delete), n(0)),
+            (key("k", 3, ValueKind::Put), n(3)),
+            (key("x", 4, ValueKind::Delete), n(0)),
+        ];
+        let snapshots = [6];
+        let not_bottom = KeyCompactor {
+            snapshots: &snapshots,
+            bottommost: false,
+            merge_operator: None,
+        };
+        let kept: Vec<SeqNo> = compact_all(input.clone(), &not_bottom)
+            .iter()
+            .map(|(k, _)| k.seq())
+            .collect();
+        assert_eq!(kept, vec![9, 5, 4]);
+        let bottom = KeyCompactor {
+            bottommost: true,
+            ..not_bottom
+        };
+        let kept: Vec<SeqNo> = compact_all(input, &bottom)
+            .iter()
+            .map(|(k, _)| k.seq())
+            .collect();
+        // The tombstone at 5 hides 3 from snapshot 6 and nothing lies below: both go.
+        assert_eq!(kept, vec![9]);
+    }
+
+    #[test]
+    fn merges_collapse_onto_a_base_or_partially() {
+        let operator = StringAppendOperator::new(",");
+        let input = vec![
+            (key("k", 7, ValueKind::Merge), Bytes::from_static(b"c")),
+            (key("k", 6, ValueKind::Merge), Bytes::from_static(b"b")),
+            (key("k", 5, ValueKind::Put), Bytes::from_static(b"a")),
+            (key("m", 4, ValueKind::Merge), Bytes::from_static(b"y")),
+            (key("m", 3, ValueKind::Merge), Bytes::from_static(b"x")),
+        ];
+        let compactor = KeyCompactor {
+            snapshots: &[],
+            bottommost: false,
+            merge_operator: Some(&operator),
+        };
+        let output = compact_all(input.clone(), &compactor);
+        assert_eq!(
+            output,
+            vec![
+                (key("k", 7, ValueKind::Put), Bytes::from_static(b"a,b,c")),
+                (key("m", 4, ValueKind::Merge), Bytes::from_static(b"x,y")),
+            ]
+        );
+        let bottom = KeyCompactor {
+            bottommost: true,
+            ..compactor
+        };
+        assert_eq!(
+            compact_all(input.clone(), &bottom)[1],
+            (key("m", 4, ValueKind::Put), Bytes::from_static(b"x,y"))
+        );
+        // Without an operator the operands and their base stay.
+        let plain = KeyCompactor {
+            merge_operator: None,
+            ..compactor
+        };
+        assert_eq!(compact_all(input, &plain).len(), 5);
+        // A failing operator fails the compaction.
+        let bad = vec![
+            (key("k", 2, ValueKind::Merge), Bytes::from_static(b"x")),
+            (key("k", 1, ValueKind::Put), n(1)),
+        ];
+        let u64_add = U64AddOperator;
+        let strict = KeyCompactor {
+            merge_operator: Some(&u64_add),
+            ..compactor
+        };
+        assert!(compact_stream(&mut VecIter::new(bad), &strict, |_| Ok(())).is_err());
+    }
+
+    fn context(fs: &FaultFileSystem) -> ExecutorContext {
+        ExecutorContext {
+            fs: fs.shared(),
+            dir: PathBuf::from("/db"),
+            table_options: TableOptions::default(),
+            filter_bits_per_entry: 10.0,
+            snapshots: Vec::new(),
+            merge_operator: Some(Arc::new(U64AddOperator)),
+            block_cache: None,
+        }
+    }
+
+    #[test]
+    fn flush_then_compact_cuts_tables_on_key_boundaries() {
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let context = context(&fs);
+        let counter = std::cell::Cell::new(10u64);
+        let next = || {
+            counter.set(counter.get() + 1);
+            counter.get()
+        };
+        let mut version = Version::empty(4);
+        let mut runs = Vec::new();
+        for round in 0..2u64 {
+            let entries: Vec<(InternalKey, Bytes)> = (0..300u64)
+                .map(|i| {
+                    let user_key = Bytes::from(format!("key{i:05}"));
+                    let kind = if round == 1 && i % 3 == 0 {
+                        ValueKind::Merge
+                    } else {
+                        ValueKind::Put
+                    };
+                    (
+                        InternalKey::new(user_key, round * 1000 + i + 1, kind),
+                        n(i + round),
+                    )
+                })
+                .collect();
+            let flushed = flush(
+                &mut VecIter::new(entries),
+                &version,
+                &context,
+                1 << 20,
+                &next,
+            )
+            .unwrap();
+            assert_eq!(flushed.outputs.len(), 1);
+            assert_eq!(flushed.stats.output_entries, 300);
+            version = version.apply(&flushed.edit).unwrap();
+            runs.push(flushed);
+        }
+        let inputs = version.levels()[0]
+            .runs()
+            .iter()
+            .map(|run| CompactionInput {
+                level: 0,
+                run_id: run.run_id(),
+                tables: run.tables().to_vec(),
+            })
+            .collect();
+        let compaction = Compaction {
+            inputs,
+            output_level: 3,
+            reason: CompactionReason::Manual,
+            score: 1.0,
+            bottommost: true,
+            target_file_size_bytes: 2048,
+        };
+        let result = run_compaction(&compaction, &version, &context, &next).unwrap();
+        assert!(result.outputs.len() > 2, "cut at the target size");
+        assert_eq!(result.stats.input_entries, 600);
+        assert_eq!(result.stats.output_entries, 300);
+        assert_eq!(result.stats.input_bytes, compaction.input_bytes());
+        assert!(result.stats.output_bytes > 0);
+        let after = version.apply(&result.edit).unwrap();
+        assert!(after.levels()[0].is_empty());
+        assert_eq!(after.levels()[3].runs().len(), 1);
+        for pair in result.outputs.windows(2) {
+            assert!(pair[0].largest.user_key() < pair[1].smallest.user_key());
+        }
+        // Read the outputs back: the merge at key 3 resolved to 3 + (3 + 1).
+        let mut children = Vec::new();
+        for table in &result.outputs {
+            let path = table_path(&context.dir, table.file_number);
+            let opened = Table::open(&fs, &path, table.file_number, None).unwrap();
+            children.push(TableIterator::new(
+                Arc::new(opened),
+                UserKeyBounds::default(),
+            ));
+        }
+        let mut merged = MergingIterator::new(children);
+        merged.seek_to_first().unwrap();
+        let mut seen = 0;
+        while merged.valid() {
+            let parsed = ParsedInternalKey::parse(merged.key()).unwrap();
+            assert_eq!(parsed.kind, ValueKind::Put);
+            if parsed.user_key == b"key00003" {
+                assert_eq!(merged.value(), &n(3 + 4));
+            }
+            seen += 1;
+            merged.next().unwrap();
+        }
+        assert_eq!(seen, 300);
+        // An empty flush writes nothing.
+        let empty = flush(
+            &mut VecIter::new(Vec::new()),
+            &after,
+            &context,
+            1 << 20,
+            &next,
+        )
+        .unwrap();
+        assert!(empty.edit.added_tables.is_empty() && empty.outputs.is_empty());
+    }
+}
