@@ -12,6 +12,10 @@
 //! - writes: [`DB::put`], [`DB::delete`], [`DB::merge`], atomic [`Batch`]es
 //!   through [`DB::write`] with [`WriteOptions`];
 //! - point reads: [`DB::get`], [`DB::multi_get`];
+//! - iteration at a consistent point: [`DB::iter`], [`DB::range`],
+//!   [`DB::prefix`], [`DB::keys`]; read-only [`Snapshot`]s
+//!   ([`DB::snapshot`]); optimistic [`Transaction`]s
+//!   ([`DB::begin_transaction`]);
 //! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
 //! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
 
@@ -22,6 +26,7 @@ mod db;
 mod dir;
 mod error;
 mod health;
+mod iter;
 mod manifest;
 mod memtables;
 mod metrics;
@@ -29,7 +34,9 @@ mod options;
 mod read;
 mod recovery;
 mod report;
+mod snapshot;
 mod snapshot_registry;
+mod transaction;
 mod tree;
 mod write;
 
@@ -37,6 +44,7 @@ pub use batch::Batch;
 pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};
+pub use iter::{DbIterator, KeyIterator, KeyRange};
 pub use metrics::OpMetrics;
 pub use options::{CompactionPolicy, DBOptions};
 pub use report::{LevelMetrics, MetricsSnapshot};
@@ -44,3 +52,5 @@ pub use seer_compaction::PolicyParams;
 pub use seer_core::{MergeOperator, StringAppendOperator, U64AddOperator};
 pub use seer_sstable::Compression;
 pub use seer_wal::{SyncPolicy, WalRecoveryMode, WriteOptions};
+pub use snapshot::Snapshot;
+pub use transaction::{Transaction, TransactionIterator};

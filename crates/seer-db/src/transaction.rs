@@ -168,7 +168,10 @@ impl Transaction {
 
     /// Sets `key` to `value` at commit (replacing earlier writes to it).
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.set(key.as_ref(), PendingBase::Put(Bytes::copy_from_slice(value.as_ref())));
+        self.set(
+            key.as_ref(),
+            PendingBase::Put(Bytes::copy_from_slice(value.as_ref())),
+        );
     }
 
     /// Deletes `key` at commit (replacing earlier writes to it).
@@ -281,7 +284,9 @@ fn validate(db: &Arc<DbInner>, keys: &[Bytes], start_seq: SeqNo) -> Result<()> {
 
 /// The sequence number of an encoded internal key, if it parses.
 fn seq_of(encoded: &[u8]) -> Option<SeqNo> {
-    ParsedInternalKey::parse(encoded).ok().map(|parsed| parsed.seq)
+    ParsedInternalKey::parse(encoded)
+        .ok()
+        .map(|parsed| parsed.seq)
 }
 
 /// Whether `view` holds a version of `key` newer than `seq`. Only sources

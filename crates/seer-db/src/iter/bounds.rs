@@ -38,7 +38,10 @@ impl<K: AsRef<[u8]>> KeyRange for (Bound<K>, Bound<K>) {
 
 impl<K: AsRef<[u8]>> KeyRange for Range<K> {
     fn into_bounds(self) -> (Bound<Bytes>, Bound<Bytes>) {
-        (owned(Bound::Included(self.start)), owned(Bound::Excluded(self.end)))
+        (
+            owned(Bound::Included(self.start)),
+            owned(Bound::Excluded(self.end)),
+        )
     }
 }
 
@@ -132,13 +135,17 @@ impl KeyBounds {
     /// Whether `user_key` is at or above the lower bound.
     #[inline]
     pub(crate) fn above_lower(&self, user_key: &[u8]) -> bool {
-        self.lower.as_ref().is_none_or(|lower| user_key >= &lower[..])
+        self.lower
+            .as_ref()
+            .is_none_or(|lower| user_key >= &lower[..])
     }
 
     /// Whether `user_key` is below the upper bound.
     #[inline]
     pub(crate) fn below_upper(&self, user_key: &[u8]) -> bool {
-        self.upper.as_ref().is_none_or(|upper| user_key < &upper[..])
+        self.upper
+            .as_ref()
+            .is_none_or(|upper| user_key < &upper[..])
     }
 
     /// Whether `user_key` lies within the bounds.

@@ -31,8 +31,8 @@ use crate::error::{Error, Result};
 use crate::read::ReadView;
 use crate::snapshot_registry::SnapshotGuard;
 
-pub use bounds::KeyRange;
 pub(crate) use bounds::KeyBounds;
+pub use bounds::KeyRange;
 use visible::{ReadContext, VisibleCursor, Yield};
 
 /// A double-ended iterator over `(key, value)` pairs in key order, at one
@@ -112,7 +112,10 @@ impl DbIterator {
     }
 
     /// Ends the iteration, passing `step`'s error through.
-    fn finish_with(&mut self, step: Result<Option<(Bytes, Bytes)>>) -> Option<Result<(Bytes, Bytes)>> {
+    fn finish_with(
+        &mut self,
+        step: Result<Option<(Bytes, Bytes)>>,
+    ) -> Option<Result<(Bytes, Bytes)>> {
         self.finished = true;
         step.err().map(Err)
     }
@@ -130,7 +133,9 @@ impl Iterator for DbIterator {
             return None;
         }
         let context = &self.context;
-        let cursor = self.front.get_or_insert_with(|| VisibleCursor::new(context));
+        let cursor = self
+            .front
+            .get_or_insert_with(|| VisibleCursor::new(context));
         match cursor.next_forward(context) {
             Ok(Some((key, value))) if self.back_key.as_ref().is_none_or(|back| key < *back) => {
                 self.front_key = Some(key.clone());

@@ -15,13 +15,14 @@ use crate::iter::bounds::KeyBounds;
 use crate::iter::run::RunIterator;
 use crate::read::ReadView;
 
-/// One child of the merged cursor: a memtable or a sorted run.
+/// One child of the merged cursor: a memtable or a sorted run (boxed: a
+/// run cursor holds a whole table iterator).
 #[derive(Debug)]
 pub(crate) enum SourceCursor {
     /// A memtable's entries within the bounds.
     Memtable(MemtableIterator),
     /// A sorted run's entries within the bounds.
-    Run(RunIterator),
+    Run(Box<RunIterator>),
 }
 
 /// Memtable cursors never fail.
@@ -131,6 +132,6 @@ pub(crate) fn merged_cursor(
                 bounds.clone(),
             )
         })
-        .map(SourceCursor::Run);
+        .map(|run| SourceCursor::Run(Box::new(run)));
     MergingIterator::new(memtables.chain(runs).collect())
 }

@@ -74,7 +74,10 @@ fn parse_entry(encoded: &[u8]) -> Result<ParsedInternalKey<'_>> {
     ParsedInternalKey::parse(encoded).map_err(|error: DecodeError| Error::Corruption {
         file: PathBuf::from("(iterator entry)"),
         offset: 0,
-        detail: format!("bad internal key {:?}: {error}", encoded.escape_ascii().to_string()),
+        detail: format!(
+            "bad internal key {:?}: {error}",
+            encoded.escape_ascii().to_string()
+        ),
     })
 }
 
