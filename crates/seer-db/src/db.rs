@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use seer_core::{SeqNo, SharedFileSystem};
 use seer_sstable::{BlockCache, Table};
 use seer_wal::{CommitPipeline, WriteOptions};
@@ -59,9 +59,12 @@ pub(crate) struct DbInner {
     pub(crate) backpressure: Backpressure,
     pub(crate) health: HealthState,
     pub(crate) metrics: Metrics,
-    pub(crate) file_numbers: crate::recovery::FileNumbers,
     /// Serialises memtable switches (rare; never taken by plain writes).
     pub(crate) switch_lock: Mutex<()>,
+    /// Held shared by plain writes and exclusively by validated
+    /// (transaction) writes, so nothing is sequenced between a
+    /// transaction's validation and its write.
+    pub(crate) commit_gate: RwLock<()>,
     pub(crate) closed: AtomicBool,
 }
 

@@ -23,7 +23,6 @@ pub(crate) enum DirState {
 #[derive(Debug)]
 pub(crate) struct DbDir {
     path: PathBuf,
-    state: DirState,
     _lock: Box<dyn FileLock>,
 }
 
@@ -56,7 +55,6 @@ impl DbDir {
         })?;
         Ok(Self {
             path: path.to_owned(),
-            state,
             _lock: lock,
         })
     }
@@ -64,11 +62,6 @@ impl DbDir {
     /// The directory.
     pub(crate) fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// What the directory held at open.
-    pub(crate) fn state(&self) -> DirState {
-        self.state
     }
 }
 
@@ -82,6 +75,9 @@ fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
         });
     }
     let has_current = names.iter().any(|name| name == CURRENT_FILE_NAME);
+    if has_current {
+        check_current(fs, path)?;
+    }
     let has_data = names
         .iter()
         .any(|name| matches!(parse_file_name(name), Some((FileKind::Table, _))));
@@ -93,4 +89,23 @@ fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
             reason: "it holds tables but no CURRENT file".to_owned(),
         }),
     }
+}
+
+/// `CURRENT` must name a seerdb manifest.
+fn check_current(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let current_path = dir.join(CURRENT_FILE_NAME);
+    let current = fs
+        .read(&current_path)
+        .map_err(|e| Error::io(&current_path, e))?;
+    let names_manifest = std::str::from_utf8(&current)
+        .ok()
+        .map(str::trim_end)
+        .is_some_and(|name| matches!(parse_file_name(name), Some((FileKind::Manifest, _))));
+    if names_manifest {
+        return Ok(());
+    }
+    Err(Error::NotADatabase {
+        path: dir.to_owned(),
+        reason: "CURRENT does not name a seerdb manifest".to_owned(),
+    })
 }

@@ -159,3 +159,30 @@ impl From<seer_sstable::Error> for Error {
         }
     }
 }
+
+impl From<seer_compaction::Error> for Error {
+    fn from(error: seer_compaction::Error) -> Self {
+        match error {
+            seer_compaction::Error::Io { file, source } => Self::Io {
+                file,
+                source: Arc::new(source),
+            },
+            seer_compaction::Error::Corruption {
+                file,
+                offset,
+                detail,
+            } => Self::Corruption {
+                file,
+                offset,
+                detail,
+            },
+            seer_compaction::Error::Log(error) => error.into(),
+            seer_compaction::Error::Table(error) => error.into(),
+            seer_compaction::Error::Merge(error) => Self::Merge(error),
+            other => Self::Background {
+                job: "version set",
+                reason: other.to_string(),
+            },
+        }
+    }
+}

@@ -34,8 +34,6 @@ pub struct Health {
     pub immutable_memtables: usize,
     /// Sorted runs on level 0.
     pub l0_runs: usize,
-    /// Removed tables still pinned by a reader.
-    pub pending_table_deletions: usize,
     /// Live snapshots and transactions.
     pub live_snapshots: usize,
 }
@@ -115,7 +113,6 @@ impl HealthState {
             write_stall: stall.map(|s| s.to_string()),
             immutable_memtables: db.memtables().immutables().len(),
             l0_runs: tree.version.level(0).map_or(0, |l| l.runs().len()),
-            pending_table_deletions: db.tree().pending_deletions(),
             live_snapshots: db.snapshots().live_count(),
         }
     }

@@ -27,7 +27,6 @@ mod dir;
 mod error;
 mod health;
 mod iter;
-mod manifest;
 mod memtables;
 mod metrics;
 mod options;

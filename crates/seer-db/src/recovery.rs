@@ -1,7 +1,8 @@
-//! Opening a database: directory and lock, the manifest's version, replay
+//! Opening a database: directory and lock, seer-compaction's
+//! [`VersionSet`] (manifest replay, a fresh manifest, orphan report), replay
 //! of every WAL segment the manifest does not cover (restoring sequence
-//! numbers), a table holding the replayed records, a fresh manifest, and the
-//! removal of files nothing refers to any more.
+//! numbers), a table holding the replayed records, and the removal of files
+//! nothing refers to any more.
 //!
 //! Replayed records are written to a level-0 table before the database
 //! takes writes, so the old segments (including any torn or, under
@@ -9,53 +10,30 @@
 //! new WAL starts clean with a segment numbered above every file on disk.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use seer_compaction::{Version, VersionEdit};
-use seer_core::filename::parse_file_name;
+use seer_compaction::{RecoveryReport, Version, VersionEdit, VersionSet, VersionSetOptions};
+use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SeqNo};
 use seer_memtable::Memtable;
 use seer_sstable::BlockCache;
-use seer_wal::{truncate_torn_tail, CommitPipeline, WalOptions, WalRecovery};
+use seer_wal::{
+    delete_segments_before, truncate_torn_tail, CommitPipeline, WalOptions, WalRecovery,
+};
 
 use crate::background::{build_table, Jobs};
 use crate::backpressure::Backpressure;
 use crate::db::DbInner;
-use crate::dir::{DbDir, DirState};
+use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::HealthState;
-use crate::manifest::{self, Manifest, ManifestState};
 use crate::memtables::{insert_ops, MemtableApplier, Memtables};
 use crate::metrics::Metrics;
 use crate::options::DBOptions;
 use crate::snapshot_registry::SnapshotRegistry;
-use crate::tree::{version_meta, TreeSet};
-
-/// The allocator of file numbers (tables, WAL segments, manifests, runs).
-#[derive(Debug)]
-pub(crate) struct FileNumbers {
-    next: AtomicU64,
-}
-
-impl FileNumbers {
-    fn new(next: u64) -> Self {
-        Self {
-            next: AtomicU64::new(next),
-        }
-    }
-
-    /// A fresh number.
-    pub(crate) fn allocate(&self) -> u64 {
-        self.next.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The next number to be handed out (recorded in the manifest).
-    pub(crate) fn peek_next(&self) -> u64 {
-        self.next.load(Ordering::Relaxed)
-    }
-}
+use crate::tree::TreeSet;
 
 /// Opens the database at `path`.
 pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
@@ -64,52 +42,49 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
     let span = tracing::info_span!("recovery", path = %path.display());
     let _entered = span.enter();
     let dir = DbDir::open(fs.as_ref(), path, options.create_if_missing)?;
-    let (mut version, mut state) = match dir.state() {
-        DirState::Existing => manifest::recover(fs.as_ref(), path, options.levels_count)?,
-        DirState::New => (
-            Version::empty(options.levels_count),
-            ManifestState::default(),
-        ),
+    let version_options = VersionSetOptions {
+        levels_count: options.levels_count,
+        initial_policy: options.initial_policy(),
+        ..VersionSetOptions::default()
     };
-    check_merge_operator(&options, &state)?;
-    let file_numbers = FileNumbers::new(next_file_number(fs.as_ref(), path, &state)?);
+    let (versions, report) = VersionSet::open(Arc::clone(&fs), path, version_options)?;
+    remove_orphans(fs.as_ref(), path, &report)?;
+    check_merge_operator(&options, versions.merge_operator_name())?;
     let cache = (options.block_cache_capacity_bytes > 0)
         .then(|| Arc::new(BlockCache::new(options.block_cache_capacity_bytes)));
 
-    let replayed = replay_wal(fs.as_ref(), path, &options, state.log_number)?;
-    let mut last_seq = state
-        .last_seq
+    let replayed = replay_wal(fs.as_ref(), path, &options, versions.log_number())?;
+    let version = versions.current();
+    let mut last_seq = versions
+        .last_seq()
         .max(replayed.last_seq)
         .max(tables_last_seq(&version));
-    if let Some(memtable) = replayed.memtable.filter(|m| !m.is_empty()) {
-        let number = file_numbers.allocate();
-        let meta = build_table(&fs, path, number, &memtable, &options, &version, "recovery")?;
-        let mut edit = VersionEdit::new();
-        edit.add_table(0, number, version_meta(&meta));
-        version = version.apply(&edit).map_err(|e| Error::Corruption {
-            file: path.to_owned(),
-            offset: 0,
-            detail: format!("recovered table does not fit the version: {e}"),
-        })?;
+    let segment = versions.new_file_number();
+    let mut edit = VersionEdit::new();
+    if !replayed.memtable.is_empty() {
+        let number = versions.new_file_number();
+        let meta = build_table(
+            &fs,
+            path,
+            number,
+            &replayed.memtable,
+            &options,
+            &version,
+            "recovery",
+        )?;
         last_seq = last_seq.max(meta.largest_seq);
         tracing::info!(
             table = number,
             entries = meta.entry_count,
             "replayed WAL records written to level 0"
         );
+        edit.add_table(0, number, Arc::new(meta));
     }
-
-    let manifest_number = file_numbers.allocate();
-    let segment = file_numbers.allocate();
-    state.log_number = segment;
-    state.last_seq = last_seq;
-    state.next_file_number = file_numbers.peek_next();
-    state.merge_operator_name = options.merge_operator_ref().map(|m| m.name().to_owned());
-    if state.policy.is_none() {
-        state.policy = Some(options.initial_policy());
-    }
-    let manifest = Manifest::create(fs.as_ref(), path, manifest_number, &version, &state)?;
-    remove_obsolete_files(fs.as_ref(), path, &version, manifest.number(), segment)?;
+    edit.log_number = Some(segment);
+    edit.last_seq = Some(last_seq);
+    edit.merge_operator_name = options.merge_operator_ref().map(|m| m.name().to_owned());
+    versions.log_and_apply(edit)?;
+    delete_segments_before(fs.as_ref(), path, segment)?;
 
     let memtables = Arc::new(Memtables::new(
         options.memtable_partitions,
@@ -131,14 +106,7 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
         wal_options,
         applier,
     )?;
-    let tree = TreeSet::new(
-        Arc::clone(&fs),
-        path,
-        cache.clone(),
-        version,
-        manifest,
-        state,
-    )?;
+    let tree = TreeSet::new(Arc::clone(&fs), path, cache.clone(), versions)?;
     tracing::info!(last_seq, segment, "database opened");
     let metrics = Metrics::new(options.disable_metrics);
     Ok(Arc::new(DbInner {
@@ -154,15 +122,15 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
         backpressure: Backpressure::new(),
         health: HealthState::default(),
         metrics,
-        file_numbers,
         switch_lock: Mutex::new(()),
+        commit_gate: parking_lot::RwLock::new(()),
         closed: AtomicBool::new(false),
     }))
 }
 
 /// What WAL replay produced.
 struct Replayed {
-    memtable: Option<Arc<Memtable>>,
+    memtable: Arc<Memtable>,
     last_seq: SeqNo,
 }
 
@@ -195,7 +163,7 @@ fn replay_wal(
     }
     tracing::info!(segments = ?report.segments, records = report.records_count, "WAL replayed");
     Ok(Replayed {
-        memtable: Some(memtable),
+        memtable,
         last_seq: report.last_seq.unwrap_or(0),
     })
 }
@@ -208,25 +176,10 @@ fn tables_last_seq(version: &Version) -> SeqNo {
         .unwrap_or(0)
 }
 
-/// Above every number in the manifest and every numbered file on disk.
-fn next_file_number(fs: &dyn FileSystem, dir: &Path, state: &ManifestState) -> Result<u64> {
-    let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let on_disk = names
-        .iter()
-        .filter_map(|name| parse_file_name(name))
-        .map(|(_, number)| number + 1)
-        .max()
-        .unwrap_or(1);
-    Ok(on_disk
-        .max(state.next_file_number)
-        .max(state.log_number + 1)
-        .max(1))
-}
-
 /// A database written with one merge operator must not be read with
 /// another.
-fn check_merge_operator(options: &DBOptions, state: &ManifestState) -> Result<()> {
-    match (&state.merge_operator_name, options.merge_operator_ref()) {
+fn check_merge_operator(options: &DBOptions, recorded: Option<String>) -> Result<()> {
+    match (recorded, options.merge_operator_ref()) {
         (Some(recorded), Some(configured)) if recorded != configured.name() => {
             Err(Error::invalid(format!(
                 "the database was written with merge operator {recorded:?}, not {:?}",
@@ -237,35 +190,31 @@ fn check_merge_operator(options: &DBOptions, state: &ManifestState) -> Result<()
     }
 }
 
-/// Removes WAL segments below `first_live_segment`, manifests other than
-/// `live_manifest`, temp files and tables no version lists.
-fn remove_obsolete_files(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    version: &Version,
-    live_manifest: u64,
-    first_live_segment: u64,
-) -> Result<()> {
-    let live_tables = version.live_file_numbers();
-    let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
+/// Deletes the tables and temp files no version refers to (left by a flush
+/// or compaction that never committed, or an interrupted `CURRENT` swap).
+fn remove_orphans(fs: &dyn FileSystem, dir: &Path, report: &RecoveryReport) -> Result<()> {
+    let orphans = report
+        .orphan_table_files
+        .iter()
+        .map(|&n| (FileKind::Table, n))
+        .chain(
+            report
+                .orphan_temp_files
+                .iter()
+                .map(|&n| (FileKind::Temp, n)),
+        );
     let mut removed = 0;
-    for name in &names {
-        let obsolete = match parse_file_name(name) {
-            Some((FileKind::Wal, n)) => n < first_live_segment,
-            Some((FileKind::Manifest, n)) => n != live_manifest,
-            Some((FileKind::Table, n)) => !live_tables.contains(&n),
-            Some((FileKind::Temp, _)) => true,
-            _ => false,
-        };
-        if obsolete {
-            let path = dir.join(name);
-            fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            removed += 1;
+    for (kind, number) in orphans {
+        let path = dir.join(file_name(kind, number));
+        match fs.remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
         }
     }
     if removed > 0 {
         fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
-        tracing::debug!(removed, "removed obsolete files");
+        tracing::info!(removed, "removed orphan files");
     }
     Ok(())
 }

@@ -1,21 +1,20 @@
-//! The on-disk tree as the DB sees it: the current [`Version`] with its
-//! open tables (swapped atomically, so reads take no lock), the manifest
-//! that records every change, and the deletion of table files once no
-//! version references them.
+//! The on-disk tree as the DB sees it: seer-compaction's [`VersionSet`]
+//! (current version, manifest, file numbers, obsolete-table tracking) plus
+//! the open [`Table`]s of the current version, swapped together atomically
+//! so point reads take no lock.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
-use seer_compaction::{TableMeta, Version, VersionEdit};
+use seer_compaction::{TableMeta, Version, VersionEdit, VersionSet};
 use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SharedFileSystem};
 use seer_sstable::{BlockCache, Table};
 
-use crate::error::{Error, Result};
-use crate::manifest::{Manifest, ManifestState};
+use crate::error::Result;
 
 /// A version with its tables opened.
 #[derive(Debug)]
@@ -26,62 +25,50 @@ pub(crate) struct Tree {
     pub tables: HashMap<u64, Arc<Table>>,
 }
 
-/// What changes the tree: serialised by one mutex (flushes and compactions
-/// install edits one at a time).
-#[derive(Debug)]
-pub(crate) struct TreeWriter {
-    manifest: Manifest,
-    /// Bookkeeping recorded in the manifest.
-    pub state: ManifestState,
-    /// Tables removed from the current version, deleted once unreferenced.
-    obsolete: Vec<(u64, Weak<TableMeta>)>,
-}
-
-/// The tree, its writer and the table opener.
+/// The version set and the open tables of its current version.
 #[derive(Debug)]
 pub(crate) struct TreeSet {
     fs: SharedFileSystem,
     dir: PathBuf,
     cache: Option<Arc<BlockCache>>,
+    versions: VersionSet,
     current: ArcSwap<Tree>,
-    writer: Mutex<TreeWriter>,
+    /// Keeps `current` in step with the version set's current version.
+    install_lock: Mutex<()>,
 }
 
 impl TreeSet {
-    /// The tree of `version`, opening its tables, recorded by `manifest`.
+    /// Opens the tables of `versions`' current version.
     pub(crate) fn new(
         fs: SharedFileSystem,
         dir: &Path,
         cache: Option<Arc<BlockCache>>,
-        version: Version,
-        manifest: Manifest,
-        state: ManifestState,
+        versions: VersionSet,
     ) -> Result<Self> {
+        let version = versions.current();
         let mut tables = HashMap::new();
         for (_, meta) in version.tables() {
             let table = open_table(fs.as_ref(), dir, meta.file_number, cache.clone())?;
             tables.insert(meta.file_number, table);
         }
-        let tree = Tree {
-            version: Arc::new(version),
-            tables,
-        };
         Ok(Self {
             fs,
             dir: dir.to_owned(),
             cache,
-            current: ArcSwap::from_pointee(tree),
-            writer: Mutex::new(TreeWriter {
-                manifest,
-                state,
-                obsolete: Vec::new(),
-            }),
+            versions,
+            current: ArcSwap::from_pointee(Tree { version, tables }),
+            install_lock: Mutex::new(()),
         })
     }
 
     /// The current tree (a cheap, lock-free load).
     pub(crate) fn current(&self) -> arc_swap::Guard<Arc<Tree>> {
         self.current.load()
+    }
+
+    /// A new, unique file number (tables, WAL segments, run ids).
+    pub(crate) fn new_file_number(&self) -> u64 {
+        self.versions.new_file_number()
     }
 
     /// The open table of `meta`: from the current tree, or opened anew
@@ -98,41 +85,24 @@ impl TreeSet {
         )
     }
 
-    /// Records `edit` in the manifest and makes it current; `new_tables`
-    /// are the opened tables it adds. Returns the new version.
+    /// Logs `edit` durably and makes it current; `new_tables` are the
+    /// opened tables it adds. Returns the new version.
     pub(crate) fn install(
         &self,
-        edit: &mut VersionEdit,
+        edit: VersionEdit,
         new_tables: Vec<Arc<Table>>,
-        next_file_number: u64,
     ) -> Result<Arc<Version>> {
-        let mut writer = self.writer.lock();
-        let old = self.current.load_full();
-        let version = old.version.apply(edit).map_err(|e| Error::Corruption {
-            file: self.dir.clone(),
-            offset: 0,
-            detail: format!("version edit does not apply: {e}"),
-        })?;
-        edit.next_file_number = Some(next_file_number);
-        writer.manifest.append(edit)?;
-        writer.state.absorb(edit);
+        let _installing = self.install_lock.lock();
+        let removed: Vec<u64> = edit.removed_tables.iter().map(|r| r.file_number).collect();
+        let version = self.versions.log_and_apply(edit)?;
+        let old = self.current.load();
         let mut tables = old.tables.clone();
-        for removed in &edit.removed_tables {
-            tables.remove(&removed.file_number);
-            if let Some((_, meta)) = old
-                .version
-                .tables()
-                .find(|(_, meta)| meta.file_number == removed.file_number)
-            {
-                writer
-                    .obsolete
-                    .push((removed.file_number, Arc::downgrade(meta)));
-            }
+        for number in removed {
+            tables.remove(&number);
         }
         for table in new_tables {
             tables.insert(table.file_number(), table);
         }
-        let version = Arc::new(version);
         self.current.store(Arc::new(Tree {
             version: Arc::clone(&version),
             tables,
@@ -142,33 +112,12 @@ impl TreeSet {
 
     /// Deletes removed tables that no version references any more.
     pub(crate) fn delete_unreferenced(&self) -> Result<usize> {
-        let mut writer = self.writer.lock();
-        let mut deleted = 0;
-        let mut first_error = None;
-        writer.obsolete.retain(|(number, meta)| {
-            if meta.strong_count() > 0 {
-                return true;
-            }
-            let path = self.dir.join(file_name(FileKind::Table, *number));
-            match self.fs.remove_file(&path) {
-                Ok(()) => deleted += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    first_error.get_or_insert(Error::io(path, e));
-                    return true;
-                }
-            }
-            false
-        });
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(deleted),
+        let obsolete = self.versions.obsolete_table_files();
+        self.versions.remove_table_files(&obsolete)?;
+        if !obsolete.is_empty() {
+            tracing::debug!(tables = ?obsolete, "deleted obsolete tables");
         }
-    }
-
-    /// Removed tables still waiting for their last reader.
-    pub(crate) fn pending_deletions(&self) -> usize {
-        self.writer.lock().obsolete.len()
+        Ok(obsolete.len())
     }
 }
 
@@ -181,21 +130,4 @@ pub(crate) fn open_table(
 ) -> Result<Arc<Table>> {
     let path = dir.join(file_name(FileKind::Table, number));
     Ok(Arc::new(Table::open(fs, &path, number, cache)?))
-}
-
-/// The version layer's record of a table the builder just finished.
-pub(crate) fn version_meta(meta: &seer_sstable::TableMeta) -> Arc<TableMeta> {
-    Arc::new(TableMeta {
-        file_number: meta.file_number,
-        file_size_bytes: meta.file_size_bytes,
-        smallest: meta.smallest.clone(),
-        largest: meta.largest.clone(),
-        smallest_seq: meta.smallest_seq,
-        largest_seq: meta.largest_seq,
-        entry_count: meta.entry_count,
-        tombstone_count: meta.tombstone_count,
-        merge_count: meta.merge_count,
-        raw_key_bytes: meta.raw_key_bytes,
-        raw_value_bytes: meta.raw_value_bytes,
-    })
 }

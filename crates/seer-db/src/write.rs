@@ -15,6 +15,14 @@ use crate::db::DbInner;
 use crate::error::{Error, Result};
 use crate::metrics::Op;
 
+/// How a commit holds the commit gate.
+enum Gate<'a> {
+    /// A plain write: shared with every other plain write.
+    Shared,
+    /// A validated write: alone, with its validation.
+    Exclusive(Box<dyn FnOnce() -> Result<()> + 'a>),
+}
+
 impl DbInner {
     pub(crate) fn put(&self, key: &[u8], value: &[u8], options: WriteOptions) -> Result<SeqNo> {
         self.check_sizes(key, Some(value))?;
@@ -102,13 +110,69 @@ impl DbInner {
         }
     }
 
+    /// Applies `batch` atomically after `validate` passed, with no other
+    /// write sequenced between the validation and the batch (transaction
+    /// commits). Plain writes hold the commit gate shared; this holds it
+    /// exclusively around `validate` and the write.
+    #[allow(dead_code)] // called by transaction commits
+    pub(crate) fn write_batch_validated(
+        &self,
+        batch: &Batch,
+        options: WriteOptions,
+        validate: impl FnOnce() -> Result<()>,
+    ) -> Result<SeqNo> {
+        self.check_batch(batch)?;
+        let record = batch.clone().into_record();
+        self.commit_gated(
+            Op::Write,
+            record,
+            options,
+            Gate::Exclusive(Box::new(validate)),
+        )
+    }
+
     /// Admits, commits and accounts one record; switches the memtable when
     /// it is full.
     fn commit(&self, op: Op, record: WriteRecord, options: WriteOptions) -> Result<SeqNo> {
+        self.commit_gated(op, record, options, Gate::Shared)
+    }
+
+    fn commit_gated(
+        &self,
+        op: Op,
+        record: WriteRecord,
+        options: WriteOptions,
+        gate: Gate<'_>,
+    ) -> Result<SeqNo> {
         self.check_open()?;
         self.health.check_writable()?;
         let payload_bytes: usize = record.ops().iter().map(op_payload_bytes).sum();
         self.backpressure.admit(self, payload_bytes)?;
+        let seq = match gate {
+            Gate::Shared => {
+                let _shared = self.commit_gate.read();
+                self.commit_record(op, record, options, payload_bytes)?
+            }
+            Gate::Exclusive(validate) => {
+                let _exclusive = self.commit_gate.write();
+                validate()?;
+                self.commit_record(op, record, options, payload_bytes)?
+            }
+        };
+        self.maybe_switch_memtable()?;
+        Ok(seq)
+    }
+
+    fn commit_record(
+        &self,
+        op: Op,
+        record: WriteRecord,
+        options: WriteOptions,
+        payload_bytes: usize,
+    ) -> Result<SeqNo> {
+        if record.seq_count() == 0 {
+            return Ok(self.visible_seq());
+        }
         let timer = self.metrics.start(op);
         let wal_bytes = if options.disable_wal {
             0
@@ -123,7 +187,6 @@ impl DbInner {
         self.metrics.finish(timer);
         self.metrics
             .record_write(payload_bytes as u64, wal_bytes as u64, ops_count);
-        self.maybe_switch_memtable()?;
         Ok(seq)
     }
 
@@ -155,7 +218,7 @@ impl DbInner {
             return Ok(false);
         }
         let next = self.memtables.new_memtable();
-        let segment = self.file_numbers.allocate();
+        let segment = self.tree.new_file_number();
         let memtables = Arc::clone(&self.memtables);
         self.pipeline
             .roll_with(segment, move |old_segment| {

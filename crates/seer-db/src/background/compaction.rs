@@ -37,7 +37,7 @@ use crate::db::DbInner;
 use crate::error::{Error, Result};
 use crate::metrics::WorkloadCounts;
 use crate::options::{CompactionPolicy, DBOptions};
-use crate::tree::{open_table, version_meta};
+use crate::tree::open_table;
 
 /// The picker, the running compactions and the policy in force.
 #[derive(Debug)]
@@ -241,7 +241,7 @@ fn run(db: &DbInner, compaction: &Compaction) -> Result<()> {
         inputs = compaction.inputs.len()
     );
     let _entered = span.enter();
-    let run_id = db.file_numbers.allocate();
+    let run_id = db.tree().new_file_number();
     let (params, _) = db.jobs.compaction.policy();
     let (mut edit, new_tables) = if compaction.is_trivial_move() {
         tracing::info!("trivial move");
@@ -251,7 +251,7 @@ fn run(db: &DbInner, compaction: &Compaction) -> Result<()> {
         let mut edit = compaction.removal_edit();
         let mut tables = Vec::with_capacity(outputs.len());
         for meta in &outputs {
-            edit.add_table(compaction.output_level, run_id, version_meta(meta));
+            edit.add_table(compaction.output_level, run_id, Arc::new(meta.clone()));
             tables.push(open_table(
                 db.fs.as_ref(),
                 db.dir.path(),
@@ -276,8 +276,7 @@ fn run(db: &DbInner, compaction: &Compaction) -> Result<()> {
         (edit, tables)
     };
     edit.policy = Some(params);
-    db.tree()
-        .install(&mut edit, new_tables, db.file_numbers.peek_next())?;
+    db.tree().install(edit, new_tables)?;
     db.metrics()
         .compaction_count
         .fetch_add(1, Ordering::Relaxed);
@@ -479,7 +478,7 @@ impl<'a> OutputWriter<'a> {
     }
 
     fn new_builder(&self) -> Result<TableBuilder> {
-        let number = self.db.file_numbers.allocate();
+        let number = self.db.tree().new_file_number();
         let dir: &Path = self.db.dir.path();
         let version = Arc::clone(&self.db.tree().current().version);
         let options = table_options(

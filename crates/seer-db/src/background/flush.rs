@@ -19,7 +19,7 @@ use crate::db::DbInner;
 use crate::error::{Error, Result};
 use crate::memtables::Frozen;
 use crate::options::DBOptions;
-use crate::tree::{open_table, version_meta};
+use crate::tree::open_table;
 
 /// Flushes immutable memtables, oldest first, until none is left.
 pub(crate) fn flush_all(db: &DbInner) -> Result<()> {
@@ -35,7 +35,7 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
     let started = Instant::now();
     let span = tracing::info_span!("flush", wal_segment = frozen.wal_segment);
     let _entered = span.enter();
-    let number = db.file_numbers.allocate();
+    let number = db.tree().new_file_number();
     let dir = db.dir.path();
     let version = Arc::clone(&db.tree().current().version);
     let mut edit = VersionEdit::new();
@@ -53,7 +53,6 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
         db.metrics()
             .flush_bytes
             .fetch_add(meta.file_size_bytes, Ordering::Relaxed);
-        edit.add_table(0, number, version_meta(&meta));
         edit.last_seq = Some(meta.largest_seq);
         new_tables.push(open_table(
             db.fs.as_ref(),
@@ -67,10 +66,10 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
             bytes = meta.file_size_bytes,
             "flushed memtable"
         );
+        edit.add_table(0, number, Arc::new(meta));
     }
     edit.log_number = Some(frozen.wal_segment + 1);
-    db.tree()
-        .install(&mut edit, new_tables, db.file_numbers.peek_next())?;
+    db.tree().install(edit, new_tables)?;
     db.memtables().remove_flushed(&frozen.memtable);
     delete_segments_before(db.fs.as_ref(), dir, frozen.wal_segment + 1)?;
     db.metrics().flush_count.fetch_add(1, Ordering::Relaxed);
