@@ -16,44 +16,65 @@ use crate::iter::{DbIterator, KeyBounds, KeyRange};
 use crate::read::ReadView;
 use crate::snapshot_registry::SnapshotGuard;
 
-/// A read-only view of the database as of its creation: later writes are
-/// not seen by its reads or iterators.
-pub struct Snapshot {
-    db: Arc<DbInner>,
+/// A read view pinned for as long as this value lives: its memtables and
+/// version (hence its table files) stay, and its sequence number stays
+/// registered, so compaction keeps every version it can see.
+#[derive(Debug)]
+pub(crate) struct PinnedView {
     view: ReadView,
-    /// Keeps `view.seq` registered until the snapshot is dropped.
     _registration: SnapshotGuard,
 }
 
-impl std::fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot")
-            .field("seq", &self.view.seq)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Snapshot {
-    /// A snapshot of the current state of `db`.
-    pub(crate) fn new(db: &Arc<DbInner>) -> Self {
+impl PinnedView {
+    /// Pins the current state of `db`.
+    pub(crate) fn latest(db: &DbInner) -> Self {
         let view = db.read_view();
         let registration = db.snapshots().register(view.seq);
         Self {
-            db: Arc::clone(db),
             view,
             _registration: registration,
         }
     }
 
+    /// The pinned view.
+    pub(crate) fn view(&self) -> &ReadView {
+        &self.view
+    }
+
+    /// The same view, pinned and registered once more.
+    pub(crate) fn clone_registered(&self, db: &DbInner) -> Self {
+        Self {
+            view: self.view.clone(),
+            _registration: db.snapshots().register(self.view.seq),
+        }
+    }
+}
+
+/// A read-only view of the database as of its creation: later writes are
+/// not seen by its reads or iterators.
+pub struct Snapshot {
+    db: Arc<DbInner>,
+    pinned: PinnedView,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("seq", &self.seq())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
     /// The sequence number the snapshot reads at.
     pub fn seq(&self) -> SeqNo {
-        self.view.seq
+        self.pinned.view().seq
     }
 
     /// The value of `key` as of the snapshot, or `None`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.db.check_open()?;
-        self.db.get_at(key.as_ref(), self.view.seq)
+        self.db.get_at(key.as_ref(), self.seq())
     }
 
     /// Every `(key, value)` as of the snapshot, in key order.
@@ -73,7 +94,8 @@ impl Snapshot {
     }
 
     fn iterator(&self, bounds: KeyBounds) -> DbIterator {
-        DbIterator::new(Arc::clone(&self.db), self.view.clone(), bounds)
+        let pinned = self.pinned.clone_registered(&self.db);
+        DbIterator::new(Arc::clone(&self.db), pinned, bounds)
     }
 }
 
@@ -81,6 +103,9 @@ impl DB {
     /// A consistent read-only view of the database as it is now; see
     /// [`Snapshot`]. Compaction keeps what it can see until it is dropped.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(&self.inner)
+        Snapshot {
+            db: Arc::clone(&self.inner),
+            pinned: PinnedView::latest(&self.inner),
+        }
     }
 }

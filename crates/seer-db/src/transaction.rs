@@ -40,9 +40,9 @@ use seer_wal::WriteOptions;
 use crate::batch::Batch;
 use crate::db::{DbInner, DB};
 use crate::error::{Error, Result};
-use crate::iter::{DbIterator, KeyBounds, KeyRange};
+use crate::iter::{DbIterator, End, KeyBounds, KeyRange};
 use crate::read::ReadView;
-use crate::snapshot_registry::SnapshotGuard;
+use crate::snapshot::PinnedView;
 
 /// Serialises transaction commits (stand-in for the DB's commit lock).
 static TRANSACTION_COMMIT: Mutex<()> = Mutex::new(());
@@ -113,10 +113,9 @@ impl PendingWrite {
 /// isolation. Dropping it without [`Transaction::commit`] rolls it back.
 pub struct Transaction {
     db: Arc<DbInner>,
-    /// The snapshot the transaction reads (its `seq` is the start).
-    view: ReadView,
-    /// Keeps the start sequence number registered for compaction.
-    _registration: SnapshotGuard,
+    /// The snapshot the transaction reads (its `seq` is the start), pinned
+    /// and registered for compaction.
+    pinned: PinnedView,
     writes: BTreeMap<Bytes, PendingWrite>,
     /// Keys read through the snapshot, validated at commit.
     reads: Mutex<HashSet<Bytes>>,
@@ -125,7 +124,7 @@ pub struct Transaction {
 impl std::fmt::Debug for Transaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
-            .field("start_seq", &self.view.seq)
+            .field("start_seq", &self.start_seq())
             .field("write_count", &self.writes.len())
             .field("read_count", &self.reads.lock().len())
             .finish_non_exhaustive()
@@ -134,12 +133,9 @@ impl std::fmt::Debug for Transaction {
 
 impl Transaction {
     fn new(db: &Arc<DbInner>) -> Self {
-        let view = db.read_view();
-        let registration = db.snapshots().register(view.seq);
         Self {
             db: Arc::clone(db),
-            view,
-            _registration: registration,
+            pinned: PinnedView::latest(db),
             writes: BTreeMap::new(),
             reads: Mutex::new(HashSet::new()),
         }
@@ -147,7 +143,7 @@ impl Transaction {
 
     /// The sequence number of the snapshot the transaction reads.
     pub fn start_seq(&self) -> SeqNo {
-        self.view.seq
+        self.pinned.view().seq
     }
 
     /// The value of `key`: the transaction's own write if it made one,
@@ -159,10 +155,10 @@ impl Transaction {
         match self.writes.get(key) {
             Some(pending) if !pending.reads_snapshot() => pending.value_over(&self.db, key, None),
             Some(pending) => {
-                let snapshot_value = self.db.get_at(key, self.view.seq)?;
+                let snapshot_value = self.db.get_at(key, self.start_seq())?;
                 pending.value_over(&self.db, key, snapshot_value)
             }
-            None => self.db.get_at(key, self.view.seq),
+            None => self.db.get_at(key, self.start_seq()),
         }
     }
 
@@ -229,7 +225,8 @@ impl Transaction {
 
     fn iterator(&self, bounds: KeyBounds) -> TransactionIterator<'_> {
         let writes = self.writes.range::<[u8], _>(bounds.as_std_bounds());
-        let snapshot = DbIterator::new(Arc::clone(&self.db), self.view.clone(), bounds);
+        let pinned = self.pinned.clone_registered(&self.db);
+        let snapshot = DbIterator::new(Arc::clone(&self.db), pinned, bounds);
         TransactionIterator {
             transaction: self,
             snapshot: Ends::new(snapshot),
@@ -258,7 +255,7 @@ impl Transaction {
         }
         let mut keys: Vec<Bytes> = self.reads.lock().iter().cloned().collect();
         keys.extend(self.writes.keys().cloned());
-        let start_seq = self.view.seq;
+        let start_seq = self.start_seq();
         let db = &self.db;
         let _serialised = TRANSACTION_COMMIT.lock();
         validate(db, &keys, start_seq)?;
@@ -381,13 +378,6 @@ fn peek_of(item: Option<&Result<(Bytes, Bytes)>>) -> SnapshotPeek {
         Some(Err(_)) => SnapshotPeek::Failed,
         None => SnapshotPeek::Exhausted,
     }
-}
-
-/// Which end of the iteration a step serves.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum End {
-    Front,
-    Back,
 }
 
 /// A transaction's view, in key order: its snapshot overlaid with its own

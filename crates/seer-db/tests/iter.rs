@@ -6,20 +6,15 @@
 use std::ops::Bound;
 
 use bytes::Bytes;
-use seer_db::{DBOptions, StringAppendOperator, SyncPolicy, DB};
+use seer_db::{StringAppendOperator, DB};
 
-/// Options with tiny memtables and tables, so data spans both.
-fn tiny_options() -> DBOptions {
-    DBOptions::default()
-        .memtable_capacity(4 << 10)
-        .target_file_size(4 << 10)
-        .block_size(256)
-        .sync_policy(SyncPolicy::Never)
-        .merge_operator(StringAppendOperator::new(","))
-}
+mod iter_support;
 
 fn open(dir: &tempfile::TempDir) -> DB {
-    tiny_options().open(dir.path()).unwrap()
+    iter_support::tiny_options()
+        .merge_operator(StringAppendOperator::new(","))
+        .open(dir.path())
+        .unwrap()
 }
 
 fn key(i: usize) -> String {

@@ -9,18 +9,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_db::{DBOptions, SyncPolicy, WriteOptions, DB};
+use seer_db::{WriteOptions, DB};
+
+mod iter_support;
 
 const WRITERS: usize = 3;
 const ROUNDS: usize = 150;
 const KEYS_PER_WRITER: usize = 20;
 
 fn open(dir: &tempfile::TempDir) -> DB {
-    DBOptions::default()
+    iter_support::tiny_options()
         .memtable_capacity(8 << 10)
         .target_file_size(8 << 10)
-        .block_size(256)
-        .sync_policy(SyncPolicy::Never)
         .open(dir.path())
         .unwrap()
 }

@@ -11,7 +11,9 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use seer_db::{DBOptions, DbIterator, Snapshot, StringAppendOperator, SyncPolicy, DB};
+use seer_db::{DbIterator, Snapshot, StringAppendOperator, DB};
+
+mod iter_support;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -150,11 +152,10 @@ fn check_iteration(iter: DbIterator, model: &Model, bounds: &Bounds, steps: &[bo
 
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
-    let db = DBOptions::default()
+    let db = iter_support::tiny_options()
         .memtable_capacity(2 << 10)
         .target_file_size(2 << 10)
         .block_size(128)
-        .sync_policy(SyncPolicy::Never)
         .merge_operator(StringAppendOperator::new(","))
         .open(dir.path())
         .unwrap();

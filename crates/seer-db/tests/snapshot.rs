@@ -3,14 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use seer_db::{DBOptions, StringAppendOperator, SyncPolicy, DB};
+use seer_db::{StringAppendOperator, DB};
+
+mod iter_support;
 
 fn open(dir: &tempfile::TempDir) -> DB {
-    DBOptions::default()
-        .memtable_capacity(4 << 10)
-        .target_file_size(4 << 10)
-        .block_size(256)
-        .sync_policy(SyncPolicy::Never)
+    iter_support::tiny_options()
         .merge_operator(StringAppendOperator::new(","))
         .open(dir.path())
         .unwrap()

@@ -7,14 +7,12 @@
 use std::sync::{Arc, Barrier};
 
 use bytes::Bytes;
-use seer_db::{DBOptions, Error, SyncPolicy, U64AddOperator, DB};
+use seer_db::{Error, U64AddOperator, DB};
+
+mod iter_support;
 
 fn open(dir: &tempfile::TempDir) -> DB {
-    DBOptions::default()
-        .memtable_capacity(4 << 10)
-        .target_file_size(4 << 10)
-        .block_size(256)
-        .sync_policy(SyncPolicy::Never)
+    iter_support::tiny_options()
         .merge_operator(U64AddOperator)
         .open(dir.path())
         .unwrap()

@@ -28,12 +28,28 @@ use seer_core::SeqNo;
 
 use crate::db::{DbInner, DB};
 use crate::error::{Error, Result};
-use crate::read::ReadView;
-use crate::snapshot_registry::SnapshotGuard;
+use crate::snapshot::PinnedView;
 
 pub(crate) use bounds::KeyBounds;
 pub use bounds::KeyRange;
 use visible::{ReadContext, VisibleCursor, Yield};
+
+/// Which end of a double-ended iteration a step serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// `next`: ascending keys.
+    Front,
+    /// `next_back`: descending keys.
+    Back,
+}
+
+/// One end of a [`DbIterator`]: its cursor (made on first use) and the
+/// last key it yielded, where the other end stops.
+#[derive(Default)]
+struct IterEnd {
+    cursor: Option<VisibleCursor>,
+    last_key: Option<Bytes>,
+}
 
 /// A double-ended iterator over `(key, value)` pairs in key order, at one
 /// sequence number: the newest visible version of each key, tombstones
@@ -44,13 +60,9 @@ use visible::{ReadContext, VisibleCursor, Yield};
 pub struct DbIterator {
     context: ReadContext,
     /// Keeps the read sequence number registered while the iterator lives.
-    _registration: SnapshotGuard,
-    front: Option<VisibleCursor>,
-    back: Option<VisibleCursor>,
-    /// The last key yielded from the front: the back stops above it.
-    front_key: Option<Bytes>,
-    /// The last key yielded from the back: the front stops below it.
-    back_key: Option<Bytes>,
+    _pinned: PinnedView,
+    front: IterEnd,
+    back: IterEnd,
     /// An error to report before anything else (e.g. a closed database).
     pending_error: Option<Error>,
     finished: bool,
@@ -61,31 +73,28 @@ impl std::fmt::Debug for DbIterator {
         f.debug_struct("DbIterator")
             .field("seq", &self.context.view.seq)
             .field("bounds", &self.context.bounds)
-            .field("front_key", &self.front_key)
-            .field("back_key", &self.back_key)
+            .field("front_key", &self.front.last_key)
+            .field("back_key", &self.back.last_key)
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
 }
 
 impl DbIterator {
-    /// An iterator over `bounds` of `view`; registers `view.seq` for as
-    /// long as it lives.
-    pub(crate) fn new(db: Arc<DbInner>, view: ReadView, bounds: KeyBounds) -> Self {
+    /// An iterator over `bounds` of the `pinned` view, which it keeps for
+    /// as long as it lives.
+    pub(crate) fn new(db: Arc<DbInner>, pinned: PinnedView, bounds: KeyBounds) -> Self {
         let pending_error = db.check_open().err();
-        let registration = db.snapshots().register(view.seq);
         Self {
             context: ReadContext {
                 db,
-                view,
+                view: pinned.view().clone(),
                 bounds,
                 yields: Yield::KeysAndValues,
             },
-            _registration: registration,
-            front: None,
-            back: None,
-            front_key: None,
-            back_key: None,
+            _pinned: pinned,
+            front: IterEnd::default(),
+            back: IterEnd::default(),
             pending_error,
             finished: false,
         }
@@ -93,8 +102,7 @@ impl DbIterator {
 
     /// An iterator over the current state of `db` within `bounds`.
     pub(crate) fn latest(db: &Arc<DbInner>, bounds: KeyBounds) -> Self {
-        let view = db.read_view();
-        Self::new(Arc::clone(db), view, bounds)
+        Self::new(Arc::clone(db), PinnedView::latest(db), bounds)
     }
 
     /// The sequence number the iterator reads at.
@@ -105,19 +113,53 @@ impl DbIterator {
     /// This iterator's keys only. Called before the first step, values are
     /// then never resolved (merges are not evaluated).
     pub fn keys(mut self) -> KeyIterator {
-        if self.front.is_none() && self.back.is_none() {
+        if self.front.cursor.is_none() && self.back.cursor.is_none() {
             self.context.yields = Yield::KeysOnly;
         }
         KeyIterator { inner: self }
     }
 
-    /// Ends the iteration, passing `step`'s error through.
-    fn finish_with(
-        &mut self,
-        step: Result<Option<(Bytes, Bytes)>>,
-    ) -> Option<Result<(Bytes, Bytes)>> {
-        self.finished = true;
-        step.err().map(Err)
+    /// The next entry at `end`, unless the ends have met.
+    fn step(&mut self, end: End) -> Option<Result<(Bytes, Bytes)>> {
+        if let Some(error) = self.pending_error.take() {
+            self.finished = true;
+            return Some(Err(error));
+        }
+        if self.finished {
+            return None;
+        }
+        let (this, other) = match end {
+            End::Front => (&mut self.front, &self.back),
+            End::Back => (&mut self.back, &self.front),
+        };
+        let context = &self.context;
+        let cursor = this
+            .cursor
+            .get_or_insert_with(|| VisibleCursor::new(context));
+        let stepped = match end {
+            End::Front => cursor.next_forward(context),
+            End::Back => cursor.next_backward(context),
+        };
+        let before_other_end = |key: &Bytes| {
+            other.last_key.as_ref().is_none_or(|other_key| match end {
+                End::Front => key < other_key,
+                End::Back => key > other_key,
+            })
+        };
+        match stepped {
+            Ok(Some((key, value))) if before_other_end(&key) => {
+                this.last_key = Some(key.clone());
+                Some(Ok((key, value)))
+            }
+            Ok(_) => {
+                self.finished = true;
+                None
+            }
+            Err(error) => {
+                self.finished = true;
+                Some(Err(error))
+            }
+        }
     }
 }
 
@@ -125,47 +167,13 @@ impl Iterator for DbIterator {
     type Item = Result<(Bytes, Bytes)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(error) = self.pending_error.take() {
-            self.finished = true;
-            return Some(Err(error));
-        }
-        if self.finished {
-            return None;
-        }
-        let context = &self.context;
-        let cursor = self
-            .front
-            .get_or_insert_with(|| VisibleCursor::new(context));
-        match cursor.next_forward(context) {
-            Ok(Some((key, value))) if self.back_key.as_ref().is_none_or(|back| key < *back) => {
-                self.front_key = Some(key.clone());
-                Some(Ok((key, value)))
-            }
-            Ok(Some(_)) => self.finish_with(Ok(None)),
-            other => self.finish_with(other),
-        }
+        self.step(End::Front)
     }
 }
 
 impl DoubleEndedIterator for DbIterator {
     fn next_back(&mut self) -> Option<Self::Item> {
-        if let Some(error) = self.pending_error.take() {
-            self.finished = true;
-            return Some(Err(error));
-        }
-        if self.finished {
-            return None;
-        }
-        let context = &self.context;
-        let cursor = self.back.get_or_insert_with(|| VisibleCursor::new(context));
-        match cursor.next_backward(context) {
-            Ok(Some((key, value))) if self.front_key.as_ref().is_none_or(|front| key > *front) => {
-                self.back_key = Some(key.clone());
-                Some(Ok((key, value)))
-            }
-            Ok(Some(_)) => self.finish_with(Ok(None)),
-            other => self.finish_with(other),
-        }
+        self.step(End::Back)
     }
 }
 
