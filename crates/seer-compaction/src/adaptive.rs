@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cost::{evaluate, OperationMix, TreeInputs};
 use crate::policy::PolicyParams;
+use crate::version::Version;
 
 /// Range scans returning at least this many entries count as long.
 pub const LONG_RANGE_MIN_ENTRIES: u64 = 100;
@@ -104,6 +105,26 @@ impl WorkloadWindow {
             long_ranges: self.long_ranges as f64,
         }
         .normalized()
+    }
+}
+
+/// The cost model's view of `version`: its entries, the entries that fill
+/// the base level (`base_level_bytes` at the tree's mean entry size), the
+/// filter budget and the entries per `page_bytes` page.
+pub fn tree_inputs_for(
+    version: &Version,
+    base_level_bytes: u64,
+    filter_bits_per_entry: f64,
+    page_bytes: u64,
+) -> TreeInputs {
+    let entries = version.entry_count().max(1) as f64;
+    let entry_bytes = (version.size_bytes() as f64 / entries).max(1.0);
+    TreeInputs {
+        entries_count: entries,
+        buffer_entries_count: (base_level_bytes as f64 / entry_bytes).max(1.0),
+        filter_bits_per_entry,
+        entries_per_page: (page_bytes as f64 / entry_bytes).max(1.0),
+        ..TreeInputs::default()
     }
 }
 
@@ -385,6 +406,22 @@ mod tests {
         assert_eq!(held.reason, DecisionReason::WithinHysteresis);
         assert_eq!(held.params, PolicyParams::leveling(10).unwrap());
         assert!(held.to_string().contains("WithinHysteresis"));
+    }
+
+    #[test]
+    fn tree_inputs_follow_the_version() {
+        let version = Version::empty(3)
+            .apply(crate::VersionEdit::new().add_table(
+                2,
+                1,
+                crate::edit::tests::table(1, "a", "z", 100_000),
+            ))
+            .unwrap();
+        let inputs = tree_inputs_for(&version, 10_000, 8.0, 4096);
+        assert_eq!(inputs.entries_count, 1000.0);
+        assert_eq!(inputs.buffer_entries_count, 100.0);
+        assert!((inputs.entries_per_page - 40.96).abs() < 1e-9);
+        assert_eq!(inputs.filter_bits_per_entry, 8.0);
     }
 
     #[test]

@@ -1,8 +1,30 @@
 //! # seer-compaction
 //!
-//! The shape of seerdb's LSM tree. It will own versions and the manifest, the
-//! compaction policy (Dostoevsky's fluid LSM, adaptive by default) and the
-//! merge that executes a compaction. It owns no threads.
+//! The shape of seerdb's LSM tree, and how it changes. It owns:
+//!
+//! - [`policy`] and [`cost`]: Dostoevsky's fluid LSM parameters `(T, K, Z)`
+//!   (leveling, tiering and lazy leveling are presets) and the closed-form
+//!   cost model of updates, lookups, range scans and space, with Monkey's
+//!   allocation of bloom-filter bits across levels;
+//! - [`adaptive`]: the default mode, which counts the workload's operations
+//!   and moves `(T, K, Z)` to the cheapest candidate, with hysteresis;
+//! - [`version`] and [`edit`]: immutable [`Version`]s (levels of sorted runs
+//!   of [`TableMeta`]) and the [`VersionEdit`]s between them;
+//! - [`version_set`] and [`manifest`]: the current version behind `arc-swap`,
+//!   the manifest log in seer-wal's framing, `CURRENT`, recovery, and which
+//!   table files no live version references;
+//! - [`picker`]: which runs to merge next (scores, level-0 trigger, dynamic
+//!   level sizing, manual `compact_range`);
+//! - [`executor`]: the merge itself (snapshots, tombstones, merge operands,
+//!   output cutting) and the memtable flush.
+//!
+//! It deliberately owns no thread, no scheduling and no file deletion
+//! policy: `seer-db` runs flushes and compactions, registers them in a
+//! [`picker::CompactionsInProgress`], logs their edits with
+//! [`VersionSet::log_and_apply`] and deletes the files reported obsolete.
+//! The table format belongs to `seer-sstable`, the log framing to
+//! `seer-wal`. The policy, cost model and simulator results are described in
+//! `docs/COMPACTION.md`, the manifest bytes in `docs/FORMATS.md`.
 
 pub mod adaptive;
 pub mod cost;
