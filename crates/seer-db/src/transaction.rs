@@ -44,9 +44,6 @@ use crate::iter::{DbIterator, End, KeyBounds, KeyRange};
 use crate::read::ReadView;
 use crate::snapshot::PinnedView;
 
-/// Serialises transaction commits (stand-in for the DB's commit lock).
-static TRANSACTION_COMMIT: Mutex<()> = Mutex::new(());
-
 /// What a transaction wrote to one key before the merge operands it added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PendingBase {
@@ -257,9 +254,7 @@ impl Transaction {
         keys.extend(self.writes.keys().cloned());
         let start_seq = self.start_seq();
         let db = &self.db;
-        let _serialised = TRANSACTION_COMMIT.lock();
-        validate(db, &keys, start_seq)?;
-        db.write_batch(&batch, options)?;
+        db.write_batch_validated(&batch, options, || validate(db, &keys, start_seq))?;
         Ok(())
     }
 

@@ -279,7 +279,6 @@ fn lost_update_is_impossible_under_concurrent_increments() {
 }
 
 #[test]
-#[ignore = "needs DB-CORE's commit-lock hook (see transaction.rs)"]
 fn transactions_and_plain_writes_interleave_without_lost_updates() {
     const THREADS: usize = 3;
     const INCREMENTS: u64 = 60;
@@ -310,4 +309,14 @@ fn transactions_and_plain_writes_interleave_without_lost_updates() {
     }
     let total = as_u64(&db.get("counter").unwrap().unwrap());
     assert_eq!(total, (THREADS as u64 + 1) * INCREMENTS);
+}
+
+#[test]
+fn handles_cross_threads() {
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<seer_db::Transaction>();
+    assert_send_sync::<seer_db::Snapshot>();
+    assert_send::<seer_db::DbIterator>();
+    assert_send::<seer_db::KeyIterator>();
 }
