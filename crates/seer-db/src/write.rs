@@ -59,6 +59,7 @@ impl DbInner {
 
     /// Applies `batch` atomically (the contract entry point for
     /// transactions, which keep their batch).
+    #[allow(dead_code)] // part of the contract with the read side
     pub(crate) fn write_batch(&self, batch: &Batch, options: WriteOptions) -> Result<SeqNo> {
         self.write_owned_batch(batch.clone(), options)
     }
