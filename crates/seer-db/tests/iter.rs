@@ -6,16 +6,11 @@
 use std::ops::Bound;
 
 use bytes::Bytes;
-use seer_db::{StringAppendOperator, DB};
+use seer_db::DB;
 
 mod iter_support;
 
-fn open(dir: &tempfile::TempDir) -> DB {
-    iter_support::tiny_options()
-        .merge_operator(StringAppendOperator::new(","))
-        .open(dir.path())
-        .unwrap()
-}
+use iter_support::open_appending as open;
 
 fn key(i: usize) -> String {
     format!("key{i:05}")

@@ -3,16 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use seer_db::{StringAppendOperator, DB};
+use seer_db::DB;
 
 mod iter_support;
 
-fn open(dir: &tempfile::TempDir) -> DB {
-    iter_support::tiny_options()
-        .merge_operator(StringAppendOperator::new(","))
-        .open(dir.path())
-        .unwrap()
-}
+use iter_support::open_appending as open;
 
 /// Bytes of every table of the tree.
 fn tree_bytes(db: &DB) -> u64 {
