@@ -212,6 +212,18 @@ fn copy_with_cut_manifest(
     copy
 }
 
+/// The byte offsets of the frames (edits) of `manifest`.
+fn frame_offsets(fs: &FaultFileSystem, manifest: &Path) -> Vec<u64> {
+    let mut reader = LogReader::open(
+        fs,
+        manifest,
+        LogKind::Manifest,
+        WalRecoveryMode::AbsoluteConsistency,
+    )
+    .unwrap();
+    std::iter::from_fn(|| reader.next_frame().unwrap().map(|f| f.offset)).collect()
+}
+
 #[test]
 fn a_manifest_cut_anywhere_in_its_last_edit_recovers_the_previous_version() {
     let fs = FaultFileSystem::new();
@@ -227,17 +239,7 @@ fn a_manifest_cut_anywhere_in_its_last_edit_recovers_the_previous_version() {
     drop(set);
 
     let bytes = fs.read(&manifest).unwrap();
-    let mut reader = LogReader::open(
-        &fs,
-        &manifest,
-        LogKind::Manifest,
-        WalRecoveryMode::AbsoluteConsistency,
-    )
-    .unwrap();
-    let mut last_offset = 0;
-    while let Some(frame) = reader.next_frame().unwrap() {
-        last_offset = frame.offset as usize;
-    }
+    let last_offset = *frame_offsets(&fs, &manifest).last().unwrap() as usize;
     assert!(
         bytes.len() - last_offset > 60,
         "the last edit spans many bytes"
@@ -265,15 +267,7 @@ fn a_corrupted_middle_is_an_error_naming_file_and_offset() {
     let manifest = manifest_path(&set);
     drop(set);
     let mut bytes = fs.read(&manifest).unwrap();
-    let mut reader = LogReader::open(
-        &fs,
-        &manifest,
-        LogKind::Manifest,
-        WalRecoveryMode::AbsoluteConsistency,
-    )
-    .unwrap();
-    let offsets: Vec<u64> =
-        std::iter::from_fn(|| reader.next_frame().unwrap().map(|f| f.offset)).collect();
+    let offsets = frame_offsets(&fs, &manifest);
     let target = offsets[2] as usize + 14;
     bytes[target] ^= 0x40;
     let mut file = fs.create(&manifest).unwrap();
