@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use seer_core::filename::{file_name, parse_file_name, CURRENT_FILE_NAME};
 use seer_core::{FileKind, FileSystem, SeqNo};
 use seer_wal::{LogEnd, LogHeader, LogKind, LogReader, LogWriter, WalRecoveryMode};
@@ -191,9 +193,16 @@ pub fn replay(
     levels_count: usize,
 ) -> Result<ManifestState> {
     let path: PathBuf = dir.join(file_name(FileKind::Manifest, manifest_number));
-    let mut reader = LogReader::open(
-        fs,
-        &path,
+    let bytes = fs.read(&path).map_err(|e| Error::io(&path, e))?;
+    replay_bytes(path, Bytes::from(bytes), levels_count)
+}
+
+/// Replays the manifest bytes `bytes`; `path` names them in errors.
+pub fn replay_bytes(path: PathBuf, bytes: Bytes, levels_count: usize) -> Result<ManifestState> {
+    let file_bytes = bytes.len() as u64;
+    let mut reader = LogReader::from_bytes(
+        path.clone(),
+        bytes,
         LogKind::Manifest,
         WalRecoveryMode::TolerateCorruptedTail,
     )?;
@@ -210,7 +219,6 @@ pub fn replay(
         return Err(Error::corruption(&path, 0, "the manifest holds no edit"));
     }
     if let Some(LogEnd::TornTail { offset }) = reader.end() {
-        let file_bytes = fs.file_size(&path).map_err(|e| Error::io(&path, e))?;
         state.dropped_tail_bytes = file_bytes.saturating_sub(*offset);
     }
     Ok(state)
