@@ -37,6 +37,7 @@ mod snapshot;
 mod snapshot_registry;
 mod transaction;
 mod tree;
+mod verify;
 mod write;
 
 pub use batch::Batch;
@@ -53,3 +54,4 @@ pub use seer_sstable::Compression;
 pub use seer_wal::{SyncPolicy, WalRecoveryMode, WriteOptions};
 pub use snapshot::Snapshot;
 pub use transaction::{Transaction, TransactionIterator};
+pub use verify::VerifyReport;

@@ -230,6 +230,11 @@ fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
     let context = executor_context(db);
     let new_file_number = || db.tree().new_file_number();
     let result = run_compaction(compaction, version, &context, &new_file_number)?;
+    // The outputs' names must be durable before the manifest points at them.
+    let dir = db.dir.path();
+    db.fs
+        .sync_dir(dir)
+        .map_err(|e| crate::error::Error::io(dir, e))?;
     let mut tables = Vec::with_capacity(result.outputs.len());
     for meta in &result.outputs {
         tables.push(open_table(
