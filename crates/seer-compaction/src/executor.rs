@@ -12,8 +12,9 @@
 //! bottom), and partially merged otherwise. At the bottom (nothing older
 //! below the compaction), tombstones with nothing older left are dropped.
 //!
-//! The executor does no scheduling: it returns the [`VersionEdit`] for the
-//! caller to log, and counts the bytes read and written.
+//! The executor does no scheduling: it syncs the new tables and the
+//! directory, returns the [`VersionEdit`] for the caller to log, and counts
+//! the bytes read and written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -216,6 +217,11 @@ where
         }
     };
     let outputs = outputs?;
+    if !outputs.is_empty() {
+        // The tables' names must be durable before a manifest names them.
+        let dir = &context.dir;
+        context.fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    }
     let mut edit = VersionEdit::new();
     for table in &outputs {
         edit.add_table(target.level, target.run_id, Arc::clone(table));
@@ -798,6 +804,7 @@ mod tests {
             assert_eq!(flushed.stats.output_entries, 300);
             version = version.apply(&flushed.edit).unwrap();
             runs.push(flushed);
+            fs.power_loss(seer_core::fault::PowerLossMode::DropUnsynced);
         }
         let inputs = version.levels()[0]
             .runs()
