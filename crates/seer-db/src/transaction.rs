@@ -107,7 +107,9 @@ impl PendingWrite {
 }
 
 /// An optimistic transaction; see the [module documentation](self) for its
-/// isolation. Dropping it without [`Transaction::commit`] rolls it back.
+/// isolation. Writes are buffered in the transaction (their key and value
+/// sizes, and the presence of a merge operator, are checked at commit).
+/// Dropping it without [`Transaction::commit`] rolls it back.
 pub struct Transaction {
     db: Arc<DbInner>,
     /// The snapshot the transaction reads (its `seq` is the start), pinned
