@@ -2,12 +2,15 @@
 //! does.
 //!
 //! - `ci`: format check, clippy with warnings denied, every test (unit,
-//!   integration, doc, fuzz-corpus replay) and the loom models.
+//!   integration, doc, fuzz-corpus replay), the loom models and a 20-cycle
+//!   kill -9 crash test.
 //! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode;
 //!   `--engines seer,fjall,rocksdb` also turns on the peers' cargo features.
 //! - `loom`: the loom models of the commit pipeline.
 //! - `fuzz <target|all> [--seconds N]`: cargo-fuzz targets, found under
 //!   `crates/*/fuzz/fuzz_targets/`.
+//! - `crash [--cycles N] [--seed S]`: the kill -9 crash test (seer-db's
+//!   `crashtest` example) in release mode.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -41,6 +44,15 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Kills a writing child with SIGKILL and checks what it acknowledged.
+    Crash {
+        /// Kill and verify cycles.
+        #[arg(long, default_value_t = 20)]
+        cycles: u64,
+        /// Seed of the cycles' random choices (default: the process id).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 type TaskResult = Result<(), String>;
@@ -52,6 +64,7 @@ fn main() -> ExitCode {
         Task::Bench { args } => bench(&args),
         Task::Loom => loom(),
         Task::Fuzz { target, seconds } => fuzz(&target, seconds),
+        Task::Crash { cycles, seed } => crash(cycles, seed),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,7 +155,31 @@ fn ci() -> TaskResult {
         "doc tests",
         cargo().args(["test", "--workspace", "--locked", "--doc"]),
     )?;
-    loom()
+    loom()?;
+    crash(20, None)
+}
+
+fn crash(cycles: u64, seed: Option<u64>) -> TaskResult {
+    let mut command = cargo();
+    command.args([
+        "run",
+        "--release",
+        "--locked",
+        "-p",
+        "seer-db",
+        "--example",
+        "crashtest",
+        "--",
+        "parent",
+    ]);
+    command.args(["--cycles", &cycles.to_string()]);
+    if let Some(seed) = seed {
+        command.args(["--seed", &seed.to_string()]);
+    }
+    run(
+        &format!("kill -9 crash test, {cycles} cycles"),
+        &mut command,
+    )
 }
 
 fn bench(args: &[String]) -> TaskResult {
