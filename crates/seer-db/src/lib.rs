@@ -25,6 +25,8 @@ mod batch;
 mod db;
 mod dir;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod iter;
 mod memtables;
