@@ -22,15 +22,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
-use std::io;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use seer_core::fault::{Fault, FaultFileSystem, PowerLossMode};
-use seer_core::{FileLock, FileSystem, RandomAccessFile, SeqNo, WritableFile};
+use seer_core::{FileSystem, SeqNo};
 use seer_wal::{
     list_segments, truncate_torn_tail, Apply, CommitPipeline, Record, Sequenced, SyncPolicy,
     WalError, WalOptions, WalRecovery, WalRecoveryMode, WriteOp, WriteOptions, WriteRecord,
@@ -60,85 +60,10 @@ impl Rng {
     }
 }
 
-/// A file system that can be switched off atomically: once the power is cut,
-/// no operation reaches the fault file system any more, so no thread of the
-/// dead "process" can create a file in the next life of the disk.
-#[derive(Debug)]
-struct PowerSwitch {
-    fs: FaultFileSystem,
-    off: RwLock<bool>,
-}
-
-impl PowerSwitch {
-    fn new(fs: FaultFileSystem) -> Arc<Self> {
-        Arc::new(Self {
-            fs,
-            off: RwLock::new(false),
-        })
-    }
-
-    fn cut(&self, mode: PowerLossMode) {
-        let mut off = self.off.write().unwrap();
-        *off = true;
-        self.fs.power_loss(mode);
-    }
-
-    fn with<T>(&self, op: impl FnOnce(&FaultFileSystem) -> io::Result<T>) -> io::Result<T> {
-        let off = self.off.read().unwrap();
-        if *off {
-            return Err(io::Error::other("the power is off"));
-        }
-        op(&self.fs)
-    }
-}
-
-impl FileSystem for PowerSwitch {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.with(|fs| fs.create_dir_all(dir))
-    }
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        self.with(|fs| fs.create(path))
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        self.with(|fs| fs.open_append(path))
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn RandomAccessFile>> {
-        self.with(|fs| fs.open_read(path))
-    }
-    fn map(&self, path: &Path) -> io::Result<Bytes> {
-        self.with(|fs| fs.map(path))
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.with(|fs| fs.read(path))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.with(|fs| fs.rename(from, to))
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.with(|fs| fs.remove_file(path))
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.with(|fs| fs.truncate(path, len))
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.with(|fs| fs.list_dir(dir))
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.with(|fs| fs.exists(path))
-    }
-    fn file_size(&self, path: &Path) -> io::Result<u64> {
-        self.with(|fs| fs.file_size(path))
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.with(|fs| fs.sync_dir(dir))
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        self.with(|fs| fs.lock(path))
-    }
-    fn available_space(&self, dir: &Path) -> io::Result<u64> {
-        self.with(|fs| fs.available_space(dir))
-    }
-}
+#[allow(dead_code)]
+#[path = "../../seer-db/tests/durability_support/power_switch.rs"]
+mod power_switch;
+use power_switch::PowerSwitch;
 
 /// The WAL's owner applies nothing: the test checks the log itself.
 struct Discard;
@@ -415,7 +340,7 @@ fn continue_after_recovery(
         .copied()
         .unwrap_or(0)
         + 1;
-    let switch = PowerSwitch::new(fs.clone());
+    let switch = PowerSwitch::new(fs);
     let pipeline = open_pipeline(
         Arc::clone(&switch) as Arc<dyn FileSystem>,
         segment,
@@ -460,7 +385,7 @@ static TOTALS: Totals = Totals {
 fn power_loss_iteration(seed: u64) {
     let plan = Plan::new(seed);
     let fs = FaultFileSystem::new();
-    let switch = PowerSwitch::new(fs.clone());
+    let switch = PowerSwitch::new(&fs);
     let run = run_until_power_loss(&plan, &switch);
     drop(run.pipeline);
     let (records, report) = recover(&fs);
@@ -553,7 +478,7 @@ fn io_fault(rng: &mut Rng) -> Fault {
 fn io_fault_iteration(seed: u64) {
     let mut rng = Rng(seed);
     let fs = FaultFileSystem::new();
-    let switch = PowerSwitch::new(fs.clone());
+    let switch = PowerSwitch::new(&fs);
     let policy = if rng.one_in(2) {
         SyncPolicy::Always
     } else {
