@@ -149,11 +149,14 @@ pub fn run_compaction(
     Ok(result)
 }
 
-/// Writes a sorted stream (an immutable memtable) as one new level-0 run.
-/// Tombstones are kept (older data may lie below); merge operands are
-/// partially merged. An empty stream gives an empty edit.
+/// Writes a sorted stream (an immutable memtable) of about
+/// `input_entries_count` entries as one new level-0 run; the count sizes the
+/// run for Monkey's filter bits. Tombstones are kept (older data may lie
+/// below); merge operands are partially merged. An empty stream gives an
+/// empty edit.
 pub fn flush<I>(
     input: &mut I,
+    input_entries_count: u64,
     version: &Version,
     context: &ExecutorContext,
     target_file_size_bytes: u64,
@@ -167,7 +170,12 @@ where
         level: 0,
         run_id: new_file_number(),
         target_file_size_bytes,
-        bloom_bits_per_key: monkey_bits(version, 0, 0, context.filter_bits_per_entry),
+        bloom_bits_per_key: monkey_bits(
+            version,
+            0,
+            input_entries_count,
+            context.filter_bits_per_entry,
+        ),
         creation_policy: "flush",
     };
     write_stream(input, false, &target, context, new_file_number)
@@ -765,6 +773,57 @@ mod tests {
         }
     }
 
+    /// Monkey sizes a flush's filter by its entry count: over a large
+    /// bottom level, a small run gets more bits per key than a large one.
+    #[test]
+    fn flush_filter_bits_follow_the_input_entry_count() {
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let context = context(&fs);
+        let counter = std::cell::Cell::new(10u64);
+        let next = || {
+            counter.set(counter.get() + 1);
+            counter.get()
+        };
+        let bottom = TableMeta {
+            file_number: 1,
+            file_size_bytes: 1 << 30,
+            smallest: key("a", 1, ValueKind::Put),
+            largest: key("z", 1, ValueKind::Put),
+            smallest_seq: 1,
+            largest_seq: 1,
+            entry_count: 10_000_000,
+            tombstone_count: 0,
+            merge_count: 0,
+            raw_key_bytes: 0,
+            raw_value_bytes: 0,
+        };
+        let mut edit = VersionEdit::new();
+        edit.add_table(3, 1, Arc::new(bottom));
+        let version = Version::empty(4).apply(&edit).unwrap();
+        let bits_for = |entries_count: u64| {
+            let input = vec![(key("k", 2, ValueKind::Put), n(1))];
+            let flushed = flush(
+                &mut VecIter::new(input),
+                entries_count,
+                &version,
+                &context,
+                1 << 20,
+                &next,
+            )
+            .unwrap();
+            let path = table_path(&context.dir, flushed.outputs[0].file_number);
+            let table = Table::open(&fs, &path, 0, None).unwrap();
+            table.properties().bloom_bits_per_key
+        };
+        let small_run_bits = bits_for(1_000);
+        let large_run_bits = bits_for(5_000_000);
+        assert!(
+            small_run_bits > large_run_bits,
+            "{small_run_bits} bits for 1k entries, {large_run_bits} for 5M"
+        );
+    }
+
     #[test]
     fn flush_then_compact_cuts_tables_on_key_boundaries() {
         let fs = FaultFileSystem::new();
@@ -794,6 +853,7 @@ mod tests {
                 .collect();
             let flushed = flush(
                 &mut VecIter::new(entries),
+                300,
                 &version,
                 &context,
                 1 << 20,
@@ -861,6 +921,7 @@ mod tests {
         // An empty flush writes nothing.
         let empty = flush(
             &mut VecIter::new(Vec::new()),
+            0,
             &after,
             &context,
             1 << 20,
