@@ -1,10 +1,11 @@
 //! Opening a database: directory and lock, seer-compaction's
 //! [`VersionSet`] (manifest replay, a fresh manifest, orphan report), replay
 //! of every WAL segment the manifest does not cover (restoring sequence
-//! numbers), a table holding the replayed records, and the removal of files
-//! nothing refers to any more.
+//! numbers), a level-0 run holding the replayed records (written by the same
+//! layer flush as a memtable flush), and the removal of files nothing refers
+//! to any more.
 //!
-//! Replayed records are written to a level-0 table before the database
+//! Replayed records are written to level 0 before the database
 //! takes writes, so the old segments (including any torn or, under
 //! point-in-time recovery, ignored ones) are obsolete and deleted, and the
 //! new WAL starts clean with a segment numbered above every file on disk.
@@ -23,7 +24,7 @@ use seer_wal::{
     delete_segments_before, truncate_torn_tail, CommitPipeline, WalOptions, WalRecovery,
 };
 
-use crate::background::{build_table, Jobs};
+use crate::background::{executor_context, largest_seq, write_level0, Jobs};
 use crate::backpressure::Backpressure;
 use crate::db::DbInner;
 use crate::dir::DbDir;
@@ -62,23 +63,18 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
     let segment = versions.new_file_number();
     let mut edit = VersionEdit::new();
     if !replayed.memtable.is_empty() {
-        let number = versions.new_file_number();
-        let meta = build_table(
-            &fs,
-            path,
-            number,
+        // No snapshot is live while the database opens.
+        let context = executor_context(&options, &fs, path, cache.clone(), Vec::new());
+        let new_file_number = || versions.new_file_number();
+        let flushed = write_level0(
             &replayed.memtable,
-            &options,
             &version,
-            "recovery",
+            &context,
+            &options,
+            &new_file_number,
         )?;
-        last_seq = last_seq.max(meta.largest_seq);
-        tracing::info!(
-            table = number,
-            entries = meta.entry_count,
-            "replayed WAL records written to level 0"
-        );
-        edit.add_table(0, number, Arc::new(meta));
+        last_seq = last_seq.max(largest_seq(&flushed.outputs).unwrap_or(0));
+        edit = flushed.edit;
     }
     edit.log_number = Some(segment);
     edit.last_seq = Some(last_seq);

@@ -12,10 +12,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use seer_compaction::cost::TreeInputs;
 use seer_compaction::{
-    run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionsInProgress,
-    ExecutorContext, ManualPick, Picker, PickerOptions, PolicyParams, Version, WorkloadWindow,
+    run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionsInProgress, ManualPick,
+    Picker, PickerOptions, PolicyParams, Version, WorkloadWindow,
 };
-use seer_sstable::TableOptions;
 
 use crate::db::DbInner;
 use crate::error::Result;
@@ -227,14 +226,10 @@ fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
     );
     let _entered = span.enter();
     let (params, _) = db.jobs.compaction.policy();
-    let context = executor_context(db);
+    let context = db.executor_context();
     let new_file_number = || db.tree().new_file_number();
+    // The executor syncs the outputs and the directory before it returns.
     let result = run_compaction(compaction, version, &context, &new_file_number)?;
-    // The outputs' names must be durable before the manifest points at them.
-    let dir = db.dir.path();
-    db.fs
-        .sync_dir(dir)
-        .map_err(|e| crate::error::Error::io(dir, e))?;
     let mut tables = Vec::with_capacity(result.outputs.len());
     for meta in &result.outputs {
         tables.push(open_table(
@@ -265,23 +260,4 @@ fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
         "compaction done"
     );
     Ok(())
-}
-
-/// What the layer's executor needs from the database.
-pub(crate) fn executor_context(db: &DbInner) -> ExecutorContext {
-    let options = db.options();
-    ExecutorContext {
-        fs: Arc::clone(&db.fs),
-        dir: db.dir.path().to_owned(),
-        table_options: TableOptions {
-            block_size_bytes: options.block_size_bytes,
-            compression: options.compression,
-            bloom_bits_per_key: options.bloom_bits_per_key,
-            ..TableOptions::default()
-        },
-        filter_bits_per_entry: f64::from(options.bloom_bits_per_key),
-        snapshots: db.snapshots().live_seqs(),
-        merge_operator: options.merge_operator.clone(),
-        block_cache: db.block_cache.clone(),
-    }
 }

@@ -1,22 +1,24 @@
-//! Flush: the oldest immutable memtable becomes a level-0 table (one new
-//! sorted run), recorded in the manifest with the WAL log number that makes
-//! its segment obsolete; then the immutable leaves the memtable set and the
-//! obsolete WAL segments are deleted.
+//! Flush: the oldest immutable memtable becomes a level-0 run written by
+//! seer-compaction's [`flush`](seer_compaction::flush) (Monkey's bloom bits
+//! for the run, shadowed versions no live snapshot sees dropped, merge
+//! operands collapsed), recorded in the manifest with the WAL log number
+//! that makes its segment obsolete; then the immutable leaves the memtable
+//! set and the obsolete WAL segments are deleted. Recovery writes its
+//! replayed records with the same [`write_level0`].
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use seer_compaction::{Version, VersionEdit};
-use seer_core::filename::file_name;
-use seer_core::{FileKind, InternalIterator, SharedFileSystem};
+use seer_compaction::{CompactionResult, ExecutorContext, Version};
+use seer_core::{SeqNo, SharedFileSystem};
 use seer_memtable::Memtable;
-use seer_sstable::{TableBuilder, TableMeta, TableOptions};
+use seer_sstable::{BlockCache, TableOptions};
 use seer_wal::delete_segments_before;
 
 use crate::db::DbInner;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::memtables::Frozen;
 use crate::options::DBOptions;
 use crate::tree::open_table;
@@ -35,39 +37,33 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
     let started = Instant::now();
     let span = tracing::info_span!("flush", wal_segment = frozen.wal_segment);
     let _entered = span.enter();
-    let number = db.tree().new_file_number();
     let dir = db.dir.path();
     let version = Arc::clone(&db.tree().current().version);
-    let mut edit = VersionEdit::new();
-    let mut new_tables = Vec::new();
-    if !frozen.memtable.is_empty() {
-        let meta = build_table(
-            &db.fs,
-            dir,
-            number,
-            &frozen.memtable,
-            db.options(),
-            &version,
-            "flush",
-        )?;
-        db.metrics()
-            .flush_bytes
-            .fetch_add(meta.file_size_bytes, Ordering::Relaxed);
-        edit.last_seq = Some(meta.largest_seq);
+    // With the live snapshots as of now: for each of them the flush keeps
+    // the newest version it sees (and always the newest version of a key).
+    let context = db.executor_context();
+    let new_file_number = || db.tree().new_file_number();
+    let flushed = write_level0(
+        &frozen.memtable,
+        &version,
+        &context,
+        db.options(),
+        &new_file_number,
+    )?;
+    let mut new_tables = Vec::with_capacity(flushed.outputs.len());
+    for meta in &flushed.outputs {
         new_tables.push(open_table(
             db.fs.as_ref(),
             dir,
-            number,
+            meta.file_number,
             db.block_cache.clone(),
         )?);
-        tracing::info!(
-            table = number,
-            entries = meta.entry_count,
-            bytes = meta.file_size_bytes,
-            "flushed memtable"
-        );
-        edit.add_table(0, number, Arc::new(meta));
     }
+    db.metrics()
+        .flush_bytes
+        .fetch_add(flushed.stats.output_bytes, Ordering::Relaxed);
+    let mut edit = flushed.edit;
+    edit.last_seq = largest_seq(&flushed.outputs);
     edit.log_number = Some(frozen.wal_segment + 1);
     db.tree().install(edit, new_tables)?;
     db.memtables().remove_flushed(&frozen.memtable);
@@ -77,65 +73,102 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
     Ok(())
 }
 
-/// Writes every entry of `memtable` into table `number` of `dir` (level 0),
-/// with Monkey's bloom bits for a new level-0 run of `version`.
-pub(crate) fn build_table(
+/// Writes `memtable` as one new level-0 run of `version` with the layer's
+/// flush (tables cut at the target file size, synced with their directory);
+/// an empty memtable gives an empty edit.
+pub(crate) fn write_level0(
+    memtable: &Arc<Memtable>,
+    version: &Version,
+    context: &ExecutorContext,
+    options: &DBOptions,
+    new_file_number: &dyn Fn() -> u64,
+) -> Result<CompactionResult> {
+    let flushed = seer_compaction::flush(
+        &mut memtable.iter(),
+        memtable.entry_count(),
+        version,
+        context,
+        options.target_file_size_bytes,
+        new_file_number,
+    )?;
+    let stats = flushed.stats;
+    tracing::info!(
+        tables = flushed.outputs.len(),
+        entries_read = stats.input_entries,
+        entries_written = stats.output_entries,
+        bytes = stats.output_bytes,
+        "memtable written to level 0"
+    );
+    Ok(flushed)
+}
+
+/// The largest sequence number of `tables`, if any.
+pub(crate) fn largest_seq(tables: &[Arc<seer_compaction::TableMeta>]) -> Option<SeqNo> {
+    tables.iter().map(|t| t.largest_seq).max()
+}
+
+/// What the layer's executor needs for flushes and compactions: the
+/// database's files and table options, the merge operator and the live
+/// snapshots' sequence numbers (ascending).
+pub(crate) fn executor_context(
+    options: &DBOptions,
     fs: &SharedFileSystem,
     dir: &Path,
-    number: u64,
-    memtable: &Arc<Memtable>,
-    options: &DBOptions,
-    version: &Version,
-    policy: &str,
-) -> Result<TableMeta> {
-    let table_options = table_options(options, version, 0, memtable.entry_count(), policy);
-    let path = dir.join(file_name(FileKind::Table, number));
-    let mut builder = TableBuilder::new(Arc::clone(fs), &path, table_options)?;
-    let mut iter = memtable.iter();
-    let Ok(()) = iter.seek_to_first();
-    while iter.valid() {
-        if let Err(error) = builder.add(iter.key(), iter.value()) {
-            abandon(builder);
-            return Err(error.into());
+    block_cache: Option<Arc<BlockCache>>,
+    snapshots: Vec<SeqNo>,
+) -> ExecutorContext {
+    ExecutorContext {
+        fs: Arc::clone(fs),
+        dir: dir.to_owned(),
+        table_options: TableOptions {
+            block_size_bytes: options.block_size_bytes,
+            compression: options.compression,
+            bloom_bits_per_key: options.bloom_bits_per_key,
+            ..TableOptions::default()
+        },
+        filter_bits_per_entry: f64::from(options.bloom_bits_per_key),
+        snapshots,
+        merge_operator: options.merge_operator.clone(),
+        block_cache,
+    }
+}
+
+impl DbInner {
+    /// The executor context of a flush or compaction starting now.
+    pub(crate) fn executor_context(&self) -> ExecutorContext {
+        executor_context(
+            self.options(),
+            &self.fs,
+            self.dir.path(),
+            self.block_cache.clone(),
+            self.snapshots().live_seqs(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::options::DBOptions;
+
+    #[test]
+    fn flush_keeps_what_a_snapshot_sees_drops_the_rest_and_counts_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DBOptions::default().open(dir.path()).unwrap();
+        db.put("k", "old").unwrap();
+        let snapshot = db.snapshot();
+        for i in 0..10 {
+            db.put("k", format!("v{i}")).unwrap();
         }
-        let Ok(()) = iter.next();
-    }
-    let meta = builder.finish()?;
-    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
-    Ok(meta)
-}
-
-/// Drops a half-built table (its error is secondary to the one reported).
-pub(crate) fn abandon(builder: TableBuilder) {
-    if let Err(error) = builder.abandon() {
-        tracing::warn!(%error, "could not remove a half-built table");
-    }
-}
-
-/// The table options for a new run of `entries_count` entries on `level`.
-pub(crate) fn table_options(
-    options: &DBOptions,
-    version: &Version,
-    level: usize,
-    entries_count: u64,
-    policy: &str,
-) -> TableOptions {
-    let bits = if options.bloom_bits_per_key == 0 {
-        0
-    } else {
-        let monkey = version.filter_bits_per_key(
-            level,
-            entries_count,
-            f64::from(options.bloom_bits_per_key),
-        );
-        monkey.round().clamp(1.0, 32.0) as u32
-    };
-    TableOptions {
-        block_size_bytes: options.block_size_bytes,
-        compression: options.compression,
-        bloom_bits_per_key: bits,
-        creation_level: Some(level as u32),
-        creation_policy: policy.to_owned(),
-        ..TableOptions::default()
+        db.put("other", "x").unwrap();
+        db.flush().unwrap();
+        assert_eq!(snapshot.get("k").unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v9"[..]));
+        let tree = db.inner.tree().current();
+        let entries: u64 = tree.version.tables().map(|(_, t)| t.entry_count).sum();
+        // "old" (the snapshot's), "v9" and "other": the shadowed v0..v8 went.
+        assert_eq!(entries, 3);
+        let flushed_bytes = db.metrics().flush_bytes_written;
+        assert!(flushed_bytes > 0);
+        assert_eq!(flushed_bytes, tree.version.size_bytes());
     }
 }
