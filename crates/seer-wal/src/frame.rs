@@ -154,6 +154,58 @@ pub(crate) fn check_frame(bytes: &[u8], offset: usize) -> Option<std::ops::Range
     (sum == read_u64(&header[4..12])).then_some(start..start + len)
 }
 
+/// How the frame that starts at `offset` of `bytes` lies in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameExtent {
+    /// Fewer than [`FRAME_HEADER_BYTES`] bytes remain: the header is cut.
+    HeaderCut {
+        /// Bytes left from `offset` to the end.
+        remaining_bytes: usize,
+    },
+    /// The header is whole but its `len` runs past the end of the file.
+    PastEnd {
+        /// The payload length the header declares.
+        declared_bytes: usize,
+    },
+    /// The header and the declared payload both lie inside the file.
+    Inside,
+}
+
+/// Where the frame at `offset` of `bytes` would end, judged from its header
+/// alone (the checksum is not looked at).
+pub(crate) fn frame_extent(bytes: &[u8], offset: usize) -> FrameExtent {
+    let remaining_bytes = bytes.len().saturating_sub(offset);
+    if remaining_bytes < FRAME_HEADER_BYTES {
+        return FrameExtent::HeaderCut { remaining_bytes };
+    }
+    let declared_bytes = read_u32(&bytes[offset..offset + 4]) as usize;
+    if declared_bytes > remaining_bytes - FRAME_HEADER_BYTES {
+        FrameExtent::PastEnd { declared_bytes }
+    } else {
+        FrameExtent::Inside
+    }
+}
+
+/// Whether the bytes from `offset` to the end of `bytes` are one whole
+/// frame whose `len` field alone is damaged: the stored checksum matches
+/// when `len` is taken as "every byte up to the end of the file". Tells a
+/// damaged final frame from a torn one (whose checksum covers bytes that
+/// never reached the file, so it cannot match but by an xxh3 collision).
+pub(crate) fn is_whole_final_frame_with_damaged_len(bytes: &[u8], offset: usize) -> bool {
+    let Some(header) = bytes.get(offset..offset.saturating_add(FRAME_HEADER_BYTES)) else {
+        return false;
+    };
+    let payload = &bytes[offset + FRAME_HEADER_BYTES..];
+    let Ok(true_len) = u32::try_from(payload.len()) else {
+        return false;
+    };
+    let sum = Checksummer::new()
+        .update(&true_len.to_le_bytes())
+        .update(payload)
+        .finish();
+    sum == read_u64(&header[4..12])
+}
+
 fn read_u32(bytes: &[u8]) -> u32 {
     let mut le = [0u8; 4];
     le.copy_from_slice(&bytes[..4]);

@@ -6,9 +6,21 @@
 //! through the same two types.
 //!
 //! A damaged region starts at the first byte that is not a whole, correctly
-//! checksummed frame. If no valid frame starts anywhere after it, the region
-//! is a *torn tail* (a write cut short by a crash); otherwise the log is
-//! *corrupted* at that offset.
+//! checksummed frame (or at byte 0 when the file header is bad). It is a
+//! *torn tail* (a write cut short by a crash) only when no valid frame
+//! starts anywhere after it and either
+//!
+//! - the damaged unit is incomplete: the file header or the frame header is
+//!   cut, or the frame's declared `len` runs past the end of the file (and
+//!   the frame is not a whole final frame whose `len` field alone is
+//!   damaged, which its checksum tells: see
+//!   [`crate::frame::is_whole_final_frame_with_damaged_len`]); or
+//! - every byte from its start to the end of the file is zero (a file system
+//!   extended the file after a power loss but never wrote the data).
+//!
+//! Anything else is *corruption* at that offset, even in the final frame: a
+//! whole frame whose checksum fails was written completely and then
+//! damaged, so dropping it would silently lose an acknowledged record.
 
 use std::path::{Path, PathBuf};
 
@@ -17,14 +29,17 @@ use seer_core::{FileSystem, WritableFile};
 
 use crate::error::{Result, WalError};
 use crate::frame::{
-    check_frame, FrameBuffer, LogHeader, LogKind, FRAME_HEADER_BYTES, LOG_HEADER_BYTES,
+    check_frame, frame_extent, is_whole_final_frame_with_damaged_len, FrameBuffer, FrameExtent,
+    LogHeader, LogKind, LOG_HEADER_BYTES,
 };
 
 /// How recovery treats damaged log bytes, as in RocksDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WalRecoveryMode {
-    /// A torn final record of the newest log is dropped (and reported so the
-    /// owner can truncate it); any other damage is an error.
+    /// A torn final record of the newest log (an incomplete frame, or a
+    /// zero-filled tail) is dropped and reported so the owner can truncate
+    /// it; any other damage, a damaged complete final frame included, is an
+    /// error.
     #[default]
     TolerateCorruptedTail,
     /// Any damage, even a torn final record, is an error.
@@ -146,13 +161,14 @@ pub struct Frame {
 pub enum LogEnd {
     /// Every byte was a valid frame.
     Clean,
-    /// Bytes from `offset` on are a torn write: no valid frame follows.
+    /// Bytes from `offset` on are a torn write: an incomplete final frame
+    /// (or file header), or bytes that are all zero.
     TornTail {
         /// Where the valid prefix ends.
         offset: u64,
     },
-    /// [`WalRecoveryMode::PointInTime`] stopped at damage followed by valid
-    /// frames.
+    /// [`WalRecoveryMode::PointInTime`] stopped at damage that is not a torn
+    /// tail.
     Stopped {
         /// Where the damage starts.
         offset: u64,
@@ -223,7 +239,10 @@ impl LogReader {
                 let detail = format!("expected a {kind:?} log, found {:?}", header.kind);
                 return Err(WalError::corruption(&reader.path, 0, detail));
             }
-            Err(detail) => reader.damaged(0, detail)?,
+            Err(detail) => {
+                let looks_torn = reader.bytes.len() < LOG_HEADER_BYTES || reader.is_zero_from(0);
+                reader.damaged(0, detail, looks_torn)?;
+            }
         }
         Ok(reader)
     }
@@ -247,7 +266,8 @@ impl LogReader {
                 self.pos = range.end;
                 return Ok(Some(frame));
             }
-            self.damaged(self.pos, self.describe_bad_frame())?;
+            let (detail, looks_torn) = self.inspect_bad_frame();
+            self.damaged(self.pos, detail, looks_torn)?;
         }
     }
 
@@ -299,38 +319,48 @@ impl LogReader {
         self.bytes.len() as u64
     }
 
-    /// Decides what the damage at `offset` means under the mode.
-    fn damaged(&mut self, offset: usize, detail: String) -> Result<()> {
+    /// Decides what the damage at `offset` means under the mode; it is a
+    /// torn tail when `looks_torn` (the damaged unit is incomplete or
+    /// zero-filled) and no valid frame follows it.
+    fn damaged(&mut self, offset: usize, detail: String, looks_torn: bool) -> Result<()> {
         let resume =
             (offset + 1..self.bytes.len()).find(|&p| check_frame(&self.bytes, p).is_some());
-        match (self.mode, resume) {
-            (WalRecoveryMode::AbsoluteConsistency, _) => {
-                Err(WalError::corruption(&self.path, offset as u64, detail))
-            }
-            (_, None) => {
-                self.end = Some(LogEnd::TornTail {
-                    offset: offset as u64,
-                });
+        let detail = match resume {
+            None if looks_torn => return self.torn_tail(offset, detail),
+            None => format!("{detail}; nothing valid follows, but the damaged bytes are whole and not all zero, so not a torn write"),
+            Some(next) => format!("{detail}; a valid frame follows at byte {next}"),
+        };
+        match self.mode {
+            WalRecoveryMode::SkipCorrupted => {
+                let next = resume.unwrap_or(self.bytes.len());
+                self.skip(offset as u64, next as u64, detail);
+                self.pos = next;
                 Ok(())
             }
-            (WalRecoveryMode::TolerateCorruptedTail, Some(next)) => Err(WalError::corruption(
-                &self.path,
-                offset as u64,
-                format!("{detail}; a valid frame follows at byte {next}"),
-            )),
-            (WalRecoveryMode::PointInTime, Some(_)) => {
+            WalRecoveryMode::PointInTime => {
                 self.end = Some(LogEnd::Stopped {
                     offset: offset as u64,
                     detail,
                 });
                 Ok(())
             }
-            (WalRecoveryMode::SkipCorrupted, Some(next)) => {
-                self.skip(offset as u64, next as u64, detail);
-                self.pos = next;
-                Ok(())
+            WalRecoveryMode::TolerateCorruptedTail | WalRecoveryMode::AbsoluteConsistency => {
+                Err(WalError::corruption(&self.path, offset as u64, detail))
             }
         }
+    }
+
+    /// Ends the log at the torn tail from `offset`, or refuses it under
+    /// [`WalRecoveryMode::AbsoluteConsistency`].
+    fn torn_tail(&mut self, offset: usize, detail: String) -> Result<()> {
+        if self.mode == WalRecoveryMode::AbsoluteConsistency {
+            let detail = format!("{detail} (a torn tail)");
+            return Err(WalError::corruption(&self.path, offset as u64, detail));
+        }
+        self.end = Some(LogEnd::TornTail {
+            offset: offset as u64,
+        });
+        Ok(())
     }
 
     fn skip(&mut self, start: u64, end: u64, detail: String) {
@@ -343,25 +373,45 @@ impl LogReader {
         });
     }
 
-    fn describe_bad_frame(&self) -> String {
-        let remaining = self.bytes.len() - self.pos;
-        if remaining < FRAME_HEADER_BYTES {
-            return format!("incomplete frame header ({remaining} bytes)");
+    /// What is wrong with the frame at the read position, and whether it
+    /// has the shape of a torn write (incomplete, or zero to the end).
+    fn inspect_bad_frame(&self) -> (String, bool) {
+        match frame_extent(&self.bytes, self.pos) {
+            FrameExtent::HeaderCut { remaining_bytes } => (
+                format!("incomplete frame header ({remaining_bytes} bytes)"),
+                true,
+            ),
+            FrameExtent::PastEnd { declared_bytes }
+                if is_whole_final_frame_with_damaged_len(&self.bytes, self.pos) =>
+            {
+                let detail = format!(
+                    "damaged frame length: {declared_bytes} bytes declared, past the end \
+                     of the file, but the checksum matches the frame that ends there"
+                );
+                (detail, false)
+            }
+            FrameExtent::PastEnd { declared_bytes } => (
+                format!("frame of {declared_bytes} bytes runs past the end of the file"),
+                true,
+            ),
+            FrameExtent::Inside if self.is_zero_from(self.pos) => (
+                "zero-filled bytes up to the end of the file".to_owned(),
+                true,
+            ),
+            FrameExtent::Inside => ("frame checksum mismatch".to_owned(), false),
         }
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&self.bytes[self.pos..self.pos + 4]);
-        let len = u32::from_le_bytes(len) as usize;
-        if len > remaining - FRAME_HEADER_BYTES {
-            format!("frame of {len} bytes runs past the end of the file")
-        } else {
-            "frame checksum mismatch".to_owned()
-        }
+    }
+
+    /// Whether every byte from `offset` to the end of the file is zero.
+    fn is_zero_from(&self, offset: usize) -> bool {
+        self.bytes[offset..].iter().all(|&b| b == 0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::FRAME_HEADER_BYTES;
     use crate::testfs::MemFs;
 
     fn write_log(fs: &MemFs, payloads: &[&[u8]]) -> Vec<u8> {
@@ -446,28 +496,145 @@ mod tests {
         assert_eq!(reader.skipped()[0].start, second as u64);
     }
 
-    #[test]
-    fn torn_tail_per_mode() {
-        let fs = MemFs::new();
-        let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
-        let cut = bytes.len() - 2;
-        let second = (LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4) as u64;
+    /// The modes that drop a torn tail.
+    const TOLERANT_MODES: [WalRecoveryMode; 3] = [
+        WalRecoveryMode::TolerateCorruptedTail,
+        WalRecoveryMode::PointInTime,
+        WalRecoveryMode::SkipCorrupted,
+    ];
+
+    /// Checks that `bytes` read as `payloads` then a torn tail at `offset`
+    /// under every mode but `AbsoluteConsistency`, which refuses it.
+    fn assert_torn(bytes: &[u8], payloads: &[&[u8]], offset: u64) {
+        for mode in TOLERANT_MODES {
+            let (read, reader) = read_all(bytes.to_vec(), mode).unwrap();
+            assert_eq!(read, payloads, "{mode:?}");
+            assert_eq!(reader.end(), Some(&LogEnd::TornTail { offset }), "{mode:?}");
+            assert!(reader.skipped().is_empty());
+        }
+        let err = read_all(bytes.to_vec(), WalRecoveryMode::AbsoluteConsistency).unwrap_err();
+        assert!(
+            matches!(&err, WalError::Corruption { offset: at, .. } if *at == offset),
+            "{err}"
+        );
+    }
+
+    /// Checks that `bytes` read as `payloads` then a damaged (not torn)
+    /// frame at `offset` that runs to the end of the file, under every mode.
+    fn assert_damaged_final_frame(bytes: &[u8], payloads: &[&[u8]], offset: u64) {
         for mode in [
             WalRecoveryMode::TolerateCorruptedTail,
-            WalRecoveryMode::PointInTime,
-            WalRecoveryMode::SkipCorrupted,
+            WalRecoveryMode::AbsoluteConsistency,
         ] {
-            let (payloads, reader) = read_all(bytes[..cut].to_vec(), mode).unwrap();
-            assert_eq!(payloads, [b"aaaa".to_vec()]);
-            assert_eq!(reader.end(), Some(&LogEnd::TornTail { offset: second }));
+            let err = read_all(bytes.to_vec(), mode).unwrap_err();
+            assert!(
+                matches!(&err, WalError::Corruption { file, offset: at, .. }
+                    if file == Path::new("log") && *at == offset),
+                "{mode:?}: {err}"
+            );
         }
-        let err =
-            read_all(bytes[..cut].to_vec(), WalRecoveryMode::AbsoluteConsistency).unwrap_err();
-        assert!(matches!(err, WalError::Corruption { offset, .. } if offset == second));
-        let (payloads, reader) =
-            read_all(bytes[..10].to_vec(), WalRecoveryMode::default()).unwrap();
-        assert!(payloads.is_empty());
-        assert_eq!(reader.end(), Some(&LogEnd::TornTail { offset: 0 }));
+        let (read, reader) = read_all(bytes.to_vec(), WalRecoveryMode::PointInTime).unwrap();
+        assert_eq!(read, payloads);
+        assert!(
+            matches!(reader.end(), Some(LogEnd::Stopped { offset: at, .. }) if *at == offset),
+            "{:?}",
+            reader.end()
+        );
+        let (read, reader) = read_all(bytes.to_vec(), WalRecoveryMode::SkipCorrupted).unwrap();
+        assert_eq!(read, payloads);
+        assert_eq!(reader.end(), Some(&LogEnd::Clean));
+        let skipped = reader.skipped();
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(
+            (skipped[0].start, skipped[0].end),
+            (offset, bytes.len() as u64)
+        );
+    }
+
+    #[test]
+    fn incomplete_final_frame_is_a_torn_tail() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        for cut in [
+            second + 1,
+            second + FRAME_HEADER_BYTES - 1,
+            second + FRAME_HEADER_BYTES,
+            bytes.len() - 2,
+            bytes.len() - 1,
+        ] {
+            assert_torn(&bytes[..cut], &[b"aaaa"], second as u64);
+        }
+        for cut in [0, 10, LOG_HEADER_BYTES - 1] {
+            assert_torn(&bytes[..cut], &[], 0);
+        }
+    }
+
+    #[test]
+    fn damaged_complete_final_frame_is_corruption() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        for position in second..bytes.len() {
+            for flip in [0x01, 0x10, 0x80] {
+                let mut damaged = bytes.clone();
+                damaged[position] ^= flip;
+                assert_damaged_final_frame(&damaged, &[b"aaaa"], second as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_length_running_past_the_end_is_told_from_a_torn_frame() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"aaaa", b"bbbbbbbb"]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        let mut damaged = bytes.clone();
+        damaged[second + 3] ^= 0x01;
+        assert!(is_whole_final_frame_with_damaged_len(&damaged, second));
+        assert!(!is_whole_final_frame_with_damaged_len(
+            &bytes[..bytes.len() - 3],
+            second
+        ));
+        assert_damaged_final_frame(&damaged, &[b"aaaa"], second as u64);
+        // The same header with its payload cut short is a torn write.
+        assert_torn(&bytes[..bytes.len() - 3], &[b"aaaa"], second as u64);
+    }
+
+    #[test]
+    fn zero_filled_tail_is_a_torn_tail() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
+        for zeros_bytes in [1, FRAME_HEADER_BYTES - 1, FRAME_HEADER_BYTES, 100, 4096] {
+            let mut padded = bytes.clone();
+            padded.resize(bytes.len() + zeros_bytes, 0);
+            assert_torn(&padded, &[b"aaaa", b"bbbb"], bytes.len() as u64);
+        }
+        for zeros_bytes in [LOG_HEADER_BYTES, 4096] {
+            assert_torn(&vec![0; zeros_bytes], &[], 0);
+        }
+    }
+
+    #[test]
+    fn partly_zeroed_final_frame_is_corruption() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[b"aaaa", &[b'x'; 64]]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        let mut damaged = bytes.clone();
+        let half = bytes.len() - 32;
+        damaged[half..].fill(0);
+        assert_damaged_final_frame(&damaged, &[b"aaaa"], second as u64);
+    }
+
+    #[test]
+    fn damaged_whole_header_without_frames_is_corruption() {
+        let fs = MemFs::new();
+        let bytes = write_log(&fs, &[]);
+        for position in 0..LOG_HEADER_BYTES {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= 0x04;
+            assert_damaged_final_frame(&damaged, &[], 0);
+        }
     }
 
     #[test]

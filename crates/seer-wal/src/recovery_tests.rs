@@ -122,6 +122,51 @@ fn torn_older_segment_per_mode() {
 }
 
 #[test]
+fn flipped_byte_in_the_final_record_of_the_newest_segment_is_corruption() {
+    let fs = MemFs::new();
+    write_segment(&fs, 1, 1, &three_puts());
+    let ends = write_segment(&fs, 2, 4, &three_puts());
+    let path = segment_path(Path::new(DIR), 2);
+    let mut bytes = segment_bytes(&fs, 2);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    fs.put(&path, bytes);
+    let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Corruption { file, offset, .. }
+            if file == &path && *offset == ends[1] as u64),
+        "{err}"
+    );
+    let (seqs, report) = recover(&fs, WalRecoveryMode::PointInTime).unwrap();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(report.stopped_at.unwrap().offset, ends[1] as u64);
+    let (seqs, report) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(report.skipped.len(), 1);
+}
+
+#[test]
+fn zero_filled_tail_of_newest_is_torn_and_truncated() {
+    let fs = MemFs::new();
+    write_segment(&fs, 1, 1, &three_puts());
+    let ends = write_segment(&fs, 2, 4, &three_puts());
+    let path = segment_path(Path::new(DIR), 2);
+    let mut bytes = segment_bytes(&fs, 2);
+    bytes.resize(bytes.len() + 4096, 0);
+    fs.put(&path, bytes);
+    let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    let torn = report.torn_tail.unwrap();
+    assert_eq!((torn.segment, torn.offset), (2, ends[2] as u64));
+    truncate_torn_tail(&fs, &torn).unwrap();
+    assert_eq!(segment_bytes(&fs, 2).len(), ends[2]);
+    let (seqs, report) = recover(&fs, WalRecoveryMode::AbsoluteConsistency).unwrap();
+    assert_eq!((seqs.len(), report.torn_tail), (6, None));
+}
+
+#[test]
 fn bad_record_followed_by_valid_ones_is_corruption() {
     let fs = MemFs::new();
     let ends = write_segment(&fs, 1, 1, &three_puts());
@@ -239,22 +284,62 @@ proptest! {
     }
 
     #[test]
+    fn a_zero_filled_tail_after_whole_records_is_torn(
+        writes in proptest::collection::vec(arb_write(), 1..8),
+        whole_fraction in 0.0f64..1.0,
+        zeros_bytes in 1usize..5000,
+    ) {
+        let (bytes, ends) = segment_image(&writes);
+        let whole = (ends.len() as f64 * whole_fraction) as usize;
+        let valid_len = if whole == 0 { crate::frame::LOG_HEADER_BYTES } else { ends[whole - 1] };
+        let mut padded = bytes[..valid_len].to_vec();
+        padded.resize(valid_len + zeros_bytes, 0);
+        let (records, end, skipped) = read_image(padded, WalRecoveryMode::TolerateCorruptedTail).unwrap();
+        prop_assert_eq!(&records[..], &expected_records(&writes)[..whole]);
+        prop_assert_eq!(end, LogEnd::TornTail { offset: valid_len as u64 });
+        prop_assert_eq!(skipped, 0);
+    }
+
+    #[test]
     fn a_flipped_byte_is_never_silently_accepted(
         writes in proptest::collection::vec(arb_write(), 1..8),
         position_fraction in 0.0f64..1.0,
         flip in 1u8..=255,
     ) {
-        let (mut bytes, _) = segment_image(&writes);
+        let (mut bytes, ends) = segment_image(&writes);
         let position = (bytes.len() as f64 * position_fraction) as usize;
         bytes[position] ^= flip;
+        // The damage is reported at the start of the header or frame that
+        // holds the flipped byte, never taken for a torn tail.
+        let damaged = std::iter::once(0)
+            .chain(std::iter::once(crate::frame::LOG_HEADER_BYTES))
+            .chain(ends.iter().copied())
+            .filter(|&start| start <= position)
+            .max()
+            .unwrap_or(0);
+        let before = ends.iter().filter(|&&end| end <= damaged).count();
         for mode in WalRecoveryMode::ALL {
-            match read_image(bytes.clone(), mode) {
-                Err(WalError::Corruption { .. }) => {}
-                Err(other) => prop_assert!(false, "{:?}: unexpected error {}", mode, other),
-                Ok((records, end, skipped)) => {
-                    prop_assert!(mode != WalRecoveryMode::AbsoluteConsistency);
-                    prop_assert!(end != LogEnd::Clean || skipped > 0, "{:?} accepted a flipped byte", mode);
-                    prop_assert!(records.len() < writes.len() || mode == WalRecoveryMode::SkipCorrupted);
+            let result = read_image(bytes.clone(), mode);
+            match mode {
+                WalRecoveryMode::TolerateCorruptedTail | WalRecoveryMode::AbsoluteConsistency => {
+                    prop_assert!(
+                        matches!(&result, Err(WalError::Corruption { offset, .. }) if *offset == damaged as u64),
+                        "{:?} at byte {}: {:?}", mode, position, result.map(|r| r.1)
+                    );
+                }
+                WalRecoveryMode::PointInTime => {
+                    let (records, end, _) = result.unwrap();
+                    prop_assert_eq!(records.len(), before);
+                    prop_assert!(
+                        matches!(end, LogEnd::Stopped { offset, .. } if offset == damaged as u64),
+                        "flip at byte {}: {:?}", position, end
+                    );
+                }
+                WalRecoveryMode::SkipCorrupted => {
+                    let (records, end, skipped) = result.unwrap();
+                    prop_assert_eq!(end, LogEnd::Clean);
+                    prop_assert!(skipped > 0);
+                    prop_assert!(records.len() < writes.len() || damaged == 0, "only a bad file header loses no record");
                 }
             }
         }
