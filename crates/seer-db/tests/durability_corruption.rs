@@ -236,7 +236,6 @@ fn verify_reports_an_intact_database_as_intact() {
 /// writes vanish and older values come back. Reported in
 /// /work/layer-requests.md (seer-wal LogReader / seer-compaction replay).
 #[test]
-#[ignore = "known bug: a damaged final manifest edit is dropped as a torn tail"]
 fn flipped_byte_in_the_final_manifest_edit_is_not_taken_for_a_torn_tail() {
     let fs = FaultFileSystem::new();
     let model = build_flushing(&fs, 3);
