@@ -18,6 +18,9 @@ pub const FILLBATCH_ENTRIES: usize = 1000;
 /// Entries read per `seekrandom` operation: the seek, then 10 nexts.
 pub const SEEK_ENTRIES: usize = 11;
 
+/// `seekrandom` and YCSB E run `reads / SCAN_OPS_DIVISOR` operations.
+pub const SCAN_OPS_DIVISOR: u64 = 10;
+
 /// Longest YCSB E scan.
 pub const YCSB_MAX_SCAN_ENTRIES: u64 = 100;
 
@@ -233,11 +236,15 @@ impl Workload {
             | Self::Load => params.num,
             Self::ReadSeq | Self::ReadReverse => params.num * params.threads as u64,
             Self::FillSync { .. } => (params.num / 1000).max(MIN_FILLSYNC_OPS),
-            Self::ReadRandom
-            | Self::ReadMissing
-            | Self::SeekRandom
-            | Self::ReadWhileWriting
-            | Self::Ycsb { .. } => params.reads,
+            // Each op reads 11 (seekrandom) or up to 100 (YCSB E) entries:
+            // a tenth of the reads keeps their run time near the others'.
+            Self::SeekRandom
+            | Self::Ycsb {
+                mix: YcsbMix::E, ..
+            } => (params.reads / SCAN_OPS_DIVISOR).max(1),
+            Self::ReadRandom | Self::ReadMissing | Self::ReadWhileWriting | Self::Ycsb { .. } => {
+                params.reads
+            }
         }
     }
 

@@ -10,21 +10,21 @@ use crate::error::{BenchError, Result};
 mod fjall_engine;
 #[cfg(feature = "rocksdb")]
 mod rocksdb_engine;
+mod seer_engine;
 
 /// Whether the seer engine is compiled in (it needs seer-db's `DB` facade).
-pub const SEER_BUILT_IN: bool = false;
+pub const SEER_BUILT_IN: bool = true;
 
 /// Opens `kind` in `dir`.
 pub fn open(kind: EngineKind, dir: &Path, config: &EngineConfig) -> Result<Box<dyn Engine>> {
     match kind {
+        EngineKind::Seer => Ok(Box::new(seer_engine::SeerEngine::open(dir, config)?)),
         #[cfg(feature = "fjall")]
         EngineKind::Fjall => Ok(Box::new(fjall_engine::FjallEngine::open(dir, config)?)),
         #[cfg(feature = "rocksdb")]
         EngineKind::Rocksdb => Ok(Box::new(rocksdb_engine::RocksdbEngine::open(dir, config)?)),
-        _ => {
-            let _ = (dir, config);
-            Err(not_built_in(kind))
-        }
+        #[allow(unreachable_patterns)] // Reached only without the peers' features.
+        _ => Err(not_built_in(kind)),
     }
 }
 
@@ -74,7 +74,6 @@ fn rocksdb_library() -> String {
 }
 
 /// Wraps an engine's error.
-#[allow(dead_code)] // Unused when no engine is compiled in.
 pub(crate) fn engine_error(engine: &'static str, error: impl std::fmt::Display) -> BenchError {
     BenchError::Engine {
         engine,
