@@ -1,14 +1,15 @@
 //! Point reads: `get` and `multi_get` look in the active memtable, the
 //! immutable memtables newest first, then the version's sorted runs newest
 //! first, stopping at the first value or tombstone and collecting merge
-//! operands on the way; [`resolve_merge`] is the one place reads resolve
-//! them. Also the [`ReadView`] that iterators and snapshots start from.
+//! operands on the way; [`DbInner::resolve`] is the one place reads
+//! (point reads, iterators and transactions) resolve them. Also the
+//! [`ReadView`] that iterators and snapshots start from.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_compaction::Version;
-use seer_core::{Lookup, MergeBase, MergeError, MergeOperator, SeqNo};
+use seer_core::{Lookup, MergeBase, MergeError, SeqNo};
 use seer_memtable::Memtable;
 
 use crate::db::DbInner;
@@ -136,7 +137,10 @@ impl DbInner {
         Ok(Step::Continue)
     }
 
-    fn resolve(
+    /// Resolves merge operands (newest first) over `base` with the
+    /// configured operator; fails as `get` does when none is configured.
+    /// Point reads, iterators and transactions all resolve through here.
+    pub(crate) fn resolve(
         &self,
         key: &[u8],
         operands_newest_first: &[Bytes],
@@ -146,7 +150,9 @@ impl DbInner {
             .options()
             .merge_operator_ref()
             .ok_or_else(no_operator)?;
-        resolve_merge(operator, key, operands_newest_first, base)
+        let oldest_first: Vec<Bytes> = operands_newest_first.iter().rev().cloned().collect();
+        let merged = operator.full_merge(key, base, &oldest_first)?;
+        Ok(Bytes::from(merged))
     }
 
     /// A consistent view for iterators and snapshots. `seq` is loaded
@@ -174,18 +180,6 @@ impl DbInner {
             version,
         }
     }
-}
-
-/// Resolves merge operands (newest first, as lookups collect them) over
-/// `base` with `op`; the one place reads resolve merges.
-pub(crate) fn resolve_merge(
-    op: &dyn MergeOperator,
-    key: &[u8],
-    operands_newest_first: &[Bytes],
-    base: Option<&[u8]>,
-) -> Result<Bytes> {
-    let oldest_first: Vec<Bytes> = operands_newest_first.iter().rev().cloned().collect();
-    Ok(Bytes::from(op.full_merge(key, base, &oldest_first)?))
 }
 
 fn no_operator() -> crate::Error {

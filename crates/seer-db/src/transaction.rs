@@ -86,7 +86,7 @@ impl PendingWrite {
             return Ok(base);
         }
         let newest_first: Vec<Bytes> = self.operands.iter().rev().cloned().collect();
-        crate::iter::resolve_operands(db, key, &newest_first, base.as_deref()).map(Some)
+        db.resolve(key, &newest_first, base.as_deref()).map(Some)
     }
 
     /// Appends the writes to `batch`, base first.

@@ -209,23 +209,6 @@ impl DoubleEndedIterator for KeyIterator {
 
 impl std::iter::FusedIterator for KeyIterator {}
 
-/// Resolves merge operands with the configured operator (stand-in for
-/// `DbInner::resolve`).
-pub(crate) fn resolve_operands(
-    db: &DbInner,
-    key: &[u8],
-    operands_newest_first: &[Bytes],
-    base: Option<&[u8]>,
-) -> Result<Bytes> {
-    let operator = db.options().merge_operator_ref().ok_or_else(|| {
-        Error::Merge(seer_core::MergeError {
-            operator: "none".to_owned(),
-            reason: "merge operands found but no merge_operator is configured".to_owned(),
-        })
-    })?;
-    crate::read::resolve_merge(operator, key, operands_newest_first, base)
-}
-
 impl DB {
     /// Every `(key, value)` in key order, at the current visible sequence
     /// number (later writes are not seen).

@@ -57,9 +57,7 @@ impl ReadContext {
     ) -> Result<Bytes> {
         match self.yields {
             Yield::KeysOnly => Ok(Bytes::new()),
-            Yield::KeysAndValues => {
-                super::resolve_operands(&self.db, user_key, operands_newest_first, base)
-            }
+            Yield::KeysAndValues => self.db.resolve(user_key, operands_newest_first, base),
         }
     }
 }
