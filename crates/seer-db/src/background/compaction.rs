@@ -71,24 +71,30 @@ impl CompactionState {
     }
 
     /// Registers the picker's next compaction, if any.
-    fn pick(&self, version: &Version) -> Option<Compaction> {
+    fn pick(&self, db: &DbInner) -> Option<(Arc<Version>, Compaction)> {
         let params = self.policy.lock().params;
         let mut in_progress = self.in_progress.lock();
-        let compaction = self.picker.pick(version, params, &in_progress)?;
+        let version = Arc::clone(&db.tree().current().version);
+        let compaction = self.picker.pick(&version, params, &in_progress)?;
         in_progress.register(&compaction);
-        Some(compaction)
+        Some((version, compaction))
     }
 
-    fn pick_manual(&self, version: &Version, range: Option<(&[u8], &[u8])>) -> ManualPick {
+    fn pick_manual(
+        &self,
+        db: &DbInner,
+        range: Option<(&[u8], &[u8])>,
+    ) -> (Arc<Version>, ManualPick) {
         let params = self.policy.lock().params;
         let mut in_progress = self.in_progress.lock();
+        let version = Arc::clone(&db.tree().current().version);
         let pick = self
             .picker
-            .pick_manual(version, params, range, &in_progress);
+            .pick_manual(&version, params, range, &in_progress);
         if let ManualPick::Compaction(compaction) = &pick {
             in_progress.register(compaction);
         }
-        pick
+        (version, pick)
     }
 
     fn finish(&self, compaction: &Compaction) {
@@ -100,8 +106,7 @@ impl CompactionState {
 pub(crate) fn compact_while_needed(db: &DbInner) -> Result<()> {
     loop {
         adapt_policy(db);
-        let version = Arc::clone(&db.tree().current().version);
-        let Some(compaction) = db.jobs.compaction.pick(&version) else {
+        let Some((version, compaction)) = db.jobs.compaction.pick(db) else {
             return Ok(());
         };
         // Another thread may find a disjoint compaction meanwhile.
@@ -124,11 +129,11 @@ pub(crate) fn compact_range(db: &DbInner, start: Option<Bytes>, end: Option<Byte
             return Ok(());
         };
         let generation = db.jobs.progress_generation();
-        match db
+        let (version, pick) = db
             .jobs
             .compaction
-            .pick_manual(&version, Some((&range.0[..], &range.1[..])))
-        {
+            .pick_manual(db, Some((&range.0[..], &range.1[..])));
+        match pick {
             ManualPick::Done => return Ok(()),
             ManualPick::Busy => {
                 let deadline = Instant::now() + db.options().write_stall_timeout;
