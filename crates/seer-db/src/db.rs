@@ -24,7 +24,7 @@ use crate::memtables::{MemtableApplier, Memtables};
 use crate::metrics::{Metrics, Op};
 use crate::options::DBOptions;
 use crate::report::MetricsSnapshot;
-use crate::snapshot_registry::SnapshotRegistry;
+use crate::snapshot_registry::{DbSnapshots, SnapshotRegistry};
 use crate::tree::TreeSet;
 use seer_compaction::TableMeta;
 
@@ -217,9 +217,9 @@ impl DbInner {
         &self.metrics
     }
 
-    /// The live snapshot registry.
-    pub(crate) fn snapshots(&self) -> &SnapshotRegistry {
-        &self.snapshots
+    /// The live snapshot registry, bound to the visible sequence number.
+    pub(crate) fn snapshots(&self) -> DbSnapshots<'_> {
+        DbSnapshots::new(&self.snapshots, self)
     }
 
     /// The open table of `meta` (shared with the current tree when it is

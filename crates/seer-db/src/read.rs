@@ -155,13 +155,19 @@ impl DbInner {
         Ok(Bytes::from(merged))
     }
 
-    /// A consistent view for iterators and snapshots. `seq` is loaded
-    /// *first*: everything visible at `seq` is then in the active memtable
-    /// or was moved (active -> immutables -> tree, each published before it
-    /// leaves the previous place), and the later loads, in that same order,
-    /// find it.
+    /// A consistent view of the current state at the visible sequence
+    /// number; see [`DbInner::read_view_at`].
     pub(crate) fn read_view(&self) -> ReadView {
-        let seq = self.visible_seq();
+        self.read_view_at(self.visible_seq())
+    }
+
+    /// A consistent view for reading at `seq`, which the caller loaded from
+    /// the visible sequence number *before* this call: everything visible at
+    /// `seq` is then in the active memtable or was moved (active ->
+    /// immutables -> tree, each published before it leaves the previous
+    /// place), and the loads here, in that same order, find it.
+    pub(crate) fn read_view_at(&self, seq: SeqNo) -> ReadView {
+        debug_assert!(seq <= self.visible_seq(), "read view above visible seq");
         let memtables = self.memtables();
         let active = memtables.active_full();
         let immutables = memtables.immutables();

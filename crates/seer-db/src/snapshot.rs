@@ -18,20 +18,23 @@ use crate::snapshot_registry::SnapshotGuard;
 
 /// A read view pinned for as long as this value lives: its memtables and
 /// version (hence its table files) stay, and its sequence number stays
-/// registered, so compaction keeps every version it can see.
-#[derive(Debug)]
+/// registered, so compaction keeps every version it can see. A clone pins
+/// and registers the same view once more.
+#[derive(Debug, Clone)]
 pub(crate) struct PinnedView {
     view: ReadView,
     _registration: SnapshotGuard,
 }
 
 impl PinnedView {
-    /// Pins the current state of `db`.
+    /// Pins the current state of `db`. The sequence number is chosen and
+    /// registered in one step under the registry's lock (so no flush or
+    /// compaction can list the live snapshots in between), and the
+    /// memtables and version are loaded after it.
     pub(crate) fn latest(db: &DbInner) -> Self {
-        let view = db.read_view();
-        let registration = db.snapshots().register(view.seq);
+        let registration = db.snapshots().register_visible();
         Self {
-            view,
+            view: db.read_view_at(registration.seq()),
             _registration: registration,
         }
     }
@@ -39,14 +42,6 @@ impl PinnedView {
     /// The pinned view.
     pub(crate) fn view(&self) -> &ReadView {
         &self.view
-    }
-
-    /// The same view, pinned and registered once more.
-    pub(crate) fn clone_registered(&self, db: &DbInner) -> Self {
-        Self {
-            view: self.view.clone(),
-            _registration: db.snapshots().register(self.view.seq),
-        }
     }
 }
 
@@ -94,7 +89,7 @@ impl Snapshot {
     }
 
     fn iterator(&self, bounds: KeyBounds) -> DbIterator {
-        let pinned = self.pinned.clone_registered(&self.db);
+        let pinned = self.pinned.clone();
         DbIterator::new(Arc::clone(&self.db), pinned, bounds)
     }
 }

@@ -224,7 +224,7 @@ impl Transaction {
 
     fn iterator(&self, bounds: KeyBounds) -> TransactionIterator<'_> {
         let writes = self.writes.range::<[u8], _>(bounds.as_std_bounds());
-        let pinned = self.pinned.clone_registered(&self.db);
+        let pinned = self.pinned.clone();
         let snapshot = DbIterator::new(Arc::clone(&self.db), pinned, bounds);
         TransactionIterator {
             transaction: self,
