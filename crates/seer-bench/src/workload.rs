@@ -77,7 +77,7 @@ pub enum Workload {
     ReadSeq,
     /// Scans the whole DB backward.
     ReadReverse,
-    /// Seeks to a random key and reads 10 more.
+    /// Seeks to a random key and reads 10 more (`reads / 10` operations).
     SeekRandom,
     /// Deletes every key of a loaded DB in random order.
     DeleteRandom,
@@ -90,7 +90,7 @@ pub enum Workload {
         /// Writer threads.
         threads: usize,
     },
-    /// A YCSB core workload.
+    /// A YCSB core workload (E runs `reads / 10` operations).
     Ycsb {
         /// The operation mix.
         mix: YcsbMix,
