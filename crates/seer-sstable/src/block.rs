@@ -21,6 +21,7 @@ use seer_core::compare_internal_keys;
 use seer_core::varint::{get_varint32, put_varint64};
 
 use crate::error::{CorruptionReason, LocalCorruption};
+use crate::key_buf::KeyBuf;
 
 const U32_BYTES: usize = 4;
 
@@ -126,7 +127,8 @@ pub(crate) struct BlockIter {
     next_offset: usize,
     /// The restart region holding the current entry.
     restart_index: usize,
-    key: Vec<u8>,
+    /// The current key, assembled without allocating when it is short.
+    key: KeyBuf,
     value_start: usize,
     value_end: usize,
 }
@@ -165,7 +167,7 @@ impl BlockIter {
             current: restarts_offset,
             next_offset: restarts_offset,
             restart_index: 0,
-            key: Vec::new(),
+            key: KeyBuf::new(),
             value_start: 0,
             value_end: 0,
         })
@@ -391,9 +393,8 @@ impl BlockIter {
         }
         let key_start = offset + header.header_len;
         let value_start = key_start + header.unshared;
-        self.key.truncate(header.shared);
         self.key
-            .extend_from_slice(&self.block[key_start..value_start]);
+            .replace_tail(header.shared, &self.block[key_start..value_start]);
         self.current = offset;
         self.value_start = value_start;
         self.value_end = value_start + header.value_len;

@@ -29,6 +29,7 @@ mod format;
 pub mod fuzzing;
 mod index;
 mod iterator;
+mod key_buf;
 mod meta;
 mod options;
 mod properties;

@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{
-    FileSystem, Lookup, MergeBase, ParsedInternalKey, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
-};
+use seer_core::{FileSystem, Lookup, MergeBase, ParsedInternalKey, SeqNo, ValueKind, MAX_SEQ};
 
 use crate::block::BlockIter;
 use crate::cache::{BlockCache, CacheKey};
@@ -24,6 +22,7 @@ use crate::footer::{Footer, FOOTER_BYTES};
 use crate::format::{BlockHandle, RawBlock, COMPRESSION_NONE};
 use crate::index::{parse_index, BlockIndex};
 use crate::iterator::{TableCursor, TableIterator, UserKeyBounds};
+use crate::key_buf::KeyBuf;
 use crate::meta::TableMeta;
 use crate::properties::TableProperties;
 
@@ -171,7 +170,9 @@ impl Table {
 
     /// The newest entry of `user_key` with `seq <= snapshot_seq`: filter
     /// first, then the index, then the block (and following blocks while
-    /// merge operands continue).
+    /// merge operands continue). Allocates nothing but the operand list of
+    /// a merge for user keys up to 56 bytes (the seek key and the block
+    /// cursor's key are assembled inline).
     pub fn get(&self, user_key: &[u8], snapshot_seq: SeqNo) -> Result<Lookup> {
         if !self.filter.is_absent() {
             self.filter_counters
@@ -184,9 +185,7 @@ impl Table {
                 return Ok(Lookup::NotFound);
             }
         }
-        let mut seek_key = Vec::with_capacity(user_key.len() + TRAILER_BYTES);
-        seek_key.extend_from_slice(user_key);
-        seek_key.extend_from_slice(&((snapshot_seq.min(MAX_SEQ) << 8) | SEEK_KIND).to_le_bytes());
+        let seek_key = KeyBuf::internal_key(user_key, (snapshot_seq.min(MAX_SEQ) << 8) | SEEK_KIND);
         let mut cursor = TableCursor::default();
         cursor.seek(self, &seek_key)?;
         let lookup = self.collect_lookup(&mut cursor, user_key)?;
