@@ -274,8 +274,7 @@ impl Metrics {
     }
 
     /// Counts a range scan that returned `entries_count` entries (for the
-    /// adaptive policy; iterators call it).
-    #[allow(dead_code)] // called by the iterators
+    /// adaptive policy; every iterator calls it once, when dropped).
     pub(crate) fn record_range_lookup(&self, entries_count: u64) {
         let shard = self.shard();
         let counter = if entries_count >= seer_compaction::adaptive::LONG_RANGE_MIN_ENTRIES {

@@ -41,6 +41,12 @@ pub struct MetricsSnapshot {
     pub write_amplification: f64,
     /// Sorted runs probed per point lookup, on average.
     pub read_amplification: f64,
+    /// Iterators (`iter`, `range`, `prefix`, `keys`, and those of snapshots
+    /// and transactions) that yielded fewer than 100 entries, counted when
+    /// dropped; the adaptive compaction policy weighs them.
+    pub short_range_lookups: u64,
+    /// Iterators that yielded at least 100 entries, counted when dropped.
+    pub long_range_lookups: u64,
     /// Bloom filter checks by point lookups (tables of the current tree).
     pub bloom_checks: u64,
     /// Checks where the filter proved the key absent.
@@ -98,7 +104,7 @@ impl DbInner {
         let flush = metrics.flush_bytes.load(Ordering::Relaxed);
         let compaction_written = metrics.compaction_write_bytes.load(Ordering::Relaxed);
         let ops = metrics.op_metrics();
-        let lookups = metrics.workload_counts().lookups;
+        let workload = metrics.workload_counts();
         let (policy, reason) = self.jobs.compaction.policy();
         let levels = tree
             .version
@@ -120,7 +126,9 @@ impl DbInner {
             compaction_bytes_written: compaction_written,
             compaction_bytes_read: metrics.compaction_read_bytes.load(Ordering::Relaxed),
             write_amplification: ratio(wal + flush + compaction_written, user),
-            read_amplification: ratio(metrics.runs_probed(), lookups),
+            read_amplification: ratio(metrics.runs_probed(), workload.lookups),
+            short_range_lookups: workload.short_ranges,
+            long_range_lookups: workload.long_ranges,
             bloom_checks: checks,
             bloom_useful: useful,
             bloom_false_positives: false_positives,
@@ -158,6 +166,11 @@ impl DbInner {
                 op.op, op.count, op.p50, op.p99, op.p999, op.max
             );
         }
+        let _ = writeln!(
+            out,
+            "range lookups: short {}  long {}",
+            m.short_range_lookups, m.long_range_lookups
+        );
         let _ = writeln!(
             out,
             "bytes written: user {}  wal {}  flush {}  compaction {} (read {})",

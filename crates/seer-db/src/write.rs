@@ -57,13 +57,6 @@ impl DbInner {
         )
     }
 
-    /// Applies `batch` atomically (the contract entry point for
-    /// transactions, which keep their batch).
-    #[allow(dead_code)] // part of the contract with the read side
-    pub(crate) fn write_batch(&self, batch: &Batch, options: WriteOptions) -> Result<SeqNo> {
-        self.write_owned_batch(batch.clone(), options)
-    }
-
     /// Applies `batch` atomically, consuming it.
     pub(crate) fn write_owned_batch(&self, batch: Batch, options: WriteOptions) -> Result<SeqNo> {
         self.check_batch(&batch)?;
@@ -115,7 +108,6 @@ impl DbInner {
     /// write sequenced between the validation and the batch (transaction
     /// commits). Plain writes hold the commit gate shared; this holds it
     /// exclusively around `validate` and the write.
-    #[allow(dead_code)] // called by transaction commits
     pub(crate) fn write_batch_validated(
         &self,
         batch: &Batch,

@@ -247,3 +247,27 @@ fn iterators_are_send() {
     let handle = std::thread::spawn(move || pairs(iter));
     assert_eq!(handle.join().unwrap(), vec![kv("k", "v")]);
 }
+
+#[test]
+fn every_iterator_counts_as_one_range_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir);
+    for i in 0..150 {
+        db.put(key(i), "v").unwrap();
+    }
+    let before = db.metrics();
+    assert_eq!(
+        (before.short_range_lookups, before.long_range_lookups),
+        (0, 0)
+    );
+    assert_eq!(db.range(key(10)..key(20)).count(), 10);
+    assert_eq!(db.prefix("key0010").count(), 10);
+    drop(db.iter());
+    assert_eq!(db.keys().rev().count(), 150);
+    let snapshot = db.snapshot();
+    assert_eq!(snapshot.iter().count(), 150);
+    let after = db.metrics();
+    assert_eq!(after.short_range_lookups, 3, "range, prefix, unused iter");
+    assert_eq!(after.long_range_lookups, 2, "keys, snapshot iter");
+    assert!(db.stats().contains("range lookups: short 3  long 2"));
+}

@@ -7,7 +7,9 @@
 //! snapshot registry, so compaction keeps every version it can see. It is
 //! lazy: nothing is read until the first `next` or `next_back`, and then
 //! only one block per run and memtable partition at a time; no table or
-//! level is ever materialised.
+//! level is ever materialised. When dropped, it counts as one range lookup
+//! (short or long by the entries it yielded) in the metrics the adaptive
+//! compaction policy reads.
 //!
 //! Layers, bottom up: [`run`] concatenates the tables of one sorted run,
 //! [`source`] merges memtables and runs into one internal cursor, and
@@ -66,6 +68,8 @@ pub struct DbIterator {
     /// An error to report before anything else (e.g. a closed database).
     pending_error: Option<Error>,
     finished: bool,
+    /// Entries yielded at both ends, counted as one range lookup on drop.
+    yielded_count: u64,
 }
 
 impl std::fmt::Debug for DbIterator {
@@ -97,6 +101,7 @@ impl DbIterator {
             back: IterEnd::default(),
             pending_error,
             finished: false,
+            yielded_count: 0,
         }
     }
 
@@ -149,6 +154,7 @@ impl DbIterator {
         match stepped {
             Ok(Some((key, value))) if before_other_end(&key) => {
                 this.last_key = Some(key.clone());
+                self.yielded_count += 1;
                 Some(Ok((key, value)))
             }
             Ok(_) => {
@@ -178,6 +184,17 @@ impl DoubleEndedIterator for DbIterator {
 }
 
 impl std::iter::FusedIterator for DbIterator {}
+
+impl Drop for DbIterator {
+    /// Counts the iterator as one range lookup (short or long by the
+    /// entries it yielded) for the metrics and the adaptive policy.
+    fn drop(&mut self) {
+        self.context
+            .db
+            .metrics()
+            .record_range_lookup(self.yielded_count);
+    }
+}
 
 /// A double-ended iterator over the keys of a [`DbIterator`]; made by
 /// [`DbIterator::keys`] or [`DB::keys`].
