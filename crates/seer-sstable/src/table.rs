@@ -26,6 +26,8 @@ use crate::key_buf::KeyBuf;
 use crate::meta::TableMeta;
 use crate::properties::TableProperties;
 
+mod verify;
+
 /// Kind byte of a seek key (as in `InternalKey::seek_key`): above every
 /// stored kind, so the seek lands on the newest visible entry.
 const SEEK_KIND: u64 = 0xff;
