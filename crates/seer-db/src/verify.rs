@@ -4,9 +4,9 @@
 //!
 //! - `CURRENT` and the manifest it names (`seer_compaction::manifest`);
 //! - every table of the current version, opened afresh without the block
-//!   cache and scanned from first entry to last (`seer_sstable::Table`
-//!   checks the footer, filter, properties and index at open and each data
-//!   block's checksum on first read);
+//!   cache (`seer_sstable::Table` checks the footer, filter, properties and
+//!   index at open), then every block's checksum by
+//!   `Table::verify_checksums`, without decoding entries;
 //! - every WAL segment the manifest does not yet mark obsolete
 //!   (`seer_wal::SegmentReader`), strictly except for a torn tail of the
 //!   newest segment, which recovery tolerates.
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use seer_compaction::manifest;
 use seer_core::filename::file_name;
-use seer_core::{FileKind, FileSystem, InternalIterator};
+use seer_core::{FileKind, FileSystem};
 use seer_sstable::Table;
 use seer_wal::{list_segments, segment_path, LogKind, LogReader, SegmentReader, WalRecoveryMode};
 
@@ -124,14 +124,9 @@ fn verify_manifest(
     }
 }
 
-/// Opens table `path` afresh (no cache) and reads every entry.
+/// Opens table `path` afresh (no cache) and checks every block's checksum.
 fn verify_table(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<()> {
-    let table = Arc::new(Table::open(fs, path, file_number, None)?);
-    let mut iter = table.iter();
-    iter.seek_to_first()?;
-    while iter.valid() {
-        iter.next()?;
-    }
+    Table::open(fs, path, file_number, None)?.verify_checksums()?;
     Ok(())
 }
 
