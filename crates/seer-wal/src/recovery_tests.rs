@@ -121,16 +121,28 @@ fn torn_older_segment_per_mode() {
     assert!(recover(&fs, WalRecoveryMode::AbsoluteConsistency).is_err());
 }
 
+/// Segments 1 and 2 of three puts each, segment 2's bytes changed by
+/// `damage`; returns segment 2's path and frame end offsets.
+fn two_segments_with_newest(
+    fs: &MemFs,
+    damage: impl FnOnce(&mut Vec<u8>),
+) -> (PathBuf, Vec<usize>) {
+    write_segment(fs, 1, 1, &three_puts());
+    let ends = write_segment(fs, 2, 4, &three_puts());
+    let path = segment_path(Path::new(DIR), 2);
+    let mut bytes = segment_bytes(fs, 2);
+    damage(&mut bytes);
+    fs.put(&path, bytes);
+    (path, ends)
+}
+
 #[test]
 fn flipped_byte_in_the_final_record_of_the_newest_segment_is_corruption() {
     let fs = MemFs::new();
-    write_segment(&fs, 1, 1, &three_puts());
-    let ends = write_segment(&fs, 2, 4, &three_puts());
-    let path = segment_path(Path::new(DIR), 2);
-    let mut bytes = segment_bytes(&fs, 2);
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x01;
-    fs.put(&path, bytes);
+    let (path, ends) = two_segments_with_newest(&fs, |bytes| {
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+    });
     let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
     assert!(
         matches!(&err, WalError::Corruption { file, offset, .. }
@@ -150,12 +162,7 @@ fn flipped_byte_in_the_final_record_of_the_newest_segment_is_corruption() {
 #[test]
 fn zero_filled_tail_of_newest_is_torn_and_truncated() {
     let fs = MemFs::new();
-    write_segment(&fs, 1, 1, &three_puts());
-    let ends = write_segment(&fs, 2, 4, &three_puts());
-    let path = segment_path(Path::new(DIR), 2);
-    let mut bytes = segment_bytes(&fs, 2);
-    bytes.resize(bytes.len() + 4096, 0);
-    fs.put(&path, bytes);
+    let (_, ends) = two_segments_with_newest(&fs, |bytes| bytes.resize(bytes.len() + 4096, 0));
     let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
     let torn = report.torn_tail.unwrap();
