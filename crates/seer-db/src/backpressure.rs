@@ -14,7 +14,7 @@
 //! The memory budget also asks for an early flush at 80%.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use seer_memtable::Memtable;
@@ -80,6 +80,8 @@ pub(crate) struct Backpressure {
     last_disk_check_nanos: AtomicU64,
     disk_checked: AtomicBool,
     disk_low: AtomicBool,
+    /// Writers waiting out a stop right now.
+    stalled_writers: AtomicUsize,
 }
 
 impl Backpressure {
@@ -90,6 +92,7 @@ impl Backpressure {
             last_disk_check_nanos: AtomicU64::new(0),
             disk_checked: AtomicBool::new(false),
             disk_low: AtomicBool::new(false),
+            stalled_writers: AtomicUsize::new(0),
         }
     }
 
@@ -134,7 +137,19 @@ impl Backpressure {
         }
     }
 
+    /// How many writers are waiting out a stop right now.
+    pub(crate) fn stalled_writers(&self) -> usize {
+        self.stalled_writers.load(Ordering::Relaxed)
+    }
+
     fn wait_out_stop(&self, db: &DbInner, first: Condition) -> Result<()> {
+        self.stalled_writers.fetch_add(1, Ordering::Relaxed);
+        let result = self.wait_out_stop_counted(db, first);
+        self.stalled_writers.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    fn wait_out_stop_counted(&self, db: &DbInner, first: Condition) -> Result<()> {
         let started = Instant::now();
         let deadline = started + db.options().write_stall_timeout;
         let span = tracing::info_span!("write_stall", reason = %first);

@@ -29,11 +29,29 @@ use crate::tree::TreeSet;
 use seer_compaction::TableMeta;
 
 /// An open database. Cheap to clone (all clones share one engine); `Send`
-/// and `Sync`. The engine closes when [`DB::close`] is called or the last
-/// handle (and iterator or snapshot) is dropped.
+/// and `Sync`. The engine closes when [`DB::close`] is called or when the
+/// last clone is dropped: the drop syncs the WAL per policy, joins the
+/// background threads and releases the directory lock before it returns, so
+/// the directory can be reopened at once. Iterators and snapshots still alive
+/// then keep their pinned files but fail with [`Error::Closed`] where they
+/// would need the engine.
 #[derive(Clone)]
 pub struct DB {
     pub(crate) inner: Arc<DbInner>,
+    _owner: Arc<CloseOnLastHandle>,
+}
+
+/// Shared by every clone of a [`DB`] (and by nothing else, in particular not
+/// by background threads), so its drop runs on the thread that drops the last
+/// user handle.
+struct CloseOnLastHandle(Arc<DbInner>);
+
+impl Drop for CloseOnLastHandle {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.close() {
+            tracing::warn!(%error, "closing the database on drop failed");
+        }
+    }
 }
 
 impl std::fmt::Debug for DB {
@@ -78,7 +96,11 @@ impl DB {
     pub fn open_with(path: &Path, options: DBOptions) -> Result<Self> {
         let inner = crate::recovery::open(path, options)?;
         crate::background::start(&inner)?;
-        Ok(Self { inner })
+        let owner = Arc::new(CloseOnLastHandle(Arc::clone(&inner)));
+        Ok(Self {
+            inner,
+            _owner: owner,
+        })
     }
 
     /// Sets `key` to `value`.

@@ -19,11 +19,12 @@ pub(crate) enum DirState {
     Existing,
 }
 
-/// An open, locked database directory; the lock is released on drop.
+/// An open, locked database directory; the lock is released by
+/// [`DbDir::unlock`] (at close) or on drop.
 #[derive(Debug)]
 pub(crate) struct DbDir {
     path: PathBuf,
-    _lock: Box<dyn FileLock>,
+    lock: parking_lot::Mutex<Option<Box<dyn FileLock>>>,
 }
 
 impl DbDir {
@@ -55,13 +56,18 @@ impl DbDir {
         })?;
         Ok(Self {
             path: path.to_owned(),
-            _lock: lock,
+            lock: parking_lot::Mutex::new(Some(lock)),
         })
     }
 
     /// The directory.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Releases the directory lock; called once the engine is closed.
+    pub(crate) fn unlock(&self) {
+        self.lock.lock().take();
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Health {
     pub status: HealthStatus,
     /// Why writes are slowed or stopped right now, if they are.
     pub write_stall: Option<String>,
+    /// Writers waiting out a write stop right now.
+    pub stalled_writers: usize,
     /// Immutable memtables waiting for flush.
     pub immutable_memtables: usize,
     /// Sorted runs on level 0.
@@ -111,6 +113,7 @@ impl HealthState {
         Health {
             status,
             write_stall: stall.map(|s| s.to_string()),
+            stalled_writers: db.backpressure.stalled_writers(),
             immutable_memtables: db.memtables().immutables().len(),
             l0_runs: tree.version.level(0).map_or(0, |l| l.runs().len()),
             live_snapshots: db.snapshots().live_count(),

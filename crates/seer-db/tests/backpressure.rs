@@ -108,6 +108,18 @@ fn fill_until_stopped(db: &DB) {
     panic!("writes never stopped");
 }
 
+/// Waits (bounded) until a writer is blocked by the stop, so opening the gate
+/// afterwards really resumes a stalled write.
+fn wait_until_stalled(db: &DB) {
+    for _ in 0..60_000 {
+        if db.health().stalled_writers == 1 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("the writer never stalled");
+}
+
 #[test]
 fn a_stalled_write_resumes_when_the_flush_catches_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,6 +132,7 @@ fn a_stalled_write_resumes_when_the_flush_catches_up() {
         let db = db.clone();
         std::thread::spawn(move || db.put(b"stalled", b"write"))
     };
+    wait_until_stalled(&db);
     fs.set_closed(false);
     writer.join().unwrap().unwrap();
     assert_eq!(db.get(b"stalled").unwrap().as_deref(), Some(&b"write"[..]));

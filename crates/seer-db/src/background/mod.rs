@@ -240,6 +240,7 @@ impl DbInner {
         };
         self.jobs.stop();
         let cleanup = self.tree().delete_unreferenced().map(|_| ());
+        self.dir.unlock();
         if let Some(cause) = self.health.cause() {
             return Err(Error::clone(&cause));
         }
