@@ -1,0 +1,67 @@
+//! Counts heap allocations per `put` (SyncPolicy::Never, one writer) and runs
+//! a fixed number of puts for `valgrind --tool=callgrind` instruction counts.
+//!
+//! `cargo run --release -p seer-db --example put_profile -- [puts]`
+#![allow(clippy::unwrap_used)]
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use seer_db::{DBOptions, SyncPolicy};
+
+/// The system allocator, counting allocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn main() {
+    let puts: u64 = std::env::args()
+        .nth(1)
+        .map_or(100_000, |arg| arg.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let db = DBOptions::default()
+        .sync_policy(SyncPolicy::Never)
+        .memtable_capacity(512 << 20)
+        .open(dir.path())
+        .unwrap();
+    let value = [7u8; 100];
+    // Warm up buffers that grow once.
+    for i in 0..1000u64 {
+        db.put(i.to_be_bytes(), value).unwrap();
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..puts {
+        let key = format!(
+            "{:016}",
+            i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1_000_000_007
+        );
+        db.put(key.as_bytes(), value).unwrap();
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    // The key's `format!` allocates once per put; it is not the engine's.
+    let per_put = (after - before) as f64 / puts as f64 - 1.0;
+    println!("{puts} puts, {per_put:.2} engine allocations per put");
+    drop(db);
+}
