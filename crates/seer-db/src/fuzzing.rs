@@ -5,7 +5,9 @@
 //! merges, batches, flushes, compactions, point reads, scans, clean reopens
 //! and process crashes) run against a database with tiny memtables and
 //! tables on a caller-provided in-memory file system, and against a
-//! `BTreeMap` model. Every read, and the whole contents after every reopen,
+//! `BTreeMap` model. Each instance of the database gets its own fenced view
+//! of the disk ([`Instance`]), so after a simulated crash the dead instance
+//! does no more I/O, as after a real one. Every read, and the whole contents after every reopen,
 //! must equal the model: a process crash loses nothing acknowledged. Any
 //! difference or error panics, which is what the fuzzer looks for.
 
@@ -21,15 +23,16 @@ const DIR: &str = "/fuzzdb";
 /// Operations run per input at most, so an input stays fast.
 const MAX_OPS_COUNT: usize = 400;
 
-/// The file system of one fuzz run: the database's I/O goes to
-/// `file_system`, and `crash` kills every open handle and lock as the death
-/// of the process would, keeping what was written (`FaultFileSystem` in
-/// the fuzz target and its replay test).
-pub struct Machine<'a> {
-    /// Where the database lives.
+/// One database instance's view of the fuzz run's disk (booted by the
+/// caller, e.g. through a fresh `seer_core::fault::PowerSwitch` on the run's
+/// `FaultFileSystem` in the fuzz target and its replay test).
+pub struct Instance {
+    /// Where this instance's I/O goes.
     pub file_system: SharedFileSystem,
-    /// Simulates a process crash.
-    pub crash: &'a dyn Fn(),
+    /// Kills this instance as a process crash would: what it wrote stays,
+    /// every handle and lock it holds dies, and none of its threads (a
+    /// flush or compaction still running) reaches the disk afterwards.
+    pub crash: Box<dyn Fn()>,
 }
 
 /// One decoded operation.
@@ -127,9 +130,9 @@ fn apply(model: &mut Model, step: &Step) {
     }
 }
 
-fn open(machine: &Machine<'_>) -> DB {
+fn open(instance: &Instance) -> DB {
     let opened = DBOptions::default()
-        .file_system(machine.file_system.clone())
+        .file_system(instance.file_system.clone())
         .memtable_capacity(1024)
         .memtable_partitions(1)
         .target_file_size(1024)
@@ -180,12 +183,14 @@ fn write(db: &DB, step: &Step) -> crate::Result<()> {
     }
 }
 
-/// Runs the operations `data` encodes against a fresh database on
-/// `machine` and a model; panics on any difference or error.
-pub fn db_ops(data: &[u8], machine: &Machine<'_>) {
+/// Runs the operations `data` encodes against a fresh database and a
+/// model; `boot` gives each database instance its view of one disk. Panics
+/// on any difference or error.
+pub fn db_ops(data: &[u8], boot: &dyn Fn() -> Instance) {
     let mut decoder = Decoder { bytes: data };
     let mut model = Model::new();
-    let mut db = open(machine);
+    let mut instance = boot();
+    let mut db = open(&instance);
     for _ in 0..MAX_OPS_COUNT {
         let Some(step) = decoder.step() else { break };
         match &step {
@@ -209,13 +214,15 @@ pub fn db_ops(data: &[u8], machine: &Machine<'_>) {
                     panic!("close failed: {error}");
                 }
                 drop(db);
-                db = open(machine);
+                instance = boot();
+                db = open(&instance);
                 check_scan(&db, &model);
             }
             Step::Crash => {
-                (machine.crash)();
+                (instance.crash)();
                 drop(db);
-                db = open(machine);
+                instance = boot();
+                db = open(&instance);
                 check_scan(&db, &model);
             }
             write_step => {

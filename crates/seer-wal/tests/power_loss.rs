@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use seer_core::fault::{Fault, FaultFileSystem, PowerLossMode};
+use seer_core::fault::{Fault, FaultFileSystem, PowerLossMode, PowerSwitch};
 use seer_core::{FileSystem, SeqNo};
 use seer_wal::{
     list_segments, truncate_torn_tail, Apply, CommitPipeline, Record, Sequenced, SyncPolicy,
@@ -59,11 +59,6 @@ impl Rng {
         self.below(n) == 0
     }
 }
-
-#[allow(dead_code)]
-#[path = "../../seer-db/tests/durability_support/power_switch.rs"]
-mod power_switch;
-use power_switch::PowerSwitch;
 
 /// The WAL's owner applies nothing: the test checks the log itself.
 struct Discard;

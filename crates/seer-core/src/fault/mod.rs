@@ -45,12 +45,15 @@
 //!
 //! `truncate`, `remove_file`, reads, `list_dir`, `lock` (which creates the
 //! lock file if missing, as a pending entry) and `create_dir_all` are never
-//! failed by injection. [`FaultStats`] counts the calls for assertions. The
+//! failed by injection. [`FaultStats`] counts the calls for assertions.
+//! [`PowerSwitch`] fences one instance's I/O: after its cut, the dead
+//! instance's threads reach nothing, as after a real crash. The
 //! tree is deterministic: the same sequence of calls (and power-loss seeds)
 //! gives the same files.
 
 mod faults;
 mod handles;
+mod switch;
 mod tree;
 
 use std::collections::BTreeMap;
@@ -62,6 +65,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 
 pub use faults::{Fault, FaultStats};
+pub use switch::PowerSwitch;
 pub use tree::{PowerLossMode, PowerLossReport};
 
 use crate::fs::{FileLock, FileSystem, RandomAccessFile, SharedFileSystem, WritableFile};

@@ -1,19 +1,19 @@
 //! Fuzzes whole-database operation sequences (writes, batches, flushes,
 //! compactions, reads, clean reopens and process crashes) against a model,
-//! on the in-memory fault-injecting file system.
+//! on the in-memory fault-injecting file system, each database instance
+//! behind its own `PowerSwitch` so a crashed one does no more I/O.
 #![no_main]
 
-use seer_core::fault::FaultFileSystem;
-use seer_db::fuzzing::{db_ops, Machine};
+use seer_core::fault::{FaultFileSystem, PowerSwitch};
+use seer_db::fuzzing::{db_ops, Instance};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let fs = FaultFileSystem::new();
-    let crash = || fs.crash();
-    db_ops(
-        data,
-        &Machine {
-            file_system: fs.shared(),
-            crash: &crash,
-        },
-    );
+    db_ops(data, &|| {
+        let switch = PowerSwitch::new(&fs);
+        Instance {
+            file_system: switch.clone(),
+            crash: Box::new(move || switch.crash()),
+        }
+    });
 });

@@ -1,5 +1,5 @@
-//! Shared by the `durability_*` tests: a seeded generator, a power switch
-//! around `FaultFileSystem`, and the model of a database's contents.
+//! Shared by the `durability_*` tests: a seeded generator, the model of a
+//! database's contents, and opening through seer-core's `PowerSwitch`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -7,10 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use seer_core::fault::PowerSwitch;
 use seer_core::fault::{FaultFileSystem, PowerLossMode};
-
-mod power_switch;
-pub use power_switch::PowerSwitch;
 use seer_db::{Batch, DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
 
 /// SplitMix64, so every choice of an iteration follows from its seed.
