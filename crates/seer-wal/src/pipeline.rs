@@ -16,7 +16,10 @@
 //! retried, as the kernel may have dropped the dirty pages).
 //!
 //! Each waiter sleeps on its own condition variable; leadership is handed
-//! over explicitly, so no waiter polls or sleeps in a loop.
+//! over explicitly, so no waiter polls or sleeps in a loop. A request that
+//! finds no leader leads at once and never sleeps, so it gets no wait slot:
+//! a lone writer's commit allocates nothing in the pipeline and reads its
+//! outcome directly from the group it led.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -133,14 +136,26 @@ impl Slot {
 /// performs itself once it leads.
 struct Pending {
     write: Option<(WriteRecord, WriteOptions)>,
-    slot: Arc<Slot>,
+    /// Where the requester sleeps; `None` for the request of a caller that
+    /// led at once (the current leader, which reads its outcome directly).
+    slot: Option<Arc<Slot>>,
 }
 
 /// A group member's bookkeeping beside its [`Sequenced`] record.
 struct Member {
-    slot: Arc<Slot>,
+    /// As in [`Pending`]: `None` for the leader's own request.
+    slot: Option<Arc<Slot>>,
     logged: bool,
     sync: bool,
+}
+
+/// Delivers a request's outcome: to its sleeping requester, or (no slot) to
+/// the leader's own `outcome`.
+fn deliver(slot: Option<Arc<Slot>>, result: Result<SeqNo>, outcome: &mut Option<Result<SeqNo>>) {
+    match slot {
+        Some(slot) => slot.post(Wake::Done(result)),
+        None => *outcome = Some(result),
+    }
 }
 
 /// The segment being written, owned by the leader while it leads.
@@ -184,8 +199,9 @@ struct State {
 
 /// How a request joined the queue.
 enum Joined {
-    /// The caller leads now.
-    Lead(Arc<Slot>),
+    /// The caller leads now; with the slot it slept on if it waited for the
+    /// leadership, `None` if it found no leader.
+    Lead(Option<Arc<Slot>>),
     /// Another leader finished it.
     Done(Result<SeqNo>),
 }
@@ -380,13 +396,14 @@ impl<A: Apply> Shared<A> {
         check_write(&record, options)?;
         match self.join(Some((record, options)))? {
             Joined::Done(result) => result,
-            Joined::Lead(slot) => {
-                self.lead_group();
-                match slot.wait() {
+            Joined::Lead(slot) => match (self.lead_group(), slot) {
+                (Some(result), _) => result,
+                (None, Some(slot)) => match slot.wait() {
                     Wake::Done(result) => result,
                     Wake::Lead => Err(log_missing()),
-                }
-            }
+                },
+                (None, None) => Err(log_missing()),
+            },
         }
     }
 
@@ -426,28 +443,40 @@ impl<A: Apply> Shared<A> {
     }
 
     /// Queues a request; returns whether the caller leads or is done.
+    ///
+    /// A caller that finds no leader leads at once, without a wait slot.
+    /// One that finds a leader allocates its slot outside the state lock
+    /// and looks again, as the leadership may have lapsed meanwhile.
     fn join(&self, write: Option<(WriteRecord, WriteOptions)>) -> Result<Joined> {
-        let slot = Slot::new();
-        let mut state = lock(&self.state);
-        if let Some(cause) = &state.poison {
-            return Err(poisoned(cause));
+        let mut slot: Option<Arc<Slot>> = None;
+        loop {
+            let mut state = lock(&self.state);
+            if let Some(cause) = &state.poison {
+                return Err(poisoned(cause));
+            }
+            // Invariant: with no leader the queue is empty, so a caller that
+            // takes the leadership here is at the front.
+            debug_assert!(state.leader_active || state.queue.is_empty());
+            if !state.leader_active {
+                state.leader_active = true;
+                state.queue.push_back(Pending { write, slot: None });
+                return Ok(Joined::Lead(None));
+            }
+            let Some(waiter) = slot.take() else {
+                drop(state);
+                slot = Some(Slot::new());
+                continue;
+            };
+            state.queue.push_back(Pending {
+                write,
+                slot: Some(Arc::clone(&waiter)),
+            });
+            drop(state);
+            return Ok(match waiter.wait() {
+                Wake::Lead => Joined::Lead(Some(waiter)),
+                Wake::Done(result) => Joined::Done(result),
+            });
         }
-        // Invariant: with no leader the queue is empty, so a caller that
-        // takes the leadership here is at the front.
-        debug_assert!(state.leader_active || state.queue.is_empty());
-        state.queue.push_back(Pending {
-            write,
-            slot: Arc::clone(&slot),
-        });
-        if !state.leader_active {
-            state.leader_active = true;
-            return Ok(Joined::Lead(slot));
-        }
-        drop(state);
-        Ok(match slot.wait() {
-            Wake::Lead => Joined::Lead(slot),
-            Wake::Done(result) => Joined::Done(result),
-        })
     }
 
     /// Waits until a roll or sync request leads.
@@ -466,13 +495,15 @@ impl<A: Apply> Shared<A> {
         state.log.take()
     }
 
-    /// Leads one group of writes, from the front of the queue.
-    fn lead_group(&self) {
+    /// Leads one group of writes, from the front of the queue. Returns the
+    /// outcome of the leader's own request if it has no wait slot.
+    fn lead_group(&self) -> Option<Result<SeqNo>> {
+        let mut outcome = None;
         let (mut log, mut group, mut members) = {
             let mut state = lock(&self.state);
             let mut group = std::mem::take(&mut state.group);
             let mut members = std::mem::take(&mut state.members);
-            self.form_group(&mut state, &mut group, &mut members);
+            self.form_group(&mut state, &mut group, &mut members, &mut outcome);
             (state.log.take(), group, members)
         };
         let result = match log.as_mut() {
@@ -480,19 +511,26 @@ impl<A: Apply> Shared<A> {
             None => Err(log_missing()),
         };
         for (entry, member) in group.drain(..).zip(members.drain(..)) {
-            let outcome = match &result {
+            let member_result = match &result {
                 Ok(()) => Ok(entry.seq),
                 Err(error) => Err(error.clone()),
             };
-            member.slot.post(Wake::Done(outcome));
+            deliver(member.slot, member_result, &mut outcome);
         }
         let mut state = lock(&self.state);
         state.group = group;
         state.members = members;
         self.hand_over(state, log, result.err().as_ref());
+        outcome
     }
 
-    fn form_group(&self, state: &mut State, group: &mut Vec<Sequenced>, members: &mut Vec<Member>) {
+    fn form_group(
+        &self,
+        state: &mut State,
+        group: &mut Vec<Sequenced>,
+        members: &mut Vec<Member>,
+        outcome: &mut Option<Result<SeqNo>>,
+    ) {
         let mut group_bytes = 0;
         while let Some(Pending {
             write: Some((record, options)),
@@ -515,7 +553,7 @@ impl<A: Apply> Shared<A> {
                 .checked_add(record.seq_count() - 1)
                 .filter(|&last| last <= MAX_SEQ)
             else {
-                slot.post(Wake::Done(Err(WalError::SequenceExhausted)));
+                deliver(slot, Err(WalError::SequenceExhausted), outcome);
                 continue;
             };
             group_bytes += frame_bytes;
@@ -578,12 +616,21 @@ impl<A: Apply> Shared<A> {
                 tracing::error!(%error, "write-ahead log poisoned");
                 state.poison = Some(error.clone());
             }
+            // Queued requests all sleep on slots: the only request without
+            // one is the leader's own, which left the queue when it led.
             for pending in state.queue.drain(..) {
-                pending.slot.post(Wake::Done(Err(poisoned(error))));
+                if let Some(slot) = pending.slot {
+                    slot.post(Wake::Done(Err(poisoned(error))));
+                }
             }
         }
         match state.queue.front() {
-            Some(next) => next.slot.post(Wake::Lead),
+            Some(next) => {
+                debug_assert!(next.slot.is_some(), "a queued request without a slot");
+                if let Some(slot) = &next.slot {
+                    slot.post(Wake::Lead);
+                }
+            }
             None => state.leader_active = false,
         }
     }
