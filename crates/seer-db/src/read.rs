@@ -14,6 +14,8 @@ use seer_memtable::Memtable;
 
 use crate::db::DbInner;
 use crate::error::Result;
+use crate::memtables::Frozen;
+use crate::tree::Tree;
 
 /// A consistent view for reading at `seq`: every entry with a sequence
 /// number up to `seq` is in `memtables` or `version`.
@@ -69,8 +71,19 @@ impl DbInner {
     pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
         let mut probe = Probe::default();
         let mut runs_probed = 0;
-        let step = match self.probe_memtables(key, seq, &mut probe) {
-            Step::Continue => self.probe_tree(key, seq, &mut probe, &mut runs_probed)?,
+        // The caller loaded `seq` first. A switch publishes the old active
+        // memtable among the immutables before the new active one, and a
+        // flush installs its table before removing the immutable, so loading
+        // active, then immutables, then the tree never misses data at or
+        // below `seq`, but can see a memtable twice: as the active one and an
+        // immutable, or as an immutable and the tables it was flushed into
+        // (both skipped in `probe_memtables`).
+        let memtables = self.memtables();
+        let active = memtables.active();
+        let immutables = memtables.immutables();
+        let tree = self.tree().current();
+        let step = match probe_memtables(key, seq, &active, &immutables, &tree, &mut probe) {
+            Step::Continue => self.probe_tree(key, seq, &tree, &mut probe, &mut runs_probed)?,
             decided => decided,
         };
         let value = match step {
@@ -85,39 +98,14 @@ impl DbInner {
         Ok(value)
     }
 
-    fn probe_memtables(&self, key: &[u8], seq: SeqNo, probe: &mut Probe) -> Step {
-        let memtables = self.memtables();
-        // The caller loaded `seq` first. A switch publishes the old active
-        // memtable among the immutables before the new active one, and a
-        // flush installs its table before removing the immutable, so loading
-        // active, then immutables, then the tree can see a memtable twice
-        // (skipped below) but never miss one holding data at or below `seq`.
-        let active = memtables.active();
-        let immutables = memtables.immutables();
-        if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(active.get(key, seq)) {
-            return step;
-        }
-        for frozen in immutables.iter() {
-            if Arc::ptr_eq(&frozen.memtable, &active) {
-                continue;
-            }
-            if let step @ (Step::Done(_) | Step::Resolve(_)) =
-                probe.feed(frozen.memtable.get(key, seq))
-            {
-                return step;
-            }
-        }
-        Step::Continue
-    }
-
     fn probe_tree(
         &self,
         key: &[u8],
         seq: SeqNo,
+        tree: &Tree,
         probe: &mut Probe,
         runs_probed: &mut u64,
     ) -> Result<Step> {
-        let tree = self.tree().current();
         for (_, run) in tree.version.runs_newest_first() {
             let Some(meta) = run.table_for_key(key) else {
                 continue;
@@ -171,21 +159,54 @@ impl DbInner {
         let memtables = self.memtables();
         let active = memtables.active_full();
         let immutables = memtables.immutables();
-        let version = Arc::clone(&self.tree().current().version);
+        let tree = self.tree().current();
+        let version = Arc::clone(&tree.version);
         let mut list = Vec::with_capacity(1 + immutables.len());
         list.push(Arc::clone(&active));
-        list.extend(
-            immutables
-                .iter()
-                .filter(|f| !Arc::ptr_eq(&f.memtable, &active))
-                .map(|f| Arc::clone(&f.memtable)),
-        );
+        list.extend(unflushed(&immutables, &active, &tree).map(|f| Arc::clone(&f.memtable)));
         ReadView {
             seq,
             memtables: list,
             version,
         }
     }
+}
+
+/// The immutables of `immutables` that are neither `active` (seen by a
+/// reader that loaded the new active memtable after the switch) nor already
+/// flushed into `tree` (seen by a reader that loaded them before the flush
+/// removed them): a memtable read twice would, for one, yield its merge
+/// operands twice.
+fn unflushed<'a>(
+    immutables: &'a [Frozen],
+    active: &'a Arc<Memtable>,
+    tree: &'a Tree,
+) -> impl Iterator<Item = &'a Frozen> + 'a {
+    immutables.iter().filter(move |frozen| {
+        !Arc::ptr_eq(&frozen.memtable, active) && frozen.wal_segment >= tree.log_number
+    })
+}
+
+/// Probes the active memtable, then the immutables not yet in `tree`,
+/// newest first.
+fn probe_memtables(
+    key: &[u8],
+    seq: SeqNo,
+    active: &Arc<Memtable>,
+    immutables: &[Frozen],
+    tree: &Tree,
+    probe: &mut Probe,
+) -> Step {
+    if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(active.get(key, seq)) {
+        return step;
+    }
+    for frozen in unflushed(immutables, active, tree) {
+        if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(frozen.memtable.get(key, seq))
+        {
+            return step;
+        }
+    }
+    Step::Continue
 }
 
 fn no_operator() -> crate::Error {

@@ -23,6 +23,10 @@ pub(crate) struct Tree {
     pub version: Arc<Version>,
     /// Every table of `version`, by file number.
     pub tables: HashMap<u64, Arc<Table>>,
+    /// The manifest's log number as of `version`: an immutable memtable
+    /// whose WAL segment is below it is flushed into `version`'s tables, so
+    /// a reader that loaded it before this tree must skip it.
+    pub log_number: u64,
 }
 
 /// The version set and the open tables of its current version.
@@ -46,6 +50,7 @@ impl TreeSet {
         versions: VersionSet,
     ) -> Result<Self> {
         let version = versions.current();
+        let log_number = versions.log_number();
         let mut tables = HashMap::new();
         for (_, meta) in version.tables() {
             let table = open_table(fs.as_ref(), dir, meta.file_number, cache.clone())?;
@@ -56,7 +61,11 @@ impl TreeSet {
             dir: dir.to_owned(),
             cache,
             versions,
-            current: ArcSwap::from_pointee(Tree { version, tables }),
+            current: ArcSwap::from_pointee(Tree {
+                version,
+                tables,
+                log_number,
+            }),
             install_lock: Mutex::new(()),
         })
     }
@@ -106,6 +115,7 @@ impl TreeSet {
         self.current.store(Arc::new(Tree {
             version: Arc::clone(&version),
             tables,
+            log_number: self.versions.log_number(),
         }));
         Ok(version)
     }
