@@ -71,17 +71,7 @@ impl DbInner {
     pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
         let mut probe = Probe::default();
         let mut runs_probed = 0;
-        // The caller loaded `seq` first. A switch publishes the old active
-        // memtable among the immutables before the new active one, and a
-        // flush installs its table before removing the immutable, so loading
-        // active, then immutables, then the tree never misses data at or
-        // below `seq`, but can see a memtable twice: as the active one and an
-        // immutable, or as an immutable and the tables it was flushed into
-        // (both skipped in `probe_memtables`).
-        let memtables = self.memtables();
-        let active = memtables.active();
-        let immutables = memtables.immutables();
-        let tree = self.tree().current();
+        let (active, immutables, tree) = self.load_sources();
         let step = match probe_memtables(key, seq, &active, &immutables, &tree, &mut probe) {
             Step::Continue => self.probe_tree(key, seq, &tree, &mut probe, &mut runs_probed)?,
             decided => decided,
@@ -96,6 +86,29 @@ impl DbInner {
         }?;
         self.metrics().record_lookup(value.is_some(), runs_probed);
         Ok(value)
+    }
+
+    /// The active memtable, the immutables and the tree, loaded in that
+    /// order, for reading at a sequence number the caller loaded before.
+    ///
+    /// A switch publishes the old active memtable among the immutables
+    /// before the new active one, and a flush installs its tables before
+    /// removing the immutable, so these loads never miss data at or below
+    /// that sequence number, but can see a memtable twice: as the active one
+    /// and an immutable (skipped by [`unflushed`]), as an immutable and the
+    /// tables it was flushed into (skipped by [`unflushed`] by the tree's log
+    /// number), or as the active one and, after a switch and a whole flush
+    /// in between, its tables (the loads are repeated then).
+    fn load_sources(&self) -> Sources {
+        let memtables = self.memtables();
+        loop {
+            let active = memtables.active();
+            let immutables = memtables.immutables();
+            let tree = self.tree().current();
+            if Arc::ptr_eq(&active, &memtables.active()) {
+                return (active, immutables, tree);
+            }
+        }
     }
 
     fn probe_tree(
@@ -156,10 +169,7 @@ impl DbInner {
     /// place), and the loads here, in that same order, find it.
     pub(crate) fn read_view_at(&self, seq: SeqNo) -> ReadView {
         debug_assert!(seq <= self.visible_seq(), "read view above visible seq");
-        let memtables = self.memtables();
-        let active = memtables.active_full();
-        let immutables = memtables.immutables();
-        let tree = self.tree().current();
+        let (active, immutables, tree) = self.load_sources();
         let version = Arc::clone(&tree.version);
         let mut list = Vec::with_capacity(1 + immutables.len());
         list.push(Arc::clone(&active));
@@ -171,6 +181,14 @@ impl DbInner {
         }
     }
 }
+
+/// What a read loads: the active memtable, the immutables (newest first)
+/// and the tree.
+type Sources = (
+    arc_swap::Guard<Arc<Memtable>>,
+    arc_swap::Guard<Arc<Vec<Frozen>>>,
+    arc_swap::Guard<Arc<Tree>>,
+);
 
 /// The immutables of `immutables` that are neither `active` (seen by a
 /// reader that loaded the new active memtable after the switch) nor already
