@@ -773,6 +773,16 @@ mod tests {
         }
     }
 
+    /// A file-number source counting up from `first`, as the version set's is.
+    fn file_numbers_from(first: u64) -> impl Fn() -> u64 {
+        let next = std::cell::Cell::new(first);
+        move || {
+            let number = next.get();
+            next.set(number + 1);
+            number
+        }
+    }
+
     /// Monkey sizes a flush's filter by its entry count: over a large
     /// bottom level, a small run gets more bits per key than a large one.
     #[test]
@@ -780,11 +790,7 @@ mod tests {
         let fs = FaultFileSystem::new();
         fs.create_dir_all(Path::new("/db")).unwrap();
         let context = context(&fs);
-        let counter = std::cell::Cell::new(10u64);
-        let next = || {
-            counter.set(counter.get() + 1);
-            counter.get()
-        };
+        let next = file_numbers_from(11);
         let bottom = TableMeta {
             file_number: 1,
             file_size_bytes: 1 << 30,
@@ -829,11 +835,7 @@ mod tests {
         let fs = FaultFileSystem::new();
         fs.create_dir_all(Path::new("/db")).unwrap();
         let context = context(&fs);
-        let counter = std::cell::Cell::new(10u64);
-        let next = || {
-            counter.set(counter.get() + 1);
-            counter.get()
-        };
+        let next = file_numbers_from(11);
         let mut version = Version::empty(4);
         let mut runs = Vec::new();
         for round in 0..2u64 {
