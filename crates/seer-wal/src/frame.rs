@@ -154,6 +154,13 @@ pub(crate) fn check_frame(bytes: &[u8], offset: usize) -> Option<std::ops::Range
     (sum == read_u64(&header[4..12])).then_some(start..start + len)
 }
 
+/// Bytes the checksum of the frame at `offset` covers (its `len` field and
+/// the payload it declares): what [`check_frame`] hashes there. The header
+/// must lie inside `bytes`.
+pub(crate) fn frame_covered_bytes(bytes: &[u8], offset: usize) -> usize {
+    4 + read_u32(&bytes[offset..offset + 4]) as usize
+}
+
 /// How the frame that starts at `offset` of `bytes` lies in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FrameExtent {

@@ -21,6 +21,19 @@
 //! Anything else is *corruption* at that offset, even in the final frame: a
 //! whole frame whose checksum fails was written completely and then
 //! damaged, so dropping it would silently lose an acknowledged record.
+//!
+//! Looking for a valid frame after the damage hashes, at each later offset,
+//! as many bytes as the length read there claims, which on a large damaged
+//! region whose bytes look like lengths is quadratic. The search is
+//! therefore bounded: a reader hashes at most
+//! [`RESYNC_HASH_BYTES_PER_FILE_BYTE`] bytes per byte of its file plus
+//! [`RESYNC_HASH_FLOOR_BYTES`] while looking for valid frames after damage
+//! (and for the checksum of a whole final frame with a damaged `len`). A
+//! candidate that would exceed what is left is not hashed. When such an
+//! unchecked candidate leaves the question open, the damage is never taken
+//! for a torn tail: it is corruption, whose detail says the search stopped
+//! (reopen with [`WalRecoveryMode::PointInTime`] to drop it), so a limit
+//! never drops an acknowledged record silently.
 
 use std::path::{Path, PathBuf};
 
@@ -29,9 +42,16 @@ use seer_core::{FileSystem, WritableFile};
 
 use crate::error::{Result, WalError};
 use crate::frame::{
-    check_frame, frame_extent, is_whole_final_frame_with_damaged_len, FrameBuffer, FrameExtent,
-    LogHeader, LogKind, LOG_HEADER_BYTES,
+    check_frame, frame_covered_bytes, frame_extent, is_whole_final_frame_with_damaged_len,
+    FrameBuffer, FrameExtent, LogHeader, LogKind, LOG_HEADER_BYTES,
 };
+
+/// Bytes the search for valid frames after damage may hash per byte of the
+/// file (see the module documentation).
+pub const RESYNC_HASH_BYTES_PER_FILE_BYTE: u64 = 16;
+/// Bytes the search for valid frames after damage may always hash, however
+/// small the file.
+pub const RESYNC_HASH_FLOOR_BYTES: u64 = 256 << 20;
 
 /// How recovery treats damaged log bytes, as in RocksDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -200,6 +220,20 @@ pub struct LogReader {
     header: Option<LogHeader>,
     end: Option<LogEnd>,
     skipped: Vec<SkippedRange>,
+    /// Where the bytes that are zero up to the end of the file begin.
+    zero_tail_start: usize,
+    /// Bytes hashed so far while looking past damage.
+    resync_hashed_bytes: u64,
+}
+
+/// What the search for a valid frame after damage found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Resync {
+    /// The first valid frame after the damage, if one was found.
+    next: Option<usize>,
+    /// The first candidate before `next` (or before the end) that was not
+    /// hashed because the search had reached its limit.
+    unchecked: Option<usize>,
 }
 
 impl LogReader {
@@ -221,6 +255,10 @@ impl LogReader {
         kind: LogKind,
         mode: WalRecoveryMode,
     ) -> Result<Self> {
+        let zero_tail_start = bytes
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |last| last + 1);
         let mut reader = Self {
             path,
             bytes,
@@ -229,6 +267,8 @@ impl LogReader {
             header: None,
             end: None,
             skipped: Vec::new(),
+            zero_tail_start,
+            resync_hashed_bytes: 0,
         };
         match LogHeader::decode(&reader.bytes) {
             Ok(header) if header.kind == kind => {
@@ -319,20 +359,80 @@ impl LogReader {
         self.bytes.len() as u64
     }
 
+    /// Bytes hashed so far while looking past damage: the work the bounded
+    /// search did, at most [`Self::resync_limit_bytes`].
+    pub fn resync_hashed_bytes(&self) -> u64 {
+        self.resync_hashed_bytes
+    }
+
+    /// The most bytes this reader hashes while looking past damage.
+    pub fn resync_limit_bytes(&self) -> u64 {
+        (self.bytes.len() as u64)
+            .saturating_mul(RESYNC_HASH_BYTES_PER_FILE_BYTE)
+            .saturating_add(RESYNC_HASH_FLOOR_BYTES)
+    }
+
+    /// Takes `bytes` from the search's allowance; `false` (and nothing
+    /// taken) when too little is left.
+    fn charge_resync(&mut self, bytes: usize) -> bool {
+        let total = self.resync_hashed_bytes.saturating_add(bytes as u64);
+        let allowed = total <= self.resync_limit_bytes();
+        if allowed {
+            self.resync_hashed_bytes = total;
+        }
+        allowed
+    }
+
+    /// Looks for the first valid frame after the damage at `offset`, within
+    /// the allowance. A candidate whose `len` runs past the end of the file
+    /// costs nothing (it cannot be whole); any other is charged the bytes
+    /// its checksum covers before it is hashed, or left unchecked.
+    fn resync(&mut self, offset: usize) -> Resync {
+        let mut unchecked = None;
+        for candidate in offset + 1..self.bytes.len() {
+            if frame_extent(&self.bytes, candidate) != FrameExtent::Inside {
+                continue;
+            }
+            let covered_bytes = frame_covered_bytes(&self.bytes, candidate);
+            if !self.charge_resync(covered_bytes) {
+                unchecked.get_or_insert(candidate);
+                continue;
+            }
+            if check_frame(&self.bytes, candidate).is_some() {
+                return Resync {
+                    next: Some(candidate),
+                    unchecked,
+                };
+            }
+        }
+        Resync {
+            next: None,
+            unchecked,
+        }
+    }
+
     /// Decides what the damage at `offset` means under the mode; it is a
     /// torn tail when `looks_torn` (the damaged unit is incomplete or
-    /// zero-filled) and no valid frame follows it.
+    /// zero-filled) and the bounded search proves no valid frame follows.
     fn damaged(&mut self, offset: usize, detail: String, looks_torn: bool) -> Result<()> {
-        let resume =
-            (offset + 1..self.bytes.len()).find(|&p| check_frame(&self.bytes, p).is_some());
-        let detail = match resume {
-            None if looks_torn => return self.torn_tail(offset, detail),
-            None => format!("{detail}; nothing valid follows, but the damaged bytes are whole and not all zero, so not a torn write"),
-            Some(next) => format!("{detail}; a valid frame follows at byte {next}"),
+        let resync = self.resync(offset);
+        let detail = match resync {
+            Resync { next: Some(next), unchecked: None } => format!("{detail}; a valid frame follows at byte {next}"),
+            Resync { next: Some(next), unchecked: Some(candidate) } => format!(
+                "{detail}; a valid frame follows at byte {next} (candidates from byte {candidate} \
+                 on were not hashed: the search had reached its limit)"
+            ),
+            Resync { next: None, unchecked: None } if looks_torn => return self.torn_tail(offset, detail),
+            Resync { next: None, unchecked: None } => format!("{detail}; nothing valid follows, but the damaged bytes are whole and not all zero, so not a torn write"),
+            Resync { next: None, unchecked: Some(candidate) } => format!(
+                "{detail}; the search for a valid frame after it reached its limit of {} hashed bytes \
+                 at byte {candidate}, so it is not taken for a torn write",
+                self.resync_limit_bytes()
+            ),
         };
         match self.mode {
             WalRecoveryMode::SkipCorrupted => {
-                let next = resume.unwrap_or(self.bytes.len());
+                let next = resync.next.unwrap_or(self.bytes.len());
                 self.skip(offset as u64, next as u64, detail);
                 self.pos = next;
                 Ok(())
@@ -375,12 +475,23 @@ impl LogReader {
 
     /// What is wrong with the frame at the read position, and whether it
     /// has the shape of a torn write (incomplete, or zero to the end).
-    fn inspect_bad_frame(&self) -> (String, bool) {
+    fn inspect_bad_frame(&mut self) -> (String, bool) {
         match frame_extent(&self.bytes, self.pos) {
             FrameExtent::HeaderCut { remaining_bytes } => (
                 format!("incomplete frame header ({remaining_bytes} bytes)"),
                 true,
             ),
+            FrameExtent::PastEnd { declared_bytes }
+                if !self.charge_resync(self.bytes.len() - self.pos) =>
+            {
+                let detail = format!(
+                    "frame of {declared_bytes} bytes runs past the end of the file; checking \
+                     whether only its length is damaged would pass the limit of {} hashed \
+                     bytes, so it is not taken for a torn write",
+                    self.resync_limit_bytes()
+                );
+                (detail, false)
+            }
             FrameExtent::PastEnd { declared_bytes }
                 if is_whole_final_frame_with_damaged_len(&self.bytes, self.pos) =>
             {
@@ -404,7 +515,7 @@ impl LogReader {
 
     /// Whether every byte from `offset` to the end of the file is zero.
     fn is_zero_from(&self, offset: usize) -> bool {
-        self.bytes[offset..].iter().all(|&b| b == 0)
+        offset >= self.zero_tail_start
     }
 }
 
@@ -635,6 +746,105 @@ mod tests {
             damaged[position] ^= 0x04;
             assert_damaged_final_frame(&damaged, &[], 0);
         }
+    }
+
+    /// 4 MiB whose every fourth 4-byte window reads as a length of 1 MiB and
+    /// another as 4 KiB: at most offsets a frame that would fit in the file,
+    /// the worst case for a search that hashes each one.
+    fn length_like_bytes() -> Vec<u8> {
+        [0x00, 0x00, 0x10, 0x00].repeat(1 << 20)
+    }
+
+    /// Reads `bytes` under `mode` and checks the search for valid frames
+    /// after damage hashed no more than its linear limit.
+    fn read_within_resync_limit(
+        bytes: &[u8],
+        mode: WalRecoveryMode,
+    ) -> Result<(Vec<Vec<u8>>, LogReader)> {
+        let result = read_all(bytes.to_vec(), mode);
+        if let Ok((_, reader)) = &result {
+            let limit =
+                bytes.len() as u64 * RESYNC_HASH_BYTES_PER_FILE_BYTE + RESYNC_HASH_FLOOR_BYTES;
+            assert_eq!(reader.resync_limit_bytes(), limit);
+            assert!(reader.resync_hashed_bytes() <= limit, "{mode:?}");
+        }
+        result
+    }
+
+    #[test]
+    fn damage_in_a_large_segment_of_length_like_bytes_is_corruption_found_in_linear_work() {
+        let fs = MemFs::new();
+        let big = length_like_bytes();
+        let bytes = write_log(&fs, &[b"aaaa", &big, b"tail1", b"tail2"]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        let mut damaged = bytes.clone();
+        damaged[second + FRAME_HEADER_BYTES + 1000] ^= 0x01;
+        for mode in [
+            WalRecoveryMode::TolerateCorruptedTail,
+            WalRecoveryMode::AbsoluteConsistency,
+        ] {
+            let err = read_within_resync_limit(&damaged, mode).unwrap_err();
+            assert!(
+                matches!(&err, WalError::Corruption { offset, .. } if *offset == second as u64),
+                "{mode:?}: {err}"
+            );
+        }
+        let (read, reader) =
+            read_within_resync_limit(&damaged, WalRecoveryMode::PointInTime).unwrap();
+        assert_eq!(read, [b"aaaa".to_vec()]);
+        assert!(
+            matches!(reader.end(), Some(LogEnd::Stopped { offset, .. }) if *offset == second as u64)
+        );
+        assert!(reader.resync_hashed_bytes() > 0);
+        let (read, reader) =
+            read_within_resync_limit(&damaged, WalRecoveryMode::SkipCorrupted).unwrap();
+        assert_eq!(read[0], b"aaaa");
+        assert!(
+            read[1..].iter().all(|p| p == b"tail1" || p == b"tail2"),
+            "{read:?}"
+        );
+        assert_eq!(reader.end(), Some(&LogEnd::Clean));
+        assert_eq!(reader.skipped()[0].start, second as u64);
+    }
+
+    #[test]
+    fn large_torn_tail_whose_lengths_run_past_the_end_is_a_torn_tail() {
+        let fs = MemFs::new();
+        let big = vec![0xff; 4 << 20];
+        let bytes = write_log(&fs, &[b"aaaa", &big]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        let cut = &bytes[..bytes.len() - 10];
+        assert_torn(cut, &[b"aaaa"], second as u64);
+        let (_, reader) = read_within_resync_limit(cut, WalRecoveryMode::PointInTime).unwrap();
+        // Only the check of the final frame's checksum hashed anything.
+        assert!(reader.resync_hashed_bytes() <= cut.len() as u64);
+    }
+
+    #[test]
+    fn large_torn_tail_of_length_like_bytes_past_the_search_limit_is_refused_not_dropped() {
+        let fs = MemFs::new();
+        let big = length_like_bytes();
+        let bytes = write_log(&fs, &[b"aaaa", &big]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        let cut = &bytes[..bytes.len() - 10];
+        for mode in [
+            WalRecoveryMode::TolerateCorruptedTail,
+            WalRecoveryMode::AbsoluteConsistency,
+        ] {
+            let err = read_within_resync_limit(cut, mode).unwrap_err();
+            assert!(
+                matches!(&err, WalError::Corruption { offset, detail, .. }
+                    if *offset == second as u64 && detail.contains("limit")),
+                "{mode:?}: {err}"
+            );
+        }
+        let (read, reader) = read_within_resync_limit(cut, WalRecoveryMode::PointInTime).unwrap();
+        assert_eq!(read, [b"aaaa".to_vec()]);
+        assert!(
+            matches!(reader.end(), Some(LogEnd::Stopped { offset, .. }) if *offset == second as u64),
+            "{:?}",
+            reader.end()
+        );
     }
 
     #[test]
