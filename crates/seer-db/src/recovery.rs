@@ -1,21 +1,33 @@
 //! Opening a database: directory and lock, seer-compaction's
 //! [`VersionSet`] (manifest replay, a fresh manifest, orphan report), replay
 //! of every WAL segment the manifest does not cover (restoring sequence
-//! numbers), a level-0 run holding the replayed records (written by the same
-//! layer flush as a memtable flush), and the removal of files nothing refers
-//! to any more.
+//! numbers) into memtables of the configured capacity, each written as a
+//! level-0 run when it fills (by the same layer flush as a memtable flush),
+//! and the removal of files nothing refers to any more.
 //!
 //! Replayed records are written to level 0 before the database
 //! takes writes, so the old segments (including any torn or, under
 //! point-in-time recovery, ignored ones) are obsolete and deleted, and the
 //! new WAL starts clean with a segment numbered above every file on disk.
+//!
+//! Replay holds at most one memtable (and the segment being read), as
+//! LevelDB's `RecoverLogFile`: a memtable that reaches
+//! `memtable_capacity_bytes` is written to level 0 at once, but its tables
+//! join the manifest only with the one edit logged after the last record,
+//! which also moves the log number past every replayed segment. Until that
+//! edit is durable the tables are orphans and the segments still live: a
+//! crash during replay leaves a database that deletes the orphans and
+//! replays the same segments again, so no record (a merge operand in
+//! particular) is ever applied both from a table and from the WAL.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use seer_compaction::{RecoveryReport, Version, VersionEdit, VersionSet, VersionSetOptions};
+use seer_compaction::{
+    ExecutorContext, RecoveryReport, Version, VersionEdit, VersionSet, VersionSetOptions,
+};
 use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SeqNo};
 use seer_memtable::Memtable;
@@ -54,28 +66,30 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
     let cache = (options.block_cache_capacity_bytes > 0)
         .then(|| Arc::new(BlockCache::new(options.block_cache_capacity_bytes)));
 
-    let replayed = replay_wal(fs.as_ref(), path, &options, versions.log_number())?;
     let version = versions.current();
-    let mut last_seq = versions
-        .last_seq()
-        .max(replayed.last_seq)
-        .max(tables_last_seq(&version));
-    let segment = versions.new_file_number();
-    let mut edit = VersionEdit::new();
-    if !replayed.memtable.is_empty() {
+    let mut level0 = ReplayLevel0 {
         // No snapshot is live while the database opens.
-        let context = executor_context(&options, &fs, path, cache.clone(), Vec::new());
-        let new_file_number = || versions.new_file_number();
-        let flushed = write_level0(
-            &replayed.memtable,
-            &version,
-            &context,
-            &options,
-            &new_file_number,
-        )?;
-        last_seq = last_seq.max(largest_seq(&flushed.outputs).unwrap_or(0));
-        edit = flushed.edit;
-    }
+        context: executor_context(&options, &fs, path, cache.clone(), Vec::new()),
+        version: &version,
+        versions: &versions,
+        options: &options,
+        edit: VersionEdit::new(),
+        largest_seq: 0,
+    };
+    let replayed_last_seq = replay_wal(
+        fs.as_ref(),
+        path,
+        &options,
+        versions.log_number(),
+        &mut level0,
+    )?;
+    let last_seq = versions
+        .last_seq()
+        .max(replayed_last_seq)
+        .max(tables_last_seq(&version))
+        .max(level0.largest_seq);
+    let mut edit = level0.edit;
+    let segment = versions.new_file_number();
     edit.log_number = Some(segment);
     edit.last_seq = Some(last_seq);
     edit.merge_operator_name = options.merge_operator_ref().map(|m| m.name().to_owned());
@@ -124,28 +138,74 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
     }))
 }
 
-/// What WAL replay produced.
-struct Replayed {
-    memtable: Arc<Memtable>,
-    last_seq: SeqNo,
+/// Writes the memtables WAL replay fills to level 0 and gathers their
+/// tables into the one edit recovery logs after the last record.
+struct ReplayLevel0<'a> {
+    context: ExecutorContext,
+    version: &'a Version,
+    versions: &'a VersionSet,
+    options: &'a DBOptions,
+    /// The tables written so far, newest run last.
+    edit: VersionEdit,
+    /// The largest sequence number in those tables.
+    largest_seq: SeqNo,
 }
 
-/// Replays every segment numbered `log_number` or above into one memtable.
+impl ReplayLevel0<'_> {
+    /// Writes `memtable` as a new level-0 run (a newer run than every one
+    /// written before it); an empty memtable writes nothing.
+    fn write(&mut self, memtable: &Arc<Memtable>) -> Result<()> {
+        if memtable.is_empty() {
+            return Ok(());
+        }
+        let new_file_number = || self.versions.new_file_number();
+        let flushed = write_level0(
+            memtable,
+            self.version,
+            &self.context,
+            self.options,
+            &new_file_number,
+        )?;
+        debug_assert!(flushed.edit.removed_tables.is_empty());
+        self.largest_seq = self
+            .largest_seq
+            .max(largest_seq(&flushed.outputs).unwrap_or(0));
+        self.edit.added_tables.extend(flushed.edit.added_tables);
+        Ok(())
+    }
+}
+
+/// Replays every segment numbered `log_number` or above into memtables of
+/// the configured capacity, each handed to `level0` when it fills and the
+/// last one at the end; returns the last sequence number replayed (0 when
+/// none was).
 fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
     options: &DBOptions,
     log_number: u64,
-) -> Result<Replayed> {
+    level0: &mut ReplayLevel0<'_>,
+) -> Result<SeqNo> {
+    let new_memtable = || {
+        Arc::new(Memtable::new(
+            options.memtable_partitions,
+            options.memtable_capacity_bytes,
+        ))
+    };
     let mut recovery = WalRecovery::open(fs, dir, log_number, options.wal_recovery_mode)?;
-    let memtable = Arc::new(Memtable::new(options.memtable_partitions, usize::MAX));
+    let mut memtable = new_memtable();
     while let Some(record) = recovery.next_record()? {
         let (seq, write) = record.into_write();
         insert_ops(&memtable, seq, write.ops()).map_err(|reason| Error::Background {
             job: "recovery",
             reason,
         })?;
+        if memtable.should_flush() {
+            level0.write(&memtable)?;
+            memtable = new_memtable();
+        }
     }
+    level0.write(&memtable)?;
     let report = recovery.into_report();
     if let Some(torn) = &report.torn_tail {
         tracing::warn!(file = %torn.file.display(), offset = torn.offset, "truncating a torn WAL tail");
@@ -158,10 +218,7 @@ fn replay_wal(
         tracing::warn!(file = %skipped.file.display(), start = skipped.start, end = skipped.end, "skipped damaged WAL bytes");
     }
     tracing::info!(segments = ?report.segments, records = report.records_count, "WAL replayed");
-    Ok(Replayed {
-        memtable,
-        last_seq: report.last_seq.unwrap_or(0),
-    })
+    Ok(report.last_seq.unwrap_or(0))
 }
 
 fn tables_last_seq(version: &Version) -> SeqNo {
