@@ -75,7 +75,7 @@ pub(crate) struct DbInner {
     pub(crate) snapshots: SnapshotRegistry,
     pub(crate) jobs: Jobs,
     pub(crate) backpressure: Backpressure,
-    pub(crate) health: HealthState,
+    pub(crate) health: Arc<HealthState>,
     pub(crate) metrics: Metrics,
     /// Serialises memtable switches (rare; never taken by plain writes).
     pub(crate) switch_lock: Mutex<()>,

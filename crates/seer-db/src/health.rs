@@ -1,6 +1,9 @@
 //! Whether the database takes writes: a background or fsync failure is
 //! recorded once and turns the database read-only (every later write fails
-//! with [`Error::ReadOnly`] carrying the cause); [`Health`] reports it.
+//! with [`Error::ReadOnly`] carrying the cause); [`Health`] reports it. A
+//! poisoned WAL is recorded the moment it is poisoned (the pipeline tells
+//! its applier), so a failed `SyncPolicy::Interval` sync, which no writer
+//! waits for, shows at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

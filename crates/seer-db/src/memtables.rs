@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use seer_memtable::Memtable;
-use seer_wal::{Apply, Sequenced, WriteOp};
+use seer_wal::{Apply, Sequenced, WalError, WriteOp};
 
 use seer_core::ValueKind;
+
+use crate::error::Error;
+use crate::health::HealthState;
 
 /// A frozen memtable and the WAL segment its records are in.
 #[derive(Debug, Clone)]
@@ -113,11 +116,14 @@ impl Memtables {
 }
 
 /// The pipeline's [`Apply`]: inserts each committed group into the active
-/// memtable.
+/// memtable, and turns the database read-only the moment the log is
+/// poisoned (a failed interval sync included, which no writer waits for).
 #[derive(Debug)]
 pub(crate) struct MemtableApplier {
     /// The set whose active memtable receives the groups.
     pub memtables: Arc<Memtables>,
+    /// The database's health, told of a poisoned log.
+    pub health: Arc<HealthState>,
 }
 
 impl Apply for MemtableApplier {
@@ -127,6 +133,10 @@ impl Apply for MemtableApplier {
             insert_ops(&active, sequenced.seq, sequenced.record.ops())?;
         }
         Ok(())
+    }
+
+    fn poisoned(&self, cause: &WalError) {
+        self.health.set_read_only(Error::from(cause.clone()));
     }
 }
 

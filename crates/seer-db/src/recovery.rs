@@ -101,8 +101,10 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
         options.memtable_capacity_bytes,
         Vec::new(),
     ));
+    let health = Arc::new(HealthState::default());
     let applier = MemtableApplier {
         memtables: Arc::clone(&memtables),
+        health: Arc::clone(&health),
     };
     let wal_options = WalOptions {
         sync_policy: options.sync_policy,
@@ -130,7 +132,7 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
         block_cache: cache,
         snapshots: SnapshotRegistry::default(),
         backpressure: Backpressure::new(),
-        health: HealthState::default(),
+        health,
         metrics,
         switch_lock: Mutex::new(()),
         commit_gate: parking_lot::RwLock::new(()),

@@ -83,3 +83,32 @@ fn power_loss_keeps_synced_writes() {
         );
     }
 }
+
+#[test]
+fn failed_interval_sync_turns_read_only_at_once_without_a_write() {
+    let fs = FaultFileSystem::new();
+    let path = Path::new("/db");
+    let db = options(&fs)
+        .sync_policy(SyncPolicy::Interval(std::time::Duration::from_millis(2)))
+        .open(path)
+        .unwrap();
+    fs.arm(Fault::FailSync { nth: 1 });
+    // Acknowledged before the interval sync, as the policy allows.
+    db.put(b"unsynced", b"1").unwrap();
+    // Bounded wait for the background sync; this checks that health learns
+    // of its failure with no write in between, not how fast.
+    for _ in 0..10_000 {
+        if !db.health().is_writable() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(fs.stats().injected_faults_count, 1);
+    assert!(
+        matches!(db.health().status, HealthStatus::ReadOnly(_)),
+        "{:?}",
+        db.health().status
+    );
+    let error = db.put(b"after", b"2").unwrap_err();
+    assert!(matches!(error, Error::ReadOnly { .. }), "{error}");
+}

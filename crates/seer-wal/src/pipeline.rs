@@ -13,7 +13,9 @@
 //! queue, so they happen between groups, never inside one. A failed append,
 //! sync or apply fails the whole group and *poisons* the pipeline: every
 //! later request fails with [`WalError::Poisoned`] (a failed fsync is never
-//! retried, as the kernel may have dropped the dirty pages).
+//! retried, as the kernel may have dropped the dirty pages). The owner hears
+//! of the poisoning at once through [`Apply::poisoned`], even when no write
+//! is waiting (a failed sync of the interval syncer).
 //!
 //! Each waiter sleeps on its own condition variable; leadership is handed
 //! over explicitly, so no waiter polls or sleeps in a loop. A request that
@@ -41,6 +43,15 @@ pub trait Apply: Send + Sync + 'static {
     /// Applies `group` (ascending, consecutive per record). Called by one
     /// thread at a time; an error poisons the pipeline.
     fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), String>;
+
+    /// Told once, with the failure, when it poisons the pipeline (a failed
+    /// append, sync, roll or apply, the interval syncer's sync included),
+    /// before the request that failed returns; called under the pipeline's
+    /// state lock, so it must not call back into the pipeline. Does nothing
+    /// by default.
+    fn poisoned(&self, cause: &WalError) {
+        let _ = cause;
+    }
 }
 
 /// A record with the first sequence number the pipeline gave it.
@@ -615,6 +626,7 @@ impl<A: Apply> Shared<A> {
             if state.poison.is_none() {
                 tracing::error!(%error, "write-ahead log poisoned");
                 state.poison = Some(error.clone());
+                self.apply.poisoned(error);
             }
             // Queued requests all sleep on slots: the only request without
             // one is the leader's own, which left the queue when it led.

@@ -12,10 +12,12 @@ use crate::recovery::WalRecovery;
 use crate::testfs::MemFs;
 use crate::WalRecoveryMode;
 
-/// Remembers every applied record; fails on a record whose key is `bad`.
+/// Remembers every applied record and every poisoning it is told of;
+/// fails on a record whose key is `bad`.
 #[derive(Default)]
 pub(crate) struct Recorder {
     pub(crate) applied: StdMutex<Vec<Sequenced>>,
+    pub(crate) poisoned_by: StdMutex<Vec<WalError>>,
 }
 
 impl Apply for Recorder {
@@ -28,6 +30,10 @@ impl Apply for Recorder {
         }
         self.applied.lock().unwrap().extend_from_slice(group);
         Ok(())
+    }
+
+    fn poisoned(&self, cause: &WalError) {
+        self.poisoned_by.lock().unwrap().push(cause.clone());
     }
 }
 
@@ -197,6 +203,40 @@ fn failed_sync_is_not_retried() {
         Err(WalError::Poisoned { .. })
     ));
     assert_eq!(wal.visible_seq(), 1);
+}
+
+#[test]
+fn failed_interval_sync_tells_the_owner_at_once_without_a_write() {
+    let fs = MemFs::new();
+    let wal = open_with(&fs, SyncPolicy::Interval(Duration::from_millis(2)));
+    fs.fail_syncs(true);
+    wal.write(put("a", "1"), WriteOptions::default()).unwrap();
+    // Bounded wait for the background sync; this checks that the owner is
+    // told, not how fast.
+    for _ in 0..5000 {
+        if wal.poison().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let cause = wal
+        .poison()
+        .expect("the failed interval sync poisons the log");
+    // The owner heard of it before the syncer's sync returned.
+    let told = wal.applier().poisoned_by.lock().unwrap().clone();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(matches!(&told[0], WalError::Io { .. }), "{told:?}");
+    assert_eq!(told[0].to_string(), cause.to_string());
+    fs.fail_syncs(false);
+    assert!(matches!(
+        wal.write(put("b", "2"), WriteOptions::default()),
+        Err(WalError::Poisoned { .. })
+    ));
+    assert_eq!(
+        wal.applier().poisoned_by.lock().unwrap().len(),
+        1,
+        "told once"
+    );
 }
 
 #[test]
