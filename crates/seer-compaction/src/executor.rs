@@ -33,8 +33,9 @@ use crate::picker::Compaction;
 use crate::version::Version;
 use crate::TableMeta;
 
-/// Filter bits per key are kept within this range whatever Monkey says.
-const MAX_FILTER_BITS_PER_KEY: f64 = 24.0;
+/// Filter bits per key are kept within this range whatever Monkey says
+/// (and the database refuses a larger average).
+pub const MAX_FILTER_BITS_PER_KEY: f64 = 24.0;
 
 /// What the executor needs from the database.
 #[derive(Clone)]

@@ -46,6 +46,7 @@ pub use edit::{AddedTable, RemovedTable, VersionEdit};
 pub use error::{Error, Result};
 pub use executor::{
     flush, run_compaction, CompactionResult, CompactionStats, ExecutorContext, KeyCompactor,
+    MAX_FILTER_BITS_PER_KEY,
 };
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,

@@ -9,7 +9,9 @@
 //! - a **slowdown** from `l0_slowdown_writes_trigger` runs: a rate limit on
 //!   written bytes (a shared schedule of "next free" instants, so the delay
 //!   grows with the bytes written, not a fixed sleep per write), the rate
-//!   falling linearly toward the stop trigger.
+//!   falling linearly toward the stop trigger. The schedule never runs more
+//!   than `write_stall_timeout` ahead, so a paced write sleeps at most that
+//!   long however many writers queue up; it is slowed, never failed.
 //!
 //! The memory budget also asks for an early flush at 80%.
 
@@ -187,7 +189,8 @@ impl Backpressure {
         }
     }
 
-    /// Reserves the next slot of the rate limiter and sleeps until it.
+    /// Reserves the next slot of the rate limiter and sleeps until it (at
+    /// most `write_stall_timeout`).
     fn pace(&self, db: &DbInner, l0_runs: usize, payload_bytes: usize) {
         let options = db.options();
         let span = options.l0_stop_writes_trigger - options.l0_slowdown_writes_trigger;
@@ -196,26 +199,33 @@ impl Backpressure {
         let rate = SLOWDOWN_MIN_RATE_BYTES
             + (SLOWDOWN_MAX_RATE_BYTES - SLOWDOWN_MIN_RATE_BYTES) * fraction.clamp(0.0, 1.0);
         let cost_nanos = (payload_bytes.max(SLOWDOWN_MIN_WRITE_BYTES) as f64 / rate * 1e9) as u64;
+        let wait = self.reserve_slot(cost_nanos, options.write_stall_timeout);
+        if !wait.is_zero() {
+            db.metrics().slowdown_count.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// Reserves the rate limiter's next slot for a write that costs
+    /// `cost_nanos` and returns how long the write waits for it: at most
+    /// `max_wait`, as a slot is never scheduled later than `max_wait` from
+    /// now.
+    fn reserve_slot(&self, cost_nanos: u64, max_wait: Duration) -> Duration {
         let now = self.now_nanos();
+        let max_wait_nanos = u64::try_from(max_wait.as_nanos()).unwrap_or(u64::MAX);
+        let latest_start = now.saturating_add(max_wait_nanos);
         let mut slot = self.next_free_nanos.load(Ordering::Relaxed);
         loop {
-            let start = slot.max(now);
+            let start = slot.max(now).min(latest_start);
             match self.next_free_nanos.compare_exchange_weak(
                 slot,
-                start + cost_nanos,
+                start.saturating_add(cost_nanos),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => {
-                    slot = start;
-                    break;
-                }
+                Ok(_) => return Duration::from_nanos(start - now),
                 Err(current) => slot = current,
             }
-        }
-        if slot > now {
-            db.metrics().slowdown_count.fetch_add(1, Ordering::Relaxed);
-            std::thread::sleep(Duration::from_nanos(slot - now));
         }
     }
 
@@ -260,5 +270,31 @@ impl Backpressure {
 
     fn now_nanos(&self) -> u64 {
         self.opened.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Backpressure;
+
+    #[test]
+    fn slowdown_pacing_never_waits_longer_than_the_stall_timeout() {
+        let backpressure = Backpressure::new();
+        let max_wait = Duration::from_secs(30);
+        let hour_nanos = Duration::from_secs(3600).as_nanos() as u64;
+        // The first write takes the free slot at once.
+        assert_eq!(
+            backpressure.reserve_slot(hour_nanos, max_wait),
+            Duration::ZERO
+        );
+        // Each later one would wait an hour more than the one before
+        // without the bound.
+        for _ in 0..100 {
+            assert_eq!(backpressure.reserve_slot(hour_nanos, max_wait), max_wait);
+        }
+        let huge = Duration::from_secs(u64::MAX);
+        assert!(backpressure.reserve_slot(u64::MAX, huge) <= huge);
     }
 }

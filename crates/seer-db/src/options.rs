@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use seer_compaction::PolicyParams;
+use seer_compaction::{PolicyParams, MAX_FILTER_BITS_PER_KEY};
 use seer_core::{FileSystem, MergeOperator, RealFileSystem, SharedFileSystem};
 use seer_sstable::{Compression, MAX_BLOCK_SIZE_BYTES};
 use seer_wal::{SyncPolicy, WalRecoveryMode};
@@ -30,6 +30,9 @@ pub enum CompactionPolicy {
 const KEY_SIZE_LIMIT_BYTES: usize = seer_sstable::MAX_ENTRY_PART_BYTES;
 /// The largest value the WAL framing and tables can hold.
 const VALUE_SIZE_LIMIT_BYTES: usize = seer_sstable::MAX_ENTRY_PART_BYTES;
+/// The largest memtable capacity accepted (RocksDB's bound on
+/// `write_buffer_size`); it keeps the memory arithmetic far from overflow.
+const MEMTABLE_CAPACITY_LIMIT_BYTES: usize = 64 << 30;
 
 /// Options of a database; build with the setters, then [`DBOptions::open`].
 #[derive(Clone)]
@@ -174,7 +177,8 @@ impl DBOptions {
     }
 
     setter!(
-        /// Bytes a memtable holds before it is switched and flushed.
+        /// Bytes a memtable holds before it is switched and flushed (1 KiB
+        /// to 64 GiB); WAL replay at open flushes at the same capacity.
         memtable_capacity, memtable_capacity_bytes: usize
     );
     setter!(
@@ -202,7 +206,8 @@ impl DBOptions {
         block_cache_capacity, block_cache_capacity_bytes: usize
     );
     setter!(
-        /// Bloom filter bits per key on average (0 disables filters).
+        /// Bloom filter bits per key on average (0 disables filters; at
+        /// most 24, the most any level's filter gets).
         bloom_bits_per_key, bloom_bits_per_key: u32
     );
     setter!(
@@ -242,7 +247,8 @@ impl DBOptions {
         min_free_disk_bytes, min_free_disk_bytes: Option<u64>
     );
     setter!(
-        /// How long a stopped write waits before failing with `WriteStall`.
+        /// How long a stopped write waits before failing with `WriteStall`,
+        /// and the longest a slowed-down write is paced.
         write_stall_timeout, write_stall_timeout: Duration
     );
     setter!(
@@ -302,8 +308,8 @@ impl DBOptions {
     pub(crate) fn validate(&self) -> Result<()> {
         let checks: [(bool, &str); 14] = [
             (
-                self.memtable_capacity_bytes >= 1024,
-                "memtable_capacity must be at least 1 KiB",
+                (1024..=MEMTABLE_CAPACITY_LIMIT_BYTES).contains(&self.memtable_capacity_bytes),
+                "memtable_capacity must be 1 KiB..=64 GiB",
             ),
             (
                 (1..=256).contains(&self.memtable_partitions),
@@ -318,8 +324,8 @@ impl DBOptions {
                 "block_size must be 64 bytes..=64 MiB",
             ),
             (
-                self.bloom_bits_per_key <= 64,
-                "bloom_bits_per_key must be at most 64",
+                f64::from(self.bloom_bits_per_key) <= MAX_FILTER_BITS_PER_KEY,
+                "bloom_bits_per_key must be at most 24",
             ),
             (
                 self.l0_compaction_trigger >= 1,
@@ -362,7 +368,10 @@ impl DBOptions {
             return Err(Error::invalid(*reason));
         }
         if let Some(budget) = self.max_memory_bytes {
-            if budget < 2 * self.memtable_capacity_bytes as u64 {
+            let two_memtables_bytes = u64::try_from(self.memtable_capacity_bytes)
+                .ok()
+                .and_then(|c| c.checked_mul(2));
+            if two_memtables_bytes.is_none_or(|needed| budget < needed) {
                 return Err(Error::invalid(
                     "max_memory_bytes must hold at least two memtables",
                 ));

@@ -137,6 +137,54 @@ fn bad_options_are_refused_at_open() {
 }
 
 #[test]
+fn absurd_memtable_capacity_and_unsupported_bloom_bits_are_refused_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = [
+        // 2 * capacity overflowed in the budget check (a panic with overflow
+        // checks, a wrapped product accepted without).
+        (
+            DBOptions::default()
+                .memtable_capacity(usize::MAX)
+                .max_memory_bytes(Some(u64::MAX)),
+            "memtable_capacity",
+        ),
+        (
+            DBOptions::default().memtable_capacity((64 << 30) + 1),
+            "memtable_capacity",
+        ),
+        // Filters never get more than 24 bits per key: 25..=64 used to be
+        // accepted and silently clamped.
+        (
+            DBOptions::default().bloom_bits_per_key(25),
+            "bloom_bits_per_key",
+        ),
+        (
+            DBOptions::default().bloom_bits_per_key(64),
+            "bloom_bits_per_key",
+        ),
+        (
+            DBOptions::default().bloom_bits_per_key(u32::MAX),
+            "bloom_bits_per_key",
+        ),
+    ];
+    for (options, option_name) in refused {
+        let error = options.clone().open(dir.path()).unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidArgument(reason) if reason.contains(option_name)),
+            "{options:?}: {error}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let db = DBOptions::default()
+        .bloom_bits_per_key(24)
+        .memtable_capacity(64 << 20)
+        .max_memory_bytes(Some(128 << 20))
+        .open(dir.path())
+        .unwrap();
+    db.put(b"k", b"v").unwrap();
+}
+
+#[test]
 fn presets_and_fixed_policies_open() {
     let fixed = CompactionPolicy::Fixed(PolicyParams::tiering(4).unwrap());
     for options in [
