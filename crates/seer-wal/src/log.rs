@@ -416,20 +416,14 @@ impl LogReader {
     /// zero-filled) and the bounded search proves no valid frame follows.
     fn damaged(&mut self, offset: usize, detail: String, looks_torn: bool) -> Result<()> {
         let resync = self.resync(offset);
-        let detail = match resync {
-            Resync { next: Some(next), unchecked: None } => format!("{detail}; a valid frame follows at byte {next}"),
-            Resync { next: Some(next), unchecked: Some(candidate) } => format!(
-                "{detail}; a valid frame follows at byte {next} (candidates from byte {candidate} \
-                 on were not hashed: the search had reached its limit)"
-            ),
-            Resync { next: None, unchecked: None } if looks_torn => return self.torn_tail(offset, detail),
-            Resync { next: None, unchecked: None } => format!("{detail}; nothing valid follows, but the damaged bytes are whole and not all zero, so not a torn write"),
-            Resync { next: None, unchecked: Some(candidate) } => format!(
-                "{detail}; the search for a valid frame after it reached its limit of {} hashed bytes \
-                 at byte {candidate}, so it is not taken for a torn write",
-                self.resync_limit_bytes()
-            ),
+        let nothing_follows = Resync {
+            next: None,
+            unchecked: None,
         };
+        if looks_torn && resync == nothing_follows {
+            return self.torn_tail(offset, detail);
+        }
+        let detail = format!("{detail}; {}", self.describe(resync));
         match self.mode {
             WalRecoveryMode::SkipCorrupted => {
                 let next = resync.next.unwrap_or(self.bytes.len());
@@ -447,6 +441,25 @@ impl LogReader {
             WalRecoveryMode::TolerateCorruptedTail | WalRecoveryMode::AbsoluteConsistency => {
                 Err(WalError::corruption(&self.path, offset as u64, detail))
             }
+        }
+    }
+
+    /// What the search after damage found, for a corruption's detail.
+    fn describe(&self, resync: Resync) -> String {
+        match (resync.next, resync.unchecked) {
+            (Some(next), None) => format!("a valid frame follows at byte {next}"),
+            (Some(next), Some(candidate)) => format!(
+                "a valid frame follows at byte {next} (candidates from byte {candidate} on \
+                 were not hashed: the search had reached its limit)"
+            ),
+            (None, None) => "nothing valid follows, but the damaged bytes are whole and not \
+                             all zero, so not a torn write"
+                .to_owned(),
+            (None, Some(candidate)) => format!(
+                "the search for a valid frame after it reached its limit of {} hashed bytes \
+                 at byte {candidate}, so it is not taken for a torn write",
+                self.resync_limit_bytes()
+            ),
         }
     }
 
