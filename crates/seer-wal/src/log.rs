@@ -834,6 +834,22 @@ mod tests {
     }
 
     #[test]
+    fn torn_tail_of_16_kib_of_length_like_bytes_is_still_a_torn_tail() {
+        let fs = MemFs::new();
+        // Every fourth window claims 8 KiB, which fits in the file.
+        let big = [0x00, 0x20, 0x00, 0x00].repeat(4096);
+        let bytes = write_log(&fs, &[b"aaaa", &big]);
+        let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
+        let cut = &bytes[..bytes.len() - 10];
+        assert_torn(cut, &[b"aaaa"], second as u64);
+        let (_, reader) = read_within_resync_limit(cut, WalRecoveryMode::PointInTime).unwrap();
+        assert!(
+            reader.resync_hashed_bytes() > 1 << 20,
+            "the search hashed the candidates"
+        );
+    }
+
+    #[test]
     fn large_torn_tail_of_length_like_bytes_past_the_search_limit_is_refused_not_dropped() {
         let fs = MemFs::new();
         let big = length_like_bytes();
