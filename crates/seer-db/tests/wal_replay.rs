@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use seer_core::fault::FaultFileSystem;
-use seer_db::{DBOptions, SyncPolicy, U64AddOperator, DB};
+use seer_core::fault::{FaultFileSystem, PowerLossMode};
+use seer_db::{DBOptions, SyncPolicy, U64AddOperator, WriteOptions, DB};
 
 const KEYS_COUNT: u32 = 3000;
 const VALUE_BYTES: usize = 200;
@@ -36,8 +36,9 @@ fn is_deleted(i: u32) -> bool {
 }
 
 /// Writes about 1 MiB into one large memtable (nothing is flushed): puts,
-/// deletes of every seventh key, and a merge on `counter` after each put;
-/// then the process crashes, so everything is in the WAL alone.
+/// deletes of every seventh key, and a merge on `counter` after each put,
+/// the last write synced; then the process crashes, so everything is in the
+/// WAL alone, durable.
 fn write_a_large_wal_then_crash(fs: &FaultFileSystem, path: &Path) {
     let db = options(fs, 16 << 20).open(path).unwrap();
     for i in 0..KEYS_COUNT {
@@ -47,6 +48,11 @@ fn write_a_large_wal_then_crash(fs: &FaultFileSystem, path: &Path) {
             db.delete(key(i)).unwrap();
         }
     }
+    let synced = WriteOptions {
+        sync: true,
+        ..WriteOptions::default()
+    };
+    db.put_opt("last", "synced", synced).unwrap();
     assert_eq!(db.metrics().flush_bytes_written, 0);
     fs.crash();
     drop(db);
@@ -106,25 +112,37 @@ fn replay_of_a_wal_larger_than_several_memtables_writes_several_level0_runs() {
 
 #[test]
 fn crash_after_a_flush_in_the_middle_of_replay_recovers_every_record_once() {
-    let fs = FaultFileSystem::new();
-    let path = Path::new("/db");
-    write_a_large_wal_then_crash(&fs, path);
-    let tables_before = table_files_count(&fs);
+    let power_losses = [
+        None,
+        Some(PowerLossMode::DropUnsynced),
+        Some(PowerLossMode::KeepRandomPrefix { seed: 11 }),
+    ];
+    for power_loss in power_losses {
+        let fs = FaultFileSystem::new();
+        let path = Path::new("/db");
+        write_a_large_wal_then_crash(&fs, path);
+        let tables_before = table_files_count(&fs);
 
-    // The disk fills up after a few replayed memtables are written.
-    fs.set_capacity_bytes(Some(fs.used_bytes() + 4 * SMALL_MEMTABLE_BYTES as u64));
-    assert!(options(&fs, SMALL_MEMTABLE_BYTES).open(path).is_err());
-    assert!(
-        table_files_count(&fs) > tables_before,
-        "replay wrote level-0 tables before it failed"
-    );
-    fs.crash();
-    fs.set_capacity_bytes(None);
+        // The disk fills up after a few replayed memtables are written.
+        fs.set_capacity_bytes(Some(fs.used_bytes() + 4 * SMALL_MEMTABLE_BYTES as u64));
+        assert!(options(&fs, SMALL_MEMTABLE_BYTES).open(path).is_err());
+        assert!(
+            table_files_count(&fs) > tables_before,
+            "replay wrote level-0 tables before it failed"
+        );
+        match power_loss {
+            None => fs.crash(),
+            Some(mode) => {
+                fs.power_loss(mode);
+            }
+        }
+        fs.set_capacity_bytes(None);
 
-    let db = options(&fs, SMALL_MEMTABLE_BYTES).open(path).unwrap();
-    check_contents(&db);
-    db.close().unwrap();
-    drop(db);
-    let db = options(&fs, SMALL_MEMTABLE_BYTES).open(path).unwrap();
-    check_contents(&db);
+        let db = options(&fs, SMALL_MEMTABLE_BYTES).open(path).unwrap();
+        check_contents(&db);
+        db.close().unwrap();
+        drop(db);
+        let db = options(&fs, SMALL_MEMTABLE_BYTES).open(path).unwrap();
+        check_contents(&db);
+    }
 }
