@@ -5,7 +5,6 @@
 
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,6 +19,7 @@ use crate::batch::Batch;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthState};
+use crate::lifecycle::Lifecycle;
 use crate::memtables::{MemtableApplier, Memtables};
 use crate::metrics::{Metrics, Op};
 use crate::options::DBOptions;
@@ -83,7 +83,8 @@ pub(crate) struct DbInner {
     /// (transaction) writes, so nothing is sequenced between a
     /// transaction's validation and its write.
     pub(crate) commit_gate: RwLock<()>,
-    pub(crate) closed: AtomicBool,
+    /// Open or closed, and the gate every piece of I/O work passes.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl DB {
@@ -244,10 +245,15 @@ impl DbInner {
         DbSnapshots::new(&self.snapshots, self)
     }
 
-    /// The open table of `meta` (shared with the current tree when it is
-    /// part of it).
+    /// The open table of `meta` (every table of a live version is open,
+    /// see [`TreeSet`]); opening its file, the fallback, is I/O and fails
+    /// with [`Error::Closed`] once closed.
     pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
-        self.tree.table(meta)
+        if let Some(table) = self.tree.open_table_of(meta) {
+            return Ok(table);
+        }
+        let _active = self.lifecycle.enter()?;
+        self.tree.open_table_file(meta)
     }
 
     /// The newest sequence number whose whole group is applied.
@@ -259,7 +265,7 @@ impl DbInner {
     /// Fails with [`Error::Closed`] once closed.
     #[inline]
     pub(crate) fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.lifecycle.is_closed() {
             return Err(Error::Closed);
         }
         Ok(())
@@ -296,7 +302,7 @@ impl DbInner {
 
 impl Drop for DbInner {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire) {
+        if !self.lifecycle.is_closed() {
             if let Err(error) = self.close() {
                 tracing::warn!(%error, "closing the database on drop failed");
             }

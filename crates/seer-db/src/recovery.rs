@@ -11,7 +11,6 @@
 //! new WAL starts clean with a segment numbered above every file on disk.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -30,6 +29,7 @@ use crate::db::DbInner;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::HealthState;
+use crate::lifecycle::Lifecycle;
 use crate::memtables::{insert_ops, MemtableApplier, Memtables};
 use crate::metrics::Metrics;
 use crate::options::DBOptions;
@@ -120,7 +120,7 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
         metrics,
         switch_lock: Mutex::new(()),
         commit_gate: parking_lot::RwLock::new(()),
-        closed: AtomicBool::new(false),
+        lifecycle: Lifecycle::default(),
     }))
 }
 

@@ -26,7 +26,10 @@ use crate::tree::open_table;
 /// Flushes immutable memtables, oldest first, until none is left.
 pub(crate) fn flush_all(db: &DbInner) -> Result<()> {
     while let Some(frozen) = db.memtables().oldest_immutable() {
+        // Fails once closed: the rest stays in the WAL.
+        let active = db.lifecycle.enter()?;
         flush_one(db, &frozen)?;
+        drop(active);
         db.jobs.announce_progress();
         db.jobs.wake_compaction();
     }
@@ -130,6 +133,7 @@ pub(crate) fn executor_context(
         snapshots,
         merge_operator: options.merge_operator.clone(),
         block_cache,
+        cancel: None,
     }
 }
 
