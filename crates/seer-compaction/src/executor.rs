@@ -852,34 +852,27 @@ mod tests {
             ..context(&fs)
         };
         let next = file_numbers_from(11);
-        let entries = |count: u64| -> Vec<(InternalKey, Bytes)> {
-            (0..count)
+        let version = Version::empty(4);
+        let flush_ten_keys = || {
+            let entries: Vec<(InternalKey, Bytes)> = (0..10)
                 .map(|i| {
                     let user_key = Bytes::from(format!("key{i:05}"));
                     (InternalKey::new(user_key, i + 1, ValueKind::Put), n(i))
                 })
-                .collect()
+                .collect();
+            flush(
+                &mut VecIter::new(entries),
+                10,
+                &version,
+                &context,
+                1 << 20,
+                &next,
+            )
         };
-        let version = Version::empty(4);
-        let done = flush(
-            &mut VecIter::new(entries(10)),
-            10,
-            &version,
-            &context,
-            1 << 20,
-            &next,
-        );
-        assert_eq!(done.unwrap().outputs.len(), 1);
+        assert_eq!(flush_ten_keys().unwrap().outputs.len(), 1);
         let tables_before = fs.list_files().len();
         cancel.store(true, Ordering::Relaxed);
-        let cancelled = flush(
-            &mut VecIter::new(entries(10)),
-            10,
-            &version,
-            &context,
-            1 << 20,
-            &next,
-        );
+        let cancelled = flush_ten_keys();
         assert!(matches!(cancelled, Err(Error::Cancelled)), "{cancelled:?}");
         assert_eq!(fs.list_files().len(), tables_before);
     }

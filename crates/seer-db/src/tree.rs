@@ -190,3 +190,43 @@ pub(crate) fn open_table(
     let path = dir.join(file_name(FileKind::Table, number));
     Ok(Arc::new(Table::open(fs, &path, number, cache)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use seer_compaction::VersionEdit;
+
+    use crate::options::DBOptions;
+
+    /// A trivial move removes a table from one level and adds the same
+    /// file to another: its open table must stay in the map (the same
+    /// `Arc`), not be dropped and re-opened by every later read.
+    #[test]
+    fn a_trivially_moved_table_keeps_its_open_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DBOptions::default().open(dir.path()).unwrap();
+        db.put("k", "v").unwrap();
+        db.flush().unwrap();
+        db.inner.jobs.stop();
+        let tree = db.inner.tree();
+        let current = tree.current();
+        let (level, meta) = current
+            .version
+            .tables()
+            .map(|(level, meta)| (level, Arc::clone(meta)))
+            .next()
+            .unwrap();
+        let open_before = Arc::clone(&current.tables[&meta.file_number]);
+        drop(current);
+        let mut edit = VersionEdit::new();
+        edit.remove_table(level, meta.file_number);
+        edit.add_table(level + 1, tree.new_file_number(), Arc::clone(&meta));
+        tree.install(edit, Vec::new()).unwrap();
+        let moved = tree.current();
+        assert_eq!(moved.version.tables().next().unwrap().0, level + 1);
+        let open_after = moved.tables.get(&meta.file_number).expect("still open");
+        assert!(Arc::ptr_eq(open_after, &open_before));
+        assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+}

@@ -16,8 +16,8 @@ use parking_lot::Mutex;
 use seer_compaction::cost::TreeInputs;
 use seer_compaction::{
     run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionsInProgress,
-    ExecutorContext, ManualPick, Picker, PickerOptions, PolicyParams, Version, VersionEdit,
-    WorkloadWindow,
+    ExecutorContext, ManualPick, Picker, PickerOptions, PolicyParams, TableMeta, Version,
+    VersionEdit, WorkloadWindow,
 };
 use seer_core::SeqNo;
 
@@ -197,25 +197,38 @@ pub(crate) fn compact_range(
 /// `version` without its levels above the shallowest level that holds data
 /// of `range` at or below `start_seq` (those levels hold only newer data
 /// there, written after a manual compaction started, which it leaves
-/// alone); `None` when no level holds such data.
+/// alone); `None` when that data is all in one run of the last level (or
+/// there is none).
 fn without_levels_above(
     version: &Arc<Version>,
     range: (&[u8], &[u8]),
     start_seq: SeqNo,
 ) -> Result<Option<Arc<Version>>> {
     let (start, end) = range;
+    let is_old_data = |table: &TableMeta| {
+        table.smallest_seq <= start_seq
+            && table.smallest.user_key().as_ref() <= end
+            && table.largest.user_key().as_ref() >= start
+    };
     let oldest_data_level = version
         .tables()
-        .filter(|(_, table)| {
-            table.smallest_seq <= start_seq
-                && table.smallest.user_key().as_ref() <= end
-                && table.largest.user_key().as_ref() >= start
-        })
+        .filter(|(_, table)| is_old_data(table))
         .map(|(level, _)| level)
         .min();
     let Some(oldest_data_level) = oldest_data_level else {
         return Ok(None);
     };
+    let last = version.last_level();
+    if oldest_data_level == last {
+        let runs_with_old_data = version.levels()[last]
+            .runs()
+            .iter()
+            .filter(|run| run.tables().iter().any(|table| is_old_data(table)))
+            .count();
+        if runs_with_old_data <= 1 {
+            return Ok(None);
+        }
+    }
     let mut edit = VersionEdit::new();
     for (level, table) in version.tables() {
         if level < oldest_data_level {
@@ -357,4 +370,45 @@ fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
         "compaction done"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workload_window;
+    use crate::metrics::WorkloadCounts;
+
+    /// Two compaction threads adapting the policy at once: one stores a
+    /// newer reading, the other's (older) reading must give an empty
+    /// window, not an underflow (a panic that killed the thread).
+    #[test]
+    fn a_workload_window_from_an_older_reading_is_empty_instead_of_underflowing() {
+        let older = WorkloadCounts {
+            updates: 10,
+            lookups: 8,
+            lookup_misses: 3,
+            short_ranges: 2,
+            long_ranges: 1,
+        };
+        let newer = WorkloadCounts {
+            updates: 25,
+            lookups: 20,
+            lookup_misses: 5,
+            short_ranges: 4,
+            long_ranges: 1,
+        };
+        let window = workload_window(&older, &newer);
+        assert_eq!(window.updates, 15);
+        assert_eq!(window.zero_result_lookups, 2);
+        assert_eq!(window.point_lookups, 10);
+        assert_eq!(window.short_ranges, 2);
+        assert_eq!(window.long_ranges, 0);
+        let backwards = workload_window(&newer, &older);
+        assert_eq!(backwards.total_ops(), 0);
+        // Misses summed after lookups can run ahead of them.
+        let misses_ahead = WorkloadCounts {
+            lookup_misses: 9,
+            ..older
+        };
+        assert_eq!(workload_window(&older, &misses_ahead).point_lookups, 0);
+    }
 }

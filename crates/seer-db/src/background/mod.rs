@@ -304,3 +304,28 @@ impl DbInner {
         sync.and(cleanup)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::Error;
+    use crate::health::HealthStatus;
+    use crate::options::DBOptions;
+
+    /// A background job that panics turns the database read-only with the
+    /// panic's message in `health()`, instead of its thread dying silently.
+    #[test]
+    fn a_panicking_background_job_is_reported_in_health() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DBOptions::default().open(dir.path()).unwrap();
+        super::run_step(&db.inner, "compaction", |_| panic!("injected panic"));
+        match db.health().status {
+            HealthStatus::ReadOnly(Error::Background { job, reason }) => {
+                assert_eq!(job, "compaction");
+                assert!(reason.contains("injected panic"), "{reason}");
+            }
+            other => panic!("health after a panicking job: {other:?}"),
+        }
+        assert!(db.put("k", "v").is_err());
+        assert_eq!(db.get("k").unwrap(), None);
+    }
+}
