@@ -252,6 +252,7 @@ fn busy_options(fs: SharedFileSystem, sync_policy: SyncPolicy) -> DBOptions {
         .l0_compaction_trigger(2)
         .background_threads(2)
         .sync_policy(sync_policy)
+        .min_free_disk_bytes(Some(1))
         .file_system(fs)
 }
 
@@ -365,6 +366,8 @@ fn a_closed_instance_does_no_io_while_its_writes_flushes_and_compactions_were_ru
             let enough = 200 * (round as u64 + 1);
             wait_for(|| acked.load(Ordering::SeqCst) >= enough);
             db.close().unwrap();
+            calls.closed.store(true, Ordering::SeqCst);
+            assert!(matches!(db.health().status, HealthStatus::Closed));
         }
         calls.closed.store(true, Ordering::SeqCst);
 
