@@ -419,6 +419,7 @@ fn close_stops_after_the_flush_in_progress_and_the_wal_keeps_the_rest() {
         written.insert(key.clone(), value_of(&key, 0));
         i += 1;
     }
+    wait_for(|| calls.tables_created.load(Ordering::SeqCst) >= 1);
     assert_eq!(calls.tables_created.load(Ordering::SeqCst), 1);
     let closer = {
         let db = db.clone();
@@ -539,6 +540,32 @@ fn a_compaction_deletes_its_own_inputs_once_nothing_reads_them() {
     let after = table_files(dir.path());
     assert_eq!(after.len(), live, "on disk: {after:?}");
     assert!(before.iter().all(|name| !after.contains(name)));
+}
+
+/// Tables a reader held while they were compacted stay for it, and go
+/// with the first flush after it let them go.
+#[test]
+fn compacted_tables_a_reader_held_go_with_the_next_flush_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = quiet_options().open(dir.path()).unwrap();
+    for round in 0..2 {
+        for i in 0..200 {
+            let key = format!("k{i:05}");
+            db.put(&key, value_of(&key, round)).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let before = table_files(dir.path());
+    let reader = db.iter();
+    db.compact_range::<&[u8]>(..).unwrap();
+    assert!(before
+        .iter()
+        .all(|name| table_files(dir.path()).contains(name)));
+    assert_eq!(reader.count(), 200);
+    db.put("another", "write").unwrap();
+    db.flush().unwrap();
+    let after = table_files(dir.path());
+    assert!(before.iter().all(|name| !after.contains(name)), "{after:?}");
 }
 
 /// An iterator that outlives its database, whose tables were compacted

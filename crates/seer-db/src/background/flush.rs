@@ -3,8 +3,10 @@
 //! for the run, shadowed versions no live snapshot sees dropped, merge
 //! operands collapsed), recorded in the manifest with the WAL log number
 //! that makes its segment obsolete; then the immutable leaves the memtable
-//! set and the obsolete WAL segments are deleted. Recovery writes its
-//! replayed records with the same [`write_level0`].
+//! set and the obsolete WAL segments are deleted (with the tables no live
+//! version lists any more). Each flush runs inside the lifecycle gate; once
+//! the database closes the flush thread stops after the flush it is in.
+//! Recovery writes its replayed records with the same [`write_level0`].
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -71,6 +73,9 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
     db.tree().install(edit, new_tables)?;
     db.memtables().remove_flushed(&frozen.memtable);
     delete_segments_before(db.fs.as_ref(), dir, frozen.wal_segment + 1)?;
+    // Tables a reader held when their compaction finished go once it let
+    // them go, with the next flush at the latest.
+    db.tree().delete_unreferenced()?;
     db.metrics().flush_count.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(elapsed = ?started.elapsed(), "flush done");
     Ok(())
