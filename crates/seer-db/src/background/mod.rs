@@ -3,8 +3,11 @@
 //! running the picker. Threads sleep on channels (a wake-up is a message),
 //! never poll; each
 //! step bumps a progress generation under a condition variable that
-//! stalled writers, `flush()` and `compact_range()` wait on. A failure is
-//! recorded in the health state, which turns the database read-only.
+//! stalled writers, `flush()` and `compact_range()` wait on. A failure or a
+//! panic of a job is recorded in the health state, which turns the database
+//! read-only; the thread lives on. Also `close()`, which stops all of it at
+//! the next safe point before it releases the directory (see
+//! [`crate::lifecycle`]).
 
 mod compaction;
 mod flush;
