@@ -333,6 +333,8 @@ fn a_closed_instance_does_no_io_while_its_writes_flushes_and_compactions_were_ru
         };
         let db = busy_options(fs, sync_policy).open(dir.path()).unwrap();
         let by_drop = round % 2 == 1;
+        // An iterator and a snapshot that outlive the instance.
+        let pinned;
         let acked = Arc::new(AtomicU64::new(0));
         let mut written = BTreeMap::new();
         let mut threads = Vec::new();
@@ -344,6 +346,7 @@ fn a_closed_instance_does_no_io_while_its_writes_flushes_and_compactions_were_ru
                 db.put(&key, value_of(&key, 0)).unwrap();
                 written.insert(key.clone(), value_of(&key, 0));
             }
+            pinned = Some((db.iter(), db.snapshot()));
             drop(db);
         } else {
             for writer in 0..2 {
@@ -365,6 +368,7 @@ fn a_closed_instance_does_no_io_while_its_writes_flushes_and_compactions_were_ru
             }));
             let enough = 200 * (round as u64 + 1);
             wait_for(|| acked.load(Ordering::SeqCst) >= enough);
+            pinned = Some((db.iter(), db.snapshot()));
             db.close().unwrap();
             calls.closed.store(true, Ordering::SeqCst);
             assert!(matches!(db.health().status, HealthStatus::Closed));
@@ -384,6 +388,13 @@ fn a_closed_instance_does_no_io_while_its_writes_flushes_and_compactions_were_ru
         reopened.flush().unwrap();
         reopened.compact_range::<&[u8]>(..).unwrap();
         check_reopened(&reopened, &written);
+        // They read what they pinned (open tables only); the snapshot's
+        // reads need the engine.
+        let (iterator, snapshot) = pinned.unwrap();
+        let entries: Vec<(Bytes, Bytes)> = iterator.collect::<Result<_, _>>().unwrap();
+        assert!(!entries.is_empty());
+        assert!(matches!(snapshot.get("main-000000"), Err(Error::Closed)));
+        drop(snapshot);
         reopened.close().unwrap();
         let stray = calls.calls_after_close();
         assert!(
