@@ -40,12 +40,11 @@ struct Calls {
     /// cannot finish) until it is cleared.
     hold_tables: Mutex<bool>,
     tables_released: Condvar,
-    /// While set, each table the thread named [`MANUAL_COMPACTOR`] creates
-    /// waits until the flush thread created one more table (a new level-0
-    /// run) or the writer stopped.
-    pace_manual_by_flushes: AtomicBool,
-    flush_tables: AtomicU64,
-    flush_tables_seen: AtomicU64,
+    /// Each table the thread named [`MANUAL_COMPACTOR`] creates asks the
+    /// writer for one more flushed memtable (a new level-0 run) and waits
+    /// until it is installed (or the writer stopped).
+    flushes_requested: AtomicU64,
+    flushes_served: AtomicU64,
     writer_stopped: AtomicBool,
 }
 
@@ -68,22 +67,14 @@ impl Calls {
     }
 
     fn pace_table_creation(&self) {
-        let thread = thread::current();
-        if thread.name() == Some("seerdb-flush") {
-            self.flush_tables.fetch_add(1, Ordering::SeqCst);
-        }
-        if !self.pace_manual_by_flushes.load(Ordering::SeqCst)
-            || thread.name() != Some(MANUAL_COMPACTOR)
-        {
+        if thread::current().name() != Some(MANUAL_COMPACTOR) {
             return;
         }
-        let seen = self.flush_tables_seen.load(Ordering::SeqCst);
+        let request = self.flushes_requested.fetch_add(1, Ordering::SeqCst) + 1;
         wait_for(|| {
-            self.flush_tables.load(Ordering::SeqCst) > seen
+            self.flushes_served.load(Ordering::SeqCst) >= request
                 || self.writer_stopped.load(Ordering::SeqCst)
         });
-        self.flush_tables_seen
-            .store(self.flush_tables.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     fn release_tables(&self) {
@@ -447,18 +438,16 @@ fn close_stops_after_the_flush_in_progress_and_the_wal_keeps_the_rest() {
     check_reopened(&reopened, &written);
 }
 
-/// A writer keeps writing while `compact_range(..)` runs, and every table
-/// the compaction writes waits for one more flush (a new level-0 run): the
+/// A writer keeps adding level-0 runs while `compact_range(..)` runs: each
+/// table the compaction writes waits for one more flushed memtable. The
 /// call compacts what existed when it started and returns while the writer
-/// is still going. The writer gives up after a bounded number of flushes;
-/// before, the call chased the new runs until the writer had stopped.
+/// is still going; the writer gives up after 20 runs (before, the call
+/// chased every new run until the writer had stopped).
 #[test]
 fn compact_range_returns_while_a_writer_keeps_writing() {
     let dir = tempfile::tempdir().unwrap();
     let (fs, calls) = CountingFs::shared();
     let db = quiet_options()
-        .memtable_capacity(16 * 1024)
-        .max_immutable_memtables(4)
         .background_threads(1)
         .file_system(fs)
         .open(dir.path())
@@ -470,28 +459,31 @@ fn compact_range_returns_while_a_writer_keeps_writing() {
         }
         db.flush().unwrap();
     }
-    calls
-        .flush_tables_seen
-        .store(calls.flush_tables.load(Ordering::SeqCst), Ordering::SeqCst);
-    calls.pace_manual_by_flushes.store(true, Ordering::SeqCst);
     let compact_done = Arc::new(AtomicBool::new(false));
     let writer = {
         let db = db.clone();
         let compact_done = Arc::clone(&compact_done);
         let calls = Arc::clone(&calls);
         thread::spawn(move || {
-            let flushes_at_start = calls.flush_tables.load(Ordering::SeqCst);
             let mut gave_up = false;
-            for i in 0.. {
-                if compact_done.load(Ordering::SeqCst) {
-                    break;
+            let mut next_key = 0;
+            while !compact_done.load(Ordering::SeqCst) {
+                let served = calls.flushes_served.load(Ordering::SeqCst);
+                if calls.flushes_requested.load(Ordering::SeqCst) <= served {
+                    thread::sleep(Duration::from_millis(1));
+                    continue;
                 }
-                if calls.flush_tables.load(Ordering::SeqCst) - flushes_at_start >= 50 {
+                if served == 20 {
                     gave_up = true;
                     break;
                 }
-                let key = format!("new-{i:07}");
-                db.put(&key, value_of(&key, 0)).unwrap();
+                for _ in 0..100 {
+                    let key = format!("new-{next_key:07}");
+                    db.put(&key, value_of(&key, 0)).unwrap();
+                    next_key += 1;
+                }
+                db.flush().unwrap();
+                calls.flushes_served.fetch_add(1, Ordering::SeqCst);
             }
             calls.writer_stopped.store(true, Ordering::SeqCst);
             gave_up
