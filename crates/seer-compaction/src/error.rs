@@ -51,6 +51,11 @@ pub enum Error {
     /// edits (the manifest's tail is unknown).
     #[error("the manifest is unusable after an earlier failure: {0}")]
     Poisoned(String),
+    /// The owner cancelled the flush or compaction
+    /// ([`ExecutorContext::cancel`](crate::ExecutorContext)); its outputs
+    /// were removed.
+    #[error("cancelled")]
+    Cancelled,
     /// A compaction input yielded bytes that are not an internal key.
     #[error("compaction input holds an invalid internal key: {0}")]
     InputKey(seer_core::DecodeError),

@@ -17,6 +17,7 @@
 //! the bytes read and written.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -55,6 +56,10 @@ pub struct ExecutorContext {
     pub merge_operator: Option<Arc<dyn MergeOperator>>,
     /// The block cache for reading compressed input tables.
     pub block_cache: Option<Arc<BlockCache>>,
+    /// When set (by the owner, e.g. a closing database), the work stops at
+    /// the next key it writes, removes its outputs and fails with
+    /// [`Error::Cancelled`]; `None`: never cancelled.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for ExecutorContext {
@@ -274,6 +279,10 @@ impl<'a> OutputWriter<'a> {
     }
 
     fn add_key(&mut self, entries: &[(InternalKey, Bytes)]) -> Result<()> {
+        let cancelled = self.context.cancel.as_ref();
+        if cancelled.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            return Err(Error::Cancelled);
+        }
         let full = self
             .builder
             .as_ref()
@@ -771,6 +780,7 @@ mod tests {
             snapshots: Vec::new(),
             merge_operator: Some(Arc::new(U64AddOperator)),
             block_cache: None,
+            cancel: None,
         }
     }
 
@@ -829,6 +839,43 @@ mod tests {
             small_run_bits > large_run_bits,
             "{small_run_bits} bits for 1k entries, {large_run_bits} for 5M"
         );
+    }
+
+    /// A closing database cancels its compactions: the executor stops at
+    /// the next key and leaves no output file behind.
+    #[test]
+    fn a_cancelled_flush_fails_and_leaves_no_table() {
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let context = ExecutorContext {
+            cancel: Some(Arc::clone(&cancel)),
+            ..context(&fs)
+        };
+        let next = file_numbers_from(11);
+        let version = Version::empty(4);
+        let flush_ten_keys = || {
+            let entries: Vec<(InternalKey, Bytes)> = (0..10)
+                .map(|i| {
+                    let user_key = Bytes::from(format!("key{i:05}"));
+                    (InternalKey::new(user_key, i + 1, ValueKind::Put), n(i))
+                })
+                .collect();
+            flush(
+                &mut VecIter::new(entries),
+                10,
+                &version,
+                &context,
+                1 << 20,
+                &next,
+            )
+        };
+        assert_eq!(flush_ten_keys().unwrap().outputs.len(), 1);
+        let tables_before = fs.list_files().len();
+        cancel.store(true, Ordering::Relaxed);
+        let cancelled = flush_ten_keys();
+        assert!(matches!(cancelled, Err(Error::Cancelled)), "{cancelled:?}");
+        assert_eq!(fs.list_files().len(), tables_before);
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,6 +19,7 @@ use crate::batch::Batch;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthState};
+use crate::lifecycle::Lifecycle;
 use crate::memtables::{MemtableApplier, Memtables};
 use crate::metrics::{Metrics, Op};
 use crate::options::DBOptions;
@@ -30,11 +30,16 @@ use seer_compaction::TableMeta;
 
 /// An open database. Cheap to clone (all clones share one engine); `Send`
 /// and `Sync`. The engine closes when [`DB::close`] is called or when the
-/// last clone is dropped: the drop syncs the WAL per policy, joins the
-/// background threads and releases the directory lock before it returns, so
-/// the directory can be reopened at once. Iterators and snapshots still alive
-/// then keep their pinned files but fail with [`Error::Closed`] where they
-/// would need the engine.
+/// last clone is dropped: the work in flight (writes, `flush`,
+/// `compact_range` in other threads, background flushes and compactions)
+/// stops at its next safe point and fails with [`Error::Closed`], the WAL is
+/// synced, the background threads are joined and, last, the directory lock
+/// is released; once that returns the instance does no more I/O in the
+/// directory, which can be reopened at once. What was not flushed is in the
+/// WAL. Iterators and snapshots still alive keep reading what they pinned
+/// (their memtables and open tables, even after a reopen deleted the
+/// files); snapshot reads, new iterators and everything else fail with
+/// [`Error::Closed`].
 #[derive(Clone)]
 pub struct DB {
     pub(crate) inner: Arc<DbInner>,
@@ -83,7 +88,8 @@ pub(crate) struct DbInner {
     /// (transaction) writes, so nothing is sequenced between a
     /// transaction's validation and its write.
     pub(crate) commit_gate: RwLock<()>,
-    pub(crate) closed: AtomicBool,
+    /// Open or closed, and the gate every piece of I/O work passes.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl DB {
@@ -161,21 +167,25 @@ impl DB {
     }
 
     /// Makes every write so far durable in a table: switches the memtable
-    /// and waits until every immutable memtable is flushed.
+    /// and waits until every memtable holding a write made before the call
+    /// is flushed.
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
 
-    /// Compacts the user keys in `range` (everything for `..`) down into the
-    /// largest level, waiting until it is done.
+    /// Compacts the user keys in `range` (everything for `..`) as they are
+    /// at the call down into one run of the largest level, waiting until it
+    /// is done (data written meanwhile is not waited for).
     pub fn compact_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<()> {
         let start = bound_bytes(range.start_bound());
         let end = bound_bytes(range.end_bound());
         self.inner.compact_range(start, end)
     }
 
-    /// Syncs the WAL, stops and joins the background threads and reports
-    /// their errors. Later operations fail with [`Error::Closed`].
+    /// Closes the engine (see [`DB`]): stops the work in flight at its next
+    /// safe point, syncs the WAL, joins the background threads, releases
+    /// the directory lock, and reports the first failure seen. Later
+    /// operations fail with [`Error::Closed`].
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }
@@ -244,10 +254,15 @@ impl DbInner {
         DbSnapshots::new(&self.snapshots, self)
     }
 
-    /// The open table of `meta` (shared with the current tree when it is
-    /// part of it).
+    /// The open table of `meta` (every table of a live version is open,
+    /// see [`TreeSet`]); opening its file, the fallback, is I/O and fails
+    /// with [`Error::Closed`] once closed.
     pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
-        self.tree.table(meta)
+        if let Some(table) = self.tree.open_table_of(meta) {
+            return Ok(table);
+        }
+        let _active = self.lifecycle.enter()?;
+        self.tree.open_table_file(meta)
     }
 
     /// The newest sequence number whose whole group is applied.
@@ -259,7 +274,7 @@ impl DbInner {
     /// Fails with [`Error::Closed`] once closed.
     #[inline]
     pub(crate) fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.lifecycle.is_closed() {
             return Err(Error::Closed);
         }
         Ok(())
@@ -296,7 +311,7 @@ impl DbInner {
 
 impl Drop for DbInner {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire) {
+        if !self.lifecycle.is_closed() {
             if let Err(error) = self.close() {
                 tracing::warn!(%error, "closing the database on drop failed");
             }

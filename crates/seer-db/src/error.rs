@@ -179,6 +179,8 @@ impl From<seer_compaction::Error> for Error {
             seer_compaction::Error::Log(error) => error.into(),
             seer_compaction::Error::Table(error) => error.into(),
             seer_compaction::Error::Merge(error) => Self::Merge(error),
+            // Only a closing database cancels its compactions.
+            seer_compaction::Error::Cancelled => Self::Closed,
             other => Self::Background {
                 job: "version set",
                 reason: other.to_string(),

@@ -102,8 +102,14 @@ impl HealthState {
     }
 
     pub(crate) fn report(&self, db: &DbInner) -> Health {
-        let stall = db.backpressure.condition(db);
-        let status = if db.check_open().is_err() {
+        let closed = db.check_open().is_err();
+        // A closed engine checks no free disk space (no more I/O).
+        let stall = if closed {
+            None
+        } else {
+            db.backpressure.condition(db)
+        };
+        let status = if closed {
             HealthStatus::Closed
         } else if let Some(cause) = self.cause() {
             HealthStatus::ReadOnly(Error::clone(&cause))

@@ -29,6 +29,7 @@ mod error;
 pub mod fuzzing;
 mod health;
 mod iter;
+mod lifecycle;
 mod memtables;
 mod metrics;
 mod options;

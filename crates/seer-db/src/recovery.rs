@@ -21,7 +21,6 @@
 //! particular) is ever applied both from a table and from the WAL.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -42,6 +41,7 @@ use crate::db::DbInner;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::HealthState;
+use crate::lifecycle::Lifecycle;
 use crate::memtables::{insert_ops, MemtableApplier, Memtables};
 use crate::metrics::Metrics;
 use crate::options::DBOptions;
@@ -136,7 +136,7 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
         metrics,
         switch_lock: Mutex::new(()),
         commit_gate: parking_lot::RwLock::new(()),
-        closed: AtomicBool::new(false),
+        lifecycle: Lifecycle::default(),
     }))
 }
 

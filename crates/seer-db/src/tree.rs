@@ -1,11 +1,18 @@
 //! The on-disk tree as the DB sees it: seer-compaction's [`VersionSet`]
 //! (current version, manifest, file numbers, obsolete-table tracking) plus
 //! the open [`Table`]s of the current version, swapped together atomically
-//! so point reads take no lock.
+//! so point reads take no lock, and the open tables that left the current
+//! version but that an older version (a reader's pinned view) still lists.
+//!
+//! Every table of every live version is open here, so readers never open a
+//! table file: an iterator or snapshot that outlives its database reads its
+//! tables through these open maps, even after a new instance deleted the
+//! files (an unlinked file's mapping stays readable). A table moved to
+//! another level (a trivial move) keeps its open [`Table`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -29,6 +36,10 @@ pub(crate) struct Tree {
     pub log_number: u64,
 }
 
+/// Open tables by file number, each with a weak reference to the metadata
+/// the versions listing it share.
+type RetiredTables = HashMap<u64, (Weak<TableMeta>, Arc<Table>)>;
+
 /// The version set and the open tables of its current version.
 #[derive(Debug)]
 pub(crate) struct TreeSet {
@@ -39,6 +50,10 @@ pub(crate) struct TreeSet {
     current: ArcSwap<Tree>,
     /// Keeps `current` in step with the version set's current version.
     install_lock: Mutex<()>,
+    /// Tables an install removed from `current`, kept open while a live
+    /// version lists them (the weak reference is that version's metadata);
+    /// dropped by [`TreeSet::delete_unreferenced`] with their files.
+    retired: Mutex<RetiredTables>,
 }
 
 impl TreeSet {
@@ -67,6 +82,7 @@ impl TreeSet {
                 log_number,
             }),
             install_lock: Mutex::new(()),
+            retired: Mutex::new(HashMap::new()),
         })
     }
 
@@ -80,12 +96,21 @@ impl TreeSet {
         self.versions.new_file_number()
     }
 
-    /// The open table of `meta`: from the current tree, or opened anew
-    /// when an older version still lists it.
-    pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
+    /// The open table of `meta`, from the current tree or, when only an
+    /// older version lists it, from the retired tables; `None` when it is
+    /// not open (it is then in no live version).
+    pub(crate) fn open_table_of(&self, meta: &TableMeta) -> Option<Arc<Table>> {
         if let Some(table) = self.current.load().tables.get(&meta.file_number) {
-            return Ok(Arc::clone(table));
+            return Some(Arc::clone(table));
         }
+        let retired = self.retired.lock();
+        retired
+            .get(&meta.file_number)
+            .map(|(_, table)| Arc::clone(table))
+    }
+
+    /// Opens table `meta` anew (for a table no open map holds).
+    pub(crate) fn open_table_file(&self, meta: &TableMeta) -> Result<Arc<Table>> {
         open_table(
             self.fs.as_ref(),
             &self.dir,
@@ -102,13 +127,32 @@ impl TreeSet {
         new_tables: Vec<Arc<Table>>,
     ) -> Result<Arc<Version>> {
         let _installing = self.install_lock.lock();
-        let removed: Vec<u64> = edit.removed_tables.iter().map(|r| r.file_number).collect();
+        // A table removed and added again (moved to another level) stays
+        // open: same file, same table.
+        let removed: Vec<u64> = edit
+            .removed_tables
+            .iter()
+            .map(|r| r.file_number)
+            .filter(|&number| {
+                !edit
+                    .added_tables
+                    .iter()
+                    .any(|added| added.meta.file_number == number)
+            })
+            .collect();
         let version = self.versions.log_and_apply(edit)?;
         let old = self.current.load();
         let mut tables = old.tables.clone();
+        let mut retired = self.retired.lock();
         for number in removed {
-            tables.remove(&number);
+            let Some(table) = tables.remove(&number) else {
+                continue;
+            };
+            if let Some((_, meta)) = old.version.tables().find(|(_, m)| m.file_number == number) {
+                retired.insert(number, (Arc::downgrade(meta), table));
+            }
         }
+        drop(retired);
         for table in new_tables {
             tables.insert(table.file_number(), table);
         }
@@ -120,9 +164,14 @@ impl TreeSet {
         Ok(version)
     }
 
-    /// Deletes removed tables that no version references any more.
+    /// Closes and deletes removed tables that no version references any
+    /// more.
     pub(crate) fn delete_unreferenced(&self) -> Result<usize> {
         let obsolete = self.versions.obsolete_table_files();
+        {
+            let mut retired = self.retired.lock();
+            retired.retain(|_, (meta, _)| meta.strong_count() > 0);
+        }
         self.versions.remove_table_files(&obsolete)?;
         if !obsolete.is_empty() {
             tracing::debug!(tables = ?obsolete, "deleted obsolete tables");
@@ -140,4 +189,44 @@ pub(crate) fn open_table(
 ) -> Result<Arc<Table>> {
     let path = dir.join(file_name(FileKind::Table, number));
     Ok(Arc::new(Table::open(fs, &path, number, cache)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use seer_compaction::VersionEdit;
+
+    use crate::options::DBOptions;
+
+    /// A trivial move removes a table from one level and adds the same
+    /// file to another: its open table must stay in the map (the same
+    /// `Arc`), not be dropped and re-opened by every later read.
+    #[test]
+    fn a_trivially_moved_table_keeps_its_open_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DBOptions::default().open(dir.path()).unwrap();
+        db.put("k", "v").unwrap();
+        db.flush().unwrap();
+        db.inner.jobs.stop();
+        let tree = db.inner.tree();
+        let current = tree.current();
+        let (level, meta) = current
+            .version
+            .tables()
+            .map(|(level, meta)| (level, Arc::clone(meta)))
+            .next()
+            .unwrap();
+        let open_before = Arc::clone(&current.tables[&meta.file_number]);
+        drop(current);
+        let mut edit = VersionEdit::new();
+        edit.remove_table(level, meta.file_number);
+        edit.add_table(level + 1, tree.new_file_number(), Arc::clone(&meta));
+        tree.install(edit, Vec::new()).unwrap();
+        let moved = tree.current();
+        assert_eq!(moved.version.tables().next().unwrap().0, level + 1);
+        let open_after = moved.tables.get(&meta.file_number).expect("still open");
+        assert!(Arc::ptr_eq(open_after, &open_before));
+        assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
 }

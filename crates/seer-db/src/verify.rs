@@ -65,7 +65,7 @@ impl DB {
     /// the database is closed or its directory cannot be listed.
     pub fn verify(&self) -> Result<VerifyReport> {
         let inner = &self.inner;
-        inner.check_open()?;
+        let _active = inner.lifecycle.enter()?;
         let fs = inner.fs.as_ref();
         let dir = inner.dir.path();
         let mut report = VerifyReport::default();

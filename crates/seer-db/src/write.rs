@@ -137,7 +137,10 @@ impl DbInner {
         options: WriteOptions,
         gate: Gate<'_>,
     ) -> Result<SeqNo> {
-        self.check_open()?;
+        // Inside the lifecycle gate from admission to the memtable switch:
+        // `close` waits for this write, so it never appends to or rolls the
+        // WAL after `close` returned.
+        let _active = self.lifecycle.enter()?;
         self.health.check_writable()?;
         let payload_bytes: usize = record.ops().iter().map(op_payload_bytes).sum();
         self.backpressure.admit(self, payload_bytes)?;
@@ -198,6 +201,7 @@ impl DbInner {
 
     /// Freezes the active memtable and starts a new one with a new WAL
     /// segment, at a point between commit groups; wakes the flush thread.
+    /// Callers are inside the lifecycle gate (it rolls the WAL).
     /// `force` switches even a memtable that is not full (but never an
     /// empty one). Returns whether a switch happened.
     pub(crate) fn switch_memtable(&self, force: bool) -> Result<bool> {

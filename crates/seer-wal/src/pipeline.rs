@@ -231,7 +231,8 @@ pub(crate) struct Shared<A> {
 /// writer threads.
 pub struct CommitPipeline<A: Apply> {
     shared: Arc<Shared<A>>,
-    syncer: Option<Syncer>,
+    /// Taken (and joined) by [`CommitPipeline::stop_syncer`].
+    syncer: parking_lot::Mutex<Option<Syncer>>,
 }
 
 impl<A: Apply> std::fmt::Debug for CommitPipeline<A> {
@@ -279,7 +280,10 @@ impl<A: Apply> CommitPipeline<A> {
             SyncPolicy::Interval(period) => Some(Syncer::start(Arc::clone(&shared), period)?),
             SyncPolicy::Always | SyncPolicy::Never => None,
         };
-        Ok(Self { shared, syncer })
+        Ok(Self {
+            shared,
+            syncer: parking_lot::Mutex::new(syncer),
+        })
     }
 
     /// Commits `record`, returning its first sequence number once it is
@@ -340,13 +344,18 @@ impl<A: Apply> CommitPipeline<A> {
     }
 
     /// Syncs what was logged and stops the background syncer.
-    pub fn close(mut self) -> Result<()> {
+    pub fn close(self) -> Result<()> {
         self.stop_syncer();
         self.shared.sync()
     }
 
-    fn stop_syncer(&mut self) {
-        if let Some(syncer) = self.syncer.take() {
+    /// Stops and joins the background syncer of
+    /// [`SyncPolicy::Interval`](crate::SyncPolicy), so the log does no more
+    /// I/O of its own (an owner that must stop touching the directory
+    /// before the pipeline is dropped calls this). Idempotent.
+    pub fn stop_syncer(&self) {
+        let syncer = self.syncer.lock().take();
+        if let Some(syncer) = syncer {
             syncer.stop();
         }
     }

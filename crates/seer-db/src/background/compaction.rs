@@ -1,8 +1,11 @@
 //! Compaction threads: adapt the policy to the observed workload, pick
 //! with seer-compaction's [`Picker`], run the pick with its executor
 //! (given the live snapshot sequence numbers and the merge operator),
-//! install the edit, and delete the tables no version references any more;
-//! also manual `compact_range`.
+//! install the edit, and delete the tables no version references any more
+//! (the compaction's own inputs too, once no reader holds them); also
+//! manual `compact_range`, bounded to the data present when it starts.
+//! Each compaction runs inside the lifecycle gate and is abandoned at its
+//! next key when the database closes.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,12 +15,14 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use seer_compaction::cost::TreeInputs;
 use seer_compaction::{
-    run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionsInProgress, ManualPick,
-    Picker, PickerOptions, PolicyParams, Version, WorkloadWindow,
+    run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionsInProgress,
+    ExecutorContext, ManualPick, Picker, PickerOptions, PolicyParams, TableMeta, Version,
+    VersionEdit, WorkloadWindow,
 };
+use seer_core::SeqNo;
 
 use crate::db::DbInner;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::WorkloadCounts;
 use crate::options::{CompactionPolicy, DBOptions};
 use crate::tree::open_table;
@@ -80,21 +85,29 @@ impl CompactionState {
         Some((version, compaction))
     }
 
+    /// Registers the manual compaction of `range` over the data present
+    /// when the call started (at or below `start_seq`), picked from the
+    /// current version without the levels above that data; returns the
+    /// current version with it (`None`: that data is compacted).
     fn pick_manual(
         &self,
         db: &DbInner,
-        range: Option<(&[u8], &[u8])>,
-    ) -> (Arc<Version>, ManualPick) {
+        range: (&[u8], &[u8]),
+        start_seq: SeqNo,
+    ) -> Result<Option<(Arc<Version>, ManualPick)>> {
         let params = self.policy.lock().params;
         let mut in_progress = self.in_progress.lock();
         let version = Arc::clone(&db.tree().current().version);
+        let Some(view) = without_levels_above(&version, range, start_seq)? else {
+            return Ok(None);
+        };
         let pick = self
             .picker
-            .pick_manual(&version, params, range, &in_progress);
+            .pick_manual(&view, params, Some(range), &in_progress);
         if let ManualPick::Compaction(compaction) = &pick {
             in_progress.register(compaction);
         }
-        (version, pick)
+        Ok(Some((version, pick)))
     }
 
     fn finish(&self, compaction: &Compaction) {
@@ -102,54 +115,131 @@ impl CompactionState {
     }
 }
 
-/// Runs picked compactions until the picker finds nothing to do.
+/// Runs picked compactions until the picker finds nothing to do (or the
+/// database closes: [`Error::Closed`](crate::Error::Closed)).
 pub(crate) fn compact_while_needed(db: &DbInner) -> Result<()> {
     loop {
+        let active = db.lifecycle.enter()?;
         adapt_policy(db);
         let Some((version, compaction)) = db.jobs.compaction.pick(db) else {
             return Ok(());
         };
         // Another thread may find a disjoint compaction meanwhile.
         db.jobs.wake_compaction();
-        let result = run(db, &version, &compaction);
-        db.jobs.compaction.finish(&compaction);
-        result?;
+        run_and_clean_up(db, version, compaction)?;
+        drop(active);
         db.jobs.announce_progress();
     }
 }
 
+/// Runs `compaction`, unregisters it, releases the inputs it and `version`
+/// hold, and deletes the tables no live version lists any more, its own
+/// inputs included when no reader holds them.
+fn run_and_clean_up(db: &DbInner, version: Arc<Version>, compaction: Compaction) -> Result<()> {
+    let result = run(db, &version, &compaction);
+    db.jobs.compaction.finish(&compaction);
+    drop(compaction);
+    drop(version);
+    result?;
+    db.tree().delete_unreferenced()?;
+    Ok(())
+}
+
 /// Compacts the user keys in `[start, end]` (each `None` = unbounded) into
-/// the largest level, in the calling thread.
-pub(crate) fn compact_range(db: &DbInner, start: Option<Bytes>, end: Option<Bytes>) -> Result<()> {
+/// the largest level, in the calling thread: the data present when the
+/// call started (at or below `start_seq`, already flushed) ends in one run
+/// of the largest level; data written meanwhile is not chased. Each step
+/// is inside the lifecycle gate, so a close stops it at the next safe
+/// point ([`Error::Closed`](crate::Error::Closed)).
+pub(crate) fn compact_range(
+    db: &DbInner,
+    start: Option<Bytes>,
+    end: Option<Bytes>,
+    start_seq: SeqNo,
+) -> Result<()> {
     loop {
+        let generation = db.jobs.progress_generation();
+        let active = db.lifecycle.enter()?;
         db.health.check_writable()?;
         let version = Arc::clone(&db.tree().current().version);
         let range = manual_range(&version, start.as_deref(), end.as_deref());
+        drop(version);
         let Some(range) = range else {
             return Ok(());
         };
-        let generation = db.jobs.progress_generation();
-        let (version, pick) = db
+        let picked = db
             .jobs
             .compaction
-            .pick_manual(db, Some((&range.0[..], &range.1[..])));
-        match pick {
-            ManualPick::Done => return Ok(()),
-            ManualPick::Busy => {
+            .pick_manual(db, (&range.0[..], &range.1[..]), start_seq)?;
+        match picked {
+            None | Some((_, ManualPick::Done)) => return Ok(()),
+            Some((_, ManualPick::Busy)) => {
+                drop(active);
                 let deadline = Instant::now() + db.options().write_stall_timeout;
                 db.jobs.wait_progress(generation, deadline);
             }
-            ManualPick::Compaction(compaction) => {
-                let result = run(db, &version, &compaction);
-                db.jobs.compaction.finish(&compaction);
-                if let Err(error) = result {
-                    super::record_failure(db, "compaction", error.clone());
-                    return Err(error);
+            Some((version, ManualPick::Compaction(compaction))) => {
+                match run_and_clean_up(db, version, compaction) {
+                    Ok(()) => {}
+                    Err(Error::Closed) => return Err(Error::Closed),
+                    Err(error) => {
+                        super::record_failure(db, "compaction", error.clone());
+                        return Err(error);
+                    }
                 }
+                drop(active);
                 db.jobs.announce_progress();
             }
         }
     }
+}
+
+/// `version` without its levels above the shallowest level that holds data
+/// of `range` at or below `start_seq` (those levels hold only newer data
+/// there, written after a manual compaction started, which it leaves
+/// alone); `None` when that data is all in one run of the last level (or
+/// there is none).
+fn without_levels_above(
+    version: &Arc<Version>,
+    range: (&[u8], &[u8]),
+    start_seq: SeqNo,
+) -> Result<Option<Arc<Version>>> {
+    let (start, end) = range;
+    let is_old_data = |table: &TableMeta| {
+        table.smallest_seq <= start_seq
+            && table.smallest.user_key().as_ref() <= end
+            && table.largest.user_key().as_ref() >= start
+    };
+    let oldest_data_level = version
+        .tables()
+        .filter(|(_, table)| is_old_data(table))
+        .map(|(level, _)| level)
+        .min();
+    let Some(oldest_data_level) = oldest_data_level else {
+        return Ok(None);
+    };
+    let last = version.last_level();
+    if oldest_data_level == last {
+        let runs_with_old_data = version.levels()[last]
+            .runs()
+            .iter()
+            .filter(|run| run.tables().iter().any(|table| is_old_data(table)))
+            .count();
+        if runs_with_old_data <= 1 {
+            return Ok(None);
+        }
+    }
+    let mut edit = VersionEdit::new();
+    for (level, table) in version.tables() {
+        if level < oldest_data_level {
+            edit.remove_table(level, table.file_number);
+        }
+    }
+    if edit.removed_tables.is_empty() {
+        return Ok(Some(Arc::clone(version)));
+    }
+    let view = version.apply(&edit).map_err(seer_compaction::Error::from)?;
+    Ok(Some(Arc::new(view)))
 }
 
 /// The requested range clipped to the tree's keys (`None`: the tree is
@@ -175,17 +265,12 @@ fn manual_range(
 /// Feeds the operations counted since the last window to the adaptive
 /// policy (when configured).
 fn adapt_policy(db: &DbInner) {
-    let counts = db.metrics().workload_counts();
     let mut policy = db.jobs.compaction.policy.lock();
+    // Read under the lock: a reading taken before it could be older than
+    // the one another thread stored meanwhile.
+    let counts = db.metrics().workload_counts();
     let previous = std::mem::replace(&mut policy.counted, counts);
-    let window = WorkloadWindow {
-        updates: counts.updates - previous.updates,
-        zero_result_lookups: counts.lookup_misses - previous.lookup_misses,
-        point_lookups: (counts.lookups - previous.lookups)
-            .saturating_sub(counts.lookup_misses - previous.lookup_misses),
-        short_ranges: counts.short_ranges - previous.short_ranges,
-        long_ranges: counts.long_ranges - previous.long_ranges,
-    };
+    let window = workload_window(&previous, &counts);
     let inputs = tree_inputs(db);
     let Some(adaptive) = policy.adaptive.as_mut() else {
         return;
@@ -201,6 +286,23 @@ fn adapt_policy(db: &DbInner) {
     }
     policy.params = decision.params;
     policy.reason = format!("adaptive: {decision}");
+}
+
+/// The operations counted from `previous` to `counts`. The counters only
+/// grow, but the shards are summed one by one (misses can be read ahead of
+/// lookups), so each difference saturates at zero instead of underflowing.
+fn workload_window(previous: &WorkloadCounts, counts: &WorkloadCounts) -> WorkloadWindow {
+    let misses = counts.lookup_misses.saturating_sub(previous.lookup_misses);
+    WorkloadWindow {
+        updates: counts.updates.saturating_sub(previous.updates),
+        zero_result_lookups: misses,
+        point_lookups: counts
+            .lookups
+            .saturating_sub(previous.lookups)
+            .saturating_sub(misses),
+        short_ranges: counts.short_ranges.saturating_sub(previous.short_ranges),
+        long_ranges: counts.long_ranges.saturating_sub(previous.long_ranges),
+    }
 }
 
 /// The cost model's view of the tree now.
@@ -231,7 +333,11 @@ fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
     );
     let _entered = span.enter();
     let (params, _) = db.jobs.compaction.policy();
-    let context = db.executor_context();
+    let context = ExecutorContext {
+        // A close abandons the compaction at its next key.
+        cancel: Some(db.lifecycle.closed_flag()),
+        ..db.executor_context()
+    };
     let new_file_number = || db.tree().new_file_number();
     // The executor syncs the outputs and the directory before it returns.
     let result = run_compaction(compaction, version, &context, &new_file_number)?;
@@ -256,7 +362,6 @@ fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
     edit.policy = Some(params);
     db.tree().install(edit, tables)?;
     metrics.compaction_count.fetch_add(1, Ordering::Relaxed);
-    db.tree().delete_unreferenced()?;
     tracing::info!(
         trivial_move = compaction.is_trivial_move(),
         read_bytes = stats.input_bytes,
@@ -265,4 +370,45 @@ fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
         "compaction done"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workload_window;
+    use crate::metrics::WorkloadCounts;
+
+    /// Two compaction threads adapting the policy at once: one stores a
+    /// newer reading, the other's (older) reading must give an empty
+    /// window, not an underflow (a panic that killed the thread).
+    #[test]
+    fn a_workload_window_from_an_older_reading_is_empty_instead_of_underflowing() {
+        let older = WorkloadCounts {
+            updates: 10,
+            lookups: 8,
+            lookup_misses: 3,
+            short_ranges: 2,
+            long_ranges: 1,
+        };
+        let newer = WorkloadCounts {
+            updates: 25,
+            lookups: 20,
+            lookup_misses: 5,
+            short_ranges: 4,
+            long_ranges: 1,
+        };
+        let window = workload_window(&older, &newer);
+        assert_eq!(window.updates, 15);
+        assert_eq!(window.zero_result_lookups, 2);
+        assert_eq!(window.point_lookups, 10);
+        assert_eq!(window.short_ranges, 2);
+        assert_eq!(window.long_ranges, 0);
+        let backwards = workload_window(&newer, &older);
+        assert_eq!(backwards.total_ops(), 0);
+        // Misses summed after lookups can run ahead of them.
+        let misses_ahead = WorkloadCounts {
+            lookup_misses: 9,
+            ..older
+        };
+        assert_eq!(workload_window(&older, &misses_ahead).point_lookups, 0);
+    }
 }

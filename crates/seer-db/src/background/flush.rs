@@ -3,8 +3,10 @@
 //! for the run, shadowed versions no live snapshot sees dropped, merge
 //! operands collapsed), recorded in the manifest with the WAL log number
 //! that makes its segment obsolete; then the immutable leaves the memtable
-//! set and the obsolete WAL segments are deleted. Recovery writes its
-//! replayed records with the same [`write_level0`].
+//! set and the obsolete WAL segments are deleted (with the tables no live
+//! version lists any more). Each flush runs inside the lifecycle gate; once
+//! the database closes the flush thread stops after the flush it is in.
+//! Recovery writes its replayed records with the same [`write_level0`].
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -26,7 +28,10 @@ use crate::tree::open_table;
 /// Flushes immutable memtables, oldest first, until none is left.
 pub(crate) fn flush_all(db: &DbInner) -> Result<()> {
     while let Some(frozen) = db.memtables().oldest_immutable() {
+        // Fails once closed: the rest stays in the WAL.
+        let active = db.lifecycle.enter()?;
         flush_one(db, &frozen)?;
+        drop(active);
         db.jobs.announce_progress();
         db.jobs.wake_compaction();
     }
@@ -68,6 +73,9 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
     db.tree().install(edit, new_tables)?;
     db.memtables().remove_flushed(&frozen.memtable);
     delete_segments_before(db.fs.as_ref(), dir, frozen.wal_segment + 1)?;
+    // Tables a reader held when their compaction finished go once it let
+    // them go, with the next flush at the latest.
+    db.tree().delete_unreferenced()?;
     db.metrics().flush_count.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(elapsed = ?started.elapsed(), "flush done");
     Ok(())
@@ -130,6 +138,7 @@ pub(crate) fn executor_context(
         snapshots,
         merge_operator: options.merge_operator.clone(),
         block_cache,
+        cancel: None,
     }
 }
 

@@ -3,12 +3,16 @@
 //! running the picker. Threads sleep on channels (a wake-up is a message),
 //! never poll; each
 //! step bumps a progress generation under a condition variable that
-//! stalled writers, `flush()` and `compact_range()` wait on. A failure is
-//! recorded in the health state, which turns the database read-only.
+//! stalled writers, `flush()` and `compact_range()` wait on. A failure or a
+//! panic of a job is recorded in the health state, which turns the database
+//! read-only; the thread lives on. Also `close()`, which stops all of it at
+//! the next safe point before it releases the directory (see
+//! [`crate::lifecycle`]).
 
 mod compaction;
 mod flush;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -177,62 +181,118 @@ fn run(
             return;
         };
         if db.health.check_writable().is_ok() && db.check_open().is_ok() {
-            if let Err(error) = work(&db) {
-                record_failure(&db, job, error);
-            }
+            run_step(&db, job, work);
         }
         db.jobs.announce_progress();
+    }
+}
+
+/// Runs `work` once; a failure or a panic is recorded in the health state
+/// (the thread lives on). Work abandoned because the database closes ends
+/// with [`Error::Closed`], which is no failure.
+fn run_step(db: &DbInner, job: &'static str, work: fn(&DbInner) -> Result<()>) {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| work(db))) {
+        Ok(Ok(()) | Err(Error::Closed)) => {}
+        Ok(Err(error)) => record_failure(db, job, error),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            record_failure(
+                db,
+                job,
+                Error::Background {
+                    job,
+                    reason: format!("panicked: {reason}"),
+                },
+            );
+        }
     }
 }
 
 /// Records a background failure: the database turns read-only.
 pub(crate) fn record_failure(db: &DbInner, job: &'static str, error: Error) {
     tracing::error!(job, %error, "background job failed");
-    db.health.set_read_only(Error::Background {
-        job,
-        reason: error.to_string(),
-    });
+    let cause = match error {
+        already @ Error::Background { .. } => already,
+        other => Error::Background {
+            job,
+            reason: other.to_string(),
+        },
+    };
+    db.health.set_read_only(cause);
     db.jobs.announce_progress();
 }
 
 impl DbInner {
-    /// Switches a non-empty memtable and waits until every immutable
-    /// memtable is flushed (or a failure makes that impossible).
+    /// Switches a non-empty memtable and waits until every memtable
+    /// holding a write made before the call is flushed (or a failure or
+    /// close makes that impossible). Memtables switched later, by
+    /// concurrent writes, are not waited for.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.check_open()?;
-        self.health.check_writable()?;
-        self.switch_memtable(true)?;
+        let waited_for: Vec<Arc<seer_memtable::Memtable>> = {
+            let _active = self.lifecycle.enter()?;
+            self.health.check_writable()?;
+            self.switch_memtable(true)?;
+            self.memtables()
+                .immutables()
+                .iter()
+                .map(|frozen| Arc::clone(&frozen.memtable))
+                .collect()
+        };
         self.jobs.wake_flush();
         loop {
             let generation = self.jobs.progress_generation();
             self.health.check_writable()?;
             self.check_open()?;
-            if self.memtables().immutables().is_empty() {
+            let immutables = self.memtables().immutables();
+            let pending = waited_for.iter().any(|memtable| {
+                immutables
+                    .iter()
+                    .any(|frozen| Arc::ptr_eq(&frozen.memtable, memtable))
+            });
+            if !pending {
                 return Ok(());
             }
+            drop(immutables);
             let deadline = Instant::now() + self.options().write_stall_timeout;
             self.jobs.wait_progress(generation, deadline);
         }
     }
 
-    /// Flushes, then compacts `[start, end]` into the largest level.
+    /// Flushes, then compacts `[start, end]` as it is at the call into the
+    /// largest level.
     pub(crate) fn compact_range(
         &self,
         start: Option<bytes::Bytes>,
         end: Option<bytes::Bytes>,
     ) -> Result<()> {
+        // Everything visible now is in a table once `flush` returns; later
+        // flushes hold only newer sequence numbers.
+        let start_seq = self.visible_seq();
         self.flush()?;
-        compaction::compact_range(self, start, end)
+        compaction::compact_range(self, start, end, start_seq)
     }
 
-    /// Syncs the WAL, stops and joins the background threads, deletes
-    /// unreferenced tables, and reports the first failure seen.
+    /// Closes the engine: marks it closed (new work fails with
+    /// [`Error::Closed`]), wakes waiting work and waits until the work in
+    /// flight left the lifecycle gate at its next safe point (the flush
+    /// thread finishes the flush it is in, compactions are abandoned; what
+    /// is not flushed stays in the WAL), stops the WAL syncer, syncs the
+    /// WAL, joins the background threads, deletes unreferenced tables, and
+    /// only then releases the directory lock. Reports the first failure
+    /// seen.
     pub(crate) fn close(&self) -> Result<()> {
-        if self.closed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if !self.lifecycle.begin_close() {
             return Ok(());
         }
         let span = tracing::info_span!("close", path = %self.dir.path().display());
         let _entered = span.enter();
+        self.jobs.announce_progress();
+        self.lifecycle.wait_drained();
+        self.pipeline.stop_syncer();
         let sync = if self.health.cause().is_none() {
             self.pipeline.sync().map_err(Error::from)
         } else {
@@ -245,5 +305,30 @@ impl DbInner {
             return Err(Error::clone(&cause));
         }
         sync.and(cleanup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::Error;
+    use crate::health::HealthStatus;
+    use crate::options::DBOptions;
+
+    /// A background job that panics turns the database read-only with the
+    /// panic's message in `health()`, instead of its thread dying silently.
+    #[test]
+    fn a_panicking_background_job_is_reported_in_health() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DBOptions::default().open(dir.path()).unwrap();
+        super::run_step(&db.inner, "compaction", |_| panic!("injected panic"));
+        match db.health().status {
+            HealthStatus::ReadOnly(Error::Background { job, reason }) => {
+                assert_eq!(job, "compaction");
+                assert!(reason.contains("injected panic"), "{reason}");
+            }
+            other => panic!("health after a panicking job: {other:?}"),
+        }
+        assert!(db.put("k", "v").is_err());
+        assert_eq!(db.get("k").unwrap(), None);
     }
 }
