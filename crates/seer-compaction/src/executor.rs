@@ -92,14 +92,15 @@ pub struct CompactionResult {
 
 /// Runs `compaction` over `version` (the version it was picked from),
 /// taking new file numbers from `new_file_number`. A trivial move relinks
-/// the input run without rewriting it.
+/// the input run without rewriting it. The outputs form a new run, or join
+/// [`Compaction::output_run_id`].
 pub fn run_compaction(
     compaction: &Compaction,
     version: &Version,
     context: &ExecutorContext,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult> {
-    let run_id = new_file_number();
+    let run_id = compaction.output_run_id.unwrap_or_else(new_file_number);
     if compaction.is_trivial_move() {
         return Ok(CompactionResult {
             edit: compaction.trivial_move_edit(run_id),
@@ -884,6 +885,7 @@ mod tests {
             score: 1.0,
             bottommost: true,
             target_file_size_bytes: 2048,
+            output_run_id: None,
         };
         let result = run_compaction(&compaction, &version, &context, &next).unwrap();
         assert!(result.outputs.len() > 2, "cut at the target size");

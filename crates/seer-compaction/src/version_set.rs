@@ -22,7 +22,7 @@ use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
 use crate::manifest::{read_current, replay, set_current, ManifestState, ManifestWriter};
 use crate::policy::PolicyParams;
-use crate::version::Version;
+use crate::version::{Version, INVARIANT_CHECKS};
 use crate::TableMeta;
 
 /// How the version set is shaped and when it rewrites its manifest.
@@ -120,6 +120,9 @@ impl VersionSet {
         manifest_number: u64,
     ) -> Result<(Self, RecoveryReport)> {
         let mut state = replay(fs.as_ref(), dir, manifest_number, options.levels_count)?;
+        if INVARIANT_CHECKS {
+            state.version.check_invariants()?;
+        }
         let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
         let files: Vec<(FileKind, u64)> = names.iter().filter_map(|n| parse_file_name(n)).collect();
         let live = state.version.live_file_numbers();
@@ -228,8 +231,9 @@ impl VersionSet {
     /// Applies `edit` to the current version, logs it durably and makes the
     /// result current. Returns the new version.
     ///
-    /// An edit that does not fit the version ([`Error::Edit`]) changes
-    /// nothing. After a failed manifest write the edit's fate is unknown
+    /// An edit that does not fit the version ([`Error::Edit`]), or whose
+    /// result breaks the tree's invariants ([`Error::Invariant`], checked
+    /// when [`INVARIANT_CHECKS`] is on), changes nothing. After a failed manifest write the edit's fate is unknown
     /// until the next open (it may be durable): the caller must keep the
     /// edit's new files, which the next open reports as orphans if the edit
     /// was lost, and every later call fails with [`Error::Poisoned`].
@@ -246,6 +250,9 @@ impl VersionSet {
         }
         edit.next_file_number = Some(self.next_file_number.load(Ordering::SeqCst));
         next_state.apply(&edit)?;
+        if INVARIANT_CHECKS {
+            next_state.version.check_invariants()?;
+        }
         if let Err(error) = self.write_edit(&mut logged, &edit, &next_state) {
             logged.failure = Some(error.to_string());
             return Err(error);

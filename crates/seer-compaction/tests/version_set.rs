@@ -28,16 +28,21 @@ fn options() -> VersionSetOptions {
     }
 }
 
+/// Table `file_number` spanning `smallest..=largest`; its data is written at
+/// sequence numbers `10 * file_number ..= 10 * file_number + 2`, so a table
+/// with a larger number holds newer data (as the invariant checker wants
+/// of the runs read first).
 fn table(file_number: u64, smallest: &str, largest: &str) -> Arc<TableMeta> {
     let key =
         |k: &str, seq| InternalKey::new(Bytes::copy_from_slice(k.as_bytes()), seq, ValueKind::Put);
+    let seq = 10 * file_number;
     Arc::new(TableMeta {
         file_number,
         file_size_bytes: 1000 + file_number,
-        smallest: key(smallest, 5),
-        largest: key(largest, 3),
-        smallest_seq: 3,
-        largest_seq: 5,
+        smallest: key(smallest, seq + 2),
+        largest: key(largest, seq),
+        smallest_seq: seq,
+        largest_seq: seq + 2,
         entry_count: 10,
         tombstone_count: 1,
         merge_count: 2,
