@@ -6,8 +6,10 @@
 //! applied to the current version, appended to the manifest and synced, and
 //! only then does the new version become current. When the manifest grows
 //! past [`VersionSetOptions::max_manifest_bytes`] a new one is written with a
-//! snapshot of the state and `CURRENT` is swapped to it. Opening always
-//! starts a fresh manifest, so a torn tail is never appended to.
+//! snapshot of the state and `CURRENT` is swapped to it; the old manifest is
+//! then removed, and a failure to remove it is only logged (the edit is
+//! durable; the next open removes every manifest but the live one). Opening
+//! always starts a fresh manifest, so a torn tail is never appended to.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -61,7 +63,8 @@ pub struct RecoveryReport {
     /// Temporary files left by an interrupted `CURRENT` swap or table
     /// write: the DB should delete them.
     pub orphan_temp_files: Vec<u64>,
-    /// Manifests other than the live one, deleted by the open.
+    /// Manifests other than the live one, deleted by the open (one that
+    /// could not be deleted is logged and left for the next open).
     pub removed_manifests: Vec<u64>,
 }
 
@@ -150,9 +153,9 @@ impl VersionSet {
             removed_manifests: of_kind(FileKind::Manifest).collect(),
         };
         let set = Self::start(fs, dir, options, state)?;
-        for &number in &report.removed_manifests {
-            set.remove_file(FileKind::Manifest, number)?;
-        }
+        report
+            .removed_manifests
+            .retain(|&number| set.remove_stale_manifest(number));
         report.removed_manifests.sort_unstable();
         Ok((set, report))
     }
@@ -281,7 +284,22 @@ impl VersionSet {
             ManifestWriter::create(self.fs.as_ref(), &self.dir, manifest_number, &snapshot)?;
         set_current(self.fs.as_ref(), &self.dir, manifest_number, temp_number)?;
         let old = std::mem::replace(&mut logged.manifest, manifest);
-        self.remove_file(FileKind::Manifest, old.file_number())
+        self.remove_stale_manifest(old.file_number());
+        Ok(())
+    }
+
+    /// Removes manifest `number`, which `CURRENT` no longer names. The edit
+    /// that replaced it is durable whatever happens here, so a failure is
+    /// only logged: the next open removes every manifest but the live one.
+    /// Returns whether the file is gone.
+    fn remove_stale_manifest(&self, number: u64) -> bool {
+        match self.remove_file(FileKind::Manifest, number) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "could not remove a manifest CURRENT no longer names; the next open removes it");
+                false
+            }
+        }
     }
 
     /// Table files removed from the version that no live version references
