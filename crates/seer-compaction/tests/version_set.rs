@@ -388,7 +388,11 @@ impl FileSystem for FailingRemovals {
         let manifest = path
             .file_name()
             .is_some_and(|name| name.to_string_lossy().starts_with("MANIFEST-"));
-        if manifest && self.fail_manifest_removals.load(std::sync::atomic::Ordering::SeqCst) {
+        if manifest
+            && self
+                .fail_manifest_removals
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Err(std::io::Error::other("injected removal failure"));
         }
         self.inner.remove_file(path)
@@ -442,8 +446,15 @@ fn a_failed_removal_of_the_old_manifest_keeps_the_set_writable() {
     for n in 0..20 {
         flush(&set, 100 + n);
     }
-    assert_ne!(set.manifest_number(), first_manifest, "the manifest rolled over");
-    assert!(manifest_count(fs.as_ref()) > 1, "the old manifests are still there");
+    assert_ne!(
+        set.manifest_number(),
+        first_manifest,
+        "the manifest rolled over"
+    );
+    assert!(
+        manifest_count(fs.as_ref()) > 1,
+        "the old manifests are still there"
+    );
     let expected = set.current();
     drop(set);
     fs.fail_manifest_removals
