@@ -36,6 +36,15 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// `file` (`CURRENT`) is not a seerdb `CURRENT`, or names a manifest
+    /// that does not exist: the directory holds no whole seerdb database.
+    #[error("{} is not a seerdb database pointer: {reason}", file.display())]
+    NotADatabase {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The manifest log failed (I/O or damaged frames).
     #[error(transparent)]
     Log(#[from] WalError),

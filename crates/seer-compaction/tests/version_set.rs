@@ -464,3 +464,21 @@ fn a_failed_removal_of_the_old_manifest_keeps_the_set_writable() {
     assert!(report.removed_manifests.len() > 1);
     assert_eq!(manifest_count(fs.as_ref()), 1);
 }
+
+/// Issue 11, defect 18: a `CURRENT` naming a manifest that is gone is a
+/// typed error naming `CURRENT` and the manifest, not a bare `NotFound`.
+#[test]
+fn a_current_naming_a_missing_manifest_is_not_a_database() {
+    let fs = FaultFileSystem::new();
+    let (set, _) = open(&fs);
+    let manifest = manifest_path(&set);
+    drop(set);
+    fs.remove_file(&manifest).unwrap();
+    match VersionSet::open(fs.shared(), &dir(), options()) {
+        Err(Error::NotADatabase { file, reason }) => {
+            assert_eq!(file, dir().join(CURRENT_FILE_NAME));
+            assert!(reason.contains(&manifest.display().to_string()), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
