@@ -54,10 +54,10 @@ fn check(db: &DB, expected: &[Option<u32>]) {
 
 fn write_round(db: &DB, expected: &mut [Option<u32>], round: u32, delete_every: u32) {
     for i in 0..KEYS {
-        if (i + round) % delete_every == 0 {
+        if (i + round).is_multiple_of(delete_every) {
             db.delete(key(i)).unwrap();
             expected[i as usize] = None;
-        } else if (i + round) % 3 == 0 {
+        } else if (i + round).is_multiple_of(3) {
             db.put(key(i), value(i, round)).unwrap();
             expected[i as usize] = Some(round);
         }
