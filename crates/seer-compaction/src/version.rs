@@ -116,6 +116,16 @@ pub enum InvariantViolation {
         /// The run out of place.
         run_id: u64,
     },
+    /// A table a flush or compaction wrote is out of order, reads back
+    /// differently from what was written, or holds keys or sequence numbers
+    /// its inputs did not.
+    #[error("output table {file_number} {detail}")]
+    Output {
+        /// The table.
+        file_number: u64,
+        /// What is wrong.
+        detail: String,
+    },
     /// A run read later holds data newer than a run read earlier whose key
     /// range overlaps it: a point read would return the older version.
     #[error(
