@@ -1,7 +1,8 @@
-//! The tree's shape changing between reopens (issue 11, defects 1 and 8):
+//! The tree's shape changing between reopens (issue 11, defects 1, 8, 13):
 //! a larger `base_level_size` moves the base level down and leaves data
 //! above it; later writes, deletes and compactions must still read as
-//! written. The adaptive policy resumes the policy the manifest recorded.
+//! written. The adaptive policy resumes the policy the manifest recorded,
+//! and `compact_range` of a few keys rewrites only the tables holding them.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -159,5 +160,43 @@ fn the_adaptive_policy_resumes_the_recorded_policy_on_reopen() {
         small_tree(16 << 10, CompactionPolicy::Fixed(fixed)),
     );
     assert_eq!(db.metrics().compaction_policy, fixed.to_string());
+    db.close().unwrap();
+}
+
+/// Issue 11, defect 13: `compact_range` over a few keys rewrites the
+/// tables of the largest level that hold them, not the whole run.
+#[test]
+fn compact_range_of_a_small_range_rewrites_only_the_overlapping_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let leveling = CompactionPolicy::Fixed(PolicyParams::leveling(4).unwrap());
+    let db = open(dir.path(), small_tree(1 << 20, leveling));
+    let mut expected = vec![None; KEYS as usize];
+    write_round(&db, &mut expected, 0, 13);
+    write_round(&db, &mut expected, 1, 17);
+    db.compact_range::<&[u8]>(..).unwrap();
+    let before = db.metrics();
+    let tree_bytes: u64 = before.levels.iter().map(|level| level.size_bytes).sum();
+    let largest = before.levels.last().unwrap();
+    assert_eq!(largest.runs, 1);
+    assert!(largest.tables > 10, "{} tables", largest.tables);
+    for i in 100..110 {
+        db.put(key(i), value(i, 2)).unwrap();
+        expected[i as usize] = Some(2);
+    }
+    db.delete(key(105)).unwrap();
+    expected[105] = None;
+    db.flush().unwrap();
+    db.compact_range(key(100)..key(110)).unwrap();
+    let after = db.metrics();
+    let written = after.compaction_bytes_written - before.compaction_bytes_written;
+    assert!(
+        written * 4 < tree_bytes,
+        "{written} bytes rewritten for 10 keys of a {tree_bytes}-byte tree"
+    );
+    assert_eq!(after.levels.last().unwrap().runs, 1);
+    check(&db, &expected);
+    db.close().unwrap();
+    let db = open(dir.path(), small_tree(1 << 20, leveling));
+    check(&db, &expected);
     db.close().unwrap();
 }
