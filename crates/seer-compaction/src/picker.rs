@@ -918,6 +918,60 @@ mod tests {
         assert!(!c.bottommost);
     }
 
+    /// The three ways the base level moves down (issue 11, defect 1): `T`
+    /// grows, `base_level_bytes` is raised, the largest level shrinks. Each
+    /// leaves L3 above the new base; level 0 then compacts into L3.
+    #[test]
+    fn level0_compacts_above_data_left_behind_however_the_base_moves_down() {
+        let leveling = |t| PolicyParams::leveling(t).unwrap();
+        let shape = |largest_bytes: u64| {
+            let mut largest = (*aged(1, "a", "z", (1, 10))).clone();
+            largest.file_size_bytes = largest_bytes;
+            let mut edit = VersionEdit::new();
+            edit.add_table(4, 1, Arc::new(largest));
+            edit.add_table(3, 2, aged(2, "a", "z", (11, 20)));
+            for n in 0..4 {
+                edit.add_table(0, 10 + n, aged(10 + n, "a", "z", (30 + n, 30 + n)));
+            }
+            Version::empty(5).apply(&edit).unwrap()
+        };
+        let big = shape(100 * MIB);
+        let base_before = Picker::new(options())
+            .level_targets(&big, leveling(4))
+            .base_level;
+        assert_eq!(base_before, 3);
+        let cases = [
+            ("T grows", Picker::new(options()), big.clone(), leveling(16)),
+            (
+                "base_level_bytes raised",
+                Picker::new(PickerOptions {
+                    base_level_bytes: 40 * MIB,
+                    ..options()
+                }),
+                big.clone(),
+                leveling(4),
+            ),
+            (
+                "largest level shrank",
+                Picker::new(options()),
+                shape(20 * MIB),
+                leveling(4),
+            ),
+        ];
+        for (case, picker, v, params) in cases {
+            assert_eq!(picker.level_targets(&v, params).base_level, 4, "{case}");
+            let mut running = CompactionsInProgress::new();
+            let down = picker.pick(&v, params, &running).unwrap();
+            assert_eq!((down.inputs[0].level, down.output_level), (3, 4), "{case}");
+            running.register(&down);
+            let level0 = picker.pick(&v, params, &running).unwrap();
+            assert_eq!(level0.output_level, 3, "{case}");
+            assert!(!level0.bottommost, "{case}");
+            let after = applied(&applied(&v, &level0, 100), &down, 101);
+            assert_eq!(after.check_invariants(), Ok(()), "{case}");
+        }
+    }
+
     /// Tombstones may be dropped only when no level below the inputs' highest
     /// level holds their keys, the levels between a source and its output
     /// included.
