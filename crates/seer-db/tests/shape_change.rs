@@ -125,6 +125,53 @@ fn level0_never_compacts_below_data_left_above_the_base_level() {
     }
 }
 
+/// Issue 11, defect 1, the manual path: level 0 holds tombstones for keys
+/// whose older values lie in levels the reopen left above the base level.
+/// `compact_range` right after the reopen must not compact level 0 into the
+/// base level (below those values) and drop the tombstones.
+#[test]
+fn compact_range_after_the_base_level_moved_down_keeps_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let leveling = CompactionPolicy::Fixed(PolicyParams::leveling(3).unwrap());
+    let mut expected = vec![None; KEYS as usize];
+    {
+        let db = open(dir.path(), small_tree(16 << 10, leveling));
+        for round in 0..3 {
+            write_round(&db, &mut expected, round, 1000);
+        }
+        db.compact_range::<&[u8]>(..).unwrap();
+        // Newer values of every key: they settle above the largest level.
+        for i in 0..KEYS {
+            db.put(key(i), value(i, 3)).unwrap();
+            expected[i as usize] = Some(3);
+        }
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    {
+        // Tombstones, left in level 0 (one run, under the trigger).
+        let db = open(
+            dir.path(),
+            small_tree(16 << 10, leveling).memtable_capacity(4 << 20),
+        );
+        for i in (0..KEYS).filter(|i| i % 4 == 1) {
+            db.delete(key(i)).unwrap();
+            expected[i as usize] = None;
+        }
+        db.close().unwrap();
+    }
+    let options = small_tree(1 << 20, leveling).background_threads(1);
+    let db = open(dir.path(), options);
+    db.compact_range::<&[u8]>(..).unwrap();
+    check(&db, &expected);
+    db.compact_range::<&[u8]>(..).unwrap();
+    check(&db, &expected);
+    db.close().unwrap();
+    let db = open(dir.path(), small_tree(16 << 10, leveling));
+    check(&db, &expected);
+    db.close().unwrap();
+}
+
 /// Issue 11, defect 8: with the adaptive policy, a reopen resumes the
 /// policy recorded in the manifest instead of restarting from the default.
 #[test]
