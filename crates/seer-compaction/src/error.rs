@@ -1,14 +1,15 @@
 //! The crate's error type.
 //!
 //! Corruption names the file and the byte offset of the bad bytes; an edit
-//! that does not fit the version is an [`EditError`].
+//! that does not fit the version is an [`EditError`]; a version that breaks
+//! the tree's invariants is an [`InvariantViolation`].
 
 use std::path::{Path, PathBuf};
 
 use seer_core::MergeError;
 use seer_wal::WalError;
 
-use crate::version::EditError;
+use crate::version::{EditError, InvariantViolation};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -35,6 +36,15 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// `file` (`CURRENT`) is not a seerdb `CURRENT`, or names a manifest
+    /// that does not exist: the directory holds no whole seerdb database.
+    #[error("{} is not a seerdb database pointer: {reason}", file.display())]
+    NotADatabase {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The manifest log failed (I/O or damaged frames).
     #[error(transparent)]
     Log(#[from] WalError),
@@ -44,6 +54,10 @@ pub enum Error {
     /// An edit does not fit the current version.
     #[error("invalid version edit: {0}")]
     Edit(#[from] EditError),
+    /// A version (or a compaction's output) breaks the tree's invariants;
+    /// the version was not installed. A bug, never bad input.
+    #[error("tree invariant violated: {0}")]
+    Invariant(#[from] InvariantViolation),
     /// The merge operator refused a key's operands.
     #[error(transparent)]
     Merge(#[from] MergeError),

@@ -14,7 +14,10 @@
 //!
 //! The executor does no scheduling: it syncs the new tables and the
 //! directory, returns the [`VersionEdit`] for the caller to log, and counts
-//! the bytes read and written.
+//! the bytes read and written. When [`INVARIANT_CHECKS`] is on it also
+//! checks its outputs: in key order and disjoint, each read back with the
+//! meta it was written with, and within the inputs' keys and sequence
+//! numbers.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +34,7 @@ use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions,
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
 use crate::picker::Compaction;
-use crate::version::Version;
+use crate::version::{InvariantViolation, Version, INVARIANT_CHECKS};
 use crate::TableMeta;
 
 /// Filter bits per key are kept within this range whatever Monkey says
@@ -98,14 +101,15 @@ pub struct CompactionResult {
 
 /// Runs `compaction` over `version` (the version it was picked from),
 /// taking new file numbers from `new_file_number`. A trivial move relinks
-/// the input run without rewriting it.
+/// the input run without rewriting it. The outputs form a new run, or join
+/// [`Compaction::output_run_id`].
 pub fn run_compaction(
     compaction: &Compaction,
     version: &Version,
     context: &ExecutorContext,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult> {
-    let run_id = new_file_number();
+    let run_id = compaction.output_run_id.unwrap_or_else(new_file_number);
     if compaction.is_trivial_move() {
         return Ok(CompactionResult {
             edit: compaction.trivial_move_edit(run_id),
@@ -148,6 +152,9 @@ pub fn run_compaction(
         context,
         new_file_number,
     )?;
+    if INVARIANT_CHECKS {
+        check_within_inputs(compaction, &result.outputs)?;
+    }
     result.stats.input_bytes = compaction.input_bytes();
     let mut edit = compaction.removal_edit();
     edit.added_tables = result.edit.added_tables;
@@ -231,6 +238,9 @@ where
         }
     };
     let outputs = outputs?;
+    if INVARIANT_CHECKS {
+        check_written(&outputs, context)?;
+    }
     if !outputs.is_empty() {
         // The tables' names must be durable before a manifest names them.
         let dir = &context.dir;
@@ -251,6 +261,61 @@ where
         outputs,
         stats,
     })
+}
+
+/// The paired check of a stream's outputs (when [`INVARIANT_CHECKS`] is
+/// on): in key order with disjoint user keys, and each one, read back from
+/// disk, has the meta the builder reported.
+fn check_written(outputs: &[Arc<TableMeta>], context: &ExecutorContext) -> Result<()> {
+    let bad = |file_number: u64, detail: String| {
+        Error::Invariant(InvariantViolation::Output {
+            file_number,
+            detail,
+        })
+    };
+    for pair in outputs.windows(2) {
+        if pair[0].largest.user_key() >= pair[1].smallest.user_key() {
+            let detail = format!("does not start after output {} ends", pair[0].file_number);
+            return Err(bad(pair[1].file_number, detail));
+        }
+    }
+    for meta in outputs {
+        let path = table_path(&context.dir, meta.file_number);
+        let table = Table::open(context.fs.as_ref(), &path, meta.file_number, None)?;
+        let reread =
+            TableMeta::from_properties(meta.file_number, meta.file_size_bytes, table.properties());
+        if reread != **meta {
+            let detail = format!("reads back as {reread:?}, written as {meta:?}");
+            return Err(bad(meta.file_number, detail));
+        }
+    }
+    Ok(())
+}
+
+/// The paired check of a compaction's outputs (when [`INVARIANT_CHECKS`]
+/// is on): their user keys and sequence numbers lie within the inputs'.
+fn check_within_inputs(compaction: &Compaction, outputs: &[Arc<TableMeta>]) -> Result<()> {
+    let (Some((start, end)), Some(smallest_seq), Some(largest_seq)) = (
+        compaction.user_key_range(),
+        compaction.input_tables().map(|t| t.smallest_seq).min(),
+        compaction.input_tables().map(|t| t.largest_seq).max(),
+    ) else {
+        return Ok(());
+    };
+    for meta in outputs {
+        let keys_inside = *meta.smallest.user_key() >= start && *meta.largest.user_key() <= end;
+        let seqs_inside = meta.smallest_seq >= smallest_seq && meta.largest_seq <= largest_seq;
+        if !keys_inside || !seqs_inside {
+            return Err(Error::Invariant(InvariantViolation::Output {
+                file_number: meta.file_number,
+                detail: format!(
+                    "holds keys or sequence numbers outside the inputs' ({:?}..={:?}, {smallest_seq}..={largest_seq})",
+                    start, end
+                ),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// Writes survivors into tables, starting a new one at a user-key boundary
@@ -932,7 +997,22 @@ mod tests {
             score: 1.0,
             bottommost: true,
             target_file_size_bytes: 2048,
+            output_run_id: None,
         };
+        // Input metas that understate the inputs' sequence numbers: the
+        // outputs' paired check refuses the result.
+        let mut understated = compaction.clone();
+        for input in &mut understated.inputs {
+            for table in &mut input.tables {
+                let mut meta = (**table).clone();
+                meta.largest_seq = meta.smallest_seq;
+                *table = Arc::new(meta);
+            }
+        }
+        assert!(matches!(
+            run_compaction(&understated, &version, &context, &next),
+            Err(Error::Invariant(InvariantViolation::Output { .. }))
+        ));
         let result = run_compaction(&compaction, &version, &context, &next).unwrap();
         assert!(result.outputs.len() > 2, "cut at the target size");
         assert_eq!(result.stats.input_entries, 600);

@@ -13,7 +13,8 @@ const FUZZ_LEVELS: usize = 7;
 /// Replays `data` as a manifest. An odd first byte prefixes the rest with a
 /// valid manifest header so the fuzzer reaches the edits. Any input must give
 /// a state or an error, never a panic; a recovered state's snapshot edit must
-/// round-trip and rebuild the same version.
+/// round-trip and rebuild the same version, and the invariant checker must
+/// judge it without panicking.
 pub fn manifest_reader(data: &[u8]) {
     let Some((&flags, body)) = data.split_first() else {
         return;
@@ -35,6 +36,8 @@ pub fn manifest_reader(data: &[u8]) {
     assert_eq!(decoded.as_ref(), Ok(&snapshot));
     let rebuilt = Version::empty(FUZZ_LEVELS).apply(&snapshot);
     assert_eq!(rebuilt.as_ref(), Ok(&*state.version));
+    // The checker must answer any version, never panic.
+    let _ = state.version.check_invariants();
 }
 
 #[cfg(test)]

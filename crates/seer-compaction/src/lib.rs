@@ -53,5 +53,5 @@ pub use picker::{
 };
 pub use policy::{PolicyError, PolicyParams};
 pub use seer_sstable::TableMeta;
-pub use version::{EditError, Level, SortedRun, Version};
+pub use version::{EditError, InvariantViolation, Level, SortedRun, Version, INVARIANT_CHECKS};
 pub use version_set::{RecoveryReport, VersionSet, VersionSetOptions};

@@ -2,8 +2,10 @@
 //! (a `LogKind::Manifest` log header, then one frame per edit), and the
 //! `CURRENT` file naming the live manifest.
 //!
-//! `CURRENT` is replaced atomically: the new name goes to a temporary file,
-//! which is synced, renamed over `CURRENT`, and the directory synced.
+//! `CURRENT` names the manifest and carries a format version and a
+//! checksum ([`encode_current`]); it is replaced atomically: the new
+//! contents go to a temporary file, which is synced, renamed over
+//! `CURRENT`, and the directory synced.
 //! Replay applies every edit to an empty version; a torn final frame (a
 //! crash during the last append) is dropped, any other damage, including a
 //! whole frame that does not decode or apply, is an error.
@@ -70,6 +72,68 @@ impl ManifestWriter {
     }
 }
 
+/// The version of the `CURRENT` format written by this code.
+pub const CURRENT_FORMAT_VERSION: u32 = 1;
+
+/// The bytes of a `CURRENT` naming manifest `manifest_number`: the
+/// manifest's file name and `\n`, then `v<format version> <checksum>\n`,
+/// the checksum (xxh3-64, 16 hex digits) covering the first line with its
+/// newline.
+pub fn encode_current(manifest_number: u64) -> String {
+    let name_line = format!("{}\n", file_name(FileKind::Manifest, manifest_number));
+    let checksum = seer_core::checksum(name_line.as_bytes());
+    format!("{name_line}v{CURRENT_FORMAT_VERSION} {checksum:016x}\n")
+}
+
+/// The manifest number a `CURRENT` file of `bytes` names; `path` names the
+/// file in errors. Bytes without `CURRENT`'s two lines are
+/// [`Error::NotADatabase`] (not a seerdb file); a known shape with an
+/// unknown version, a wrong checksum or no manifest name is
+/// [`Error::Corruption`].
+pub fn decode_current(path: &Path, bytes: &[u8]) -> Result<u64> {
+    let not_current = || Error::NotADatabase {
+        file: path.to_path_buf(),
+        reason: "it is not a seerdb CURRENT file (a manifest name and a checksum line)".to_owned(),
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| not_current())?;
+    let Some((name, check_line)) = text
+        .strip_suffix('\n')
+        .and_then(|body| body.split_once('\n'))
+    else {
+        return Err(not_current());
+    };
+    let check_offset = name.len() as u64 + 1;
+    let Some((version, checksum)) = check_line
+        .strip_prefix('v')
+        .and_then(|rest| rest.split_once(' '))
+    else {
+        return Err(not_current());
+    };
+    if version != CURRENT_FORMAT_VERSION.to_string() {
+        return Err(Error::corruption(
+            path,
+            check_offset,
+            format!("unknown CURRENT format version {version:?}"),
+        ));
+    }
+    let expected = seer_core::checksum(&bytes[..check_offset as usize]);
+    if checksum != format!("{expected:016x}") {
+        return Err(Error::corruption(
+            path,
+            check_offset,
+            format!("checksum {checksum:?} does not match the manifest name {name:?}"),
+        ));
+    }
+    match parse_file_name(name) {
+        Some((FileKind::Manifest, number)) => Ok(number),
+        _ => Err(Error::corruption(
+            path,
+            0,
+            format!("{name:?} is not a manifest name"),
+        )),
+    }
+}
+
 /// Points `CURRENT` at manifest `manifest_number`, through temporary file
 /// `temp_number`: write, sync, rename, sync the directory.
 pub fn set_current(
@@ -80,7 +144,7 @@ pub fn set_current(
 ) -> Result<()> {
     let temp = dir.join(file_name(FileKind::Temp, temp_number));
     let current = dir.join(CURRENT_FILE_NAME);
-    let contents = format!("{}\n", file_name(FileKind::Manifest, manifest_number));
+    let contents = encode_current(manifest_number);
     let mut file = fs.create(&temp).map_err(|e| Error::io(&temp, e))?;
     file.append(contents.as_bytes())
         .and_then(|()| file.sync_all())
@@ -92,24 +156,23 @@ pub fn set_current(
 }
 
 /// The manifest number `CURRENT` names, or `None` without a `CURRENT`.
+/// The one reader of `CURRENT` (see [`decode_current`]); it also checks
+/// that the manifest exists ([`Error::NotADatabase`] naming it otherwise).
 pub fn read_current(fs: &dyn FileSystem, dir: &Path) -> Result<Option<u64>> {
     let current = dir.join(CURRENT_FILE_NAME);
     if !fs.exists(&current).map_err(|e| Error::io(&current, e))? {
         return Ok(None);
     }
     let bytes = fs.read(&current).map_err(|e| Error::io(&current, e))?;
-    let name = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|text| text.strip_suffix('\n'))
-        .ok_or_else(|| Error::corruption(&current, 0, "not a newline-terminated file name"))?;
-    match parse_file_name(name) {
-        Some((FileKind::Manifest, number)) => Ok(Some(number)),
-        _ => Err(Error::corruption(
-            &current,
-            0,
-            format!("{name:?} is not a manifest name"),
-        )),
+    let number = decode_current(&current, &bytes)?;
+    let manifest = dir.join(file_name(FileKind::Manifest, number));
+    if !fs.exists(&manifest).map_err(|e| Error::io(&manifest, e))? {
+        return Err(Error::NotADatabase {
+            file: current,
+            reason: format!("it names {}, which does not exist", manifest.display()),
+        });
     }
+    Ok(Some(number))
 }
 
 /// Everything a manifest records, folded over its edits.
@@ -222,4 +285,48 @@ pub fn replay_bytes(path: PathBuf, bytes: Bytes, levels_count: usize) -> Result<
         state.dropped_tail_bytes = file_bytes.saturating_sub(*offset);
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11, defect 18: `CURRENT` carries a checksum, so a damaged one
+    /// is a typed error naming it, never another manifest.
+    #[test]
+    fn a_damaged_current_is_an_error_naming_it_never_another_manifest() {
+        let path = Path::new("/db/CURRENT");
+        let bytes = encode_current(12).into_bytes();
+        assert_eq!(decode_current(path, &bytes).unwrap(), 12);
+        assert!(String::from_utf8_lossy(&bytes).starts_with("MANIFEST-"));
+        for index in 0..bytes.len() {
+            for flip in [1u8, 0x20, 0x80] {
+                let mut damaged = bytes.clone();
+                damaged[index] ^= flip;
+                match decode_current(path, &damaged) {
+                    Err(Error::Corruption { file, .. } | Error::NotADatabase { file, .. }) => {
+                        assert_eq!(file, path);
+                    }
+                    other => panic!("byte {index} ^ {flip:#x}: {other:?}"),
+                }
+            }
+        }
+        for short in 0..bytes.len() {
+            assert!(
+                decode_current(path, &bytes[..short]).is_err(),
+                "cut at {short}"
+            );
+        }
+        // The checksum-less form of earlier versions is not a seerdb CURRENT.
+        assert!(matches!(
+            decode_current(path, b"MANIFEST-000012\n"),
+            Err(Error::NotADatabase { .. })
+        ));
+        let name_bytes = file_name(FileKind::Manifest, 12).len() as u64 + 1;
+        let unknown_version = String::from_utf8(bytes).unwrap().replace("\nv1 ", "\nv2 ");
+        match decode_current(path, unknown_version.as_bytes()) {
+            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, name_bytes),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -5,10 +5,14 @@
 //! - the largest level is the last slot of the version; its capacity is its
 //!   actual size, and each level above has `1/T` of the one below. The *base
 //!   level* is the highest level whose capacity is at least
-//!   [`PickerOptions::base_level_bytes`] over `T`; level 0 compacts into it
-//!   and the levels above it stay empty, so no middle level is empty;
+//!   [`PickerOptions::base_level_bytes`] over `T`. Levels above the base
+//!   normally stay empty; they hold data only after the base moved down (`T`
+//!   grew, `base_level_bytes` was raised, the largest level shrank), and
+//!   that data moves down before anything else;
 //! - level 0 compacts when it holds [`PickerOptions::l0_trigger_runs`] runs
-//!   (one run per flush);
+//!   (one run per flush), into the base level, or, while a level above the
+//!   base holds data, into the highest such level (as a new run): level 0
+//!   never jumps over a level holding data;
 //! - a level below the largest compacts into the next when its size reaches
 //!   its capacity or it holds more than `K` runs; data arriving at a level
 //!   merges into its newest run while that run is under `capacity / K` (so
@@ -16,7 +20,21 @@
 //! - at the largest level an arrival starts a new run while there are fewer
 //!   than `Z`, and otherwise merges with all of them.
 //!
-//! Compactions move whole runs (the granularity the cost model assumes).
+//! Age order: every compaction takes all runs of its source level and
+//! either the newest run of the next non-empty level or none, so the runs it
+//! merges are adjacent in read order (level 0 first, each level's runs
+//! newest first) and the output takes their place. The runs' sequence
+//! ranges therefore stay ordered the way reads consult them, which
+//! [`Version::check_invariants`] checks. A compaction is *bottommost* (drops
+//! tombstones) only when no other table at or below its highest input level
+//! meets its key range.
+//!
+//! Automatic compactions move whole runs (the granularity the cost model
+//! assumes). A manual compaction of a key range that merges into a leveled
+//! target run takes only the target run's tables that meet the range or the
+//! source level's keys; the outputs join that run
+//! ([`Compaction::output_run_id`]). The source level always moves whole: a
+//! part left behind could be older than what moved below it.
 //! The level with the highest score goes first.
 
 use std::collections::HashSet;
@@ -128,6 +146,15 @@ impl fmt::Display for CompactionReason {
     }
 }
 
+/// What [`Picker::build`] builds a compaction for.
+#[derive(Debug, Clone, Copy)]
+enum Request<'r> {
+    /// A level whose score is at least 1: whole runs.
+    Scored(CompactionReason),
+    /// A manual compaction of the user keys `[start, end]` (`None`: all).
+    Manual(Option<(&'r [u8], &'r [u8])>),
+}
+
 /// One input run of a compaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactionInput {
@@ -155,6 +182,11 @@ pub struct Compaction {
     pub bottommost: bool,
     /// Output tables are cut at about this size.
     pub target_file_size_bytes: u64,
+    /// The existing run of `output_level` the outputs join, when only part
+    /// of it is an input (a manual compaction merging into a leveled target
+    /// run: its tables outside the inputs' key range stay); `None`: the
+    /// outputs form a new run.
+    pub output_run_id: Option<u64>,
 }
 
 impl Compaction {
@@ -208,11 +240,13 @@ impl Compaction {
     }
 }
 
-/// The compactions the DB is running: their tables and output levels.
+/// The compactions the DB is running: their tables, output levels and the
+/// runs their outputs join.
 #[derive(Debug, Clone, Default)]
 pub struct CompactionsInProgress {
     tables: HashSet<u64>,
     output_levels: Vec<usize>,
+    joined_runs: Vec<u64>,
 }
 
 impl CompactionsInProgress {
@@ -226,6 +260,7 @@ impl CompactionsInProgress {
         self.tables
             .extend(compaction.input_tables().map(|t| t.file_number));
         self.output_levels.push(compaction.output_level);
+        self.joined_runs.extend(compaction.output_run_id);
     }
 
     /// Marks `compaction` as finished (applied or failed).
@@ -240,6 +275,9 @@ impl CompactionsInProgress {
         {
             self.output_levels.swap_remove(index);
         }
+        if let Some(run_id) = compaction.output_run_id {
+            self.joined_runs.retain(|&joined| joined != run_id);
+        }
     }
 
     /// Whether table `file_number` is an input of a running compaction.
@@ -252,11 +290,15 @@ impl CompactionsInProgress {
         self.output_levels.is_empty()
     }
 
+    /// Whether a running compaction reads a table of `runs` or joins its
+    /// outputs to one of them.
     fn runs_busy<'a>(&self, mut runs: impl Iterator<Item = &'a SortedRun>) -> bool {
         runs.any(|run| {
-            run.tables()
-                .iter()
-                .any(|t| self.is_compacting(t.file_number))
+            self.joined_runs.contains(&run.run_id())
+                || run
+                    .tables()
+                    .iter()
+                    .any(|t| self.is_compacting(t.file_number))
         })
     }
 }
@@ -391,7 +433,8 @@ impl Picker {
             .into_iter()
             .take_while(|s| s.score >= 1.0)
             .find_map(|s| {
-                self.build(version, params, &targets, in_progress, s.level, s.reason)
+                let request = Request::Scored(s.reason);
+                self.build(version, params, &targets, in_progress, s.level, request)
                     .map(|mut compaction| {
                         compaction.score = s.score;
                         compaction
@@ -430,7 +473,7 @@ impl Picker {
             &targets,
             in_progress,
             level,
-            CompactionReason::Manual,
+            Request::Manual(range),
         ) {
             Some(compaction) => ManualPick::Compaction(compaction),
             None => ManualPick::Busy,
@@ -444,12 +487,12 @@ impl Picker {
         targets: &LevelTargets,
         in_progress: &CompactionsInProgress,
         level: usize,
-        reason: CompactionReason,
+        request: Request<'_>,
     ) -> Option<Compaction> {
         let last = version.last_level();
         let source_runs = version.levels()[level].runs();
         let output_level = match level {
-            0 => targets.base_level,
+            0 => level0_output_level(version, targets),
             _ if level == last => last,
             _ => level + 1,
         };
@@ -463,16 +506,32 @@ impl Picker {
         {
             return None;
         }
-        let inputs: Vec<CompactionInput> = source_runs
+        let mut inputs: Vec<CompactionInput> = source_runs
             .iter()
-            .map(|run| (level, run))
-            .chain(target_runs.iter().map(|run| (output_level, run)))
-            .map(|(level, run)| CompactionInput {
-                level,
-                run_id: run.run_id(),
-                tables: run.tables().to_vec(),
-            })
+            .map(|run| whole_run(level, run))
             .collect();
+        let mut output_run_id = None;
+        let reason = match request {
+            Request::Scored(reason) => reason,
+            Request::Manual(_) => CompactionReason::Manual,
+        };
+        match (target_runs, request) {
+            ([target], Request::Manual(Some(range))) => {
+                // Only the target's tables meeting the range or the source
+                // level's keys: the rest stays in the run, which the outputs
+                // join.
+                let tables = tables_meeting(target, source_runs, range);
+                if !tables.is_empty() {
+                    inputs.push(CompactionInput {
+                        level: output_level,
+                        run_id: target.run_id(),
+                        tables,
+                    });
+                }
+                output_run_id = Some(target.run_id());
+            }
+            _ => inputs.extend(target_runs.iter().map(|run| whole_run(output_level, run))),
+        }
         let mut compaction = Compaction {
             inputs,
             output_level,
@@ -480,6 +539,7 @@ impl Picker {
             score: 0.0,
             bottommost: false,
             target_file_size_bytes: self.options.target_file_size_bytes,
+            output_run_id,
         };
         compaction.bottommost = nothing_older_below(version, &compaction);
         Some(compaction)
@@ -513,6 +573,42 @@ impl Picker {
     }
 }
 
+fn whole_run(level: usize, run: &SortedRun) -> CompactionInput {
+    CompactionInput {
+        level,
+        run_id: run.run_id(),
+        tables: run.tables().to_vec(),
+    }
+}
+
+/// The tables of `target` that meet the user-key range from the smallest to
+/// the largest key of `range` and of `sources`. They are contiguous in
+/// `target`, and every other table of `target` lies wholly before or after
+/// that range and those tables, so outputs written from them (and the
+/// sources) fit back into `target`.
+fn tables_meeting(
+    target: &SortedRun,
+    sources: &[SortedRun],
+    range: (&[u8], &[u8]),
+) -> Vec<Arc<TableMeta>> {
+    let ranges = sources.iter().filter_map(SortedRun::user_key_range);
+    let start = ranges
+        .clone()
+        .map(|(start, _)| start)
+        .fold(range.0, Ord::min);
+    let end = ranges.map(|(_, end)| end).fold(range.1, Ord::max);
+    target.overlapping_tables(start, end).to_vec()
+}
+
+/// Where level 0 compacts: the highest level above the base that holds
+/// data (left there when the base moved down), else the base level. Level 0
+/// must not jump over older data: its runs would be read after it.
+fn level0_output_level(version: &Version, targets: &LevelTargets) -> usize {
+    (1..targets.base_level)
+        .find(|&level| !version.levels()[level].is_empty())
+        .unwrap_or(targets.base_level)
+}
+
 fn score(level: usize, score: f64, reason: CompactionReason) -> LevelScore {
     LevelScore {
         level,
@@ -521,27 +617,26 @@ fn score(level: usize, score: f64, reason: CompactionReason) -> LevelScore {
     }
 }
 
-/// Whether no run outside the compaction, at or below its output level,
-/// meets its key range.
+/// Whether no table outside the compaction, at or below its highest input
+/// level, meets its key range: then nothing older than the inputs exists
+/// for those keys (levels above hold newer data), tombstones can go and
+/// merges resolve without a base. Every level below the inputs counts, the
+/// ones between a source and its output level included.
 fn nothing_older_below(version: &Version, compaction: &Compaction) -> bool {
     let Some((start, end)) = compaction.user_key_range() else {
         return true;
     };
-    let is_input = |level: usize, run_id: u64| {
-        compaction
-            .inputs
-            .iter()
-            .any(|input| input.level == level && input.run_id == run_id)
+    let Some(highest_input_level) = compaction.inputs.iter().map(|input| input.level).min() else {
+        return true;
     };
-    version.levels()[compaction.output_level..]
-        .iter()
-        .enumerate()
-        .all(|(offset, level)| {
-            level.runs().iter().all(|run| {
-                is_input(compaction.output_level + offset, run.run_id())
-                    || !run.overlaps(&start, &end)
-            })
+    let inputs: HashSet<u64> = compaction.input_tables().map(|t| t.file_number).collect();
+    version.levels()[highest_input_level..].iter().all(|level| {
+        level.runs().iter().all(|run| {
+            run.overlapping_tables(&start, &end)
+                .iter()
+                .all(|table| inputs.contains(&table.file_number))
         })
+    })
 }
 
 #[cfg(test)]
@@ -707,6 +802,249 @@ mod tests {
         let edit = c.trivial_move_edit(99);
         let moved = v.apply(&edit).unwrap();
         assert_eq!(moved.levels()[2].runs()[0].run_id(), 99);
+    }
+
+    /// A table of `file_number` over `smallest..=largest` written at
+    /// sequence numbers `seqs`.
+    fn aged(file_number: u64, smallest: &str, largest: &str, seqs: (u64, u64)) -> Arc<TableMeta> {
+        let mut meta = (*table(file_number, smallest, largest, MIB)).clone();
+        meta.smallest = seer_core::InternalKey::new(
+            Bytes::from(smallest.to_owned()),
+            seqs.1,
+            seer_core::ValueKind::Put,
+        );
+        meta.largest = seer_core::InternalKey::new(
+            Bytes::from(largest.to_owned()),
+            seqs.0,
+            seer_core::ValueKind::Put,
+        );
+        meta.smallest_seq = seqs.0;
+        meta.largest_seq = seqs.1;
+        Arc::new(meta)
+    }
+
+    /// The version after `compaction`, its outputs one table spanning its
+    /// inputs (in run `run_id` unless it joins an existing run).
+    fn applied(v: &Version, compaction: &Compaction, run_id: u64) -> Version {
+        if compaction.is_trivial_move() {
+            return v
+                .apply(&compaction.trivial_move_edit(compaction.output_run_id.unwrap_or(run_id)))
+                .unwrap();
+        }
+        let (start, end) = compaction.user_key_range().unwrap();
+        let smallest_seq = compaction
+            .input_tables()
+            .map(|t| t.smallest_seq)
+            .min()
+            .unwrap();
+        let largest_seq = compaction
+            .input_tables()
+            .map(|t| t.largest_seq)
+            .max()
+            .unwrap();
+        let start = std::str::from_utf8(&start).unwrap();
+        let end = std::str::from_utf8(&end).unwrap();
+        let mut edit = compaction.removal_edit();
+        edit.add_table(
+            compaction.output_level,
+            compaction.output_run_id.unwrap_or(run_id),
+            aged(run_id, start, end, (smallest_seq, largest_seq)),
+        );
+        v.apply(&edit).unwrap()
+    }
+
+    /// Issue 11, defect 1: `T` grew, so the base level moved down to L4 and
+    /// L2 still holds older data. Level 0 must compact into L2 (above the
+    /// older data), also while L2's own move down runs, and never drop its
+    /// tombstones.
+    #[test]
+    fn level0_never_compacts_below_data_above_the_base_level() {
+        let picker = Picker::new(options());
+        let params = PolicyParams::leveling(10).unwrap();
+        let mut tables = vec![
+            (4, 1, aged(1, "a", "z", (1, 10))),
+            (2, 5, aged(5, "a", "z", (11, 20))),
+        ];
+        for n in 0..4 {
+            tables.push((
+                0,
+                10 + n,
+                aged(10 + n, "a", "z", (30 + 10 * n, 35 + 10 * n)),
+            ));
+        }
+        let mut edit = VersionEdit::new();
+        for (level, run_id, meta) in tables {
+            edit.add_table(level, run_id, meta);
+        }
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(v.check_invariants(), Ok(()));
+        assert_eq!(picker.level_targets(&v, params).base_level, 4);
+
+        // L2 moves down first; while it does, level 0 goes to L2 as a new run.
+        let idle = CompactionsInProgress::new();
+        let above_base = picker.pick(&v, params, &idle).unwrap();
+        assert_eq!(
+            (above_base.inputs[0].level, above_base.output_level),
+            (2, 3)
+        );
+        let mut running = CompactionsInProgress::new();
+        running.register(&above_base);
+        let level0 = picker.pick(&v, params, &running).unwrap();
+        assert_eq!(level0.output_level, 2);
+        assert!(level0.inputs.iter().all(|input| input.level == 0));
+        assert!(!level0.bottommost, "older data lies below");
+        // Either order of installing them keeps newer data above older data.
+        for order in [[0, 1], [1, 0]] {
+            let picks = [&above_base, &level0];
+            let mut next = v.clone();
+            for index in order {
+                next = applied(&next, picks[index], 100 + index as u64);
+                assert_eq!(next.check_invariants(), Ok(()), "order {order:?}");
+            }
+        }
+        // A manual compaction starts from level 0 and goes to L2 as well.
+        match picker.pick_manual(&v, params, None, &idle) {
+            ManualPick::Compaction(c) => assert_eq!(c.output_level, 2),
+            other => panic!("{other:?}"),
+        }
+        // Once L2 is empty, level 0 compacts into L3, which now holds data.
+        let moved = applied(&v, &above_base, 100);
+        let down = picker.pick(&moved, params, &idle).unwrap();
+        assert_eq!(down.output_level, 4, "L3 is above the base too");
+        let mut running = CompactionsInProgress::new();
+        running.register(&down);
+        let c = picker.pick(&moved, params, &running).unwrap();
+        assert_eq!(c.output_level, 3);
+        assert!(!c.bottommost);
+    }
+
+    /// The three ways the base level moves down (issue 11, defect 1): `T`
+    /// grows, `base_level_bytes` is raised, the largest level shrinks. Each
+    /// leaves L3 above the new base; level 0 then compacts into L3.
+    #[test]
+    fn level0_compacts_above_data_left_behind_however_the_base_moves_down() {
+        let leveling = |t| PolicyParams::leveling(t).unwrap();
+        let shape = |largest_bytes: u64| {
+            let mut largest = (*aged(1, "a", "z", (1, 10))).clone();
+            largest.file_size_bytes = largest_bytes;
+            let mut edit = VersionEdit::new();
+            edit.add_table(4, 1, Arc::new(largest));
+            edit.add_table(3, 2, aged(2, "a", "z", (11, 20)));
+            for n in 0..4 {
+                edit.add_table(0, 10 + n, aged(10 + n, "a", "z", (30 + n, 30 + n)));
+            }
+            Version::empty(5).apply(&edit).unwrap()
+        };
+        let big = shape(100 * MIB);
+        let base_before = Picker::new(options())
+            .level_targets(&big, leveling(4))
+            .base_level;
+        assert_eq!(base_before, 3);
+        let cases = [
+            ("T grows", Picker::new(options()), big.clone(), leveling(16)),
+            (
+                "base_level_bytes raised",
+                Picker::new(PickerOptions {
+                    base_level_bytes: 40 * MIB,
+                    ..options()
+                }),
+                big.clone(),
+                leveling(4),
+            ),
+            (
+                "largest level shrank",
+                Picker::new(options()),
+                shape(20 * MIB),
+                leveling(4),
+            ),
+        ];
+        for (case, picker, v, params) in cases {
+            assert_eq!(picker.level_targets(&v, params).base_level, 4, "{case}");
+            let mut running = CompactionsInProgress::new();
+            let down = picker.pick(&v, params, &running).unwrap();
+            assert_eq!((down.inputs[0].level, down.output_level), (3, 4), "{case}");
+            running.register(&down);
+            let level0 = picker.pick(&v, params, &running).unwrap();
+            assert_eq!(level0.output_level, 3, "{case}");
+            assert!(!level0.bottommost, "{case}");
+            let after = applied(&applied(&v, &level0, 100), &down, 101);
+            assert_eq!(after.check_invariants(), Ok(()), "{case}");
+        }
+    }
+
+    /// Tombstones may be dropped only when no level below the inputs' highest
+    /// level holds their keys, the levels between a source and its output
+    /// included.
+    #[test]
+    fn bottommost_considers_levels_between_the_source_and_the_output() {
+        let between = version(&[(0, 10, 10, MIB), (2, 5, 5, MIB)]);
+        let compaction = Compaction {
+            inputs: vec![whole_run(0, &between.levels()[0].runs()[0])],
+            output_level: 4,
+            reason: CompactionReason::Manual,
+            score: 1.0,
+            bottommost: false,
+            target_file_size_bytes: MIB,
+            output_run_id: None,
+        };
+        assert!(!nothing_older_below(&between, &compaction));
+        let alone = version(&[(0, 10, 10, MIB)]);
+        assert!(nothing_older_below(&alone, &compaction));
+        // A disjoint table below does not count.
+        let mut edit = VersionEdit::new();
+        edit.add_table(3, 7, aged(7, "zz", "zzz", (1, 1)));
+        let disjoint = alone.apply(&edit).unwrap();
+        assert!(nothing_older_below(&disjoint, &compaction));
+    }
+
+    /// Issue 11, defect 13: a manual compaction of a small range merging
+    /// into a leveled run rewrites only the run's tables that meet the
+    /// source level's keys; the others stay, and the outputs join the run.
+    #[test]
+    fn manual_compaction_takes_only_the_target_tables_meeting_the_range() {
+        let picker = Picker::new(options());
+        let params = PolicyParams::leveling(10).unwrap();
+        let mut edit = VersionEdit::new();
+        let bounds = [("a", "c"), ("d", "f"), ("g", "i"), ("j", "l"), ("m", "o")];
+        for (n, (smallest, largest)) in bounds.into_iter().enumerate() {
+            edit.add_table(4, 1, aged(n as u64 + 1, smallest, largest, (1, 10)));
+        }
+        edit.add_table(0, 20, aged(20, "e", "h", (20, 30)));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        let idle = CompactionsInProgress::new();
+        let ManualPick::Compaction(c) = picker.pick_manual(&v, params, Some((b"e", b"e")), &idle)
+        else {
+            panic!("expected a compaction");
+        };
+        assert_eq!(c.output_level, 4);
+        assert_eq!(c.output_run_id, Some(1));
+        let target: Vec<u64> = c
+            .inputs
+            .iter()
+            .filter(|input| input.level == 4)
+            .flat_map(|input| input.tables.iter().map(|t| t.file_number))
+            .collect();
+        assert_eq!(target, vec![2, 3]);
+        assert!(c.bottommost);
+        let after = applied(&v, &c, 50);
+        assert_eq!(after.check_invariants(), Ok(()));
+        assert_eq!(after.levels()[4].runs().len(), 1);
+        assert_eq!(after.levels()[4].runs()[0].tables().len(), 4);
+        // While it runs, the joined run is busy for everyone else.
+        let mut running = CompactionsInProgress::new();
+        running.register(&c);
+        assert!(running.runs_busy(v.levels()[4].runs().iter()));
+        running.finish(&c);
+        assert!(!running.runs_busy(v.levels()[4].runs().iter()));
+        // Automatic compactions still take whole runs.
+        let mut edit = VersionEdit::new();
+        for n in 21..24 {
+            edit.add_table(0, n, aged(n, "e", "h", (10 * n, 10 * n + 5)));
+        }
+        let full = v.apply(&edit).unwrap();
+        let automatic = picker.pick(&full, params, &idle).unwrap();
+        assert_eq!(automatic.output_run_id, None);
+        assert_eq!(automatic.input_tables().count(), 9);
     }
 
     #[test]

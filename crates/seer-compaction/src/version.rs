@@ -5,6 +5,12 @@
 //! A version is built from the previous one by [`Version::apply`], which
 //! shares the unchanged tables' `Arc<TableMeta>`s, so a table is referenced
 //! exactly as long as some live version lists it.
+//!
+//! [`Version::check_invariants`] is the net under the picker: every run
+//! sorted and disjoint, file numbers unique, runs of a level newest first,
+//! and newer data never read after older data (see the method for the exact
+//! rule). The version set runs it on every version it installs or recovers
+//! when [`INVARIANT_CHECKS`] is on.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -50,6 +56,95 @@ pub enum EditError {
         file_number: u64,
         /// The table it overlaps.
         other: u64,
+    },
+}
+
+/// Whether [`Version::check_invariants`] runs on every installed version:
+/// in debug builds (every test build) and with the `invariants` feature
+/// (the fuzz targets turn it on); release builds without it skip the
+/// `O(tables)` walk.
+pub const INVARIANT_CHECKS: bool = cfg!(any(debug_assertions, feature = "invariants"));
+
+/// A version that breaks one of the tree's invariants (a bug in whatever
+/// built it: the picker, the executor or a hand-made edit).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvariantViolation {
+    /// A table's bounds are inconsistent: its smallest key above its
+    /// largest, or its boundary keys' sequence numbers outside its sequence
+    /// range.
+    #[error("table {file_number} on level {level} has inconsistent bounds: {detail}")]
+    TableBounds {
+        /// The level.
+        level: usize,
+        /// The table.
+        file_number: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Two tables of a run are out of key order or share user keys.
+    #[error(
+        "run {run_id} of level {level}: table {file_number} does not start after table {previous} ends"
+    )]
+    RunNotSorted {
+        /// The level.
+        level: usize,
+        /// The run.
+        run_id: u64,
+        /// The earlier table of the run.
+        previous: u64,
+        /// The table that should start after it.
+        file_number: u64,
+    },
+    /// A file number is listed twice.
+    #[error("table {file_number} is listed twice (levels {first_level} and {second_level})")]
+    DuplicateFile {
+        /// The table.
+        file_number: u64,
+        /// Where it is listed first.
+        first_level: usize,
+        /// Where it is listed again.
+        second_level: usize,
+    },
+    /// A level's runs are not in strictly decreasing id order, or a run is
+    /// empty.
+    #[error("level {level}: run {run_id} follows run {previous} (runs must be newest first and non-empty)")]
+    RunOrder {
+        /// The level.
+        level: usize,
+        /// The run before it (0 when the run itself is empty).
+        previous: u64,
+        /// The run out of place.
+        run_id: u64,
+    },
+    /// A table a flush or compaction wrote is out of order, reads back
+    /// differently from what was written, or holds keys or sequence numbers
+    /// its inputs did not.
+    #[error("output table {file_number} {detail}")]
+    Output {
+        /// The table.
+        file_number: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A run read later holds data newer than a run read earlier whose key
+    /// range overlaps it: a point read would return the older version.
+    #[error(
+        "newer data below older data: run {later_run_id} of level {later_level} holds sequence numbers up to {later_largest_seq} \
+         but is read after run {earlier_run_id} of level {earlier_level}, whose data goes down to {earlier_smallest_seq}, and their key ranges overlap"
+    )]
+    NewerBelowOlder {
+        /// The level of the run read first.
+        earlier_level: usize,
+        /// The run read first.
+        earlier_run_id: u64,
+        /// Its smallest sequence number.
+        earlier_smallest_seq: u64,
+        /// The level of the run read later.
+        later_level: usize,
+        /// The run read later.
+        later_run_id: u64,
+        /// Its largest sequence number.
+        later_largest_seq: u64,
     },
 }
 
@@ -109,6 +204,13 @@ impl SortedRun {
             .filter(|t| t.smallest.user_key().as_ref() <= user_key)
     }
 
+    /// The smallest and largest sequence number of any entry of the run.
+    pub fn seq_range(&self) -> Option<(u64, u64)> {
+        let smallest = self.tables.iter().map(|t| t.smallest_seq).min()?;
+        let largest = self.tables.iter().map(|t| t.largest_seq).max()?;
+        Some((smallest, largest))
+    }
+
     /// The tables whose user-key range meets `[start, end]`.
     pub fn overlapping_tables(&self, start: &[u8], end: &[u8]) -> &[Arc<TableMeta>] {
         let from = self
@@ -161,6 +263,41 @@ impl SortedRun {
         self.entry_count -= meta.entry_count;
         true
     }
+}
+
+/// A run's tables: consistent bounds, in key order, disjoint.
+fn check_run_tables(level: usize, run: &SortedRun) -> Result<(), InvariantViolation> {
+    for table in &run.tables {
+        let bad_bounds = |detail: String| InvariantViolation::TableBounds {
+            level,
+            file_number: table.file_number,
+            detail,
+        };
+        if table.smallest > table.largest {
+            return Err(bad_bounds("smallest key above largest key".to_owned()));
+        }
+        let seqs = table.smallest_seq..=table.largest_seq;
+        if !seqs.contains(&table.smallest.seq()) || !seqs.contains(&table.largest.seq()) {
+            return Err(bad_bounds(format!(
+                "boundary keys at sequence numbers {} and {} outside {}..={}",
+                table.smallest.seq(),
+                table.largest.seq(),
+                table.smallest_seq,
+                table.largest_seq
+            )));
+        }
+    }
+    for pair in run.tables.windows(2) {
+        if pair[0].largest.user_key() >= pair[1].smallest.user_key() {
+            return Err(InvariantViolation::RunNotSorted {
+                level,
+                run_id: run.run_id,
+                previous: pair[0].file_number,
+                file_number: pair[1].file_number,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn compare_smallest(a: &TableMeta, b: &TableMeta) -> Ordering {
@@ -352,6 +489,98 @@ impl Version {
             })
     }
 
+    /// Checks the tree's invariants, in read order (level 0 first, each
+    /// level's runs newest first, which is the order point reads and
+    /// iterators consult them):
+    ///
+    /// - each table's smallest key is at most its largest, and its boundary
+    ///   keys' sequence numbers lie in its `[smallest_seq, largest_seq]`;
+    /// - each run's tables are in key order with disjoint user-key ranges;
+    /// - no file number is listed twice;
+    /// - each level's runs are non-empty, with strictly decreasing ids;
+    /// - **age order**: for runs `A` read before `B` whose user-key ranges
+    ///   (first to last key) overlap, `A.smallest_seq >= B.largest_seq`:
+    ///   everything in `A` is at least as new as everything in `B`.
+    ///
+    /// The age rule is what the picker keeps (see `picker.rs`): every
+    /// compaction merges a block of runs that is contiguous in read order
+    /// for its key range, so the runs' sequence ranges stay ordered the
+    /// way they are read. Versions kept for snapshots do not weaken it: a
+    /// merged run's range is the union of its inputs' ranges, which were
+    /// adjacent. It is false for a level-0 run compacted below older data
+    /// left above the base level, and for a level whose run ids disagree
+    /// with the age of their data.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let mut seen: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        for (level_index, level) in self.levels.iter().enumerate() {
+            let mut previous_run: Option<u64> = None;
+            for run in &level.runs {
+                if run.tables.is_empty() || previous_run.is_some_and(|p| p <= run.run_id) {
+                    return Err(InvariantViolation::RunOrder {
+                        level: level_index,
+                        previous: previous_run.unwrap_or(0),
+                        run_id: run.run_id,
+                    });
+                }
+                previous_run = Some(run.run_id);
+                check_run_tables(level_index, run)?;
+                for table in &run.tables {
+                    if let Some(first_level) = seen.insert(table.file_number, level_index) {
+                        return Err(InvariantViolation::DuplicateFile {
+                            file_number: table.file_number,
+                            first_level,
+                            second_level: level_index,
+                        });
+                    }
+                }
+            }
+        }
+        self.check_age_order()
+    }
+
+    fn check_age_order(&self) -> Result<(), InvariantViolation> {
+        struct RunSummary<'a> {
+            level: usize,
+            run_id: u64,
+            smallest_key: &'a [u8],
+            largest_key: &'a [u8],
+            smallest_seq: u64,
+            largest_seq: u64,
+        }
+        let runs: Vec<RunSummary<'_>> = self
+            .runs_newest_first()
+            .filter_map(|(level, run)| {
+                let (smallest_key, largest_key) = run.user_key_range()?;
+                let (smallest_seq, largest_seq) = run.seq_range()?;
+                Some(RunSummary {
+                    level,
+                    run_id: run.run_id,
+                    smallest_key,
+                    largest_key,
+                    smallest_seq,
+                    largest_seq,
+                })
+            })
+            .collect();
+        for (index, earlier) in runs.iter().enumerate() {
+            for later in &runs[index + 1..] {
+                let overlap = earlier.smallest_key <= later.largest_key
+                    && later.smallest_key <= earlier.largest_key;
+                if overlap && earlier.smallest_seq < later.largest_seq {
+                    return Err(InvariantViolation::NewerBelowOlder {
+                        earlier_level: earlier.level,
+                        earlier_run_id: earlier.run_id,
+                        earlier_smallest_seq: earlier.smallest_seq,
+                        later_level: later.level,
+                        later_run_id: later.run_id,
+                        later_largest_seq: later.largest_seq,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// An edit that builds this version from an empty tree.
     pub fn snapshot_edit(&self) -> VersionEdit {
         let mut edit = VersionEdit::new();
@@ -368,6 +597,8 @@ impl Version {
 mod tests {
     use super::*;
     use crate::edit::tests::table;
+    use bytes::Bytes;
+    use seer_core::{InternalKey, ValueKind};
 
     #[test]
     fn apply_builds_runs_in_order_and_shares_tables() {
@@ -442,6 +673,170 @@ mod tests {
         // A neighbouring, disjoint table is fine.
         base.apply(VersionEdit::new().add_table(1, 1, table(2, "g", "h", 1)))
             .unwrap();
+    }
+
+    /// Table `file_number` over user keys `smallest..=largest` holding data
+    /// written at sequence numbers `seqs`.
+    fn aged(file_number: u64, smallest: &str, largest: &str, seqs: (u64, u64)) -> Arc<TableMeta> {
+        let mut meta = (*table(file_number, smallest, largest, 1000)).clone();
+        meta.smallest = InternalKey::new(Bytes::from(smallest.to_owned()), seqs.1, ValueKind::Put);
+        meta.largest = InternalKey::new(Bytes::from(largest.to_owned()), seqs.0, ValueKind::Put);
+        meta.smallest_seq = seqs.0;
+        meta.largest_seq = seqs.1;
+        Arc::new(meta)
+    }
+
+    /// A version of `(level, run_id, table)`s, unchecked.
+    fn tree(tables: Vec<(usize, u64, Arc<TableMeta>)>) -> Version {
+        let mut edit = VersionEdit::new();
+        for (level, run_id, meta) in tables {
+            edit.add_table(level, run_id, meta);
+        }
+        Version::empty(5).apply(&edit).unwrap()
+    }
+
+    #[test]
+    fn checker_accepts_a_tree_whose_runs_are_read_newest_first() {
+        let v = tree(vec![
+            (0, 30, aged(30, "a", "m", (300, 310))),
+            (0, 20, aged(20, "c", "d", (200, 250))),
+            (1, 12, aged(12, "a", "f", (150, 180))),
+            (1, 12, aged(13, "g", "k", (100, 190))),
+            // Disjoint key ranges may be in any age order.
+            (1, 11, aged(11, "x", "y", (500, 600))),
+            (3, 5, aged(5, "a", "z", (1, 100))),
+        ]);
+        assert_eq!(v.check_invariants(), Ok(()));
+        assert_eq!(Version::empty(3).check_invariants(), Ok(()));
+    }
+
+    /// Defect 1 of issue 11: level 0 compacted into the base level (3)
+    /// while level 1 still held older data for the same keys.
+    #[test]
+    fn checker_finds_newer_data_compacted_below_older_data() {
+        let v = tree(vec![
+            (1, 7, aged(7, "a", "m", (10, 20))),
+            // The base level's run merged the old base data (1..5) with the
+            // newer level-0 runs (30..40).
+            (3, 9, aged(9, "b", "z", (1, 40))),
+        ]);
+        assert!(matches!(
+            v.check_invariants(),
+            Err(InvariantViolation::NewerBelowOlder {
+                earlier_level: 1,
+                later_level: 3,
+                later_largest_seq: 40,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn checker_finds_a_tiered_level_whose_run_order_disagrees_with_data_age() {
+        let v = tree(vec![
+            (4, 20, aged(20, "a", "k", (1, 10))),
+            (4, 10, aged(10, "c", "z", (11, 30))),
+        ]);
+        assert!(matches!(
+            v.check_invariants(),
+            Err(InvariantViolation::NewerBelowOlder {
+                earlier_level: 4,
+                earlier_run_id: 20,
+                later_level: 4,
+                later_run_id: 10,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn checker_finds_unsorted_runs_duplicate_files_bad_bounds_and_empty_runs() {
+        let good = tree(vec![
+            (2, 5, aged(5, "a", "c", (1, 2))),
+            (2, 5, aged(6, "e", "g", (1, 2))),
+            (3, 1, aged(1, "a", "z", (0, 0))),
+        ]);
+        assert_eq!(good.check_invariants(), Ok(()));
+
+        let mut unsorted = good.clone();
+        unsorted.levels[2].runs[0].tables.swap(0, 1);
+        assert!(matches!(
+            unsorted.check_invariants(),
+            Err(InvariantViolation::RunNotSorted {
+                level: 2,
+                run_id: 5,
+                previous: 6,
+                file_number: 5
+            })
+        ));
+
+        let mut touching = good.clone();
+        touching.levels[2].runs[0].tables[1] = aged(6, "c", "g", (1, 2));
+        assert!(matches!(
+            touching.check_invariants(),
+            Err(InvariantViolation::RunNotSorted { .. })
+        ));
+
+        let mut duplicate = good.clone();
+        duplicate.levels[3].runs[0].tables[0] = aged(5, "a", "z", (0, 0));
+        assert!(matches!(
+            duplicate.check_invariants(),
+            Err(InvariantViolation::DuplicateFile {
+                file_number: 5,
+                first_level: 2,
+                second_level: 3
+            })
+        ));
+
+        let mut bounds = good.clone();
+        let mut meta = (*aged(1, "a", "z", (0, 0))).clone();
+        meta.largest_seq = 7;
+        meta.smallest_seq = 3;
+        bounds.levels[3].runs[0].tables[0] = Arc::new(meta);
+        assert!(matches!(
+            bounds.check_invariants(),
+            Err(InvariantViolation::TableBounds {
+                level: 3,
+                file_number: 1,
+                ..
+            })
+        ));
+
+        let mut inverted = good.clone();
+        inverted.levels[3].runs[0].tables[0] = aged(1, "z", "a", (0, 0));
+        assert!(matches!(
+            inverted.check_invariants(),
+            Err(InvariantViolation::TableBounds {
+                level: 3,
+                file_number: 1,
+                ..
+            })
+        ));
+
+        let mut misordered_ids = good.clone();
+        misordered_ids.levels[2].runs.push(SortedRun::new(9));
+        misordered_ids.levels[2].runs[1]
+            .tables
+            .push(aged(9, "x", "y", (0, 0)));
+        assert!(matches!(
+            misordered_ids.check_invariants(),
+            Err(InvariantViolation::RunOrder {
+                level: 2,
+                previous: 5,
+                run_id: 9
+            })
+        ));
+
+        let mut empty_run = good;
+        empty_run.levels[1].runs.push(SortedRun::new(4));
+        assert!(matches!(
+            empty_run.check_invariants(),
+            Err(InvariantViolation::RunOrder {
+                level: 1,
+                run_id: 4,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! applied to the current version, appended to the manifest and synced, and
 //! only then does the new version become current. When the manifest grows
 //! past [`VersionSetOptions::max_manifest_bytes`] a new one is written with a
-//! snapshot of the state and `CURRENT` is swapped to it. Opening always
-//! starts a fresh manifest, so a torn tail is never appended to.
+//! snapshot of the state and `CURRENT` is swapped to it; the old manifest is
+//! then removed, and a failure to remove it is only logged (the edit is
+//! durable; the next open removes every manifest but the live one). Opening
+//! always starts a fresh manifest, so a torn tail is never appended to.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
 use crate::manifest::{read_current, replay, set_current, ManifestState, ManifestWriter};
 use crate::policy::PolicyParams;
-use crate::version::Version;
+use crate::version::{Version, INVARIANT_CHECKS};
 use crate::TableMeta;
 
 /// How the version set is shaped and when it rewrites its manifest.
@@ -61,7 +63,8 @@ pub struct RecoveryReport {
     /// Temporary files left by an interrupted `CURRENT` swap or table
     /// write: the DB should delete them.
     pub orphan_temp_files: Vec<u64>,
-    /// Manifests other than the live one, deleted by the open.
+    /// Manifests other than the live one, deleted by the open (one that
+    /// could not be deleted is logged and left for the next open).
     pub removed_manifests: Vec<u64>,
 }
 
@@ -120,6 +123,9 @@ impl VersionSet {
         manifest_number: u64,
     ) -> Result<(Self, RecoveryReport)> {
         let mut state = replay(fs.as_ref(), dir, manifest_number, options.levels_count)?;
+        if INVARIANT_CHECKS {
+            state.version.check_invariants()?;
+        }
         let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
         let files: Vec<(FileKind, u64)> = names.iter().filter_map(|n| parse_file_name(n)).collect();
         let live = state.version.live_file_numbers();
@@ -147,9 +153,9 @@ impl VersionSet {
             removed_manifests: of_kind(FileKind::Manifest).collect(),
         };
         let set = Self::start(fs, dir, options, state)?;
-        for &number in &report.removed_manifests {
-            set.remove_file(FileKind::Manifest, number)?;
-        }
+        report
+            .removed_manifests
+            .retain(|&number| set.remove_stale_manifest(number));
         report.removed_manifests.sort_unstable();
         Ok((set, report))
     }
@@ -228,8 +234,9 @@ impl VersionSet {
     /// Applies `edit` to the current version, logs it durably and makes the
     /// result current. Returns the new version.
     ///
-    /// An edit that does not fit the version ([`Error::Edit`]) changes
-    /// nothing. After a failed manifest write the edit's fate is unknown
+    /// An edit that does not fit the version ([`Error::Edit`]), or whose
+    /// result breaks the tree's invariants ([`Error::Invariant`], checked
+    /// when [`INVARIANT_CHECKS`] is on), changes nothing. After a failed manifest write the edit's fate is unknown
     /// until the next open (it may be durable): the caller must keep the
     /// edit's new files, which the next open reports as orphans if the edit
     /// was lost, and every later call fails with [`Error::Poisoned`].
@@ -246,6 +253,9 @@ impl VersionSet {
         }
         edit.next_file_number = Some(self.next_file_number.load(Ordering::SeqCst));
         next_state.apply(&edit)?;
+        if INVARIANT_CHECKS {
+            next_state.version.check_invariants()?;
+        }
         if let Err(error) = self.write_edit(&mut logged, &edit, &next_state) {
             logged.failure = Some(error.to_string());
             return Err(error);
@@ -274,7 +284,22 @@ impl VersionSet {
             ManifestWriter::create(self.fs.as_ref(), &self.dir, manifest_number, &snapshot)?;
         set_current(self.fs.as_ref(), &self.dir, manifest_number, temp_number)?;
         let old = std::mem::replace(&mut logged.manifest, manifest);
-        self.remove_file(FileKind::Manifest, old.file_number())
+        self.remove_stale_manifest(old.file_number());
+        Ok(())
+    }
+
+    /// Removes manifest `number`, which `CURRENT` no longer names. The edit
+    /// that replaced it is durable whatever happens here, so a failure is
+    /// only logged: the next open removes every manifest but the live one.
+    /// Returns whether the file is gone.
+    fn remove_stale_manifest(&self, number: u64) -> bool {
+        match self.remove_file(FileKind::Manifest, number) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "could not remove a manifest CURRENT no longer names; the next open removes it");
+                false
+            }
+        }
     }
 
     /// Table files removed from the version that no live version references

@@ -28,16 +28,21 @@ fn options() -> VersionSetOptions {
     }
 }
 
+/// Table `file_number` spanning `smallest..=largest`; its data is written at
+/// sequence numbers `10 * file_number ..= 10 * file_number + 2`, so a table
+/// with a larger number holds newer data (as the invariant checker wants
+/// of the runs read first).
 fn table(file_number: u64, smallest: &str, largest: &str) -> Arc<TableMeta> {
     let key =
         |k: &str, seq| InternalKey::new(Bytes::copy_from_slice(k.as_bytes()), seq, ValueKind::Put);
+    let seq = 10 * file_number;
     Arc::new(TableMeta {
         file_number,
         file_size_bytes: 1000 + file_number,
-        smallest: key(smallest, 5),
-        largest: key(largest, 3),
-        smallest_seq: 3,
-        largest_seq: 5,
+        smallest: key(smallest, seq + 2),
+        largest: key(largest, seq),
+        smallest_seq: seq,
+        largest_seq: seq + 2,
         entry_count: 10,
         tombstone_count: 1,
         merge_count: 2,
@@ -347,4 +352,175 @@ fn power_loss_after_a_failed_manifest_rewrite_keeps_one_whole_version() {
             }
         }
     }
+}
+
+/// The fault-injecting file system, with removals of manifests failing
+/// while `fail_manifest_removals` is set.
+#[derive(Debug)]
+struct FailingRemovals {
+    inner: FaultFileSystem,
+    fail_manifest_removals: std::sync::atomic::AtomicBool,
+}
+
+impl FileSystem for FailingRemovals {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::WritableFile>> {
+        self.inner.create(path)
+    }
+    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::WritableFile>> {
+        self.inner.open_append(path)
+    }
+    fn open_read(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::RandomAccessFile>> {
+        self.inner.open_read(path)
+    }
+    fn map(&self, path: &Path) -> std::io::Result<Bytes> {
+        self.inner.map(path)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        let manifest = path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("MANIFEST-"));
+        if manifest
+            && self
+                .fail_manifest_removals
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(std::io::Error::other("injected removal failure"));
+        }
+        self.inner.remove_file(path)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        self.inner.truncate(path, len)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn file_size(&self, path: &Path) -> std::io::Result<u64> {
+        self.inner.file_size(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::FileLock>> {
+        self.inner.lock(path)
+    }
+    fn available_space(&self, dir: &Path) -> std::io::Result<u64> {
+        self.inner.available_space(dir)
+    }
+}
+
+fn manifest_count(fs: &dyn FileSystem) -> usize {
+    fs.list_dir(&dir())
+        .unwrap()
+        .into_iter()
+        .filter(|name| name.starts_with("MANIFEST-"))
+        .count()
+}
+
+/// Issue 11, defect 14: the old manifest's removal after a rollover is
+/// housekeeping. Its failure leaves the set writable (the edit is durable)
+/// and the next open removes the stale manifest.
+#[test]
+fn a_failed_removal_of_the_old_manifest_keeps_the_set_writable() {
+    let fs = Arc::new(FailingRemovals {
+        inner: FaultFileSystem::new(),
+        fail_manifest_removals: std::sync::atomic::AtomicBool::new(true),
+    });
+    let small = VersionSetOptions {
+        max_manifest_bytes: 400,
+        ..options()
+    };
+    let (set, _) = VersionSet::open(fs.clone(), &dir(), small.clone()).unwrap();
+    let first_manifest = set.manifest_number();
+    for n in 0..20 {
+        flush(&set, 100 + n);
+    }
+    assert_ne!(
+        set.manifest_number(),
+        first_manifest,
+        "the manifest rolled over"
+    );
+    assert!(
+        manifest_count(fs.as_ref()) > 1,
+        "the old manifests are still there"
+    );
+    let expected = set.current();
+    drop(set);
+    fs.fail_manifest_removals
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (set, report) = VersionSet::open(fs.clone(), &dir(), small).unwrap();
+    assert_eq!(*set.current(), *expected);
+    assert!(report.removed_manifests.len() > 1);
+    assert_eq!(manifest_count(fs.as_ref()), 1);
+}
+
+/// Issue 11, defect 18: a `CURRENT` naming a manifest that is gone is a
+/// typed error naming `CURRENT` and the manifest, not a bare `NotFound`.
+#[test]
+fn a_current_naming_a_missing_manifest_is_not_a_database() {
+    let fs = FaultFileSystem::new();
+    let (set, _) = open(&fs);
+    let manifest = manifest_path(&set);
+    drop(set);
+    fs.remove_file(&manifest).unwrap();
+    match VersionSet::open(fs.shared(), &dir(), options()) {
+        Err(Error::NotADatabase { file, reason }) => {
+            assert_eq!(file, dir().join(CURRENT_FILE_NAME));
+            assert!(reason.contains(&manifest.display().to_string()), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The invariant checker guards every installed and recovered version: an
+/// edit putting newer data below older data is refused (nothing logged, the
+/// set stays usable), and a manifest holding such a version does not open.
+#[test]
+fn a_version_breaking_the_invariants_is_neither_installed_nor_recovered() {
+    if !seer_compaction::INVARIANT_CHECKS {
+        return;
+    }
+    let fs = FaultFileSystem::new();
+    let (set, _) = open(&fs);
+    flush(&set, 5);
+    let before = set.current();
+    let mut bad = VersionEdit::new();
+    bad.add_table(2, 9, table(9, "a", "z"));
+    match set.log_and_apply(bad.clone()) {
+        Err(Error::Invariant(seer_compaction::InvariantViolation::NewerBelowOlder {
+            earlier_level: 0,
+            later_level: 2,
+            ..
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*set.current(), *before);
+    flush(&set, 10);
+    drop(set);
+    let (set, _) = open(&fs);
+    assert_eq!(set.current().levels()[2].runs().len(), 0);
+    // A manifest written around the checker.
+    let manifest_number = set.new_file_number();
+    let temp_number = set.new_file_number();
+    let mut snapshot = set.current().snapshot_edit();
+    snapshot.added_tables.extend(bad.added_tables);
+    drop(set);
+    seer_compaction::manifest::ManifestWriter::create(&fs, &dir(), manifest_number, &snapshot)
+        .unwrap();
+    seer_compaction::manifest::set_current(&fs, &dir(), manifest_number, temp_number).unwrap();
+    assert!(matches!(
+        VersionSet::open(fs.shared(), &dir(), options()),
+        Err(Error::Invariant(_))
+    ));
 }

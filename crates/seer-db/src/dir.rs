@@ -1,9 +1,11 @@
 //! The database directory: creating it, refusing a directory that holds
-//! something other than a seerdb (never wiping it), and the exclusive lock
+//! something other than a seerdb (never wiping it; a `CURRENT` that is not
+//! seerdb's or names a missing manifest included), and the exclusive lock
 //! that keeps a second handle (in this or another process) out.
 
 use std::path::{Path, PathBuf};
 
+use seer_compaction::manifest;
 use seer_core::filename::{parse_file_name, CURRENT_FILE_NAME, LOCK_FILE_NAME};
 use seer_core::{FileKind, FileLock, FileSystem};
 
@@ -97,21 +99,16 @@ fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
     }
 }
 
-/// `CURRENT` must name a seerdb manifest.
+/// `CURRENT` must be a seerdb `CURRENT` naming a manifest that exists;
+/// seer-compaction's reader (the only parser of `CURRENT`) decides. A damaged
+/// `CURRENT` is a corruption error naming it.
 fn check_current(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
-    let current_path = dir.join(CURRENT_FILE_NAME);
-    let current = fs
-        .read(&current_path)
-        .map_err(|e| Error::io(&current_path, e))?;
-    let names_manifest = std::str::from_utf8(&current)
-        .ok()
-        .map(str::trim_end)
-        .is_some_and(|name| matches!(parse_file_name(name), Some((FileKind::Manifest, _))));
-    if names_manifest {
-        return Ok(());
+    match manifest::read_current(fs, dir) {
+        Ok(_) => Ok(()),
+        Err(seer_compaction::Error::NotADatabase { file, reason }) => Err(Error::NotADatabase {
+            path: dir.to_owned(),
+            reason: format!("{}: {reason}", file.display()),
+        }),
+        Err(other) => Err(other.into()),
     }
-    Err(Error::NotADatabase {
-        path: dir.to_owned(),
-        reason: "CURRENT does not name a seerdb manifest".to_owned(),
-    })
 }

@@ -118,11 +118,12 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
         wal_options,
         applier,
     )?;
+    let recorded_policy = (!report.created).then(|| versions.policy());
     let tree = TreeSet::new(Arc::clone(&fs), path, cache.clone(), versions)?;
     tracing::info!(last_seq, segment, "database opened");
     let metrics = Metrics::new(options.disable_metrics);
     Ok(Arc::new(DbInner {
-        jobs: Jobs::new(&options),
+        jobs: Jobs::new(&options, recorded_policy),
         options,
         dir,
         fs,

@@ -8,7 +8,7 @@
 //! never a panic and never a wrong value; and when the database opens,
 //! `DB::verify` must list the file as bad whenever it is live.
 //!
-//! `CURRENT` is left out: it holds a file name without a checksum.
+//! `CURRENT` is left out here; its checksum is tested by `current_file.rs`.
 //! `SEER_SEED=<n>` replays a seed; `SEER_ITERATIONS=<n>` sets their number.
 #![allow(clippy::unwrap_used)]
 

@@ -44,14 +44,23 @@ struct PolicyState {
 }
 
 impl CompactionState {
-    pub(crate) fn new(options: &DBOptions) -> Self {
-        let params = options.initial_policy();
-        let (adaptive, reason) = match options.compaction_policy {
-            CompactionPolicy::Adaptive => (
-                Some(AdaptivePolicy::new(params, AdaptiveOptions::default())),
-                "adaptive: initial policy, no workload observed yet".to_owned(),
-            ),
-            CompactionPolicy::Fixed(_) => (None, "fixed by compaction_policy".to_owned()),
+    /// The state for `options`; `recorded` is the policy the manifest last
+    /// recorded, which the adaptive policy resumes from (a fixed policy in
+    /// `options` wins).
+    pub(crate) fn new(options: &DBOptions, recorded: Option<PolicyParams>) -> Self {
+        let (params, adaptive, reason) = match (options.compaction_policy, recorded) {
+            (CompactionPolicy::Fixed(params), _) => {
+                (params, None, "fixed by compaction_policy".to_owned())
+            }
+            (CompactionPolicy::Adaptive, recorded) => {
+                let reason = match recorded {
+                    Some(_) => "adaptive: resumed the recorded policy, no workload observed yet",
+                    None => "adaptive: initial policy, no workload observed yet",
+                };
+                let params = recorded.unwrap_or_else(|| options.initial_policy());
+                let adaptive = AdaptivePolicy::new(params, AdaptiveOptions::default());
+                (params, Some(adaptive), reason.to_owned())
+            }
         };
         Self {
             picker: Picker::new(PickerOptions {

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
+use seer_compaction::PolicyParams;
 
 use crate::db::DbInner;
 use crate::error::{Error, Result};
@@ -51,7 +52,9 @@ pub(crate) struct Jobs {
 }
 
 impl Jobs {
-    pub(crate) fn new(options: &DBOptions) -> Self {
+    /// The jobs of a database opened with `options`; `recorded_policy` is
+    /// the compaction policy its manifest recorded.
+    pub(crate) fn new(options: &DBOptions, recorded_policy: Option<PolicyParams>) -> Self {
         let (flush_tx, flush_rx) = unbounded();
         let (compact_tx, compact_rx) = unbounded();
         Self {
@@ -63,7 +66,7 @@ impl Jobs {
             progressed: Condvar::new(),
             threads: Mutex::new(Vec::new()),
             compaction_threads: options.background_threads,
-            compaction: CompactionState::new(options),
+            compaction: CompactionState::new(options, recorded_policy),
         }
     }
 

@@ -1,0 +1,270 @@
+//! The picker against a model of the data: fake tables whose contents (the
+//! newest version of each key) are kept in memory, flushed, picked (also
+//! several at once, and manual ranges), merged and installed in random
+//! order, while the picker options and the policy are redrawn between steps
+//! (the base level moves down when `T` grows or `base_level_bytes` is
+//! raised, and up again). After every installed compaction the version must
+//! pass the invariant checker and every key must read, through the version
+//! in read order, what was written last: a deleted key stays deleted.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seer_compaction::picker::{
+    Compaction, CompactionsInProgress, ManualPick, Picker, PickerOptions,
+};
+use seer_compaction::{PolicyParams, TableMeta, Version, VersionEdit};
+use seer_core::{InternalKey, ValueKind};
+
+const LEVELS: usize = 6;
+const KEYS: u8 = 40;
+const ENTRY_BYTES: u64 = 100;
+
+/// One key's newest version in a table: its sequence number and whether it
+/// is a put (else a tombstone).
+type Entry = (u64, bool);
+
+/// A deterministic xorshift generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+struct Model {
+    version: Version,
+    contents: HashMap<u64, BTreeMap<u8, Entry>>,
+    /// The last write of each key: `Some(seq)` for a put, `None` deleted.
+    expected: BTreeMap<u8, Option<u64>>,
+    picker: Picker,
+    params: PolicyParams,
+    in_progress: CompactionsInProgress,
+    pending: Vec<(Compaction, u64)>,
+    next_number: u64,
+    next_seq: u64,
+    installed: usize,
+    tombstones_dropped: usize,
+    manual_picks: usize,
+}
+
+impl Model {
+    fn new(rng: &mut Rng) -> Self {
+        Self {
+            version: Version::empty(LEVELS),
+            contents: HashMap::new(),
+            expected: BTreeMap::new(),
+            picker: Picker::new(draw_options(rng)),
+            params: draw_params(rng),
+            in_progress: CompactionsInProgress::new(),
+            pending: Vec::new(),
+            next_number: 1,
+            next_seq: 1,
+            installed: 0,
+            tombstones_dropped: 0,
+            manual_picks: 0,
+        }
+    }
+
+    fn new_number(&mut self) -> u64 {
+        self.next_number += 1;
+        self.next_number
+    }
+
+    fn table(&mut self, entries: BTreeMap<u8, Entry>) -> Arc<TableMeta> {
+        let number = self.new_number();
+        let key =
+            |user_key: u8, seq| InternalKey::new(Bytes::from(vec![user_key]), seq, ValueKind::Put);
+        let (&first, &(first_seq, _)) = entries.first_key_value().unwrap();
+        let (&last, &(last_seq, _)) = entries.last_key_value().unwrap();
+        let count = entries.len() as u64;
+        let meta = TableMeta {
+            file_number: number,
+            file_size_bytes: count * ENTRY_BYTES,
+            smallest: key(first, first_seq),
+            largest: key(last, last_seq),
+            smallest_seq: entries.values().map(|&(seq, _)| seq).min().unwrap(),
+            largest_seq: entries.values().map(|&(seq, _)| seq).max().unwrap(),
+            entry_count: count,
+            tombstone_count: entries.values().filter(|(_, put)| !put).count() as u64,
+            merge_count: 0,
+            raw_key_bytes: count,
+            raw_value_bytes: count * ENTRY_BYTES,
+        };
+        self.contents.insert(number, entries);
+        Arc::new(meta)
+    }
+
+    fn flush(&mut self, rng: &mut Rng) {
+        let mut entries = BTreeMap::new();
+        for _ in 0..1 + rng.below(8) {
+            let key = rng.below(u64::from(KEYS)) as u8;
+            let put = rng.below(10) >= 3;
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            entries.insert(key, (seq, put));
+            self.expected.insert(key, put.then_some(seq));
+        }
+        let table = self.table(entries);
+        let mut edit = VersionEdit::new();
+        edit.add_table(0, table.file_number, table);
+        self.install(&edit);
+    }
+
+    fn start(&mut self, compaction: Compaction) {
+        self.in_progress.register(&compaction);
+        let run_id = self.new_number();
+        self.pending.push((compaction, run_id));
+    }
+
+    fn pick(&mut self) {
+        if let Some(compaction) = self
+            .picker
+            .pick(&self.version, self.params, &self.in_progress)
+        {
+            self.start(compaction);
+        }
+    }
+
+    fn pick_manual(&mut self, rng: &mut Rng) {
+        let a = rng.below(u64::from(KEYS)) as u8;
+        let b = a.saturating_add(rng.below(6) as u8);
+        let range = (&[a][..], &[b][..]);
+        let pick =
+            self.picker
+                .pick_manual(&self.version, self.params, Some(range), &self.in_progress);
+        if let ManualPick::Compaction(compaction) = pick {
+            self.manual_picks += 1;
+            self.start(compaction);
+        }
+    }
+
+    /// Merges and installs pending compaction `index`.
+    fn finish(&mut self, index: usize) {
+        let (compaction, new_run_id) = self.pending.swap_remove(index);
+        let run_id = compaction.output_run_id.unwrap_or(new_run_id);
+        let edit = if compaction.is_trivial_move() {
+            compaction.trivial_move_edit(run_id)
+        } else {
+            let mut merged: BTreeMap<u8, Entry> = BTreeMap::new();
+            for table in compaction.input_tables() {
+                for (&key, &entry) in &self.contents[&table.file_number] {
+                    let newest = merged.entry(key).or_insert(entry);
+                    if entry.0 > newest.0 {
+                        *newest = entry;
+                    }
+                }
+            }
+            if compaction.bottommost {
+                let before = merged.len();
+                merged.retain(|_, (_, put)| *put);
+                self.tombstones_dropped += before - merged.len();
+            }
+            let per_table = (compaction.target_file_size_bytes / ENTRY_BYTES).max(1) as usize;
+            let mut edit = compaction.removal_edit();
+            let entries: Vec<(u8, Entry)> = merged.into_iter().collect();
+            for chunk in entries.chunks(per_table) {
+                let table = self.table(chunk.iter().copied().collect());
+                edit.add_table(compaction.output_level, run_id, table);
+            }
+            edit
+        };
+        self.install(&edit);
+        self.in_progress.finish(&compaction);
+    }
+
+    fn install(&mut self, edit: &VersionEdit) {
+        self.version = self.version.apply(edit).unwrap();
+        self.installed += 1;
+        if let Err(violation) = self.version.check_invariants() {
+            panic!("{violation}\n{:#?}", self.version);
+        }
+        for key in 0..KEYS {
+            let expected = self.expected.get(&key).copied().flatten();
+            assert_eq!(self.read(key), expected, "key {key}");
+        }
+    }
+
+    /// A point read through the version: the first run (in read order)
+    /// holding the key decides.
+    fn read(&self, key: u8) -> Option<u64> {
+        for (_, run) in self.version.runs_newest_first() {
+            let Some(table) = run.table_for_key(&[key]) else {
+                continue;
+            };
+            if let Some(&(seq, put)) = self.contents[&table.file_number].get(&key) {
+                return put.then_some(seq);
+            }
+        }
+        None
+    }
+}
+
+fn draw_options(rng: &mut Rng) -> PickerOptions {
+    PickerOptions {
+        l0_trigger_runs: 1 + rng.below(4) as usize,
+        base_level_bytes: ENTRY_BYTES * (1 + rng.below(30)),
+        target_file_size_bytes: ENTRY_BYTES * (1 + rng.below(12)),
+    }
+}
+
+fn draw_params(rng: &mut Rng) -> PolicyParams {
+    let t = 2 + rng.below(7) as u32;
+    match rng.below(4) {
+        0 => PolicyParams::leveling(t),
+        1 => PolicyParams::tiering(t),
+        2 => PolicyParams::lazy_leveling(t),
+        _ => {
+            let k = 1 + rng.below(u64::from(t - 1)) as u32;
+            let z = 1 + rng.below(u64::from(t - 1)) as u32;
+            PolicyParams::new(t, k, z)
+        }
+    }
+    .unwrap()
+}
+
+/// Issue 11, defect 1 and its net: whatever the options do to the base
+/// level, the picker keeps newer data above older data and drops no
+/// tombstone over older data.
+#[test]
+fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
+    let (mut installed, mut dropped, mut manual) = (0, 0, 0);
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut model = Model::new(&mut rng);
+        for _ in 0..3000 {
+            match rng.below(100) {
+                0..=29 => model.flush(&mut rng),
+                30..=54 if model.pending.len() < 3 => model.pick(),
+                55..=62 if model.pending.len() < 3 => model.pick_manual(&mut rng),
+                63..=94 if !model.pending.is_empty() => {
+                    let index = rng.below(model.pending.len() as u64) as usize;
+                    model.finish(index);
+                }
+                95..=97 => model.picker = Picker::new(draw_options(&mut rng)),
+                98..=99 => model.params = draw_params(&mut rng),
+                _ => {}
+            }
+        }
+        while !model.pending.is_empty() {
+            model.finish(0);
+        }
+        installed += model.installed;
+        dropped += model.tombstones_dropped;
+        manual += model.manual_picks;
+    }
+    // The run exercised what it claims to.
+    assert!(installed > 10_000, "{installed} versions installed");
+    assert!(dropped > 100, "{dropped} tombstones dropped");
+    assert!(manual > 100, "{manual} manual picks");
+}
