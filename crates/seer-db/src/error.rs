@@ -179,6 +179,10 @@ impl From<seer_compaction::Error> for Error {
             seer_compaction::Error::Log(error) => error.into(),
             seer_compaction::Error::Table(error) => error.into(),
             seer_compaction::Error::Merge(error) => Self::Merge(error),
+            seer_compaction::Error::NotADatabase { file, reason } => Self::NotADatabase {
+                path: file.parent().map(PathBuf::from).unwrap_or_default(),
+                reason: format!("{}: {reason}", file.display()),
+            },
             // Only a closing database cancels its compactions.
             seer_compaction::Error::Cancelled => Self::Closed,
             other => Self::Background {

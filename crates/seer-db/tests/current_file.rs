@@ -67,3 +67,28 @@ fn a_damaged_current_is_a_corruption_naming_it() {
     assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
     db.close().unwrap();
 }
+
+#[test]
+fn verify_reports_a_current_naming_a_missing_manifest_as_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DB::open(dir.path()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    db.flush().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("MANIFEST-") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let report = db.verify().unwrap();
+    let current = dir.path().join("CURRENT");
+    match report.bad_files.as_slice() {
+        [(file, Error::NotADatabase { reason, .. })] => {
+            assert_eq!(file, &current);
+            assert!(reason.contains("MANIFEST-"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    db.close().unwrap();
+}
