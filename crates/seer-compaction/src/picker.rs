@@ -449,7 +449,7 @@ impl Picker {
         let last = version.last_level();
         let source_runs = version.levels()[level].runs();
         let output_level = match level {
-            0 => targets.base_level,
+            0 => level0_output(version, targets.base_level),
             _ if level == last => last,
             _ => level + 1,
         };
@@ -519,6 +519,15 @@ fn score(level: usize, score: f64, reason: CompactionReason) -> LevelScore {
         score,
         reason,
     }
+}
+
+/// Where level 0 compacts: the base level, or the highest level above it
+/// that still holds data (left there when the base level moved down), so
+/// that level-0 data never lands below older data.
+fn level0_output(version: &Version, base_level: usize) -> usize {
+    (1..base_level)
+        .find(|&level| !version.levels()[level].is_empty())
+        .unwrap_or(base_level)
 }
 
 /// Whether no run outside the compaction, at or below its output level,
@@ -707,6 +716,41 @@ mod tests {
         let edit = c.trivial_move_edit(99);
         let moved = v.apply(&edit).unwrap();
         assert_eq!(moved.levels()[2].runs()[0].run_id(), 99);
+    }
+
+    /// With a tiered largest level, level 0 compacted below data left above
+    /// the base level gave that data, moved down later, a newer run id than
+    /// the newer level-0 data: point reads returned the older value.
+    #[test]
+    fn level0_never_compacts_below_data_above_the_base_level() {
+        let picker = Picker::new(options());
+        let tiering = PolicyParams::tiering(4).unwrap();
+        // Largest level 20 MiB: base level 4 (L3 capacity 5 MiB < 10 MiB),
+        // yet L3 still holds an older run.
+        let v = version(&[
+            (0, 10, 10, MIB),
+            (0, 11, 11, MIB),
+            (0, 12, 12, MIB),
+            (0, 13, 13, MIB),
+            (3, 5, 5, MIB),
+            (4, 1, 1, 20 * MIB),
+        ]);
+        assert_eq!(picker.level_targets(&v, tiering).base_level, 4);
+        let running = CompactionsInProgress::new();
+        // The older run moves down first; a manual compaction starts at
+        // level 0, which goes into L3, on top of that run.
+        let above_base = picker.pick(&v, tiering, &running).unwrap();
+        assert_eq!(above_base.inputs[0].level, 3);
+        let ManualPick::Compaction(manual) = picker.pick_manual(&v, tiering, None, &running) else {
+            panic!("a manual compaction has work");
+        };
+        assert_eq!((manual.inputs[0].level, manual.output_level), (0, 3));
+        assert!(!manual.bottommost);
+        // While the L3 run moves down, level 0 may go to L3, not to L4.
+        let mut busy = CompactionsInProgress::new();
+        busy.register(&above_base);
+        let level0 = picker.pick(&v, tiering, &busy).unwrap();
+        assert_eq!((level0.inputs[0].level, level0.output_level), (0, 3));
     }
 
     #[test]
