@@ -586,7 +586,7 @@ fn writer(
         }
         shared.writes.fetch_add(1, Ordering::Relaxed);
         read_back(db, &written, expected)?;
-        if steps % 64 == 0 {
+        if steps.is_multiple_of(64) {
             scan_own(db, w, expected)?;
         }
     }
