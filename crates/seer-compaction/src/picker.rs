@@ -722,7 +722,7 @@ mod tests {
     /// the base level gave that data, moved down later, a newer run id than
     /// the newer level-0 data: point reads returned the older value.
     #[test]
-    fn level0_never_compacts_below_data_above_the_base_level() {
+    fn level0_goes_on_top_of_data_left_above_the_base_level_of_a_tiered_tree() {
         let picker = Picker::new(options());
         let tiering = PolicyParams::tiering(4).unwrap();
         // Largest level 20 MiB: base level 4 (L3 capacity 5 MiB < 10 MiB),
