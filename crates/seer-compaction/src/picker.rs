@@ -6,7 +6,9 @@
 //!   actual size, and each level above has `1/T` of the one below. The *base
 //!   level* is the highest level whose capacity is at least
 //!   [`PickerOptions::base_level_bytes`] over `T`; level 0 compacts into it
-//!   and the levels above it stay empty, so no middle level is empty;
+//!   and the levels above it stay empty, so no middle level is empty (data
+//!   left above it when it moved down moves down first, and level 0
+//!   compacts into the highest such level until then);
 //! - level 0 compacts when it holds [`PickerOptions::l0_trigger_runs`] runs
 //!   (one run per flush);
 //! - a level below the largest compacts into the next when its size reaches
