@@ -30,12 +30,15 @@
 //! release mode.
 #![allow(clippy::unwrap_used)]
 
+mod durability_support;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use durability_support::Rng;
 use parking_lot::Mutex;
 use seer_db::{
     CompactionPolicy, DBOptions, Error, PolicyParams, Snapshot, SyncPolicy, U64AddOperator,
@@ -67,26 +70,9 @@ fn checked<T>(context: &str, result: seer_db::Result<T>) -> std::result::Result<
     result.map_err(|error| format!("{context}: {error}"))
 }
 
-/// splitmix64: small, seedable, good enough for choosing operations.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next_u64() % bound as u64) as usize
-    }
+/// A number below `bound` from `rng`.
+fn below(rng: &mut Rng, bound: usize) -> usize {
+    rng.below(bound as u64) as usize
 }
 
 /// One configuration: a compaction policy and a sync policy.
@@ -238,7 +224,7 @@ fn txn_counter(index: usize) -> Bytes {
 /// A value naming its key and version, padded to a random length.
 fn value_for(key: &[u8], version: u64, rng: &mut Rng) -> Bytes {
     let mut value = format!("{}#{version:010}#", String::from_utf8_lossy(key)).into_bytes();
-    value.resize(value.len() + rng.below(600), b'.');
+    value.resize(value.len() + below(rng, 600), b'.');
     Bytes::from(value)
 }
 
@@ -291,7 +277,7 @@ fn run_config(config: &Config, seed: u64, share: Duration) -> Check {
     let mut writers = Vec::new();
     for w in 0..WRITERS {
         let shared = Arc::clone(&shared);
-        let rng = Rng::new(seed ^ (0x100 + w as u64));
+        let rng = Rng(seed ^ (0x100 + w as u64));
         writers.push(std::thread::spawn(move || {
             let mut expected = BTreeMap::new();
             if let Err(message) = writer(&shared, w, rng, &mut expected) {
@@ -303,7 +289,7 @@ fn run_config(config: &Config, seed: u64, share: Duration) -> Check {
     let mut others = Vec::new();
     for r in 0..READERS {
         let shared = Arc::clone(&shared);
-        let rng = Rng::new(seed ^ (0x200 + r as u64));
+        let rng = Rng(seed ^ (0x200 + r as u64));
         others.push(std::thread::spawn(move || {
             if let Err(message) = reader(&shared, rng) {
                 shared.fail(format!("reader {r}: {message}"));
@@ -312,7 +298,7 @@ fn run_config(config: &Config, seed: u64, share: Duration) -> Check {
     }
     for c in 0..COUNTER_THREADS {
         let shared = Arc::clone(&shared);
-        let rng = Rng::new(seed ^ (0x300 + c as u64));
+        let rng = Rng(seed ^ (0x300 + c as u64));
         others.push(std::thread::spawn(move || {
             if let Err(message) = counter(&shared, rng) {
                 shared.fail(format!("counter thread {c}: {message}"));
@@ -321,7 +307,7 @@ fn run_config(config: &Config, seed: u64, share: Duration) -> Check {
     }
     {
         let shared = Arc::clone(&shared);
-        let rng = Rng::new(seed ^ 0x400);
+        let rng = Rng(seed ^ 0x400);
         others.push(std::thread::spawn(move || {
             if let Err(message) = maintenance(&shared, rng) {
                 shared.fail(format!("maintenance: {message}"));
@@ -497,16 +483,16 @@ fn writer(
         version += 1;
         steps += 1;
         let mut written: Vec<Bytes> = Vec::new();
-        match rng.below(100) {
+        match below(&mut rng, 100) {
             0..=49 => {
-                let key = key(w, rng.below(KEYS_PER_WRITER));
+                let key = key(w, below(&mut rng, KEYS_PER_WRITER));
                 let value = value_for(&key, version, &mut rng);
                 checked("put", db.put(&key, &value))?;
                 expected.insert(key.clone(), Some(value));
                 written.push(key);
             }
             50..=64 => {
-                let key = key(w, rng.below(KEYS_PER_WRITER));
+                let key = key(w, below(&mut rng, KEYS_PER_WRITER));
                 checked("delete", db.delete(&key))?;
                 expected.insert(key.clone(), None);
                 written.push(key);
@@ -514,9 +500,9 @@ fn writer(
             65..=79 => {
                 let mut batch = db.batch();
                 let mut staged = BTreeMap::new();
-                for _ in 0..2 + rng.below(6) {
-                    let key = key(w, rng.below(KEYS_PER_WRITER));
-                    if rng.below(4) == 0 {
+                for _ in 0..2 + below(&mut rng, 6) {
+                    let key = key(w, below(&mut rng, KEYS_PER_WRITER));
+                    if below(&mut rng, 4) == 0 {
                         batch.delete(&key);
                         staged.insert(key, None);
                     } else {
@@ -530,7 +516,7 @@ fn writer(
                 expected.extend(staged);
             }
             80..=91 => {
-                let pair = pair_keys(w, rng.below(PAIRS_PER_WRITER));
+                let pair = pair_keys(w, below(&mut rng, PAIRS_PER_WRITER));
                 let mut batch = db.batch();
                 let value = value_for(&pair[0], version, &mut rng);
                 for key in &pair {
@@ -549,7 +535,7 @@ fn writer(
                 }
             }
             92..=96 => {
-                let key = key(w, rng.below(KEYS_PER_WRITER));
+                let key = key(w, below(&mut rng, KEYS_PER_WRITER));
                 let mut transaction = db.begin_transaction();
                 let seen = checked("transaction get", transaction.get(&key))?;
                 let want = expected.get(&key).cloned().flatten();
@@ -567,7 +553,7 @@ fn writer(
                 written.push(key);
             }
             _ => {
-                let key = key(w, rng.below(KEYS_PER_WRITER));
+                let key = key(w, below(&mut rng, KEYS_PER_WRITER));
                 let value = value_for(&key, version, &mut rng);
                 checked(
                     "synced put",
@@ -673,9 +659,9 @@ fn reader(shared: &Shared, mut rng: Rng) -> Check {
     let mut newest_seen: HashMap<Bytes, u64> = HashMap::new();
     while !shared.stopped() {
         // A new snapshot over a slice of one writer's keys.
-        let w = rng.below(WRITERS);
-        let start = rng.below(KEYS_PER_WRITER);
-        let len = 1 + rng.below(48);
+        let w = below(&mut rng, WRITERS);
+        let start = below(&mut rng, KEYS_PER_WRITER);
+        let len = 1 + below(&mut rng, 48);
         let keys: Vec<Bytes> = (start..(start + len).min(KEYS_PER_WRITER))
             .map(|index| key(w, index))
             .collect();
@@ -688,7 +674,7 @@ fn reader(shared: &Shared, mut rng: Rng) -> Check {
         });
         shared.snapshot_reads.fetch_add(1, Ordering::Relaxed);
         // An older snapshot, read again: the same answers.
-        let again = rng.below(held.len());
+        let again = below(&mut rng, held.len());
         let old = &held[again];
         let reread = read_snapshot(&old.snapshot, &old.keys)?;
         if reread != old.answers {
@@ -716,8 +702,8 @@ fn reader(shared: &Shared, mut rng: Rng) -> Check {
         }
         // Pairs at the latest state: both halves equal, never older than
         // what this thread saw before.
-        let pairs: Vec<[Bytes; 2]> = (0..1 + rng.below(6))
-            .map(|_| pair_keys(rng.below(WRITERS), rng.below(PAIRS_PER_WRITER)))
+        let pairs: Vec<[Bytes; 2]> = (0..1 + below(&mut rng, 6))
+            .map(|_| pair_keys(below(&mut rng, WRITERS), below(&mut rng, PAIRS_PER_WRITER)))
             .collect();
         let flat: Vec<Bytes> = pairs.iter().flatten().cloned().collect();
         let values = checked("multi_get", db.multi_get(&flat))?;
@@ -767,8 +753,8 @@ fn reader(shared: &Shared, mut rng: Rng) -> Check {
 fn counter(shared: &Shared, mut rng: Rng) -> Check {
     let db = &shared.db;
     while !shared.stopped() {
-        let index = rng.below(COUNTERS);
-        if rng.below(2) == 0 {
+        let index = below(&mut rng, COUNTERS);
+        if below(&mut rng, 2) == 0 {
             let key = merge_counter(index);
             let before = shared.merges[index].load(Ordering::Acquire);
             checked("merge", db.merge(&key, 1u64.to_le_bytes()))?;
@@ -811,13 +797,13 @@ fn counter(shared: &Shared, mut rng: Rng) -> Check {
 fn maintenance(shared: &Shared, mut rng: Rng) -> Check {
     let db = &shared.db;
     while !shared.stopped() {
-        std::thread::sleep(Duration::from_millis(2 + rng.below(20) as u64));
-        match rng.below(10) {
+        std::thread::sleep(Duration::from_millis(2 + below(&mut rng, 20) as u64));
+        match below(&mut rng, 10) {
             0..=3 => checked("flush", db.flush())?,
             4..=8 => {
                 let mut ends = [
-                    key(rng.below(WRITERS), rng.below(KEYS_PER_WRITER)),
-                    key(rng.below(WRITERS), rng.below(KEYS_PER_WRITER)),
+                    key(below(&mut rng, WRITERS), below(&mut rng, KEYS_PER_WRITER)),
+                    key(below(&mut rng, WRITERS), below(&mut rng, KEYS_PER_WRITER)),
                 ];
                 ends.sort();
                 let [start, end] = ends;
