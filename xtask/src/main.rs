@@ -11,6 +11,10 @@
 //!   `crates/*/fuzz/fuzz_targets/`.
 //! - `crash [--cycles N] [--seed S]`: the kill -9 crash test (seer-db's
 //!   `crashtest` example) in release mode.
+//! - `stress [--seconds N] [--seed S] [--config C]`: seer-db's concurrent
+//!   stress test (`tests/stress.rs`) in release mode with a budget of `N`
+//!   seconds over its configurations (CI runs it in the ordinary test run
+//!   with its small default budget).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -53,6 +57,19 @@ enum Task {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Runs the concurrent stress test in release mode for a time.
+    Stress {
+        /// Seconds over all configurations (policies x sync policies).
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Seed of the threads' random choices (default: the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Only the configurations whose name contains this, e.g.
+        /// `tiering/never`.
+        #[arg(long)]
+        config: Option<String>,
+    },
 }
 
 type TaskResult = Result<(), String>;
@@ -65,6 +82,11 @@ fn main() -> ExitCode {
         Task::Loom => loom(),
         Task::Fuzz { target, seconds } => fuzz(&target, seconds),
         Task::Crash { cycles, seed } => crash(cycles, seed),
+        Task::Stress {
+            seconds,
+            seed,
+            config,
+        } => stress(seconds, seed, config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +202,30 @@ fn crash(cycles: u64, seed: Option<u64>) -> TaskResult {
         &format!("kill -9 crash test, {cycles} cycles"),
         &mut command,
     )
+}
+
+fn stress(seconds: u64, seed: Option<u64>, config: Option<&str>) -> TaskResult {
+    let mut command = cargo();
+    command
+        .args([
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "seer-db",
+            "--test",
+            "stress",
+            "--",
+            "--nocapture",
+        ])
+        .env("SEER_STRESS_SECONDS", seconds.to_string());
+    if let Some(seed) = seed {
+        command.env("SEER_STRESS_SEED", seed.to_string());
+    }
+    if let Some(config) = config {
+        command.env("SEER_STRESS_CONFIG", config);
+    }
+    run(&format!("stress test, {seconds} s"), &mut command)
 }
 
 fn bench(args: &[String]) -> TaskResult {

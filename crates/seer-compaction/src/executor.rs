@@ -10,7 +10,9 @@
 //! [`MergeOperator`] once a base is known (a put or tombstone in the stripe,
 //! the resolved value of the stripe below, or nothing at all at the
 //! bottom), and partially merged otherwise. At the bottom (nothing older
-//! below the compaction), tombstones with nothing older left are dropped.
+//! below the compaction), tombstones with nothing older left are dropped
+//! once no snapshot is older than them (the oldest live snapshot sees them),
+//! so a transaction still finds every key written since it began.
 //!
 //! The executor does no scheduling: it syncs the new tables and the
 //! directory, returns the [`VersionEdit`] for the caller to log, and counts
@@ -463,10 +465,15 @@ impl KeyCompactor<'_> {
         let mut survivors: Vec<(InternalKey, Bytes)> =
             kept_oldest_first.into_iter().rev().flatten().collect();
         if self.bottommost {
-            while survivors
-                .last()
-                .is_some_and(|(key, _)| key.kind() == ValueKind::Delete)
-            {
+            // A tombstone no older snapshot sees past may go: every reader
+            // sees it or something newer. One newer than the oldest
+            // snapshot stays while that snapshot lives, so a transaction
+            // reading it still finds that the key was written after it
+            // began (first-committer-wins).
+            let oldest_snapshot = self.snapshots.first().copied().unwrap_or(SeqNo::MAX);
+            while survivors.last().is_some_and(|(key, _)| {
+                key.kind() == ValueKind::Delete && key.seq() <= oldest_snapshot
+            }) {
                 survivors.pop();
             }
         }
@@ -784,6 +791,32 @@ mod tests {
             .collect();
         // The tombstone at 5 hides 3 from snapshot 6 and nothing lies below: both go.
         assert_eq!(kept, vec![9]);
+    }
+
+    /// A put and a delete after a transaction's snapshot, compacted at the
+    /// bottom, must leave a trace newer than the snapshot, or the
+    /// transaction's validation finds nothing and commits over them.
+    #[test]
+    fn a_bottommost_tombstone_newer_than_the_oldest_snapshot_stays() {
+        let input = vec![
+            (key("k", 9, ValueKind::Delete), n(0)),
+            (key("k", 8, ValueKind::Put), n(8)),
+        ];
+        let with_snapshot = KeyCompactor {
+            snapshots: &[5, 10],
+            bottommost: true,
+            merge_operator: None,
+        };
+        let kept: Vec<SeqNo> = compact_all(input.clone(), &with_snapshot)
+            .iter()
+            .map(|(k, _)| k.seq())
+            .collect();
+        assert_eq!(kept, vec![9]);
+        let released = KeyCompactor {
+            snapshots: &[10],
+            ..with_snapshot
+        };
+        assert!(compact_all(input, &released).is_empty());
     }
 
     #[test]

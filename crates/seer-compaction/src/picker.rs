@@ -1047,6 +1047,41 @@ mod tests {
         assert_eq!(automatic.input_tables().count(), 9);
     }
 
+    /// With a tiered largest level, level 0 compacted below data left above
+    /// the base level gave that data, moved down later, a newer run id than
+    /// the newer level-0 data: point reads returned the older value.
+    #[test]
+    fn level0_goes_on_top_of_data_left_above_the_base_level_of_a_tiered_tree() {
+        let picker = Picker::new(options());
+        let tiering = PolicyParams::tiering(4).unwrap();
+        // Largest level 20 MiB: base level 4 (L3 capacity 5 MiB < 10 MiB),
+        // yet L3 still holds an older run.
+        let v = version(&[
+            (0, 10, 10, MIB),
+            (0, 11, 11, MIB),
+            (0, 12, 12, MIB),
+            (0, 13, 13, MIB),
+            (3, 5, 5, MIB),
+            (4, 1, 1, 20 * MIB),
+        ]);
+        assert_eq!(picker.level_targets(&v, tiering).base_level, 4);
+        let running = CompactionsInProgress::new();
+        // The older run moves down first; a manual compaction starts at
+        // level 0, which goes into L3, on top of that run.
+        let above_base = picker.pick(&v, tiering, &running).unwrap();
+        assert_eq!(above_base.inputs[0].level, 3);
+        let ManualPick::Compaction(manual) = picker.pick_manual(&v, tiering, None, &running) else {
+            panic!("a manual compaction has work");
+        };
+        assert_eq!((manual.inputs[0].level, manual.output_level), (0, 3));
+        assert!(!manual.bottommost);
+        // While the L3 run moves down, level 0 may go to L3, not to L4.
+        let mut busy = CompactionsInProgress::new();
+        busy.register(&above_base);
+        let level0 = picker.pick(&v, tiering, &busy).unwrap();
+        assert_eq!((level0.inputs[0].level, level0.output_level), (0, 3));
+    }
+
     #[test]
     fn manual_compaction_walks_the_range_down_to_one_run() {
         let picker = Picker::new(options());

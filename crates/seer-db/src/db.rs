@@ -117,6 +117,12 @@ impl DB {
     }
 
     /// The value of `key`, or `None` when it is absent or deleted.
+    ///
+    /// A value read from a table is a zero-copy slice of the table's memory
+    /// map (or of its cached block): keeping it after a compaction deleted
+    /// the table keeps the table's disk space until the value is dropped.
+    /// Copy what you keep long, or open with
+    /// [`DBOptions::owned_values`](crate::DBOptions::owned_values).
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.inner.get(key.as_ref())
     }
@@ -135,7 +141,9 @@ impl DB {
         Ok(())
     }
 
-    /// The values of `keys`, in order, all read at one sequence number.
+    /// The values of `keys`, in order, all read at one sequence number from
+    /// one view of the database (values shared with the tables as
+    /// [`DB::get`] says).
     pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
         self.inner.multi_get(keys)
     }
@@ -280,25 +288,22 @@ impl DbInner {
         Ok(())
     }
 
-    /// The value of `key` at the visible sequence number.
+    /// The value of `key` at the visible sequence number, read from one
+    /// pinned view (see [`crate::read`]).
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         self.check_open()?;
         let timer = self.metrics.start(Op::Get);
-        let seq = self.visible_seq();
-        let value = self.get_at(key, seq)?;
+        let value = self.get_latest(key)?;
         self.metrics.finish(timer);
         Ok(value)
     }
 
-    /// The values of `keys` at one sequence number.
+    /// The values of `keys`, all read from one pinned view at one sequence
+    /// number (see [`crate::read`]).
     pub(crate) fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
         self.check_open()?;
         let timer = self.metrics.start(Op::MultiGet);
-        let seq = self.visible_seq();
-        let values = keys
-            .iter()
-            .map(|key| self.get_at(key.as_ref(), seq))
-            .collect::<Result<Vec<_>>>()?;
+        let values = self.multi_get_latest(keys)?;
         self.metrics.finish(timer);
         Ok(values)
     }

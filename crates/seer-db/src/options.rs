@@ -61,6 +61,7 @@ pub struct DBOptions {
     pub(crate) merge_operator: Option<Arc<dyn MergeOperator>>,
     pub(crate) background_threads: usize,
     pub(crate) disable_metrics: bool,
+    pub(crate) owned_values: bool,
     pub(crate) create_if_missing: bool,
     pub(crate) file_system: SharedFileSystem,
 }
@@ -92,6 +93,7 @@ impl Default for DBOptions {
             merge_operator: None,
             background_threads: 2,
             disable_metrics: false,
+            owned_values: false,
             create_if_missing: true,
             file_system: RealFileSystem::shared(),
         }
@@ -266,6 +268,17 @@ impl DBOptions {
     setter!(
         /// Skip operation counts and latency sampling.
         disable_metrics, disable_metrics: bool
+    );
+    setter!(
+        /// Copy every value returned to the user (by `get`, `multi_get`,
+        /// snapshots, transactions and iterators) into its own allocation.
+        /// By default (`false`) a value read from a table is a zero-copy
+        /// slice of the table's memory map: cheap, but a value kept after
+        /// compaction deleted its table keeps that table's disk space (and
+        /// the mapping) until the value is dropped. With `true` no returned
+        /// value pins a table, at the cost of one allocation and copy per
+        /// value returned.
+        owned_values, owned_values: bool
     );
     setter!(
         /// Create the directory and a new database when missing (default).

@@ -4,13 +4,30 @@
 //! operands on the way; [`DbInner::resolve`] is the one place reads
 //! (point reads, iterators and transactions) resolve them. Also the
 //! [`ReadView`] that iterators and snapshots start from.
+//!
+//! # One pinned view per call
+//!
+//! Every read call reads one set of sources (memtables and tree) at one
+//! sequence number, loaded together by [`DbInner::load_sources`]: a
+//! `multi_get` reads all its keys from that one set, and a snapshot or a
+//! transaction reads through the view it pinned when it began. A read that
+//! registers no snapshot (`get`, `multi_get`) loads its sources *first* and
+//! the visible sequence number *after*: a flush or compaction drops only
+//! versions that no snapshot listed when it started can see, and every such
+//! listing includes the visible sequence number of that moment, which is at
+//! most the one the read loads afterwards; the tree it loaded keeps the
+//! newest version of every key up to it. Loading the sequence number first
+//! would let a compaction listed in between drop the version visible at it
+//! (defect 3 of issue 11: `multi_get` returned `None` for a key that was
+//! never absent).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_compaction::Version;
+use seer_compaction::TableMeta;
 use seer_core::{Lookup, MergeBase, MergeError, SeqNo};
 use seer_memtable::Memtable;
+use seer_sstable::Table;
 
 use crate::db::DbInner;
 use crate::error::Result;
@@ -18,15 +35,23 @@ use crate::memtables::Frozen;
 use crate::tree::Tree;
 
 /// A consistent view for reading at `seq`: every entry with a sequence
-/// number up to `seq` is in `memtables` or `version`.
+/// number up to `seq` is in `memtables` or `tree`.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadView {
     /// The sequence number to read at.
     pub seq: SeqNo,
     /// The active memtable first, then the immutables newest first.
     pub memtables: Vec<Arc<Memtable>>,
-    /// The on-disk tree.
-    pub version: Arc<Version>,
+    /// The on-disk tree (its version and open tables).
+    pub tree: Arc<Tree>,
+}
+
+/// The sources of one point-read call, loaded together with the sequence
+/// number it reads at (see the [module documentation](self)); held for the
+/// call only.
+struct PointView {
+    seq: SeqNo,
+    sources: Sources,
 }
 
 /// What a lookup found so far across sources, newest first.
@@ -67,13 +92,49 @@ impl Probe {
 }
 
 impl DbInner {
-    /// The value of `key` at `seq`, or `None`.
-    pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
+    /// The value of `key` at the visible sequence number.
+    pub(crate) fn get_latest(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        let view = self.point_view();
+        self.probe_sources(key, &view)
+    }
+
+    /// The values of `keys`, all read from one pinned view.
+    pub(crate) fn multi_get_latest<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<Option<Bytes>>> {
+        let view = self.point_view();
+        keys.iter()
+            .map(|key| self.probe_sources(key.as_ref(), &view))
+            .collect()
+    }
+
+    /// The value of `key` in `view` (a snapshot's or a transaction's).
+    pub(crate) fn get_in(&self, key: &[u8], view: &ReadView) -> Result<Option<Bytes>> {
+        let memtables = view.memtables.iter().map(|memtable| &**memtable);
+        self.probe(key, view.seq, memtables, &view.tree)
+    }
+
+    fn probe_sources(&self, key: &[u8], view: &PointView) -> Result<Option<Bytes>> {
+        let (active, immutables, tree) = &view.sources;
+        let memtables = std::iter::once(&***active)
+            .chain(unflushed(immutables, active, tree).map(|frozen| &*frozen.memtable));
+        self.probe(key, view.seq, memtables, tree)
+    }
+
+    /// The value of `key` at `seq` in `memtables` (newest first) and
+    /// `tree`, returned as [`DbInner::returned`] says.
+    fn probe<'m>(
+        &self,
+        key: &[u8],
+        seq: SeqNo,
+        memtables: impl Iterator<Item = &'m Memtable>,
+        tree: &Tree,
+    ) -> Result<Option<Bytes>> {
         let mut probe = Probe::default();
         let mut runs_probed = 0;
-        let (active, immutables, tree) = self.load_sources();
-        let step = match probe_memtables(key, seq, &active, &immutables, &tree, &mut probe) {
-            Step::Continue => self.probe_tree(key, seq, &tree, &mut probe, &mut runs_probed)?,
+        let step = match probe_memtables(key, seq, memtables, &mut probe) {
+            Step::Continue => self.probe_tree(key, seq, tree, &mut probe, &mut runs_probed)?,
             decided => decided,
         };
         let value = match step {
@@ -85,30 +146,55 @@ impl DbInner {
                 .map(Some),
         }?;
         self.metrics().record_lookup(value.is_some(), runs_probed);
-        Ok(value)
+        Ok(value.map(|value| self.returned(value)))
+    }
+
+    /// A value on its way to the user: shared with the table's memory map
+    /// (or the memtable), or copied into its own allocation when
+    /// [`DBOptions::owned_values`](crate::DBOptions::owned_values) is set.
+    #[inline]
+    pub(crate) fn returned(&self, value: Bytes) -> Bytes {
+        if self.options().owned_values {
+            Bytes::copy_from_slice(&value)
+        } else {
+            value
+        }
     }
 
     /// The active memtable, the immutables and the tree, loaded in that
-    /// order, for reading at a sequence number the caller loaded before.
+    /// order, and then the visible sequence number.
     ///
     /// A switch publishes the old active memtable among the immutables
     /// before the new active one, and a flush installs its tables before
     /// removing the immutable, so these loads never miss data at or below
-    /// that sequence number, but can see a memtable twice: as the active one
-    /// and an immutable (skipped by [`unflushed`]), as an immutable and the
-    /// tables it was flushed into (skipped by [`unflushed`] by the tree's log
-    /// number), or as the active one and, after a switch and a whole flush
-    /// in between, its tables (the loads are repeated then).
-    fn load_sources(&self) -> Sources {
+    /// the visible sequence number loaded before them, but can see a
+    /// memtable twice: as the active one and an immutable (skipped by
+    /// [`unflushed`]), as an immutable and the tables it was flushed into
+    /// (skipped by [`unflushed`] by the tree's log number), or as the active
+    /// one and, after a switch and a whole flush in between, its tables.
+    /// Data made visible after the loads is in the active memtable loaded,
+    /// unless a switch came in between. So the loads are repeated until the
+    /// active memtable is the same after the sequence number as before: the
+    /// sources then hold everything visible at the sequence number returned
+    /// and at any lower one a snapshot keeps.
+    fn load_sources(&self) -> (Sources, SeqNo) {
         let memtables = self.memtables();
         loop {
             let active = memtables.active();
             let immutables = memtables.immutables();
             let tree = self.tree().current();
+            let seq = self.visible_seq();
             if Arc::ptr_eq(&active, &memtables.active()) {
-                return (active, immutables, tree);
+                return ((active, immutables, tree), seq);
             }
         }
+    }
+
+    /// Sources and the sequence number to read them at, for a read that
+    /// registers no snapshot.
+    fn point_view(&self) -> PointView {
+        let (sources, seq) = self.load_sources();
+        PointView { seq, sources }
     }
 
     fn probe_tree(
@@ -127,15 +213,21 @@ impl DbInner {
                 continue;
             }
             *runs_probed += 1;
-            let table = match tree.tables.get(&meta.file_number) {
-                Some(table) => table.get(key, seq)?,
-                None => self.table(meta)?.get(key, seq)?,
-            };
-            if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(table) {
+            let lookup = self.table_in(tree, meta)?.get(key, seq)?;
+            if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(lookup) {
                 return Ok(step);
             }
         }
         Ok(Step::Continue)
+    }
+
+    /// The open table of `meta`, a table of `tree`: the one `tree` holds,
+    /// or opened anew when `tree` lacks it.
+    pub(crate) fn table_in(&self, tree: &Tree, meta: &TableMeta) -> Result<Arc<Table>> {
+        match tree.tables.get(&meta.file_number) {
+            Some(table) => Ok(Arc::clone(table)),
+            None => self.table(meta),
+        }
     }
 
     /// Resolves merge operands (newest first) over `base` with the
@@ -157,28 +249,31 @@ impl DbInner {
     }
 
     /// A consistent view of the current state at the visible sequence
-    /// number; see [`DbInner::read_view_at`].
+    /// number loaded after its sources (see [`DbInner::load_sources`]).
     pub(crate) fn read_view(&self) -> ReadView {
-        self.read_view_at(self.visible_seq())
+        let (sources, seq) = self.load_sources();
+        view_of(sources, seq)
     }
 
-    /// A consistent view for reading at `seq`, which the caller loaded from
-    /// the visible sequence number *before* this call: everything visible at
-    /// `seq` is then in the active memtable or was moved (active ->
-    /// immutables -> tree, each published before it leaves the previous
-    /// place), and the loads here, in that same order, find it.
+    /// A consistent view for reading at `seq`, which the caller registered
+    /// with the snapshot registry *before* this call, so no flush or
+    /// compaction drops what it sees; the sources are loaded after it.
     pub(crate) fn read_view_at(&self, seq: SeqNo) -> ReadView {
-        debug_assert!(seq <= self.visible_seq(), "read view above visible seq");
-        let (active, immutables, tree) = self.load_sources();
-        let version = Arc::clone(&tree.version);
-        let mut list = Vec::with_capacity(1 + immutables.len());
-        list.push(Arc::clone(&active));
-        list.extend(unflushed(&immutables, &active, &tree).map(|f| Arc::clone(&f.memtable)));
-        ReadView {
-            seq,
-            memtables: list,
-            version,
-        }
+        let (sources, visible_seq) = self.load_sources();
+        debug_assert!(seq <= visible_seq, "read view above visible seq");
+        view_of(sources, seq)
+    }
+}
+
+/// The view of `sources` at `seq`, owning its memtables and tree.
+fn view_of((active, immutables, tree): Sources, seq: SeqNo) -> ReadView {
+    let mut list = Vec::with_capacity(1 + immutables.len());
+    list.push(Arc::clone(&active));
+    list.extend(unflushed(&immutables, &active, &tree).map(|f| Arc::clone(&f.memtable)));
+    ReadView {
+        seq,
+        memtables: list,
+        tree: arc_swap::Guard::into_inner(tree),
     }
 }
 
@@ -205,22 +300,15 @@ fn unflushed<'a>(
     })
 }
 
-/// Probes the active memtable, then the immutables not yet in `tree`,
-/// newest first.
-fn probe_memtables(
+/// Probes `memtables`, newest first.
+fn probe_memtables<'m>(
     key: &[u8],
     seq: SeqNo,
-    active: &Arc<Memtable>,
-    immutables: &[Frozen],
-    tree: &Tree,
+    memtables: impl Iterator<Item = &'m Memtable>,
     probe: &mut Probe,
 ) -> Step {
-    if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(active.get(key, seq)) {
-        return step;
-    }
-    for frozen in unflushed(immutables, active, tree) {
-        if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(frozen.memtable.get(key, seq))
-        {
+    for memtable in memtables {
+        if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(memtable.get(key, seq)) {
             return step;
         }
     }
@@ -232,4 +320,70 @@ fn no_operator() -> crate::Error {
         operator: "none".to_owned(),
         reason: "merge operands found but no merge_operator is configured".to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::options::DBOptions;
+
+    /// `multi_get` loaded its sources per key, at a sequence number nothing
+    /// protected: a flush and compaction between two keys dropped the
+    /// version the later key needed (it read `None` for a key never absent).
+    /// The keys of one call are read from one view, whatever happens
+    /// between them.
+    #[test]
+    fn multi_get_reads_every_key_from_one_view_despite_a_compaction_between_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DBOptions::default()
+            .memtable_capacity(4 << 10)
+            .open(dir.path())
+            .unwrap();
+        db.put("a", "a1").unwrap();
+        db.put("z", "z1").unwrap();
+        db.compact_range::<&[u8]>(..).unwrap();
+        let inner = &db.inner;
+        let view = inner.point_view();
+        assert_eq!(
+            inner.probe_sources(b"a", &view).unwrap().as_deref(),
+            Some(&b"a1"[..])
+        );
+        // Between the keys: newer versions, flushed and compacted with no
+        // snapshot registered, so "z1" is gone from the current tree.
+        db.put("a", "a2").unwrap();
+        db.put("z", "z2").unwrap();
+        db.compact_range::<&[u8]>(..).unwrap();
+        assert_eq!(db.get("z").unwrap().as_deref(), Some(&b"z2"[..]));
+        assert_eq!(
+            inner.probe_sources(b"z", &view).unwrap().as_deref(),
+            Some(&b"z1"[..]),
+            "the second key of one call must come from the same view"
+        );
+        assert_eq!(
+            db.multi_get(&["a", "z"]).unwrap(),
+            vec![Some("a2".into()), Some("z2".into())]
+        );
+    }
+
+    /// `owned_values` copies every returned value into its own allocation
+    /// (so none pins a table's memory map); by default two reads of a
+    /// table's value share its bytes.
+    #[test]
+    fn owned_values_copies_every_returned_value_out_of_the_table() {
+        for owned in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = DBOptions::default()
+                .owned_values(owned)
+                .open(dir.path())
+                .unwrap();
+            db.put("k", vec![7u8; 1000]).unwrap();
+            db.flush().unwrap();
+            let first = db.get("k").unwrap().unwrap();
+            let second = db.get("k").unwrap().unwrap();
+            let scanned = db.iter().next().unwrap().unwrap().1;
+            assert_eq!(first, second);
+            assert_eq!(first, scanned);
+            let shared = first.as_ptr() == second.as_ptr() && first.as_ptr() == scanned.as_ptr();
+            assert_eq!(shared, !owned, "owned_values({owned})");
+        }
+    }
 }

@@ -69,7 +69,7 @@ impl Snapshot {
     /// The value of `key` as of the snapshot, or `None`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.db.check_open()?;
-        self.db.get_at(key.as_ref(), self.seq())
+        self.db.get_in(key.as_ref(), self.pinned.view())
     }
 
     /// Every `(key, value)` as of the snapshot, in key order.

@@ -154,10 +154,10 @@ impl Transaction {
         match self.writes.get(key) {
             Some(pending) if !pending.reads_snapshot() => pending.value_over(&self.db, key, None),
             Some(pending) => {
-                let snapshot_value = self.db.get_at(key, self.start_seq())?;
+                let snapshot_value = self.db.get_in(key, self.pinned.view())?;
                 pending.value_over(&self.db, key, snapshot_value)
             }
-            None => self.db.get_at(key, self.start_seq()),
+            None => self.db.get_in(key, self.pinned.view()),
         }
     }
 
@@ -301,14 +301,14 @@ fn written_after(db: &DbInner, view: &ReadView, key: &[u8], seq: SeqNo) -> Resul
         }
     }
     let bounds = KeyBounds::from_range((Bound::Included(key), Bound::Included(key)));
-    for (_, run) in view.version.runs_newest_first() {
+    for (_, run) in view.tree.version.runs_newest_first() {
         let Some(meta) = run.table_for_key(key) else {
             continue;
         };
         if meta.largest_seq <= seq {
             continue;
         }
-        let table = db.table(meta)?;
+        let table = db.table_in(&view.tree, meta)?;
         if !table.may_contain(key) {
             continue;
         }

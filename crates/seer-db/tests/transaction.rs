@@ -171,6 +171,38 @@ fn conflict_is_found_after_the_other_write_was_flushed() {
     assert!(is_conflict(txn.commit()));
 }
 
+/// A put and a delete of the key after the transaction began, then a
+/// bottommost compaction: the versions are gone from the tree, yet the
+/// commit must still fail (first committer wins).
+#[test]
+fn conflict_is_found_after_the_other_writes_were_compacted_away() {
+    for existed_before in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir);
+        if existed_before {
+            db.put("k", n(1)).unwrap();
+        }
+        // A run at the largest level, so the final compaction rewrites
+        // (a trivial move would keep the tombstone anyway).
+        db.put("a", n(7)).unwrap();
+        db.put("z", n(7)).unwrap();
+        db.compact_range::<&[u8]>(..).unwrap();
+        let mut txn = db.begin_transaction();
+        let seen = txn.get("k").unwrap();
+        assert_eq!(seen.is_some(), existed_before);
+        db.put("k", n(2)).unwrap();
+        db.delete("k").unwrap();
+        db.compact_range::<&[u8]>(..).unwrap();
+        assert_eq!(db.get("k").unwrap(), None);
+        txn.put("k", n(3));
+        assert!(
+            is_conflict(txn.commit()),
+            "committed over a compacted put and delete (existed before: {existed_before})"
+        );
+        assert_eq!(db.get("k").unwrap(), None);
+    }
+}
+
 #[test]
 fn disjoint_transactions_both_commit() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,9 +2,10 @@
 //! [`KeyIterator`] (keys only) over a consistent read view, and the `iter`,
 //! `range`, `prefix` and `keys` methods of [`DB`].
 //!
-//! An iterator pins a [`ReadView`] (the memtables and the version, hence
-//! every table file it may read) and registers its sequence number with the
-//! snapshot registry, so compaction keeps every version it can see. It is
+//! An iterator pins a [`ReadView`](crate::read::ReadView) (the memtables and
+//! the tree: its version, hence every table file it may read, and its open
+//! tables) and registers its sequence number with the snapshot registry, so
+//! compaction keeps every version it can see. It is
 //! lazy: nothing is read until the first `next` or `next_back`, and then
 //! only one block per run and memtable partition at a time; no table or
 //! level is ever materialised. When dropped, it counts as one range lookup
@@ -59,6 +60,8 @@ struct IterEnd {
 ///
 /// Items are `Result`s: after an error the iterator ends. Both ends may be
 /// consumed; they never cross, so every key is yielded at most once.
+/// Values are shared with the tables as [`DB::get`] says (copied with
+/// [`DBOptions::owned_values`](crate::DBOptions::owned_values)).
 pub struct DbIterator {
     context: ReadContext,
     /// Keeps the read sequence number registered while the iterator lives.
@@ -155,7 +158,7 @@ impl DbIterator {
             Ok(Some((key, value))) if before_other_end(&key) => {
                 this.last_key = Some(key.clone());
                 self.yielded_count += 1;
-                Some(Ok((key, value)))
+                Some(Ok((key, context.db.returned(value))))
             }
             Ok(_) => {
                 self.finished = true;

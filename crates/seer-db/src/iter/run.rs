@@ -16,6 +16,7 @@ use seer_sstable::TableIterator;
 use crate::db::DbInner;
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
+use crate::tree::Tree;
 
 /// An empty value, returned by [`RunIterator::value`] when not valid.
 static EMPTY_VALUE: Bytes = Bytes::new();
@@ -24,8 +25,9 @@ static EMPTY_VALUE: Bytes = Bytes::new();
 /// bounds; see the [module documentation](self).
 pub(crate) struct RunIterator {
     db: Arc<DbInner>,
-    /// Pins the run's tables (and their files) while the cursor lives.
-    version: Arc<Version>,
+    /// Pins the run's tables (their files and their open tables) while the
+    /// cursor lives.
+    tree: Arc<Tree>,
     level_index: usize,
     run_index: usize,
     bounds: KeyBounds,
@@ -52,16 +54,16 @@ fn user_key_of(encoded: &[u8]) -> &[u8] {
 }
 
 impl RunIterator {
-    /// A cursor over run `run_index` of level `level_index` of `version`
+    /// A cursor over run `run_index` of level `level_index` of `tree`
     /// (not positioned). Returns `None` when no table meets `bounds`.
     pub(crate) fn new(
         db: Arc<DbInner>,
-        version: Arc<Version>,
+        tree: Arc<Tree>,
         level_index: usize,
         run_index: usize,
         bounds: KeyBounds,
     ) -> Option<Self> {
-        let tables = run_of(&version, level_index, run_index)?.tables();
+        let tables = run_of(&tree.version, level_index, run_index)?.tables();
         let first_table = bounds.lower.as_ref().map_or(0, |lower| {
             tables.partition_point(|t| t.largest.user_key().as_ref() < &lower[..])
         });
@@ -70,7 +72,7 @@ impl RunIterator {
         });
         (first_table < end_table).then(|| Self {
             db,
-            version,
+            tree,
             level_index,
             run_index,
             bounds,
@@ -81,7 +83,7 @@ impl RunIterator {
     }
 
     fn tables(&self) -> &[Arc<TableMeta>] {
-        run_of(&self.version, self.level_index, self.run_index).map_or(&[], SortedRun::tables)
+        run_of(&self.tree.version, self.level_index, self.run_index).map_or(&[], SortedRun::tables)
     }
 
     /// Opens candidate table `index` and positions its iterator with
@@ -95,7 +97,7 @@ impl RunIterator {
         let Some(meta) = self.tables().get(index).cloned() else {
             return Ok(());
         };
-        let table = self.db.table(&meta)?;
+        let table = self.db.table_in(&self.tree, &meta)?;
         let mut iterator = table.iter_with_bounds(self.bounds.to_table_bounds());
         position(&mut iterator)?;
         self.current = Some((index, iterator));

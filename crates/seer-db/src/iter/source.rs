@@ -116,6 +116,7 @@ pub(crate) fn merged_cursor(
         .iter()
         .map(|memtable| SourceCursor::Memtable(memtable.range(lower, upper)));
     let runs = view
+        .tree
         .version
         .levels()
         .iter()
@@ -126,7 +127,7 @@ pub(crate) fn merged_cursor(
         .filter_map(|(level_index, run_index)| {
             RunIterator::new(
                 Arc::clone(db),
-                Arc::clone(&view.version),
+                Arc::clone(&view.tree),
                 level_index,
                 run_index,
                 bounds.clone(),
