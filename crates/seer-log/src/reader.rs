@@ -14,7 +14,7 @@
 //!   cut, or the frame's declared `len` runs past the end of the file (and
 //!   the frame is not a whole final frame whose `len` field alone is
 //!   damaged, which its checksum tells: see
-//!   [`crate::frame::is_whole_final_frame_with_damaged_len`]); or
+//!   `frame::is_whole_final_frame_with_damaged_len`); or
 //! - every byte from its start to the end of the file is zero (a file system
 //!   extended the file after a power loss but never wrote the data).
 //!
