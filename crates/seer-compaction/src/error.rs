@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use seer_core::MergeError;
-use seer_wal::WalError;
+use seer_log::LogError;
 
 use crate::version::{EditError, InvariantViolation};
 
@@ -47,7 +47,7 @@ pub enum Error {
     },
     /// The manifest log failed (I/O or damaged frames).
     #[error(transparent)]
-    Log(#[from] WalError),
+    Log(#[from] LogError),
     /// A table could not be written or read.
     #[error(transparent)]
     Table(#[from] seer_sstable::Error),

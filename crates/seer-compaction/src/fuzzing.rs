@@ -2,7 +2,7 @@
 //! ordinary tests replay the checked-in corpus through the same code.
 
 use bytes::Bytes;
-use seer_wal::{LogHeader, LogKind};
+use seer_log::{LogHeader, LogKind};
 
 use crate::manifest::replay_bytes;
 use crate::version::Version;

@@ -11,7 +11,7 @@
 //! - [`version`] and [`edit`]: immutable [`Version`]s (levels of sorted runs
 //!   of [`TableMeta`]) and the [`VersionEdit`]s between them;
 //! - [`version_set`] and [`manifest`]: the current version behind `arc-swap`,
-//!   the manifest log in seer-wal's framing, `CURRENT`, recovery, and which
+//!   the manifest log in seer-log's framing, `CURRENT`, recovery, and which
 //!   table files no live version references;
 //! - [`picker`]: which runs to merge next (scores, level-0 trigger, dynamic
 //!   level sizing, manual `compact_range`);
@@ -23,7 +23,7 @@
 //! [`picker::CompactionsInProgress`], logs their edits with
 //! [`VersionSet::log_and_apply`] and deletes the files reported obsolete.
 //! The table format belongs to `seer-sstable`, the log framing to
-//! `seer-wal`. The policy, cost model and simulator results are described in
+//! `seer-log`. The policy, cost model and simulator results are described in
 //! `docs/COMPACTION.md`, the manifest bytes in `docs/FORMATS.md`.
 
 pub mod adaptive;

@@ -1,4 +1,4 @@
-//! The manifest: a log of [`VersionEdit`]s in seer-wal's checksummed framing
+//! The manifest: a log of [`VersionEdit`]s in seer-log's checksummed framing
 //! (a `LogKind::Manifest` log header, then one frame per edit), and the
 //! `CURRENT` file naming the live manifest.
 //!
@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use seer_core::filename::{file_name, parse_file_name, CURRENT_FILE_NAME};
 use seer_core::{FileKind, FileSystem, SeqNo};
-use seer_wal::{LogEnd, LogHeader, LogKind, LogReader, LogWriter, WalRecoveryMode};
+use seer_log::{LogEnd, LogHeader, LogKind, LogReader, LogWriter, RecoveryMode};
 
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
@@ -267,7 +267,7 @@ pub fn replay_bytes(path: PathBuf, bytes: Bytes, levels_count: usize) -> Result<
         path.clone(),
         bytes,
         LogKind::Manifest,
-        WalRecoveryMode::TolerateCorruptedTail,
+        RecoveryMode::TolerateCorruptedTail,
     )?;
     let mut state = ManifestState::empty(levels_count);
     while let Some(frame) = reader.next_frame()? {

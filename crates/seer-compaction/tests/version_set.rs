@@ -14,7 +14,7 @@ use seer_compaction::{
 use seer_core::fault::{Fault, FaultFileSystem, PowerLossMode};
 use seer_core::filename::{file_name, CURRENT_FILE_NAME};
 use seer_core::{FileKind, FileSystem, InternalKey, ValueKind};
-use seer_wal::{LogKind, LogReader, WalRecoveryMode};
+use seer_log::{LogKind, LogReader, RecoveryMode};
 
 fn dir() -> PathBuf {
     PathBuf::from("/db")
@@ -223,7 +223,7 @@ fn frame_offsets(fs: &FaultFileSystem, manifest: &Path) -> Vec<u64> {
         fs,
         manifest,
         LogKind::Manifest,
-        WalRecoveryMode::AbsoluteConsistency,
+        RecoveryMode::AbsoluteConsistency,
     )
     .unwrap();
     std::iter::from_fn(|| reader.next_frame().unwrap().map(|f| f.offset)).collect()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use seer_core::MergeError;
+use seer_log::LogError;
 use seer_wal::WalError;
 
 /// The result type of seer-db.
@@ -111,8 +112,24 @@ impl Error {
 impl From<WalError> for Error {
     fn from(error: WalError) -> Self {
         match error {
-            WalError::Io { file, source } => Self::Io { file, source },
-            WalError::Corruption {
+            WalError::Log(error) => error.into(),
+            WalError::Poisoned { cause } => Self::ReadOnly {
+                cause: Arc::new(Self::from(*cause)),
+            },
+            WalError::InvalidWrite { reason } => Self::InvalidArgument(reason.to_owned()),
+            other => Self::Background {
+                job: "commit",
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<LogError> for Error {
+    fn from(error: LogError) -> Self {
+        match error {
+            LogError::Io { file, source } => Self::Io { file, source },
+            LogError::Corruption {
                 file,
                 offset,
                 detail,
@@ -121,13 +138,8 @@ impl From<WalError> for Error {
                 offset,
                 detail,
             },
-            WalError::Poisoned { cause } => Self::ReadOnly {
+            LogError::Poisoned { cause } => Self::ReadOnly {
                 cause: Arc::new(Self::from(*cause)),
-            },
-            WalError::InvalidWrite { reason } => Self::InvalidArgument(reason.to_owned()),
-            other => Self::Background {
-                job: "commit",
-                reason: other.to_string(),
             },
         }
     }

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use seer_compaction::manifest;
 use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem};
+use seer_log::LogEnd;
 use seer_sstable::Table;
-use seer_wal::{list_segments, segment_path, LogKind, LogReader, SegmentReader, WalRecoveryMode};
+use seer_wal::{list_segments, segment_path, SegmentReader, WalRecoveryMode};
 
 use crate::error::{Error, Result};
 use crate::DB;
@@ -142,10 +143,10 @@ fn verify_segment(
     } else {
         WalRecoveryMode::AbsoluteConsistency
     };
-    let mut reader = SegmentReader::new(LogReader::open(fs, path, LogKind::Wal, mode)?);
+    let mut reader = SegmentReader::open(fs, path, mode)?;
     let mut last_seq = None;
     while reader.next_record(&mut last_seq)?.is_some() {}
-    if let Some(seer_wal::LogEnd::TornTail { offset }) = reader.log().end() {
+    if let Some(LogEnd::TornTail { offset }) = reader.log().end() {
         *torn_tail_bytes = reader.log().len_bytes().saturating_sub(*offset);
     }
     Ok(())

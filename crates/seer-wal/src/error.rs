@@ -2,33 +2,20 @@
 //!
 //! [`WalError`] is `Clone` so that one failure of a commit group can be
 //! handed to every writer of the group (I/O errors are shared behind an
-//! `Arc`).
+//! `Arc`). I/O errors and damaged bytes are the framing's [`LogError`],
+//! wrapped in [`WalError::Log`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
+
+use seer_log::LogError;
 
 /// Everything that can go wrong in the WAL layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WalError {
-    /// A file operation failed.
-    #[error("I/O error on {}: {source}", file.display())]
-    Io {
-        /// The file (or directory) being accessed.
-        file: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: Arc<std::io::Error>,
-    },
-    /// Bytes of a log file are damaged.
-    #[error("corruption in {} at byte {offset}: {detail}", file.display())]
-    Corruption {
-        /// The damaged file.
-        file: PathBuf,
-        /// Byte offset of the first damaged frame (or header) in the file.
-        offset: u64,
-        /// What is wrong.
-        detail: String,
-    },
+    /// A file operation failed, or bytes of a segment are damaged: the
+    /// framing's error, naming the file (and the damaged offset).
+    #[error(transparent)]
+    Log(#[from] LogError),
     /// The pipeline refused the write because an earlier write, sync or
     /// apply failed; the log may have lost data and is not retried.
     #[error("the write-ahead log is unusable after an earlier failure: {cause}")]
@@ -56,19 +43,12 @@ pub enum WalError {
 impl WalError {
     /// An I/O error on `file`.
     pub fn io(file: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            file: file.into(),
-            source: Arc::new(source),
-        }
+        Self::Log(LogError::io(file, source))
     }
 
     /// A corruption of `file` at `offset`.
     pub fn corruption(file: impl Into<PathBuf>, offset: u64, detail: impl Into<String>) -> Self {
-        Self::Corruption {
-            file: file.into(),
-            offset,
-            detail: detail.into(),
-        }
+        Self::Log(LogError::corruption(file, offset, detail))
     }
 }
 

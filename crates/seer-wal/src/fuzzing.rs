@@ -3,9 +3,10 @@
 
 use bytes::Bytes;
 
-use crate::frame::{LogHeader, LogKind};
-use crate::log::{LogReader, WalRecoveryMode};
+use seer_log::{LogHeader, LogKind, LogReader};
+
 use crate::recovery::SegmentReader;
+use crate::WalRecoveryMode;
 
 /// Reads `data` as a WAL segment under every recovery mode. An odd first
 /// byte prefixes the rest with a valid header, so the fuzzer reaches the

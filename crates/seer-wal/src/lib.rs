@@ -5,8 +5,6 @@
 //! - [`record`]: the WAL record codec (put, delete, merge and atomic
 //!   batches with sequence numbers), encoded into a caller's buffer and
 //!   decoded zero-copy;
-//! - [`frame`] and [`log`]: the checksummed framing and the general-purpose
-//!   [`LogWriter`] / [`LogReader`] that the manifest uses too;
 //! - [`segment`]: segment file names, listing and deletion;
 //! - [`pipeline`]: the group-commit [`CommitPipeline`] with its
 //!   [`SyncPolicy`], sequence numbering and `visible_seq`;
@@ -14,13 +12,15 @@
 //!
 //! It deliberately knows nothing of memtables or tables: the owner inserts
 //! committed groups through the [`Apply`] callback and replays recovered
-//! [`Record`]s itself. The byte layout is in `docs/FORMATS.md` ("WAL").
+//! [`Record`]s itself. Nor does it own the log framing (file header, frames,
+//! checksums, the torn-tail rule): its segments are `seer-log` logs of kind
+//! `LogKind::Wal`, written by `seer_log::LogWriter` and read by
+//! `seer_log::LogReader`, and [`WalRecoveryMode`] is `seer_log::RecoveryMode`
+//! under the WAL's name. The byte layout is in `docs/FORMATS.md` ("WAL").
 
 pub mod error;
-pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod log;
 pub mod pipeline;
 pub mod record;
 pub mod recovery;
@@ -31,11 +31,13 @@ mod syncer;
 mod testfs;
 
 pub use error::{Result, WalError};
-pub use frame::{FrameBuffer, LogHeader, LogKind};
-pub use log::{Frame, LogEnd, LogReader, LogWriter, SkippedRange, WalRecoveryMode};
 pub use pipeline::{Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions};
 pub use record::{Record, WriteOp, WriteRecord};
 pub use recovery::{
     truncate_torn_tail, RecoveryReport, SegmentReader, StopPoint, TornTail, WalRecovery,
 };
+/// How recovery treats damaged segment bytes: the framing's recovery mode,
+/// applied across the segments (only the newest may end torn; a
+/// point-in-time stop ignores the later segments).
+pub use seer_log::RecoveryMode as WalRecoveryMode;
 pub use segment::{delete_segments_before, list_segments, segment_path};

@@ -28,10 +28,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use seer_core::{SeqNo, SharedFileSystem, MAX_SEQ};
+use seer_log::frame::{FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES};
+use seer_log::{FrameBuffer, LogHeader, LogKind, LogWriter};
 
 use crate::error::{Result, WalError};
-use crate::frame::{FrameBuffer, LogHeader, LogKind, FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES};
-use crate::log::LogWriter;
 use crate::record::WriteRecord;
 use crate::segment::segment_path;
 use crate::sync::{lock, wait, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
@@ -373,14 +373,11 @@ fn create_segment(fs: &SharedFileSystem, dir: &Path, segment: u64) -> Result<Log
         let exists = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "WAL segment exists");
         return Err(WalError::io(&path, exists));
     }
-    LogWriter::create(
-        fs.as_ref(),
-        &path,
-        LogHeader {
-            kind: LogKind::Wal,
-            file_number: segment,
-        },
-    )
+    let header = LogHeader {
+        kind: LogKind::Wal,
+        file_number: segment,
+    };
+    Ok(LogWriter::create(fs.as_ref(), &path, header)?)
 }
 
 fn check_write(record: &WriteRecord, options: WriteOptions) -> Result<()> {

@@ -10,13 +10,13 @@ use std::sync::Mutex as StdMutex;
 
 use bytes::Bytes;
 use loom::sync::atomic::AtomicU64 as LoomAtomicU64;
+use seer_log::LogError;
 
 use super::*;
-use crate::frame::LogKind;
-use crate::log::{LogReader, WalRecoveryMode};
 use crate::record::{WriteOp, WriteRecord};
 use crate::recovery::SegmentReader;
 use crate::testfs::MemFs;
+use crate::WalRecoveryMode;
 
 /// Records what was applied, and the highest applied sequence number as a
 /// loom atomic that observers compare `visible_seq` with.
@@ -75,14 +75,7 @@ fn put(key: &'static str) -> WriteRecord {
 
 fn logged_seqs(fs: &MemFs, segment: u64) -> Vec<SeqNo> {
     let path = segment_path(Path::new(DIR), segment);
-    let reader = LogReader::open(
-        fs,
-        &path,
-        LogKind::Wal,
-        WalRecoveryMode::AbsoluteConsistency,
-    )
-    .unwrap();
-    let mut reader = SegmentReader::new(reader);
+    let mut reader = SegmentReader::open(fs, &path, WalRecoveryMode::AbsoluteConsistency).unwrap();
     let mut last = None;
     std::iter::from_fn(|| reader.next_record(&mut last).unwrap())
         .map(|r| r.first_seq())
@@ -154,7 +147,10 @@ fn loom_failing_leader_wakes_every_follower_with_an_error() {
         for writer in writers {
             let result = writer.join().unwrap();
             assert!(
-                matches!(result, Err(WalError::Io { .. } | WalError::Poisoned { .. })),
+                matches!(
+                    result,
+                    Err(WalError::Log(LogError::Io { .. }) | WalError::Poisoned { .. })
+                ),
                 "{result:?}"
             );
         }

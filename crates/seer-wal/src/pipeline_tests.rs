@@ -4,6 +4,7 @@
 use std::sync::Mutex as StdMutex;
 
 use bytes::Bytes;
+use seer_log::LogError;
 
 use super::*;
 use crate::record::tests::put;
@@ -63,14 +64,8 @@ fn replay(fs: &MemFs) -> Vec<Record> {
 
 fn segment_seqs(fs: &MemFs, segment: u64) -> Vec<SeqNo> {
     let path = segment_path(Path::new(DIR), segment);
-    let reader = crate::LogReader::open(
-        fs,
-        &path,
-        LogKind::Wal,
-        WalRecoveryMode::AbsoluteConsistency,
-    )
-    .unwrap();
-    let mut reader = crate::SegmentReader::new(reader);
+    let mut reader =
+        crate::SegmentReader::open(fs, &path, WalRecoveryMode::AbsoluteConsistency).unwrap();
     let mut last = None;
     std::iter::from_fn(|| reader.next_record(&mut last).unwrap())
         .map(|r| r.first_seq())
@@ -170,7 +165,7 @@ fn failed_append_fails_the_write_and_poisons() {
     fs.fail_appends_after(0);
     assert!(matches!(
         wal.write(put("b", "2"), WriteOptions::default()),
-        Err(WalError::Io { .. })
+        Err(WalError::Log(LogError::Io { .. }))
     ));
     fs.fail_appends_after(usize::MAX);
     assert!(matches!(
@@ -195,7 +190,7 @@ fn failed_sync_is_not_retried() {
     };
     assert!(matches!(
         wal.write(put("b", "2"), synced),
-        Err(WalError::Io { .. })
+        Err(WalError::Log(LogError::Io { .. }))
     ));
     fs.fail_syncs(false);
     assert!(matches!(
@@ -225,7 +220,10 @@ fn failed_interval_sync_tells_the_owner_at_once_without_a_write() {
     // The owner heard of it before the syncer's sync returned.
     let told = wal.applier().poisoned_by.lock().unwrap().clone();
     assert_eq!(told.len(), 1, "{told:?}");
-    assert!(matches!(&told[0], WalError::Io { .. }), "{told:?}");
+    assert!(
+        matches!(&told[0], WalError::Log(LogError::Io { .. })),
+        "{told:?}"
+    );
     assert_eq!(told[0].to_string(), cause.to_string());
     fs.fail_syncs(false);
     assert!(matches!(
@@ -376,5 +374,5 @@ fn opening_an_existing_segment_is_refused() {
         WalOptions::default(),
         Recorder::default(),
     );
-    assert!(matches!(again, Err(WalError::Io { .. })));
+    assert!(matches!(again, Err(WalError::Log(LogError::Io { .. }))));
 }

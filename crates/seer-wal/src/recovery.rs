@@ -10,12 +10,13 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use seer_core::{FileSystem, SeqNo};
+use seer_log::frame::LOG_HEADER_BYTES;
+use seer_log::{LogEnd, LogKind, LogReader, SkippedRange};
 
 use crate::error::{Result, WalError};
-use crate::frame::{LogKind, LOG_HEADER_BYTES};
-use crate::log::{LogEnd, LogReader, SkippedRange, WalRecoveryMode};
 use crate::record::Record;
 use crate::segment::{list_segments, segment_path};
+use crate::WalRecoveryMode;
 
 /// A torn final record of the newest segment, dropped by recovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +70,11 @@ impl SegmentReader {
     /// Wraps a reader of one WAL segment.
     pub fn new(reader: LogReader) -> Self {
         Self { reader }
+    }
+
+    /// Reads the WAL segment at `path` (a [`LogKind::Wal`] log) under `mode`.
+    pub fn open(fs: &dyn FileSystem, path: &Path, mode: WalRecoveryMode) -> Result<Self> {
+        Ok(Self::new(LogReader::open(fs, path, LogKind::Wal, mode)?))
     }
 
     /// The next record whose first sequence number is above `*last_seq`
@@ -172,8 +178,8 @@ impl<'fs> WalRecovery<'fs> {
 
     fn open_segment(&mut self, number: u64) -> Result<()> {
         let path = segment_path(&self.dir, number);
-        let reader = LogReader::open(self.fs, &path, LogKind::Wal, self.mode)?;
-        if let Some(header) = reader.header().filter(|h| h.file_number != number) {
+        let segment = SegmentReader::open(self.fs, &path, self.mode)?;
+        if let Some(header) = segment.log().header().filter(|h| h.file_number != number) {
             let detail = format!(
                 "header names segment {}, file name says {number}",
                 header.file_number
@@ -181,7 +187,7 @@ impl<'fs> WalRecovery<'fs> {
             return Err(WalError::corruption(&path, 0, detail));
         }
         self.report.segments.push(number);
-        self.current = Some((number, SegmentReader::new(reader)));
+        self.current = Some((number, segment));
         Ok(())
     }
 

@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use seer_log::frame::LOG_HEADER_BYTES;
+use seer_log::{FrameBuffer, LogError, LogHeader};
 
 use super::*;
-use crate::frame::{FrameBuffer, LogHeader};
 use crate::record::tests::{arb_write, put};
 use crate::record::WriteRecord;
 use crate::testfs::MemFs;
@@ -109,7 +110,7 @@ fn torn_older_segment_per_mode() {
         .unwrap();
     let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
     assert!(
-        matches!(&err, WalError::Corruption { file, offset, .. }
+        matches!(&err, WalError::Log(LogError::Corruption { file, offset, .. })
             if file == &segment_path(Path::new(DIR), 1) && *offset == ends[1] as u64),
         "{err}"
     );
@@ -145,7 +146,7 @@ fn flipped_byte_in_the_final_record_of_the_newest_segment_is_corruption() {
     });
     let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
     assert!(
-        matches!(&err, WalError::Corruption { file, offset, .. }
+        matches!(&err, WalError::Log(LogError::Corruption { file, offset, .. })
             if file == &path && *offset == ends[1] as u64),
         "{err}"
     );
@@ -182,7 +183,7 @@ fn bad_record_followed_by_valid_ones_is_corruption() {
     fs.put(&segment_path(Path::new(DIR), 1), bytes);
     let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
     assert!(
-        matches!(err, WalError::Corruption { offset, .. } if offset == ends[0] as u64),
+        matches!(err, WalError::Log(LogError::Corruption { offset, .. }) if offset == ends[0] as u64),
         "{err}"
     );
     let (seqs, report) = recover(&fs, WalRecoveryMode::PointInTime).unwrap();
@@ -199,7 +200,7 @@ fn sequence_regression_and_wrong_header_are_corruption() {
     write_segment(&fs, 2, 7, &three_puts());
     let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
     assert!(
-        matches!(&err, WalError::Corruption { file, .. } if file.ends_with("00000000000000000002.wal")),
+        matches!(&err, WalError::Log(LogError::Corruption { file, .. }) if file.ends_with("00000000000000000002.wal")),
         "{err}"
     );
     let (seqs, _) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
@@ -213,7 +214,7 @@ fn sequence_regression_and_wrong_header_are_corruption() {
         .next_record()
         .unwrap_err();
     assert!(
-        matches!(err, WalError::Corruption { offset: 0, .. }),
+        matches!(err, WalError::Log(LogError::Corruption { offset: 0, .. })),
         "{err}"
     );
 }
@@ -282,8 +283,8 @@ proptest! {
         let whole = ends.iter().filter(|&&end| end <= cut).count();
         let (records, end, _) = read_image(bytes[..cut].to_vec(), WalRecoveryMode::TolerateCorruptedTail).unwrap();
         prop_assert_eq!(&records[..], &expected_records(&writes)[..whole]);
-        let valid_len = if cut < crate::frame::LOG_HEADER_BYTES { 0 } else { ends[..whole].last().copied().unwrap_or(crate::frame::LOG_HEADER_BYTES) };
-        if valid_len == cut && cut >= crate::frame::LOG_HEADER_BYTES {
+        let valid_len = if cut < LOG_HEADER_BYTES { 0 } else { ends[..whole].last().copied().unwrap_or(LOG_HEADER_BYTES) };
+        if valid_len == cut && cut >= LOG_HEADER_BYTES {
             prop_assert_eq!(end, LogEnd::Clean);
         } else {
             prop_assert_eq!(end, LogEnd::TornTail { offset: valid_len as u64 });
@@ -298,7 +299,7 @@ proptest! {
     ) {
         let (bytes, ends) = segment_image(&writes);
         let whole = (ends.len() as f64 * whole_fraction) as usize;
-        let valid_len = if whole == 0 { crate::frame::LOG_HEADER_BYTES } else { ends[whole - 1] };
+        let valid_len = if whole == 0 { LOG_HEADER_BYTES } else { ends[whole - 1] };
         let mut padded = bytes[..valid_len].to_vec();
         padded.resize(valid_len + zeros_bytes, 0);
         let (records, end, skipped) = read_image(padded, WalRecoveryMode::TolerateCorruptedTail).unwrap();
@@ -319,7 +320,7 @@ proptest! {
         // The damage is reported at the start of the header or frame that
         // holds the flipped byte, never taken for a torn tail.
         let damaged = std::iter::once(0)
-            .chain(std::iter::once(crate::frame::LOG_HEADER_BYTES))
+            .chain(std::iter::once(LOG_HEADER_BYTES))
             .chain(ends.iter().copied())
             .filter(|&start| start <= position)
             .max()
@@ -330,7 +331,7 @@ proptest! {
             match mode {
                 WalRecoveryMode::TolerateCorruptedTail | WalRecoveryMode::AbsoluteConsistency => {
                     prop_assert!(
-                        matches!(&result, Err(WalError::Corruption { offset, .. }) if *offset == damaged as u64),
+                        matches!(&result, Err(WalError::Log(LogError::Corruption { offset, .. })) if *offset == damaged as u64),
                         "{:?} at byte {}: {:?}", mode, position, result.map(|r| r.1)
                     );
                 }

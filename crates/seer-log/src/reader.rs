@@ -1,9 +1,9 @@
-//! General-purpose log files: [`LogWriter`] appends payloads as checksummed
-//! frames after a [`LogHeader`]; [`LogReader`] iterates the frames of one
-//! file and decides, per [`WalRecoveryMode`], what a damaged region means.
+//! [`LogReader`]: iterates the frames of one log file (written by
+//! [`LogWriter`](crate::LogWriter) after a [`LogHeader`]) and decides, per
+//! [`RecoveryMode`], what a damaged region means.
 //!
-//! Nothing here knows WAL records: the manifest writes its version edits
-//! through the same two types.
+//! Nothing here knows what the payloads are: the WAL reads its records and
+//! the manifest its version edits through the same reader.
 //!
 //! A damaged region starts at the first byte that is not a whole, correctly
 //! checksummed frame (or at byte 0 when the file header is bad). It is a
@@ -14,7 +14,7 @@
 //!   cut, or the frame's declared `len` runs past the end of the file (and
 //!   the frame is not a whole final frame whose `len` field alone is
 //!   damaged, which its checksum tells: see
-//!   [`crate::frame::is_whole_final_frame_with_damaged_len`]); or
+//!   `frame::is_whole_final_frame_with_damaged_len`); or
 //! - every byte from its start to the end of the file is zero (a file system
 //!   extended the file after a power loss but never wrote the data).
 //!
@@ -32,19 +32,20 @@
 //! candidate that would exceed what is left is not hashed. When such an
 //! unchecked candidate leaves the question open, the damage is never taken
 //! for a torn tail: it is corruption, whose detail says the search stopped
-//! (reopen with [`WalRecoveryMode::PointInTime`] to drop it), so a limit
+//! (reopen with [`RecoveryMode::PointInTime`] to drop it), so a limit
 //! never drops an acknowledged record silently.
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use seer_core::{FileSystem, WritableFile};
+use seer_core::FileSystem;
 
-use crate::error::{Result, WalError};
+use crate::error::{LogError, Result};
 use crate::frame::{
     check_frame, frame_covered_bytes, frame_extent, is_whole_final_frame_with_damaged_len,
-    FrameBuffer, FrameExtent, LogHeader, LogKind, LOG_HEADER_BYTES,
+    FrameExtent, LogHeader, LogKind, LOG_HEADER_BYTES,
 };
+use crate::mode::RecoveryMode;
 
 /// Bytes the search for valid frames after damage may hash per byte of the
 /// file (see the module documentation).
@@ -52,120 +53,6 @@ pub const RESYNC_HASH_BYTES_PER_FILE_BYTE: u64 = 16;
 /// Bytes the search for valid frames after damage may always hash, however
 /// small the file.
 pub const RESYNC_HASH_FLOOR_BYTES: u64 = 256 << 20;
-
-/// How recovery treats damaged log bytes, as in RocksDB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WalRecoveryMode {
-    /// A torn final record of the newest log (an incomplete frame, or a
-    /// zero-filled tail) is dropped and reported so the owner can truncate
-    /// it; any other damage, a damaged complete final frame included, is an
-    /// error.
-    #[default]
-    TolerateCorruptedTail,
-    /// Any damage, even a torn final record, is an error.
-    AbsoluteConsistency,
-    /// Replay stops at the first damage; everything after it, including
-    /// later logs, is ignored.
-    PointInTime,
-    /// Damaged regions are skipped and replay goes on after them.
-    SkipCorrupted,
-}
-
-impl WalRecoveryMode {
-    /// Every mode, for tests and tools.
-    pub const ALL: [Self; 4] = [
-        Self::TolerateCorruptedTail,
-        Self::AbsoluteConsistency,
-        Self::PointInTime,
-        Self::SkipCorrupted,
-    ];
-}
-
-/// Appends frames to a new log file.
-///
-/// After any failed append or sync the writer refuses further work: the
-/// file's tail is unknown and a failed sync is never retried.
-#[derive(Debug)]
-pub struct LogWriter {
-    path: PathBuf,
-    file: Box<dyn WritableFile>,
-    scratch: FrameBuffer,
-    failure: Option<WalError>,
-}
-
-impl LogWriter {
-    /// Creates `path` (replacing it), writes `header`, syncs the file and its
-    /// directory, so the log is durable and findable before its first frame.
-    pub fn create(fs: &dyn FileSystem, path: &Path, header: LogHeader) -> Result<Self> {
-        let file = fs.create(path).map_err(|e| WalError::io(path, e))?;
-        let mut writer = Self {
-            path: path.to_owned(),
-            file,
-            scratch: FrameBuffer::new(),
-            failure: None,
-        };
-        writer.append_raw(&header.encode())?;
-        writer.sync()?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs.sync_dir(dir).map_err(|e| WalError::io(dir, e))?;
-        Ok(writer)
-    }
-
-    /// Appends `payload` as one frame (not synced).
-    pub fn add_frame(&mut self, payload: &[u8]) -> Result<()> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.push_frame(payload);
-        let result = self.append_raw(scratch.as_bytes());
-        self.scratch = scratch;
-        result
-    }
-
-    /// Appends every frame of `frames` in one write (not synced).
-    pub fn append_frames(&mut self, frames: &FrameBuffer) -> Result<()> {
-        self.append_raw(frames.as_bytes())
-    }
-
-    /// Makes everything appended so far durable (`fdatasync`).
-    pub fn sync(&mut self) -> Result<()> {
-        self.check_usable()?;
-        let result = self.file.sync_data();
-        self.record(result)
-    }
-
-    /// The file's length in bytes, header included.
-    pub fn len_bytes(&self) -> u64 {
-        self.file.len()
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn append_raw(&mut self, bytes: &[u8]) -> Result<()> {
-        self.check_usable()?;
-        let result = self.file.append(bytes);
-        self.record(result)
-    }
-
-    fn check_usable(&self) -> Result<()> {
-        match &self.failure {
-            Some(cause) => Err(WalError::Poisoned {
-                cause: Box::new(cause.clone()),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    fn record(&mut self, result: std::io::Result<()>) -> Result<()> {
-        result.map_err(|source| {
-            let error = WalError::io(&self.path, source);
-            self.failure = Some(error.clone());
-            error
-        })
-    }
-}
 
 /// One frame read back from a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +74,7 @@ pub enum LogEnd {
         /// Where the valid prefix ends.
         offset: u64,
     },
-    /// [`WalRecoveryMode::PointInTime`] stopped at damage that is not a torn
+    /// [`RecoveryMode::PointInTime`] stopped at damage that is not a torn
     /// tail.
     Stopped {
         /// Where the damage starts.
@@ -197,7 +84,7 @@ pub enum LogEnd {
     },
 }
 
-/// A damaged byte range that [`WalRecoveryMode::SkipCorrupted`] skipped.
+/// A damaged byte range that [`RecoveryMode::SkipCorrupted`] skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedRange {
     /// The file.
@@ -216,7 +103,7 @@ pub struct LogReader {
     path: PathBuf,
     bytes: Bytes,
     pos: usize,
-    mode: WalRecoveryMode,
+    mode: RecoveryMode,
     header: Option<LogHeader>,
     end: Option<LogEnd>,
     skipped: Vec<SkippedRange>,
@@ -242,9 +129,9 @@ impl LogReader {
         fs: &dyn FileSystem,
         path: &Path,
         kind: LogKind,
-        mode: WalRecoveryMode,
+        mode: RecoveryMode,
     ) -> Result<Self> {
-        let bytes = fs.read(path).map_err(|e| WalError::io(path, e))?;
+        let bytes = fs.read(path).map_err(|e| LogError::io(path, e))?;
         Self::from_bytes(path.to_owned(), Bytes::from(bytes), kind, mode)
     }
 
@@ -253,7 +140,7 @@ impl LogReader {
         path: PathBuf,
         bytes: Bytes,
         kind: LogKind,
-        mode: WalRecoveryMode,
+        mode: RecoveryMode,
     ) -> Result<Self> {
         let zero_tail_start = bytes
             .iter()
@@ -277,7 +164,7 @@ impl LogReader {
             }
             Ok(header) => {
                 let detail = format!("expected a {kind:?} log, found {:?}", header.kind);
-                return Err(WalError::corruption(&reader.path, 0, detail));
+                return Err(LogError::corruption(&reader.path, 0, detail));
             }
             Err(detail) => {
                 let looks_torn = reader.bytes.len() < LOG_HEADER_BYTES || reader.is_zero_from(0);
@@ -318,19 +205,19 @@ impl LogReader {
     pub fn reject_frame(&mut self, frame_offset: u64, detail: impl Into<String>) -> Result<()> {
         let detail = detail.into();
         match self.mode {
-            WalRecoveryMode::SkipCorrupted => {
+            RecoveryMode::SkipCorrupted => {
                 let end = self.pos as u64;
                 self.skip(frame_offset, end, detail);
                 Ok(())
             }
-            WalRecoveryMode::PointInTime => {
+            RecoveryMode::PointInTime => {
                 self.end = Some(LogEnd::Stopped {
                     offset: frame_offset,
                     detail,
                 });
                 Ok(())
             }
-            _ => Err(WalError::corruption(&self.path, frame_offset, detail)),
+            _ => Err(LogError::corruption(&self.path, frame_offset, detail)),
         }
     }
 
@@ -344,7 +231,7 @@ impl LogReader {
         self.end.as_ref()
     }
 
-    /// Ranges skipped under [`WalRecoveryMode::SkipCorrupted`].
+    /// Ranges skipped under [`RecoveryMode::SkipCorrupted`].
     pub fn skipped(&self) -> &[SkippedRange] {
         &self.skipped
     }
@@ -425,21 +312,21 @@ impl LogReader {
         }
         let detail = format!("{detail}; {}", self.describe(resync));
         match self.mode {
-            WalRecoveryMode::SkipCorrupted => {
+            RecoveryMode::SkipCorrupted => {
                 let next = resync.next.unwrap_or(self.bytes.len());
                 self.skip(offset as u64, next as u64, detail);
                 self.pos = next;
                 Ok(())
             }
-            WalRecoveryMode::PointInTime => {
+            RecoveryMode::PointInTime => {
                 self.end = Some(LogEnd::Stopped {
                     offset: offset as u64,
                     detail,
                 });
                 Ok(())
             }
-            WalRecoveryMode::TolerateCorruptedTail | WalRecoveryMode::AbsoluteConsistency => {
-                Err(WalError::corruption(&self.path, offset as u64, detail))
+            RecoveryMode::TolerateCorruptedTail | RecoveryMode::AbsoluteConsistency => {
+                Err(LogError::corruption(&self.path, offset as u64, detail))
             }
         }
     }
@@ -464,11 +351,11 @@ impl LogReader {
     }
 
     /// Ends the log at the torn tail from `offset`, or refuses it under
-    /// [`WalRecoveryMode::AbsoluteConsistency`].
+    /// [`RecoveryMode::AbsoluteConsistency`].
     fn torn_tail(&mut self, offset: usize, detail: String) -> Result<()> {
-        if self.mode == WalRecoveryMode::AbsoluteConsistency {
+        if self.mode == RecoveryMode::AbsoluteConsistency {
             let detail = format!("{detail} (a torn tail)");
-            return Err(WalError::corruption(&self.path, offset as u64, detail));
+            return Err(LogError::corruption(&self.path, offset as u64, detail));
         }
         self.end = Some(LogEnd::TornTail {
             offset: offset as u64,
@@ -534,12 +421,15 @@ impl LogReader {
 
 #[cfg(test)]
 mod tests {
+    use seer_core::fault::FaultFileSystem;
+
     use super::*;
     use crate::frame::FRAME_HEADER_BYTES;
-    use crate::testfs::MemFs;
+    use crate::writer::LogWriter;
 
-    fn write_log(fs: &MemFs, payloads: &[&[u8]]) -> Vec<u8> {
+    fn write_log(fs: &FaultFileSystem, payloads: &[&[u8]]) -> Vec<u8> {
         let path = Path::new("/db/log");
+        fs.create_dir_all(Path::new("/db")).unwrap();
         let mut writer = LogWriter::create(
             fs,
             path,
@@ -556,7 +446,7 @@ mod tests {
         fs.read(path).unwrap()
     }
 
-    fn read_all(bytes: Vec<u8>, mode: WalRecoveryMode) -> Result<(Vec<Vec<u8>>, LogReader)> {
+    fn read_all(bytes: Vec<u8>, mode: RecoveryMode) -> Result<(Vec<Vec<u8>>, LogReader)> {
         let mut reader =
             LogReader::from_bytes("log".into(), Bytes::from(bytes), LogKind::Manifest, mode)?;
         let mut payloads = Vec::new();
@@ -568,9 +458,9 @@ mod tests {
 
     #[test]
     fn frames_round_trip_with_header() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[b"one", b"", b"three"]);
-        let (payloads, reader) = read_all(bytes, WalRecoveryMode::default()).unwrap();
+        let (payloads, reader) = read_all(bytes, RecoveryMode::default()).unwrap();
         assert_eq!(payloads, [b"one".to_vec(), vec![], b"three".to_vec()]);
         assert_eq!(reader.end(), Some(&LogEnd::Clean));
         assert_eq!(reader.header().unwrap().file_number, 3);
@@ -578,53 +468,53 @@ mod tests {
 
     #[test]
     fn wrong_kind_is_corruption() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[b"x"]);
         let err = LogReader::from_bytes(
             "log".into(),
             Bytes::from(bytes),
             LogKind::Wal,
-            WalRecoveryMode::SkipCorrupted,
+            RecoveryMode::SkipCorrupted,
         )
         .unwrap_err();
         assert!(
-            matches!(err, WalError::Corruption { offset: 0, .. }),
+            matches!(err, LogError::Corruption { offset: 0, .. }),
             "{err}"
         );
     }
 
     #[test]
     fn damage_in_the_middle_per_mode() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let mut bytes = write_log(&fs, &[b"aaaa", b"bbbb", b"cccc"]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         bytes[second + FRAME_HEADER_BYTES] ^= 0x01;
         for mode in [
-            WalRecoveryMode::TolerateCorruptedTail,
-            WalRecoveryMode::AbsoluteConsistency,
+            RecoveryMode::TolerateCorruptedTail,
+            RecoveryMode::AbsoluteConsistency,
         ] {
             let err = read_all(bytes.clone(), mode).unwrap_err();
             assert!(
-                matches!(&err, WalError::Corruption { offset, .. } if *offset == second as u64),
+                matches!(&err, LogError::Corruption { offset, .. } if *offset == second as u64),
                 "{mode:?}: {err}"
             );
         }
-        let (payloads, reader) = read_all(bytes.clone(), WalRecoveryMode::PointInTime).unwrap();
+        let (payloads, reader) = read_all(bytes.clone(), RecoveryMode::PointInTime).unwrap();
         assert_eq!(payloads, [b"aaaa".to_vec()]);
         assert!(
             matches!(reader.end(), Some(LogEnd::Stopped { offset, .. }) if *offset == second as u64)
         );
-        let (payloads, reader) = read_all(bytes, WalRecoveryMode::SkipCorrupted).unwrap();
+        let (payloads, reader) = read_all(bytes, RecoveryMode::SkipCorrupted).unwrap();
         assert_eq!(payloads, [b"aaaa".to_vec(), b"cccc".to_vec()]);
         assert_eq!(reader.skipped().len(), 1);
         assert_eq!(reader.skipped()[0].start, second as u64);
     }
 
     /// The modes that drop a torn tail.
-    const TOLERANT_MODES: [WalRecoveryMode; 3] = [
-        WalRecoveryMode::TolerateCorruptedTail,
-        WalRecoveryMode::PointInTime,
-        WalRecoveryMode::SkipCorrupted,
+    const TOLERANT_MODES: [RecoveryMode; 3] = [
+        RecoveryMode::TolerateCorruptedTail,
+        RecoveryMode::PointInTime,
+        RecoveryMode::SkipCorrupted,
     ];
 
     /// Checks that `bytes` read as `payloads` then a torn tail at `offset`
@@ -636,9 +526,9 @@ mod tests {
             assert_eq!(reader.end(), Some(&LogEnd::TornTail { offset }), "{mode:?}");
             assert!(reader.skipped().is_empty());
         }
-        let err = read_all(bytes.to_vec(), WalRecoveryMode::AbsoluteConsistency).unwrap_err();
+        let err = read_all(bytes.to_vec(), RecoveryMode::AbsoluteConsistency).unwrap_err();
         assert!(
-            matches!(&err, WalError::Corruption { offset: at, .. } if *at == offset),
+            matches!(&err, LogError::Corruption { offset: at, .. } if *at == offset),
             "{err}"
         );
     }
@@ -647,24 +537,24 @@ mod tests {
     /// frame at `offset` that runs to the end of the file, under every mode.
     fn assert_damaged_final_frame(bytes: &[u8], payloads: &[&[u8]], offset: u64) {
         for mode in [
-            WalRecoveryMode::TolerateCorruptedTail,
-            WalRecoveryMode::AbsoluteConsistency,
+            RecoveryMode::TolerateCorruptedTail,
+            RecoveryMode::AbsoluteConsistency,
         ] {
             let err = read_all(bytes.to_vec(), mode).unwrap_err();
             assert!(
-                matches!(&err, WalError::Corruption { file, offset: at, .. }
+                matches!(&err, LogError::Corruption { file, offset: at, .. }
                     if file == Path::new("log") && *at == offset),
                 "{mode:?}: {err}"
             );
         }
-        let (read, reader) = read_all(bytes.to_vec(), WalRecoveryMode::PointInTime).unwrap();
+        let (read, reader) = read_all(bytes.to_vec(), RecoveryMode::PointInTime).unwrap();
         assert_eq!(read, payloads);
         assert!(
             matches!(reader.end(), Some(LogEnd::Stopped { offset: at, .. }) if *at == offset),
             "{:?}",
             reader.end()
         );
-        let (read, reader) = read_all(bytes.to_vec(), WalRecoveryMode::SkipCorrupted).unwrap();
+        let (read, reader) = read_all(bytes.to_vec(), RecoveryMode::SkipCorrupted).unwrap();
         assert_eq!(read, payloads);
         assert_eq!(reader.end(), Some(&LogEnd::Clean));
         let skipped = reader.skipped();
@@ -677,7 +567,7 @@ mod tests {
 
     #[test]
     fn incomplete_final_frame_is_a_torn_tail() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         for cut in [
@@ -696,7 +586,7 @@ mod tests {
 
     #[test]
     fn damaged_complete_final_frame_is_corruption() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         for position in second..bytes.len() {
@@ -710,7 +600,7 @@ mod tests {
 
     #[test]
     fn damaged_length_running_past_the_end_is_told_from_a_torn_frame() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[b"aaaa", b"bbbbbbbb"]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         let mut damaged = bytes.clone();
@@ -727,7 +617,7 @@ mod tests {
 
     #[test]
     fn zero_filled_tail_is_a_torn_tail() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[b"aaaa", b"bbbb"]);
         for zeros_bytes in [1, FRAME_HEADER_BYTES - 1, FRAME_HEADER_BYTES, 100, 4096] {
             let mut padded = bytes.clone();
@@ -741,7 +631,7 @@ mod tests {
 
     #[test]
     fn partly_zeroed_final_frame_is_corruption() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[b"aaaa", &[b'x'; 64]]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         let mut damaged = bytes.clone();
@@ -752,7 +642,7 @@ mod tests {
 
     #[test]
     fn damaged_whole_header_without_frames_is_corruption() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let bytes = write_log(&fs, &[]);
         for position in 0..LOG_HEADER_BYTES {
             let mut damaged = bytes.clone();
@@ -772,7 +662,7 @@ mod tests {
     /// after damage hashed no more than its linear limit.
     fn read_within_resync_limit(
         bytes: &[u8],
-        mode: WalRecoveryMode,
+        mode: RecoveryMode,
     ) -> Result<(Vec<Vec<u8>>, LogReader)> {
         let result = read_all(bytes.to_vec(), mode);
         if let Ok((_, reader)) = &result {
@@ -786,31 +676,30 @@ mod tests {
 
     #[test]
     fn damage_in_a_large_segment_of_length_like_bytes_is_corruption_found_in_linear_work() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let big = length_like_bytes();
         let bytes = write_log(&fs, &[b"aaaa", &big, b"tail1", b"tail2"]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         let mut damaged = bytes.clone();
         damaged[second + FRAME_HEADER_BYTES + 1000] ^= 0x01;
         for mode in [
-            WalRecoveryMode::TolerateCorruptedTail,
-            WalRecoveryMode::AbsoluteConsistency,
+            RecoveryMode::TolerateCorruptedTail,
+            RecoveryMode::AbsoluteConsistency,
         ] {
             let err = read_within_resync_limit(&damaged, mode).unwrap_err();
             assert!(
-                matches!(&err, WalError::Corruption { offset, .. } if *offset == second as u64),
+                matches!(&err, LogError::Corruption { offset, .. } if *offset == second as u64),
                 "{mode:?}: {err}"
             );
         }
-        let (read, reader) =
-            read_within_resync_limit(&damaged, WalRecoveryMode::PointInTime).unwrap();
+        let (read, reader) = read_within_resync_limit(&damaged, RecoveryMode::PointInTime).unwrap();
         assert_eq!(read, [b"aaaa".to_vec()]);
         assert!(
             matches!(reader.end(), Some(LogEnd::Stopped { offset, .. }) if *offset == second as u64)
         );
         assert!(reader.resync_hashed_bytes() > 0);
         let (read, reader) =
-            read_within_resync_limit(&damaged, WalRecoveryMode::SkipCorrupted).unwrap();
+            read_within_resync_limit(&damaged, RecoveryMode::SkipCorrupted).unwrap();
         assert_eq!(read[0], b"aaaa");
         assert!(
             read[1..].iter().all(|p| p == b"tail1" || p == b"tail2"),
@@ -822,27 +711,27 @@ mod tests {
 
     #[test]
     fn large_torn_tail_whose_lengths_run_past_the_end_is_a_torn_tail() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let big = vec![0xff; 4 << 20];
         let bytes = write_log(&fs, &[b"aaaa", &big]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         let cut = &bytes[..bytes.len() - 10];
         assert_torn(cut, &[b"aaaa"], second as u64);
-        let (_, reader) = read_within_resync_limit(cut, WalRecoveryMode::PointInTime).unwrap();
+        let (_, reader) = read_within_resync_limit(cut, RecoveryMode::PointInTime).unwrap();
         // Only the check of the final frame's checksum hashed anything.
         assert!(reader.resync_hashed_bytes() <= cut.len() as u64);
     }
 
     #[test]
     fn torn_tail_of_16_kib_of_length_like_bytes_is_still_a_torn_tail() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         // Every fourth window claims 8 KiB, which fits in the file.
         let big = [0x00, 0x20, 0x00, 0x00].repeat(4096);
         let bytes = write_log(&fs, &[b"aaaa", &big]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         let cut = &bytes[..bytes.len() - 10];
         assert_torn(cut, &[b"aaaa"], second as u64);
-        let (_, reader) = read_within_resync_limit(cut, WalRecoveryMode::PointInTime).unwrap();
+        let (_, reader) = read_within_resync_limit(cut, RecoveryMode::PointInTime).unwrap();
         assert!(
             reader.resync_hashed_bytes() > 1 << 20,
             "the search hashed the candidates"
@@ -851,50 +740,28 @@ mod tests {
 
     #[test]
     fn large_torn_tail_of_length_like_bytes_past_the_search_limit_is_refused_not_dropped() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let big = length_like_bytes();
         let bytes = write_log(&fs, &[b"aaaa", &big]);
         let second = LOG_HEADER_BYTES + FRAME_HEADER_BYTES + 4;
         let cut = &bytes[..bytes.len() - 10];
         for mode in [
-            WalRecoveryMode::TolerateCorruptedTail,
-            WalRecoveryMode::AbsoluteConsistency,
+            RecoveryMode::TolerateCorruptedTail,
+            RecoveryMode::AbsoluteConsistency,
         ] {
             let err = read_within_resync_limit(cut, mode).unwrap_err();
             assert!(
-                matches!(&err, WalError::Corruption { offset, detail, .. }
+                matches!(&err, LogError::Corruption { offset, detail, .. }
                     if *offset == second as u64 && detail.contains("limit")),
                 "{mode:?}: {err}"
             );
         }
-        let (read, reader) = read_within_resync_limit(cut, WalRecoveryMode::PointInTime).unwrap();
+        let (read, reader) = read_within_resync_limit(cut, RecoveryMode::PointInTime).unwrap();
         assert_eq!(read, [b"aaaa".to_vec()]);
         assert!(
             matches!(reader.end(), Some(LogEnd::Stopped { offset, .. }) if *offset == second as u64),
             "{:?}",
             reader.end()
         );
-    }
-
-    #[test]
-    fn failed_append_poisons_the_writer() {
-        let fs = MemFs::new();
-        let mut writer = LogWriter::create(
-            &fs,
-            Path::new("/db/log"),
-            LogHeader {
-                kind: LogKind::Wal,
-                file_number: 1,
-            },
-        )
-        .unwrap();
-        fs.fail_appends_after(0);
-        assert!(matches!(writer.add_frame(b"x"), Err(WalError::Io { .. })));
-        fs.fail_appends_after(usize::MAX);
-        assert!(matches!(
-            writer.add_frame(b"x"),
-            Err(WalError::Poisoned { .. })
-        ));
-        assert!(matches!(writer.sync(), Err(WalError::Poisoned { .. })));
     }
 }
