@@ -226,7 +226,7 @@ fn metamorphic(seconds: u64, seed: Option<u64>) -> TaskResult {
         }
         None => {
             command.env_remove("SEER_METAMORPHIC_SEED");
-            format!("metamorphic test for {seconds}s (totals on the last line)")
+            format!("metamorphic test for {seconds}s (totals: the `metamorphic totals` line)")
         }
     };
     run(&step, &mut command)

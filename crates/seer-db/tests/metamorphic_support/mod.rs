@@ -123,7 +123,7 @@ pub fn run_from_env() {
         if settings.seed.is_none() && started.elapsed() >= settings.budget {
             break;
         }
-        if let Err(report) = check_seed(seed, &settings, &mut totals) {
+        if let Err(report) = check_seed(seed, &settings, &mut totals, started) {
             panic!("{report}");
         }
     }
@@ -135,8 +135,14 @@ pub fn run_from_env() {
 
 /// Runs sequence `seed` under every configuration; a failure becomes the
 /// report.
-fn check_seed(seed: u64, settings: &Settings, totals: &mut Totals) -> Result<(), String> {
+fn check_seed(
+    seed: u64,
+    settings: &Settings,
+    totals: &mut Totals,
+    started: Instant,
+) -> Result<(), String> {
     let (universe, ops) = ops::generate(seed);
+    eprintln!("metamorphic: seed {seed}: {} ops, {universe:?}", ops.len());
     let mut digests = Vec::new();
     for index in 0..CONFIGS_PER_SEQUENCE {
         let config = Config::of_sequence(seed, index);
@@ -150,6 +156,10 @@ fn check_seed(seed: u64, settings: &Settings, totals: &mut Totals) -> Result<(),
                 digests.push(stats.digest);
             }
             Err(failure) => {
+                eprintln!(
+                    "metamorphic: failure found after {totals} that agreed, in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
                 return Err(report(
                     seed, universe, &ops, index, &config, &failure, settings,
                 ));
@@ -157,12 +167,6 @@ fn check_seed(seed: u64, settings: &Settings, totals: &mut Totals) -> Result<(),
         }
     }
     totals.sequences_count += 1;
-    eprintln!(
-        "metamorphic: seed {seed}: {} ops, {:?}, {} configurations agree",
-        ops.len(),
-        universe,
-        digests.len()
-    );
     if digests.windows(2).any(|pair| pair[0] != pair[1]) {
         return Err(format!(
             "metamorphic seed {seed}: the configurations returned different results although \

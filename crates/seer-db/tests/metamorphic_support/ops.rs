@@ -242,6 +242,9 @@ pub enum Op {
     /// Close and reopen; configurations that redraw options draw them from
     /// this salt.
     Reopen(u64),
+    /// Compares the whole contents, forward and backward, with the model
+    /// (the generator puts one after every reopen, and its churn).
+    CheckContents,
     /// Close and reopen with these options (what a reduced sequence prints
     /// for each `Reopen`, so it does not depend on the option draw).
     ReopenWith(Box<DrawnOptions>),
@@ -260,7 +263,18 @@ pub fn generate(seed: u64) -> (Universe, Vec<Op>) {
     };
     let length = rng.between_usize(300, 2500);
     let mut generator = Generator { rng, universe };
-    let ops = (0..length).map(|_| generator.op()).collect();
+    let mut ops = Vec::with_capacity(length);
+    while ops.len() < length {
+        let op = generator.op();
+        let reopened = matches!(op, Op::Reopen(_));
+        ops.push(op);
+        if reopened {
+            if generator.rng.chance(1, 2) {
+                generator.churn(&mut ops);
+            }
+            ops.push(Op::CheckContents);
+        }
+    }
     (universe, ops)
 }
 
@@ -368,8 +382,25 @@ impl Generator {
         Op::Transaction { steps, interfere }
     }
 
+    /// Right after a reopen, while the background work the new options
+    /// call for (a tree reshaped by a new size ratio or base level) is
+    /// still running: a full compaction (of what recovery flushed), writes
+    /// to the hot keys, a flush and another compaction.
+    fn churn(&mut self, ops: &mut Vec<Op>) {
+        if self.rng.chance(1, 2) {
+            ops.push(Op::CompactRange(None));
+        }
+        for _ in 0..self.rng.between(1, 8) {
+            ops.push(Op::Write(self.write()));
+        }
+        ops.push(Op::Flush);
+        if self.rng.chance(1, 2) {
+            ops.push(Op::CompactRange(None));
+        }
+    }
+
     fn op(&mut self) -> Op {
-        let weights = [30, 5, 4, 15, 4, 6, 2, 4, 2, 1, 2, 2, 1];
+        let weights = [30, 5, 4, 15, 4, 6, 2, 4, 2, 1, 3, 4, 2];
         match self.rng.weighted(&weights) {
             0 => Op::Write(self.write()),
             1 => {
@@ -390,7 +421,7 @@ impl Generator {
             10 => Op::Flush,
             11 => Op::CompactRange(
                 self.rng
-                    .chance(2, 3)
+                    .chance(1, 2)
                     .then(|| (self.read_key(), self.read_key())),
             ),
             _ => Op::Reopen(self.rng.next_u64()),
@@ -503,6 +534,7 @@ impl fmt::Debug for Op {
             Self::Flush => f.write_str("Op::Flush"),
             Self::CompactRange(range) => write!(f, "Op::CompactRange({range:?})"),
             Self::Reopen(salt) => write!(f, "Op::Reopen({salt})"),
+            Self::CheckContents => f.write_str("Op::CheckContents"),
             Self::ReopenWith(options) => write!(f, "Op::ReopenWith(Box::new({options:?}))"),
         }
     }

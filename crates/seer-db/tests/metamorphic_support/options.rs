@@ -86,11 +86,13 @@ impl DrawnOptions {
             1 => SyncDraw::IntervalMs(rng.between(1, 50)),
             _ => SyncDraw::Never,
         };
-        let t = if rng.chance(1, 8) {
-            rng.between(17, 64) as u32
-        } else {
-            rng.between(2, 16) as u32
-        };
+        // Small and large size ratios and base levels alike, so a redraw
+        // often moves the base level (and the tree's shape) a long way.
+        let t = match rng.weighted(&[4, 3, 1]) {
+            0 => rng.between(2, 4),
+            1 => rng.between(5, 16),
+            _ => rng.between(17, 64),
+        } as u32;
         let policy = match rng.weighted(&[1, 1, 1, 1]) {
             0 => PolicyDraw::Adaptive,
             1 => PolicyDraw::Leveling(t),
@@ -116,7 +118,11 @@ impl DrawnOptions {
             l0_slowdown_writes_trigger,
             l0_stop_writes_trigger,
             target_file_size_bytes: rng.log_uniform(1 << 10, 64 << 10),
-            base_level_size_bytes: rng.log_uniform(1 << 10, 256 << 10),
+            base_level_size_bytes: if rng.chance(1, 2) {
+                rng.log_uniform(1 << 10, 4 << 10)
+            } else {
+                rng.log_uniform(16 << 10, 256 << 10)
+            },
             background_threads: rng.between_usize(1, 4),
             memory_budget_memtables: rng.chance(1, 5).then(|| rng.between(4, 16)),
         }

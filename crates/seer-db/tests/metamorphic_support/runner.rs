@@ -198,6 +198,7 @@ impl<'a> Runner<'a> {
         self.check_contents()?;
         let options = self.options.clone();
         self.reopen(options)?;
+        self.check_contents()?;
         self.close()?;
         self.stats.digest = self.hasher.finish();
         Ok(())
@@ -231,8 +232,7 @@ impl<'a> Runner<'a> {
             self.stats.redrawn_reopens_count += 1;
         }
         self.options = options;
-        self.open()?;
-        self.check_contents()
+        self.open()
     }
 
     fn apply(&mut self, op: &Op) -> Checked {
@@ -291,6 +291,7 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             Op::Flush => self.db().flush().map_err(|e| Mismatch::engine(&e)),
+            Op::CheckContents => self.check_contents(),
             Op::CompactRange(range) => self.compact_range(*range),
             Op::Reopen(_) | Op::ReopenWith(_) => {
                 let options = self
