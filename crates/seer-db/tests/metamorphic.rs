@@ -16,6 +16,7 @@
 //! once the defect is fixed.
 #![allow(clippy::unwrap_used)]
 
+mod durability_support;
 mod metamorphic_support;
 
 #[allow(unused_imports)]

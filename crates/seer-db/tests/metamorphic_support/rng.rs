@@ -1,17 +1,22 @@
-//! A tiny seeded generator (SplitMix64) so that a seed names the same
-//! operation sequence and option draws on every machine and every version
-//! of the dependencies.
+//! The metamorphic test's draws (ranges, chances, log-uniform sizes,
+//! weights, derived streams) over the tests' shared SplitMix64
+//! (`durability_support::Rng`), so that a seed names the same operation
+//! sequence and option draws on every machine and every version of the
+//! dependencies.
 
-/// SplitMix64: one `u64` of state, good enough statistics for test input.
-#[derive(Debug, Clone)]
+use crate::durability_support::Rng as SplitMix64;
+
+/// A seeded stream of draws.
 pub struct Rng {
-    state: u64,
+    inner: SplitMix64,
 }
 
 impl Rng {
     /// A generator whose output is a function of `seed` alone.
     pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+        Self {
+            inner: SplitMix64(seed),
+        }
     }
 
     /// A generator for the sub-stream `salt` of `seed` (e.g. one option
@@ -23,11 +28,7 @@ impl Rng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.inner.next_u64()
     }
 
     /// A number in `0..bound` (`bound > 0`).
