@@ -2,8 +2,9 @@
 //! does.
 //!
 //! - `ci`: format check, clippy with warnings denied, every test (unit,
-//!   integration, doc, fuzz-corpus replay), the loom models and a 20-cycle
-//!   kill -9 crash test.
+//!   integration, doc, fuzz-corpus replay; the metamorphic test among them
+//!   with its default 30 s budget), the loom models, a 20-cycle kill -9
+//!   crash test and a 60 s release run of the metamorphic test.
 //! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode;
 //!   `--engines seer,fjall,rocksdb` also turns on the peers' cargo features.
 //! - `loom`: the loom models of the commit pipeline.
@@ -15,6 +16,9 @@
 //!   stress test (`tests/stress.rs`) in release mode with a budget of `N`
 //!   seconds over its configurations (CI runs it in the ordinary test run
 //!   with its small default budget).
+//! - `metamorphic [--seconds N] [--seed S]`: seer-db's metamorphic test
+//!   (`tests/metamorphic.rs`) in release mode for a time budget, or one
+//!   sequence replayed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -70,6 +74,16 @@ enum Task {
         #[arg(long)]
         config: Option<String>,
     },
+    /// Runs random operation sequences under changing options against a
+    /// model (seer-db's metamorphic test) and prints the totals.
+    Metamorphic {
+        /// Seconds to run new sequences for.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Replay this one sequence instead (the seed a failure printed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 type TaskResult = Result<(), String>;
@@ -87,6 +101,7 @@ fn main() -> ExitCode {
             seed,
             config,
         } => stress(seconds, seed, config.as_deref()),
+        Task::Metamorphic { seconds, seed } => metamorphic(seconds, seed),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,7 +193,8 @@ fn ci() -> TaskResult {
         cargo().args(["test", "--workspace", "--locked", "--doc"]),
     )?;
     loom()?;
-    crash(20, None)
+    crash(20, None)?;
+    metamorphic(CI_METAMORPHIC_SECONDS, None)
 }
 
 fn crash(cycles: u64, seed: Option<u64>) -> TaskResult {
@@ -230,6 +246,42 @@ fn stress(seconds: u64, seed: Option<u64>, config: Option<&str>) -> TaskResult {
         command.env("SEER_STRESS_CONFIG", config);
     }
     run(&format!("stress test, {seconds} s"), &mut command)
+}
+
+/// Budget of the metamorphic step of `ci` (the test's own default under
+/// `cargo nextest run` is 30 s of a debug build; this adds a release run).
+const CI_METAMORPHIC_SECONDS: u64 = 60;
+
+fn metamorphic(seconds: u64, seed: Option<u64>) -> TaskResult {
+    let mut command = cargo();
+    command
+        .env("SEER_METAMORPHIC_SECONDS", seconds.to_string())
+        .args([
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "seer-db",
+            "--features",
+            "invariants",
+            "--test",
+            "metamorphic",
+            "--",
+            "--nocapture",
+            "--exact",
+            "random_sequences_agree_with_the_model_under_changing_options",
+        ]);
+    let step = match seed {
+        Some(seed) => {
+            command.env("SEER_METAMORPHIC_SEED", seed.to_string());
+            format!("metamorphic test, seed {seed}")
+        }
+        None => {
+            command.env_remove("SEER_METAMORPHIC_SEED");
+            format!("metamorphic test for {seconds}s (totals: the `metamorphic totals` line)")
+        }
+    };
+    run(&step, &mut command)
 }
 
 fn bench(args: &[String]) -> TaskResult {

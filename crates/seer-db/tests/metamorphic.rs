@@ -1,0 +1,180 @@
+//! The metamorphic test (after Pebble's `metamorphic` package): random
+//! operation sequences (puts, deletes, merges, batches, transactions,
+//! snapshots, point reads, `multi_get`, forward, reverse and bounded scans,
+//! flushes, `compact_range`, close and reopen with newly drawn options),
+//! each run under several configurations of drawn options against a
+//! `BTreeMap` model, with background flushes and compactions on.
+//!
+//! `SEER_METAMORPHIC_SECONDS` bounds the run (default 30 s), and
+//! `SEER_METAMORPHIC_SEED` replays one sequence; a failure prints its seed,
+//! step, op, expected and got, the replay command and a reduced sequence
+//! (the reducer's time is `SEER_METAMORPHIC_REDUCE_SECONDS`, default 120).
+//! `cargo xtask metamorphic --seconds N` runs it long, in release.
+//!
+//! The ignored tests below are reduced sequences the test found, each
+//! named after what it checks and naming the defect; they are un-ignored
+//! once the defect is fixed.
+#![allow(clippy::unwrap_used)]
+
+mod durability_support;
+mod metamorphic_support;
+
+#[allow(unused_imports)]
+use metamorphic_support::{
+    replay, Bounds, Config, Direction, DrawnOptions, MergeKind, Op, PolicyDraw, Scan, SyncDraw,
+    TxnStep, Universe, Write,
+};
+
+#[test]
+fn random_sequences_agree_with_the_model_under_changing_options() {
+    metamorphic_support::run_from_env();
+}
+
+/// Issue 11 defect 1, as the metamorphic test found it (seed
+/// 8475408661423058130, reduced from 1731 ops to 21): a reopen raises
+/// `base_level_size` (2173 to 22510 bytes), so the base level moves down
+/// while older versions of `c0002` stay above it; `compact_range` then
+/// compacts level 0 (holding the delete) straight into the new base level
+/// as "bottommost", the tombstone is dropped and the older put resurfaces.
+#[test]
+fn a_deleted_key_stays_deleted_when_a_reopen_moves_the_base_level_down() {
+    let universe = Universe {
+        merge: MergeKind::U64Add,
+        key_count: 61,
+    };
+    let config = Config {
+        first_options: DrawnOptions {
+            memtable_capacity_bytes: 3102,
+            memtable_partitions: 3,
+            max_immutable_memtables: 3,
+            sync: SyncDraw::Always,
+            block_size_bytes: 84,
+            block_cache_capacity_bytes: 0,
+            bloom_bits_per_key: 1,
+            zstd_level: Some(3),
+            policy: PolicyDraw::Adaptive,
+            l0_compaction_trigger: 5,
+            l0_slowdown_writes_trigger: 21,
+            l0_stop_writes_trigger: 23,
+            target_file_size_bytes: 2950,
+            base_level_size_bytes: 20338,
+            background_threads: 2,
+            memory_budget_memtables: None,
+        },
+        redraw_seed: None,
+    };
+    let ops = vec![
+        Op::Get(6),
+        Op::Write(Write::Put {
+            key: 35,
+            value: 341813,
+        }),
+        Op::Write(Write::Delete { key: 16 }),
+        Op::ReopenWith(Box::new(DrawnOptions {
+            memtable_capacity_bytes: 65536,
+            memtable_partitions: 7,
+            max_immutable_memtables: 2,
+            sync: SyncDraw::Never,
+            block_size_bytes: 331,
+            block_cache_capacity_bytes: 1048576,
+            bloom_bits_per_key: 11,
+            zstd_level: None,
+            policy: PolicyDraw::Leveling(3),
+            l0_compaction_trigger: 2,
+            l0_slowdown_writes_trigger: 16,
+            l0_stop_writes_trigger: 21,
+            target_file_size_bytes: 40102,
+            base_level_size_bytes: 2173,
+            background_threads: 2,
+            memory_budget_memtables: None,
+        })),
+        Op::Write(Write::Merge {
+            key: 20,
+            operand: 638715,
+        }),
+        Op::Transaction {
+            steps: vec![
+                TxnStep::Get(25),
+                TxnStep::Write(Write::Put {
+                    key: 7,
+                    value: 287098,
+                }),
+                TxnStep::Write(Write::Delete { key: 3 }),
+                TxnStep::Write(Write::Merge {
+                    key: 36,
+                    operand: 179823,
+                }),
+                TxnStep::Write(Write::Put {
+                    key: 8,
+                    value: 567151,
+                }),
+                TxnStep::Get(1),
+                TxnStep::Get(60),
+            ],
+            interfere: None,
+        },
+        Op::TakeSnapshot(0),
+        Op::Write(Write::Delete { key: 12 }),
+        Op::Write(Write::Put {
+            key: 2,
+            value: 383359,
+        }),
+        Op::SnapshotGet(1, 1),
+        Op::Write(Write::Put {
+            key: 1,
+            value: 199416,
+        }),
+        Op::Get(1),
+        Op::CompactRange(Some((1, 42))),
+        Op::Batch(vec![
+            Write::Delete { key: 1 },
+            Write::Delete { key: 1 },
+            Write::Put {
+                key: 5,
+                value: 521077,
+            },
+            Write::Put {
+                key: 2,
+                value: 267431,
+            },
+            Write::Put {
+                key: 2,
+                value: 798974,
+            },
+            Write::Delete { key: 6 },
+        ]),
+        Op::Flush,
+        Op::Write(Write::Put {
+            key: 2,
+            value: 105361,
+        }),
+        Op::Flush,
+        Op::Transaction {
+            steps: vec![TxnStep::Write(Write::Delete { key: 17 })],
+            interfere: None,
+        },
+        Op::Write(Write::Delete { key: 2 }),
+        Op::ReopenWith(Box::new(DrawnOptions {
+            memtable_capacity_bytes: 4194304,
+            memtable_partitions: 8,
+            max_immutable_memtables: 4,
+            sync: SyncDraw::Never,
+            block_size_bytes: 4072,
+            block_cache_capacity_bytes: 0,
+            bloom_bits_per_key: 6,
+            zstd_level: Some(-1),
+            policy: PolicyDraw::Adaptive,
+            l0_compaction_trigger: 3,
+            l0_slowdown_writes_trigger: 13,
+            l0_stop_writes_trigger: 20,
+            target_file_size_bytes: 8781,
+            base_level_size_bytes: 22510,
+            background_threads: 2,
+            memory_budget_memtables: None,
+        })),
+        Op::CompactRange(None),
+    ];
+    for _ in 0..20 {
+        replay(universe, &ops, &config);
+    }
+}
