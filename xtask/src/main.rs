@@ -222,23 +222,30 @@ fn crash(cycles: u64, seed: Option<u64>) -> TaskResult {
     )
 }
 
-fn stress(seconds: u64, seed: Option<u64>, config: Option<&str>) -> TaskResult {
+/// `cargo test --release` of seer-db's integration test `test` with the
+/// tree's invariant checker on (feature `invariants`) and the test's output
+/// shown; arguments added later go to the test binary.
+fn release_seer_db_test(test: &str) -> Command {
     let mut command = cargo();
+    command.args([
+        "test",
+        "--release",
+        "--locked",
+        "-p",
+        "seer-db",
+        "--features",
+        "invariants",
+        "--test",
+        test,
+        "--",
+        "--nocapture",
+    ]);
     command
-        .args([
-            "test",
-            "--release",
-            "--locked",
-            "-p",
-            "seer-db",
-            "--features",
-            "invariants",
-            "--test",
-            "stress",
-            "--",
-            "--nocapture",
-        ])
-        .env("SEER_STRESS_SECONDS", seconds.to_string());
+}
+
+fn stress(seconds: u64, seed: Option<u64>, config: Option<&str>) -> TaskResult {
+    let mut command = release_seer_db_test("stress");
+    command.env("SEER_STRESS_SECONDS", seconds.to_string());
     if let Some(seed) = seed {
         command.env("SEER_STRESS_SEED", seed.to_string());
     }
@@ -253,21 +260,10 @@ fn stress(seconds: u64, seed: Option<u64>, config: Option<&str>) -> TaskResult {
 const CI_METAMORPHIC_SECONDS: u64 = 60;
 
 fn metamorphic(seconds: u64, seed: Option<u64>) -> TaskResult {
-    let mut command = cargo();
+    let mut command = release_seer_db_test("metamorphic");
     command
         .env("SEER_METAMORPHIC_SECONDS", seconds.to_string())
         .args([
-            "test",
-            "--release",
-            "--locked",
-            "-p",
-            "seer-db",
-            "--features",
-            "invariants",
-            "--test",
-            "metamorphic",
-            "--",
-            "--nocapture",
             "--exact",
             "random_sequences_agree_with_the_model_under_changing_options",
         ]);
