@@ -19,8 +19,6 @@
 //! under the WAL's name. The byte layout is in `docs/FORMATS.md` ("WAL").
 
 pub mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod pipeline;
 pub mod record;
 pub mod recovery;

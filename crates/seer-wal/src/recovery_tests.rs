@@ -219,17 +219,6 @@ fn sequence_regression_and_wrong_header_are_corruption() {
     );
 }
 
-#[test]
-fn corpus_replays_through_the_fuzz_entry_point() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/wal_reader");
-    let mut count = 0;
-    for entry in std::fs::read_dir(corpus).unwrap() {
-        crate::fuzzing::wal_reader(&std::fs::read(entry.unwrap().path()).unwrap());
-        count += 1;
-    }
-    assert!(count >= 4, "the corpus is missing");
-}
-
 /// One segment's bytes with `writes` at consecutive seqs from 1, and the
 /// frame end offsets.
 fn segment_image(writes: &[WriteRecord]) -> (Vec<u8>, Vec<usize>) {
