@@ -16,7 +16,6 @@
 //! earlier cycle's keys and runs `DB::verify`. Operations are a pure
 //! function of (seed, cycle, thread, op), so the parent recomputes them.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -24,6 +23,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use seer_db::{Batch, DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
+use seer_testkit::model::{self, Model};
 
 const THREADS_COUNT: u64 = 4;
 const KEYS_PER_THREAD: u64 = 24;
@@ -179,26 +179,16 @@ fn child(dir: &Path, seed: u64, cycle: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Expected contents of some keys.
-type Model = BTreeMap<String, String>;
-
+/// Applies `ops` to `model` (seer-testkit's, with the same `","`
+/// string-append merges as the database here).
 fn apply(model: &mut Model, ops: &[Op]) {
     for op in ops {
-        match op {
-            Op::Put(k, v) => {
-                model.insert(k.clone(), v.clone());
-            }
-            Op::Delete(k) => {
-                model.remove(k);
-            }
-            Op::Merge(k, v) => {
-                let merged = match model.remove(k) {
-                    Some(base) => format!("{base},{v}"),
-                    None => v.clone(),
-                };
-                model.insert(k.clone(), merged);
-            }
-        }
+        let op = match op {
+            Op::Put(k, v) => model::Op::Put(k.clone().into_bytes(), v.clone().into_bytes()),
+            Op::Delete(k) => model::Op::Delete(k.clone().into_bytes()),
+            Op::Merge(k, v) => model::Op::Merge(k.clone().into_bytes(), v.clone().into_bytes()),
+        };
+        model::apply(model, &op);
     }
 }
 
@@ -213,7 +203,7 @@ fn read_keys(db: &DB, keys: &[String]) -> Result<Model, String> {
     let mut state = Model::new();
     for key in keys {
         if let Some(value) = db.get(key).map_err(|e| format!("get {key}: {e}"))? {
-            state.insert(key.clone(), String::from_utf8_lossy(&value).into_owned());
+            state.insert(key.clone().into_bytes(), value.to_vec());
         }
     }
     Ok(state)
@@ -235,8 +225,10 @@ fn check_thread(db: &DB, seed: u64, cycle: u64, thread: u64, acked: u64) -> Resu
     }
     Err(format!(
         "cycle {cycle} thread {thread}: state after {acked} acknowledged ops matches neither \
-         {acked} nor {} ops applied\nstate: {state:?}\nmodel with in-flight op: {model:?}",
-        acked + 1
+         {acked} nor {} ops applied\nstate: {}\nmodel with in-flight op: {}",
+        acked + 1,
+        model::describe(&state),
+        model::describe(&model)
     ))
 }
 

@@ -53,6 +53,22 @@ pub fn apply_all(model: &mut Model, ops: &[Op]) {
     }
 }
 
+/// `model` with keys and values shown as (lossy) UTF-8, for failure
+/// messages.
+pub fn describe(model: &Model) -> String {
+    let entries: Vec<String> = model
+        .iter()
+        .map(|(key, value)| {
+            format!(
+                "{:?}: {:?}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(value)
+            )
+        })
+        .collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
