@@ -25,8 +25,6 @@ pub mod recovery;
 pub mod segment;
 mod sync;
 mod syncer;
-#[cfg(test)]
-mod testfs;
 
 pub use error::{Result, WalError};
 pub use pipeline::{Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions};
