@@ -1,8 +1,11 @@
 //! The model of the database's contents: a `BTreeMap` from key to value
 //! that applies puts, deletes and merges as seer-db does with a
-//! `StringAppendOperator` joining operands with [`MERGE_DELIMITER`].
+//! `StringAppendOperator` joining operands with [`MERGE_DELIMITER`], and
+//! the same writes as a seer-db [`Batch`].
 
 use std::collections::BTreeMap;
+
+use seer_db::Batch;
 
 /// The delimiter of the string-append merge operator the model assumes.
 pub const MERGE_DELIMITER: &[u8] = b",";
@@ -51,6 +54,19 @@ pub fn apply_all(model: &mut Model, ops: &[Op]) {
     for op in ops {
         apply(model, op);
     }
+}
+
+/// A batch of `ops`, in order.
+pub fn batch_of(ops: &[Op]) -> Batch {
+    let mut batch = Batch::new();
+    for op in ops {
+        match op {
+            Op::Put(key, value) => batch.put(key, value),
+            Op::Delete(key) => batch.delete(key),
+            Op::Merge(key, operand) => batch.merge(key, operand),
+        };
+    }
+    batch
 }
 
 /// `model` with keys and values shown as (lossy) UTF-8, for failure

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 pub use seer_core::fault::PowerSwitch;
 use seer_core::fault::{FaultFileSystem, PowerLossMode};
-use seer_db::{Batch, DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
+use seer_db::{DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
 
 /// SplitMix64, so every choice of an iteration follows from its seed.
 pub struct Rng(pub u64);
@@ -41,7 +41,7 @@ impl Rng {
     }
 }
 
-use seer_testkit::model::apply_all;
+use seer_testkit::model::{apply_all, batch_of};
 /// The model of the database's contents and its writes, shared through
 /// seer-testkit (string-append merges joined by `MERGE_DELIMITER`).
 pub use seer_testkit::{Model, Op, MERGE_DELIMITER};
@@ -217,15 +217,7 @@ pub fn submit(db: &DB, rng: &mut Rng, ops: &[Op], sync: bool) -> bool {
 }
 
 pub fn write_batch(db: &DB, ops: &[Op], options: WriteOptions) -> bool {
-    let mut batch = Batch::new();
-    for op in ops {
-        match op {
-            Op::Put(k, v) => batch.put(k, v),
-            Op::Delete(k) => batch.delete(k),
-            Op::Merge(k, v) => batch.merge(k, v),
-        };
-    }
-    db.write(batch, options).is_ok()
+    db.write(batch_of(ops), options).is_ok()
 }
 
 pub fn open(fs: &FaultFileSystem, options: &DBOptions) -> (DB, Arc<PowerSwitch>) {

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use seer_core::fault::{FaultFileSystem, PowerSwitch};
 use seer_core::StringAppendOperator;
-use seer_db::{Batch, DBOptions, WriteOptions, DB};
+use seer_db::{DBOptions, WriteOptions, DB};
 
-use crate::model::{apply, apply_all, Model, Op};
+use crate::model::{apply, apply_all, batch_of, Model, Op};
 
 /// The database directory inside the fuzzed file system.
 const DIR: &str = "/fuzzdb";
@@ -131,17 +131,7 @@ fn write(db: &DB, step: &Step) -> seer_db::Result<()> {
         Step::Write(Op::Put(key, value)) => db.put(key, value),
         Step::Write(Op::Delete(key)) => db.delete(key),
         Step::Write(Op::Merge(key, operand)) => db.merge(key, operand),
-        Step::Batch(ops) => {
-            let mut batch = Batch::new();
-            for op in ops {
-                match op {
-                    Op::Put(key, value) => batch.put(key, value),
-                    Op::Delete(key) => batch.delete(key),
-                    Op::Merge(key, operand) => batch.merge(key, operand),
-                };
-            }
-            db.write(batch, WriteOptions::default()).map(drop)
-        }
+        Step::Batch(ops) => db.write(batch_of(ops), WriteOptions::default()).map(drop),
         _ => Ok(()),
     }
 }
