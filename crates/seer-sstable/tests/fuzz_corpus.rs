@@ -6,17 +6,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use common::{build_table, read_file, write_file, Entry};
 use seer_core::{InternalKey, Lookup, MergeBase, ValueKind};
 use seer_sstable::{Table, TableOptions};
 
+/// The corpus directory of this crate's fuzz target `target`.
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target)
+    seer_testkit::corpus::corpus_dir("seer-sstable", target)
 }
 
 fn small_entries() -> Vec<Entry> {
