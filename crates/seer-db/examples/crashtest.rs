@@ -22,7 +22,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use seer_db::{Batch, DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
+use seer_db::{DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
 use seer_testkit::model::{self, Model};
 
 const THREADS_COUNT: u64 = 4;
@@ -46,6 +46,17 @@ enum Op {
     Put(String, String),
     Delete(String),
     Merge(String, String),
+}
+
+impl Op {
+    /// The same write as seer-testkit's model (and its batches) take it.
+    fn to_model(&self) -> model::Op {
+        match self {
+            Op::Put(k, v) => model::Op::Put(k.clone().into_bytes(), v.clone().into_bytes()),
+            Op::Delete(k) => model::Op::Delete(k.clone().into_bytes()),
+            Op::Merge(k, v) => model::Op::Merge(k.clone().into_bytes(), v.clone().into_bytes()),
+        }
+    }
 }
 
 /// How an operation is submitted.
@@ -135,15 +146,8 @@ fn submit(db: &DB, ops: &[Op], via: Via, sync: bool) -> seer_db::Result<()> {
             txn.commit_with(options)
         }
         _ => {
-            let mut batch = Batch::new();
-            for op in ops {
-                match op {
-                    Op::Put(k, v) => batch.put(k, v),
-                    Op::Delete(k) => batch.delete(k),
-                    Op::Merge(k, v) => batch.merge(k, v),
-                };
-            }
-            db.write(batch, options).map(drop)
+            let ops: Vec<model::Op> = ops.iter().map(Op::to_model).collect();
+            db.write(model::batch_of(&ops), options).map(drop)
         }
     }
 }
@@ -183,12 +187,7 @@ fn child(dir: &Path, seed: u64, cycle: u64) -> Result<(), String> {
 /// string-append merges as the database here).
 fn apply(model: &mut Model, ops: &[Op]) {
     for op in ops {
-        let op = match op {
-            Op::Put(k, v) => model::Op::Put(k.clone().into_bytes(), v.clone().into_bytes()),
-            Op::Delete(k) => model::Op::Delete(k.clone().into_bytes()),
-            Op::Merge(k, v) => model::Op::Merge(k.clone().into_bytes(), v.clone().into_bytes()),
-        };
-        model::apply(model, &op);
+        model::apply(model, &op.to_model());
     }
 }
 
