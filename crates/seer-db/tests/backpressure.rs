@@ -38,7 +38,7 @@ impl Gate {
 /// waits while `gate` is closed.
 fn open(dir: &Path, gate: &Arc<Gate>, stall_timeout: Duration) -> DB {
     let gate = Arc::clone(gate);
-    let fs = ForwardingFs::new(RealFileSystem::shared(), move |path, inner| {
+    let fs = ForwardingFs::new(RealFileSystem::shared()).on_create(move |path, inner| {
         if path.extension().is_some_and(|e| e == "sst") {
             gate.pass();
         }

@@ -1,6 +1,7 @@
 //! [`ForwardingFs`]: a file system that forwards every call to an inner
-//! one, except that file creation goes through a hook, so a test can hold
-//! creation at a gate or wrap the created file (to count its syncs, say).
+//! one, except that file creation and removal can go through hooks, so a
+//! test can hold creation at a gate, wrap the created file (to count its
+//! syncs, say) or fail chosen removals.
 
 use std::fmt;
 use std::io;
@@ -9,31 +10,53 @@ use std::path::Path;
 use bytes::Bytes;
 use seer_core::{FileLock, FileSystem, RandomAccessFile, SharedFileSystem, WritableFile};
 
-/// The hook [`ForwardingFs`] calls for every `create`: it gets the path and
+/// The hook [`ForwardingFs::on_create`] installs: it gets the path and
 /// the inner file system and returns the file (normally after calling
 /// `inner.create(path)` itself).
 pub type CreateHook =
     Box<dyn Fn(&Path, &dyn FileSystem) -> io::Result<Box<dyn WritableFile>> + Send + Sync>;
 
-/// Forwards every call to `inner`; `create` goes through the hook.
+/// The hook [`ForwardingFs::on_remove_file`] installs: it gets the path
+/// and the inner file system and removes the file (or fails).
+pub type RemoveHook = Box<dyn Fn(&Path, &dyn FileSystem) -> io::Result<()> + Send + Sync>;
+
+/// Forwards every call to `inner`; `create` and `remove_file` go through
+/// their hooks when set.
 pub struct ForwardingFs {
     inner: SharedFileSystem,
-    on_create: CreateHook,
+    on_create: Option<CreateHook>,
+    on_remove_file: Option<RemoveHook>,
 }
 
 impl ForwardingFs {
-    /// Forwards to `inner`, creating files through `on_create`.
-    pub fn new(
-        inner: SharedFileSystem,
-        on_create: impl Fn(&Path, &dyn FileSystem) -> io::Result<Box<dyn WritableFile>>
+    /// Forwards every call to `inner`, with no hook set.
+    pub fn new(inner: SharedFileSystem) -> Self {
+        Self {
+            inner,
+            on_create: None,
+            on_remove_file: None,
+        }
+    }
+
+    /// Creates files through `hook`.
+    pub fn on_create(
+        mut self,
+        hook: impl Fn(&Path, &dyn FileSystem) -> io::Result<Box<dyn WritableFile>>
             + Send
             + Sync
             + 'static,
     ) -> Self {
-        Self {
-            inner,
-            on_create: Box::new(on_create),
-        }
+        self.on_create = Some(Box::new(hook));
+        self
+    }
+
+    /// Removes files through `hook`.
+    pub fn on_remove_file(
+        mut self,
+        hook: impl Fn(&Path, &dyn FileSystem) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_remove_file = Some(Box::new(hook));
+        self
     }
 }
 
@@ -50,7 +73,10 @@ impl FileSystem for ForwardingFs {
         self.inner.create_dir_all(dir)
     }
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        (self.on_create)(path, &*self.inner)
+        match &self.on_create {
+            Some(hook) => hook(path, &*self.inner),
+            None => self.inner.create(path),
+        }
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         self.inner.open_append(path)
@@ -68,7 +94,10 @@ impl FileSystem for ForwardingFs {
         self.inner.rename(from, to)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_file(path)
+        match &self.on_remove_file {
+            Some(hook) => hook(path, &*self.inner),
+            None => self.inner.remove_file(path),
+        }
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         self.inner.truncate(path, len)

@@ -12,7 +12,7 @@
 //! - [`model`]: the `BTreeMap` model of the database's contents with
 //!   string-append merge semantics;
 //! - [`forwarding_fs`]: a file system that forwards every call to another
-//!   one, with a hook on file creation.
+//!   one, with hooks on file creation and removal.
 
 pub mod corpus;
 pub mod forwarding_fs;

@@ -92,7 +92,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) {
 /// The real file system, counting the syncs of the files it creates.
 pub fn sync_counting_fs(sync_count: &Arc<AtomicUsize>) -> ForwardingFs {
     let sync_count = Arc::clone(sync_count);
-    ForwardingFs::new(RealFileSystem::shared(), move |path, inner| {
+    ForwardingFs::new(RealFileSystem::shared()).on_create(move |path, inner| {
         Ok(Box::new(SyncCountingFile {
             inner: inner.create(path)?,
             sync_count: Arc::clone(&sync_count),
