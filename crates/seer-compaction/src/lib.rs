@@ -31,8 +31,6 @@ pub mod cost;
 pub mod edit;
 mod error;
 pub mod executor;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod manifest;
 pub mod picker;
 pub mod policy;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use seer_core::fault::{Fault, FaultFileSystem, PowerLossMode};
 use seer_core::filename::{file_name, CURRENT_FILE_NAME};
 use seer_core::{FileKind, FileSystem, InternalKey, ValueKind};
 use seer_log::{LogKind, LogReader, RecoveryMode};
+use seer_testkit::ForwardingFs;
 
 fn dir() -> PathBuf {
     PathBuf::from("/db")
@@ -356,68 +358,17 @@ fn power_loss_after_a_failed_manifest_rewrite_keeps_one_whole_version() {
 
 /// The fault-injecting file system, with removals of manifests failing
 /// while `fail_manifest_removals` is set.
-#[derive(Debug)]
-struct FailingRemovals {
-    inner: FaultFileSystem,
-    fail_manifest_removals: std::sync::atomic::AtomicBool,
-}
-
-impl FileSystem for FailingRemovals {
-    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn create(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::WritableFile>> {
-        self.inner.create(path)
-    }
-    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::WritableFile>> {
-        self.inner.open_append(path)
-    }
-    fn open_read(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::RandomAccessFile>> {
-        self.inner.open_read(path)
-    }
-    fn map(&self, path: &Path) -> std::io::Result<Bytes> {
-        self.inner.map(path)
-    }
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        self.inner.read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+fn failing_manifest_removals(fail_manifest_removals: &Arc<AtomicBool>) -> ForwardingFs {
+    let fail = Arc::clone(fail_manifest_removals);
+    ForwardingFs::new(FaultFileSystem::new().shared()).on_remove_file(move |path, inner| {
         let manifest = path
             .file_name()
             .is_some_and(|name| name.to_string_lossy().starts_with("MANIFEST-"));
-        if manifest
-            && self
-                .fail_manifest_removals
-                .load(std::sync::atomic::Ordering::SeqCst)
-        {
+        if manifest && fail.load(Ordering::SeqCst) {
             return Err(std::io::Error::other("injected removal failure"));
         }
-        self.inner.remove_file(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
-        self.inner.truncate(path, len)
-    }
-    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-    fn exists(&self, path: &Path) -> std::io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn file_size(&self, path: &Path) -> std::io::Result<u64> {
-        self.inner.file_size(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn seer_core::FileLock>> {
-        self.inner.lock(path)
-    }
-    fn available_space(&self, dir: &Path) -> std::io::Result<u64> {
-        self.inner.available_space(dir)
-    }
+        inner.remove_file(path)
+    })
 }
 
 fn manifest_count(fs: &dyn FileSystem) -> usize {
@@ -433,10 +384,8 @@ fn manifest_count(fs: &dyn FileSystem) -> usize {
 /// and the next open removes the stale manifest.
 #[test]
 fn a_failed_removal_of_the_old_manifest_keeps_the_set_writable() {
-    let fs = Arc::new(FailingRemovals {
-        inner: FaultFileSystem::new(),
-        fail_manifest_removals: std::sync::atomic::AtomicBool::new(true),
-    });
+    let fail_manifest_removals = Arc::new(AtomicBool::new(true));
+    let fs = Arc::new(failing_manifest_removals(&fail_manifest_removals));
     let small = VersionSetOptions {
         max_manifest_bytes: 400,
         ..options()
@@ -457,8 +406,7 @@ fn a_failed_removal_of_the_old_manifest_keeps_the_set_writable() {
     );
     let expected = set.current();
     drop(set);
-    fs.fail_manifest_removals
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    fail_manifest_removals.store(false, Ordering::SeqCst);
     let (set, report) = VersionSet::open(fs.clone(), &dir(), small).unwrap();
     assert_eq!(*set.current(), *expected);
     assert!(report.removed_manifests.len() > 1);

@@ -16,14 +16,14 @@
 //! earlier cycle's keys and runs `DB::verify`. Operations are a pure
 //! function of (seed, cycle, thread, op), so the parent recomputes them.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use seer_db::{Batch, DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
+use seer_db::{DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
+use seer_testkit::model::{self, Model};
 
 const THREADS_COUNT: u64 = 4;
 const KEYS_PER_THREAD: u64 = 24;
@@ -46,6 +46,17 @@ enum Op {
     Put(String, String),
     Delete(String),
     Merge(String, String),
+}
+
+impl Op {
+    /// The same write as seer-testkit's model (and its batches) take it.
+    fn to_model(&self) -> model::Op {
+        match self {
+            Op::Put(k, v) => model::Op::Put(k.clone().into_bytes(), v.clone().into_bytes()),
+            Op::Delete(k) => model::Op::Delete(k.clone().into_bytes()),
+            Op::Merge(k, v) => model::Op::Merge(k.clone().into_bytes(), v.clone().into_bytes()),
+        }
+    }
 }
 
 /// How an operation is submitted.
@@ -135,15 +146,8 @@ fn submit(db: &DB, ops: &[Op], via: Via, sync: bool) -> seer_db::Result<()> {
             txn.commit_with(options)
         }
         _ => {
-            let mut batch = Batch::new();
-            for op in ops {
-                match op {
-                    Op::Put(k, v) => batch.put(k, v),
-                    Op::Delete(k) => batch.delete(k),
-                    Op::Merge(k, v) => batch.merge(k, v),
-                };
-            }
-            db.write(batch, options).map(drop)
+            let ops: Vec<model::Op> = ops.iter().map(Op::to_model).collect();
+            db.write(model::batch_of(&ops), options).map(drop)
         }
     }
 }
@@ -179,26 +183,11 @@ fn child(dir: &Path, seed: u64, cycle: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Expected contents of some keys.
-type Model = BTreeMap<String, String>;
-
+/// Applies `ops` to `model` (seer-testkit's, with the same `","`
+/// string-append merges as the database here).
 fn apply(model: &mut Model, ops: &[Op]) {
     for op in ops {
-        match op {
-            Op::Put(k, v) => {
-                model.insert(k.clone(), v.clone());
-            }
-            Op::Delete(k) => {
-                model.remove(k);
-            }
-            Op::Merge(k, v) => {
-                let merged = match model.remove(k) {
-                    Some(base) => format!("{base},{v}"),
-                    None => v.clone(),
-                };
-                model.insert(k.clone(), merged);
-            }
-        }
+        model::apply(model, &op.to_model());
     }
 }
 
@@ -213,7 +202,7 @@ fn read_keys(db: &DB, keys: &[String]) -> Result<Model, String> {
     let mut state = Model::new();
     for key in keys {
         if let Some(value) = db.get(key).map_err(|e| format!("get {key}: {e}"))? {
-            state.insert(key.clone(), String::from_utf8_lossy(&value).into_owned());
+            state.insert(key.clone().into_bytes(), value.to_vec());
         }
     }
     Ok(state)
@@ -235,8 +224,10 @@ fn check_thread(db: &DB, seed: u64, cycle: u64, thread: u64, acked: u64) -> Resu
     }
     Err(format!(
         "cycle {cycle} thread {thread}: state after {acked} acknowledged ops matches neither \
-         {acked} nor {} ops applied\nstate: {state:?}\nmodel with in-flight op: {model:?}",
-        acked + 1
+         {acked} nor {} ops applied\nstate: {}\nmodel with in-flight op: {}",
+        acked + 1,
+        model::describe(&state),
+        model::describe(&model)
     ))
 }
 

@@ -25,8 +25,6 @@ mod batch;
 mod db;
 mod dir;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 mod health;
 mod iter;
 mod lifecycle;

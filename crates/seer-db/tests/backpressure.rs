@@ -1,90 +1,51 @@
 //! Write stalls: a writer stopped by too many unflushed memtables resumes
 //! once the flush catches up, and fails with `WriteStall` after the stall
 //! timeout when it does not. A file system that holds table creation at a
-//! gate makes the background fall behind on demand.
+//! gate (a `ForwardingFs` from seer-testkit)
+//! makes the background fall behind on demand.
 #![allow(clippy::unwrap_used)]
 
-use std::io;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use seer_core::{FileLock, FileSystem, RandomAccessFile, RealFileSystem, WritableFile};
+use seer_core::RealFileSystem;
 use seer_db::{DBOptions, Error, HealthStatus, SyncPolicy, DB};
+use seer_testkit::ForwardingFs;
 
-/// The real file system, except that creating a table waits while the gate
-/// is closed.
+/// A gate that table creation waits at while it is closed.
 #[derive(Debug, Default)]
-struct GatedFs {
+struct Gate {
     closed: Mutex<bool>,
     opened: Condvar,
 }
 
-impl GatedFs {
+impl Gate {
     fn set_closed(&self, closed: bool) {
         *self.closed.lock().unwrap() = closed;
         self.opened.notify_all();
     }
-}
 
-impl FileSystem for GatedFs {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        RealFileSystem.create_dir_all(dir)
-    }
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        if path.extension().is_some_and(|e| e == "sst") {
-            let mut closed = self.closed.lock().unwrap();
-            while *closed {
-                closed = self.opened.wait(closed).unwrap();
-            }
+    fn pass(&self) {
+        let mut closed = self.closed.lock().unwrap();
+        while *closed {
+            closed = self.opened.wait(closed).unwrap();
         }
-        RealFileSystem.create(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealFileSystem.open_append(path)
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn RandomAccessFile>> {
-        RealFileSystem.open_read(path)
-    }
-    fn map(&self, path: &Path) -> io::Result<Bytes> {
-        RealFileSystem.map(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        RealFileSystem.read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealFileSystem.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        RealFileSystem.remove_file(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealFileSystem.truncate(path, len)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        RealFileSystem.list_dir(dir)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        RealFileSystem.exists(path)
-    }
-    fn file_size(&self, path: &Path) -> io::Result<u64> {
-        RealFileSystem.file_size(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealFileSystem.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        RealFileSystem.lock(path)
-    }
-    fn available_space(&self, dir: &Path) -> io::Result<u64> {
-        RealFileSystem.available_space(dir)
     }
 }
 
-fn open(dir: &Path, fs: &Arc<GatedFs>, stall_timeout: Duration) -> DB {
+/// Opens a database on the real file system, except that creating a table
+/// waits while `gate` is closed.
+fn open(dir: &Path, gate: &Arc<Gate>, stall_timeout: Duration) -> DB {
+    let gate = Arc::clone(gate);
+    let fs = ForwardingFs::new(RealFileSystem::shared()).on_create(move |path, inner| {
+        if path.extension().is_some_and(|e| e == "sst") {
+            gate.pass();
+        }
+        inner.create(path)
+    });
     DBOptions::default()
-        .file_system(Arc::clone(fs) as Arc<dyn FileSystem>)
+        .file_system(Arc::new(fs))
         .sync_policy(SyncPolicy::Never)
         .memtable_capacity(1024)
         .max_immutable_memtables(1)
@@ -123,7 +84,7 @@ fn wait_until_stalled(db: &DB) {
 #[test]
 fn a_stalled_write_resumes_when_the_flush_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(GatedFs::default());
+    let fs = Arc::new(Gate::default());
     let db = open(dir.path(), &fs, Duration::from_secs(60));
     fs.set_closed(true);
     fill_until_stopped(&db);
@@ -142,7 +103,7 @@ fn a_stalled_write_resumes_when_the_flush_catches_up() {
 #[test]
 fn a_stall_that_outlives_its_timeout_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(GatedFs::default());
+    let fs = Arc::new(Gate::default());
     let db = open(dir.path(), &fs, Duration::from_millis(50));
     fs.set_closed(true);
     fill_until_stopped(&db);

@@ -6,16 +6,15 @@
 //! tables.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Bound;
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use seer_db::{DbIterator, Snapshot, StringAppendOperator, DB};
+use seer_testkit::model::{apply, Model, Op as ModelOp};
 
 mod iter_support;
-
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 #[derive(Debug, Clone)]
 enum Bounds {
@@ -109,14 +108,6 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn apply_merge(model: &mut Model, key: &[u8], operand: &[u8]) {
-    let merged = match model.get(key) {
-        Some(old) => [old.as_slice(), b",", operand].concat(),
-        None => operand.to_vec(),
-    };
-    model.insert(key.to_vec(), merged);
-}
-
 fn make_iterator(db: &DB, snapshot: Option<&Snapshot>, bounds: &Bounds) -> DbIterator {
     match (snapshot, bounds) {
         (None, Bounds::Prefix(p)) => db.prefix(p),
@@ -173,7 +164,7 @@ fn run(ops: Vec<Op>) {
             }
             Op::Merge(k, v) => {
                 db.merge(&k, &v).unwrap();
-                apply_merge(&mut model, &k, &v);
+                apply(&mut model, &ModelOp::Merge(k, v));
             }
             Op::Flush => db.flush().unwrap(),
             Op::Compact => db.compact_range::<&[u8]>(..).unwrap(),

@@ -25,7 +25,8 @@ use crate::key_buf::KeyBuf;
 
 const U32_BYTES: usize = 4;
 
-type BlockResult<T> = Result<T, LocalCorruption>;
+/// A block decode result: a corruption's offset is within the block.
+pub type BlockResult<T> = Result<T, LocalCorruption>;
 
 /// Builds one block from keys added in order.
 #[derive(Debug)]
@@ -115,9 +116,10 @@ struct EntryHeader {
     header_len: usize,
 }
 
-/// A cursor over the entries of one block.
+/// A cursor over the entries of one block (public only with the
+/// `block-api` feature, for the block fuzz harness in seer-testkit).
 #[derive(Debug, Clone)]
-pub(crate) struct BlockIter {
+pub struct BlockIter {
     block: Bytes,
     /// Where the restart array starts, which is where the entries end.
     restarts_offset: usize,
@@ -135,7 +137,7 @@ pub(crate) struct BlockIter {
 
 impl BlockIter {
     /// Parses the restart array of `block`; the cursor starts unpositioned.
-    pub(crate) fn new(block: Bytes) -> BlockResult<Self> {
+    pub fn new(block: Bytes) -> BlockResult<Self> {
         let len = block.len();
         let count_offset = len.checked_sub(U32_BYTES).ok_or_else(|| {
             LocalCorruption::new(0, CorruptionReason::Truncated { what: "block" })
@@ -175,55 +177,58 @@ impl BlockIter {
 
     /// Whether the cursor is on an entry.
     #[inline]
-    pub(crate) fn valid(&self) -> bool {
+    pub fn valid(&self) -> bool {
         self.current < self.restarts_offset
     }
 
     /// The current encoded internal key.
     #[inline]
-    pub(crate) fn key(&self) -> &[u8] {
+    pub fn key(&self) -> &[u8] {
         &self.key
     }
 
     /// The current value as a zero-copy slice of the block.
     #[inline]
-    pub(crate) fn value(&self) -> Bytes {
+    pub fn value(&self) -> Bytes {
         self.block.slice(self.value_start..self.value_end)
     }
 
     /// The current value, borrowed.
     #[inline]
-    pub(crate) fn value_slice(&self) -> &[u8] {
+    pub fn value_slice(&self) -> &[u8] {
         &self.block[self.value_start..self.value_end]
     }
 
     /// Moves to the first entry.
-    pub(crate) fn seek_to_first(&mut self) -> BlockResult<()> {
+    pub fn seek_to_first(&mut self) -> BlockResult<()> {
         let result = self.seek_to_restart(0).and_then(|()| self.parse_next());
         self.invalidate_on_error(result.map(|_| ()))
     }
 
     /// Moves to the last entry.
-    pub(crate) fn seek_to_last(&mut self) -> BlockResult<()> {
+    pub fn seek_to_last(&mut self) -> BlockResult<()> {
         let result = self.seek_to_last_inner();
         self.invalidate_on_error(result)
     }
 
     /// Moves to the first entry whose key is `>= target`, or becomes
     /// invalid when every key is smaller.
-    pub(crate) fn seek(&mut self, target: &[u8]) -> BlockResult<()> {
+    pub fn seek(&mut self, target: &[u8]) -> BlockResult<()> {
         let result = self.seek_inner(target);
         self.invalidate_on_error(result)
     }
 
     /// Moves to the next entry, or becomes invalid after the last.
-    pub(crate) fn next(&mut self) -> BlockResult<()> {
+    // A cursor step that can fail, not an `Iterator`: the name matches the
+    // crate's other cursors.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> BlockResult<()> {
         let result = self.parse_next().map(|_| ());
         self.invalidate_on_error(result)
     }
 
     /// Moves to the previous entry, or becomes invalid before the first.
-    pub(crate) fn prev(&mut self) -> BlockResult<()> {
+    pub fn prev(&mut self) -> BlockResult<()> {
         let result = self.prev_inner();
         self.invalidate_on_error(result)
     }

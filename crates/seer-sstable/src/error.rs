@@ -171,7 +171,7 @@ impl From<DecodeError> for CorruptionReason {
 /// A corruption found inside one structure (a block), at an offset relative
 /// to that structure's start; the table adds the file and the base offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LocalCorruption {
+pub struct LocalCorruption {
     pub(crate) offset: usize,
     pub(crate) reason: CorruptionReason,
 }

@@ -25,8 +25,6 @@ mod error;
 mod filter;
 mod footer;
 mod format;
-#[doc(hidden)]
-pub mod fuzzing;
 mod index;
 mod iterator;
 mod key_buf;
@@ -45,3 +43,11 @@ pub use meta::TableMeta;
 pub use options::{Compression, TableOptions, MAX_BLOCK_SIZE_BYTES};
 pub use properties::TableProperties;
 pub use table::{FilterStats, Table};
+
+/// The cursor over one decoded data or index block and its error, for the
+/// block fuzz harness in `seer-testkit`; not part of the stable API and only
+/// with the `block-api` feature, which no library build turns on.
+#[cfg(feature = "block-api")]
+pub use block::{BlockIter, BlockResult};
+#[cfg(feature = "block-api")]
+pub use error::LocalCorruption as BlockCorruption;

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{build_table, SyncCountingFs};
+use common::{build_table, sync_counting_fs};
 use seer_core::{InternalKey, RealFileSystem, ValueKind};
 use seer_sstable::{Compression, Error, Table, TableBuilder, TableOptions};
 
@@ -156,8 +156,8 @@ fn filter_stops_absent_keys_and_counts_its_work() {
 #[test]
 fn finish_syncs_the_file_before_returning() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(SyncCountingFs::default());
-    let syncs = Arc::clone(&fs.sync_count);
+    let syncs = Arc::default();
+    let fs = Arc::new(sync_counting_fs(&syncs));
     let mut builder =
         TableBuilder::new(fs, &table_path(dir.path()), TableOptions::default()).unwrap();
     builder.add(&key("a", 1, ValueKind::Put), b"v").unwrap();

@@ -1,31 +1,21 @@
-//! Replays the checked-in cargo-fuzz corpus through the same functions the
-//! fuzz targets call, and keeps the corpus's valid table in step with the
-//! format: it must be byte-identical to what the builder writes today (run
-//! with `SEER_BLESS=1` to rewrite it after a deliberate format change).
+//! Keeps the cargo-fuzz corpus's valid table in step with the format: it
+//! must be byte-identical to what the builder writes today (run with
+//! `SEER_BLESS=1` to rewrite it after a deliberate format change). The
+//! corpus itself is replayed by seer-testkit's `tests/corpus_replay.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use common::{build_table, read_file, write_file, Entry};
-use seer_core::{FileSystem, InternalKey, Lookup, MergeBase, RealFileSystem, ValueKind};
-use seer_sstable::{fuzzing, Table, TableOptions};
+use seer_core::{InternalKey, Lookup, MergeBase, ValueKind};
+use seer_sstable::{Table, TableOptions};
 
+/// The corpus directory of this crate's fuzz target `target`.
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target)
-}
-
-fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = corpus_dir(target);
-    let names = RealFileSystem.list_dir(&dir).unwrap();
-    names
-        .iter()
-        .map(|name| read_file(&dir.join(name)))
-        .collect()
+    seer_testkit::corpus::corpus_dir("seer-sstable", target)
 }
 
 fn small_entries() -> Vec<Entry> {
@@ -94,22 +84,4 @@ fn first_block(table: &[u8]) -> &[u8] {
         }
     }
     panic!("no block found");
-}
-
-#[test]
-fn corpus_replays_without_panics() {
-    for (target, run) in [
-        ("block_decoder", fuzzing::block_decoder as fn(&[u8])),
-        ("table_reader", fuzzing::table_reader),
-    ] {
-        let inputs = corpus(target);
-        assert!(
-            inputs.len() >= 3,
-            "{target} corpus has {} inputs",
-            inputs.len()
-        );
-        for input in inputs {
-            run(&input);
-        }
-    }
 }

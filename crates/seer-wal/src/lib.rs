@@ -19,16 +19,12 @@
 //! under the WAL's name. The byte layout is in `docs/FORMATS.md` ("WAL").
 
 pub mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod pipeline;
 pub mod record;
 pub mod recovery;
 pub mod segment;
 mod sync;
 mod syncer;
-#[cfg(test)]
-mod testfs;
 
 pub use error::{Result, WalError};
 pub use pipeline::{Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions};

@@ -10,12 +10,13 @@ use std::sync::Mutex as StdMutex;
 
 use bytes::Bytes;
 use loom::sync::atomic::AtomicU64 as LoomAtomicU64;
+use seer_core::fault::{Fault, FaultFileSystem};
+use seer_core::FileSystem;
 use seer_log::LogError;
 
 use super::*;
 use crate::record::{WriteOp, WriteRecord};
 use crate::recovery::SegmentReader;
-use crate::testfs::MemFs;
 use crate::WalRecoveryMode;
 
 /// Records what was applied, and the highest applied sequence number as a
@@ -44,7 +45,8 @@ impl Apply for Checker {
 
 const DIR: &str = "/db";
 
-fn open(fs: &MemFs, policy: SyncPolicy) -> Arc<CommitPipeline<Checker>> {
+fn open(fs: &FaultFileSystem, policy: SyncPolicy) -> Arc<CommitPipeline<Checker>> {
+    fs.create_dir_all(Path::new(DIR)).unwrap();
     let options = WalOptions {
         sync_policy: policy,
         ..WalOptions::default()
@@ -73,7 +75,7 @@ fn put(key: &'static str) -> WriteRecord {
     })
 }
 
-fn logged_seqs(fs: &MemFs, segment: u64) -> Vec<SeqNo> {
+fn logged_seqs(fs: &FaultFileSystem, segment: u64) -> Vec<SeqNo> {
     let path = segment_path(Path::new(DIR), segment);
     let mut reader = SegmentReader::open(fs, &path, WalRecoveryMode::AbsoluteConsistency).unwrap();
     let mut last = None;
@@ -96,7 +98,7 @@ fn check_visibility(wal: &CommitPipeline<Checker>, previous: SeqNo) -> SeqNo {
 #[test]
 fn loom_concurrent_writes_complete_once_in_sequence_order() {
     loom::model(|| {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let wal = open(&fs, SyncPolicy::Always);
         let writer = {
             let wal = Arc::clone(&wal);
@@ -134,9 +136,9 @@ fn loom_concurrent_writes_complete_once_in_sequence_order() {
 #[test]
 fn loom_failing_leader_wakes_every_follower_with_an_error() {
     loom::model(|| {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let wal = open(&fs, SyncPolicy::Always);
-        fs.fail_appends_after(0);
+        fs.arm(Fault::FailWrite { nth: 1 });
         let writers: Vec<_> = ["a", "b"]
             .into_iter()
             .map(|key| {
@@ -166,7 +168,7 @@ fn loom_failing_leader_wakes_every_follower_with_an_error() {
 #[test]
 fn loom_roll_never_splits_a_group() {
     loom::model(|| {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let wal = open(&fs, SyncPolicy::Never);
         let writer = {
             let wal = Arc::clone(&wal);
@@ -196,7 +198,7 @@ fn loom_roll_never_splits_a_group() {
 #[test]
 fn loom_three_writers_each_complete_exactly_once() {
     loom::model(|| {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let wal = open(&fs, SyncPolicy::Always);
         let writers: Vec<_> = ["a", "b"]
             .into_iter()

@@ -4,13 +4,14 @@
 use std::sync::Mutex as StdMutex;
 
 use bytes::Bytes;
+use seer_core::fault::{Fault, FaultFileSystem};
+use seer_core::FileSystem;
 use seer_log::LogError;
 
 use super::*;
 use crate::record::tests::put;
 use crate::record::{Record, WriteOp};
 use crate::recovery::WalRecovery;
-use crate::testfs::MemFs;
 use crate::WalRecoveryMode;
 
 /// Remembers every applied record and every poisoning it is told of;
@@ -40,7 +41,8 @@ impl Apply for Recorder {
 
 const DIR: &str = "/db";
 
-fn open_with(fs: &MemFs, policy: SyncPolicy) -> CommitPipeline<Recorder> {
+fn open_with(fs: &FaultFileSystem, policy: SyncPolicy) -> CommitPipeline<Recorder> {
+    fs.create_dir_all(Path::new(DIR)).unwrap();
     let options = WalOptions {
         sync_policy: policy,
         ..WalOptions::default()
@@ -56,13 +58,13 @@ fn open_with(fs: &MemFs, policy: SyncPolicy) -> CommitPipeline<Recorder> {
     .unwrap()
 }
 
-fn replay(fs: &MemFs) -> Vec<Record> {
+fn replay(fs: &FaultFileSystem) -> Vec<Record> {
     let recovery =
         WalRecovery::open(fs, Path::new(DIR), 0, WalRecoveryMode::AbsoluteConsistency).unwrap();
     recovery.collect::<Result<Vec<_>>>().unwrap()
 }
 
-fn segment_seqs(fs: &MemFs, segment: u64) -> Vec<SeqNo> {
+fn segment_seqs(fs: &FaultFileSystem, segment: u64) -> Vec<SeqNo> {
     let path = segment_path(Path::new(DIR), segment);
     let mut reader =
         crate::SegmentReader::open(fs, &path, WalRecoveryMode::AbsoluteConsistency).unwrap();
@@ -74,7 +76,7 @@ fn segment_seqs(fs: &MemFs, segment: u64) -> Vec<SeqNo> {
 
 #[test]
 fn writes_get_sequence_numbers_in_log_order() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Always);
     let batch = WriteRecord::Batch(vec![
         WriteOp::Delete {
@@ -118,7 +120,7 @@ fn writes_get_sequence_numbers_in_log_order() {
 
 #[test]
 fn concurrent_writers_each_complete_once_in_order() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Always);
     let (threads, per_thread) = (8u64, 100u64);
     let mut seqs: Vec<SeqNo> = std::thread::scope(|scope| {
@@ -154,20 +156,20 @@ fn concurrent_writers_each_complete_once_in_order() {
         .collect();
     assert_eq!(logged, applied);
     assert_eq!(logged, (1..=threads * per_thread).collect::<Vec<_>>());
-    assert!(fs.syncs_count() <= 1 + (threads * per_thread) as usize);
+    assert!(fs.stats().syncs_count <= 1 + threads * per_thread);
 }
 
 #[test]
 fn failed_append_fails_the_write_and_poisons() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Always);
     wal.write(put("a", "1"), WriteOptions::default()).unwrap();
-    fs.fail_appends_after(0);
+    fs.arm(Fault::FailWrite { nth: 1 });
     assert!(matches!(
         wal.write(put("b", "2"), WriteOptions::default()),
         Err(WalError::Log(LogError::Io { .. }))
     ));
-    fs.fail_appends_after(usize::MAX);
+    fs.disarm_all();
     assert!(matches!(
         wal.write(put("c", "3"), WriteOptions::default()),
         Err(WalError::Poisoned { .. })
@@ -180,10 +182,10 @@ fn failed_append_fails_the_write_and_poisons() {
 
 #[test]
 fn failed_sync_is_not_retried() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Never);
     wal.write(put("a", "1"), WriteOptions::default()).unwrap();
-    fs.fail_syncs(true);
+    fs.arm(Fault::FailEverySync);
     let synced = WriteOptions {
         sync: true,
         ..WriteOptions::default()
@@ -192,7 +194,7 @@ fn failed_sync_is_not_retried() {
         wal.write(put("b", "2"), synced),
         Err(WalError::Log(LogError::Io { .. }))
     ));
-    fs.fail_syncs(false);
+    fs.disarm_all();
     assert!(matches!(
         wal.write(put("c", "3"), synced),
         Err(WalError::Poisoned { .. })
@@ -202,9 +204,9 @@ fn failed_sync_is_not_retried() {
 
 #[test]
 fn failed_interval_sync_tells_the_owner_at_once_without_a_write() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Interval(Duration::from_millis(2)));
-    fs.fail_syncs(true);
+    fs.arm(Fault::FailEverySync);
     wal.write(put("a", "1"), WriteOptions::default()).unwrap();
     // Bounded wait for the background sync; this checks that the owner is
     // told, not how fast.
@@ -225,7 +227,7 @@ fn failed_interval_sync_tells_the_owner_at_once_without_a_write() {
         "{told:?}"
     );
     assert_eq!(told[0].to_string(), cause.to_string());
-    fs.fail_syncs(false);
+    fs.disarm_all();
     assert!(matches!(
         wal.write(put("b", "2"), WriteOptions::default()),
         Err(WalError::Poisoned { .. })
@@ -239,7 +241,7 @@ fn failed_interval_sync_tells_the_owner_at_once_without_a_write() {
 
 #[test]
 fn failed_apply_poisons_without_publishing() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Always);
     assert!(matches!(
         wal.write(put("bad", "1"), WriteOptions::default()),
@@ -254,7 +256,7 @@ fn failed_apply_poisons_without_publishing() {
 
 #[test]
 fn invalid_writes_are_refused_without_poison() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Always);
     let both = WriteOptions {
         sync: true,
@@ -277,14 +279,14 @@ fn invalid_writes_are_refused_without_poison() {
 
 #[test]
 fn roll_splits_the_log_between_writes() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Never);
     wal.write(put("a", "1"), WriteOptions::default()).unwrap();
     wal.write(put("b", "2"), WriteOptions::default()).unwrap();
-    let syncs_before = fs.syncs_count();
+    let syncs_before = fs.stats().syncs_count;
     let (old, visible_at_switch) = wal.roll_with(5, |_| wal.visible_seq()).unwrap();
     assert!(
-        fs.syncs_count() > syncs_before,
+        fs.stats().syncs_count > syncs_before,
         "the old segment is synced on roll"
     );
     assert_eq!((old, visible_at_switch, wal.segment()), (1, 2, 5));
@@ -298,11 +300,11 @@ fn roll_splits_the_log_between_writes() {
 
 #[test]
 fn sync_policies_decide_when_to_sync() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Never);
-    let base = fs.syncs_count();
+    let base = fs.stats().syncs_count;
     wal.write(put("a", "1"), WriteOptions::default()).unwrap();
-    assert_eq!(fs.syncs_count(), base);
+    assert_eq!(fs.stats().syncs_count, base);
     wal.write(
         put("b", "1"),
         WriteOptions {
@@ -311,18 +313,18 @@ fn sync_policies_decide_when_to_sync() {
         },
     )
     .unwrap();
-    assert_eq!(fs.syncs_count(), base + 1);
+    assert_eq!(fs.stats().syncs_count, base + 1);
     wal.sync().unwrap();
-    assert_eq!(fs.syncs_count(), base + 1, "nothing new to sync");
-    let always = open_with(&MemFs::new(), SyncPolicy::Always);
-    let fs_always = MemFs::new();
+    assert_eq!(fs.stats().syncs_count, base + 1, "nothing new to sync");
+    let always = open_with(&FaultFileSystem::new(), SyncPolicy::Always);
+    let fs_always = FaultFileSystem::new();
     drop(always);
     let always = open_with(&fs_always, SyncPolicy::Always);
-    let base = fs_always.syncs_count();
+    let base = fs_always.stats().syncs_count;
     always
         .write(put("a", "1"), WriteOptions::default())
         .unwrap();
-    assert_eq!(fs_always.syncs_count(), base + 1);
+    assert_eq!(fs_always.stats().syncs_count, base + 1);
     always
         .write(
             put("a", "1"),
@@ -333,7 +335,7 @@ fn sync_policies_decide_when_to_sync() {
         )
         .unwrap();
     assert_eq!(
-        fs_always.syncs_count(),
+        fs_always.stats().syncs_count,
         base + 1,
         "an unlogged write does not sync"
     );
@@ -341,22 +343,22 @@ fn sync_policies_decide_when_to_sync() {
 
 #[test]
 fn interval_syncer_syncs_and_stops() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Interval(Duration::from_millis(2)));
-    let base = fs.syncs_count();
+    let base = fs.stats().syncs_count;
     wal.write(put("a", "1"), WriteOptions::default()).unwrap();
     // Bounded wait for the background sync; this checks that it happens,
     // not how fast.
     for _ in 0..5000 {
-        if fs.syncs_count() > base {
+        if fs.stats().syncs_count > base {
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert!(fs.syncs_count() > base, "the syncer never synced");
+    assert!(fs.stats().syncs_count > base, "the syncer never synced");
     drop(wal);
     let wal = open_with(
-        &MemFs::new(),
+        &FaultFileSystem::new(),
         SyncPolicy::Interval(Duration::from_secs(3600)),
     );
     wal.close().unwrap();
@@ -364,7 +366,7 @@ fn interval_syncer_syncs_and_stops() {
 
 #[test]
 fn opening_an_existing_segment_is_refused() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     drop(open_with(&fs, SyncPolicy::Always));
     let again = CommitPipeline::open(
         Arc::new(fs.clone()),

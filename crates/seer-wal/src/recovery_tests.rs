@@ -4,19 +4,24 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use seer_core::fault::FaultFileSystem;
 use seer_log::frame::LOG_HEADER_BYTES;
 use seer_log::{FrameBuffer, LogError, LogHeader};
 
 use super::*;
 use crate::record::tests::{arb_write, put};
 use crate::record::WriteRecord;
-use crate::testfs::MemFs;
 
 const DIR: &str = "/db";
 
 /// Writes `writes` into segment `number` (consecutive seqs from `first_seq`)
 /// and returns each frame's end offset.
-fn write_segment(fs: &MemFs, number: u64, first_seq: SeqNo, writes: &[WriteRecord]) -> Vec<usize> {
+fn write_segment(
+    fs: &FaultFileSystem,
+    number: u64,
+    first_seq: SeqNo,
+    writes: &[WriteRecord],
+) -> Vec<usize> {
     let mut bytes = LogHeader {
         kind: LogKind::Wal,
         file_number: number,
@@ -32,11 +37,17 @@ fn write_segment(fs: &MemFs, number: u64, first_seq: SeqNo, writes: &[WriteRecor
         ends.push(bytes.len() + frames.len());
     }
     bytes.extend_from_slice(frames.as_bytes());
-    fs.put(&segment_path(Path::new(DIR), number), bytes);
+    write_file(fs, &segment_path(Path::new(DIR), number), bytes);
     ends
 }
 
-fn recover(fs: &MemFs, mode: WalRecoveryMode) -> Result<(Vec<SeqNo>, RecoveryReport)> {
+/// Replaces the file at `path` (in an existing or new directory) with `bytes`.
+fn write_file(fs: &FaultFileSystem, path: &Path, bytes: Vec<u8>) {
+    fs.create_dir_all(path.parent().unwrap()).unwrap();
+    fs.create(path).unwrap().append(&bytes).unwrap();
+}
+
+fn recover(fs: &FaultFileSystem, mode: WalRecoveryMode) -> Result<(Vec<SeqNo>, RecoveryReport)> {
     let mut recovery = WalRecovery::open(fs, Path::new(DIR), 0, mode)?;
     let mut seqs = Vec::new();
     while let Some(record) = recovery.next_record()? {
@@ -49,13 +60,13 @@ fn three_puts() -> Vec<WriteRecord> {
     vec![put("a", "1"), put("b", "2"), put("c", "3")]
 }
 
-fn segment_bytes(fs: &MemFs, number: u64) -> Vec<u8> {
+fn segment_bytes(fs: &FaultFileSystem, number: u64) -> Vec<u8> {
     fs.read(&segment_path(Path::new(DIR), number)).unwrap()
 }
 
 #[test]
 fn replays_segments_in_order_from_the_first_live() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     write_segment(&fs, 3, 1, &three_puts());
     write_segment(&fs, 7, 4, &three_puts());
     let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
@@ -73,7 +84,7 @@ fn replays_segments_in_order_from_the_first_live() {
 
 #[test]
 fn torn_tail_of_newest_is_reported_and_truncated() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     write_segment(&fs, 1, 1, &three_puts());
     let ends = write_segment(&fs, 2, 4, &three_puts());
     let path = segment_path(Path::new(DIR), 2);
@@ -90,9 +101,9 @@ fn torn_tail_of_newest_is_reported_and_truncated() {
 
 #[test]
 fn torn_header_of_newest_is_removed_by_truncation() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     write_segment(&fs, 1, 1, &three_puts());
-    fs.put(&segment_path(Path::new(DIR), 2), vec![0x53, 0x4c]);
+    write_file(&fs, &segment_path(Path::new(DIR), 2), vec![0x53, 0x4c]);
     let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
     assert_eq!(seqs, [1, 2, 3]);
     let torn = report.torn_tail.unwrap();
@@ -103,7 +114,7 @@ fn torn_header_of_newest_is_removed_by_truncation() {
 
 #[test]
 fn torn_older_segment_per_mode() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let ends = write_segment(&fs, 1, 1, &three_puts());
     write_segment(&fs, 2, 4, &three_puts());
     fs.truncate(&segment_path(Path::new(DIR), 1), ends[2] as u64 - 1)
@@ -125,7 +136,7 @@ fn torn_older_segment_per_mode() {
 /// Segments 1 and 2 of three puts each, segment 2's bytes changed by
 /// `damage`; returns segment 2's path and frame end offsets.
 fn two_segments_with_newest(
-    fs: &MemFs,
+    fs: &FaultFileSystem,
     damage: impl FnOnce(&mut Vec<u8>),
 ) -> (PathBuf, Vec<usize>) {
     write_segment(fs, 1, 1, &three_puts());
@@ -133,13 +144,13 @@ fn two_segments_with_newest(
     let path = segment_path(Path::new(DIR), 2);
     let mut bytes = segment_bytes(fs, 2);
     damage(&mut bytes);
-    fs.put(&path, bytes);
+    write_file(fs, &path, bytes);
     (path, ends)
 }
 
 #[test]
 fn flipped_byte_in_the_final_record_of_the_newest_segment_is_corruption() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let (path, ends) = two_segments_with_newest(&fs, |bytes| {
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
@@ -162,7 +173,7 @@ fn flipped_byte_in_the_final_record_of_the_newest_segment_is_corruption() {
 
 #[test]
 fn zero_filled_tail_of_newest_is_torn_and_truncated() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let (_, ends) = two_segments_with_newest(&fs, |bytes| bytes.resize(bytes.len() + 4096, 0));
     let (seqs, report) = recover(&fs, WalRecoveryMode::default()).unwrap();
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
@@ -176,11 +187,11 @@ fn zero_filled_tail_of_newest_is_torn_and_truncated() {
 
 #[test]
 fn bad_record_followed_by_valid_ones_is_corruption() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let ends = write_segment(&fs, 1, 1, &three_puts());
     let mut bytes = segment_bytes(&fs, 1);
     bytes[ends[0] + 14] ^= 0x40;
-    fs.put(&segment_path(Path::new(DIR), 1), bytes);
+    write_file(&fs, &segment_path(Path::new(DIR), 1), bytes);
     let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
     assert!(
         matches!(err, WalError::Log(LogError::Corruption { offset, .. }) if offset == ends[0] as u64),
@@ -195,7 +206,7 @@ fn bad_record_followed_by_valid_ones_is_corruption() {
 
 #[test]
 fn sequence_regression_and_wrong_header_are_corruption() {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     write_segment(&fs, 1, 5, &three_puts());
     write_segment(&fs, 2, 7, &three_puts());
     let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
@@ -205,10 +216,10 @@ fn sequence_regression_and_wrong_header_are_corruption() {
     );
     let (seqs, _) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
     assert_eq!(seqs, [5, 6, 7, 8, 9], "the regressing record is skipped");
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     write_segment(&fs, 1, 1, &three_puts());
     let bytes = segment_bytes(&fs, 1);
-    fs.put(&segment_path(Path::new(DIR), 4), bytes);
+    write_file(&fs, &segment_path(Path::new(DIR), 4), bytes);
     let err = WalRecovery::open(&fs, Path::new(DIR), 4, WalRecoveryMode::SkipCorrupted)
         .unwrap()
         .next_record()
@@ -219,21 +230,10 @@ fn sequence_regression_and_wrong_header_are_corruption() {
     );
 }
 
-#[test]
-fn corpus_replays_through_the_fuzz_entry_point() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/wal_reader");
-    let mut count = 0;
-    for entry in std::fs::read_dir(corpus).unwrap() {
-        crate::fuzzing::wal_reader(&std::fs::read(entry.unwrap().path()).unwrap());
-        count += 1;
-    }
-    assert!(count >= 4, "the corpus is missing");
-}
-
 /// One segment's bytes with `writes` at consecutive seqs from 1, and the
 /// frame end offsets.
 fn segment_image(writes: &[WriteRecord]) -> (Vec<u8>, Vec<usize>) {
-    let fs = MemFs::new();
+    let fs = FaultFileSystem::new();
     let ends = write_segment(&fs, 1, 1, writes);
     (segment_bytes(&fs, 1), ends)
 }

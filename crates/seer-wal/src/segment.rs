@@ -52,17 +52,18 @@ pub fn delete_segments_before(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testfs::MemFs;
+    use seer_core::fault::FaultFileSystem;
 
     #[test]
     fn list_and_delete_obsolete() {
-        let fs = MemFs::new();
+        let fs = FaultFileSystem::new();
         let dir = Path::new("/db");
-        for number in [9, 3, 12] {
-            fs.put(&segment_path(dir, number), Vec::new());
+        fs.create_dir_all(dir).unwrap();
+        let segments = [9, 3, 12].map(|number| segment_path(dir, number));
+        let others = [dir.join("CURRENT"), dir.join(file_name(FileKind::Table, 4))];
+        for path in segments.iter().chain(&others) {
+            fs.create(path).unwrap();
         }
-        fs.put(&dir.join("CURRENT"), Vec::new());
-        fs.put(&dir.join(file_name(FileKind::Table, 4)), Vec::new());
         assert_eq!(list_segments(&fs, dir).unwrap(), [3, 9, 12]);
         assert_eq!(delete_segments_before(&fs, dir, 12).unwrap(), [3, 9]);
         assert_eq!(list_segments(&fs, dir).unwrap(), [12]);

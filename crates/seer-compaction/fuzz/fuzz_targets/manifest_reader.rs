@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    seer_compaction::fuzzing::manifest_reader(data);
+    seer_testkit::fuzz::manifest_reader(data);
 });

@@ -4,16 +4,4 @@
 //! behind its own `PowerSwitch` so a crashed one does no more I/O.
 #![no_main]
 
-use seer_core::fault::{FaultFileSystem, PowerSwitch};
-use seer_db::fuzzing::{db_ops, Instance};
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let fs = FaultFileSystem::new();
-    db_ops(data, &|| {
-        let switch = PowerSwitch::new(&fs);
-        Instance {
-            file_system: switch.clone(),
-            crash: Box::new(move || switch.crash()),
-        }
-    });
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| seer_testkit::fuzz::db_ops(data));

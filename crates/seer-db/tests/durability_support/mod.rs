@@ -2,14 +2,13 @@
 //! database's contents, and opening through seer-core's `PowerSwitch`.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use seer_core::fault::PowerSwitch;
 use seer_core::fault::{FaultFileSystem, PowerLossMode};
-use seer_db::{Batch, DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
+use seer_db::{DBOptions, StringAppendOperator, SyncPolicy, WriteOptions, DB};
 
 /// SplitMix64, so every choice of an iteration follows from its seed.
 pub struct Rng(pub u64);
@@ -42,45 +41,10 @@ impl Rng {
     }
 }
 
-/// One user-level operation, as the model applies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    Merge(Vec<u8>, Vec<u8>),
-}
-
-/// The merge operator every durability test configures.
-pub const MERGE_DELIMITER: &[u8] = b",";
-
-/// Expected contents: key -> value.
-pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-/// Applies `ops` to `model` as seer-db with a `StringAppendOperator(",")`
-/// would.
-pub fn apply(model: &mut Model, ops: &[Op]) {
-    for op in ops {
-        match op {
-            Op::Put(key, value) => {
-                model.insert(key.clone(), value.clone());
-            }
-            Op::Delete(key) => {
-                model.remove(key);
-            }
-            Op::Merge(key, operand) => {
-                let merged = match model.remove(key) {
-                    Some(mut base) => {
-                        base.extend_from_slice(MERGE_DELIMITER);
-                        base.extend_from_slice(operand);
-                        base
-                    }
-                    None => operand.clone(),
-                };
-                model.insert(key.clone(), merged);
-            }
-        }
-    }
-}
+use seer_testkit::model::{apply_all, batch_of};
+/// The model of the database's contents and its writes, shared through
+/// seer-testkit (string-append merges joined by `MERGE_DELIMITER`).
+pub use seer_testkit::{Model, Op, MERGE_DELIMITER};
 
 /// Everything the database holds, read by a full scan; cross-checked by
 /// point reads of every key in `keys` and of every scanned key.
@@ -112,13 +76,13 @@ pub fn matching_prefix(
 ) -> Option<usize> {
     let mut model = base.clone();
     for write in &history[..from] {
-        apply(&mut model, write);
+        apply_all(&mut model, write);
     }
     if &model == state {
         return Some(from);
     }
     for (index, write) in history.iter().enumerate().skip(from) {
-        apply(&mut model, write);
+        apply_all(&mut model, write);
         if &model == state {
             return Some(index + 1);
         }
@@ -253,15 +217,7 @@ pub fn submit(db: &DB, rng: &mut Rng, ops: &[Op], sync: bool) -> bool {
 }
 
 pub fn write_batch(db: &DB, ops: &[Op], options: WriteOptions) -> bool {
-    let mut batch = Batch::new();
-    for op in ops {
-        match op {
-            Op::Put(k, v) => batch.put(k, v),
-            Op::Delete(k) => batch.delete(k),
-            Op::Merge(k, v) => batch.merge(k, v),
-        };
-    }
-    db.write(batch, options).is_ok()
+    db.write(batch_of(ops), options).is_ok()
 }
 
 pub fn open(fs: &FaultFileSystem, options: &DBOptions) -> (DB, Arc<PowerSwitch>) {
@@ -282,7 +238,7 @@ pub fn check_generation(base: &Model, generation: &Generation, state: &Model) ->
     let Some(prefix) = matching_prefix(base, &history, generation.durable_count, state) else {
         let mut acked_state = base.clone();
         for write in &generation.acked {
-            apply(&mut acked_state, write);
+            apply_all(&mut acked_state, write);
         }
         panic!(
             "recovered state matches no prefix of the history from {} of {} acknowledged writes\n\

@@ -1,4 +1,4 @@
 //! Fuzz target: any bytes decoded as a block give entries or errors.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| seer_sstable::fuzzing::block_decoder(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| seer_testkit::fuzz::block_decoder(data));

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    FileLock, FileSystem, Lookup, MergeBase, ParsedInternalKey, RandomAccessFile, RealFileSystem,
-    SeqNo, ValueKind, WritableFile,
+    FileSystem, Lookup, MergeBase, ParsedInternalKey, RealFileSystem, SeqNo, ValueKind,
+    WritableFile,
 };
 use seer_sstable::{TableBuilder, TableMeta, TableOptions};
+use seer_testkit::ForwardingFs;
 
 /// An entry: encoded internal key and value.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -89,10 +90,14 @@ pub fn write_file(path: &Path, bytes: &[u8]) {
 }
 
 /// The real file system, counting the syncs of the files it creates.
-#[derive(Debug, Default)]
-pub struct SyncCountingFs {
-    /// Calls of `sync_data` or `sync_all` on created files.
-    pub sync_count: Arc<AtomicUsize>,
+pub fn sync_counting_fs(sync_count: &Arc<AtomicUsize>) -> ForwardingFs {
+    let sync_count = Arc::clone(sync_count);
+    ForwardingFs::new(RealFileSystem::shared()).on_create(move |path, inner| {
+        Ok(Box::new(SyncCountingFile {
+            inner: inner.create(path)?,
+            sync_count: Arc::clone(&sync_count),
+        }))
+    })
 }
 
 #[derive(Debug)]
@@ -115,56 +120,5 @@ impl WritableFile for SyncCountingFile {
     }
     fn len(&self) -> u64 {
         self.inner.len()
-    }
-}
-
-impl FileSystem for SyncCountingFs {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        RealFileSystem.create_dir_all(dir)
-    }
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        Ok(Box::new(SyncCountingFile {
-            inner: RealFileSystem.create(path)?,
-            sync_count: Arc::clone(&self.sync_count),
-        }))
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        RealFileSystem.open_append(path)
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn RandomAccessFile>> {
-        RealFileSystem.open_read(path)
-    }
-    fn map(&self, path: &Path) -> io::Result<Bytes> {
-        RealFileSystem.map(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        RealFileSystem.read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealFileSystem.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        RealFileSystem.remove_file(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        RealFileSystem.truncate(path, len)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        RealFileSystem.list_dir(dir)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        RealFileSystem.exists(path)
-    }
-    fn file_size(&self, path: &Path) -> io::Result<u64> {
-        RealFileSystem.file_size(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealFileSystem.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        RealFileSystem.lock(path)
-    }
-    fn available_space(&self, dir: &Path) -> io::Result<u64> {
-        RealFileSystem.available_space(dir)
     }
 }

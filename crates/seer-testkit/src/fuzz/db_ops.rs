@@ -1,47 +1,35 @@
-//! Entry point of the `db_ops` fuzz target (crates/seer-db/fuzz), public so
-//! the corpus replay test runs the very same code.
+//! The entry point of seer-db's fuzz target `db_ops`.
 //!
 //! The input is decoded into a sequence of operations (puts, deletes,
 //! merges, batches, flushes, compactions, point reads, scans, clean reopens
 //! and process crashes) run against a database with tiny memtables and
-//! tables on a caller-provided in-memory file system, and against a
-//! `BTreeMap` model. Each instance of the database gets its own fenced view
-//! of the disk ([`Instance`]), so after a simulated crash the dead instance
-//! does no more I/O, as after a real one. Every read, and the whole contents after every reopen,
-//! must equal the model: a process crash loses nothing acknowledged. Any
-//! difference or error panics, which is what the fuzzer looks for.
+//! tables on an in-memory `FaultFileSystem`, and against the [`Model`].
+//! Each instance of the database gets its own fenced view of the disk (a
+//! fresh `PowerSwitch`), so after a simulated crash the dead instance does
+//! no more I/O, as after a real one. Every read, and the whole contents
+//! after every reopen, must equal the model: a process crash loses nothing
+//! acknowledged. Any difference or error panics, which is what the fuzzer
+//! looks for.
 
-use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use seer_core::{SharedFileSystem, StringAppendOperator};
+use seer_core::fault::{FaultFileSystem, PowerSwitch};
+use seer_core::StringAppendOperator;
+use seer_db::{DBOptions, WriteOptions, DB};
 
-use crate::{Batch, DBOptions, WriteOptions, DB};
+use crate::model::{apply, apply_all, batch_of, Model, Op};
 
 /// The database directory inside the fuzzed file system.
 const DIR: &str = "/fuzzdb";
 /// Operations run per input at most, so an input stays fast.
 const MAX_OPS_COUNT: usize = 400;
 
-/// One database instance's view of the fuzz run's disk (booted by the
-/// caller, e.g. through a fresh `seer_core::fault::PowerSwitch` on the run's
-/// `FaultFileSystem` in the fuzz target and its replay test).
-pub struct Instance {
-    /// Where this instance's I/O goes.
-    pub file_system: SharedFileSystem,
-    /// Kills this instance as a process crash would: what it wrote stays,
-    /// every handle and lock it holds dies, and none of its threads (a
-    /// flush or compaction still running) reaches the disk afterwards.
-    pub crash: Box<dyn Fn()>,
-}
-
 /// One decoded operation.
 #[derive(Debug)]
 enum Step {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    Merge(Vec<u8>, Vec<u8>),
-    Batch(Vec<Step>),
+    Write(Op),
+    Batch(Vec<Op>),
     Flush,
     Compact,
     Get(Vec<u8>),
@@ -72,26 +60,26 @@ impl Decoder<'_> {
         Some(vec![b'a' + fill % 26; len])
     }
 
-    fn write(&mut self, tag: u8) -> Option<Step> {
+    fn write(&mut self, tag: u8) -> Option<Op> {
         Some(match tag % 3 {
-            0 => Step::Put(self.key()?, self.value()?),
-            1 => Step::Delete(self.key()?),
-            _ => Step::Merge(self.key()?, self.value()?),
+            0 => Op::Put(self.key()?, self.value()?),
+            1 => Op::Delete(self.key()?),
+            _ => Op::Merge(self.key()?, self.value()?),
         })
     }
 
     fn step(&mut self) -> Option<Step> {
         let tag = self.byte()?;
         Some(match tag % 16 {
-            0..=5 => self.write(tag / 16)?,
+            0..=5 => Step::Write(self.write(tag / 16)?),
             6 => {
                 let count = 1 + self.byte()? % 6;
-                let mut steps = Vec::new();
+                let mut ops = Vec::new();
                 for _ in 0..count {
                     let tag = self.byte()?;
-                    steps.push(self.write(tag)?);
+                    ops.push(self.write(tag)?);
                 }
-                Step::Batch(steps)
+                Step::Batch(ops)
             }
             7 => Step::Flush,
             8 => Step::Compact,
@@ -99,40 +87,16 @@ impl Decoder<'_> {
             11 => Step::Scan,
             12 => Step::Reopen,
             13 => Step::Crash,
-            _ => self.write(tag / 16)?,
+            _ => Step::Write(self.write(tag / 16)?),
         })
     }
 }
 
-type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-fn apply(model: &mut Model, step: &Step) {
-    match step {
-        Step::Put(key, value) => {
-            model.insert(key.clone(), value.clone());
-        }
-        Step::Delete(key) => {
-            model.remove(key);
-        }
-        Step::Merge(key, operand) => {
-            let merged = match model.remove(key) {
-                Some(mut base) => {
-                    base.push(b',');
-                    base.extend_from_slice(operand);
-                    base
-                }
-                None => operand.clone(),
-            };
-            model.insert(key.clone(), merged);
-        }
-        Step::Batch(steps) => steps.iter().for_each(|s| apply(model, s)),
-        _ => {}
-    }
-}
-
-fn open(instance: &Instance) -> DB {
+/// Opens the database on `instance`, one instance's fenced view of the
+/// run's disk: crashing it kills what it holds and nothing else.
+fn open(instance: &Arc<PowerSwitch>) -> DB {
     let opened = DBOptions::default()
-        .file_system(instance.file_system.clone())
+        .file_system(instance.clone())
         .memtable_capacity(1024)
         .memtable_partitions(1)
         .target_file_size(1024)
@@ -162,34 +126,23 @@ fn check_scan(db: &DB, model: &Model) {
     assert_eq!(&scanned, model, "scan differs from the model");
 }
 
-fn write(db: &DB, step: &Step) -> crate::Result<()> {
+fn write(db: &DB, step: &Step) -> seer_db::Result<()> {
     match step {
-        Step::Put(key, value) => db.put(key, value),
-        Step::Delete(key) => db.delete(key),
-        Step::Merge(key, operand) => db.merge(key, operand),
-        Step::Batch(steps) => {
-            let mut batch = Batch::new();
-            for step in steps {
-                match step {
-                    Step::Put(key, value) => batch.put(key, value),
-                    Step::Delete(key) => batch.delete(key),
-                    Step::Merge(key, operand) => batch.merge(key, operand),
-                    _ => &mut batch,
-                };
-            }
-            db.write(batch, WriteOptions::default()).map(drop)
-        }
+        Step::Write(Op::Put(key, value)) => db.put(key, value),
+        Step::Write(Op::Delete(key)) => db.delete(key),
+        Step::Write(Op::Merge(key, operand)) => db.merge(key, operand),
+        Step::Batch(ops) => db.write(batch_of(ops), WriteOptions::default()).map(drop),
         _ => Ok(()),
     }
 }
 
-/// Runs the operations `data` encodes against a fresh database and a
-/// model; `boot` gives each database instance its view of one disk. Panics
-/// on any difference or error.
-pub fn db_ops(data: &[u8], boot: &dyn Fn() -> Instance) {
+/// Runs the operations `data` encodes against a fresh database on a fresh
+/// in-memory disk and against the model. Panics on any difference or error.
+pub fn db_ops(data: &[u8]) {
+    let fs = FaultFileSystem::new();
     let mut decoder = Decoder { bytes: data };
     let mut model = Model::new();
-    let mut instance = boot();
+    let mut instance = PowerSwitch::new(&fs);
     let mut db = open(&instance);
     for _ in 0..MAX_OPS_COUNT {
         let Some(step) = decoder.step() else { break };
@@ -214,14 +167,14 @@ pub fn db_ops(data: &[u8], boot: &dyn Fn() -> Instance) {
                     panic!("close failed: {error}");
                 }
                 drop(db);
-                instance = boot();
+                instance = PowerSwitch::new(&fs);
                 db = open(&instance);
                 check_scan(&db, &model);
             }
             Step::Crash => {
-                (instance.crash)();
+                instance.crash();
                 drop(db);
-                instance = boot();
+                instance = PowerSwitch::new(&fs);
                 db = open(&instance);
                 check_scan(&db, &model);
             }
@@ -229,7 +182,11 @@ pub fn db_ops(data: &[u8], boot: &dyn Fn() -> Instance) {
                 if let Err(error) = write(&db, write_step) {
                     panic!("write failed: {error}");
                 }
-                apply(&mut model, write_step);
+                match write_step {
+                    Step::Write(op) => apply(&mut model, op),
+                    Step::Batch(ops) => apply_all(&mut model, ops),
+                    _ => {}
+                }
             }
         }
     }

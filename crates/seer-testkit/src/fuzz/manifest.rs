@@ -1,11 +1,10 @@
-//! The entry point of the cargo-fuzz target `manifest_reader`, kept here so
-//! ordinary tests replay the checked-in corpus through the same code.
+//! The entry point of seer-compaction's fuzz target `manifest_reader`.
 
 use bytes::Bytes;
 use seer_log::{LogHeader, LogKind};
 
-use crate::manifest::replay_bytes;
-use crate::version::Version;
+use seer_compaction::manifest::replay_bytes;
+use seer_compaction::{Version, VersionEdit};
 
 /// Levels of the tree the fuzzed manifests are replayed onto.
 const FUZZ_LEVELS: usize = 7;
@@ -32,27 +31,10 @@ pub fn manifest_reader(data: &[u8]) {
         return;
     };
     let snapshot = state.snapshot_edit();
-    let decoded = crate::VersionEdit::decode(&snapshot.encode());
+    let decoded = VersionEdit::decode(&snapshot.encode());
     assert_eq!(decoded.as_ref(), Ok(&snapshot));
     let rebuilt = Version::empty(FUZZ_LEVELS).apply(&snapshot);
     assert_eq!(rebuilt.as_ref(), Ok(&*state.version));
     // The checker must answer any version, never panic.
     let _ = state.version.check_invariants();
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    #[test]
-    fn corpus_replays_through_the_fuzz_entry_point() {
-        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/manifest_reader");
-        let mut count = 0;
-        for entry in std::fs::read_dir(corpus).unwrap() {
-            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-            super::manifest_reader(&bytes);
-            count += 1;
-        }
-        assert!(count >= 3, "the corpus is missing");
-    }
 }

@@ -1,12 +1,10 @@
-//! Entry points for the cargo-fuzz targets, kept here so ordinary tests can
-//! replay the checked-in corpus through the very same code.
+//! The entry point of seer-wal's fuzz target `wal_reader`.
 
 use bytes::Bytes;
 
 use seer_log::{LogHeader, LogKind, LogReader};
 
-use crate::recovery::SegmentReader;
-use crate::WalRecoveryMode;
+use seer_wal::{SegmentReader, WalRecoveryMode};
 
 /// Reads `data` as a WAL segment under every recovery mode. An odd first
 /// byte prefixes the rest with a valid header, so the fuzzer reaches the

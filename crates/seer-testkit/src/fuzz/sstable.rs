@@ -1,6 +1,6 @@
-//! Entry points of the cargo-fuzz targets in `fuzz/`, kept here so that a
-//! normal test replays the checked-in corpus through the same code. Any
-//! input must give entries or errors, never a panic or a hang.
+//! The entry points of seer-sstable's fuzz targets `block_decoder` and
+//! `table_reader`. Any input must give entries or errors, never a panic or
+//! a hang.
 
 use std::cmp::Ordering;
 use std::path::PathBuf;
@@ -9,9 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::{compare_internal_keys, InternalIterator, MAX_SEQ, TRAILER_BYTES};
 
-use crate::block::BlockIter;
-use crate::cache::BlockCache;
-use crate::table::Table;
+use seer_sstable::{BlockCache, BlockIter, Table};
 
 /// Most entries a fuzz run walks, so one input stays fast.
 const MAX_WALK_ENTRIES: usize = 4096;
@@ -39,7 +37,6 @@ fn walk<T>(
 
 /// Decodes `input` as one block: walks it both ways and seeks to every key
 /// seen; a seek that lands must land on a key `>=` its target.
-#[doc(hidden)]
 pub fn block_decoder(input: &[u8]) {
     let Ok(mut iter) = BlockIter::new(Bytes::copy_from_slice(input)) else {
         return;
@@ -68,7 +65,6 @@ pub fn block_decoder(input: &[u8]) {
 
 /// Opens `input` as a whole table file; when it opens, walks it both ways
 /// and looks up the user keys seen.
-#[doc(hidden)]
 pub fn table_reader(input: &[u8]) {
     let cache = Arc::new(BlockCache::new(1 << 20));
     let path = PathBuf::from("fuzz.sst");

@@ -1,0 +1,123 @@
+//! [`ForwardingFs`]: a file system that forwards every call to an inner
+//! one, except that file creation and removal can go through hooks, so a
+//! test can hold creation at a gate, wrap the created file (to count its
+//! syncs, say) or fail chosen removals.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use bytes::Bytes;
+use seer_core::{FileLock, FileSystem, RandomAccessFile, SharedFileSystem, WritableFile};
+
+/// The hook [`ForwardingFs::on_create`] installs: it gets the path and
+/// the inner file system and returns the file (normally after calling
+/// `inner.create(path)` itself).
+pub type CreateHook =
+    Box<dyn Fn(&Path, &dyn FileSystem) -> io::Result<Box<dyn WritableFile>> + Send + Sync>;
+
+/// The hook [`ForwardingFs::on_remove_file`] installs: it gets the path
+/// and the inner file system and removes the file (or fails).
+pub type RemoveHook = Box<dyn Fn(&Path, &dyn FileSystem) -> io::Result<()> + Send + Sync>;
+
+/// Forwards every call to `inner`; `create` and `remove_file` go through
+/// their hooks when set.
+pub struct ForwardingFs {
+    inner: SharedFileSystem,
+    on_create: Option<CreateHook>,
+    on_remove_file: Option<RemoveHook>,
+}
+
+impl ForwardingFs {
+    /// Forwards every call to `inner`, with no hook set.
+    pub fn new(inner: SharedFileSystem) -> Self {
+        Self {
+            inner,
+            on_create: None,
+            on_remove_file: None,
+        }
+    }
+
+    /// Creates files through `hook`.
+    pub fn on_create(
+        mut self,
+        hook: impl Fn(&Path, &dyn FileSystem) -> io::Result<Box<dyn WritableFile>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.on_create = Some(Box::new(hook));
+        self
+    }
+
+    /// Removes files through `hook`.
+    pub fn on_remove_file(
+        mut self,
+        hook: impl Fn(&Path, &dyn FileSystem) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_remove_file = Some(Box::new(hook));
+        self
+    }
+}
+
+impl fmt::Debug for ForwardingFs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForwardingFs")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSystem for ForwardingFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        match &self.on_create {
+            Some(hook) => hook(path, &*self.inner),
+            None => self.inner.create(path),
+        }
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        self.inner.open_append(path)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn RandomAccessFile>> {
+        self.inner.open_read(path)
+    }
+    fn map(&self, path: &Path) -> io::Result<Bytes> {
+        self.inner.map(path)
+    }
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        match &self.on_remove_file {
+            Some(hook) => hook(path, &*self.inner),
+            None => self.inner.remove_file(path),
+        }
+    }
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.inner.truncate(path, len)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        self.inner.file_size(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
+        self.inner.lock(path)
+    }
+    fn available_space(&self, dir: &Path) -> io::Result<u64> {
+        self.inner.available_space(dir)
+    }
+}
