@@ -582,11 +582,15 @@ impl<'a, 's> Worker<'a, 's> {
     fn read_while_writing(&mut self, planned: u64, thread_count: usize) -> Result<()> {
         let shared = self.shared;
         if self.thread == 0 {
-            while !shared.stop.load(Ordering::Relaxed) {
+            // At least one write, even when the readers finish before this
+            // thread is scheduled: a writer rate of 0 would mean nothing.
+            loop {
                 self.put_random()?;
                 self.stats.ops += 1;
+                if shared.stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
             }
-            return Ok(());
         }
         let mine = share(planned, self.thread - 1, thread_count - 1);
         let outcome = self.each(mine, |worker, _| worker.get_random(false));
