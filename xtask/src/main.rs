@@ -198,21 +198,8 @@ fn ci() -> TaskResult {
 }
 
 fn crash(cycles: u64, seed: Option<u64>) -> TaskResult {
-    let mut command = cargo();
-    command.args([
-        "run",
-        "--release",
-        "--locked",
-        "-p",
-        "seer-db",
-        "--features",
-        "invariants",
-        "--example",
-        "crashtest",
-        "--",
-        "parent",
-    ]);
-    command.args(["--cycles", &cycles.to_string()]);
+    let mut command = release_seer_db("run", "--example", "crashtest");
+    command.args(["parent", "--cycles", &cycles.to_string()]);
     if let Some(seed) = seed {
         command.args(["--seed", &seed.to_string()]);
     }
@@ -222,24 +209,30 @@ fn crash(cycles: u64, seed: Option<u64>) -> TaskResult {
     )
 }
 
-/// `cargo test --release` of seer-db's integration test `test` with the
-/// tree's invariant checker on (feature `invariants`) and the test's output
-/// shown; arguments added later go to the test binary.
-fn release_seer_db_test(test: &str) -> Command {
+/// `cargo <cargo_command> --release` of seer-db's `<kind> <target>` (an
+/// `--example` or a `--test`) with the tree's invariant checker on (feature
+/// `invariants`); arguments added later go to the program.
+fn release_seer_db(cargo_command: &str, kind: &str, target: &str) -> Command {
     let mut command = cargo();
     command.args([
-        "test",
+        cargo_command,
         "--release",
         "--locked",
         "-p",
         "seer-db",
         "--features",
         "invariants",
-        "--test",
-        test,
+        kind,
+        target,
         "--",
-        "--nocapture",
     ]);
+    command
+}
+
+/// [`release_seer_db`] for integration test `test`, its output shown.
+fn release_seer_db_test(test: &str) -> Command {
+    let mut command = release_seer_db("test", "--test", test);
+    command.arg("--nocapture");
     command
 }
 
