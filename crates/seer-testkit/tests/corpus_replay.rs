@@ -22,6 +22,11 @@ fn manifest_reader_corpus_replays_clean() {
 }
 
 #[test]
+fn current_reader_corpus_replays_clean() {
+    replay("seer-compaction", "current_reader", 3, fuzz::current_reader);
+}
+
+#[test]
 fn block_decoder_corpus_replays_clean() {
     replay("seer-sstable", "block_decoder", 3, fuzz::block_decoder);
 }

@@ -1,9 +1,10 @@
-//! The entry point of seer-compaction's fuzz target `manifest_reader`.
+//! The entry points of seer-compaction's fuzz targets `manifest_reader`
+//! and `current_reader`.
 
 use bytes::Bytes;
 use seer_log::{LogHeader, LogKind};
 
-use seer_compaction::manifest::replay_bytes;
+use seer_compaction::manifest::{decode_current, encode_current, replay_bytes};
 use seer_compaction::{Version, VersionEdit};
 
 /// Levels of the tree the fuzzed manifests are replayed onto.
@@ -37,4 +38,28 @@ pub fn manifest_reader(data: &[u8]) {
     assert_eq!(rebuilt.as_ref(), Ok(&*state.version));
     // The checker must answer any version, never panic.
     let _ = state.version.check_invariants();
+}
+
+/// Decodes `data` as a `CURRENT` file. Any input must give a manifest
+/// number or a typed error, never a panic; a decoded number must encode
+/// back to a `CURRENT` naming the same manifest, and (since the checksum
+/// covers the name) a flipped byte of a valid `CURRENT` must not decode to
+/// another manifest.
+pub fn current_reader(data: &[u8]) {
+    let path = std::path::Path::new("fuzz/CURRENT");
+    let Ok(number) = decode_current(path, data) else {
+        return;
+    };
+    let encoded = encode_current(number);
+    assert_eq!(decode_current(path, encoded.as_bytes()).ok(), Some(number));
+    let mut flipped = encoded.into_bytes();
+    for index in 0..flipped.len() {
+        flipped[index] ^= 0x01;
+        let decoded = decode_current(path, &flipped).ok();
+        assert!(
+            decoded.is_none() || decoded == Some(number),
+            "a flipped byte {index} named manifest {decoded:?} instead of {number}"
+        );
+        flipped[index] ^= 0x01;
+    }
 }

@@ -9,6 +9,6 @@ mod sstable;
 mod wal;
 
 pub use db_ops::db_ops;
-pub use manifest::manifest_reader;
+pub use manifest::{current_reader, manifest_reader};
 pub use sstable::{block_decoder, table_reader};
 pub use wal::wal_reader;
