@@ -118,7 +118,7 @@ impl Error {
 
     /// Whether this is a [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Self::Corruption { .. })
+        matches!(self, Self::Corruption(_))
     }
 }
 
