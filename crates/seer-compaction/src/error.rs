@@ -1,12 +1,13 @@
 //! The crate's error type.
 //!
-//! Corruption names the file and the byte offset of the bad bytes; an edit
+//! I/O failures and corruption are seer-core's shared [`IoError`] and
+//! [`Corruption`] (the file, and the byte offset of the bad bytes); an edit
 //! that does not fit the version is an [`EditError`]; a version that breaks
 //! the tree's invariants is an [`InvariantViolation`].
 
 use std::path::{Path, PathBuf};
 
-use seer_core::MergeError;
+use seer_core::{Corruption, IoError, MergeError};
 use seer_log::LogError;
 
 use crate::version::{EditError, InvariantViolation};
@@ -18,24 +19,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file operation failed.
-    #[error("I/O error on {}: {source}", file.display())]
-    Io {
-        /// The file or directory.
-        file: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// A manifest or `CURRENT` holds bytes that do not decode.
-    #[error("corruption in {} at byte {offset}: {detail}", file.display())]
-    Corruption {
-        /// The file.
-        file: PathBuf,
-        /// Byte offset of the bad record.
-        offset: u64,
-        /// What is wrong.
-        detail: String,
-    },
+    #[error(transparent)]
+    Corruption(#[from] Corruption),
     /// `file` (`CURRENT`) is not a seerdb `CURRENT`, or names a manifest
     /// that does not exist: the directory holds no whole seerdb database.
     #[error("{} is not a seerdb database pointer: {reason}", file.display())]
@@ -78,19 +66,12 @@ pub enum Error {
 impl Error {
     /// An I/O error on `file`.
     pub fn io(file: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            file: file.to_path_buf(),
-            source,
-        }
+        Self::Io(IoError::new(file, source))
     }
 
     /// Corruption in `file` at `offset`.
     pub fn corruption(file: &Path, offset: u64, detail: impl Into<String>) -> Self {
-        Self::Corruption {
-            file: file.to_path_buf(),
-            offset,
-            detail: detail.into(),
-        }
+        Self::Corruption(Corruption::new(file, offset, detail))
     }
 }
 

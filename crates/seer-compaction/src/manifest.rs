@@ -304,7 +304,10 @@ mod tests {
                 let mut damaged = bytes.clone();
                 damaged[index] ^= flip;
                 match decode_current(path, &damaged) {
-                    Err(Error::Corruption { file, .. } | Error::NotADatabase { file, .. }) => {
+                    Err(
+                        Error::Corruption(seer_core::Corruption { file, .. })
+                        | Error::NotADatabase { file, .. },
+                    ) => {
                         assert_eq!(file, path);
                     }
                     other => panic!("byte {index} ^ {flip:#x}: {other:?}"),
@@ -325,7 +328,9 @@ mod tests {
         let name_bytes = file_name(FileKind::Manifest, 12).len() as u64 + 1;
         let unknown_version = String::from_utf8(bytes).unwrap().replace("\nv1 ", "\nv2 ");
         match decode_current(path, unknown_version.as_bytes()) {
-            Err(Error::Corruption { offset, .. }) => assert_eq!(offset, name_bytes),
+            Err(Error::Corruption(seer_core::Corruption { offset, .. })) => {
+                assert_eq!(offset, name_bytes)
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -36,7 +36,7 @@ pub mod merging;
 pub mod varint;
 
 pub use checksum::{checksum, Checksummer};
-pub use error::DecodeError;
+pub use error::{Corruption, DecodeError, IoError};
 pub use filename::FileKind;
 pub use fs::{
     FileLock, FileSystem, RandomAccessFile, RealFileSystem, SharedFileSystem, WritableFile,

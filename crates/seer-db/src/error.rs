@@ -1,11 +1,14 @@
 //! The facade's typed error, [`Error`], and the conversions from each
-//! layer's error into it (I/O and corruption keep the file and offset).
+//! layer's error into it. I/O failures and corruption are seer-core's
+//! [`IoError`] and [`Corruption`] at every layer, so they pass up unchanged
+//! (file and offset included); [`Error::Background`] is made only by the
+//! background threads, never by a conversion.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use seer_core::MergeError;
+use seer_core::{Corruption, IoError, MergeError};
 use seer_log::LogError;
 use seer_wal::WalError;
 
@@ -16,25 +19,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A file operation failed.
-    #[error("I/O error on {}: {source}", file.display())]
-    Io {
-        /// The file or directory being accessed.
-        file: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: Arc<std::io::Error>,
-    },
-    /// Bytes on disk are damaged.
-    #[error("corruption in {} at byte {offset}: {detail}", file.display())]
-    Corruption {
-        /// The damaged file.
-        file: PathBuf,
-        /// Byte offset of the damage in the file.
-        offset: u64,
-        /// What is wrong.
-        detail: String,
-    },
+    /// A file operation failed: match `Error::Io(IoError { file, .. })`.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// Bytes on disk are damaged: match
+    /// `Error::Corruption(Corruption { file, offset, .. })`.
+    #[error(transparent)]
+    Corruption(#[from] Corruption),
     /// An argument or option is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -79,7 +70,24 @@ pub enum Error {
     /// The merge operator failed (or none is configured).
     #[error(transparent)]
     Merge(#[from] MergeError),
-    /// A background job failed; the database is read-only from then on.
+    /// Every sequence number up to the 56-bit maximum has been used: the
+    /// write was refused before it reached the log.
+    #[error("sequence numbers exhausted")]
+    SequenceExhausted,
+    /// A layer below broke one of its own rules (a table key out of order,
+    /// a version edit that does not fit, a frozen memtable written to): a
+    /// seerdb bug, never bad input or damaged bytes.
+    #[error("internal error in the {layer}: {reason}")]
+    Internal {
+        /// The layer that failed: `table`, `version set`, `memtable` or
+        /// `commit`.
+        layer: &'static str,
+        /// The failure.
+        reason: String,
+    },
+    /// A background job (a flush or a compaction) failed; the database is
+    /// read-only from then on. Only work that ran on a background thread
+    /// ends in this variant.
     #[error("background {job} failed: {reason}")]
     Background {
         /// `flush` or `compaction`.
@@ -92,10 +100,7 @@ pub enum Error {
 impl Error {
     /// An I/O error on `file`.
     pub(crate) fn io(file: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            file: file.into(),
-            source: Arc::new(source),
-        }
+        Self::Io(IoError::new(file, source))
     }
 
     /// An [`Error::InvalidArgument`].
@@ -103,9 +108,17 @@ impl Error {
         Self::InvalidArgument(reason.into())
     }
 
+    /// An [`Error::Internal`] of `layer`.
+    pub(crate) fn internal(layer: &'static str, reason: impl ToString) -> Self {
+        Self::Internal {
+            layer,
+            reason: reason.to_string(),
+        }
+    }
+
     /// Whether this is a [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Self::Corruption { .. })
+        matches!(self, Self::Corruption(_))
     }
 }
 
@@ -116,11 +129,13 @@ impl From<WalError> for Error {
             WalError::Poisoned { cause } => Self::ReadOnly {
                 cause: Arc::new(Self::from(*cause)),
             },
-            WalError::InvalidWrite { reason } => Self::InvalidArgument(reason.to_owned()),
-            other => Self::Background {
-                job: "commit",
-                reason: other.to_string(),
+            // The memtable applier's own error, handed back by the pipeline.
+            WalError::Apply { source } => match source.downcast_ref::<Self>() {
+                Some(own) => own.clone(),
+                None => Self::internal("commit", source),
             },
+            WalError::InvalidWrite { reason } => Self::InvalidArgument(reason.to_owned()),
+            WalError::SequenceExhausted => Self::SequenceExhausted,
         }
     }
 }
@@ -128,16 +143,8 @@ impl From<WalError> for Error {
 impl From<LogError> for Error {
     fn from(error: LogError) -> Self {
         match error {
-            LogError::Io { file, source } => Self::Io { file, source },
-            LogError::Corruption {
-                file,
-                offset,
-                detail,
-            } => Self::Corruption {
-                file,
-                offset,
-                detail,
-            },
+            LogError::Io(error) => Self::Io(error),
+            LogError::Corruption(error) => Self::Corruption(error),
             LogError::Poisoned { cause } => Self::ReadOnly {
                 cause: Arc::new(Self::from(*cause)),
             },
@@ -148,26 +155,17 @@ impl From<LogError> for Error {
 impl From<seer_sstable::Error> for Error {
     fn from(error: seer_sstable::Error) -> Self {
         match error {
-            seer_sstable::Error::Io { file, source } => Self::Io {
-                file,
-                source: Arc::new(source),
-            },
+            seer_sstable::Error::Io(error) => Self::Io(error),
+            // The table's typed reason becomes the shared detail text.
             seer_sstable::Error::Corruption {
                 file,
                 offset,
                 reason,
-            } => Self::Corruption {
-                file,
-                offset,
-                detail: reason.to_string(),
-            },
+            } => Self::Corruption(Corruption::new(file, offset, reason.to_string())),
             seer_sstable::Error::InvalidOptions { reason } => {
                 Self::InvalidArgument(reason.to_owned())
             }
-            other => Self::Background {
-                job: "table",
-                reason: other.to_string(),
-            },
+            other => Self::internal("table", other),
         }
     }
 }
@@ -175,19 +173,8 @@ impl From<seer_sstable::Error> for Error {
 impl From<seer_compaction::Error> for Error {
     fn from(error: seer_compaction::Error) -> Self {
         match error {
-            seer_compaction::Error::Io { file, source } => Self::Io {
-                file,
-                source: Arc::new(source),
-            },
-            seer_compaction::Error::Corruption {
-                file,
-                offset,
-                detail,
-            } => Self::Corruption {
-                file,
-                offset,
-                detail,
-            },
+            seer_compaction::Error::Io(error) => Self::Io(error),
+            seer_compaction::Error::Corruption(error) => Self::Corruption(error),
             seer_compaction::Error::Log(error) => error.into(),
             seer_compaction::Error::Table(error) => error.into(),
             seer_compaction::Error::Merge(error) => Self::Merge(error),
@@ -197,10 +184,7 @@ impl From<seer_compaction::Error> for Error {
             },
             // Only a closing database cancels its compactions.
             seer_compaction::Error::Cancelled => Self::Closed,
-            other => Self::Background {
-                job: "version set",
-                reason: other.to_string(),
-            },
+            other => Self::internal("version set", other),
         }
     }
 }

@@ -127,7 +127,9 @@ pub(crate) struct MemtableApplier {
 }
 
 impl Apply for MemtableApplier {
-    fn apply(&self, group: &[Sequenced]) -> Result<(), String> {
+    type Error = Error;
+
+    fn apply(&self, group: &[Sequenced]) -> Result<(), Error> {
         let active = self.memtables.active();
         for sequenced in group {
             insert_ops(&active, sequenced.seq, sequenced.record.ops())?;
@@ -145,7 +147,7 @@ pub(crate) fn insert_ops(
     memtable: &Memtable,
     first_seq: u64,
     ops: &[WriteOp],
-) -> Result<(), String> {
+) -> Result<(), Error> {
     for (offset, op) in ops.iter().enumerate() {
         let seq = first_seq + offset as u64;
         let result = match op {
@@ -157,7 +159,56 @@ pub(crate) fn insert_ops(
                 memtable.insert(key, seq, ValueKind::Merge, operand.clone())
             }
         };
-        result.map_err(|e| e.to_string())?;
+        result.map_err(|e| Error::internal("memtable", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use seer_core::fault::FaultFileSystem;
+    use seer_core::FileSystem;
+    use seer_wal::{CommitPipeline, WalOptions, WriteOptions, WriteRecord};
+
+    use super::*;
+
+    /// The applier's own error crosses the pipeline's `Apply` boundary
+    /// typed: the writer gets back the `Error` the applier returned (here
+    /// an insert into a frozen memtable), not a string or a background
+    /// failure.
+    #[test]
+    fn a_failed_apply_reaches_the_writer_as_the_appliers_own_error() {
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let memtables = Arc::new(Memtables::new(1, 1 << 20, Vec::new()));
+        memtables.active().freeze();
+        let applier = MemtableApplier {
+            memtables,
+            health: Arc::new(HealthState::default()),
+        };
+        let wal = CommitPipeline::open(
+            Arc::new(fs),
+            Path::new("/db"),
+            1,
+            0,
+            WalOptions::default(),
+            applier,
+        )
+        .unwrap();
+        let put = WriteOp::Put {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        let error = Error::from(
+            wal.write(WriteRecord::Single(put), WriteOptions::default())
+                .unwrap_err(),
+        );
+        assert!(
+            matches!(&error, Error::Internal { layer: "memtable", reason }
+                if reason.contains("frozen")),
+            "{error}"
+        );
+    }
 }

@@ -199,10 +199,7 @@ fn replay_wal(
     let mut memtable = new_memtable();
     while let Some(record) = recovery.next_record()? {
         let (seq, write) = record.into_write();
-        insert_ops(&memtable, seq, write.ops()).map_err(|reason| Error::Background {
-            job: "recovery",
-            reason,
-        })?;
+        insert_ops(&memtable, seq, write.ops())?;
         if memtable.should_flush() {
             level0.write(&memtable)?;
             memtable = new_memtable();

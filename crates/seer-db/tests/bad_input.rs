@@ -211,3 +211,34 @@ fn missing_directory_without_create_is_invalid() {
     assert!(matches!(error, Error::InvalidArgument(_)));
     assert!(!path.exists());
 }
+
+/// A foreground `put` after every sequence number has been used is refused
+/// with the typed `Error::SequenceExhausted`, not reported as a failed
+/// background job; the database turns read-only with that cause (no later
+/// write could get a number) and still serves reads.
+#[test]
+fn a_put_past_the_last_sequence_number_is_sequence_exhausted_not_a_background_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    DB::open(dir.path()).unwrap().close().unwrap();
+    // The manifest records that every sequence number has been used.
+    let fs: seer_core::SharedFileSystem = std::sync::Arc::new(seer_core::RealFileSystem);
+    let options = seer_compaction::VersionSetOptions::default();
+    let (versions, _) = seer_compaction::VersionSet::open(fs, dir.path(), options).unwrap();
+    let mut edit = seer_compaction::VersionEdit::new();
+    edit.last_seq = Some(seer_core::MAX_SEQ);
+    versions.log_and_apply(edit).unwrap();
+    drop(versions);
+
+    let db = DB::open(dir.path()).unwrap();
+    let error = db.put(b"k", b"v").unwrap_err();
+    assert!(matches!(error, Error::SequenceExhausted), "{error}");
+    assert!(
+        matches!(
+            db.health().status,
+            seer_db::HealthStatus::ReadOnly(Error::SequenceExhausted)
+        ),
+        "{:?}",
+        db.health().status
+    );
+    assert_eq!(db.get(b"k").unwrap(), None);
+}

@@ -59,7 +59,7 @@ fn a_damaged_current_is_a_corruption_naming_it() {
     };
     std::fs::write(&current, &damaged).unwrap();
     match DB::open(dir.path()) {
-        Err(Error::Corruption { file, .. }) => assert_eq!(file, current),
+        Err(Error::Corruption(seer_db::Corruption { file, .. })) => assert_eq!(file, current),
         other => panic!("{:?}", other.map(|_| ())),
     }
     std::fs::write(&current, &good).unwrap();

@@ -100,7 +100,7 @@ fn flip(fs: &FaultFileSystem, path: &Path, offset: usize, bit: u32) {
 /// Panics unless `error` is a corruption error naming `path`.
 fn assert_names(error: &Error, path: &Path, context: &str) {
     match error {
-        Error::Corruption { file, .. } if file == path => {}
+        Error::Corruption(seer_db::Corruption { file, .. }) if file == path => {}
         other => panic!(
             "{context}: expected corruption of {}, got {other}",
             path.display()

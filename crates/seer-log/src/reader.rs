@@ -478,7 +478,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            matches!(err, LogError::Corruption { offset: 0, .. }),
+            matches!(
+                err,
+                LogError::Corruption(seer_core::Corruption { offset: 0, .. })
+            ),
             "{err}"
         );
     }
@@ -495,7 +498,7 @@ mod tests {
         ] {
             let err = read_all(bytes.clone(), mode).unwrap_err();
             assert!(
-                matches!(&err, LogError::Corruption { offset, .. } if *offset == second as u64),
+                matches!(&err, LogError::Corruption(seer_core::Corruption { offset, .. }) if *offset == second as u64),
                 "{mode:?}: {err}"
             );
         }
@@ -528,7 +531,7 @@ mod tests {
         }
         let err = read_all(bytes.to_vec(), RecoveryMode::AbsoluteConsistency).unwrap_err();
         assert!(
-            matches!(&err, LogError::Corruption { offset: at, .. } if *at == offset),
+            matches!(&err, LogError::Corruption(seer_core::Corruption { offset: at, .. }) if *at == offset),
             "{err}"
         );
     }
@@ -542,7 +545,7 @@ mod tests {
         ] {
             let err = read_all(bytes.to_vec(), mode).unwrap_err();
             assert!(
-                matches!(&err, LogError::Corruption { file, offset: at, .. }
+                matches!(&err, LogError::Corruption(seer_core::Corruption { file, offset: at, .. })
                     if file == Path::new("log") && *at == offset),
                 "{mode:?}: {err}"
             );
@@ -688,7 +691,7 @@ mod tests {
         ] {
             let err = read_within_resync_limit(&damaged, mode).unwrap_err();
             assert!(
-                matches!(&err, LogError::Corruption { offset, .. } if *offset == second as u64),
+                matches!(&err, LogError::Corruption(seer_core::Corruption { offset, .. }) if *offset == second as u64),
                 "{mode:?}: {err}"
             );
         }
@@ -751,7 +754,7 @@ mod tests {
         ] {
             let err = read_within_resync_limit(cut, mode).unwrap_err();
             assert!(
-                matches!(&err, LogError::Corruption { offset, detail, .. }
+                matches!(&err, LogError::Corruption(seer_core::Corruption { offset, detail, .. })
                     if *offset == second as u64 && detail.contains("limit")),
                 "{mode:?}: {err}"
             );

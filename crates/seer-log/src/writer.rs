@@ -115,7 +115,7 @@ mod tests {
         )
         .unwrap();
         fs.arm(Fault::FailWrite { nth: 1 });
-        assert!(matches!(writer.add_frame(b"x"), Err(LogError::Io { .. })));
+        assert!(matches!(writer.add_frame(b"x"), Err(LogError::Io(_))));
         assert!(matches!(
             writer.add_frame(b"x"),
             Err(LogError::Poisoned { .. })

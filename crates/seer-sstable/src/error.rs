@@ -2,11 +2,14 @@
 //!
 //! Every error names the table file. Corruption carries the byte offset in
 //! the file where the bad bytes were found and a typed [`CorruptionReason`];
-//! readers never panic on bad bytes and never return wrong data.
+//! readers never panic on bad bytes and never return wrong data. I/O
+//! failures are seer-core's shared [`IoError`]; corruption keeps its own
+//! typed reason here (seer-db turns it into a [`seer_core::Corruption`]
+//! with the reason's text as the detail).
 
 use std::path::{Path, PathBuf};
 
-use seer_core::DecodeError;
+use seer_core::{DecodeError, IoError};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -14,15 +17,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong with a table.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file system failed.
-    #[error("I/O error on {}: {source}", file.display())]
-    Io {
-        /// The table file.
-        file: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file system failed (on the table file).
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The table's bytes are not a valid table.
     #[error("corrupt table {} at byte {offset}: {reason}", file.display())]
     Corruption {
@@ -94,10 +91,7 @@ impl Error {
     }
 
     pub(crate) fn io(file: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            file: file.to_path_buf(),
-            source,
-        }
+        Self::Io(IoError::new(file, source))
     }
 
     pub(crate) fn corruption(file: &Path, offset: u64, reason: CorruptionReason) -> Self {

@@ -22,7 +22,9 @@ use seer_wal::{
 struct Discard;
 
 impl Apply for Discard {
-    fn apply(&self, _group: &[Sequenced]) -> Result<(), String> {
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, _group: &[Sequenced]) -> Result<(), Self::Error> {
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! wrapped in [`WalError::Log`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use seer_log::LogError;
 
@@ -24,10 +25,12 @@ pub enum WalError {
         cause: Box<WalError>,
     },
     /// The owner's apply callback failed after the group reached the log.
-    #[error("applying a commit group failed: {reason}")]
+    #[error("applying a commit group failed: {source}")]
     Apply {
-        /// The callback's explanation.
-        reason: String,
+        /// The callback's own error ([`Apply::Error`](crate::Apply::Error));
+        /// the owner gets it back with `downcast_ref`.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
     /// A write was refused before it reached the log.
     #[error("invalid write: {reason}")]

@@ -40,9 +40,13 @@ use crate::syncer::Syncer;
 /// Receives every committed group, in sequence order, before its records
 /// become visible. The owner inserts them into its memtable here.
 pub trait Apply: Send + Sync + 'static {
+    /// The owner's own error, handed back inside [`WalError::Apply`] (the
+    /// owner downcasts it to get it back typed).
+    type Error: std::error::Error + Send + Sync + 'static;
+
     /// Applies `group` (ascending, consecutive per record). Called by one
     /// thread at a time; an error poisons the pipeline.
-    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), String>;
+    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), Self::Error>;
 
     /// Told once, with the failure, when it poisons the pipeline (a failed
     /// append, sync, roll or apply, the interval syncer's sync included),
@@ -607,9 +611,9 @@ impl<A: Apply> Shared<A> {
             log.sync_if_needed()?;
         }
         debug_assert!(self.visible_seq.load(Ordering::Acquire) < first.seq);
-        self.apply
-            .apply(group)
-            .map_err(|reason| WalError::Apply { reason })?;
+        self.apply.apply(group).map_err(|error| WalError::Apply {
+            source: std::sync::Arc::new(error),
+        })?;
         let last_seq = last.seq + last.record.seq_count() - 1;
         self.visible_seq.store(last_seq, Ordering::Release);
         Ok(())

@@ -27,7 +27,9 @@ struct Checker {
 }
 
 impl Apply for Checker {
-    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), String> {
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), Self::Error> {
         let mut applied = self.applied.lock().unwrap();
         for entry in group {
             assert!(
@@ -151,7 +153,7 @@ fn loom_failing_leader_wakes_every_follower_with_an_error() {
             assert!(
                 matches!(
                     result,
-                    Err(WalError::Log(LogError::Io { .. }) | WalError::Poisoned { .. })
+                    Err(WalError::Log(LogError::Io(_)) | WalError::Poisoned { .. })
                 ),
                 "{result:?}"
             );

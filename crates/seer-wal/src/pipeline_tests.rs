@@ -23,12 +23,14 @@ pub(crate) struct Recorder {
 }
 
 impl Apply for Recorder {
-    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), String> {
+    type Error = std::io::Error;
+
+    fn apply(&self, group: &[Sequenced]) -> std::result::Result<(), Self::Error> {
         if group
             .iter()
             .any(|s| s.record.ops().iter().any(|op| op.key() == "bad"))
         {
-            return Err("bad key".to_owned());
+            return Err(std::io::Error::other("bad key"));
         }
         self.applied.lock().unwrap().extend_from_slice(group);
         Ok(())
@@ -167,7 +169,7 @@ fn failed_append_fails_the_write_and_poisons() {
     fs.arm(Fault::FailWrite { nth: 1 });
     assert!(matches!(
         wal.write(put("b", "2"), WriteOptions::default()),
-        Err(WalError::Log(LogError::Io { .. }))
+        Err(WalError::Log(LogError::Io(_)))
     ));
     fs.disarm_all();
     assert!(matches!(
@@ -192,7 +194,7 @@ fn failed_sync_is_not_retried() {
     };
     assert!(matches!(
         wal.write(put("b", "2"), synced),
-        Err(WalError::Log(LogError::Io { .. }))
+        Err(WalError::Log(LogError::Io(_)))
     ));
     fs.disarm_all();
     assert!(matches!(
@@ -223,7 +225,7 @@ fn failed_interval_sync_tells_the_owner_at_once_without_a_write() {
     let told = wal.applier().poisoned_by.lock().unwrap().clone();
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(
-        matches!(&told[0], WalError::Log(LogError::Io { .. })),
+        matches!(&told[0], WalError::Log(LogError::Io(_))),
         "{told:?}"
     );
     assert_eq!(told[0].to_string(), cause.to_string());
@@ -243,10 +245,13 @@ fn failed_interval_sync_tells_the_owner_at_once_without_a_write() {
 fn failed_apply_poisons_without_publishing() {
     let fs = FaultFileSystem::new();
     let wal = open_with(&fs, SyncPolicy::Always);
-    assert!(matches!(
-        wal.write(put("bad", "1"), WriteOptions::default()),
-        Err(WalError::Apply { .. })
-    ));
+    match wal.write(put("bad", "1"), WriteOptions::default()) {
+        Err(WalError::Apply { source }) => {
+            let own = source.downcast_ref::<std::io::Error>();
+            assert_eq!(own.map(ToString::to_string).as_deref(), Some("bad key"));
+        }
+        other => panic!("a failed apply returned {other:?}"),
+    }
     assert_eq!((wal.last_seq(), wal.visible_seq()), (1, 0));
     assert!(matches!(
         wal.write(put("ok", "1"), WriteOptions::default()),
@@ -376,5 +381,5 @@ fn opening_an_existing_segment_is_refused() {
         WalOptions::default(),
         Recorder::default(),
     );
-    assert!(matches!(again, Err(WalError::Log(LogError::Io { .. }))));
+    assert!(matches!(again, Err(WalError::Log(LogError::Io(_)))));
 }

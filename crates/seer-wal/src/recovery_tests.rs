@@ -121,7 +121,7 @@ fn torn_older_segment_per_mode() {
         .unwrap();
     let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
     assert!(
-        matches!(&err, WalError::Log(LogError::Corruption { file, offset, .. })
+        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { file, offset, .. }))
             if file == &segment_path(Path::new(DIR), 1) && *offset == ends[1] as u64),
         "{err}"
     );
@@ -157,7 +157,7 @@ fn flipped_byte_in_the_final_record_of_the_newest_segment_is_corruption() {
     });
     let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
     assert!(
-        matches!(&err, WalError::Log(LogError::Corruption { file, offset, .. })
+        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { file, offset, .. }))
             if file == &path && *offset == ends[1] as u64),
         "{err}"
     );
@@ -194,7 +194,7 @@ fn bad_record_followed_by_valid_ones_is_corruption() {
     write_file(&fs, &segment_path(Path::new(DIR), 1), bytes);
     let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
     assert!(
-        matches!(err, WalError::Log(LogError::Corruption { offset, .. }) if offset == ends[0] as u64),
+        matches!(err, WalError::Log(LogError::Corruption(seer_core::Corruption { offset, .. })) if offset == ends[0] as u64),
         "{err}"
     );
     let (seqs, report) = recover(&fs, WalRecoveryMode::PointInTime).unwrap();
@@ -211,7 +211,7 @@ fn sequence_regression_and_wrong_header_are_corruption() {
     write_segment(&fs, 2, 7, &three_puts());
     let err = recover(&fs, WalRecoveryMode::default()).unwrap_err();
     assert!(
-        matches!(&err, WalError::Log(LogError::Corruption { file, .. }) if file.ends_with("00000000000000000002.wal")),
+        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { file, .. })) if file.ends_with("00000000000000000002.wal")),
         "{err}"
     );
     let (seqs, _) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
@@ -225,7 +225,13 @@ fn sequence_regression_and_wrong_header_are_corruption() {
         .next_record()
         .unwrap_err();
     assert!(
-        matches!(err, WalError::Log(LogError::Corruption { offset: 0, .. })),
+        matches!(
+            err,
+            WalError::Log(LogError::Corruption(seer_core::Corruption {
+                offset: 0,
+                ..
+            }))
+        ),
         "{err}"
     );
 }
@@ -331,7 +337,7 @@ proptest! {
             match mode {
                 WalRecoveryMode::TolerateCorruptedTail | WalRecoveryMode::AbsoluteConsistency => {
                     prop_assert!(
-                        matches!(&result, Err(WalError::Log(LogError::Corruption { offset, .. })) if *offset == damaged as u64),
+                        matches!(&result, Err(WalError::Log(LogError::Corruption(seer_core::Corruption { offset, .. }))) if *offset == damaged as u64),
                         "{:?} at byte {}: {:?}", mode, position, result.map(|r| r.1)
                     );
                 }

@@ -64,7 +64,9 @@ impl Rng {
 struct Discard;
 
 impl Apply for Discard {
-    fn apply(&self, _group: &[Sequenced]) -> Result<(), String> {
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, _group: &[Sequenced]) -> Result<(), Self::Error> {
         Ok(())
     }
 }

@@ -139,15 +139,23 @@ fn wake(tx: &Sender<Signal>) {
 /// Starts the flush thread and the compaction threads.
 pub(crate) fn start(db: &Arc<DbInner>) -> Result<()> {
     let mut threads = db.jobs.threads.lock();
-    let flush = spawn(db, "seerdb-flush", db.jobs.flush_rx.clone(), |db| {
-        flush::flush_all(db)
-    })?;
+    let flush = spawn(
+        db,
+        "seerdb-flush",
+        "flush",
+        db.jobs.flush_rx.clone(),
+        flush::flush_all,
+    )?;
     threads.push(flush);
     for index in 0..db.jobs.compaction_threads {
         let name = format!("seerdb-compact-{index}");
-        let thread = spawn(db, &name, db.jobs.compact_rx.clone(), |db| {
-            compaction::compact_while_needed(db)
-        })?;
+        let thread = spawn(
+            db,
+            &name,
+            "compaction",
+            db.jobs.compact_rx.clone(),
+            compaction::compact_while_needed,
+        )?;
         threads.push(thread);
     }
     drop(threads);
@@ -155,18 +163,16 @@ pub(crate) fn start(db: &Arc<DbInner>) -> Result<()> {
     Ok(())
 }
 
+/// Starts the thread `name` that runs `work`, the background `job`
+/// (`flush` or `compaction`, the label its failures carry), at each signal.
 fn spawn(
     db: &Arc<DbInner>,
     name: &str,
+    job: &'static str,
     rx: Receiver<Signal>,
     work: fn(&DbInner) -> Result<()>,
 ) -> Result<JoinHandle<()>> {
     let weak: Weak<DbInner> = Arc::downgrade(db);
-    let job = if name == "seerdb-flush" {
-        "flush"
-    } else {
-        "compaction"
-    };
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || run(weak, rx, job, work))

@@ -9,13 +9,12 @@
 //! folded in (a put or tombstone resets the operands collected so far), and
 //! the key is decided when the cursor leaves it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    DecodeError, InternalIterator, InternalKey, MergingIterator, ParsedInternalKey, SeqNo,
-    ValueKind, MAX_SEQ, TRAILER_BYTES,
+    Corruption, DecodeError, InternalIterator, InternalKey, MergingIterator, ParsedInternalKey,
+    SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
 };
 
 use crate::db::DbInner;
@@ -69,13 +68,15 @@ fn user_key_of(encoded: &[u8]) -> &[u8] {
 }
 
 fn parse_entry(encoded: &[u8]) -> Result<ParsedInternalKey<'_>> {
-    ParsedInternalKey::parse(encoded).map_err(|error: DecodeError| Error::Corruption {
-        file: PathBuf::from("(iterator entry)"),
-        offset: 0,
-        detail: format!(
-            "bad internal key {:?}: {error}",
-            encoded.escape_ascii().to_string()
-        ),
+    ParsedInternalKey::parse(encoded).map_err(|error: DecodeError| {
+        Error::Corruption(Corruption::new(
+            "(iterator entry)",
+            0,
+            format!(
+                "bad internal key {:?}: {error}",
+                encoded.escape_ascii().to_string()
+            ),
+        ))
     })
 }
 
