@@ -262,13 +262,11 @@ impl DbInner {
         DbSnapshots::new(&self.snapshots, self)
     }
 
-    /// The open table of `meta` (every table of a live version is open,
-    /// see [`TreeSet`]); opening its file, the fallback, is I/O and fails
-    /// with [`Error::Closed`] once closed.
+    /// Opens the file of table `meta`: the fallback of a reader whose
+    /// pinned tree lacks it (every tree holds the open tables of its
+    /// version, see [`TreeSet`]). It is I/O, so it fails with
+    /// [`Error::Closed`] once closed.
     pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
-        if let Some(table) = self.tree.open_table_of(meta) {
-            return Ok(table);
-        }
         let _active = self.lifecycle.enter()?;
         self.tree.open_table_file(meta)
     }

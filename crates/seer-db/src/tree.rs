@@ -1,18 +1,18 @@
 //! The on-disk tree as the DB sees it: seer-compaction's [`VersionSet`]
 //! (current version, manifest, file numbers, obsolete-table tracking) plus
 //! the open [`Table`]s of the current version, swapped together atomically
-//! so point reads take no lock, and the open tables that left the current
-//! version but that an older version (a reader's pinned view) still lists.
+//! so point reads take no lock.
 //!
-//! Every table of every live version is open here, so readers never open a
-//! table file: an iterator or snapshot that outlives its database reads its
-//! tables through these open maps, even after a new instance deleted the
-//! files (an unlinked file's mapping stays readable). A table moved to
-//! another level (a trivial move) keeps its open [`Table`].
+//! A [`Tree`] holds the open table of every table of its version, and every
+//! reader pins the `Tree` it loaded, so readers never open a table file: an
+//! iterator or snapshot that outlives its database reads its tables through
+//! these open maps, even after a new instance deleted the files (an unlinked
+//! file's mapping stays readable). A table moved to another level (a
+//! trivial move) keeps its open [`Table`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -36,10 +36,6 @@ pub(crate) struct Tree {
     pub log_number: u64,
 }
 
-/// Open tables by file number, each with a weak reference to the metadata
-/// the versions listing it share.
-type RetiredTables = HashMap<u64, (Weak<TableMeta>, Arc<Table>)>;
-
 /// The version set and the open tables of its current version.
 #[derive(Debug)]
 pub(crate) struct TreeSet {
@@ -50,10 +46,6 @@ pub(crate) struct TreeSet {
     current: ArcSwap<Tree>,
     /// Keeps `current` in step with the version set's current version.
     install_lock: Mutex<()>,
-    /// Tables an install removed from `current`, kept open while a live
-    /// version lists them (the weak reference is that version's metadata);
-    /// dropped by [`TreeSet::delete_unreferenced`] with their files.
-    retired: Mutex<RetiredTables>,
 }
 
 impl TreeSet {
@@ -82,7 +74,6 @@ impl TreeSet {
                 log_number,
             }),
             install_lock: Mutex::new(()),
-            retired: Mutex::new(HashMap::new()),
         })
     }
 
@@ -96,20 +87,7 @@ impl TreeSet {
         self.versions.new_file_number()
     }
 
-    /// The open table of `meta`, from the current tree or, when only an
-    /// older version lists it, from the retired tables; `None` when it is
-    /// not open (it is then in no live version).
-    pub(crate) fn open_table_of(&self, meta: &TableMeta) -> Option<Arc<Table>> {
-        if let Some(table) = self.current.load().tables.get(&meta.file_number) {
-            return Some(Arc::clone(table));
-        }
-        let retired = self.retired.lock();
-        retired
-            .get(&meta.file_number)
-            .map(|(_, table)| Arc::clone(table))
-    }
-
-    /// Opens table `meta` anew (for a table no open map holds).
+    /// Opens table `meta` anew (for a table no pinned tree holds).
     pub(crate) fn open_table_file(&self, meta: &TableMeta) -> Result<Arc<Table>> {
         open_table(
             self.fs.as_ref(),
@@ -129,30 +107,23 @@ impl TreeSet {
         let _installing = self.install_lock.lock();
         // A table removed and added again (moved to another level) stays
         // open: same file, same table.
+        let readded: HashSet<u64> = edit
+            .added_tables
+            .iter()
+            .map(|added| added.meta.file_number)
+            .collect();
         let removed: Vec<u64> = edit
             .removed_tables
             .iter()
             .map(|r| r.file_number)
-            .filter(|&number| {
-                !edit
-                    .added_tables
-                    .iter()
-                    .any(|added| added.meta.file_number == number)
-            })
+            .filter(|number| !readded.contains(number))
             .collect();
         let version = self.versions.log_and_apply(edit)?;
         let old = self.current.load();
         let mut tables = old.tables.clone();
-        let mut retired = self.retired.lock();
         for number in removed {
-            let Some(table) = tables.remove(&number) else {
-                continue;
-            };
-            if let Some((_, meta)) = old.version.tables().find(|(_, m)| m.file_number == number) {
-                retired.insert(number, (Arc::downgrade(meta), table));
-            }
+            tables.remove(&number);
         }
-        drop(retired);
         for table in new_tables {
             tables.insert(table.file_number(), table);
         }
@@ -164,14 +135,10 @@ impl TreeSet {
         Ok(version)
     }
 
-    /// Closes and deletes removed tables that no version references any
-    /// more.
+    /// Deletes removed tables that no version references any more (a
+    /// reader still holding one keeps its open map).
     pub(crate) fn delete_unreferenced(&self) -> Result<usize> {
         let obsolete = self.versions.obsolete_table_files();
-        {
-            let mut retired = self.retired.lock();
-            retired.retain(|_, (meta, _)| meta.strong_count() > 0);
-        }
         self.versions.remove_table_files(&obsolete)?;
         if !obsolete.is_empty() {
             tracing::debug!(tables = ?obsolete, "deleted obsolete tables");
