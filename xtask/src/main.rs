@@ -1,10 +1,13 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo
 //! does.
 //!
-//! - `ci`: format check, clippy with warnings denied, every test (unit,
+//! - `ci`: format check, the import-graph check, clippy with warnings
+//!   denied, every test (unit,
 //!   integration, doc, fuzz-corpus replay; the metamorphic test among them
 //!   with its default 30 s budget), the loom models, a 20-cycle kill -9
 //!   crash test and a 60 s release run of the metamorphic test.
+//! - `imports [--verbose]`: the module import graph of every library crate
+//!   (see [`imports`]), failing on a circle.
 //! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode;
 //!   `--engines seer,fjall,rocksdb` also turns on the peers' cargo features.
 //! - `loom`: the loom models of the commit pipeline.
@@ -25,6 +28,8 @@ use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
 
+mod imports;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "seerdb project automation")]
 struct Cli {
@@ -36,6 +41,16 @@ struct Cli {
 enum Task {
     /// Format check, clippy, all tests and the loom models.
     Ci,
+    /// Checks that no library crate's modules import each other in a
+    /// circle; prints each crate's edge count.
+    Imports {
+        /// The crates to check (directory names under `crates/`; default:
+        /// every library crate).
+        crates: Vec<String>,
+        /// Also print every module's imports.
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Runs the benchmark harness; extra arguments go to `seer-bench`.
     Bench {
         /// Arguments for seer-bench (see `cargo xtask bench -- --help`).
@@ -92,6 +107,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Ci => ci(),
+        Task::Imports { crates, verbose } => import_graph(&crates, verbose),
         Task::Bench { args } => bench(&args),
         Task::Loom => loom(),
         Task::Fuzz { target, seconds } => fuzz(&target, seconds),
@@ -150,6 +166,8 @@ fn ci() -> TaskResult {
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
     )?;
+    let acyclic: Vec<String> = ACYCLIC_CRATES.iter().map(|&c| c.to_owned()).collect();
+    import_graph(&acyclic, false)?;
     run(
         "cargo clippy",
         cargo().args([
@@ -195,6 +213,14 @@ fn ci() -> TaskResult {
     loom()?;
     crash(20, None)?;
     metamorphic(CI_METAMORPHIC_SECONDS, None)
+}
+
+/// The crates whose module graph `ci` requires to be free of circles.
+const ACYCLIC_CRATES: &[&str] = &["seer-compaction", "seer-core", "seer-log", "seer-testkit"];
+
+fn import_graph(crates: &[String], verbose: bool) -> TaskResult {
+    eprintln!("==> import graph");
+    imports::check(&workspace_root(), crates, verbose)
 }
 
 fn crash(cycles: u64, seed: Option<u64>) -> TaskResult {

@@ -27,6 +27,7 @@ mod dir;
 mod error;
 mod health;
 mod iter;
+mod level0;
 mod lifecycle;
 mod memtables;
 mod metrics;

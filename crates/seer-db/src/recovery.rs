@@ -2,7 +2,8 @@
 //! [`VersionSet`] (manifest replay, a fresh manifest, orphan report), replay
 //! of every WAL segment the manifest does not cover (restoring sequence
 //! numbers) into memtables of the configured capacity, each written as a
-//! level-0 run when it fills (by the same layer flush as a memtable flush),
+//! level-0 run when it fills (by [`crate::level0`], the step a memtable
+//! flush takes too),
 //! and the removal of files nothing refers to any more.
 //!
 //! Replayed records are written to level 0 before the database
@@ -35,12 +36,13 @@ use seer_wal::{
     delete_segments_before, truncate_torn_tail, CommitPipeline, WalOptions, WalRecovery,
 };
 
-use crate::background::{executor_context, largest_seq, write_level0, Jobs};
+use crate::background::Jobs;
 use crate::backpressure::Backpressure;
 use crate::db::DbInner;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::HealthState;
+use crate::level0::{executor_context, largest_seq, write_level0};
 use crate::lifecycle::Lifecycle;
 use crate::memtables::{insert_ops, MemtableApplier, Memtables};
 use crate::metrics::Metrics;

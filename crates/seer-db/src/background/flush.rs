@@ -6,23 +6,20 @@
 //! set and the obsolete WAL segments are deleted (with the tables no live
 //! version lists any more). Each flush runs inside the lifecycle gate; once
 //! the database closes the flush thread stops after the flush it is in.
-//! Recovery writes its replayed records with the same [`write_level0`].
+//! The memtable becomes tables through [`crate::level0`], the step recovery
+//! writes its replayed records with too.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use seer_compaction::{CompactionResult, ExecutorContext, Version};
-use seer_core::{SeqNo, SharedFileSystem};
-use seer_memtable::Memtable;
-use seer_sstable::{BlockCache, TableOptions};
+use seer_compaction::ExecutorContext;
 use seer_wal::delete_segments_before;
 
 use crate::db::DbInner;
 use crate::error::Result;
+use crate::level0::{executor_context, largest_seq, write_level0};
 use crate::memtables::Frozen;
-use crate::options::DBOptions;
 use crate::tree::open_table;
 
 /// Flushes immutable memtables, oldest first, until none is left.
@@ -81,67 +78,6 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
     Ok(())
 }
 
-/// Writes `memtable` as one new level-0 run of `version` with the layer's
-/// flush (tables cut at the target file size, synced with their directory);
-/// an empty memtable gives an empty edit.
-pub(crate) fn write_level0(
-    memtable: &Arc<Memtable>,
-    version: &Version,
-    context: &ExecutorContext,
-    options: &DBOptions,
-    new_file_number: &dyn Fn() -> u64,
-) -> Result<CompactionResult> {
-    let flushed = seer_compaction::flush(
-        &mut memtable.iter(),
-        memtable.entry_count(),
-        version,
-        context,
-        options.target_file_size_bytes,
-        new_file_number,
-    )?;
-    let stats = flushed.stats;
-    tracing::info!(
-        tables = flushed.outputs.len(),
-        entries_read = stats.input_entries,
-        entries_written = stats.output_entries,
-        bytes = stats.output_bytes,
-        "memtable written to level 0"
-    );
-    Ok(flushed)
-}
-
-/// The largest sequence number of `tables`, if any.
-pub(crate) fn largest_seq(tables: &[Arc<seer_compaction::TableMeta>]) -> Option<SeqNo> {
-    tables.iter().map(|t| t.largest_seq).max()
-}
-
-/// What the layer's executor needs for flushes and compactions: the
-/// database's files and table options, the merge operator and the live
-/// snapshots' sequence numbers (ascending).
-pub(crate) fn executor_context(
-    options: &DBOptions,
-    fs: &SharedFileSystem,
-    dir: &Path,
-    block_cache: Option<Arc<BlockCache>>,
-    snapshots: Vec<SeqNo>,
-) -> ExecutorContext {
-    ExecutorContext {
-        fs: Arc::clone(fs),
-        dir: dir.to_owned(),
-        table_options: TableOptions {
-            block_size_bytes: options.block_size_bytes,
-            compression: options.compression,
-            bloom_bits_per_key: options.bloom_bits_per_key,
-            ..TableOptions::default()
-        },
-        filter_bits_per_entry: f64::from(options.bloom_bits_per_key),
-        snapshots,
-        merge_operator: options.merge_operator.clone(),
-        block_cache,
-        cancel: None,
-    }
-}
-
 impl DbInner {
     /// The executor context of a flush or compaction starting now.
     pub(crate) fn executor_context(&self) -> ExecutorContext {
@@ -161,7 +97,7 @@ mod tests {
 
     use seer_core::StringAppendOperator;
 
-    use super::write_level0;
+    use crate::level0::write_level0;
     use crate::options::DBOptions;
     use crate::tree::open_table;
 

@@ -26,7 +26,6 @@ use crate::error::{Error, Result};
 use crate::options::DBOptions;
 
 pub(crate) use compaction::CompactionState;
-pub(crate) use flush::{executor_context, largest_seq, write_level0};
 
 /// A message to a background thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
