@@ -16,13 +16,22 @@
 //! The memory budget also asks for an early flush at 80%.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use seer_core::SharedFileSystem;
 use seer_memtable::Memtable;
 
-use crate::db::DbInner;
+use crate::background::Jobs;
 use crate::error::{Error, Result};
+use crate::health::HealthState;
+use crate::lifecycle::Lifecycle;
+use crate::memtables::Memtables;
+use crate::metrics::Metrics;
+use crate::options::DBOptions;
+use crate::tree::OpenVersionSet;
 
 /// Free disk space is re-checked at most this often.
 pub(crate) const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -73,9 +82,41 @@ impl fmt::Display for Condition {
     }
 }
 
-/// Admission state.
+/// The options admission follows (copied from [`DBOptions`]).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    l0_slowdown_writes_trigger: usize,
+    l0_stop_writes_trigger: usize,
+    max_immutable_memtables: usize,
+    max_memory_bytes: Option<u64>,
+    min_free_disk_bytes: Option<u64>,
+    write_stall_timeout: Duration,
+}
+
+/// What a writer stopped by backpressure reads and waits on: the tree
+/// (level-0 runs), the jobs whose progress it waits for, the health and
+/// lifecycle that end the wait, the metrics that count it.
+pub(crate) struct Stall<'a> {
+    /// The on-disk tree.
+    pub tree: &'a OpenVersionSet,
+    /// The background jobs.
+    pub jobs: &'a Jobs,
+    /// The database's health.
+    pub health: &'a HealthState,
+    /// Open or closed.
+    pub lifecycle: &'a Lifecycle,
+    /// Stall and slowdown counters.
+    pub metrics: &'a Metrics,
+}
+
+/// Admission state, with what admission reads besides the tree: its
+/// options, the memtable set and the directory whose free space it checks.
 #[derive(Debug)]
 pub(crate) struct Backpressure {
+    options: Limits,
+    memtables: Arc<Memtables>,
+    fs: SharedFileSystem,
+    dir: PathBuf,
     opened: Instant,
     /// Nanoseconds since `opened` at which the rate limiter is next free.
     next_free_nanos: AtomicU64,
@@ -87,8 +128,26 @@ pub(crate) struct Backpressure {
 }
 
 impl Backpressure {
-    pub(crate) fn new() -> Self {
+    /// Admission by `options` over `memtables`, checking the free space of
+    /// `dir` on `fs`.
+    pub(crate) fn new(
+        options: &DBOptions,
+        memtables: Arc<Memtables>,
+        fs: SharedFileSystem,
+        dir: &Path,
+    ) -> Self {
         Self {
+            options: Limits {
+                l0_slowdown_writes_trigger: options.l0_slowdown_writes_trigger,
+                l0_stop_writes_trigger: options.l0_stop_writes_trigger,
+                max_immutable_memtables: options.max_immutable_memtables,
+                max_memory_bytes: options.max_memory_bytes,
+                min_free_disk_bytes: options.min_free_disk_bytes,
+                write_stall_timeout: options.write_stall_timeout,
+            },
+            memtables,
+            fs,
+            dir: dir.to_owned(),
             opened: Instant::now(),
             next_free_nanos: AtomicU64::new(0),
             last_disk_check_nanos: AtomicU64::new(0),
@@ -98,44 +157,42 @@ impl Backpressure {
         }
     }
 
-    /// The strongest condition holding writes back now, if any.
-    pub(crate) fn condition(&self, db: &DbInner) -> Option<Condition> {
-        let options = db.options();
-        let l0_runs = db
-            .tree()
-            .current()
-            .version
-            .level(0)
-            .map_or(0, |l| l.runs().len());
+    /// The strongest condition holding writes back now, if any (`tree`
+    /// gives the level-0 runs).
+    pub(crate) fn condition(&self, tree: &OpenVersionSet) -> Option<Condition> {
+        let options = &self.options;
+        let l0_runs = tree.current().l0_runs();
         if l0_runs >= options.l0_stop_writes_trigger {
             return Some(Condition::L0Stop(l0_runs));
         }
-        let immutables = db.memtables().immutables().len();
+        let immutables = self.memtables.immutables().len();
         if immutables >= options.max_immutable_memtables {
             return Some(Condition::TooManyImmutables(immutables));
         }
         if let Some(budget) = options.max_memory_bytes {
-            let used = db.memtables().memory_bytes();
+            let used = self.memtables.memory_bytes();
             if used.saturating_mul(100) >= budget.saturating_mul(95) {
                 return Some(Condition::MemoryBudget(used));
             }
         }
-        if self.disk_is_low(db) {
+        if self.disk_is_low() {
             return Some(Condition::LowDisk);
         }
         (l0_runs >= options.l0_slowdown_writes_trigger).then_some(Condition::L0Slowdown(l0_runs))
     }
 
     /// Lets a write of `payload_bytes` through: waits out a stop (or fails
-    /// after the stall timeout) and paces it under a slowdown.
-    pub(crate) fn admit(&self, db: &DbInner, payload_bytes: usize) -> Result<()> {
-        match self.condition(db) {
+    /// after the stall timeout, or once `health` turns read-only or
+    /// `lifecycle` closed) on the progress of `jobs`, and paces it under a
+    /// slowdown; stalls and slowdowns are counted in `metrics`.
+    pub(crate) fn admit(&self, stall: &Stall<'_>, payload_bytes: usize) -> Result<()> {
+        match self.condition(stall.tree) {
             None => Ok(()),
             Some(Condition::L0Slowdown(runs)) => {
-                self.pace(db, runs, payload_bytes);
+                self.pace(stall.metrics, runs, payload_bytes);
                 Ok(())
             }
-            Some(stop) => self.wait_out_stop(db, stop),
+            Some(stop) => self.wait_out_stop(stall, stop),
         }
     }
 
@@ -144,16 +201,16 @@ impl Backpressure {
         self.stalled_writers.load(Ordering::Relaxed)
     }
 
-    fn wait_out_stop(&self, db: &DbInner, first: Condition) -> Result<()> {
+    fn wait_out_stop(&self, db: &Stall<'_>, first: Condition) -> Result<()> {
         self.stalled_writers.fetch_add(1, Ordering::Relaxed);
         let result = self.wait_out_stop_counted(db, first);
         self.stalled_writers.fetch_sub(1, Ordering::Relaxed);
         result
     }
 
-    fn wait_out_stop_counted(&self, db: &DbInner, first: Condition) -> Result<()> {
+    fn wait_out_stop_counted(&self, db: &Stall<'_>, first: Condition) -> Result<()> {
         let started = Instant::now();
-        let deadline = started + db.options().write_stall_timeout;
+        let deadline = started + self.options.write_stall_timeout;
         let span = tracing::info_span!("write_stall", reason = %first);
         let _entered = span.enter();
         tracing::info!("writes stopped");
@@ -162,11 +219,11 @@ impl Backpressure {
         loop {
             let progress = db.jobs.progress_generation();
             db.health.check_writable()?;
-            db.check_open()?;
-            let condition = match self.condition(db) {
+            db.lifecycle.check_open()?;
+            let condition = match self.condition(db.tree) {
                 Some(stop) if stop.is_stop() => stop,
                 _ => {
-                    db.metrics().record_stall(started.elapsed());
+                    db.metrics.record_stall(started.elapsed());
                     tracing::info!(waited = ?started.elapsed(), "writes resumed");
                     return Ok(());
                 }
@@ -174,7 +231,7 @@ impl Backpressure {
             let now = Instant::now();
             if now >= deadline {
                 let waited = started.elapsed();
-                db.metrics().record_stall(waited);
+                db.metrics.record_stall(waited);
                 tracing::warn!(?waited, %condition, "write stall timed out");
                 return Err(Error::WriteStall {
                     waited,
@@ -191,8 +248,8 @@ impl Backpressure {
 
     /// Reserves the next slot of the rate limiter and sleeps until it (at
     /// most `write_stall_timeout`).
-    fn pace(&self, db: &DbInner, l0_runs: usize, payload_bytes: usize) {
-        let options = db.options();
+    fn pace(&self, metrics: &Metrics, l0_runs: usize, payload_bytes: usize) {
+        let options = &self.options;
         let span = options.l0_stop_writes_trigger - options.l0_slowdown_writes_trigger;
         let over = l0_runs - options.l0_slowdown_writes_trigger;
         let fraction = 1.0 - over as f64 / span.max(1) as f64;
@@ -201,7 +258,7 @@ impl Backpressure {
         let cost_nanos = (payload_bytes.max(SLOWDOWN_MIN_WRITE_BYTES) as f64 / rate * 1e9) as u64;
         let wait = self.reserve_slot(cost_nanos, options.write_stall_timeout);
         if !wait.is_zero() {
-            db.metrics().slowdown_count.fetch_add(1, Ordering::Relaxed);
+            metrics.slowdown_count.fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(wait);
         }
     }
@@ -231,18 +288,18 @@ impl Backpressure {
 
     /// Whether the memory budget asks to flush `active` early (80%).
     #[inline]
-    pub(crate) fn wants_early_flush(&self, db: &DbInner, active: &Memtable) -> bool {
-        let Some(budget) = db.options().max_memory_bytes else {
+    pub(crate) fn wants_early_flush(&self, active: &Memtable) -> bool {
+        let Some(budget) = self.options.max_memory_bytes else {
             return false;
         };
-        if active.is_empty() || !db.memtables().immutables().is_empty() {
+        if active.is_empty() || !self.memtables.immutables().is_empty() {
             return false;
         }
-        db.memtables().memory_bytes().saturating_mul(100) >= budget.saturating_mul(80)
+        self.memtables.memory_bytes().saturating_mul(100) >= budget.saturating_mul(80)
     }
 
-    fn disk_is_low(&self, db: &DbInner) -> bool {
-        let Some(min_free) = db.options().min_free_disk_bytes else {
+    fn disk_is_low(&self) -> bool {
+        let Some(min_free) = self.options.min_free_disk_bytes else {
             return false;
         };
         let now = self.now_nanos();
@@ -255,7 +312,7 @@ impl Backpressure {
                 .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            let low = match db.fs.available_space(db.dir.path()) {
+            let low = match self.fs.available_space(&self.dir) {
                 Ok(available) => available < min_free,
                 Err(error) => {
                     tracing::warn!(%error, "free disk space unknown");
@@ -275,13 +332,22 @@ impl Backpressure {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
     use std::time::Duration;
 
+    use seer_core::SharedFileSystem;
+
     use super::Backpressure;
+    use crate::memtables::Memtables;
+    use crate::options::DBOptions;
 
     #[test]
     fn slowdown_pacing_never_waits_longer_than_the_stall_timeout() {
-        let backpressure = Backpressure::new();
+        let memtables = Arc::new(Memtables::new(1, 1 << 20, Vec::new()));
+        let fs: SharedFileSystem = Arc::new(seer_core::fault::FaultFileSystem::new());
+        let options = DBOptions::default();
+        let backpressure = Backpressure::new(&options, memtables, fs, Path::new("/db"));
         let max_wait = Duration::from_secs(30);
         let hour_nanos = Duration::from_secs(3600).as_nanos() as u64;
         // The first write takes the free slot at once.

@@ -1,32 +1,27 @@
-//! [`DB`], the handle users hold, and [`DbInner`], the state every handle,
-//! iterator, snapshot and background thread shares: options, directory
-//! lock, memtables, commit pipeline, tree, snapshot registry, background
-//! jobs, backpressure, health and metrics.
+//! The public API in one place (as LevelDB's `include/leveldb/db.h`):
+//! [`DB`], the handle users hold, and every operation on it, each a short
+//! delegation to the [engine](crate::engine) or to the type it returns
+//! ([`Snapshot`], [`Transaction`], the iterators); also
+//! [`DBOptions::open`]. The methods of those types live with them.
 
 use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
-use seer_core::{SeqNo, SharedFileSystem};
-use seer_sstable::{BlockCache, Table};
-use seer_wal::{CommitPipeline, WriteOptions};
+use seer_core::SeqNo;
+use seer_wal::WriteOptions;
 
-use crate::background::Jobs;
-use crate::backpressure::Backpressure;
 use crate::batch::Batch;
-use crate::dir::DbDir;
-use crate::error::{Error, Result};
-use crate::health::{Health, HealthState};
-use crate::lifecycle::Lifecycle;
-use crate::memtables::{MemtableApplier, Memtables};
-use crate::metrics::{Metrics, Op};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::health::Health;
+use crate::iter::{DbIterator, KeyBounds, KeyIterator, KeyRange};
 use crate::options::DBOptions;
 use crate::report::MetricsSnapshot;
-use crate::snapshot_registry::{DbSnapshots, SnapshotRegistry};
-use crate::tree::TreeSet;
-use seer_compaction::TableMeta;
+use crate::snapshot::Snapshot;
+use crate::transaction::Transaction;
+use crate::verify::VerifyReport;
 
 /// An open database. Cheap to clone (all clones share one engine); `Send`
 /// and `Sync`. The engine closes when [`DB::close`] is called or when the
@@ -40,16 +35,18 @@ use seer_compaction::TableMeta;
 /// (their memtables and open tables, even after a reopen deleted the
 /// files); snapshot reads, new iterators and everything else fail with
 /// [`Error::Closed`].
+///
+/// [`Error::Closed`]: crate::Error::Closed
 #[derive(Clone)]
 pub struct DB {
-    pub(crate) inner: Arc<DbInner>,
+    pub(crate) inner: Arc<Engine>,
     _owner: Arc<CloseOnLastHandle>,
 }
 
 /// Shared by every clone of a [`DB`] (and by nothing else, in particular not
 /// by background threads), so its drop runs on the thread that drops the last
 /// user handle.
-struct CloseOnLastHandle(Arc<DbInner>);
+struct CloseOnLastHandle(Arc<Engine>);
 
 impl Drop for CloseOnLastHandle {
     fn drop(&mut self) {
@@ -62,34 +59,17 @@ impl Drop for CloseOnLastHandle {
 impl std::fmt::Debug for DB {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DB")
-            .field("path", &self.inner.dir.path())
+            .field("path", &self.inner.path())
             .field("visible_seq", &self.inner.visible_seq())
             .finish_non_exhaustive()
     }
 }
 
-/// The engine's shared state.
-pub(crate) struct DbInner {
-    pub(crate) options: DBOptions,
-    pub(crate) dir: DbDir,
-    pub(crate) fs: SharedFileSystem,
-    pub(crate) memtables: Arc<Memtables>,
-    pub(crate) pipeline: CommitPipeline<MemtableApplier>,
-    pub(crate) tree: TreeSet,
-    pub(crate) block_cache: Option<Arc<BlockCache>>,
-    pub(crate) snapshots: SnapshotRegistry,
-    pub(crate) jobs: Jobs,
-    pub(crate) backpressure: Backpressure,
-    pub(crate) health: Arc<HealthState>,
-    pub(crate) metrics: Metrics,
-    /// Serialises memtable switches (rare; never taken by plain writes).
-    pub(crate) switch_lock: Mutex<()>,
-    /// Held shared by plain writes and exclusively by validated
-    /// (transaction) writes, so nothing is sequenced between a
-    /// transaction's validation and its write.
-    pub(crate) commit_gate: RwLock<()>,
-    /// Open or closed, and the gate every piece of I/O work passes.
-    pub(crate) lifecycle: Lifecycle,
+impl DBOptions {
+    /// Validates the options and opens (or creates) the database at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<DB> {
+        DB::open_with(path.as_ref(), self)
+    }
 }
 
 impl DB {
@@ -100,14 +80,15 @@ impl DB {
 
     /// Opens (or creates) the database at `path` with `options`.
     pub fn open_with(path: &Path, options: DBOptions) -> Result<Self> {
-        let inner = crate::recovery::open(path, options)?;
-        crate::background::start(&inner)?;
+        let inner = Engine::open(path, options)?;
         let owner = Arc::new(CloseOnLastHandle(Arc::clone(&inner)));
         Ok(Self {
             inner,
             _owner: owner,
         })
     }
+
+    // Writes.
 
     /// Sets `key` to `value`.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
@@ -116,15 +97,14 @@ impl DB {
         Ok(())
     }
 
-    /// The value of `key`, or `None` when it is absent or deleted.
-    ///
-    /// A value read from a table is a zero-copy slice of the table's memory
-    /// map (or of its cached block): keeping it after a compaction deleted
-    /// the table keeps the table's disk space until the value is dropped.
-    /// Copy what you keep long, or open with
-    /// [`DBOptions::owned_values`](crate::DBOptions::owned_values).
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        self.inner.get(key.as_ref())
+    /// Sets `key` to `value` with per-write options.
+    pub fn put_opt(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        options: WriteOptions,
+    ) -> Result<SeqNo> {
+        self.inner.put(key.as_ref(), value.as_ref(), options)
     }
 
     /// Deletes `key` (deleting an absent key is not an error).
@@ -141,27 +121,10 @@ impl DB {
         Ok(())
     }
 
-    /// The values of `keys`, in order, all read at one sequence number from
-    /// one view of the database (values shared with the tables as
-    /// [`DB::get`] says).
-    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
-        self.inner.multi_get(keys)
-    }
-
     /// Applies `batch` atomically; returns its first sequence number (an
     /// empty batch writes nothing and returns the visible sequence number).
     pub fn write(&self, batch: Batch, options: WriteOptions) -> Result<SeqNo> {
         self.inner.write_owned_batch(batch, options)
-    }
-
-    /// Sets `key` to `value` with per-write options.
-    pub fn put_opt(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        options: WriteOptions,
-    ) -> Result<SeqNo> {
-        self.inner.put(key.as_ref(), value.as_ref(), options)
     }
 
     /// An empty batch.
@@ -173,6 +136,66 @@ impl DB {
     pub fn batch_with_capacity(&self, capacity: usize) -> Batch {
         Batch::with_capacity(capacity)
     }
+
+    // Point reads.
+
+    /// The value of `key`, or `None` when it is absent or deleted.
+    ///
+    /// A value read from a table is a zero-copy slice of the table's memory
+    /// map (or of its cached block): keeping it after a compaction deleted
+    /// the table keeps the table's disk space until the value is dropped.
+    /// Copy what you keep long, or open with
+    /// [`DBOptions::owned_values`](crate::DBOptions::owned_values).
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.inner.get(key.as_ref())
+    }
+
+    /// The values of `keys`, in order, all read at one sequence number from
+    /// one view of the database (values shared with the tables as
+    /// [`DB::get`] says).
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.inner.multi_get(keys)
+    }
+
+    // Iteration, snapshots and transactions.
+
+    /// Every `(key, value)` in key order, at the current visible sequence
+    /// number (later writes are not seen).
+    pub fn iter(&self) -> DbIterator {
+        DbIterator::latest(&self.inner, KeyBounds::unbounded())
+    }
+
+    /// The `(key, value)` pairs whose keys lie in `range`, e.g.
+    /// `db.range(b"a".as_slice()..b"m".as_slice())`, `db.range("a"..="m")`
+    /// or `db.range(..)`.
+    pub fn range(&self, range: impl KeyRange) -> DbIterator {
+        DbIterator::latest(&self.inner, KeyBounds::from_range(range))
+    }
+
+    /// The `(key, value)` pairs whose keys start with `prefix`.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIterator {
+        DbIterator::latest(&self.inner, KeyBounds::prefix(prefix.as_ref()))
+    }
+
+    /// Every key in key order (values are not read or resolved); for a
+    /// range or prefix, use `db.range(..).keys()` or `db.prefix(p).keys()`.
+    pub fn keys(&self) -> KeyIterator {
+        self.iter().keys()
+    }
+
+    /// A consistent read-only view of the database as it is now; see
+    /// [`Snapshot`]. Compaction keeps what it can see until it is dropped.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::latest(&self.inner)
+    }
+
+    /// Begins an optimistic transaction reading a snapshot of the current
+    /// state; see [`Transaction`].
+    pub fn begin_transaction(&self) -> Transaction {
+        Transaction::new(&self.inner)
+    }
+
+    // Maintenance.
 
     /// Makes every write so far durable in a table: switches the memtable
     /// and waits until every memtable holding a write made before the call
@@ -190,13 +213,22 @@ impl DB {
         self.inner.compact_range(start, end)
     }
 
+    /// Reads every live WAL segment, table and manifest back from disk and
+    /// checks all their checksums; see [`VerifyReport`]. Fails only when
+    /// the database is closed or its directory cannot be listed.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.inner.verify()
+    }
+
     /// Closes the engine (see [`DB`]): stops the work in flight at its next
     /// safe point, syncs the WAL, joins the background threads, releases
     /// the directory lock, and reports the first failure seen. Later
-    /// operations fail with [`Error::Closed`].
+    /// operations fail with [`Error::Closed`](crate::Error::Closed).
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }
+
+    // Observability.
 
     /// Counters, latency percentiles and amplification figures.
     pub fn metrics(&self) -> MetricsSnapshot {
@@ -221,7 +253,7 @@ impl DB {
 
     /// The database directory.
     pub fn path(&self) -> &Path {
-        self.inner.dir.path()
+        self.inner.path()
     }
 }
 
@@ -233,91 +265,5 @@ fn bound_bytes<K: AsRef<[u8]>>(bound: std::ops::Bound<&K>) -> Option<Bytes> {
             Some(Bytes::copy_from_slice(key.as_ref()))
         }
         std::ops::Bound::Unbounded => None,
-    }
-}
-
-impl DbInner {
-    /// The options the database was opened with.
-    pub(crate) fn options(&self) -> &DBOptions {
-        &self.options
-    }
-
-    /// The memtable set.
-    pub(crate) fn memtables(&self) -> &Memtables {
-        &self.memtables
-    }
-
-    /// The on-disk tree.
-    pub(crate) fn tree(&self) -> &TreeSet {
-        &self.tree
-    }
-
-    /// The metrics.
-    pub(crate) fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// The live snapshot registry, bound to the visible sequence number.
-    pub(crate) fn snapshots(&self) -> DbSnapshots<'_> {
-        DbSnapshots::new(&self.snapshots, self)
-    }
-
-    /// Opens the file of table `meta`: the fallback of a reader whose
-    /// pinned tree lacks it (every tree holds the open tables of its
-    /// version, see [`TreeSet`]). It is I/O, so it fails with
-    /// [`Error::Closed`] once closed.
-    pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
-        let _active = self.lifecycle.enter()?;
-        self.tree.open_table_file(meta)
-    }
-
-    /// The newest sequence number whose whole group is applied.
-    #[inline]
-    pub(crate) fn visible_seq(&self) -> SeqNo {
-        self.pipeline.visible_seq()
-    }
-
-    /// Fails with [`Error::Closed`] once closed.
-    #[inline]
-    pub(crate) fn check_open(&self) -> Result<()> {
-        if self.lifecycle.is_closed() {
-            return Err(Error::Closed);
-        }
-        Ok(())
-    }
-
-    /// The value of `key` at the visible sequence number, read from one
-    /// pinned view (see [`crate::read`]).
-    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        self.check_open()?;
-        let timer = self.metrics.start(Op::Get);
-        let value = self.get_latest(key)?;
-        self.metrics.finish(timer);
-        Ok(value)
-    }
-
-    /// The values of `keys`, all read from one pinned view at one sequence
-    /// number (see [`crate::read`]).
-    pub(crate) fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
-        self.check_open()?;
-        let timer = self.metrics.start(Op::MultiGet);
-        let values = self.multi_get_latest(keys)?;
-        self.metrics.finish(timer);
-        Ok(values)
-    }
-
-    /// Health: read-only cause, stall state, queue lengths.
-    pub(crate) fn health(&self) -> Health {
-        self.health.report(self)
-    }
-}
-
-impl Drop for DbInner {
-    fn drop(&mut self) {
-        if !self.lifecycle.is_closed() {
-            if let Err(error) = self.close() {
-                tracing::warn!(%error, "closing the database on drop failed");
-            }
-        }
     }
 }

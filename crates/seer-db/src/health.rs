@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::db::DbInner;
 use crate::error::{Error, Result};
 
 /// The database's overall state.
@@ -101,31 +100,17 @@ impl HealthState {
         self.cause.lock().clone()
     }
 
-    pub(crate) fn report(&self, db: &DbInner) -> Health {
-        let closed = db.check_open().is_err();
-        // A closed engine checks no free disk space (no more I/O).
-        let stall = if closed {
-            None
-        } else {
-            db.backpressure.condition(db)
-        };
-        let status = if closed {
+    /// The overall state of an engine that is `closed` or not and whose
+    /// writes are `stalled` (slowed or stopped) or not.
+    pub(crate) fn status(&self, closed: bool, stalled: bool) -> HealthStatus {
+        if closed {
             HealthStatus::Closed
         } else if let Some(cause) = self.cause() {
             HealthStatus::ReadOnly(Error::clone(&cause))
-        } else if stall.is_some() {
+        } else if stalled {
             HealthStatus::Degraded
         } else {
             HealthStatus::Ok
-        };
-        let tree = db.tree().current();
-        Health {
-            status,
-            write_stall: stall.map(|s| s.to_string()),
-            stalled_writers: db.backpressure.stalled_writers(),
-            immutable_memtables: db.memtables().immutables().len(),
-            l0_runs: tree.version.level(0).map_or(0, |l| l.runs().len()),
-            live_snapshots: db.snapshots().live_count(),
         }
     }
 }

@@ -48,6 +48,15 @@ impl Lifecycle {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Fails with [`Error::Closed`] once closed.
+    #[inline]
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
     /// The closed flag, for work that polls it at its safe points.
     pub(crate) fn closed_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.closed)

@@ -3,7 +3,6 @@
 //! open time.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,6 @@ use seer_sstable::{Compression, MAX_BLOCK_SIZE_BYTES};
 use seer_wal::{SyncPolicy, WalRecoveryMode};
 
 use crate::error::{Error, Result};
-use crate::DB;
 
 /// Which compaction policy shapes the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -297,11 +295,6 @@ impl DBOptions {
     pub fn file_system(mut self, file_system: Arc<dyn FileSystem>) -> Self {
         self.file_system = file_system;
         self
-    }
-
-    /// Validates the options and opens (or creates) the database at `path`.
-    pub fn open(self, path: impl AsRef<Path>) -> Result<DB> {
-        DB::open_with(path.as_ref(), self)
     }
 
     /// The configured merge operator.

@@ -1,10 +1,11 @@
-//! Opening a database: directory and lock, seer-compaction's
-//! [`VersionSet`] (manifest replay, a fresh manifest, orphan report), replay
-//! of every WAL segment the manifest does not cover (restoring sequence
-//! numbers) into memtables of the configured capacity, each written as a
-//! level-0 run when it fills (by [`crate::level0`], the step a memtable
-//! flush takes too),
-//! and the removal of files nothing refers to any more.
+//! Recovering a database before the engine opens on it: directory and lock,
+//! seer-compaction's [`VersionSet`] (manifest replay, a fresh manifest,
+//! orphan report), replay of every WAL segment the manifest does not cover
+//! (restoring sequence numbers) into memtables of the configured capacity,
+//! each written as a level-0 run when it fills (by [`crate::level0`], the
+//! step a memtable flush takes too), and the removal of files nothing refers
+//! to any more. It returns what it [`Recovered`]; the engine is built from
+//! that, so recovery knows nothing of it.
 //!
 //! Replayed records are written to level 0 before the database
 //! takes writes, so the old segments (including any torn or, under
@@ -24,34 +25,43 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use seer_compaction::{
-    ExecutorContext, RecoveryReport, Version, VersionEdit, VersionSet, VersionSetOptions,
+    ExecutorContext, PolicyParams, RecoveryReport, Version, VersionEdit, VersionSet,
+    VersionSetOptions,
 };
 use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SeqNo};
 use seer_memtable::Memtable;
 use seer_sstable::BlockCache;
-use seer_wal::{
-    delete_segments_before, truncate_torn_tail, CommitPipeline, WalOptions, WalRecovery,
-};
+use seer_wal::{delete_segments_before, truncate_torn_tail, WalRecovery};
 
-use crate::background::Jobs;
-use crate::backpressure::Backpressure;
-use crate::db::DbInner;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
-use crate::health::HealthState;
 use crate::level0::{executor_context, largest_seq, write_level0};
-use crate::lifecycle::Lifecycle;
-use crate::memtables::{insert_ops, MemtableApplier, Memtables};
-use crate::metrics::Metrics;
+use crate::memtables::insert_ops;
 use crate::options::DBOptions;
-use crate::snapshot_registry::SnapshotRegistry;
-use crate::tree::TreeSet;
+use crate::tree::OpenVersionSet;
 
-/// Opens the database at `path`.
-pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
+/// What opening a database recovered: its locked directory, its tree with
+/// the tables open, and where the commit pipeline resumes.
+pub(crate) struct Recovered {
+    /// The directory, locked.
+    pub dir: DbDir,
+    /// The block cache the tables share (when configured).
+    pub block_cache: Option<Arc<BlockCache>>,
+    /// The version set with its current version's tables open.
+    pub tree: OpenVersionSet,
+    /// The compaction policy the manifest recorded (`None` for a new
+    /// database).
+    pub recorded_policy: Option<PolicyParams>,
+    /// The last sequence number used.
+    pub last_seq: SeqNo,
+    /// The WAL segment new writes go to (every older one is deleted).
+    pub wal_segment: u64,
+}
+
+/// Recovers the database at `path` opened with `options`.
+pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
     options.validate()?;
     let fs = Arc::clone(&options.file_system);
     let span = tracing::info_span!("recovery", path = %path.display());
@@ -64,24 +74,24 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
     };
     let (versions, report) = VersionSet::open(Arc::clone(&fs), path, version_options)?;
     remove_orphans(fs.as_ref(), path, &report)?;
-    check_merge_operator(&options, versions.merge_operator_name())?;
+    check_merge_operator(options, versions.merge_operator_name())?;
     let cache = (options.block_cache_capacity_bytes > 0)
         .then(|| Arc::new(BlockCache::new(options.block_cache_capacity_bytes)));
 
     let version = versions.current();
     let mut level0 = ReplayLevel0 {
         // No snapshot is live while the database opens.
-        context: executor_context(&options, &fs, path, cache.clone(), Vec::new()),
+        context: executor_context(options, &fs, path, cache.clone(), Vec::new()),
         version: &version,
         versions: &versions,
-        options: &options,
+        options,
         edit: VersionEdit::new(),
         largest_seq: 0,
     };
     let replayed_last_seq = replay_wal(
         fs.as_ref(),
         path,
-        &options,
+        options,
         versions.log_number(),
         &mut level0,
     )?;
@@ -98,49 +108,17 @@ pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<DbInner>> {
     versions.log_and_apply(edit)?;
     delete_segments_before(fs.as_ref(), path, segment)?;
 
-    let memtables = Arc::new(Memtables::new(
-        options.memtable_partitions,
-        options.memtable_capacity_bytes,
-        Vec::new(),
-    ));
-    let health = Arc::new(HealthState::default());
-    let applier = MemtableApplier {
-        memtables: Arc::clone(&memtables),
-        health: Arc::clone(&health),
-    };
-    let wal_options = WalOptions {
-        sync_policy: options.sync_policy,
-        ..WalOptions::default()
-    };
-    let pipeline = CommitPipeline::open(
-        Arc::clone(&fs),
-        path,
-        segment,
-        last_seq,
-        wal_options,
-        applier,
-    )?;
     let recorded_policy = (!report.created).then(|| versions.policy());
-    let tree = TreeSet::new(Arc::clone(&fs), path, cache.clone(), versions)?;
-    tracing::info!(last_seq, segment, "database opened");
-    let metrics = Metrics::new(options.disable_metrics);
-    Ok(Arc::new(DbInner {
-        jobs: Jobs::new(&options, recorded_policy),
-        options,
+    let tree = OpenVersionSet::new(Arc::clone(&fs), path, cache.clone(), versions)?;
+    tracing::info!(last_seq, segment, "database recovered");
+    Ok(Recovered {
         dir,
-        fs,
-        memtables,
-        pipeline,
-        tree,
         block_cache: cache,
-        snapshots: SnapshotRegistry::default(),
-        backpressure: Backpressure::new(),
-        health,
-        metrics,
-        switch_lock: Mutex::new(()),
-        commit_gate: parking_lot::RwLock::new(()),
-        lifecycle: Lifecycle::default(),
-    }))
+        tree,
+        recorded_policy,
+        last_seq,
+        wal_segment: segment,
+    })
 }
 
 /// Writes the memtables WAL replay fills to level 0 and gathers their

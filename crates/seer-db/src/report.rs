@@ -6,8 +6,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::db::DbInner;
-use crate::metrics::OpMetrics;
+use seer_compaction::PolicyParams;
+use seer_sstable::BlockCache;
+
+use crate::memtables::Memtables;
+use crate::metrics::{Metrics, OpMetrics};
+use crate::tree::OpenVersion;
 
 /// The shape of one level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,10 +87,35 @@ pub struct MetricsSnapshot {
     pub visible_seq: u64,
 }
 
-impl DbInner {
-    pub(crate) fn metrics_snapshot(&self) -> MetricsSnapshot {
-        let metrics = self.metrics();
-        let tree = self.tree().current();
+/// What [`MetricsSnapshot`] reports on: the counters, the tree, the block
+/// cache, the compaction policy in force (and why), the memtables and the
+/// visible sequence number.
+pub(crate) struct ReportInputs<'a> {
+    /// The engine's counters.
+    pub metrics: &'a Metrics,
+    /// The current version with its open tables.
+    pub tree: &'a OpenVersion,
+    /// The block cache, when configured.
+    pub block_cache: Option<&'a BlockCache>,
+    /// The compaction policy in force and why.
+    pub policy: (PolicyParams, String),
+    /// The memtable set.
+    pub memtables: &'a Memtables,
+    /// The newest visible sequence number.
+    pub visible_seq: u64,
+}
+
+impl MetricsSnapshot {
+    /// The figures of `inputs` now.
+    pub(crate) fn gather(inputs: ReportInputs<'_>) -> Self {
+        let ReportInputs {
+            metrics,
+            tree,
+            block_cache,
+            policy: (policy, reason),
+            memtables,
+            visible_seq,
+        } = inputs;
         let (mut checks, mut useful, mut false_positives) = (0, 0, 0);
         for table in tree.tables.values() {
             let stats = table.filter_stats();
@@ -94,18 +123,13 @@ impl DbInner {
             useful += stats.useful_count;
             false_positives += stats.false_positive_count;
         }
-        let cache = self
-            .block_cache
-            .as_ref()
-            .map(|c| c.stats())
-            .unwrap_or_default();
+        let cache = block_cache.map(|c| c.stats()).unwrap_or_default();
         let user = metrics.user_bytes();
         let wal = metrics.wal_bytes();
         let flush = metrics.flush_bytes.load(Ordering::Relaxed);
         let compaction_written = metrics.compaction_write_bytes.load(Ordering::Relaxed);
         let ops = metrics.op_metrics();
         let workload = metrics.workload_counts();
-        let (policy, reason) = self.jobs.compaction.policy();
         let levels = tree
             .version
             .levels()
@@ -142,17 +166,18 @@ impl DbInner {
             compaction_count: metrics.compaction_count.load(Ordering::Relaxed),
             compaction_policy: policy.to_string(),
             compaction_policy_reason: reason,
-            memtable_bytes: self.memtables().memory_bytes(),
-            immutable_memtables: self.memtables().immutables().len(),
+            memtable_bytes: memtables.memory_bytes(),
+            immutable_memtables: memtables.immutables().len(),
             levels,
-            visible_seq: self.visible_seq(),
+            visible_seq,
         }
     }
 
-    pub(crate) fn stats_text(&self) -> String {
-        let m = self.metrics_snapshot();
+    /// The figures as readable text, headed by the database's `path`.
+    pub(crate) fn to_text(&self, path: &std::path::Path) -> String {
+        let m = self;
         let mut out = String::new();
-        let _ = writeln!(out, "seerdb {}", self.dir.path().display());
+        let _ = writeln!(out, "seerdb {}", path.display());
         let _ = writeln!(out, "visible seq {}", m.visible_seq);
         let _ = writeln!(
             out,

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use seer_core::SeqNo;
 
-use crate::db::DbInner;
+use seer_wal::CommitPipeline;
+
+use crate::memtables::MemtableApplier;
 
 /// Counts of live registrations per sequence number.
 type LiveCounts = Arc<Mutex<BTreeMap<SeqNo, usize>>>;
@@ -107,29 +109,34 @@ impl Drop for SnapshotGuard {
     }
 }
 
-/// The registry of one database, bound to its visible sequence number.
+/// The registry of one database, bound to the commit pipeline that
+/// publishes its visible sequence number.
 #[derive(Clone, Copy)]
-pub(crate) struct DbSnapshots<'db> {
+pub(crate) struct LiveSnapshots<'db> {
     registry: &'db SnapshotRegistry,
-    db: &'db DbInner,
+    pipeline: &'db CommitPipeline<MemtableApplier>,
 }
 
-impl<'db> DbSnapshots<'db> {
-    /// The registry of `db`.
-    pub(crate) fn new(registry: &'db SnapshotRegistry, db: &'db DbInner) -> Self {
-        Self { registry, db }
+impl<'db> LiveSnapshots<'db> {
+    /// The registry bound to `pipeline`'s visible sequence number.
+    pub(crate) fn new(
+        registry: &'db SnapshotRegistry,
+        pipeline: &'db CommitPipeline<MemtableApplier>,
+    ) -> Self {
+        Self { registry, pipeline }
     }
 
     /// Registers the database's visible sequence number, loaded under the
     /// registry's lock.
     pub(crate) fn register_visible(self) -> SnapshotGuard {
-        self.registry.register_visible(|| self.db.visible_seq())
+        self.registry
+            .register_visible(|| self.pipeline.visible_seq())
     }
 
     /// The registered sequence numbers and the visible one, loaded under the
     /// registry's lock, ascending: what a flush or compaction must keep.
     pub(crate) fn live_seqs(self) -> Vec<SeqNo> {
-        self.registry.live_seqs(|| self.db.visible_seq())
+        self.registry.live_seqs(|| self.pipeline.visible_seq())
     }
 
     /// How many registrations are live.

@@ -1,5 +1,5 @@
 //! Optimistic (OCC) transactions: [`Transaction`], made by
-//! [`DB::begin_transaction`].
+//! [`DB::begin_transaction`](crate::DB::begin_transaction).
 //!
 //! # Isolation
 //!
@@ -38,11 +38,9 @@ use seer_core::{InternalIterator, ParsedInternalKey, SeqNo, TRAILER_BYTES};
 use seer_wal::WriteOptions;
 
 use crate::batch::Batch;
-use crate::db::{DbInner, DB};
+use crate::engine::{Engine, PinnedView, ReadView};
 use crate::error::{Error, Result};
 use crate::iter::{DbIterator, End, KeyBounds, KeyRange};
-use crate::read::ReadView;
-use crate::snapshot::PinnedView;
 
 /// What a transaction wrote to one key before the merge operands it added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +71,7 @@ impl PendingWrite {
     /// value (used only when [`Self::reads_snapshot`]).
     fn value_over(
         &self,
-        db: &DbInner,
+        db: &Engine,
         key: &[u8],
         snapshot_value: Option<Bytes>,
     ) -> Result<Option<Bytes>> {
@@ -111,7 +109,7 @@ impl PendingWrite {
 /// sizes, and the presence of a merge operator, are checked at commit).
 /// Dropping it without [`Transaction::commit`] rolls it back.
 pub struct Transaction {
-    db: Arc<DbInner>,
+    db: Arc<Engine>,
     /// The snapshot the transaction reads (its `seq` is the start), pinned
     /// and registered for compaction.
     pinned: PinnedView,
@@ -131,10 +129,11 @@ impl std::fmt::Debug for Transaction {
 }
 
 impl Transaction {
-    fn new(db: &Arc<DbInner>) -> Self {
+    /// A transaction reading a snapshot of the current state of `db`.
+    pub(crate) fn new(db: &Arc<Engine>) -> Self {
         Self {
             db: Arc::clone(db),
-            pinned: PinnedView::latest(db),
+            pinned: db.pin(),
             writes: BTreeMap::new(),
             reads: Mutex::new(HashSet::new()),
         }
@@ -266,7 +265,7 @@ impl Transaction {
 
 /// Fails with [`Error::TransactionConflict`] when any of `keys` has a
 /// version newer than `start_seq` in the current state of `db`.
-fn validate(db: &Arc<DbInner>, keys: &[Bytes], start_seq: SeqNo) -> Result<()> {
+fn validate(db: &Arc<Engine>, keys: &[Bytes], start_seq: SeqNo) -> Result<()> {
     let view = db.read_view();
     for key in keys {
         if written_after(db, &view, key, start_seq)? {
@@ -286,7 +285,7 @@ fn seq_of(encoded: &[u8]) -> Option<SeqNo> {
 /// Whether `view` holds a version of `key` newer than `seq`. Only sources
 /// whose largest sequence number is above `seq` are searched; the newest
 /// version of a key in a source is its first entry.
-fn written_after(db: &DbInner, view: &ReadView, key: &[u8], seq: SeqNo) -> Result<bool> {
+fn written_after(db: &Engine, view: &ReadView, key: &[u8], seq: SeqNo) -> Result<bool> {
     let is_newer = |encoded: &[u8]| {
         encoded.len() == key.len() + TRAILER_BYTES && seq_of(encoded).is_some_and(|s| s > seq)
     };
@@ -319,14 +318,6 @@ fn written_after(db: &DbInner, view: &ReadView, key: &[u8], seq: SeqNo) -> Resul
         }
     }
     Ok(false)
-}
-
-impl DB {
-    /// Begins an optimistic transaction reading a snapshot of the current
-    /// state; see [`Transaction`].
-    pub fn begin_transaction(&self) -> Transaction {
-        Transaction::new(&self.inner)
-    }
 }
 
 /// A double-ended iterator whose next items at either end can be peeked.

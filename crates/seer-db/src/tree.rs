@@ -1,10 +1,10 @@
-//! The on-disk tree as the DB sees it: seer-compaction's [`VersionSet`]
-//! (current version, manifest, file numbers, obsolete-table tracking) plus
-//! the open [`Table`]s of the current version, swapped together atomically
-//! so point reads take no lock.
+//! The on-disk tree as the DB sees it: an [`OpenVersionSet`] is
+//! seer-compaction's [`VersionSet`] (current version, manifest, file
+//! numbers, obsolete-table tracking) plus the open [`Table`]s of the current
+//! version, swapped together atomically so point reads take no lock.
 //!
-//! A [`Tree`] holds the open table of every table of its version, and every
-//! reader pins the `Tree` it loaded, so readers never open a table file: an
+//! An [`OpenVersion`] holds the open table of every table of its version,
+//! and every reader pins the `OpenVersion` it loaded, so readers never open a table file: an
 //! iterator or snapshot that outlives its database reads its tables through
 //! these open maps, even after a new instance deleted the files (an unlinked
 //! file's mapping stays readable). A table moved to another level (a
@@ -25,30 +25,37 @@ use crate::error::Result;
 
 /// A version with its tables opened.
 #[derive(Debug)]
-pub(crate) struct Tree {
+pub(crate) struct OpenVersion {
     /// The tree's shape.
     pub version: Arc<Version>,
     /// Every table of `version`, by file number.
     pub tables: HashMap<u64, Arc<Table>>,
     /// The manifest's log number as of `version`: an immutable memtable
     /// whose WAL segment is below it is flushed into `version`'s tables, so
-    /// a reader that loaded it before this tree must skip it.
+    /// a reader that loaded it before this one must skip it.
     pub log_number: u64,
+}
+
+impl OpenVersion {
+    /// The number of sorted runs on level 0.
+    pub(crate) fn l0_runs(&self) -> usize {
+        self.version.level(0).map_or(0, |level| level.runs().len())
+    }
 }
 
 /// The version set and the open tables of its current version.
 #[derive(Debug)]
-pub(crate) struct TreeSet {
+pub(crate) struct OpenVersionSet {
     fs: SharedFileSystem,
     dir: PathBuf,
     cache: Option<Arc<BlockCache>>,
     versions: VersionSet,
-    current: ArcSwap<Tree>,
+    current: ArcSwap<OpenVersion>,
     /// Keeps `current` in step with the version set's current version.
     install_lock: Mutex<()>,
 }
 
-impl TreeSet {
+impl OpenVersionSet {
     /// Opens the tables of `versions`' current version.
     pub(crate) fn new(
         fs: SharedFileSystem,
@@ -68,7 +75,7 @@ impl TreeSet {
             dir: dir.to_owned(),
             cache,
             versions,
-            current: ArcSwap::from_pointee(Tree {
+            current: ArcSwap::from_pointee(OpenVersion {
                 version,
                 tables,
                 log_number,
@@ -77,8 +84,8 @@ impl TreeSet {
         })
     }
 
-    /// The current tree (a cheap, lock-free load).
-    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<Tree>> {
+    /// The current version with its open tables (a cheap, lock-free load).
+    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<OpenVersion>> {
         self.current.load()
     }
 
@@ -87,7 +94,7 @@ impl TreeSet {
         self.versions.new_file_number()
     }
 
-    /// Opens table `meta` anew (for a table no pinned tree holds).
+    /// Opens table `meta` anew (for a table no pinned `OpenVersion` holds).
     pub(crate) fn open_table_file(&self, meta: &TableMeta) -> Result<Arc<Table>> {
         open_table(
             self.fs.as_ref(),
@@ -127,7 +134,7 @@ impl TreeSet {
         for table in new_tables {
             tables.insert(table.file_number(), table);
         }
-        self.current.store(Arc::new(Tree {
+        self.current.store(Arc::new(OpenVersion {
             version: Arc::clone(&version),
             tables,
             log_number: self.versions.log_number(),
@@ -175,7 +182,7 @@ mod tests {
         let db = DBOptions::default().open(dir.path()).unwrap();
         db.put("k", "v").unwrap();
         db.flush().unwrap();
-        db.inner.jobs.stop();
+        db.inner.jobs().stop();
         let tree = db.inner.tree();
         let current = tree.current();
         let (level, meta) = current

@@ -1,4 +1,4 @@
-//! [`DB::verify`]: reads every live file back from disk and checks every
+//! [`DB::verify`](crate::DB::verify): reads every live file back from disk and checks every
 //! checksum in it, through each layer's own reader (seer-db parses no
 //! format here):
 //!
@@ -15,9 +15,8 @@
 //! file with its typed error, so one damaged table does not hide another.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use seer_compaction::manifest;
+use seer_compaction::{manifest, Version};
 use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem};
 use seer_log::LogEnd;
@@ -25,9 +24,8 @@ use seer_sstable::Table;
 use seer_wal::{list_segments, segment_path, SegmentReader, WalRecoveryMode};
 
 use crate::error::{Error, Result};
-use crate::DB;
 
-/// What [`DB::verify`] found.
+/// What [`DB::verify`](crate::DB::verify) found.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyReport {
     /// Every file read back, with its size in bytes.
@@ -60,33 +58,32 @@ impl VerifyReport {
     }
 }
 
-impl DB {
-    /// Reads every live WAL segment, table and manifest back from disk and
-    /// checks all their checksums; see [`VerifyReport`]. Fails only when
-    /// the database is closed or its directory cannot be listed.
-    pub fn verify(&self) -> Result<VerifyReport> {
-        let inner = &self.inner;
-        let _active = inner.lifecycle.enter()?;
-        let fs = inner.fs.as_ref();
-        let dir = inner.dir.path();
-        let mut report = VerifyReport::default();
-        let log_number = verify_manifest(fs, dir, inner.options.levels_count, &mut report);
-        let version = Arc::clone(&inner.tree.current().version);
-        for (_, meta) in version.tables() {
-            let path = dir.join(file_name(FileKind::Table, meta.file_number));
-            let result = verify_table(fs, &path, meta.file_number);
-            report.check(fs, path, result);
-        }
-        let segments = list_segments(fs, dir)?;
-        let live: Vec<u64> = segments.into_iter().filter(|&n| n >= log_number).collect();
-        for (index, &segment) in live.iter().enumerate() {
-            let newest = index + 1 == live.len();
-            let path = segment_path(dir, segment);
-            let result = verify_segment(fs, &path, newest, &mut report.wal_torn_tail_bytes);
-            report.check(fs, path, result);
-        }
-        Ok(report)
+/// Reads every live WAL segment, table and manifest of `dir` back from
+/// disk and checks all their checksums ([`DB::verify`](crate::DB::verify),
+/// called inside the lifecycle gate); `version` is the current version,
+/// whose tables are checked. Fails only when `dir` cannot be listed.
+pub(crate) fn verify(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    levels_count: usize,
+    version: &Version,
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    let log_number = verify_manifest(fs, dir, levels_count, &mut report);
+    for (_, meta) in version.tables() {
+        let path = dir.join(file_name(FileKind::Table, meta.file_number));
+        let result = verify_table(fs, &path, meta.file_number);
+        report.check(fs, path, result);
     }
+    let segments = list_segments(fs, dir)?;
+    let live: Vec<u64> = segments.into_iter().filter(|&n| n >= log_number).collect();
+    for (index, &segment) in live.iter().enumerate() {
+        let newest = index + 1 == live.len();
+        let path = segment_path(dir, segment);
+        let result = verify_segment(fs, &path, newest, &mut report.wal_torn_tail_bytes);
+        report.check(fs, path, result);
+    }
+    Ok(report)
 }
 
 /// Checks `CURRENT` and the manifest; returns the first live WAL segment

@@ -21,11 +21,11 @@ use seer_compaction::{
 };
 use seer_core::SeqNo;
 
-use crate::db::DbInner;
+use super::JobContext;
 use crate::error::{Error, Result};
 use crate::metrics::WorkloadCounts;
 use crate::options::{CompactionPolicy, DBOptions};
-use crate::tree::open_table;
+use crate::tree::{open_table, OpenVersionSet};
 
 /// The picker, the running compactions and the policy in force.
 #[derive(Debug)]
@@ -85,10 +85,10 @@ impl CompactionState {
     }
 
     /// Registers the picker's next compaction, if any.
-    fn pick(&self, db: &DbInner) -> Option<(Arc<Version>, Compaction)> {
+    fn pick(&self, tree: &OpenVersionSet) -> Option<(Arc<Version>, Compaction)> {
         let params = self.policy.lock().params;
         let mut in_progress = self.in_progress.lock();
-        let version = Arc::clone(&db.tree().current().version);
+        let version = Arc::clone(&tree.current().version);
         let compaction = self.picker.pick(&version, params, &in_progress)?;
         in_progress.register(&compaction);
         Some((version, compaction))
@@ -100,13 +100,13 @@ impl CompactionState {
     /// current version with it (`None`: that data is compacted).
     fn pick_manual(
         &self,
-        db: &DbInner,
+        tree: &OpenVersionSet,
         range: (&[u8], &[u8]),
         start_seq: SeqNo,
     ) -> Result<Option<(Arc<Version>, ManualPick)>> {
         let params = self.policy.lock().params;
         let mut in_progress = self.in_progress.lock();
-        let version = Arc::clone(&db.tree().current().version);
+        let version = Arc::clone(&tree.current().version);
         let Some(view) = without_levels_above(&version, range, start_seq)? else {
             return Ok(None);
         };
@@ -126,11 +126,11 @@ impl CompactionState {
 
 /// Runs picked compactions until the picker finds nothing to do (or the
 /// database closes: [`Error::Closed`](crate::Error::Closed)).
-pub(crate) fn compact_while_needed(db: &DbInner) -> Result<()> {
+pub(crate) fn compact_while_needed(db: &JobContext<'_>) -> Result<()> {
     loop {
         let active = db.lifecycle.enter()?;
         adapt_policy(db);
-        let Some((version, compaction)) = db.jobs.compaction.pick(db) else {
+        let Some((version, compaction)) = db.jobs.compaction.pick(db.tree()) else {
             return Ok(());
         };
         // Another thread may find a disjoint compaction meanwhile.
@@ -144,7 +144,11 @@ pub(crate) fn compact_while_needed(db: &DbInner) -> Result<()> {
 /// Runs `compaction`, unregisters it, releases the inputs it and `version`
 /// hold, and deletes the tables no live version lists any more, its own
 /// inputs included when no reader holds them.
-fn run_and_clean_up(db: &DbInner, version: Arc<Version>, compaction: Compaction) -> Result<()> {
+fn run_and_clean_up(
+    db: &JobContext<'_>,
+    version: Arc<Version>,
+    compaction: Compaction,
+) -> Result<()> {
     let result = run(db, &version, &compaction);
     db.jobs.compaction.finish(&compaction);
     drop(compaction);
@@ -161,7 +165,7 @@ fn run_and_clean_up(db: &DbInner, version: Arc<Version>, compaction: Compaction)
 /// is inside the lifecycle gate, so a close stops it at the next safe
 /// point ([`Error::Closed`](crate::Error::Closed)).
 pub(crate) fn compact_range(
-    db: &DbInner,
+    db: &JobContext<'_>,
     start: Option<Bytes>,
     end: Option<Bytes>,
     start_seq: SeqNo,
@@ -176,10 +180,10 @@ pub(crate) fn compact_range(
         let Some(range) = range else {
             return Ok(());
         };
-        let picked = db
-            .jobs
-            .compaction
-            .pick_manual(db, (&range.0[..], &range.1[..]), start_seq)?;
+        let picked =
+            db.jobs
+                .compaction
+                .pick_manual(db.tree(), (&range.0[..], &range.1[..]), start_seq)?;
         match picked {
             None | Some((_, ManualPick::Done)) => return Ok(()),
             Some((_, ManualPick::Busy)) => {
@@ -273,7 +277,7 @@ fn manual_range(
 
 /// Feeds the operations counted since the last window to the adaptive
 /// policy (when configured).
-fn adapt_policy(db: &DbInner) {
+fn adapt_policy(db: &JobContext<'_>) {
     let mut policy = db.jobs.compaction.policy.lock();
     // Read under the lock: a reading taken before it could be older than
     // the one another thread stored meanwhile.
@@ -315,7 +319,7 @@ fn workload_window(previous: &WorkloadCounts, counts: &WorkloadCounts) -> Worklo
 }
 
 /// The cost model's view of the tree now.
-fn tree_inputs(db: &DbInner) -> TreeInputs {
+fn tree_inputs(db: &JobContext<'_>) -> TreeInputs {
     let tree = db.tree().current();
     let entries = tree.version.entry_count().max(1) as f64;
     let bytes = tree.version.size_bytes().max(1) as f64;
@@ -332,7 +336,7 @@ fn tree_inputs(db: &DbInner) -> TreeInputs {
 
 /// Runs one compaction picked from `version` with seer-compaction's
 /// executor and installs its result.
-fn run(db: &DbInner, version: &Version, compaction: &Compaction) -> Result<()> {
+fn run(db: &JobContext<'_>, version: &Version, compaction: &Compaction) -> Result<()> {
     let started = Instant::now();
     let span = tracing::info_span!(
         "compaction",

@@ -13,17 +13,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use seer_compaction::ExecutorContext;
 use seer_wal::delete_segments_before;
 
-use crate::db::DbInner;
+use super::JobContext;
 use crate::error::Result;
-use crate::level0::{executor_context, largest_seq, write_level0};
+use crate::level0::{largest_seq, write_level0};
 use crate::memtables::Frozen;
 use crate::tree::open_table;
 
 /// Flushes immutable memtables, oldest first, until none is left.
-pub(crate) fn flush_all(db: &DbInner) -> Result<()> {
+pub(crate) fn flush_all(db: &JobContext<'_>) -> Result<()> {
     while let Some(frozen) = db.memtables().oldest_immutable() {
         // Fails once closed: the rest stays in the WAL.
         let active = db.lifecycle.enter()?;
@@ -35,7 +34,7 @@ pub(crate) fn flush_all(db: &DbInner) -> Result<()> {
     Ok(())
 }
 
-fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
+fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
     let started = Instant::now();
     let span = tracing::info_span!("flush", wal_segment = frozen.wal_segment);
     let _entered = span.enter();
@@ -78,19 +77,6 @@ fn flush_one(db: &DbInner, frozen: &Frozen) -> Result<()> {
     Ok(())
 }
 
-impl DbInner {
-    /// The executor context of a flush or compaction starting now.
-    pub(crate) fn executor_context(&self) -> ExecutorContext {
-        executor_context(
-            self.options(),
-            &self.fs,
-            self.dir.path(),
-            self.block_cache.clone(),
-            self.snapshots().live_seqs(),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -111,7 +97,7 @@ mod tests {
             .merge_operator(StringAppendOperator::new(","))
             .open(dir.path())
             .unwrap();
-        db.inner.jobs.stop();
+        db.inner.jobs().stop();
         db.put("k", "base").unwrap();
         db.merge("k", "op").unwrap();
         assert!(db.inner.switch_memtable(true).unwrap());
@@ -122,7 +108,7 @@ mod tests {
         let flushed = write_level0(
             &frozen.memtable,
             &version,
-            &inner.executor_context(),
+            &inner.job_context().executor_context(),
             inner.options(),
             &new_file_number,
         )
@@ -130,7 +116,9 @@ mod tests {
         let tables = flushed
             .outputs
             .iter()
-            .map(|meta| open_table(inner.fs.as_ref(), dir.path(), meta.file_number, None).unwrap())
+            .map(|meta| {
+                open_table(inner.fs().as_ref(), dir.path(), meta.file_number, None).unwrap()
+            })
             .collect();
         let mut edit = flushed.edit;
         edit.log_number = Some(frozen.wal_segment + 1);

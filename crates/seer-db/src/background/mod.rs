@@ -5,9 +5,15 @@
 //! step bumps a progress generation under a condition variable that
 //! stalled writers, `flush()` and `compact_range()` wait on. A failure or a
 //! panic of a job is recorded in the health state, which turns the database
-//! read-only; the thread lives on. Also `close()`, which stops all of it at
-//! the next safe point before it releases the directory (see
-//! [`crate::lifecycle`]).
+//! read-only; the thread lives on. `close()` stops all of it at the next
+//! safe point before it releases the directory (see [`crate::lifecycle`]).
+//!
+//! The jobs see the engine through a [`JobContext`]: the parts they read and
+//! change (options, files, memtables, tree, live snapshots, health, metrics,
+//! lifecycle and the jobs' own state), never the write path (commit
+//! pipeline, backpressure, commit gates). The threads hold the engine only
+//! weakly, as an owner they know nothing of but the function that lends them
+//! its context.
 
 mod compaction;
 mod flush;
@@ -19,13 +25,93 @@ use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
-use seer_compaction::PolicyParams;
+use seer_compaction::{ExecutorContext, PolicyParams};
+use seer_core::SharedFileSystem;
+use seer_sstable::BlockCache;
 
-use crate::db::DbInner;
+use crate::dir::DbDir;
 use crate::error::{Error, Result};
+use crate::health::HealthState;
+use crate::level0::executor_context;
+use crate::lifecycle::Lifecycle;
+use crate::memtables::Memtables;
+use crate::metrics::Metrics;
 use crate::options::DBOptions;
+use crate::snapshot_registry::LiveSnapshots;
+use crate::tree::OpenVersionSet;
 
-pub(crate) use compaction::CompactionState;
+pub(crate) use compaction::{compact_range, CompactionState};
+
+/// The parts of the engine a background job uses, lent for one step.
+pub(crate) struct JobContext<'a> {
+    /// The options the database was opened with.
+    pub options: &'a DBOptions,
+    /// The database directory.
+    pub dir: &'a DbDir,
+    /// The file system the directory is on.
+    pub fs: &'a SharedFileSystem,
+    /// The block cache new tables share.
+    pub block_cache: &'a Option<Arc<BlockCache>>,
+    /// The memtable set: flushes take its oldest immutable.
+    pub memtables: &'a Memtables,
+    /// The on-disk tree the jobs install their edits into.
+    pub tree: &'a OpenVersionSet,
+    /// The live snapshots a flush or compaction must keep.
+    pub snapshots: LiveSnapshots<'a>,
+    /// The jobs' own state: wake-ups, progress, compaction picker.
+    pub jobs: &'a Jobs,
+    /// Where a failure is recorded (the database turns read-only).
+    pub health: &'a HealthState,
+    /// The byte and job counters.
+    pub metrics: &'a Metrics,
+    /// The gate every job's I/O passes.
+    pub lifecycle: &'a Lifecycle,
+}
+
+impl JobContext<'_> {
+    /// The options the database was opened with.
+    pub(crate) fn options(&self) -> &DBOptions {
+        self.options
+    }
+
+    /// The memtable set.
+    pub(crate) fn memtables(&self) -> &Memtables {
+        self.memtables
+    }
+
+    /// The on-disk tree.
+    pub(crate) fn tree(&self) -> &OpenVersionSet {
+        self.tree
+    }
+
+    /// The metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        self.metrics
+    }
+
+    /// Fails with [`Error::Closed`] once closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.lifecycle.check_open()
+    }
+
+    /// The executor context of a flush or compaction starting now.
+    pub(crate) fn executor_context(&self) -> ExecutorContext {
+        executor_context(
+            self.options(),
+            self.fs,
+            self.dir.path(),
+            self.block_cache.clone(),
+            self.snapshots.live_seqs(),
+        )
+    }
+}
+
+/// How a background thread borrows the [`JobContext`] from the engine it
+/// holds weakly.
+pub(crate) type LendContext<E> = for<'a> fn(&'a E) -> JobContext<'a>;
+
+/// The work of one background step.
+type Work = fn(&JobContext<'_>) -> Result<()>;
 
 /// A message to a background thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,11 +221,17 @@ fn wake(tx: &Sender<Signal>) {
     let _ = tx.send(Signal::Work);
 }
 
-/// Starts the flush thread and the compaction threads.
-pub(crate) fn start(db: &Arc<DbInner>) -> Result<()> {
+/// Starts the flush thread and the compaction threads of `owner` (the
+/// engine), which lends each step its context through `context`.
+pub(crate) fn start<E: Send + Sync + 'static>(
+    owner: &Arc<E>,
+    context: LendContext<E>,
+) -> Result<()> {
+    let db = context(owner);
     let mut threads = db.jobs.threads.lock();
     let flush = spawn(
-        db,
+        owner,
+        context,
         "seerdb-flush",
         "flush",
         db.jobs.flush_rx.clone(),
@@ -149,7 +241,8 @@ pub(crate) fn start(db: &Arc<DbInner>) -> Result<()> {
     for index in 0..db.jobs.compaction_threads {
         let name = format!("seerdb-compact-{index}");
         let thread = spawn(
-            db,
+            owner,
+            context,
             &name,
             "compaction",
             db.jobs.compact_rx.clone(),
@@ -164,30 +257,33 @@ pub(crate) fn start(db: &Arc<DbInner>) -> Result<()> {
 
 /// Starts the thread `name` that runs `work`, the background `job`
 /// (`flush` or `compaction`, the label its failures carry), at each signal.
-fn spawn(
-    db: &Arc<DbInner>,
+fn spawn<E: Send + Sync + 'static>(
+    owner: &Arc<E>,
+    context: LendContext<E>,
     name: &str,
     job: &'static str,
     rx: Receiver<Signal>,
-    work: fn(&DbInner) -> Result<()>,
+    work: Work,
 ) -> Result<JoinHandle<()>> {
-    let weak: Weak<DbInner> = Arc::downgrade(db);
+    let weak: Weak<E> = Arc::downgrade(owner);
     std::thread::Builder::new()
         .name(name.to_owned())
-        .spawn(move || run(weak, rx, job, work))
+        .spawn(move || run(weak, context, rx, job, work))
         .map_err(|e| Error::io(name, e))
 }
 
-fn run(
-    weak: Weak<DbInner>,
+fn run<E>(
+    weak: Weak<E>,
+    context: LendContext<E>,
     rx: Receiver<Signal>,
     job: &'static str,
-    work: fn(&DbInner) -> Result<()>,
+    work: Work,
 ) {
     while let Ok(Signal::Work) = rx.recv() {
-        let Some(db) = weak.upgrade() else {
+        let Some(owner) = weak.upgrade() else {
             return;
         };
+        let db = context(&owner);
         if db.health.check_writable().is_ok() && db.check_open().is_ok() {
             run_step(&db, job, work);
         }
@@ -198,7 +294,7 @@ fn run(
 /// Runs `work` once; a failure or a panic is recorded in the health state
 /// (the thread lives on). Work abandoned because the database closes ends
 /// with [`Error::Closed`], which is no failure.
-fn run_step(db: &DbInner, job: &'static str, work: fn(&DbInner) -> Result<()>) {
+fn run_step(db: &JobContext<'_>, job: &'static str, work: Work) {
     match std::panic::catch_unwind(AssertUnwindSafe(|| work(db))) {
         Ok(Ok(()) | Err(Error::Closed)) => {}
         Ok(Err(error)) => record_failure(db, job, error),
@@ -221,7 +317,7 @@ fn run_step(db: &DbInner, job: &'static str, work: fn(&DbInner) -> Result<()>) {
 }
 
 /// Records a background failure: the database turns read-only.
-pub(crate) fn record_failure(db: &DbInner, job: &'static str, error: Error) {
+pub(crate) fn record_failure(db: &JobContext<'_>, job: &'static str, error: Error) {
     tracing::error!(job, %error, "background job failed");
     let cause = match error {
         already @ Error::Background { .. } => already,
@@ -232,88 +328,6 @@ pub(crate) fn record_failure(db: &DbInner, job: &'static str, error: Error) {
     };
     db.health.set_read_only(cause);
     db.jobs.announce_progress();
-}
-
-impl DbInner {
-    /// Switches a non-empty memtable and waits until every memtable
-    /// holding a write made before the call is flushed (or a failure or
-    /// close makes that impossible). Memtables switched later, by
-    /// concurrent writes, are not waited for.
-    pub(crate) fn flush(&self) -> Result<()> {
-        let waited_for: Vec<Arc<seer_memtable::Memtable>> = {
-            let _active = self.lifecycle.enter()?;
-            self.health.check_writable()?;
-            self.switch_memtable(true)?;
-            self.memtables()
-                .immutables()
-                .iter()
-                .map(|frozen| Arc::clone(&frozen.memtable))
-                .collect()
-        };
-        self.jobs.wake_flush();
-        loop {
-            let generation = self.jobs.progress_generation();
-            self.health.check_writable()?;
-            self.check_open()?;
-            let immutables = self.memtables().immutables();
-            let pending = waited_for.iter().any(|memtable| {
-                immutables
-                    .iter()
-                    .any(|frozen| Arc::ptr_eq(&frozen.memtable, memtable))
-            });
-            if !pending {
-                return Ok(());
-            }
-            drop(immutables);
-            let deadline = Instant::now() + self.options().write_stall_timeout;
-            self.jobs.wait_progress(generation, deadline);
-        }
-    }
-
-    /// Flushes, then compacts `[start, end]` as it is at the call into the
-    /// largest level.
-    pub(crate) fn compact_range(
-        &self,
-        start: Option<bytes::Bytes>,
-        end: Option<bytes::Bytes>,
-    ) -> Result<()> {
-        // Everything visible now is in a table once `flush` returns; later
-        // flushes hold only newer sequence numbers.
-        let start_seq = self.visible_seq();
-        self.flush()?;
-        compaction::compact_range(self, start, end, start_seq)
-    }
-
-    /// Closes the engine: marks it closed (new work fails with
-    /// [`Error::Closed`]), wakes waiting work and waits until the work in
-    /// flight left the lifecycle gate at its next safe point (the flush
-    /// thread finishes the flush it is in, compactions are abandoned; what
-    /// is not flushed stays in the WAL), stops the WAL syncer, syncs the
-    /// WAL, joins the background threads, deletes unreferenced tables, and
-    /// only then releases the directory lock. Reports the first failure
-    /// seen.
-    pub(crate) fn close(&self) -> Result<()> {
-        if !self.lifecycle.begin_close() {
-            return Ok(());
-        }
-        let span = tracing::info_span!("close", path = %self.dir.path().display());
-        let _entered = span.enter();
-        self.jobs.announce_progress();
-        self.lifecycle.wait_drained();
-        self.pipeline.stop_syncer();
-        let sync = if self.health.cause().is_none() {
-            self.pipeline.sync().map_err(Error::from)
-        } else {
-            Ok(())
-        };
-        self.jobs.stop();
-        let cleanup = self.tree().delete_unreferenced().map(|_| ());
-        self.dir.unlock();
-        if let Some(cause) = self.health.cause() {
-            return Err(Error::clone(&cause));
-        }
-        sync.and(cleanup)
-    }
 }
 
 #[cfg(test)]
@@ -328,7 +342,9 @@ mod tests {
     fn a_panicking_background_job_is_reported_in_health() {
         let dir = tempfile::tempdir().unwrap();
         let db = DBOptions::default().open(dir.path()).unwrap();
-        super::run_step(&db.inner, "compaction", |_| panic!("injected panic"));
+        super::run_step(&db.inner.job_context(), "compaction", |_| {
+            panic!("injected panic")
+        });
         match db.health().status {
             HealthStatus::ReadOnly(Error::Background { job, reason }) => {
                 assert_eq!(job, "compaction");

@@ -1,8 +1,8 @@
 //! User-level iteration: [`DbIterator`] (keys and values) and
-//! [`KeyIterator`] (keys only) over a consistent read view, and the `iter`,
-//! `range`, `prefix` and `keys` methods of [`DB`].
+//! [`KeyIterator`] (keys only) over a consistent read view, made by the
+//! `iter`, `range`, `prefix` and `keys` methods of [`DB`](crate::DB).
 //!
-//! An iterator pins a [`ReadView`](crate::read::ReadView) (the memtables and
+//! An iterator pins a [`ReadView`](crate::engine::ReadView) (the memtables and
 //! the tree: its version, hence every table file it may read, and its open
 //! tables) and registers its sequence number with the snapshot registry, so
 //! compaction keeps every version it can see. It is
@@ -29,9 +29,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::SeqNo;
 
-use crate::db::{DbInner, DB};
+use crate::engine::{Engine, PinnedView};
 use crate::error::{Error, Result};
-use crate::snapshot::PinnedView;
 
 pub(crate) use bounds::KeyBounds;
 pub use bounds::KeyRange;
@@ -60,7 +59,7 @@ struct IterEnd {
 ///
 /// Items are `Result`s: after an error the iterator ends. Both ends may be
 /// consumed; they never cross, so every key is yielded at most once.
-/// Values are shared with the tables as [`DB::get`] says (copied with
+/// Values are shared with the tables as [`DB::get`](crate::DB::get) says (copied with
 /// [`DBOptions::owned_values`](crate::DBOptions::owned_values)).
 pub struct DbIterator {
     context: ReadContext,
@@ -90,7 +89,7 @@ impl std::fmt::Debug for DbIterator {
 impl DbIterator {
     /// An iterator over `bounds` of the `pinned` view, which it keeps for
     /// as long as it lives.
-    pub(crate) fn new(db: Arc<DbInner>, pinned: PinnedView, bounds: KeyBounds) -> Self {
+    pub(crate) fn new(db: Arc<Engine>, pinned: PinnedView, bounds: KeyBounds) -> Self {
         let pending_error = db.check_open().err();
         Self {
             context: ReadContext {
@@ -109,8 +108,8 @@ impl DbIterator {
     }
 
     /// An iterator over the current state of `db` within `bounds`.
-    pub(crate) fn latest(db: &Arc<DbInner>, bounds: KeyBounds) -> Self {
-        Self::new(Arc::clone(db), PinnedView::latest(db), bounds)
+    pub(crate) fn latest(db: &Arc<Engine>, bounds: KeyBounds) -> Self {
+        Self::new(Arc::clone(db), db.pin(), bounds)
     }
 
     /// The sequence number the iterator reads at.
@@ -200,7 +199,7 @@ impl Drop for DbIterator {
 }
 
 /// A double-ended iterator over the keys of a [`DbIterator`]; made by
-/// [`DbIterator::keys`] or [`DB::keys`].
+/// [`DbIterator::keys`] or [`DB::keys`](crate::DB::keys).
 #[derive(Debug)]
 pub struct KeyIterator {
     inner: DbIterator,
@@ -228,29 +227,3 @@ impl DoubleEndedIterator for KeyIterator {
 }
 
 impl std::iter::FusedIterator for KeyIterator {}
-
-impl DB {
-    /// Every `(key, value)` in key order, at the current visible sequence
-    /// number (later writes are not seen).
-    pub fn iter(&self) -> DbIterator {
-        DbIterator::latest(&self.inner, KeyBounds::unbounded())
-    }
-
-    /// The `(key, value)` pairs whose keys lie in `range`, e.g.
-    /// `db.range(b"a".as_slice()..b"m".as_slice())`, `db.range("a"..="m")`
-    /// or `db.range(..)`.
-    pub fn range(&self, range: impl KeyRange) -> DbIterator {
-        DbIterator::latest(&self.inner, KeyBounds::from_range(range))
-    }
-
-    /// The `(key, value)` pairs whose keys start with `prefix`.
-    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIterator {
-        DbIterator::latest(&self.inner, KeyBounds::prefix(prefix.as_ref()))
-    }
-
-    /// Every key in key order (values are not read or resolved); for a
-    /// range or prefix, use `db.range(..).keys()` or `db.prefix(p).keys()`.
-    pub fn keys(&self) -> KeyIterator {
-        self.iter().keys()
-    }
-}

@@ -13,10 +13,10 @@ use seer_compaction::{SortedRun, TableMeta, Version};
 use seer_core::{InternalIterator, TRAILER_BYTES};
 use seer_sstable::TableIterator;
 
-use crate::db::DbInner;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
-use crate::tree::Tree;
+use crate::tree::OpenVersion;
 
 /// An empty value, returned by [`RunIterator::value`] when not valid.
 static EMPTY_VALUE: Bytes = Bytes::new();
@@ -24,10 +24,10 @@ static EMPTY_VALUE: Bytes = Bytes::new();
 /// A cursor over one sorted run of a pinned [`Version`], within user-key
 /// bounds; see the [module documentation](self).
 pub(crate) struct RunIterator {
-    db: Arc<DbInner>,
+    db: Arc<Engine>,
     /// Pins the run's tables (their files and their open tables) while the
     /// cursor lives.
-    tree: Arc<Tree>,
+    tree: Arc<OpenVersion>,
     level_index: usize,
     run_index: usize,
     bounds: KeyBounds,
@@ -57,8 +57,8 @@ impl RunIterator {
     /// A cursor over run `run_index` of level `level_index` of `tree`
     /// (not positioned). Returns `None` when no table meets `bounds`.
     pub(crate) fn new(
-        db: Arc<DbInner>,
-        tree: Arc<Tree>,
+        db: Arc<Engine>,
+        tree: Arc<OpenVersion>,
         level_index: usize,
         run_index: usize,
         bounds: KeyBounds,

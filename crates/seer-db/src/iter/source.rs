@@ -9,11 +9,11 @@ use bytes::Bytes;
 use seer_core::{InternalIterator, MergingIterator};
 use seer_memtable::MemtableIterator;
 
-use crate::db::DbInner;
+use crate::engine::Engine;
+use crate::engine::ReadView;
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
 use crate::iter::run::RunIterator;
-use crate::read::ReadView;
 
 /// One child of the merged cursor: a memtable or a sorted run (boxed: a
 /// run cursor holds a whole table iterator).
@@ -103,7 +103,7 @@ impl InternalIterator for SourceCursor {
 /// A merged cursor (not positioned) over the entries of `view` whose user
 /// keys lie within `bounds`: memtables first, then runs, each newest first.
 pub(crate) fn merged_cursor(
-    db: &Arc<DbInner>,
+    db: &Arc<Engine>,
     view: &ReadView,
     bounds: &KeyBounds,
 ) -> MergingIterator<SourceCursor> {

@@ -17,11 +17,11 @@ use seer_core::{
     SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
 };
 
-use crate::db::DbInner;
+use crate::engine::Engine;
+use crate::engine::ReadView;
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
 use crate::iter::source::{merged_cursor, SourceCursor};
-use crate::read::ReadView;
 
 /// Whether an iterator resolves values or only decides which keys exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub(crate) enum Yield {
 
 /// What every cursor of one iteration shares.
 pub(crate) struct ReadContext {
-    pub(crate) db: Arc<DbInner>,
+    pub(crate) db: Arc<Engine>,
     pub(crate) view: ReadView,
     pub(crate) bounds: KeyBounds,
     pub(crate) yields: Yield,

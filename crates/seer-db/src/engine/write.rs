@@ -10,8 +10,9 @@ use bytes::Bytes;
 use seer_core::SeqNo;
 use seer_wal::{WriteOp, WriteOptions, WriteRecord};
 
+use super::Engine;
+use crate::backpressure::Stall;
 use crate::batch::{key_and_value, op_payload_bytes, Batch};
-use crate::db::DbInner;
 use crate::error::{Error, Result};
 use crate::metrics::Op;
 
@@ -23,7 +24,7 @@ enum Gate<'a> {
     Exclusive(Box<dyn FnOnce() -> Result<()> + 'a>),
 }
 
-impl DbInner {
+impl Engine {
     pub(crate) fn put(&self, key: &[u8], value: &[u8], options: WriteOptions) -> Result<SeqNo> {
         self.check_sizes(key, Some(value))?;
         let (key, value) = key_and_value(key, value);
@@ -143,7 +144,14 @@ impl DbInner {
         let _active = self.lifecycle.enter()?;
         self.health.check_writable()?;
         let payload_bytes: usize = record.ops().iter().map(op_payload_bytes).sum();
-        self.backpressure.admit(self, payload_bytes)?;
+        let stall = Stall {
+            tree: &self.tree,
+            jobs: &self.jobs,
+            health: &self.health,
+            lifecycle: &self.lifecycle,
+            metrics: &self.metrics,
+        };
+        self.backpressure.admit(&stall, payload_bytes)?;
         let seq = match gate {
             Gate::Shared => {
                 let _shared = self.commit_gate.read();
@@ -191,7 +199,7 @@ impl DbInner {
     #[inline]
     fn maybe_switch_memtable(&self) -> Result<()> {
         let active = self.memtables.active();
-        let full = active.should_flush() || self.backpressure.wants_early_flush(self, &active);
+        let full = active.should_flush() || self.backpressure.wants_early_flush(&active);
         if full {
             drop(active);
             self.switch_memtable(false)?;
@@ -208,9 +216,7 @@ impl DbInner {
         let _switching = self.switch_lock.lock();
         let active = self.memtables.active_full();
         if active.is_empty()
-            || !(force
-                || active.should_flush()
-                || self.backpressure.wants_early_flush(self, &active))
+            || !(force || active.should_flush() || self.backpressure.wants_early_flush(&active))
         {
             return Ok(false);
         }

@@ -1,14 +1,15 @@
 //! Point reads: `get` and `multi_get` look in the active memtable, the
 //! immutable memtables newest first, then the version's sorted runs newest
 //! first, stopping at the first value or tombstone and collecting merge
-//! operands on the way; [`DbInner::resolve`] is the one place reads
+//! operands on the way; [`Engine::resolve`] is the one place reads
 //! (point reads, iterators and transactions) resolve them. Also the
-//! [`ReadView`] that iterators and snapshots start from.
+//! [`ReadView`] and the [`PinnedView`] (a registered view) that iterators,
+//! snapshots and transactions start from.
 //!
 //! # One pinned view per call
 //!
 //! Every read call reads one set of sources (memtables and tree) at one
-//! sequence number, loaded together by [`DbInner::load_sources`]: a
+//! sequence number, loaded together by [`Engine::load_sources`]: a
 //! `multi_get` reads all its keys from that one set, and a snapshot or a
 //! transaction reads through the view it pinned when it began. A read that
 //! registers no snapshot (`get`, `multi_get`) loads its sources *first* and
@@ -29,10 +30,11 @@ use seer_core::{Lookup, MergeBase, MergeError, SeqNo};
 use seer_memtable::Memtable;
 use seer_sstable::Table;
 
-use crate::db::DbInner;
+use super::Engine;
 use crate::error::Result;
 use crate::memtables::Frozen;
-use crate::tree::Tree;
+use crate::snapshot_registry::SnapshotGuard;
+use crate::tree::OpenVersion;
 
 /// A consistent view for reading at `seq`: every entry with a sequence
 /// number up to `seq` is in `memtables` or `tree`.
@@ -43,7 +45,25 @@ pub(crate) struct ReadView {
     /// The active memtable first, then the immutables newest first.
     pub memtables: Vec<Arc<Memtable>>,
     /// The on-disk tree (its version and open tables).
-    pub tree: Arc<Tree>,
+    pub tree: Arc<OpenVersion>,
+}
+
+/// A read view pinned for as long as this value lives: its memtables and
+/// version (hence its table files) stay, and its sequence number stays
+/// registered, so compaction keeps every version it can see. A clone pins
+/// and registers the same view once more. Snapshots, iterators and
+/// transactions each hold one.
+#[derive(Debug, Clone)]
+pub(crate) struct PinnedView {
+    view: ReadView,
+    _registration: SnapshotGuard,
+}
+
+impl PinnedView {
+    /// The pinned view.
+    pub(crate) fn view(&self) -> &ReadView {
+        &self.view
+    }
 }
 
 /// The sources of one point-read call, loaded together with the sequence
@@ -62,7 +82,7 @@ struct Probe {
 }
 
 /// The outcome of feeding one source's answer into a [`Probe`].
-enum Step {
+enum ProbeOutcome {
     /// Keep looking in older sources.
     Continue,
     /// The key's value (or absence) is decided.
@@ -72,26 +92,26 @@ enum Step {
 }
 
 impl Probe {
-    fn feed(&mut self, lookup: Lookup) -> Step {
+    fn feed(&mut self, lookup: Lookup) -> ProbeOutcome {
         match lookup {
-            Lookup::NotFound => Step::Continue,
-            Lookup::Value(value) if self.operands.is_empty() => Step::Done(Some(value)),
-            Lookup::Value(value) => Step::Resolve(Some(value)),
-            Lookup::Deleted if self.operands.is_empty() => Step::Done(None),
-            Lookup::Deleted => Step::Resolve(None),
+            Lookup::NotFound => ProbeOutcome::Continue,
+            Lookup::Value(value) if self.operands.is_empty() => ProbeOutcome::Done(Some(value)),
+            Lookup::Value(value) => ProbeOutcome::Resolve(Some(value)),
+            Lookup::Deleted if self.operands.is_empty() => ProbeOutcome::Done(None),
+            Lookup::Deleted => ProbeOutcome::Resolve(None),
             Lookup::Merge { operands, base } => {
                 self.operands.extend(operands);
                 match base {
-                    None => Step::Continue,
-                    Some(MergeBase::Value(value)) => Step::Resolve(Some(value)),
-                    Some(MergeBase::Deleted) => Step::Resolve(None),
+                    None => ProbeOutcome::Continue,
+                    Some(MergeBase::Value(value)) => ProbeOutcome::Resolve(Some(value)),
+                    Some(MergeBase::Deleted) => ProbeOutcome::Resolve(None),
                 }
             }
         }
     }
 }
 
-impl DbInner {
+impl Engine {
     /// The value of `key` at the visible sequence number.
     pub(crate) fn get_latest(&self, key: &[u8]) -> Result<Option<Bytes>> {
         let view = self.point_view();
@@ -123,25 +143,27 @@ impl DbInner {
     }
 
     /// The value of `key` at `seq` in `memtables` (newest first) and
-    /// `tree`, returned as [`DbInner::returned`] says.
+    /// `tree`, returned as [`Engine::returned`] says.
     fn probe<'m>(
         &self,
         key: &[u8],
         seq: SeqNo,
         memtables: impl Iterator<Item = &'m Memtable>,
-        tree: &Tree,
+        tree: &OpenVersion,
     ) -> Result<Option<Bytes>> {
         let mut probe = Probe::default();
         let mut runs_probed = 0;
         let step = match probe_memtables(key, seq, memtables, &mut probe) {
-            Step::Continue => self.probe_tree(key, seq, tree, &mut probe, &mut runs_probed)?,
+            ProbeOutcome::Continue => {
+                self.probe_tree(key, seq, tree, &mut probe, &mut runs_probed)?
+            }
             decided => decided,
         };
         let value = match step {
-            Step::Done(value) => Ok(value),
-            Step::Continue if probe.operands.is_empty() => Ok(None),
-            Step::Continue => self.resolve(key, &probe.operands, None).map(Some),
-            Step::Resolve(base) => self
+            ProbeOutcome::Done(value) => Ok(value),
+            ProbeOutcome::Continue if probe.operands.is_empty() => Ok(None),
+            ProbeOutcome::Continue => self.resolve(key, &probe.operands, None).map(Some),
+            ProbeOutcome::Resolve(base) => self
                 .resolve(key, &probe.operands, base.as_deref())
                 .map(Some),
         }?;
@@ -201,10 +223,10 @@ impl DbInner {
         &self,
         key: &[u8],
         seq: SeqNo,
-        tree: &Tree,
+        tree: &OpenVersion,
         probe: &mut Probe,
         runs_probed: &mut u64,
-    ) -> Result<Step> {
+    ) -> Result<ProbeOutcome> {
         for (_, run) in tree.version.runs_newest_first() {
             let Some(meta) = run.table_for_key(key) else {
                 continue;
@@ -214,16 +236,16 @@ impl DbInner {
             }
             *runs_probed += 1;
             let lookup = self.table_in(tree, meta)?.get(key, seq)?;
-            if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(lookup) {
+            if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) = probe.feed(lookup) {
                 return Ok(step);
             }
         }
-        Ok(Step::Continue)
+        Ok(ProbeOutcome::Continue)
     }
 
     /// The open table of `meta`, a table of `tree`: the one `tree` holds,
     /// or opened anew when `tree` lacks it.
-    pub(crate) fn table_in(&self, tree: &Tree, meta: &TableMeta) -> Result<Arc<Table>> {
+    pub(crate) fn table_in(&self, tree: &OpenVersion, meta: &TableMeta) -> Result<Arc<Table>> {
         match tree.tables.get(&meta.file_number) {
             Some(table) => Ok(Arc::clone(table)),
             None => self.table(meta),
@@ -248,8 +270,20 @@ impl DbInner {
         Ok(Bytes::from(merged))
     }
 
+    /// Pins the current state. The sequence number is chosen and
+    /// registered in one step under the registry's lock (so no flush or
+    /// compaction can list the live snapshots in between), and the
+    /// memtables and version are loaded after it.
+    pub(crate) fn pin(&self) -> PinnedView {
+        let registration = self.snapshots().register_visible();
+        PinnedView {
+            view: self.read_view_at(registration.seq()),
+            _registration: registration,
+        }
+    }
+
     /// A consistent view of the current state at the visible sequence
-    /// number loaded after its sources (see [`DbInner::load_sources`]).
+    /// number loaded after its sources (see [`Engine::load_sources`]).
     pub(crate) fn read_view(&self) -> ReadView {
         let (sources, seq) = self.load_sources();
         view_of(sources, seq)
@@ -258,7 +292,7 @@ impl DbInner {
     /// A consistent view for reading at `seq`, which the caller registered
     /// with the snapshot registry *before* this call, so no flush or
     /// compaction drops what it sees; the sources are loaded after it.
-    pub(crate) fn read_view_at(&self, seq: SeqNo) -> ReadView {
+    fn read_view_at(&self, seq: SeqNo) -> ReadView {
         let (sources, visible_seq) = self.load_sources();
         debug_assert!(seq <= visible_seq, "read view above visible seq");
         view_of(sources, seq)
@@ -282,7 +316,7 @@ fn view_of((active, immutables, tree): Sources, seq: SeqNo) -> ReadView {
 type Sources = (
     arc_swap::Guard<Arc<Memtable>>,
     arc_swap::Guard<Arc<Vec<Frozen>>>,
-    arc_swap::Guard<Arc<Tree>>,
+    arc_swap::Guard<Arc<OpenVersion>>,
 );
 
 /// The immutables of `immutables` that are neither `active` (seen by a
@@ -293,7 +327,7 @@ type Sources = (
 fn unflushed<'a>(
     immutables: &'a [Frozen],
     active: &'a Arc<Memtable>,
-    tree: &'a Tree,
+    tree: &'a OpenVersion,
 ) -> impl Iterator<Item = &'a Frozen> + 'a {
     immutables.iter().filter(move |frozen| {
         !Arc::ptr_eq(&frozen.memtable, active) && frozen.wal_segment >= tree.log_number
@@ -306,13 +340,15 @@ fn probe_memtables<'m>(
     seq: SeqNo,
     memtables: impl Iterator<Item = &'m Memtable>,
     probe: &mut Probe,
-) -> Step {
+) -> ProbeOutcome {
     for memtable in memtables {
-        if let step @ (Step::Done(_) | Step::Resolve(_)) = probe.feed(memtable.get(key, seq)) {
+        if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) =
+            probe.feed(memtable.get(key, seq))
+        {
             return step;
         }
     }
-    Step::Continue
+    ProbeOutcome::Continue
 }
 
 fn no_operator() -> crate::Error {

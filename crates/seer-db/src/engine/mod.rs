@@ -1,0 +1,373 @@
+//! The engine behind every [`DB`](crate::DB) handle: its parts, owned here
+//! and lent to the code that uses them, each part only what it reads.
+//!
+//! - the write path ([`write`]): validation, admission by
+//!   [`Backpressure`] (which gets the memtable set, the jobs and its
+//!   options), the commit pipeline, the commit gate and memtable switches;
+//! - point reads and read views ([`read`]), which iterators, snapshots and
+//!   transactions start from;
+//! - the background jobs, which see the engine through a [`JobContext`]
+//!   (never the write path);
+//! - opening (from what [`crate::recovery`] recovered), `flush`,
+//!   `compact_range`, `close`, health and the metrics report.
+//!
+//! The fields are private to this module and its children; the rest of the
+//! crate reaches the engine only through the methods below.
+
+mod read;
+mod write;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use seer_compaction::TableMeta;
+use seer_core::{SeqNo, SharedFileSystem};
+use seer_sstable::{BlockCache, Table};
+use seer_wal::{CommitPipeline, WalOptions};
+
+use crate::background::{self, JobContext, Jobs};
+use crate::backpressure::Backpressure;
+use crate::dir::DbDir;
+use crate::error::{Error, Result};
+use crate::health::{Health, HealthState};
+use crate::lifecycle::Lifecycle;
+use crate::memtables::{MemtableApplier, Memtables};
+use crate::metrics::{Metrics, Op};
+use crate::options::DBOptions;
+use crate::recovery::{recover, Recovered};
+use crate::report::{MetricsSnapshot, ReportInputs};
+use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
+use crate::tree::OpenVersionSet;
+use crate::verify::{verify, VerifyReport};
+
+pub(crate) use read::{PinnedView, ReadView};
+
+/// The engine's shared state.
+pub(crate) struct Engine {
+    options: DBOptions,
+    dir: DbDir,
+    fs: SharedFileSystem,
+    memtables: Arc<Memtables>,
+    pipeline: CommitPipeline<MemtableApplier>,
+    tree: OpenVersionSet,
+    block_cache: Option<Arc<BlockCache>>,
+    snapshots: SnapshotRegistry,
+    jobs: Jobs,
+    backpressure: Backpressure,
+    health: Arc<HealthState>,
+    metrics: Metrics,
+    /// Serialises memtable switches (rare; never taken by plain writes).
+    switch_lock: Mutex<()>,
+    /// Held shared by plain writes and exclusively by validated
+    /// (transaction) writes, so nothing is sequenced between a
+    /// transaction's validation and its write.
+    commit_gate: RwLock<()>,
+    /// Open or closed, and the gate every piece of I/O work passes.
+    lifecycle: Lifecycle,
+}
+
+impl Engine {
+    /// Recovers the database at `path`, opens the engine on it and starts
+    /// its background threads.
+    pub(crate) fn open(path: &Path, options: DBOptions) -> Result<Arc<Self>> {
+        let Recovered {
+            dir,
+            block_cache,
+            tree,
+            recorded_policy,
+            last_seq,
+            wal_segment,
+        } = recover(path, &options)?;
+        let fs = Arc::clone(&options.file_system);
+        let memtables = Arc::new(Memtables::new(
+            options.memtable_partitions,
+            options.memtable_capacity_bytes,
+            Vec::new(),
+        ));
+        let health = Arc::new(HealthState::default());
+        let applier = MemtableApplier {
+            memtables: Arc::clone(&memtables),
+            health: Arc::clone(&health),
+        };
+        let wal_options = WalOptions {
+            sync_policy: options.sync_policy,
+            ..WalOptions::default()
+        };
+        let pipeline = CommitPipeline::open(
+            Arc::clone(&fs),
+            path,
+            wal_segment,
+            last_seq,
+            wal_options,
+            applier,
+        )?;
+        tracing::info!(path = %path.display(), last_seq, segment = wal_segment, "database opened");
+        let engine = Arc::new(Self {
+            jobs: Jobs::new(&options, recorded_policy),
+            backpressure: Backpressure::new(
+                &options,
+                Arc::clone(&memtables),
+                Arc::clone(&fs),
+                path,
+            ),
+            metrics: Metrics::new(options.disable_metrics),
+            options,
+            dir,
+            fs,
+            memtables,
+            pipeline,
+            tree,
+            block_cache,
+            snapshots: SnapshotRegistry::default(),
+            health,
+            switch_lock: Mutex::new(()),
+            commit_gate: RwLock::new(()),
+            lifecycle: Lifecycle::default(),
+        });
+        background::start(&engine, Self::job_context)?;
+        Ok(engine)
+    }
+
+    /// What a background job uses of the engine, lent for one step.
+    pub(crate) fn job_context(&self) -> JobContext<'_> {
+        JobContext {
+            options: &self.options,
+            dir: &self.dir,
+            fs: &self.fs,
+            block_cache: &self.block_cache,
+            memtables: &self.memtables,
+            tree: &self.tree,
+            snapshots: self.snapshots(),
+            jobs: &self.jobs,
+            health: &self.health,
+            metrics: &self.metrics,
+            lifecycle: &self.lifecycle,
+        }
+    }
+
+    /// The database directory.
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The options the database was opened with.
+    pub(crate) fn options(&self) -> &DBOptions {
+        &self.options
+    }
+
+    /// The memtable set.
+    pub(crate) fn memtables(&self) -> &Memtables {
+        &self.memtables
+    }
+
+    /// The on-disk tree.
+    pub(crate) fn tree(&self) -> &OpenVersionSet {
+        &self.tree
+    }
+
+    /// The metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The background jobs (tests stop them to drive flushes by hand).
+    #[cfg(test)]
+    pub(crate) fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// The file system.
+    #[cfg(test)]
+    pub(crate) fn fs(&self) -> &SharedFileSystem {
+        &self.fs
+    }
+
+    /// The live snapshot registry, bound to the visible sequence number.
+    pub(crate) fn snapshots(&self) -> LiveSnapshots<'_> {
+        LiveSnapshots::new(&self.snapshots, &self.pipeline)
+    }
+
+    /// Opens the file of table `meta`: the fallback of a reader whose
+    /// pinned version lacks it (every [`OpenVersion`](crate::tree::OpenVersion)
+    /// holds the open tables of its version). It is I/O, so it fails with
+    /// [`Error::Closed`] once closed.
+    pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
+        let _active = self.lifecycle.enter()?;
+        self.tree.open_table_file(meta)
+    }
+
+    /// The newest sequence number whose whole group is applied.
+    #[inline]
+    pub(crate) fn visible_seq(&self) -> SeqNo {
+        self.pipeline.visible_seq()
+    }
+
+    /// Fails with [`Error::Closed`] once closed.
+    #[inline]
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.lifecycle.check_open()
+    }
+
+    /// The value of `key` at the visible sequence number, read from one
+    /// pinned view (see [`read`]).
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.check_open()?;
+        let timer = self.metrics.start(Op::Get);
+        let value = self.get_latest(key)?;
+        self.metrics.finish(timer);
+        Ok(value)
+    }
+
+    /// The values of `keys`, all read from one pinned view at one sequence
+    /// number (see [`read`]).
+    pub(crate) fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.check_open()?;
+        let timer = self.metrics.start(Op::MultiGet);
+        let values = self.multi_get_latest(keys)?;
+        self.metrics.finish(timer);
+        Ok(values)
+    }
+
+    /// Health: read-only cause, stall state, queue lengths.
+    pub(crate) fn health(&self) -> Health {
+        let closed = self.check_open().is_err();
+        // A closed engine checks no free disk space (no more I/O).
+        let stall = if closed {
+            None
+        } else {
+            self.backpressure.condition(&self.tree)
+        };
+        Health {
+            status: self.health.status(closed, stall.is_some()),
+            write_stall: stall.map(|s| s.to_string()),
+            stalled_writers: self.backpressure.stalled_writers(),
+            immutable_memtables: self.memtables.immutables().len(),
+            l0_runs: self.tree.current().l0_runs(),
+            live_snapshots: self.snapshots().live_count(),
+        }
+    }
+
+    /// Counters, latency percentiles and amplification figures.
+    pub(crate) fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let tree = self.tree.current();
+        MetricsSnapshot::gather(ReportInputs {
+            metrics: &self.metrics,
+            tree: &tree,
+            block_cache: self.block_cache.as_deref(),
+            policy: self.jobs.compaction.policy(),
+            memtables: &self.memtables,
+            visible_seq: self.visible_seq(),
+        })
+    }
+
+    /// The metrics and the tree's shape as readable text.
+    pub(crate) fn stats_text(&self) -> String {
+        self.metrics_snapshot().to_text(self.dir.path())
+    }
+
+    /// Reads every live file back and checks its checksums (see
+    /// [`crate::verify`]), inside the lifecycle gate.
+    pub(crate) fn verify(&self) -> Result<VerifyReport> {
+        let _active = self.lifecycle.enter()?;
+        let version = Arc::clone(&self.tree.current().version);
+        verify(
+            self.fs.as_ref(),
+            self.dir.path(),
+            self.options.levels_count,
+            &version,
+        )
+    }
+
+    /// Switches a non-empty memtable and waits until every memtable
+    /// holding a write made before the call is flushed (or a failure or
+    /// close makes that impossible). Memtables switched later, by
+    /// concurrent writes, are not waited for.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let waited_for: Vec<Arc<seer_memtable::Memtable>> = {
+            let _active = self.lifecycle.enter()?;
+            self.health.check_writable()?;
+            self.switch_memtable(true)?;
+            self.memtables()
+                .immutables()
+                .iter()
+                .map(|frozen| Arc::clone(&frozen.memtable))
+                .collect()
+        };
+        self.jobs.wake_flush();
+        loop {
+            let generation = self.jobs.progress_generation();
+            self.health.check_writable()?;
+            self.check_open()?;
+            let immutables = self.memtables().immutables();
+            let pending = waited_for.iter().any(|memtable| {
+                immutables
+                    .iter()
+                    .any(|frozen| Arc::ptr_eq(&frozen.memtable, memtable))
+            });
+            if !pending {
+                return Ok(());
+            }
+            drop(immutables);
+            let deadline = Instant::now() + self.options().write_stall_timeout;
+            self.jobs.wait_progress(generation, deadline);
+        }
+    }
+
+    /// Flushes, then compacts `[start, end]` as it is at the call into the
+    /// largest level.
+    pub(crate) fn compact_range(
+        &self,
+        start: Option<bytes::Bytes>,
+        end: Option<bytes::Bytes>,
+    ) -> Result<()> {
+        // Everything visible now is in a table once `flush` returns; later
+        // flushes hold only newer sequence numbers.
+        let start_seq = self.visible_seq();
+        self.flush()?;
+        background::compact_range(&self.job_context(), start, end, start_seq)
+    }
+
+    /// Closes the engine: marks it closed (new work fails with
+    /// [`Error::Closed`]), wakes waiting work and waits until the work in
+    /// flight left the lifecycle gate at its next safe point (the flush
+    /// thread finishes the flush it is in, compactions are abandoned; what
+    /// is not flushed stays in the WAL), stops the WAL syncer, syncs the
+    /// WAL, joins the background threads, deletes unreferenced tables, and
+    /// only then releases the directory lock. Reports the first failure
+    /// seen.
+    pub(crate) fn close(&self) -> Result<()> {
+        if !self.lifecycle.begin_close() {
+            return Ok(());
+        }
+        let span = tracing::info_span!("close", path = %self.dir.path().display());
+        let _entered = span.enter();
+        self.jobs.announce_progress();
+        self.lifecycle.wait_drained();
+        self.pipeline.stop_syncer();
+        let sync = if self.health.cause().is_none() {
+            self.pipeline.sync().map_err(Error::from)
+        } else {
+            Ok(())
+        };
+        self.jobs.stop();
+        let cleanup = self.tree().delete_unreferenced().map(|_| ());
+        self.dir.unlock();
+        if let Some(cause) = self.health.cause() {
+            return Err(Error::clone(&cause));
+        }
+        sync.and(cleanup)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if !self.lifecycle.is_closed() {
+            if let Err(error) = self.close() {
+                tracing::warn!(%error, "closing the database on drop failed");
+            }
+        }
+    }
+}
