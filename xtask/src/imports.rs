@@ -369,6 +369,19 @@ mod tests {
         assert_eq!(paths, vec!["db", "error", "iter", "recovery"]);
     }
 
+    /// The crates `cargo xtask ci` requires acyclic are, in the tree as it
+    /// is (the same check as the CI step, so a plain test run catches a new
+    /// circle too).
+    #[test]
+    fn the_required_crates_import_their_modules_in_no_circle() {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+        for name in crate::ACYCLIC_CRATES {
+            let graph = crate_graph(&crates.join(name).join("src")).unwrap();
+            assert!(graph.len() > 1, "{name}: no modules found");
+            assert_eq!(find_circle(&graph), None, "{name}");
+        }
+    }
+
     #[test]
     fn reexported_items_name_their_module() {
         let root = [

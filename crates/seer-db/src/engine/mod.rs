@@ -1,7 +1,7 @@
 //! The engine behind every [`DB`](crate::DB) handle: its parts, owned here
 //! and lent to the code that uses them, each part only what it reads.
 //!
-//! - the write path ([`write`]): validation, admission by
+//! - the write path ([`write`](mod@write)): validation, admission by
 //!   [`Backpressure`] (which gets the memtable set, the jobs and its
 //!   options), the commit pipeline, the commit gate and memtable switches;
 //! - point reads and read views ([`read`]), which iterators, snapshots and
