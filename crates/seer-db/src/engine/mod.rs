@@ -318,11 +318,7 @@ impl Engine {
 
     /// Flushes, then compacts `[start, end]` as it is at the call into the
     /// largest level.
-    pub(crate) fn compact_range(
-        &self,
-        start: Option<bytes::Bytes>,
-        end: Option<bytes::Bytes>,
-    ) -> Result<()> {
+    pub(crate) fn compact_range(&self, start: Option<Bytes>, end: Option<Bytes>) -> Result<()> {
         // Everything visible now is in a table once `flush` returns; later
         // flushes hold only newer sequence numbers.
         let start_seq = self.visible_seq();
