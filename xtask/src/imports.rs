@@ -188,16 +188,16 @@ fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
 }
 
 /// The lines of `text` that are code: no comment lines, and nothing from a
-/// `#[cfg(test)]` followed by a `mod` on.
+/// `#[cfg(test)]` followed by an inline `mod name {` on.
 fn code_lines(text: &str) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().collect();
     let mut code = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("#[cfg(test)]")
-            && lines
-                .get(index + 1)
-                .is_some_and(|next| next.trim_start().starts_with("mod "))
+            && lines.get(index + 1).is_some_and(|next| {
+                next.trim_start().starts_with("mod ") && next.trim_end().ends_with('{')
+            })
         {
             break;
         }
@@ -209,10 +209,20 @@ fn code_lines(text: &str) -> Vec<&str> {
     code
 }
 
-/// The modules `mod x;` (any visibility) declares in the crate root.
+/// The modules `mod x;` (any visibility) declares in the crate root, but
+/// not those only tests build (`#[cfg(test)]` or `#[cfg(all(test, ..))]`
+/// on the line before).
 fn declared_modules(root: &[&str]) -> BTreeSet<String> {
+    let test_only = |index: usize| {
+        index > 0 && {
+            let attribute = root[index - 1].trim();
+            attribute.starts_with("#[cfg(") && attribute.contains("test")
+        }
+    };
     root.iter()
-        .filter_map(|line| {
+        .enumerate()
+        .filter(|&(index, _)| !test_only(index))
+        .filter_map(|(_, line)| {
             let line = line.trim();
             let rest = line.strip_suffix(';')?;
             let name = rest.split_whitespace().skip_while(|w| *w != "mod").nth(1)?;
@@ -357,6 +367,8 @@ mod tests {
     #[test]
     fn crate_paths_are_read_from_uses_groups_and_expressions_but_not_comments() {
         let text = "use crate::db::{DbInner, DB};\n\
+                    #[cfg(test)]\n\
+                    mod test_support;\n\
                     use crate::{error::Result, iter};\n\
                     // use crate::commented::X;\n\
                     /// [`crate::doc_link`]\n\
@@ -396,5 +408,6 @@ mod tests {
         assert_eq!(items.get("DB").map(String::as_str), Some("db"));
         assert_eq!(items.get("KeyRange").map(String::as_str), Some("iter"));
         assert_eq!(items.get("Foo"), None);
+        assert!(!modules.contains("model"), "a test-only module is no node");
     }
 }
