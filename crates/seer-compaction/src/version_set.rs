@@ -22,7 +22,9 @@ use seer_core::{FileKind, SeqNo, SharedFileSystem};
 
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
-use crate::manifest::{read_current, replay, set_current, ManifestState, ManifestWriter};
+use crate::manifest::{
+    self, read_current, replay, set_current, ManifestState, ManifestVerification, ManifestWriter,
+};
 use crate::policy::PolicyParams;
 use crate::version::{Version, INVARIANT_CHECKS};
 use crate::TableMeta;
@@ -300,6 +302,26 @@ impl VersionSet {
                 false
             }
         }
+    }
+
+    /// Verifies the database's `CURRENT`, manifest and tables present (see
+    /// [`manifest::verify`](crate::manifest::verify)) while no edit is
+    /// logged, so no table the manifest names is deleted meanwhile, and
+    /// checks that the manifest replays to the current version (unless an
+    /// earlier manifest write failed, after which the file's tail is
+    /// unknown).
+    pub fn verify(&self) -> Result<ManifestVerification> {
+        let logged = self.lock();
+        let verification =
+            manifest::verify(self.fs.as_ref(), &self.dir, self.options.levels_count)?;
+        if logged.failure.is_none() && verification.state.version != logged.state.version {
+            return Err(Error::corruption(
+                &verification.manifest_path,
+                verification.manifest_bytes,
+                "the manifest replays to another version than the live one",
+            ));
+        }
+        Ok(verification)
     }
 
     /// Table files removed from the version that no live version references

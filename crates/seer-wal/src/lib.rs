@@ -8,7 +8,10 @@
 //! - [`segment`]: segment file names, listing and deletion;
 //! - [`pipeline`]: the group-commit [`CommitPipeline`] with its
 //!   [`SyncPolicy`], sequence numbering and `visible_seq`;
-//! - [`recovery`]: replay of the segments under a [`WalRecoveryMode`].
+//! - [`recovery`]: replay of the segments under a [`WalRecoveryMode`];
+//! - [`verify`]: verification of the segments ([`verify_segments`]): every
+//!   frame through `seer_log::verify_log`, every record decoded and in
+//!   sequence order.
 //!
 //! It deliberately knows nothing of memtables or tables: the owner inserts
 //! committed groups through the [`Apply`] callback and replays recovered
@@ -25,6 +28,7 @@ pub mod recovery;
 pub mod segment;
 mod sync;
 mod syncer;
+pub mod verify;
 
 pub use error::{Result, WalError};
 pub use pipeline::{Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions};
@@ -37,3 +41,4 @@ pub use recovery::{
 /// point-in-time stop ignores the later segments).
 pub use seer_log::RecoveryMode as WalRecoveryMode;
 pub use segment::{delete_segments_before, list_segments, segment_path};
+pub use verify::{verify_segment, verify_segments, SegmentSummary, SegmentVerdict};
