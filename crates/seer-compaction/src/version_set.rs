@@ -50,9 +50,11 @@ impl Default for VersionSetOptions {
     }
 }
 
-/// What opening found.
+/// What opening the version set found: the manifest's replay and the
+/// directory's orphan files (the WAL's replay is seer-wal's
+/// `WalRecoveryReport`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
+pub struct ManifestRecoveryReport {
     /// Whether the database was created by this open.
     pub created: bool,
     /// Edits replayed from the previous manifest.
@@ -95,7 +97,7 @@ impl VersionSet {
         fs: SharedFileSystem,
         dir: &Path,
         options: VersionSetOptions,
-    ) -> Result<(Self, RecoveryReport)> {
+    ) -> Result<(Self, ManifestRecoveryReport)> {
         match read_current(fs.as_ref(), dir)? {
             Some(manifest_number) => Self::recover(fs, dir, options, manifest_number),
             None => Self::create(fs, dir, options),
@@ -106,14 +108,14 @@ impl VersionSet {
         fs: SharedFileSystem,
         dir: &Path,
         options: VersionSetOptions,
-    ) -> Result<(Self, RecoveryReport)> {
+    ) -> Result<(Self, ManifestRecoveryReport)> {
         fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut state = ManifestState::empty(options.levels_count);
         state.policy = Some(options.initial_policy);
         let set = Self::start(fs, dir, options, state)?;
-        let report = RecoveryReport {
+        let report = ManifestRecoveryReport {
             created: true,
-            ..RecoveryReport::default()
+            ..ManifestRecoveryReport::default()
         };
         Ok((set, report))
     }
@@ -123,7 +125,7 @@ impl VersionSet {
         dir: &Path,
         options: VersionSetOptions,
         manifest_number: u64,
-    ) -> Result<(Self, RecoveryReport)> {
+    ) -> Result<(Self, ManifestRecoveryReport)> {
         let mut state = replay(fs.as_ref(), dir, manifest_number, options.levels_count)?;
         if INVARIANT_CHECKS {
             state.version.check_invariants()?;
@@ -144,7 +146,7 @@ impl VersionSet {
                 .filter(move |&&(k, _)| k == kind)
                 .map(|&(_, number)| number)
         };
-        let mut report = RecoveryReport {
+        let mut report = ManifestRecoveryReport {
             created: false,
             edits_replayed: state.edits_count,
             dropped_tail_bytes: state.dropped_tail_bytes,

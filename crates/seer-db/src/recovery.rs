@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use seer_compaction::{
-    ExecutorContext, RecoveryReport, Version, VersionEdit, VersionSet, VersionSetOptions,
+    ExecutorContext, ManifestRecoveryReport, Version, VersionEdit, VersionSet, VersionSetOptions,
 };
 use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SeqNo};
@@ -245,7 +245,7 @@ fn check_merge_operator(options: &DBOptions, recorded: Option<String>) -> Result
 
 /// Deletes the tables and temp files no version refers to (left by a flush
 /// or compaction that never committed, or an interrupted `CURRENT` swap).
-fn remove_orphans(fs: &dyn FileSystem, dir: &Path, report: &RecoveryReport) -> Result<()> {
+fn remove_orphans(fs: &dyn FileSystem, dir: &Path, report: &ManifestRecoveryReport) -> Result<()> {
     let orphans = report
         .orphan_table_files
         .iter()

@@ -2,7 +2,7 @@
 //!
 //! [`WalRecovery`] reads the live segments in number order and yields their
 //! records in sequence order (WAL order is sequence order, and recovery
-//! checks it). The [`RecoveryReport`] tells the owner where the log ended:
+//! checks it). The [`WalRecoveryReport`] tells the owner where the log ended:
 //! the last sequence number (so the pipeline continues after it), a torn
 //! tail to truncate, a point-in-time stop, or skipped ranges.
 
@@ -41,9 +41,10 @@ pub struct StopPoint {
     pub detail: String,
 }
 
-/// What recovery found.
+/// What replaying the WAL segments found (the manifest's replay is
+/// seer-compaction's `ManifestRecoveryReport`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
+pub struct WalRecoveryReport {
     /// Segments whose records were replayed (fully or up to a stop).
     pub segments: Vec<u64>,
     /// Segments after a point-in-time stop, not replayed.
@@ -139,7 +140,7 @@ pub struct WalRecovery<'fs> {
     mode: WalRecoveryMode,
     pending: VecDeque<u64>,
     current: Option<(u64, SegmentReader)>,
-    report: RecoveryReport,
+    report: WalRecoveryReport,
     failed: bool,
 }
 
@@ -162,7 +163,7 @@ impl<'fs> WalRecovery<'fs> {
             mode,
             pending,
             current: None,
-            report: RecoveryReport::default(),
+            report: WalRecoveryReport::default(),
             failed: false,
         })
     }
@@ -178,12 +179,12 @@ impl<'fs> WalRecovery<'fs> {
     }
 
     /// What recovery found; call after the last record.
-    pub fn report(&self) -> &RecoveryReport {
+    pub fn report(&self) -> &WalRecoveryReport {
         &self.report
     }
 
     /// Consumes the replay, returning its report.
-    pub fn into_report(self) -> RecoveryReport {
+    pub fn into_report(self) -> WalRecoveryReport {
         self.report
     }
 
