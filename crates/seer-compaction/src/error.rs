@@ -73,6 +73,18 @@ impl Error {
     pub fn corruption(file: &Path, offset: u64, detail: impl Into<String>) -> Self {
         Self::Corruption(Corruption::new(file, offset, detail))
     }
+
+    /// The file the error names, when it names one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Self::Io(IoError { file, .. })
+            | Self::Corruption(Corruption { file, .. })
+            | Self::NotADatabase { file, .. }
+            | Self::Log(LogError::Io(IoError { file, .. }))
+            | Self::Log(LogError::Corruption(Corruption { file, .. })) => Some(file),
+            _ => None,
+        }
+    }
 }
 
 impl From<std::convert::Infallible> for Error {

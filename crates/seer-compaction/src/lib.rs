@@ -52,4 +52,4 @@ pub use picker::{
 pub use policy::{PolicyError, PolicyParams};
 pub use seer_sstable::TableMeta;
 pub use version::{EditError, InvariantViolation, Level, SortedRun, Version, INVARIANT_CHECKS};
-pub use version_set::{RecoveryReport, VersionSet, VersionSetOptions};
+pub use version_set::{ManifestRecoveryReport, VersionSet, VersionSetOptions};

@@ -8,7 +8,9 @@
 //! `CURRENT`, and the directory synced.
 //! Replay applies every edit to an empty version; a torn final frame (a
 //! crash during the last append) is dropped, any other damage, including a
-//! whole frame that does not decode or apply, is an error.
+//! whole frame that does not decode or apply, is an error. [`verify`]
+//! checks a directory's `CURRENT`, its manifest and the presence of every
+//! table the manifest references.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -285,6 +287,78 @@ pub fn replay_bytes(path: PathBuf, bytes: Bytes, levels_count: usize) -> Result<
         state.dropped_tail_bytes = file_bytes.saturating_sub(*offset);
     }
     Ok(state)
+}
+
+/// What [`verify`] found in an intact database directory.
+#[derive(Debug, Clone)]
+pub struct ManifestVerification {
+    /// The `CURRENT` file.
+    pub current_path: PathBuf,
+    /// The manifest it names.
+    pub manifest_path: PathBuf,
+    /// That manifest's number.
+    pub manifest_number: u64,
+    /// The manifest's length in bytes.
+    pub manifest_bytes: u64,
+    /// The state its edits replay to (edits, a dropped torn tail, the
+    /// version and the first live WAL segment).
+    pub state: ManifestState,
+    /// Tables the version references, each present at its recorded size.
+    pub tables_count: usize,
+}
+
+/// Verifies the manifest of `dir`: `CURRENT` (through [`read_current`]),
+/// the replay of every edit of the manifest it names onto an empty tree of
+/// `levels_count` levels (a torn final edit is dropped, as on open), and
+/// every table the resulting version references: present, at the size the
+/// manifest records. The tables' contents are the table layer's to check.
+///
+/// The error names its file: `CURRENT` ([`Error::NotADatabase`] when it is
+/// missing, is not a seerdb `CURRENT` or names a missing manifest), the
+/// manifest ([`Error::Corruption`] at the damaged edit's offset), or a
+/// table ([`Error::Io`] when it is missing, [`Error::Corruption`] at the
+/// recorded end when its size differs).
+pub fn verify(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    levels_count: usize,
+) -> Result<ManifestVerification> {
+    let current_path = dir.join(CURRENT_FILE_NAME);
+    let manifest_number = read_current(fs, dir)?.ok_or_else(|| Error::NotADatabase {
+        file: current_path.clone(),
+        reason: "it is missing".to_owned(),
+    })?;
+    let manifest_path = dir.join(file_name(FileKind::Manifest, manifest_number));
+    let bytes = fs
+        .read(&manifest_path)
+        .map_err(|e| Error::io(&manifest_path, e))?;
+    let manifest_bytes = bytes.len() as u64;
+    let state = replay_bytes(manifest_path.clone(), Bytes::from(bytes), levels_count)?;
+    let mut tables_count = 0;
+    for (_, table) in state.version.tables() {
+        let path = dir.join(file_name(FileKind::Table, table.file_number));
+        let size_bytes = fs.file_size(&path).map_err(|e| Error::io(&path, e))?;
+        if size_bytes != table.file_size_bytes {
+            return Err(Error::corruption(
+                &path,
+                size_bytes.min(table.file_size_bytes),
+                format!(
+                    "the table is {size_bytes} bytes, {} records {}",
+                    manifest_path.display(),
+                    table.file_size_bytes
+                ),
+            ));
+        }
+        tables_count += 1;
+    }
+    Ok(ManifestVerification {
+        current_path,
+        manifest_path,
+        manifest_number,
+        manifest_bytes,
+        state,
+        tables_count,
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ use seer_core::{FileKind, SeqNo, SharedFileSystem};
 
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
-use crate::manifest::{read_current, replay, set_current, ManifestState, ManifestWriter};
+use crate::manifest::{
+    self, read_current, replay, set_current, ManifestState, ManifestVerification, ManifestWriter,
+};
 use crate::policy::PolicyParams;
 use crate::version::{Version, INVARIANT_CHECKS};
 use crate::TableMeta;
@@ -48,9 +50,11 @@ impl Default for VersionSetOptions {
     }
 }
 
-/// What opening found.
+/// What opening the version set found: the manifest's replay and the
+/// directory's orphan files (the WAL's replay is seer-wal's
+/// `WalRecoveryReport`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
+pub struct ManifestRecoveryReport {
     /// Whether the database was created by this open.
     pub created: bool,
     /// Edits replayed from the previous manifest.
@@ -93,7 +97,7 @@ impl VersionSet {
         fs: SharedFileSystem,
         dir: &Path,
         options: VersionSetOptions,
-    ) -> Result<(Self, RecoveryReport)> {
+    ) -> Result<(Self, ManifestRecoveryReport)> {
         match read_current(fs.as_ref(), dir)? {
             Some(manifest_number) => Self::recover(fs, dir, options, manifest_number),
             None => Self::create(fs, dir, options),
@@ -104,14 +108,14 @@ impl VersionSet {
         fs: SharedFileSystem,
         dir: &Path,
         options: VersionSetOptions,
-    ) -> Result<(Self, RecoveryReport)> {
+    ) -> Result<(Self, ManifestRecoveryReport)> {
         fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut state = ManifestState::empty(options.levels_count);
         state.policy = Some(options.initial_policy);
         let set = Self::start(fs, dir, options, state)?;
-        let report = RecoveryReport {
+        let report = ManifestRecoveryReport {
             created: true,
-            ..RecoveryReport::default()
+            ..ManifestRecoveryReport::default()
         };
         Ok((set, report))
     }
@@ -121,7 +125,7 @@ impl VersionSet {
         dir: &Path,
         options: VersionSetOptions,
         manifest_number: u64,
-    ) -> Result<(Self, RecoveryReport)> {
+    ) -> Result<(Self, ManifestRecoveryReport)> {
         let mut state = replay(fs.as_ref(), dir, manifest_number, options.levels_count)?;
         if INVARIANT_CHECKS {
             state.version.check_invariants()?;
@@ -142,7 +146,7 @@ impl VersionSet {
                 .filter(move |&&(k, _)| k == kind)
                 .map(|&(_, number)| number)
         };
-        let mut report = RecoveryReport {
+        let mut report = ManifestRecoveryReport {
             created: false,
             edits_replayed: state.edits_count,
             dropped_tail_bytes: state.dropped_tail_bytes,
@@ -300,6 +304,26 @@ impl VersionSet {
                 false
             }
         }
+    }
+
+    /// Verifies the database's `CURRENT`, manifest and tables present (see
+    /// [`manifest::verify`](crate::manifest::verify)) while no edit is
+    /// logged, so no table the manifest names is deleted meanwhile, and
+    /// checks that the manifest replays to the current version (unless an
+    /// earlier manifest write failed, after which the file's tail is
+    /// unknown).
+    pub fn verify(&self) -> Result<ManifestVerification> {
+        let logged = self.lock();
+        let verification =
+            manifest::verify(self.fs.as_ref(), &self.dir, self.options.levels_count)?;
+        if logged.failure.is_none() && verification.state.version != logged.state.version {
+            return Err(Error::corruption(
+                &verification.manifest_path,
+                verification.manifest_bytes,
+                "the manifest replays to another version than the live one",
+            ));
+        }
+        Ok(verification)
     }
 
     /// Table files removed from the version that no live version references

@@ -53,7 +53,7 @@ fn table(file_number: u64, smallest: &str, largest: &str) -> Arc<TableMeta> {
     })
 }
 
-fn open(fs: &FaultFileSystem) -> (VersionSet, seer_compaction::RecoveryReport) {
+fn open(fs: &FaultFileSystem) -> (VersionSet, seer_compaction::ManifestRecoveryReport) {
     VersionSet::open(fs.shared(), &dir(), options()).unwrap()
 }
 

@@ -5,8 +5,10 @@
 //! - [`key`]: sequence numbers, [`ValueKind`], [`InternalKey`] and the internal
 //!   key order (user key ascending, then sequence number descending), in owned
 //!   and encoded form.
-//! - [`merge`]: the [`MergeOperator`] trait and the two operators seerdb ships
-//!   (u64 add and string append).
+//! - [`merge_operator`]: the [`MergeOperator`] trait and the two operators
+//!   seerdb ships (u64 add and string append).
+//! - [`merging_iterator`]: the [`MergingIterator`], one cursor over many in
+//!   internal-key order.
 //! - [`varint`] and [`checksum`](mod@checksum): LEB128 varints and the xxh3 checksum used by
 //!   every on-disk structure.
 //! - [`lookup`] and [`iter`]: the point-lookup answer and the cursor trait that
@@ -31,8 +33,8 @@ pub mod fs;
 pub mod iter;
 pub mod key;
 pub mod lookup;
-pub mod merge;
-pub mod merging;
+pub mod merge_operator;
+pub mod merging_iterator;
 pub mod varint;
 
 pub use checksum::{checksum, Checksummer};
@@ -46,5 +48,5 @@ pub use key::{
     compare_internal_keys, InternalKey, ParsedInternalKey, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
 };
 pub use lookup::{Lookup, MergeBase};
-pub use merge::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};
-pub use merging::MergingIterator;
+pub use merge_operator::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};
+pub use merging_iterator::MergingIterator;

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use seer_compaction::{
-    ExecutorContext, PolicyParams, RecoveryReport, Version, VersionEdit, VersionSet,
+    ExecutorContext, ManifestRecoveryReport, PolicyParams, Version, VersionEdit, VersionSet,
     VersionSetOptions,
 };
 use seer_core::filename::file_name;
@@ -225,7 +225,7 @@ fn check_merge_operator(options: &DBOptions, recorded: Option<String>) -> Result
 
 /// Deletes the tables and temp files no version refers to (left by a flush
 /// or compaction that never committed, or an interrupted `CURRENT` swap).
-fn remove_orphans(fs: &dyn FileSystem, dir: &Path, report: &RecoveryReport) -> Result<()> {
+fn remove_orphans(fs: &dyn FileSystem, dir: &Path, report: &ManifestRecoveryReport) -> Result<()> {
     let orphans = report
         .orphan_table_files
         .iter()

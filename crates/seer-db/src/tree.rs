@@ -152,6 +152,14 @@ impl OpenVersionSet {
         }
         Ok(obsolete.len())
     }
+
+    /// Verifies `CURRENT`, the manifest and the presence of its tables,
+    /// while no edit is logged (see [`VersionSet::verify`]).
+    pub(crate) fn verify_manifest(
+        &self,
+    ) -> seer_compaction::Result<seer_compaction::manifest::ManifestVerification> {
+        self.versions.verify()
+    }
 }
 
 /// Opens table `number` of `dir`.

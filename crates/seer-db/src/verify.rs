@@ -1,29 +1,31 @@
 //! [`DB::verify`](crate::DB::verify): reads every live file back from disk and checks every
-//! checksum in it, through each layer's own reader (seer-db parses no
+//! checksum in it, through each layer's own verify (seer-db parses no
 //! format here):
 //!
-//! - `CURRENT` and the manifest it names (`seer_compaction::manifest`);
+//! - `CURRENT`, the manifest it names and the presence of every table it
+//!   references (`VersionSet::verify`, over `seer_compaction::manifest::verify`,
+//!   while no edit is logged);
 //! - every table of the current version, opened afresh without the block
 //!   cache (`seer_sstable::Table` checks the footer, filter, properties and
 //!   index at open), then every block's checksum by
 //!   `Table::verify_checksums`, without decoding entries;
 //! - every WAL segment the manifest does not yet mark obsolete
-//!   (`seer_wal::SegmentReader`), strictly except for a torn tail of the
-//!   newest segment, which recovery tolerates.
+//!   (`seer_wal::verify_segments`: every frame, every record and their
+//!   sequence order), strictly except for a torn tail of the newest
+//!   segment, which recovery tolerates.
 //!
 //! Damage is reported per file, never raised: the report lists every bad
 //! file with its typed error, so one damaged table does not hide another.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use seer_compaction::{manifest, Version};
-use seer_core::filename::file_name;
+use seer_core::filename::{file_name, CURRENT_FILE_NAME};
 use seer_core::{FileKind, FileSystem};
-use seer_log::LogEnd;
 use seer_sstable::Table;
-use seer_wal::{list_segments, segment_path, SegmentReader, WalRecoveryMode};
 
 use crate::error::{Error, Result};
+use crate::tree::OpenVersionSet;
 
 /// What [`DB::verify`](crate::DB::verify) found.
 #[derive(Debug, Clone, Default)]
@@ -31,7 +33,8 @@ pub struct VerifyReport {
     /// Every file read back, with its size in bytes.
     pub checked_files: Vec<(PathBuf, u64)>,
     /// Every file that failed its check, with the error that names the
-    /// damaged offset.
+    /// damaged offset (a missing table is reported once, as found by the
+    /// manifest's check).
     pub bad_files: Vec<(PathBuf, Error)>,
     /// Bytes of a torn final edit at the end of the manifest (left by a
     /// crash during a write; not damage).
@@ -60,91 +63,54 @@ impl VerifyReport {
 
 /// Reads every live WAL segment, table and manifest of `dir` back from
 /// disk and checks all their checksums ([`DB::verify`](crate::DB::verify),
-/// called inside the lifecycle gate); `version` is the current version,
-/// whose tables are checked. Fails only when `dir` cannot be listed.
+/// called inside the lifecycle gate); `tree` verifies its manifest and gives
+/// the current version, whose tables are checked. Fails only when `dir`
+/// cannot be listed.
 pub(crate) fn verify(
     fs: &dyn FileSystem,
     dir: &Path,
-    levels_count: usize,
-    version: &Version,
+    tree: &OpenVersionSet,
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    let log_number = verify_manifest(fs, dir, levels_count, &mut report);
+    let version = Arc::clone(&tree.current().version);
+    let first_live_segment = match tree.verify_manifest() {
+        Ok(manifest) => {
+            report.manifest_torn_tail_bytes = manifest.state.dropped_tail_bytes;
+            report.check(fs, manifest.current_path, Ok(()));
+            report.check(fs, manifest.manifest_path, Ok(()));
+            manifest.state.log_number
+        }
+        Err(error) => {
+            let path = error
+                .file()
+                .map_or_else(|| dir.join(CURRENT_FILE_NAME), Path::to_owned);
+            report.bad_files.push((path, error.into()));
+            // Every segment is checked when the manifest is unreadable.
+            0
+        }
+    };
     for (_, meta) in version.tables() {
         let path = dir.join(file_name(FileKind::Table, meta.file_number));
+        if report.bad_files.iter().any(|(bad, _)| *bad == path) {
+            continue;
+        }
         let result = verify_table(fs, &path, meta.file_number);
         report.check(fs, path, result);
     }
-    let segments = list_segments(fs, dir)?;
-    let live: Vec<u64> = segments.into_iter().filter(|&n| n >= log_number).collect();
-    for (index, &segment) in live.iter().enumerate() {
-        let newest = index + 1 == live.len();
-        let path = segment_path(dir, segment);
-        let result = verify_segment(fs, &path, newest, &mut report.wal_torn_tail_bytes);
-        report.check(fs, path, result);
+    for segment in seer_wal::verify_segments(fs, dir, first_live_segment)? {
+        match segment.result {
+            Ok(summary) => {
+                report.wal_torn_tail_bytes += summary.log.torn_tail_bytes;
+                report.check(fs, segment.path, Ok(()));
+            }
+            Err(error) => report.bad_files.push((segment.path, error.into())),
+        }
     }
     Ok(report)
-}
-
-/// Checks `CURRENT` and the manifest; returns the first live WAL segment
-/// (0, so every segment is checked, when the manifest is unreadable).
-fn verify_manifest(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    levels_count: usize,
-    report: &mut VerifyReport,
-) -> u64 {
-    let current = dir.join(file_name(FileKind::Current, 0));
-    let number = match manifest::read_current(fs, dir) {
-        Ok(Some(number)) => number,
-        Ok(None) => {
-            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "CURRENT is missing");
-            report.bad_files.push((current, Error::io(dir, missing)));
-            return 0;
-        }
-        Err(error) => {
-            report.bad_files.push((current, error.into()));
-            return 0;
-        }
-    };
-    report.check(fs, current, Ok(()));
-    let path = dir.join(file_name(FileKind::Manifest, number));
-    match manifest::replay(fs, dir, number, levels_count) {
-        Ok(state) => {
-            report.manifest_torn_tail_bytes = state.dropped_tail_bytes;
-            report.check(fs, path, Ok(()));
-            state.log_number
-        }
-        Err(error) => {
-            report.bad_files.push((path, error.into()));
-            0
-        }
-    }
 }
 
 /// Opens table `path` afresh (no cache) and checks every block's checksum.
 fn verify_table(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<()> {
     Table::open(fs, path, file_number, None)?.verify_checksums()?;
-    Ok(())
-}
-
-/// Reads every record of one WAL segment; only the newest may end torn.
-fn verify_segment(
-    fs: &dyn FileSystem,
-    path: &Path,
-    newest: bool,
-    torn_tail_bytes: &mut u64,
-) -> Result<()> {
-    let mode = if newest {
-        WalRecoveryMode::TolerateCorruptedTail
-    } else {
-        WalRecoveryMode::AbsoluteConsistency
-    };
-    let mut reader = SegmentReader::open(fs, path, mode)?;
-    let mut last_seq = None;
-    while reader.next_record(&mut last_seq)?.is_some() {}
-    if let Some(LogEnd::TornTail { offset }) = reader.log().end() {
-        *torn_tail_bytes = reader.log().len_bytes().saturating_sub(*offset);
-    }
     Ok(())
 }

@@ -12,6 +12,9 @@
 //! - [`reader`]: [`LogReader`], which iterates the frames of one file and
 //!   applies the torn-tail rule and the bounded search for valid frames
 //!   after damage, under a [`RecoveryMode`] ([`mode`]);
+//! - [`verify`]: [`verify_log`], which reads one log back, checks every
+//!   frame (and, through the owner's callback, every payload) and counts
+//!   them in a [`LogSummary`];
 //! - [`error`]: [`LogError`], I/O and corruption naming the file and offset.
 //!
 //! It deliberately knows nothing of what the payloads mean: WAL records and
@@ -26,10 +29,12 @@ pub mod error;
 pub mod frame;
 pub mod mode;
 pub mod reader;
+pub mod verify;
 pub mod writer;
 
 pub use error::{LogError, Result};
 pub use frame::{FrameBuffer, LogHeader, LogKind};
 pub use mode::RecoveryMode;
 pub use reader::{Frame, LogEnd, LogReader, SkippedRange};
+pub use verify::{verify_log, LogSummary, TailRule};
 pub use writer::LogWriter;

@@ -9,12 +9,16 @@
 //!   (`crates/*/fuzz`), written against the libraries' public API, so the
 //!   fuzz targets and the corpus-replay tests run the same code;
 //! - [`corpus`]: replay of a checked-in fuzz corpus;
+//! - [`datadriven`]: the parser and runner of data-driven test files
+//!   (`testdata/*.txt`: commands, inputs and expected outputs), which each
+//!   crate's tests interpret;
 //! - [`model`]: the `BTreeMap` model of the database's contents with
 //!   string-append merge semantics;
 //! - [`forwarding_fs`]: a file system that forwards every call to another
 //!   one, with hooks on file creation and removal.
 
 pub mod corpus;
+pub mod datadriven;
 pub mod forwarding_fs;
 pub mod fuzz;
 pub mod model;

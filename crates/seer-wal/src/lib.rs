@@ -7,8 +7,13 @@
 //!   decoded zero-copy;
 //! - [`segment`]: segment file names, listing and deletion;
 //! - [`pipeline`]: the group-commit [`CommitPipeline`] with its
-//!   [`SyncPolicy`], sequence numbering and `visible_seq`;
-//! - [`recovery`]: replay of the segments under a [`WalRecoveryMode`].
+//!   [`SyncPolicy`], sequence numbering and `visible_seq` (with two private
+//!   modules: `sync_primitives`, the std-or-loom shim of its locks and
+//!   atomics, and `interval_syncer`, the thread of `SyncPolicy::Interval`);
+//! - [`recovery`]: replay of the segments under a [`WalRecoveryMode`];
+//! - [`verify`]: verification of the segments ([`verify_segments`]): every
+//!   frame through `seer_log::verify_log`, every record decoded and in
+//!   sequence order.
 //!
 //! It deliberately knows nothing of memtables or tables: the owner inserts
 //! committed groups through the [`Apply`] callback and replays recovered
@@ -19,21 +24,23 @@
 //! under the WAL's name. The byte layout is in `docs/FORMATS.md` ("WAL").
 
 pub mod error;
+mod interval_syncer;
 pub mod pipeline;
 pub mod record;
 pub mod recovery;
 pub mod segment;
-mod sync;
-mod syncer;
+mod sync_primitives;
+pub mod verify;
 
 pub use error::{Result, WalError};
 pub use pipeline::{Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions};
 pub use record::{Record, WriteOp, WriteRecord};
 pub use recovery::{
-    truncate_torn_tail, RecoveryReport, SegmentReader, StopPoint, TornTail, WalRecovery,
+    truncate_torn_tail, SegmentReader, StopPoint, TornTail, WalRecovery, WalRecoveryReport,
 };
 /// How recovery treats damaged segment bytes: the framing's recovery mode,
 /// applied across the segments (only the newest may end torn; a
 /// point-in-time stop ignores the later segments).
 pub use seer_log::RecoveryMode as WalRecoveryMode;
 pub use segment::{delete_segments_before, list_segments, segment_path};
+pub use verify::{verify_segment, verify_segments, SegmentSummary, SegmentVerdict};

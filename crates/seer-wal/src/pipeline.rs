@@ -1,4 +1,6 @@
-//! The group-commit pipeline (DESIGN.md section 3).
+//! The group-commit pipeline (its place in the write path:
+//! `docs/ARCHITECTURE.md`, "Write path"; its promises per sync policy:
+//! `docs/DURABILITY.md`, "Promises by sync policy").
 //!
 //! Writers enqueue their records. The first waiter becomes the *leader*: it
 //! takes a group from the front of the queue (bounded in bytes), assigns
@@ -32,10 +34,10 @@ use seer_log::frame::{FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES};
 use seer_log::{FrameBuffer, LogHeader, LogKind, LogWriter};
 
 use crate::error::{Result, WalError};
+use crate::interval_syncer::Syncer;
 use crate::record::WriteRecord;
 use crate::segment::segment_path;
-use crate::sync::{lock, wait, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
-use crate::syncer::Syncer;
+use crate::sync_primitives::{lock, wait, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Receives every committed group, in sequence order, before its records
 /// become visible. The owner inserts them into its memtable here.

@@ -2,16 +2,17 @@
 //!
 //! [`WalRecovery`] reads the live segments in number order and yields their
 //! records in sequence order (WAL order is sequence order, and recovery
-//! checks it). The [`RecoveryReport`] tells the owner where the log ended:
+//! checks it). The [`WalRecoveryReport`] tells the owner where the log ended:
 //! the last sequence number (so the pipeline continues after it), a torn
 //! tail to truncate, a point-in-time stop, or skipped ranges.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use seer_core::{FileSystem, SeqNo};
 use seer_log::frame::LOG_HEADER_BYTES;
-use seer_log::{LogEnd, LogKind, LogReader, SkippedRange};
+use seer_log::{LogEnd, LogHeader, LogKind, LogReader, SkippedRange};
 
 use crate::error::{Result, WalError};
 use crate::record::Record;
@@ -40,9 +41,10 @@ pub struct StopPoint {
     pub detail: String,
 }
 
-/// What recovery found.
+/// What replaying the WAL segments found (the manifest's replay is
+/// seer-compaction's `ManifestRecoveryReport`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
+pub struct WalRecoveryReport {
     /// Segments whose records were replayed (fully or up to a stop).
     pub segments: Vec<u64>,
     /// Segments after a point-in-time stop, not replayed.
@@ -81,19 +83,10 @@ impl SegmentReader {
     /// (which it then advances), or `None` at the segment's end.
     pub fn next_record(&mut self, last_seq: &mut Option<SeqNo>) -> Result<Option<Record>> {
         while let Some(frame) = self.reader.next_frame()? {
-            let problem = match Record::decode(&frame.payload) {
-                Err(error) => format!("bad WAL record: {error}"),
-                Ok(record) if last_seq.is_some_and(|last| record.first_seq() <= last) => format!(
-                    "sequence {} does not follow {}",
-                    record.first_seq(),
-                    last_seq.unwrap_or_default()
-                ),
-                Ok(record) => {
-                    *last_seq = Some(record.last_seq());
-                    return Ok(Some(record));
-                }
-            };
-            self.reader.reject_frame(frame.offset, problem)?;
+            match next_in_sequence(&frame.payload, last_seq) {
+                Ok(record) => return Ok(Some(record)),
+                Err(problem) => self.reader.reject_frame(frame.offset, problem)?,
+            }
         }
         Ok(None)
     }
@@ -101,6 +94,41 @@ impl SegmentReader {
     /// The underlying frame reader.
     pub fn log(&self) -> &LogReader {
         &self.reader
+    }
+}
+
+/// Decodes the record in `payload` and checks that it follows `*last_seq`
+/// (which it then advances); `Err` says what is wrong with the frame.
+pub(crate) fn next_in_sequence(
+    payload: &Bytes,
+    last_seq: &mut Option<SeqNo>,
+) -> std::result::Result<Record, String> {
+    let record = Record::decode(payload).map_err(|error| format!("bad WAL record: {error}"))?;
+    if let Some(last) = last_seq.filter(|&last| record.first_seq() <= last) {
+        return Err(format!(
+            "sequence {} does not follow {last}",
+            record.first_seq()
+        ));
+    }
+    *last_seq = Some(record.last_seq());
+    Ok(record)
+}
+
+/// Checks that segment `number`'s header (when it has one) names it.
+pub(crate) fn check_segment_header(
+    path: &Path,
+    header: Option<LogHeader>,
+    number: u64,
+) -> Result<()> {
+    match header {
+        Some(header) if header.file_number != number => {
+            let detail = format!(
+                "header names segment {}, file name says {number}",
+                header.file_number
+            );
+            Err(WalError::corruption(path, 0, detail))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -112,7 +140,7 @@ pub struct WalRecovery<'fs> {
     mode: WalRecoveryMode,
     pending: VecDeque<u64>,
     current: Option<(u64, SegmentReader)>,
-    report: RecoveryReport,
+    report: WalRecoveryReport,
     failed: bool,
 }
 
@@ -135,7 +163,7 @@ impl<'fs> WalRecovery<'fs> {
             mode,
             pending,
             current: None,
-            report: RecoveryReport::default(),
+            report: WalRecoveryReport::default(),
             failed: false,
         })
     }
@@ -151,12 +179,12 @@ impl<'fs> WalRecovery<'fs> {
     }
 
     /// What recovery found; call after the last record.
-    pub fn report(&self) -> &RecoveryReport {
+    pub fn report(&self) -> &WalRecoveryReport {
         &self.report
     }
 
     /// Consumes the replay, returning its report.
-    pub fn into_report(self) -> RecoveryReport {
+    pub fn into_report(self) -> WalRecoveryReport {
         self.report
     }
 
@@ -179,13 +207,7 @@ impl<'fs> WalRecovery<'fs> {
     fn open_segment(&mut self, number: u64) -> Result<()> {
         let path = segment_path(&self.dir, number);
         let segment = SegmentReader::open(self.fs, &path, self.mode)?;
-        if let Some(header) = segment.log().header().filter(|h| h.file_number != number) {
-            let detail = format!(
-                "header names segment {}, file name says {number}",
-                header.file_number
-            );
-            return Err(WalError::corruption(&path, 0, detail));
-        }
+        check_segment_header(&path, segment.log().header(), number)?;
         self.report.segments.push(number);
         self.current = Some((number, segment));
         Ok(())

@@ -47,7 +47,7 @@ fn write_file(fs: &FaultFileSystem, path: &Path, bytes: Vec<u8>) {
     fs.create(path).unwrap().append(&bytes).unwrap();
 }
 
-fn recover(fs: &FaultFileSystem, mode: WalRecoveryMode) -> Result<(Vec<SeqNo>, RecoveryReport)> {
+fn recover(fs: &FaultFileSystem, mode: WalRecoveryMode) -> Result<(Vec<SeqNo>, WalRecoveryReport)> {
     let mut recovery = WalRecovery::open(fs, Path::new(DIR), 0, mode)?;
     let mut seqs = Vec::new();
     while let Some(record) = recovery.next_record()? {

@@ -265,7 +265,7 @@ fn run_until_power_loss(plan: &Plan, switch: &Arc<PowerSwitch>) -> Run {
 }
 
 /// Replays the log after the power came back; panics if recovery fails.
-fn recover(fs: &FaultFileSystem) -> (Vec<Record>, seer_wal::RecoveryReport) {
+fn recover(fs: &FaultFileSystem) -> (Vec<Record>, seer_wal::WalRecoveryReport) {
     let mut recovery = WalRecovery::open(
         fs,
         Path::new(DIR),
@@ -325,7 +325,7 @@ fn continue_after_recovery(
     plan: &Plan,
     fs: &FaultFileSystem,
     recovered: &[Record],
-    report: &seer_wal::RecoveryReport,
+    report: &seer_wal::WalRecoveryReport,
 ) {
     if let Some(torn) = &report.torn_tail {
         truncate_torn_tail(fs, torn).unwrap();

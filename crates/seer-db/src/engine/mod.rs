@@ -272,13 +272,7 @@ impl Engine {
     /// [`crate::verify`]), inside the lifecycle gate.
     pub(crate) fn verify(&self) -> Result<VerifyReport> {
         let _active = self.lifecycle.enter()?;
-        let version = Arc::clone(&self.tree.current().version);
-        verify(
-            self.fs.as_ref(),
-            self.dir.path(),
-            self.options.levels_count,
-            &version,
-        )
+        verify(self.fs.as_ref(), self.dir.path(), &self.tree)
     }
 
     /// Switches a non-empty memtable and waits until every memtable

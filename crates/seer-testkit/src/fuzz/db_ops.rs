@@ -25,9 +25,11 @@ const DIR: &str = "/fuzzdb";
 /// Operations run per input at most, so an input stays fast.
 const MAX_OPS_COUNT: usize = 400;
 
-/// One decoded operation.
+/// One action decoded from the fuzz input: a write or batch (also applied
+/// to the model), a maintenance call, a read checked against the model, or
+/// a clean reopen or simulated crash.
 #[derive(Debug)]
-enum Step {
+enum FuzzAction {
     Write(Op),
     Batch(Vec<Op>),
     Flush,
@@ -68,10 +70,10 @@ impl Decoder<'_> {
         })
     }
 
-    fn step(&mut self) -> Option<Step> {
+    fn next_action(&mut self) -> Option<FuzzAction> {
         let tag = self.byte()?;
         Some(match tag % 16 {
-            0..=5 => Step::Write(self.write(tag / 16)?),
+            0..=5 => FuzzAction::Write(self.write(tag / 16)?),
             6 => {
                 let count = 1 + self.byte()? % 6;
                 let mut ops = Vec::new();
@@ -79,15 +81,15 @@ impl Decoder<'_> {
                     let tag = self.byte()?;
                     ops.push(self.write(tag)?);
                 }
-                Step::Batch(ops)
+                FuzzAction::Batch(ops)
             }
-            7 => Step::Flush,
-            8 => Step::Compact,
-            9 | 10 => Step::Get(self.key()?),
-            11 => Step::Scan,
-            12 => Step::Reopen,
-            13 => Step::Crash,
-            _ => Step::Write(self.write(tag / 16)?),
+            7 => FuzzAction::Flush,
+            8 => FuzzAction::Compact,
+            9 | 10 => FuzzAction::Get(self.key()?),
+            11 => FuzzAction::Scan,
+            12 => FuzzAction::Reopen,
+            13 => FuzzAction::Crash,
+            _ => FuzzAction::Write(self.write(tag / 16)?),
         })
     }
 }
@@ -126,12 +128,12 @@ fn check_scan(db: &DB, model: &Model) {
     assert_eq!(&scanned, model, "scan differs from the model");
 }
 
-fn write(db: &DB, step: &Step) -> seer_db::Result<()> {
-    match step {
-        Step::Write(Op::Put(key, value)) => db.put(key, value),
-        Step::Write(Op::Delete(key)) => db.delete(key),
-        Step::Write(Op::Merge(key, operand)) => db.merge(key, operand),
-        Step::Batch(ops) => db.write(batch_of(ops), WriteOptions::default()).map(drop),
+fn write(db: &DB, action: &FuzzAction) -> seer_db::Result<()> {
+    match action {
+        FuzzAction::Write(Op::Put(key, value)) => db.put(key, value),
+        FuzzAction::Write(Op::Delete(key)) => db.delete(key),
+        FuzzAction::Write(Op::Merge(key, operand)) => db.merge(key, operand),
+        FuzzAction::Batch(ops) => db.write(batch_of(ops), WriteOptions::default()).map(drop),
         _ => Ok(()),
     }
 }
@@ -145,24 +147,26 @@ pub fn db_ops(data: &[u8]) {
     let mut instance = PowerSwitch::new(&fs);
     let mut db = open(&instance);
     for _ in 0..MAX_OPS_COUNT {
-        let Some(step) = decoder.step() else { break };
-        match &step {
-            Step::Flush => {
+        let Some(action) = decoder.next_action() else {
+            break;
+        };
+        match &action {
+            FuzzAction::Flush => {
                 if let Err(error) = db.flush() {
                     panic!("flush failed: {error}");
                 }
             }
-            Step::Compact => {
+            FuzzAction::Compact => {
                 if let Err(error) = db.compact_range::<&[u8]>(..) {
                     panic!("compaction failed: {error}");
                 }
             }
-            Step::Get(key) => match db.get(key) {
+            FuzzAction::Get(key) => match db.get(key) {
                 Ok(got) => assert_eq!(got.as_deref(), model.get(key).map(Vec::as_slice)),
                 Err(error) => panic!("get failed: {error}"),
             },
-            Step::Scan => check_scan(&db, &model),
-            Step::Reopen => {
+            FuzzAction::Scan => check_scan(&db, &model),
+            FuzzAction::Reopen => {
                 if let Err(error) = db.close() {
                     panic!("close failed: {error}");
                 }
@@ -171,20 +175,20 @@ pub fn db_ops(data: &[u8]) {
                 db = open(&instance);
                 check_scan(&db, &model);
             }
-            Step::Crash => {
+            FuzzAction::Crash => {
                 instance.crash();
                 drop(db);
                 instance = PowerSwitch::new(&fs);
                 db = open(&instance);
                 check_scan(&db, &model);
             }
-            write_step => {
-                if let Err(error) = write(&db, write_step) {
+            write_action => {
+                if let Err(error) = write(&db, write_action) {
                     panic!("write failed: {error}");
                 }
-                match write_step {
-                    Step::Write(op) => apply(&mut model, op),
-                    Step::Batch(ops) => apply_all(&mut model, ops),
+                match write_action {
+                    FuzzAction::Write(op) => apply(&mut model, op),
+                    FuzzAction::Batch(ops) => apply_all(&mut model, ops),
                     _ => {}
                 }
             }

@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Result, WalError};
 use crate::pipeline::{Apply, Shared};
-use crate::sync::Arc;
+use crate::sync_primitives::Arc;
 
 /// The shortest period the syncer accepts.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
