@@ -307,11 +307,10 @@ impl VersionSet {
     }
 
     /// Verifies the database's `CURRENT`, manifest and tables present (see
-    /// [`manifest::verify`](crate::manifest::verify)) while no edit is
-    /// logged, so no table the manifest names is deleted meanwhile, and
-    /// checks that the manifest replays to the current version (unless an
-    /// earlier manifest write failed, after which the file's tail is
-    /// unknown).
+    /// [`manifest::verify`]) while no edit is logged, so no table the
+    /// manifest names is deleted meanwhile, and checks that the manifest
+    /// replays to the current version (unless an earlier manifest write
+    /// failed, after which the file's tail is unknown).
     pub fn verify(&self) -> Result<ManifestVerification> {
         let logged = self.lock();
         let verification =

@@ -1,21 +1,7 @@
 //! Optimistic (OCC) transactions: [`Transaction`], made by
-//! [`DB::begin_transaction`](crate::DB::begin_transaction).
-//!
-//! # Isolation
-//!
-//! A transaction reads a snapshot taken when it began (plus its own writes,
-//! which it buffers until commit) and commits atomically through the normal
-//! group-commit path. Commit validates that no key the transaction *read*
-//! (through `get` or a key its iterators yielded) or *wrote* has a version
-//! committed by anyone else (another transaction or a plain write) after the
-//! transaction began; otherwise it fails with
-//! [`Error::TransactionConflict`] and writes nothing. This is snapshot
-//! isolation with write-write conflict detection, plus read-write conflict
-//! detection on the keys read, which makes transactions that only read by
-//! key serializable (lost updates and write skew over the keys read are
-//! impossible). Ranges are not locked: a key inserted into a scanned range
-//! that the scan did not yield (a phantom) is not a conflict. A transaction
-//! that writes nothing never conflicts.
+//! [`DB::begin_transaction`](crate::DB::begin_transaction). The isolation it
+//! gives is documented on [`Transaction`]; this module also owns how a
+//! commit is validated.
 //!
 //! # Validation
 //!
@@ -104,10 +90,27 @@ impl PendingWrite {
     }
 }
 
-/// An optimistic transaction; see the [module documentation](self) for its
-/// isolation. Writes are buffered in the transaction (their key and value
-/// sizes, and the presence of a merge operator, are checked at commit).
-/// Dropping it without [`Transaction::commit`] rolls it back.
+/// An optimistic transaction, made by
+/// [`DB::begin_transaction`](crate::DB::begin_transaction). Writes are
+/// buffered in the transaction (their key and value sizes, and the presence
+/// of a merge operator, are checked at commit). Dropping it without
+/// [`Transaction::commit`] rolls it back.
+///
+/// # Isolation
+///
+/// A transaction reads a snapshot taken when it began (plus its own writes,
+/// which it buffers until commit) and commits atomically through the normal
+/// group-commit path. Commit validates that no key the transaction *read*
+/// (through `get` or a key its iterators yielded) or *wrote* has a version
+/// committed by anyone else (another transaction or a plain write) after the
+/// transaction began; otherwise it fails with
+/// [`Error::TransactionConflict`] and writes nothing. This is snapshot
+/// isolation with write-write conflict detection, plus read-write conflict
+/// detection on the keys read, which makes transactions that only read by
+/// key serializable (lost updates and write skew over the keys read are
+/// impossible). Ranges are not locked: a key inserted into a scanned range
+/// that the scan did not yield (a phantom) is not a conflict. A transaction
+/// that writes nothing never conflicts.
 pub struct Transaction {
     db: Arc<Engine>,
     /// The snapshot the transaction reads (its `seq` is the start), pinned

@@ -125,7 +125,7 @@ impl CompactionState {
 }
 
 /// Runs picked compactions until the picker finds nothing to do (or the
-/// database closes: [`Error::Closed`](crate::Error::Closed)).
+/// database closes: [`Error::Closed`]).
 pub(crate) fn compact_while_needed(db: &JobContext<'_>) -> Result<()> {
     loop {
         let active = db.lifecycle.enter()?;
@@ -163,7 +163,7 @@ fn run_and_clean_up(
 /// call started (at or below `start_seq`, already flushed) ends in one run
 /// of the largest level; data written meanwhile is not chased. Each step
 /// is inside the lifecycle gate, so a close stops it at the next safe
-/// point ([`Error::Closed`](crate::Error::Closed)).
+/// point ([`Error::Closed`]).
 pub(crate) fn compact_range(
     db: &JobContext<'_>,
     start: Option<Bytes>,
