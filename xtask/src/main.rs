@@ -2,9 +2,9 @@
 //! does.
 //!
 //! - `ci`: format check, the import-graph check, clippy with warnings
-//!   denied, every test (unit,
-//!   integration, doc, fuzz-corpus replay; the metamorphic test among them
-//!   with its default 30 s budget), the loom models, a 20-cycle kill -9
+//!   denied, the documentation with rustdoc's warnings denied, every test
+//!   (unit, integration, doc, fuzz-corpus replay; the metamorphic test among
+//!   them with its default 30 s budget), the loom models, a 20-cycle kill -9
 //!   crash test and a 60 s release run of the metamorphic test.
 //! - `imports [--verbose]`: the module import graph of every library crate
 //!   (see [`imports`]), failing on a circle.
@@ -180,6 +180,7 @@ fn ci() -> TaskResult {
             "warnings",
         ]),
     )?;
+    docs()?;
     if has_nextest() {
         run(
             "cargo nextest run",
@@ -213,6 +214,23 @@ fn ci() -> TaskResult {
     loom()?;
     crash(20, None)?;
     metamorphic(CI_METAMORPHIC_SECONDS, None)
+}
+
+/// Builds the documentation with rustdoc's warnings denied: once as users
+/// see it (which catches public docs that link to private items) and once
+/// with the private items (which checks the links of the internal docs).
+fn docs() -> TaskResult {
+    for (step, private) in [("cargo doc", false), ("cargo doc (private items)", true)] {
+        let mut command = cargo();
+        command
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        if private {
+            command.arg("--document-private-items");
+        }
+        run(step, &mut command)?;
+    }
+    Ok(())
 }
 
 /// The crates whose module graph `ci` requires to be free of circles.
