@@ -191,51 +191,43 @@ impl MetricsSnapshot {
                 op.op, op.count, op.p50, op.p99, op.p999, op.max
             );
         }
-        let _ = writeln!(
+        let hit_percent = m.block_cache_hit_rate * 100.0;
+        let _ = write!(
             out,
-            "range lookups: short {}  long {}",
-            m.short_range_lookups, m.long_range_lookups
-        );
-        let _ = writeln!(
-            out,
-            "bytes written: user {}  wal {}  flush {}  compaction {} (read {})",
-            m.user_bytes_written,
-            m.wal_bytes_written,
-            m.flush_bytes_written,
-            m.compaction_bytes_written,
-            m.compaction_bytes_read
-        );
-        let _ = writeln!(
-            out,
-            "write amplification {:.2}  read amplification {:.2} runs per lookup",
-            m.write_amplification, m.read_amplification
-        );
-        let _ = writeln!(
-            out,
-            "bloom: checks {}  useful {}  false positives {}",
-            m.bloom_checks, m.bloom_useful, m.bloom_false_positives
-        );
-        let _ = writeln!(
-            out,
-            "block cache: hits {}  misses {}  hit rate {:.1}%",
-            m.block_cache_hits,
-            m.block_cache_misses,
-            m.block_cache_hit_rate * 100.0
-        );
-        let _ = writeln!(
-            out,
-            "stalls {} ({:?})  slowdowns {}  flushes {}  compactions {}",
-            m.stall_count, m.stall_time, m.slowdown_count, m.flush_count, m.compaction_count
-        );
-        let _ = writeln!(
-            out,
-            "compaction policy {}: {}",
-            m.compaction_policy, m.compaction_policy_reason
-        );
-        let _ = writeln!(
-            out,
-            "memtables {} bytes, {} immutable",
-            m.memtable_bytes, m.immutable_memtables
+            "range lookups: short {short}  long {long}\n\
+             bytes written: user {user}  wal {wal}  flush {flush}  \
+             compaction {compaction} (read {compaction_read})\n\
+             write amplification {write_amp:.2}  \
+             read amplification {read_amp:.2} runs per lookup\n\
+             bloom: checks {checks}  useful {useful}  false positives {false_positives}\n\
+             block cache: hits {hits}  misses {misses}  hit rate {hit_percent:.1}%\n\
+             stalls {stalls} ({stall_time:?})  slowdowns {slowdowns}  \
+             flushes {flushes}  compactions {compactions}\n\
+             compaction policy {policy}: {policy_reason}\n\
+             memtables {memtable_bytes} bytes, {immutables} immutable\n",
+            short = m.short_range_lookups,
+            long = m.long_range_lookups,
+            user = m.user_bytes_written,
+            wal = m.wal_bytes_written,
+            flush = m.flush_bytes_written,
+            compaction = m.compaction_bytes_written,
+            compaction_read = m.compaction_bytes_read,
+            write_amp = m.write_amplification,
+            read_amp = m.read_amplification,
+            checks = m.bloom_checks,
+            useful = m.bloom_useful,
+            false_positives = m.bloom_false_positives,
+            hits = m.block_cache_hits,
+            misses = m.block_cache_misses,
+            stalls = m.stall_count,
+            stall_time = m.stall_time,
+            slowdowns = m.slowdown_count,
+            flushes = m.flush_count,
+            compactions = m.compaction_count,
+            policy = m.compaction_policy,
+            policy_reason = m.compaction_policy_reason,
+            memtable_bytes = m.memtable_bytes,
+            immutables = m.immutable_memtables,
         );
         for level in &m.levels {
             let _ = writeln!(
