@@ -28,34 +28,32 @@ impl Engine {
     pub(crate) fn put(&self, key: &[u8], value: &[u8], options: WriteOptions) -> Result<SeqNo> {
         self.check_sizes(key, Some(value))?;
         let (key, value) = key_and_value(key, value);
-        self.commit(
-            Op::Put,
-            WriteRecord::Single(WriteOp::Put { key, value }),
-            options,
-        )
+        self.commit_one(WriteOp::Put { key, value }, options)
     }
 
     pub(crate) fn delete(&self, key: &[u8], options: WriteOptions) -> Result<SeqNo> {
         self.check_sizes(key, None)?;
         let key = Bytes::copy_from_slice(key);
-        self.commit(
-            Op::Delete,
-            WriteRecord::Single(WriteOp::Delete { key }),
-            options,
-        )
+        self.commit_one(WriteOp::Delete { key }, options)
     }
 
     pub(crate) fn merge(&self, key: &[u8], operand: &[u8], options: WriteOptions) -> Result<SeqNo> {
-        if self.options.merge_operator.is_none() {
-            return Err(Error::invalid("merge needs a merge_operator in DBOptions"));
-        }
+        self.check_merge_operator()?;
         self.check_sizes(key, Some(operand))?;
         let (key, operand) = key_and_value(key, operand);
-        self.commit(
-            Op::Merge,
-            WriteRecord::Single(WriteOp::Merge { key, operand }),
-            options,
-        )
+        self.commit_one(WriteOp::Merge { key, operand }, options)
+    }
+
+    /// Commits one operation, accounted under its own [`Op`]. The callers
+    /// check sizes before they copy the key and value, so an oversized
+    /// write is refused without allocating for it.
+    fn commit_one(&self, write: WriteOp, options: WriteOptions) -> Result<SeqNo> {
+        let op = match write {
+            WriteOp::Put { .. } => Op::Put,
+            WriteOp::Delete { .. } => Op::Delete,
+            WriteOp::Merge { .. } => Op::Merge,
+        };
+        self.commit(op, WriteRecord::Single(write), options)
     }
 
     /// Applies `batch` atomically, consuming it.
@@ -69,17 +67,25 @@ impl Engine {
     }
 
     fn check_batch(&self, batch: &Batch) -> Result<()> {
-        for op in batch.ops() {
-            match op {
-                WriteOp::Put { key, value } => self.check_sizes(key, Some(value))?,
-                WriteOp::Delete { key } => self.check_sizes(key, None)?,
-                WriteOp::Merge { key, operand } => {
-                    if self.options.merge_operator.is_none() {
-                        return Err(Error::invalid("merge needs a merge_operator in DBOptions"));
-                    }
-                    self.check_sizes(key, Some(operand))?;
-                }
+        batch.ops().iter().try_for_each(|op| self.check_op(op))
+    }
+
+    /// Checks an operation's key and value sizes, and that a merge has a
+    /// merge operator to combine it.
+    fn check_op(&self, op: &WriteOp) -> Result<()> {
+        match op {
+            WriteOp::Put { key, value } => self.check_sizes(key, Some(value)),
+            WriteOp::Delete { key } => self.check_sizes(key, None),
+            WriteOp::Merge { key, operand } => {
+                self.check_merge_operator()?;
+                self.check_sizes(key, Some(operand))
             }
+        }
+    }
+
+    fn check_merge_operator(&self) -> Result<()> {
+        if self.options.merge_operator.is_none() {
+            return Err(Error::invalid("merge needs a merge_operator in DBOptions"));
         }
         Ok(())
     }
