@@ -24,6 +24,35 @@ pub struct MergeError {
 /// `full_merge(base, a ++ b) == full_merge(full_merge(base, a), b)`, and, where
 /// `partial_merge` returns a value, `full_merge(base, [partial(ops)])` equals
 /// `full_merge(base, ops)`.
+///
+/// An operator of one's own:
+///
+/// ```
+/// use bytes::Bytes;
+/// use seer_core::{MergeError, MergeOperator};
+///
+/// /// Keeps the largest value (compared as bytes).
+/// struct Max;
+///
+/// impl MergeOperator for Max {
+///     fn name(&self) -> &str {
+///         "example.max"
+///     }
+///
+///     fn full_merge(
+///         &self,
+///         _key: &[u8],
+///         base: Option<&[u8]>,
+///         operands: &[Bytes],
+///     ) -> Result<Vec<u8>, MergeError> {
+///         let values = base.into_iter().chain(operands.iter().map(|o| &o[..]));
+///         Ok(values.max().unwrap_or_default().to_vec())
+///     }
+/// }
+///
+/// let operands = [Bytes::from_static(b"c"), Bytes::from_static(b"a")];
+/// assert_eq!(Max.full_merge(b"k", Some(b"b"), &operands).unwrap(), b"c");
+/// ```
 pub trait MergeOperator: Send + Sync + 'static {
     /// A stable name, recorded so that a database is not reopened with a
     /// different operator by mistake.
@@ -45,6 +74,36 @@ pub trait MergeOperator: Send + Sync + 'static {
     }
 }
 
+/// The built-in operators combine a base exactly like one more (the oldest)
+/// operand, so that a partial merge is the full merge of the operands alone:
+/// each says only how a run of values combines.
+trait Combine: Send + Sync + 'static {
+    /// The operator's [`MergeOperator::name`].
+    fn name(&self) -> &str;
+
+    /// The values `parts` (oldest first) combined into one.
+    fn combine<'a>(&self, parts: impl Iterator<Item = &'a [u8]>) -> Result<Vec<u8>, MergeError>;
+}
+
+impl<T: Combine> MergeOperator for T {
+    fn name(&self) -> &str {
+        Combine::name(self)
+    }
+
+    fn full_merge(
+        &self,
+        _key: &[u8],
+        base: Option<&[u8]>,
+        operands: &[Bytes],
+    ) -> Result<Vec<u8>, MergeError> {
+        self.combine(base.into_iter().chain(operands.iter().map(|o| &o[..])))
+    }
+
+    fn partial_merge(&self, _key: &[u8], operands: &[Bytes]) -> Option<Vec<u8>> {
+        self.combine(operands.iter().map(|o| &o[..])).ok()
+    }
+}
+
 /// Treats values and operands as little-endian `u64` counters and adds them
 /// (wrapping). A missing base counts as zero; an operand or base that is not
 /// exactly eight bytes is an error.
@@ -61,33 +120,21 @@ impl U64AddOperator {
         })?;
         Ok(u64::from_le_bytes(array))
     }
-
-    fn sum(start: u64, operands: &[Bytes]) -> Result<u64, MergeError> {
-        operands.iter().try_fold(start, |total, operand| {
-            Ok(total.wrapping_add(Self::decode(operand)?))
-        })
-    }
 }
 
-impl MergeOperator for U64AddOperator {
+impl Combine for U64AddOperator {
     fn name(&self) -> &str {
         Self::NAME
     }
 
-    fn full_merge(
+    fn combine<'a>(
         &self,
-        _key: &[u8],
-        base: Option<&[u8]>,
-        operands: &[Bytes],
+        mut parts: impl Iterator<Item = &'a [u8]>,
     ) -> Result<Vec<u8>, MergeError> {
-        let start = base.map(Self::decode).transpose()?.unwrap_or(0);
-        Ok(Self::sum(start, operands)?.to_le_bytes().to_vec())
-    }
-
-    fn partial_merge(&self, _key: &[u8], operands: &[Bytes]) -> Option<Vec<u8>> {
-        Self::sum(0, operands)
-            .ok()
-            .map(|total| total.to_le_bytes().to_vec())
+        let total = parts.try_fold(0u64, |total, part| {
+            Ok::<_, MergeError>(total.wrapping_add(Self::decode(part)?))
+        })?;
+        Ok(total.to_le_bytes().to_vec())
     }
 }
 
@@ -104,8 +151,14 @@ impl StringAppendOperator {
             delimiter: delimiter.into(),
         }
     }
+}
 
-    fn join<'a>(&self, parts: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+impl Combine for StringAppendOperator {
+    fn name(&self) -> &str {
+        "seerdb.string_append"
+    }
+
+    fn combine<'a>(&self, parts: impl Iterator<Item = &'a [u8]>) -> Result<Vec<u8>, MergeError> {
         let mut out = Vec::new();
         for (i, part) in parts.enumerate() {
             if i > 0 {
@@ -113,26 +166,7 @@ impl StringAppendOperator {
             }
             out.extend_from_slice(part);
         }
-        out
-    }
-}
-
-impl MergeOperator for StringAppendOperator {
-    fn name(&self) -> &str {
-        "seerdb.string_append"
-    }
-
-    fn full_merge(
-        &self,
-        _key: &[u8],
-        base: Option<&[u8]>,
-        operands: &[Bytes],
-    ) -> Result<Vec<u8>, MergeError> {
-        Ok(self.join(base.into_iter().chain(operands.iter().map(|o| &o[..]))))
-    }
-
-    fn partial_merge(&self, _key: &[u8], operands: &[Bytes]) -> Option<Vec<u8>> {
-        Some(self.join(operands.iter().map(|o| &o[..])))
+        Ok(out)
     }
 }
 
