@@ -153,6 +153,22 @@ impl RunIterator {
         Ok(())
     }
 
+    /// After a move (`moved`), skips exhausted tables forward; the cursor is
+    /// invalid if either failed.
+    #[inline]
+    fn settle_forward(&mut self, moved: Result<()>) -> Result<()> {
+        let result = moved.and_then(|()| self.skip_exhausted_forward());
+        self.settle(result)
+    }
+
+    /// After a move (`moved`), skips exhausted tables backward; the cursor
+    /// is invalid if either failed.
+    #[inline]
+    fn settle_backward(&mut self, moved: Result<()>) -> Result<()> {
+        let result = moved.and_then(|()| self.skip_exhausted_backward());
+        self.settle(result)
+    }
+
     /// Invalidates the cursor when `result` is an error.
     fn settle(&mut self, result: Result<()>) -> Result<()> {
         if result.is_err() {
@@ -190,17 +206,13 @@ impl InternalIterator for RunIterator {
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
-        let result = self
-            .enter(self.first_table, TableIterator::seek_to_first)
-            .and_then(|()| self.skip_exhausted_forward());
-        self.settle(result)
+        let moved = self.enter(self.first_table, TableIterator::seek_to_first);
+        self.settle_forward(moved)
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        let result = self
-            .enter(self.end_table - 1, TableIterator::seek_to_last)
-            .and_then(|()| self.skip_exhausted_backward());
-        self.settle(result)
+        let moved = self.enter(self.end_table - 1, TableIterator::seek_to_last);
+        self.settle_backward(moved)
     }
 
     fn seek(&mut self, target: &[u8]) -> Result<()> {
@@ -212,10 +224,8 @@ impl InternalIterator for RunIterator {
             self.current = None;
             return Ok(());
         }
-        let result = self
-            .enter(index, |it| it.seek(target))
-            .and_then(|()| self.skip_exhausted_forward());
-        self.settle(result)
+        let moved = self.enter(index, |it| it.seek(target));
+        self.settle_forward(moved)
     }
 
     fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
@@ -227,23 +237,17 @@ impl InternalIterator for RunIterator {
             self.current = None;
             return Ok(());
         }
-        let result = self
-            .enter(after - 1, |it| it.seek_for_prev(target))
-            .and_then(|()| self.skip_exhausted_backward());
-        self.settle(result)
+        let moved = self.enter(after - 1, |it| it.seek_for_prev(target));
+        self.settle_backward(moved)
     }
 
     fn next(&mut self) -> Result<()> {
-        let result = self
-            .step_current(TableIterator::next)
-            .and_then(|()| self.skip_exhausted_forward());
-        self.settle(result)
+        let moved = self.step_current(TableIterator::next);
+        self.settle_forward(moved)
     }
 
     fn prev(&mut self) -> Result<()> {
-        let result = self
-            .step_current(TableIterator::prev)
-            .and_then(|()| self.skip_exhausted_backward());
-        self.settle(result)
+        let moved = self.step_current(TableIterator::prev);
+        self.settle_backward(moved)
     }
 }
