@@ -55,7 +55,7 @@ use bytes::Bytes;
 
 use crate::edit::VersionEdit;
 use crate::policy::PolicyParams;
-use crate::version::{SortedRun, Version};
+use crate::version::{Level, SortedRun, Version};
 use crate::TableMeta;
 
 /// Score of a level above the base level that still holds data (after `T`
@@ -63,7 +63,7 @@ use crate::TableMeta;
 const ABOVE_BASE_SCORE: f64 = 1e6;
 
 /// The picker's size knobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PickerOptions {
     /// Level-0 runs (flushes) that trigger a level-0 compaction.
     pub l0_trigger_runs: usize,
@@ -71,6 +71,12 @@ pub struct PickerOptions {
     pub base_level_bytes: u64,
     /// Output tables are cut at about this size.
     pub target_file_size_bytes: u64,
+    /// A space-amplification compaction starts when the bytes of levels 1
+    /// and below pass this multiple of the bytes of the largest level's
+    /// oldest run (the live-data estimate, as RocksDB universal
+    /// compaction's `max_size_amplification_percent` takes it);
+    /// `f64::INFINITY`: never.
+    pub max_space_amplification: f64,
 }
 
 impl Default for PickerOptions {
@@ -79,9 +85,14 @@ impl Default for PickerOptions {
             l0_trigger_runs: 4,
             base_level_bytes: 256 << 20,
             target_file_size_bytes: 64 << 20,
+            max_space_amplification: DEFAULT_MAX_SPACE_AMPLIFICATION,
         }
     }
 }
+
+/// The default bound on space amplification (bytes on disk over live
+/// bytes): RocksDB universal compaction's anchor, 50% extra.
+pub const DEFAULT_MAX_SPACE_AMPLIFICATION: f64 = 1.5;
 
 /// Level capacities derived from `T` and the largest level's size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +138,15 @@ pub enum CompactionReason {
         /// The base level.
         base_level: usize,
     },
+    /// The tree's bytes (levels 1 and below) passed
+    /// [`PickerOptions::max_space_amplification`] times the live-data
+    /// estimate.
+    SpaceAmplification {
+        /// Bytes of levels 1 and below.
+        tree_bytes: u64,
+        /// Bytes of the largest level's oldest run (the live-data estimate).
+        live_bytes: u64,
+    },
     /// A manual `compact_range`.
     Manual,
 }
@@ -151,6 +171,13 @@ impl fmt::Display for CompactionReason {
             Self::AboveBaseLevel { level, base_level } => {
                 write!(f, "L{level} lies above the base level L{base_level}")
             }
+            Self::SpaceAmplification {
+                tree_bytes,
+                live_bytes,
+            } => write!(
+                f,
+                "levels 1 and below hold {tree_bytes} bytes over {live_bytes} bytes of live data"
+            ),
             Self::Manual => write!(f, "manual compaction"),
         }
     }
@@ -346,11 +373,6 @@ impl CompactionsInProgress {
         self.running.is_empty()
     }
 
-    /// How many compactions are running.
-    pub fn len(&self) -> usize {
-        self.running.len()
-    }
-
     /// Whether `compaction` may run beside the running ones: no shared
     /// table, and with each one whose key range meets its own, another
     /// output level and the higher one's data newer than the lower one's.
@@ -477,8 +499,36 @@ impl Picker {
                 }
             })
             .collect();
+        scores.extend(self.space_amplification_score(version));
         scores.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.level.cmp(&b.level)));
         scores
+    }
+
+    /// The space-amplification score: levels 1 and below over the bytes of
+    /// the largest level's oldest run, relative to the bound; it goes to the
+    /// largest level while it holds several runs (they merge into one),
+    /// else to the deepest level above it holding data (which moves down).
+    /// Level 0 is left to its trigger.
+    fn space_amplification_score(&self, version: &Version) -> Option<LevelScore> {
+        let last = version.last_level();
+        let levels = version.levels();
+        let live_bytes = levels[last].runs().last().map_or(0, SortedRun::size_bytes);
+        let tree_bytes: u64 = levels[1..].iter().map(Level::size_bytes).sum();
+        let bound = self.options.max_space_amplification;
+        let ratio = tree_bytes as f64 / live_bytes.max(1) as f64;
+        if live_bytes == 0 || ratio.partial_cmp(&bound) != Some(std::cmp::Ordering::Greater) {
+            return None;
+        }
+        let level = if levels[last].runs().len() > 1 {
+            last
+        } else {
+            (1..last).rev().find(|&level| !levels[level].is_empty())?
+        };
+        let reason = CompactionReason::SpaceAmplification {
+            tree_bytes,
+            live_bytes,
+        };
+        Some(score(level, ratio / bound, reason))
     }
 
     /// The most urgent compaction that does not collide with running ones.
@@ -629,11 +679,6 @@ impl Picker {
                 // oldest run's table whose merge rewrites the least of the
                 // target (per byte moved).
                 let oldest = source_runs.last()?;
-                let mut candidates: Vec<&Arc<TableMeta>> = oldest
-                    .tables()
-                    .iter()
-                    .filter(|t| !in_progress.is_compacting(t.file_number))
-                    .collect();
                 let overlap_ratio = |t: &TableMeta| {
                     let overlapping: u64 = target
                         .overlapping_tables(t.smallest.user_key(), t.largest.user_key())
@@ -644,15 +689,20 @@ impl Picker {
                 };
                 let tombstone_density =
                     |t: &TableMeta| t.tombstone_count as f64 / t.entry_count.max(1) as f64;
-                candidates.sort_by(|a, b| {
-                    overlap_ratio(a)
-                        .total_cmp(&overlap_ratio(b))
-                        .then(a.largest_seq.cmp(&b.largest_seq))
-                        .then(tombstone_density(b).total_cmp(&tombstone_density(a)))
+                let mut ranked: Vec<(f64, u64, f64, &Arc<TableMeta>)> = oldest
+                    .tables()
+                    .iter()
+                    .filter(|t| !in_progress.is_compacting(t.file_number))
+                    .map(|t| (overlap_ratio(t), t.largest_seq, tombstone_density(t), t))
+                    .collect();
+                ranked.sort_by(|a, b| {
+                    a.0.total_cmp(&b.0)
+                        .then(a.1.cmp(&b.1))
+                        .then(b.2.total_cmp(&a.2))
                 });
+                let candidates = ranked.into_iter().map(|(_, _, _, table)| table);
                 candidates.into_iter().find_map(|table| {
-                    let range = (table.smallest.user_key(), table.largest.user_key());
-                    let inputs = slice_of_level(level, source_runs, (range.0, range.1));
+                    let inputs = slice_within(level, source_runs, table);
                     Some(with_target(inputs)).filter(|c| in_progress.admits(c))
                 })
             }
@@ -734,6 +784,57 @@ fn slice_of_level(level: usize, runs: &[SortedRun], range: (&[u8], &[u8])) -> Ve
     inputs
 }
 
+/// The tables of a level's `runs` (newest first) that can move with
+/// `seed`, a table of the oldest run, without widening its key range: from
+/// each newer run, oldest to newest, the tables inside the range, which
+/// then shrinks to exclude that run's tables crossing its ends. So every
+/// table of an older run meeting a moved table moves too, and the slice
+/// stays within `seed`'s keys (taking whatever meets them from every run
+/// would widen the range run by run, up to the whole level).
+fn slice_within(level: usize, runs: &[SortedRun], seed: &Arc<TableMeta>) -> Vec<CompactionInput> {
+    let Some((oldest, newer)) = runs.split_last() else {
+        return Vec::new();
+    };
+    // The range still open, each end with whether it is included.
+    let mut low = (seed.smallest.user_key().clone(), true);
+    let mut high = (seed.largest.user_key().clone(), true);
+    let above_low =
+        |key: &[u8], low: &(Bytes, bool)| key > &low.0[..] || (low.1 && key == &low.0[..]);
+    let below_high =
+        |key: &[u8], high: &(Bytes, bool)| key < &high.0[..] || (high.1 && key == &high.0[..]);
+    let mut inputs = vec![CompactionInput {
+        level,
+        run_id: oldest.run_id(),
+        tables: vec![Arc::clone(seed)],
+    }];
+    for run in newer.iter().rev() {
+        let mut tables = Vec::new();
+        let (mut next_low, mut next_high) = (low.clone(), high.clone());
+        for table in run.tables() {
+            let starts_inside = above_low(table.smallest.user_key(), &low);
+            let ends_inside = below_high(table.largest.user_key(), &high);
+            let meets = above_low(table.largest.user_key(), &low)
+                && below_high(table.smallest.user_key(), &high);
+            match (meets, starts_inside, ends_inside) {
+                (true, true, true) => tables.push(Arc::clone(table)),
+                (true, false, _) => next_low = (table.largest.user_key().clone(), false),
+                (true, true, false) => next_high = (table.smallest.user_key().clone(), false),
+                (false, ..) => {}
+            }
+        }
+        if !tables.is_empty() {
+            inputs.push(CompactionInput {
+                level,
+                run_id: run.run_id(),
+                tables,
+            });
+        }
+        (low, high) = (next_low, next_high);
+    }
+    inputs.reverse();
+    inputs
+}
+
 /// Whether arrivals at a level merge into its one run table by table:
 /// levels below the largest with `K = 1`, the largest with `Z = 1`.
 fn is_leveled(params: PolicyParams, is_largest_level: bool) -> bool {
@@ -791,6 +892,7 @@ mod tests {
             l0_trigger_runs: 4,
             base_level_bytes: 10 * MIB,
             target_file_size_bytes: MIB,
+            max_space_amplification: f64::INFINITY,
         }
     }
 
@@ -1338,6 +1440,58 @@ mod tests {
         // nothing above: old and new data may mix again.
         assert!(!cursor.needs_cut(b"o", 35, 35));
         assert!(!cursor.needs_cut(b"x", 2, 2));
+    }
+
+    /// Issue 14: a tiered largest level within its `Z` runs but holding
+    /// more than the space bound over its oldest run merges its runs into
+    /// one; a leveled tree over the bound moves its upper level down.
+    #[test]
+    fn passing_the_space_bound_starts_a_space_amplification_compaction() {
+        let bounded = Picker::new(PickerOptions {
+            max_space_amplification: 1.5,
+            ..options()
+        });
+        let tiering = PolicyParams::tiering(4).unwrap();
+        let idle = CompactionsInProgress::new();
+        let mut edit = VersionEdit::new();
+        edit.add_table(4, 3, sized(aged(3, "a", "z", (21, 30)), 6 * MIB));
+        edit.add_table(4, 2, sized(aged(2, "a", "z", (11, 20)), 6 * MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 20 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(Picker::new(options()).pick(&v, tiering, &idle), None);
+        let c = bounded.pick(&v, tiering, &idle).unwrap();
+        assert_eq!(
+            c.reason,
+            CompactionReason::SpaceAmplification {
+                tree_bytes: 32 * MIB,
+                live_bytes: 20 * MIB,
+            }
+        );
+        assert_eq!((c.output_level, c.inputs.len()), (4, 3));
+        assert!(c.reason.to_string().contains("live data"));
+        // Within the bound: nothing to do.
+        let mut edit = VersionEdit::new();
+        edit.add_table(4, 2, sized(aged(2, "a", "z", (11, 20)), 6 * MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 20 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(bounded.pick(&v, tiering, &idle), None);
+        // Leveled with T = 2: L2 and L3 under their capacities (10 and 20
+        // MiB), the tree (64 MiB) over 1.5 times the largest level (40).
+        let leveling = PolicyParams::leveling(2).unwrap();
+        let mut edit = VersionEdit::new();
+        edit.add_table(2, 4, sized(aged(4, "a", "z", (21, 30)), 8 * MIB));
+        edit.add_table(3, 2, sized(aged(2, "a", "m", (11, 20)), 8 * MIB));
+        edit.add_table(3, 2, sized(aged(3, "n", "z", (11, 20)), 8 * MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 40 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(Picker::new(options()).pick(&v, leveling, &idle), None);
+        let c = bounded.pick(&v, leveling, &idle).unwrap();
+        assert!(matches!(
+            c.reason,
+            CompactionReason::SpaceAmplification { .. }
+        ));
+        assert_eq!((c.inputs[0].level, c.output_level), (3, 4));
+        assert_eq!(c.inputs[0].tables.len(), 1, "one table at a time");
     }
 
     #[test]

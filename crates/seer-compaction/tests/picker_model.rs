@@ -3,7 +3,8 @@
 //! several at once, and manual ranges), merged and installed in random
 //! order, while the picker options and the policy are redrawn between steps
 //! (the base level moves down when `T` grows or `base_level_bytes` is
-//! raised, and up again). After every installed compaction the version must
+//! raised, and up again; the space-amplification bound comes and goes).
+//! After every installed compaction the version must
 //! pass the invariant checker and every key must read, through the version
 //! in read order, what was written last: a deleted key stays deleted.
 //! The merges cut their outputs at the target size and where the executor's
@@ -262,6 +263,7 @@ fn draw_options(rng: &mut Rng) -> PickerOptions {
         l0_trigger_runs: 1 + rng.below(4) as usize,
         base_level_bytes: ENTRY_BYTES * (1 + rng.below(30)),
         target_file_size_bytes: ENTRY_BYTES * (1 + rng.below(12)),
+        max_space_amplification: [f64::INFINITY, 1.2, 1.5, 3.0][rng.below(4) as usize],
     }
 }
 
