@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_compaction::picker::{
-    Compaction, CompactionsInProgress, ManualPick, Picker, PickerOptions,
+    Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };
 use seer_compaction::{AgeBounds, PolicyParams, TableMeta, Version, VersionEdit};
 use seer_core::{InternalKey, ValueKind};
@@ -64,6 +64,7 @@ struct Model {
     manual_picks: usize,
     partial_picks: usize,
     concurrent_picks: usize,
+    space_picks: usize,
 }
 
 impl Model {
@@ -83,6 +84,7 @@ impl Model {
             manual_picks: 0,
             partial_picks: 0,
             concurrent_picks: 0,
+            space_picks: 0,
         }
     }
 
@@ -137,6 +139,12 @@ impl Model {
         }
         if !self.pending.is_empty() {
             self.concurrent_picks += 1;
+        }
+        if matches!(
+            compaction.reason,
+            CompactionReason::SpaceAmplification { .. }
+        ) {
+            self.space_picks += 1;
         }
         self.in_progress.register(&compaction);
         let run_id = self.new_number();
@@ -288,7 +296,7 @@ fn draw_params(rng: &mut Rng) -> PolicyParams {
 #[test]
 fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
     let (mut installed, mut dropped, mut manual) = (0, 0, 0);
-    let (mut partial, mut concurrent) = (0, 0);
+    let (mut partial, mut concurrent, mut space) = (0, 0, 0);
     for seed in 1..=12u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut model = Model::new(&mut rng);
@@ -314,6 +322,7 @@ fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
         manual += model.manual_picks;
         partial += model.partial_picks;
         concurrent += model.concurrent_picks;
+        space += model.space_picks;
     }
     // The run exercised what it claims to.
     assert!(installed > 10_000, "{installed} versions installed");
@@ -324,4 +333,5 @@ fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
         concurrent > 100,
         "{concurrent} compactions picked beside running ones"
     );
+    assert!(space > 20, "{space} space-amplification compactions");
 }
