@@ -203,7 +203,8 @@ pub struct CompactionInput {
     pub tables: Vec<Arc<TableMeta>>,
 }
 
-/// A chosen compaction: merge `inputs` into one new run of `output_level`.
+/// A chosen compaction: merge `inputs` into one new run of `output_level`,
+/// or into the run [`Compaction::output_run_id`] names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compaction {
     /// The input runs, newest first.
@@ -219,10 +220,9 @@ pub struct Compaction {
     pub bottommost: bool,
     /// Output tables are cut at about this size.
     pub target_file_size_bytes: u64,
-    /// The existing run of `output_level` the outputs join, when only part
-    /// of it is an input (a manual compaction merging into a leveled target
-    /// run: its tables outside the inputs' key range stay); `None`: the
-    /// outputs form a new run.
+    /// The existing run of `output_level` the outputs join (a compaction
+    /// into a leveled target run: its tables outside the inputs' key range
+    /// stay); `None`: the outputs form a new run.
     pub output_run_id: Option<u64>,
 }
 
