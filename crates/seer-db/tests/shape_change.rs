@@ -211,6 +211,43 @@ fn the_adaptive_policy_resumes_the_recorded_policy_on_reopen() {
     db.close().unwrap();
 }
 
+/// Issue 14: the adaptive policy keeps to shapes whose worst-case space
+/// amplification is under `max_space_amplification`: resumed from a
+/// recorded tiering policy (`Z = 3`, worst case 2.25) under the default
+/// bound of 1.5, it moves to `Z = 1` at its first window.
+#[test]
+fn the_adaptive_policy_leaves_a_recorded_shape_over_the_space_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiering = PolicyParams::tiering(4).unwrap();
+    let mut expected = vec![None; KEYS as usize];
+    {
+        let db = open(
+            dir.path(),
+            small_tree(16 << 10, CompactionPolicy::Fixed(tiering)),
+        );
+        write_round(&db, &mut expected, 0, 11);
+        db.compact_range::<&[u8]>(..).unwrap();
+        db.close().unwrap();
+    }
+    let db = open(dir.path(), small_tree(16 << 10, CompactionPolicy::Adaptive));
+    assert_eq!(db.metrics().compaction_policy, tiering.to_string());
+    // Compaction threads decide once a window holds 1000 operations.
+    let mut round = 1;
+    while !db.metrics().compaction_policy_reason.contains("SpaceBound") {
+        assert!(round < 60, "{}", db.metrics().compaction_policy_reason);
+        write_round(&db, &mut expected, round, 11);
+        round += 1;
+    }
+    let metrics = db.metrics();
+    assert!(
+        metrics.compaction_policy.contains("Z=1"),
+        "{}",
+        metrics.compaction_policy
+    );
+    check(&db, &expected);
+    db.close().unwrap();
+}
+
 /// Issue 11, defect 13: `compact_range` over a few keys rewrites the
 /// tables of the largest level that hold them, not the whole run.
 #[test]
