@@ -25,17 +25,18 @@
 //! takes the key range of one table of the source level's oldest run (the
 //! one whose merge rewrites the least of the target per byte moved, then
 //! the oldest data, then the densest in tombstones; RocksDB's
-//! `kMinOverlappingRatio`), the tables of every run of the source level
-//! meeting it ([`slice_of_level`]: one table of a leveled level, a slice of
-//! each run of a tiered one), and only the target run's tables that meet
-//! those; the outputs join the target run ([`Compaction::output_run_id`]). Level 0 moves whole (its runs
-//! cover most keys), also into a leveled base, where only the base tables
+//! `kMinOverlappingRatio`), the newer runs' tables inside that range
+//! (`slice_within`; a leveled level has one run), and only the target
+//! run's tables that meet those; the outputs join the target run
+//! ([`Compaction::output_run_id`]). Level 0 moves whole (its runs cover
+//! most keys), also into a leveled base, where only the base tables
 //! meeting it are rewritten. Into a tiered target (or a level above the
 //! base) compactions move whole runs as Dostoevsky's model has them.
 //!
 //! Age order: a table leaves a level only together with every older run's
-//! tables meeting it, so no older version of a key stays above a newer one. The tables' sequence
-//! ranges stay ordered the way reads consult them, table by table, which
+//! tables meeting it, so no older version of a key stays above a newer
+//! one. The tables' sequence ranges stay ordered the way reads consult
+//! them, table by table, which
 //! [`Version::check_invariants`] checks; the executor cuts outputs where a
 //! table would break that rule ([`crate::executor::AgeBounds`]). A
 //! compaction is *bottommost* (drops tombstones) only when no other table
