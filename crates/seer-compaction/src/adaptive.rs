@@ -141,6 +141,12 @@ pub struct AdaptiveOptions {
     /// Weight of a new window in the running operation mix (the rest is the
     /// history), in `(0, 1]`.
     pub new_window_weight: f64,
+    /// Only candidates whose worst-case space amplification (bytes on disk
+    /// over live bytes, `1 + Z - 1 + 1/T` in the model) is at most this are
+    /// chosen; when none is, the one with the least. `f64::INFINITY` (the
+    /// default here; the database passes its `max_space_amplification`):
+    /// no bound.
+    pub max_space_amplification: f64,
 }
 
 impl Default for AdaptiveOptions {
@@ -150,6 +156,7 @@ impl Default for AdaptiveOptions {
             switch_gain_fraction: 0.10,
             min_window_ops: 1000,
             new_window_weight: 0.5,
+            max_space_amplification: f64::INFINITY,
         }
     }
 }
@@ -186,6 +193,9 @@ pub enum DecisionReason {
     WithinHysteresis,
     /// Moved to a candidate cheaper by more than the margin.
     Switched,
+    /// Moved because the previous policy's worst-case space amplification
+    /// exceeds [`AdaptiveOptions::max_space_amplification`].
+    SpaceBound,
 }
 
 /// What the adaptive policy decided after its last window, and why.
@@ -273,19 +283,44 @@ impl AdaptivePolicy {
         }
         let mix = self.blend(window.mix());
         let current_cost = evaluate(current, tree).weighted(&mix);
+        let bound = self.options.max_space_amplification;
+        let space = |params: PolicyParams| 1.0 + evaluate(params, tree).space_amplification;
+        // The candidates within the bound, or the least amplifying ones.
+        let least_space = self
+            .options
+            .candidates
+            .iter()
+            .map(|&params| space(params))
+            .fold(f64::INFINITY, f64::min);
+        let allowed = |params: PolicyParams| {
+            let amplification = space(params);
+            amplification <= bound || amplification <= least_space
+        };
+        let current_allowed = allowed(current);
+        let start = (
+            current,
+            if current_allowed {
+                current_cost
+            } else {
+                f64::INFINITY
+            },
+        );
         let best = self
             .options
             .candidates
             .iter()
+            .filter(|&&params| allowed(params))
             .map(|&params| (params, evaluate(params, tree).weighted(&mix)))
-            .fold((current, current_cost), |best, candidate| {
+            .fold(start, |best, candidate| {
                 if candidate.1 < best.1 {
                     candidate
                 } else {
                     best
                 }
             });
-        let (params, reason) = if best.0 == current {
+        let (params, reason) = if !current_allowed && best.0 != current {
+            (best.0, DecisionReason::SpaceBound)
+        } else if best.0 == current {
             (current, DecisionReason::AlreadyCheapest)
         } else if best.1 < current_cost * (1.0 - self.options.switch_gain_fraction) {
             (best.0, DecisionReason::Switched)
@@ -406,6 +441,46 @@ mod tests {
         assert_eq!(held.reason, DecisionReason::WithinHysteresis);
         assert_eq!(held.params, PolicyParams::leveling(10).unwrap());
         assert!(held.to_string().contains("WithinHysteresis"));
+    }
+
+    /// Issue 14: with a space bound of 1.5, a write-heavy workload that
+    /// unbounded goes to `Z > 1` stays at one run on the largest level, and
+    /// a policy resumed outside the bound moves inside it at the first
+    /// window, whatever the hysteresis.
+    #[test]
+    fn a_space_bound_keeps_the_adaptive_policy_to_shapes_under_it() {
+        let tree = TreeInputs::default();
+        let writes = window(9000, 500, 500, 0);
+        let unbounded = AdaptivePolicy::new(PolicyParams::default(), AdaptiveOptions::default())
+            .observe(&writes, &tree)
+            .params;
+        assert!(unbounded.runs_at_largest_z() > 1, "{unbounded}");
+        let bounded_options = AdaptiveOptions {
+            max_space_amplification: 1.5,
+            switch_gain_fraction: 1.0,
+            ..AdaptiveOptions::default()
+        };
+        let worst = |params: PolicyParams| 1.0 + evaluate(params, &tree).space_amplification;
+        let mut bounded = AdaptivePolicy::new(PolicyParams::default(), bounded_options.clone());
+        for _ in 0..4 {
+            let params = bounded.observe(&writes, &tree).params;
+            assert!(worst(params) <= 1.5, "{params}");
+        }
+        let mut resumed =
+            AdaptivePolicy::new(PolicyParams::tiering(10).unwrap(), bounded_options.clone());
+        let decision = resumed.observe(&writes, &tree).clone();
+        assert_eq!(decision.reason, DecisionReason::SpaceBound, "{decision}");
+        assert!(worst(decision.params) <= 1.5);
+        // A bound no candidate meets: the least amplifying ones.
+        let tight = AdaptiveOptions {
+            max_space_amplification: 1.0 + 1e-9,
+            ..bounded_options
+        };
+        let params = AdaptivePolicy::new(PolicyParams::tiering(10).unwrap(), tight)
+            .observe(&writes, &tree)
+            .params;
+        assert_eq!(params.runs_at_largest_z(), 1);
+        assert_eq!(params.size_ratio_t(), 16);
     }
 
     #[test]

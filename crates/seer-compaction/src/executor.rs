@@ -1,6 +1,8 @@
 //! The executor: runs a [`Compaction`] (or a flush) by merging sorted input
 //! streams, deciding per user key which versions survive, and writing the
-//! survivors to new tables cut at a target size on user-key boundaries.
+//! survivors to new tables cut at a target size on user-key boundaries,
+//! and wherever a table would otherwise break the tree's age rule against a
+//! table outside the compaction ([`AgeBounds`]).
 //!
 //! Rules per user key ([`KeyCompactor`]), for live snapshots `s_1 < ... <
 //! s_n`: the versions are cut into *stripes*, the versions between two
@@ -135,6 +137,7 @@ pub fn run_compaction(
     }
     let mut input = MergingIterator::new(children);
     let without_inputs = version.apply(&compaction.removal_edit())?;
+    let age_bounds = AgeBounds::new(version, compaction, run_id);
     let target = OutputTarget {
         level: compaction.output_level,
         run_id,
@@ -151,6 +154,7 @@ pub fn run_compaction(
         &mut input,
         compaction.bottommost,
         &target,
+        Some(&age_bounds),
         context,
         new_file_number,
     )?;
@@ -193,7 +197,8 @@ where
         ),
         creation_policy: "flush",
     };
-    write_stream(input, false, &target, context, new_file_number)
+    // A flush's run is read first and holds the newest data: no cut for age.
+    write_stream(input, false, &target, None, context, new_file_number)
 }
 
 fn monkey_bits(version: &Version, level: usize, entries: u64, bits_per_entry: f64) -> u32 {
@@ -218,6 +223,7 @@ fn write_stream<I>(
     input: &mut I,
     bottommost: bool,
     target: &OutputTarget,
+    age_bounds: Option<&AgeBounds>,
     context: &ExecutorContext,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult>
@@ -230,7 +236,12 @@ where
         bottommost,
         merge_operator: context.merge_operator.as_deref(),
     };
-    let mut writer = OutputWriter::new(target, context, new_file_number);
+    let mut writer = OutputWriter::new(
+        target,
+        age_bounds.map(AgeBounds::cursor),
+        context,
+        new_file_number,
+    );
     let written = compact_stream(input, &compactor, |entries| writer.add_key(entries));
     let (outputs, counts) = match written {
         Ok(counts) => (writer.finish(), counts),
@@ -324,6 +335,7 @@ fn check_within_inputs(compaction: &Compaction, outputs: &[Arc<TableMeta>]) -> R
 /// once the current one reaches the target size.
 struct OutputWriter<'a> {
     target: &'a OutputTarget,
+    age: Option<AgeCursor<'a>>,
     context: &'a ExecutorContext,
     new_file_number: &'a dyn Fn() -> u64,
     builder: Option<TableBuilder>,
@@ -333,11 +345,13 @@ struct OutputWriter<'a> {
 impl<'a> OutputWriter<'a> {
     fn new(
         target: &'a OutputTarget,
+        age: Option<AgeCursor<'a>>,
         context: &'a ExecutorContext,
         new_file_number: &'a dyn Fn() -> u64,
     ) -> Self {
         Self {
             target,
+            age,
             context,
             new_file_number,
             builder: None,
@@ -354,7 +368,19 @@ impl<'a> OutputWriter<'a> {
             .builder
             .as_ref()
             .is_some_and(|b| b.estimated_file_size() >= self.target.target_file_size_bytes);
-        if full {
+        let too_old = match (&mut self.age, entries.first()) {
+            (Some(age), Some((first, _))) => {
+                if full {
+                    age.cut();
+                }
+                let seqs = entries.iter().map(|(key, _)| key.seq());
+                let smallest_seq = seqs.clone().min().unwrap_or(0);
+                let largest_seq = seqs.max().unwrap_or(0);
+                age.needs_cut(first.user_key(), smallest_seq, largest_seq)
+            }
+            _ => false,
+        };
+        if full || too_old {
             self.finish_table()?;
         }
         let builder = match &mut self.builder {
@@ -415,6 +441,151 @@ impl<'a> OutputWriter<'a> {
                 .fs
                 .remove_file(&table_path(&self.context.dir, table.file_number));
         }
+    }
+}
+
+/// The tables outside a compaction that its outputs must keep the age rule
+/// with ([`Version::check_invariants`]): those meeting its key range, split
+/// into the ones read before its output run (an output's data must be no
+/// newer than theirs) and after it (no older). Each list is in order of
+/// smallest user key.
+#[derive(Debug, Clone, Default)]
+pub struct AgeBounds {
+    above: Vec<Arc<TableMeta>>,
+    below: Vec<Arc<TableMeta>>,
+}
+
+impl AgeBounds {
+    /// The bounds of `compaction`, picked from `version`, whose outputs form
+    /// or join run `run_id` of its output level.
+    pub fn new(version: &Version, compaction: &Compaction, run_id: u64) -> Self {
+        let mut bounds = Self::default();
+        let Some((start, end)) = compaction.user_key_range() else {
+            return bounds;
+        };
+        let inputs: std::collections::HashSet<u64> =
+            compaction.input_tables().map(|t| t.file_number).collect();
+        let output = (compaction.output_level, std::cmp::Reverse(run_id));
+        for (level, run) in version.runs_newest_first() {
+            let position = (level, std::cmp::Reverse(run.run_id()));
+            let list = match position.cmp(&output) {
+                std::cmp::Ordering::Less => &mut bounds.above,
+                std::cmp::Ordering::Greater => &mut bounds.below,
+                // The joined run's other tables lie outside the range.
+                std::cmp::Ordering::Equal => continue,
+            };
+            list.extend(
+                run.overlapping_tables(&start, &end)
+                    .iter()
+                    .filter(|t| !inputs.contains(&t.file_number))
+                    .cloned(),
+            );
+        }
+        for list in [&mut bounds.above, &mut bounds.below] {
+            list.sort_by(|a, b| a.smallest.user_key().cmp(b.smallest.user_key()));
+        }
+        bounds
+    }
+
+    /// A cursor for writing the outputs in key order.
+    pub fn cursor(&self) -> AgeCursor<'_> {
+        AgeCursor {
+            bounds: self,
+            next_above: 0,
+            next_below: 0,
+            table: None,
+        }
+    }
+}
+
+/// Walks a compaction's outputs in key order and says where a table must
+/// end so that it keeps the age rule against [`AgeBounds`].
+#[derive(Debug, Clone)]
+pub struct AgeCursor<'a> {
+    bounds: &'a AgeBounds,
+    next_above: usize,
+    next_below: usize,
+    table: Option<OpenTable>,
+}
+
+/// The output table being written, as the age rule sees it.
+#[derive(Debug, Clone, Copy)]
+struct OpenTable {
+    smallest_seq: u64,
+    largest_seq: u64,
+    /// The least `smallest_seq` of the tables above that it meets.
+    ceiling_seq: u64,
+    /// The greatest `largest_seq` of the tables below that it meets.
+    floor_seq: u64,
+}
+
+impl OpenTable {
+    fn keeps_the_rule(&self) -> bool {
+        self.largest_seq <= self.ceiling_seq && self.smallest_seq >= self.floor_seq
+    }
+}
+
+impl AgeCursor<'_> {
+    /// The next table starts at the next key (cut for size).
+    pub fn cut(&mut self) {
+        self.table = None;
+    }
+
+    /// Takes the next user key (greater than every key before), whose
+    /// versions span `smallest_seq..=largest_seq`: whether the table being
+    /// written must end before it (a new one then starts with it).
+    pub fn needs_cut(&mut self, user_key: &[u8], smallest_seq: u64, largest_seq: u64) -> bool {
+        // Tables starting at or before this key now meet the open table.
+        let mut ceiling_seq = u64::MAX;
+        while let Some(t) = self.bounds.above.get(self.next_above) {
+            if t.smallest.user_key().as_ref() > user_key {
+                break;
+            }
+            ceiling_seq = ceiling_seq.min(t.smallest_seq);
+            self.next_above += 1;
+        }
+        let mut floor_seq = 0;
+        while let Some(t) = self.bounds.below.get(self.next_below) {
+            if t.smallest.user_key().as_ref() > user_key {
+                break;
+            }
+            floor_seq = floor_seq.max(t.largest_seq);
+            self.next_below += 1;
+        }
+        if let Some(open) = &self.table {
+            let extended = OpenTable {
+                smallest_seq: open.smallest_seq.min(smallest_seq),
+                largest_seq: open.largest_seq.max(largest_seq),
+                ceiling_seq: open.ceiling_seq.min(ceiling_seq),
+                floor_seq: open.floor_seq.max(floor_seq),
+            };
+            if extended.keeps_the_rule() {
+                self.table = Some(extended);
+                return false;
+            }
+        }
+        // A new table starts here: it meets the tables passed so far that
+        // reach this key.
+        let reaching = |t: &&Arc<TableMeta>| t.largest.user_key().as_ref() >= user_key;
+        let bounds = self.bounds;
+        let was_open = self.table.is_some();
+        self.table = Some(OpenTable {
+            smallest_seq,
+            largest_seq,
+            ceiling_seq: bounds.above[..self.next_above]
+                .iter()
+                .filter(reaching)
+                .map(|t| t.smallest_seq)
+                .min()
+                .unwrap_or(u64::MAX),
+            floor_seq: bounds.below[..self.next_below]
+                .iter()
+                .filter(reaching)
+                .map(|t| t.largest_seq)
+                .max()
+                .unwrap_or(0),
+        });
+        was_open
     }
 }
 

@@ -16,7 +16,8 @@
 //! - [`picker`]: which runs to merge next (scores, level-0 trigger, dynamic
 //!   level sizing, manual `compact_range`);
 //! - [`executor`]: the merge itself (snapshots, tombstones, merge operands,
-//!   output cutting) and the memtable flush.
+//!   output cutting, also where the age rule needs it) and the memtable
+//!   flush.
 //!
 //! It deliberately owns no thread, no scheduling and no file deletion
 //! policy: `seer-db` runs flushes and compactions, registers them in a
@@ -43,8 +44,8 @@ pub use adaptive::{
 pub use edit::{AddedTable, RemovedTable, VersionEdit};
 pub use error::{Error, Result};
 pub use executor::{
-    flush, run_compaction, CompactionResult, CompactionStats, ExecutorContext, KeyCompactor,
-    MAX_FILTER_BITS_PER_KEY,
+    flush, run_compaction, AgeBounds, AgeCursor, CompactionResult, CompactionStats,
+    ExecutorContext, KeyCompactor, MAX_FILTER_BITS_PER_KEY,
 };
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,

@@ -20,21 +20,32 @@
 //! - at the largest level an arrival starts a new run while there are fewer
 //!   than `Z`, and otherwise merges with all of them.
 //!
-//! Age order: every compaction takes all runs of its source level and
-//! either the newest run of the next non-empty level or none, so the runs it
-//! merges are adjacent in read order (level 0 first, each level's runs
-//! newest first) and the output takes their place. The runs' sequence
-//! ranges therefore stay ordered the way reads consult them, which
-//! [`Version::check_invariants`] checks. A compaction is *bottommost* (drops
-//! tombstones) only when no other table at or below its highest input level
-//! meets its key range.
+//! Granularity: a compaction into a *leveled* target (a level below the
+//! largest with `K = 1`, the largest with `Z = 1`) is table-granular: it
+//! takes the key range of one table of the source level's oldest run (the
+//! one whose merge rewrites the least of the target per byte moved, then
+//! the oldest data, then the densest in tombstones; RocksDB's
+//! `kMinOverlappingRatio`), the newer runs' tables inside that range
+//! (`slice_within`; a leveled level has one run), and only the target
+//! run's tables that meet those; the outputs join the target run
+//! ([`Compaction::output_run_id`]). Level 0 moves whole (its runs cover
+//! most keys), also into a leveled base, where only the base tables
+//! meeting it are rewritten. Into a tiered target (or a level above the
+//! base) compactions move whole runs as Dostoevsky's model has them.
 //!
-//! Automatic compactions move whole runs (the granularity the cost model
-//! assumes). A manual compaction of a key range that merges into a leveled
-//! target run takes only the target run's tables that meet the range or the
-//! source level's keys; the outputs join that run
-//! ([`Compaction::output_run_id`]). The source level always moves whole: a
-//! part left behind could be older than what moved below it.
+//! Age order: a table leaves a level only together with every older run's
+//! tables meeting it, so no older version of a key stays above a newer
+//! one. The tables' sequence ranges stay ordered the way reads consult
+//! them, table by table, which
+//! [`Version::check_invariants`] checks; the executor cuts outputs where a
+//! table would break that rule ([`crate::executor::AgeBounds`]). A
+//! compaction is *bottommost* (drops tombstones) only when no other table
+//! at or below its highest input level meets its key range.
+//!
+//! A manual compaction of a key range takes, at each step, the slice of
+//! the source level meeting the range and the leveled target's tables
+//! meeting it.
+//! Compactions run at once when [`CompactionsInProgress::admits`] says so.
 //! The level with the highest score goes first.
 
 use std::collections::HashSet;
@@ -45,7 +56,7 @@ use bytes::Bytes;
 
 use crate::edit::VersionEdit;
 use crate::policy::PolicyParams;
-use crate::version::{SortedRun, Version};
+use crate::version::{Level, SortedRun, Version};
 use crate::TableMeta;
 
 /// Score of a level above the base level that still holds data (after `T`
@@ -53,7 +64,7 @@ use crate::TableMeta;
 const ABOVE_BASE_SCORE: f64 = 1e6;
 
 /// The picker's size knobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PickerOptions {
     /// Level-0 runs (flushes) that trigger a level-0 compaction.
     pub l0_trigger_runs: usize,
@@ -61,6 +72,12 @@ pub struct PickerOptions {
     pub base_level_bytes: u64,
     /// Output tables are cut at about this size.
     pub target_file_size_bytes: u64,
+    /// A space-amplification compaction starts when the bytes of levels 1
+    /// and below pass this multiple of the bytes of the largest level's
+    /// oldest run (the live-data estimate, as RocksDB universal
+    /// compaction's `max_size_amplification_percent` takes it);
+    /// `f64::INFINITY`: never.
+    pub max_space_amplification: f64,
 }
 
 impl Default for PickerOptions {
@@ -69,9 +86,14 @@ impl Default for PickerOptions {
             l0_trigger_runs: 4,
             base_level_bytes: 256 << 20,
             target_file_size_bytes: 64 << 20,
+            max_space_amplification: DEFAULT_MAX_SPACE_AMPLIFICATION,
         }
     }
 }
+
+/// The default bound on space amplification (bytes on disk over live
+/// bytes): RocksDB universal compaction's anchor, 50% extra.
+pub const DEFAULT_MAX_SPACE_AMPLIFICATION: f64 = 1.5;
 
 /// Level capacities derived from `T` and the largest level's size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +139,15 @@ pub enum CompactionReason {
         /// The base level.
         base_level: usize,
     },
+    /// The tree's bytes (levels 1 and below) passed
+    /// [`PickerOptions::max_space_amplification`] times the live-data
+    /// estimate.
+    SpaceAmplification {
+        /// Bytes of levels 1 and below.
+        tree_bytes: u64,
+        /// Bytes of the largest level's oldest run (the live-data estimate).
+        live_bytes: u64,
+    },
     /// A manual `compact_range`.
     Manual,
 }
@@ -141,6 +172,13 @@ impl fmt::Display for CompactionReason {
             Self::AboveBaseLevel { level, base_level } => {
                 write!(f, "L{level} lies above the base level L{base_level}")
             }
+            Self::SpaceAmplification {
+                tree_bytes,
+                live_bytes,
+            } => write!(
+                f,
+                "levels 1 and below hold {tree_bytes} bytes over {live_bytes} bytes of live data"
+            ),
             Self::Manual => write!(f, "manual compaction"),
         }
     }
@@ -149,7 +187,7 @@ impl fmt::Display for CompactionReason {
 /// What [`Picker::build`] builds a compaction for.
 #[derive(Debug, Clone, Copy)]
 enum Request<'r> {
-    /// A level whose score is at least 1: whole runs.
+    /// A level whose score is at least 1.
     Scored(CompactionReason),
     /// A manual compaction of the user keys `[start, end]` (`None`: all).
     Manual(Option<(&'r [u8], &'r [u8])>),
@@ -166,7 +204,8 @@ pub struct CompactionInput {
     pub tables: Vec<Arc<TableMeta>>,
 }
 
-/// A chosen compaction: merge `inputs` into one new run of `output_level`.
+/// A chosen compaction: merge `inputs` into one new run of `output_level`,
+/// or into the run [`Compaction::output_run_id`] names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compaction {
     /// The input runs, newest first.
@@ -182,10 +221,9 @@ pub struct Compaction {
     pub bottommost: bool,
     /// Output tables are cut at about this size.
     pub target_file_size_bytes: u64,
-    /// The existing run of `output_level` the outputs join, when only part
-    /// of it is an input (a manual compaction merging into a leveled target
-    /// run: its tables outside the inputs' key range stay); `None`: the
-    /// outputs form a new run.
+    /// The existing run of `output_level` the outputs join (a compaction
+    /// into a leveled target run: its tables outside the inputs' key range
+    /// stay); `None`: the outputs form a new run.
     pub output_run_id: Option<u64>,
 }
 
@@ -240,13 +278,66 @@ impl Compaction {
     }
 }
 
-/// The compactions the DB is running: their tables, output levels and the
-/// runs their outputs join.
+/// The compactions the DB is running: their tables, and for each its key
+/// range, sequence range and output level.
+///
+/// A new compaction may run beside them ([`CompactionsInProgress::admits`])
+/// when it shares no table with any of them and, for each one whose key
+/// range meets its own, writes to another level, the one writing higher up
+/// holding only data newer than the other's. Then the outputs of either keep
+/// the age rule against the outputs of the other whatever their order of
+/// installation (each one checked its own outputs against the other's
+/// inputs): compactions of disjoint key ranges of one pair of levels run
+/// at once, and level 0 drains while a deeper merge of older data runs.
 #[derive(Debug, Clone, Default)]
 pub struct CompactionsInProgress {
     tables: HashSet<u64>,
-    output_levels: Vec<usize>,
-    joined_runs: Vec<u64>,
+    running: Vec<Running>,
+}
+
+/// What [`CompactionsInProgress`] keeps of one running compaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Running {
+    key_range: Option<(Bytes, Bytes)>,
+    smallest_seq: u64,
+    largest_seq: u64,
+    output_level: usize,
+}
+
+impl Running {
+    fn of(compaction: &Compaction) -> Self {
+        Self {
+            key_range: compaction.user_key_range(),
+            smallest_seq: compaction
+                .input_tables()
+                .map(|t| t.smallest_seq)
+                .min()
+                .unwrap_or(0),
+            largest_seq: compaction
+                .input_tables()
+                .map(|t| t.largest_seq)
+                .max()
+                .unwrap_or(0),
+            output_level: compaction.output_level,
+        }
+    }
+
+    /// Whether `self` and `other` may run at once (their tables aside).
+    fn compatible(&self, other: &Running) -> bool {
+        let (Some((start, end)), Some((other_start, other_end))) =
+            (&self.key_range, &other.key_range)
+        else {
+            return true;
+        };
+        if end < other_start || other_end < start {
+            return true;
+        }
+        match self.output_level.cmp(&other.output_level) {
+            std::cmp::Ordering::Less => self.smallest_seq >= other.largest_seq,
+            std::cmp::Ordering::Greater => other.smallest_seq >= self.largest_seq,
+            std::cmp::Ordering::Equal => false,
+        }
+    }
 }
 
 impl CompactionsInProgress {
@@ -259,8 +350,7 @@ impl CompactionsInProgress {
     pub fn register(&mut self, compaction: &Compaction) {
         self.tables
             .extend(compaction.input_tables().map(|t| t.file_number));
-        self.output_levels.push(compaction.output_level);
-        self.joined_runs.extend(compaction.output_run_id);
+        self.running.push(Running::of(compaction));
     }
 
     /// Marks `compaction` as finished (applied or failed).
@@ -268,15 +358,9 @@ impl CompactionsInProgress {
         for table in compaction.input_tables() {
             self.tables.remove(&table.file_number);
         }
-        if let Some(index) = self
-            .output_levels
-            .iter()
-            .position(|&level| level == compaction.output_level)
-        {
-            self.output_levels.swap_remove(index);
-        }
-        if let Some(run_id) = compaction.output_run_id {
-            self.joined_runs.retain(|&joined| joined != run_id);
+        let running = Running::of(compaction);
+        if let Some(index) = self.running.iter().position(|r| *r == running) {
+            self.running.swap_remove(index);
         }
     }
 
@@ -287,19 +371,18 @@ impl CompactionsInProgress {
 
     /// Whether nothing is running.
     pub fn is_empty(&self) -> bool {
-        self.output_levels.is_empty()
+        self.running.is_empty()
     }
 
-    /// Whether a running compaction reads a table of `runs` or joins its
-    /// outputs to one of them.
-    fn runs_busy<'a>(&self, mut runs: impl Iterator<Item = &'a SortedRun>) -> bool {
-        runs.any(|run| {
-            self.joined_runs.contains(&run.run_id())
-                || run
-                    .tables()
-                    .iter()
-                    .any(|t| self.is_compacting(t.file_number))
-        })
+    /// Whether `compaction` may run beside the running ones: no shared
+    /// table, and with each one whose key range meets its own, another
+    /// output level and the higher one's data newer than the lower one's.
+    pub fn admits(&self, compaction: &Compaction) -> bool {
+        let candidate = Running::of(compaction);
+        !compaction
+            .input_tables()
+            .any(|t| self.is_compacting(t.file_number))
+            && self.running.iter().all(|r| r.compatible(&candidate))
     }
 }
 
@@ -417,8 +500,36 @@ impl Picker {
                 }
             })
             .collect();
+        scores.extend(self.space_amplification_score(version));
         scores.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.level.cmp(&b.level)));
         scores
+    }
+
+    /// The space-amplification score: levels 1 and below over the bytes of
+    /// the largest level's oldest run, relative to the bound; it goes to the
+    /// largest level while it holds several runs (they merge into one),
+    /// else to the deepest level above it holding data (which moves down).
+    /// Level 0 is left to its trigger.
+    fn space_amplification_score(&self, version: &Version) -> Option<LevelScore> {
+        let last = version.last_level();
+        let levels = version.levels();
+        let live_bytes = levels[last].runs().last().map_or(0, SortedRun::size_bytes);
+        let tree_bytes: u64 = levels[1..].iter().map(Level::size_bytes).sum();
+        let bound = self.options.max_space_amplification;
+        let ratio = tree_bytes as f64 / live_bytes.max(1) as f64;
+        if live_bytes == 0 || ratio.partial_cmp(&bound) != Some(std::cmp::Ordering::Greater) {
+            return None;
+        }
+        let level = if levels[last].runs().len() > 1 {
+            last
+        } else {
+            (1..last).rev().find(|&level| !levels[level].is_empty())?
+        };
+        let reason = CompactionReason::SpaceAmplification {
+            tree_bytes,
+            live_bytes,
+        };
+        Some(score(level, ratio / bound, reason))
     }
 
     /// The most urgent compaction that does not collide with running ones.
@@ -501,26 +612,58 @@ impl Picker {
         } else {
             self.target_runs_to_merge(version, params, targets, output_level)
         };
-        if in_progress.output_levels.contains(&output_level)
-            || in_progress.runs_busy(source_runs.iter().chain(target_runs))
-        {
-            return None;
-        }
-        let mut inputs: Vec<CompactionInput> = source_runs
-            .iter()
-            .map(|run| whole_run(level, run))
-            .collect();
-        let mut output_run_id = None;
         let reason = match request {
             Request::Scored(reason) => reason,
             Request::Manual(_) => CompactionReason::Manual,
         };
-        match (target_runs, request) {
-            ([target], Request::Manual(Some(range))) => {
-                // Only the target's tables meeting the range or the source
-                // level's keys: the rest stays in the run, which the outputs
-                // join.
-                let tables = tables_meeting(target, source_runs, range);
+        let compaction = |inputs: Vec<CompactionInput>, output_run_id: Option<u64>| {
+            let mut compaction = Compaction {
+                inputs,
+                output_level,
+                reason,
+                score: 0.0,
+                bottommost: false,
+                target_file_size_bytes: self.options.target_file_size_bytes,
+                output_run_id,
+            };
+            compaction.bottommost = nothing_older_below(version, &compaction);
+            compaction
+        };
+        let leveled_target = match target_runs {
+            [target] if is_leveled(params, output_level == last) => Some(target),
+            _ => None,
+        };
+        let Some(target) = leveled_target else {
+            // Whole runs: the source level and the target runs.
+            let inputs = source_runs
+                .iter()
+                .map(|run| whole_run(level, run))
+                .chain(target_runs.iter().map(|run| whole_run(output_level, run)))
+                .collect();
+            return Some(compaction(inputs, None)).filter(|c| in_progress.admits(c));
+        };
+        // A leveled target: only its tables meeting the inputs' keys (and
+        // a manual compaction's range) are rewritten; the outputs join it.
+        // A manual compaction rewrites the target's tables meeting its range
+        // too (dropping what no snapshot needs any more), as it did whole.
+        let manual_range = match request {
+            Request::Manual(range) => range,
+            Request::Scored(_) => None,
+        };
+        let with_target = |mut inputs: Vec<CompactionInput>| {
+            let hull = inputs
+                .iter()
+                .flat_map(|input| input.tables.iter())
+                .map(|t| {
+                    (
+                        t.smallest.user_key().as_ref(),
+                        t.largest.user_key().as_ref(),
+                    )
+                })
+                .chain(manual_range)
+                .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+            if let Some((start, end)) = hull {
+                let tables = target.overlapping_tables(start, end).to_vec();
                 if !tables.is_empty() {
                     inputs.push(CompactionInput {
                         level: output_level,
@@ -528,21 +671,55 @@ impl Picker {
                         tables,
                     });
                 }
-                output_run_id = Some(target.run_id());
             }
-            _ => inputs.extend(target_runs.iter().map(|run| whole_run(output_level, run))),
-        }
-        let mut compaction = Compaction {
-            inputs,
-            output_level,
-            reason,
-            score: 0.0,
-            bottommost: false,
-            target_file_size_bytes: self.options.target_file_size_bytes,
-            output_run_id,
+            compaction(inputs, Some(target.run_id()))
         };
-        compaction.bottommost = nothing_older_below(version, &compaction);
-        Some(compaction)
+        match request {
+            Request::Scored(_) if level > 0 => {
+                // About one target file of each run: the key range of the
+                // oldest run's table whose merge rewrites the least of the
+                // target (per byte moved).
+                let oldest = source_runs.last()?;
+                let overlap_ratio = |t: &TableMeta| {
+                    let overlapping: u64 = target
+                        .overlapping_tables(t.smallest.user_key(), t.largest.user_key())
+                        .iter()
+                        .map(|o| o.file_size_bytes)
+                        .sum();
+                    overlapping as f64 / t.file_size_bytes.max(1) as f64
+                };
+                let tombstone_density =
+                    |t: &TableMeta| t.tombstone_count as f64 / t.entry_count.max(1) as f64;
+                let mut ranked: Vec<(f64, u64, f64, &Arc<TableMeta>)> = oldest
+                    .tables()
+                    .iter()
+                    .filter(|t| !in_progress.is_compacting(t.file_number))
+                    .map(|t| (overlap_ratio(t), t.largest_seq, tombstone_density(t), t))
+                    .collect();
+                ranked.sort_by(|a, b| {
+                    a.0.total_cmp(&b.0)
+                        .then(a.1.cmp(&b.1))
+                        .then(b.2.total_cmp(&a.2))
+                });
+                let candidates = ranked.into_iter().map(|(_, _, _, table)| table);
+                candidates.into_iter().find_map(|table| {
+                    let inputs = slice_within(level, source_runs, table);
+                    Some(with_target(inputs)).filter(|c| in_progress.admits(c))
+                })
+            }
+            Request::Manual(Some(range)) if level > 0 => {
+                let inputs = slice_of_level(level, source_runs, range);
+                Some(with_target(inputs)).filter(|c| in_progress.admits(c))
+            }
+            _ => {
+                // Level 0 (or a manual compaction of everything) moves whole.
+                let inputs = source_runs
+                    .iter()
+                    .map(|run| whole_run(level, run))
+                    .collect();
+                Some(with_target(inputs)).filter(|c| in_progress.admits(c))
+            }
+        }
     }
 
     /// The runs of `output_level` an arriving run merges with: the newest
@@ -581,23 +758,88 @@ fn whole_run(level: usize, run: &SortedRun) -> CompactionInput {
     }
 }
 
-/// The tables of `target` that meet the user-key range from the smallest to
-/// the largest key of `range` and of `sources`. They are contiguous in
-/// `target`, and every other table of `target` lies wholly before or after
-/// that range and those tables, so outputs written from them (and the
-/// sources) fit back into `target`.
-fn tables_meeting(
-    target: &SortedRun,
-    sources: &[SortedRun],
-    range: (&[u8], &[u8]),
-) -> Vec<Arc<TableMeta>> {
-    let ranges = sources.iter().filter_map(SortedRun::user_key_range);
-    let start = ranges
-        .clone()
-        .map(|(start, _)| start)
-        .fold(range.0, Ord::min);
-    let end = ranges.map(|(_, end)| end).fold(range.1, Ord::max);
-    target.overlapping_tables(start, end).to_vec()
+/// The tables of a level's `runs` (newest first) that must move with its
+/// keys in `range`: each run's tables meeting the range and the tables the
+/// newer runs gave, so that no older version of a moved key stays above it
+/// (newer ones may: they are read first). One pass: a run's tables only
+/// widen the range for the older runs after it.
+fn slice_of_level(level: usize, runs: &[SortedRun], range: (&[u8], &[u8])) -> Vec<CompactionInput> {
+    let mut hull = (
+        Bytes::copy_from_slice(range.0),
+        Bytes::copy_from_slice(range.1),
+    );
+    let mut inputs = Vec::new();
+    for run in runs {
+        let tables = run.overlapping_tables(&hull.0, &hull.1);
+        let (Some(first), Some(last)) = (tables.first(), tables.last()) else {
+            continue;
+        };
+        hull.0 = hull.0.min(first.smallest.user_key().clone());
+        hull.1 = hull.1.max(last.largest.user_key().clone());
+        inputs.push(CompactionInput {
+            level,
+            run_id: run.run_id(),
+            tables: tables.to_vec(),
+        });
+    }
+    inputs
+}
+
+/// The tables of a level's `runs` (newest first) that can move with
+/// `seed`, a table of the oldest run, without widening its key range: from
+/// each newer run, oldest to newest, the tables inside the range, which
+/// then shrinks to exclude that run's tables crossing its ends. So every
+/// table of an older run meeting a moved table moves too, and the slice
+/// stays within `seed`'s keys (taking whatever meets them from every run
+/// would widen the range run by run, up to the whole level).
+fn slice_within(level: usize, runs: &[SortedRun], seed: &Arc<TableMeta>) -> Vec<CompactionInput> {
+    let Some((oldest, newer)) = runs.split_last() else {
+        return Vec::new();
+    };
+    // The range still open, each end with whether it is included.
+    let mut low = (seed.smallest.user_key().clone(), true);
+    let mut high = (seed.largest.user_key().clone(), true);
+    let above_low =
+        |key: &[u8], low: &(Bytes, bool)| key > &low.0[..] || (low.1 && key == &low.0[..]);
+    let below_high =
+        |key: &[u8], high: &(Bytes, bool)| key < &high.0[..] || (high.1 && key == &high.0[..]);
+    let mut inputs = vec![CompactionInput {
+        level,
+        run_id: oldest.run_id(),
+        tables: vec![Arc::clone(seed)],
+    }];
+    for run in newer.iter().rev() {
+        let mut tables = Vec::new();
+        let (mut next_low, mut next_high) = (low.clone(), high.clone());
+        for table in run.tables() {
+            let starts_inside = above_low(table.smallest.user_key(), &low);
+            let ends_inside = below_high(table.largest.user_key(), &high);
+            let meets = above_low(table.largest.user_key(), &low)
+                && below_high(table.smallest.user_key(), &high);
+            match (meets, starts_inside, ends_inside) {
+                (true, true, true) => tables.push(Arc::clone(table)),
+                (true, false, _) => next_low = (table.largest.user_key().clone(), false),
+                (true, true, false) => next_high = (table.smallest.user_key().clone(), false),
+                (false, ..) => {}
+            }
+        }
+        if !tables.is_empty() {
+            inputs.push(CompactionInput {
+                level,
+                run_id: run.run_id(),
+                tables,
+            });
+        }
+        (low, high) = (next_low, next_high);
+    }
+    inputs.reverse();
+    inputs
+}
+
+/// Whether arrivals at a level merge into its one run table by table:
+/// levels below the largest with `K = 1`, the largest with `Z = 1`.
+fn is_leveled(params: PolicyParams, is_largest_level: bool) -> bool {
+    params.max_runs(is_largest_level) == 1
 }
 
 /// Where level 0 compacts: the highest level above the base that holds
@@ -651,6 +893,7 @@ mod tests {
             l0_trigger_runs: 4,
             base_level_bytes: 10 * MIB,
             target_file_size_bytes: MIB,
+            max_space_amplification: f64::INFINITY,
         }
     }
 
@@ -820,6 +1063,13 @@ mod tests {
         );
         meta.smallest_seq = seqs.0;
         meta.largest_seq = seqs.1;
+        Arc::new(meta)
+    }
+
+    /// `meta` with a file of `size_bytes`.
+    fn sized(meta: Arc<TableMeta>, size_bytes: u64) -> Arc<TableMeta> {
+        let mut meta = (*meta).clone();
+        meta.file_size_bytes = size_bytes;
         Arc::new(meta)
     }
 
@@ -1030,21 +1280,21 @@ mod tests {
         assert_eq!(after.check_invariants(), Ok(()));
         assert_eq!(after.levels()[4].runs().len(), 1);
         assert_eq!(after.levels()[4].runs()[0].tables().len(), 4);
-        // While it runs, the joined run is busy for everyone else.
+        // While it runs, no other compaction of those keys into L4 may.
         let mut running = CompactionsInProgress::new();
         running.register(&c);
-        assert!(running.runs_busy(v.levels()[4].runs().iter()));
+        assert!(!running.admits(&c));
         running.finish(&c);
-        assert!(!running.runs_busy(v.levels()[4].runs().iter()));
-        // Automatic compactions still take whole runs.
+        assert!(running.admits(&c));
+        // Level 0 moves whole, into the target's tables meeting it.
         let mut edit = VersionEdit::new();
         for n in 21..24 {
             edit.add_table(0, n, aged(n, "e", "h", (10 * n, 10 * n + 5)));
         }
         let full = v.apply(&edit).unwrap();
         let automatic = picker.pick(&full, params, &idle).unwrap();
-        assert_eq!(automatic.output_run_id, None);
-        assert_eq!(automatic.input_tables().count(), 9);
+        assert_eq!(automatic.output_run_id, Some(1));
+        assert_eq!(automatic.input_tables().count(), 6);
     }
 
     /// With a tiered largest level, level 0 compacted below data left above
@@ -1056,14 +1306,14 @@ mod tests {
         let tiering = PolicyParams::tiering(4).unwrap();
         // Largest level 20 MiB: base level 4 (L3 capacity 5 MiB < 10 MiB),
         // yet L3 still holds an older run.
-        let v = version(&[
-            (0, 10, 10, MIB),
-            (0, 11, 11, MIB),
-            (0, 12, 12, MIB),
-            (0, 13, 13, MIB),
-            (3, 5, 5, MIB),
-            (4, 1, 1, 20 * MIB),
-        ]);
+        let mut edit = VersionEdit::new();
+        for n in 10..14 {
+            edit.add_table(0, n, sized(aged(n, "a", "z", (10 * n, 10 * n + 5)), MIB));
+        }
+        edit.add_table(3, 5, sized(aged(5, "a", "z", (50, 60)), MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 20 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(v.check_invariants(), Ok(()));
         assert_eq!(picker.level_targets(&v, tiering).base_level, 4);
         let running = CompactionsInProgress::new();
         // The older run moves down first; a manual compaction starts at
@@ -1080,6 +1330,169 @@ mod tests {
         busy.register(&above_base);
         let level0 = picker.pick(&v, tiering, &busy).unwrap();
         assert_eq!((level0.inputs[0].level, level0.output_level), (0, 3));
+    }
+
+    /// A leveled level over capacity moves one table, the one whose merge
+    /// rewrites the least of the next level, and only the next level's
+    /// tables meeting it; the rest of both levels stays. Two such merges of
+    /// disjoint key ranges run at once; the version after both keeps the
+    /// age rule, whose outputs were cut where it needs it.
+    #[test]
+    fn a_leveled_compaction_takes_one_table_and_the_target_tables_meeting_it() {
+        let picker = Picker::new(options());
+        let params = PolicyParams::leveling(4).unwrap();
+        let mut edit = VersionEdit::new();
+        // L4 (largest, 40 MiB): ten tables a..t, old data.
+        let keys = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+        let keys = [keys.as_slice(), &["m", "n", "o", "p", "q", "r", "s", "t"]].concat();
+        for (n, pair) in keys.chunks(2).enumerate() {
+            let n = n as u64;
+            let meta = aged(1 + n, pair[0], pair[1], (1 + n, 1 + n));
+            edit.add_table(4, 1, sized(meta, 4 * MIB));
+        }
+        // L3 (capacity 10 MiB) holds 12 MiB of newer data in three tables;
+        // the middle one meets three L4 tables, the outer ones two and one.
+        edit.add_table(3, 2, sized(aged(20, "a", "c", (20, 25)), 4 * MIB));
+        edit.add_table(3, 2, sized(aged(21, "d", "i", (26, 30)), 4 * MIB));
+        edit.add_table(3, 2, sized(aged(22, "s", "t", (31, 35)), 4 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(v.check_invariants(), Ok(()));
+        let idle = CompactionsInProgress::new();
+        let first = picker.pick(&v, params, &idle).unwrap();
+        let files = |c: &Compaction, level: usize| -> Vec<u64> {
+            c.inputs
+                .iter()
+                .filter(|input| input.level == level)
+                .flat_map(|input| input.tables.iter().map(|t| t.file_number))
+                .collect()
+        };
+        assert_eq!(files(&first, 3), vec![22], "least overlap first");
+        assert_eq!(files(&first, 4), vec![10]);
+        assert_eq!(first.output_run_id, Some(1));
+        assert!(first.bottommost);
+        let mut running = CompactionsInProgress::new();
+        running.register(&first);
+        let second = picker.pick(&v, params, &running).unwrap();
+        assert_eq!(files(&second, 3), vec![20]);
+        assert_eq!(files(&second, 4), vec![1, 2]);
+        running.register(&second);
+        // The middle table meets L4 table 2, which the second one takes.
+        assert_eq!(picker.pick(&v, params, &running), None);
+        assert!(!running.admits(&first), "its own tables are taken");
+        let mut after = v.clone();
+        for c in [&second, &first] {
+            after = applied(&after, c, 100 + c.inputs[0].tables[0].file_number);
+            assert_eq!(after.check_invariants(), Ok(()));
+        }
+        assert_eq!(after.levels()[3].table_count(), 1);
+        assert_eq!(after.levels()[4].runs().len(), 1);
+        // One output table each (the helper), for tables 1, 2 and 10.
+        assert_eq!(after.levels()[4].table_count(), 9);
+        // A manual compaction of a key of the middle table takes just it.
+        let ManualPick::Compaction(manual) =
+            picker.pick_manual(&after, params, Some((b"e", b"e")), &idle)
+        else {
+            panic!("the middle table is left");
+        };
+        assert_eq!(files(&manual, 3), vec![21]);
+        assert_eq!(files(&manual, 4).len(), 4);
+        let after = applied(&after, &manual, 200);
+        assert_eq!(after.check_invariants(), Ok(()));
+        assert!(after.levels()[3].is_empty());
+    }
+
+    /// An output spanning old target data and new source data would break
+    /// the age rule against a table above it that shares no key with the
+    /// source (the old data is older than that table, the new data newer):
+    /// the executor's cursor cuts the output between them.
+    #[test]
+    fn outputs_are_cut_where_the_age_rule_needs_it() {
+        let mut edit = VersionEdit::new();
+        // L3: the source (keys m..p, new) and a neighbour (c..e, seq 20).
+        edit.add_table(3, 2, aged(20, "c", "e", (20, 20)));
+        edit.add_table(3, 2, aged(21, "m", "p", (30, 40)));
+        // L4: one old table spanning both (seq 1..10).
+        edit.add_table(4, 1, aged(1, "a", "z", (1, 10)));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(v.check_invariants(), Ok(()));
+        let compaction = Compaction {
+            inputs: vec![
+                whole_run(3, &v.levels()[3].runs()[0]),
+                whole_run(4, &v.levels()[4].runs()[0]),
+            ],
+            output_level: 4,
+            reason: CompactionReason::Manual,
+            score: 1.0,
+            bottommost: true,
+            target_file_size_bytes: MIB,
+            output_run_id: Some(1),
+        };
+        // The input tables are its own: take only table 21 from L3.
+        let mut partial = compaction.clone();
+        partial.inputs[0].tables.retain(|t| t.file_number == 21);
+        let bounds = crate::executor::AgeBounds::new(&v, &partial, 1);
+        let mut cursor = bounds.cursor();
+        // Old keys a, d (seq 5) may share a table; the new key n (seq 35)
+        // may not join them: table 20 above (seq 20) meets that table.
+        assert!(!cursor.needs_cut(b"a", 5, 5));
+        assert!(!cursor.needs_cut(b"d", 5, 5));
+        assert!(cursor.needs_cut(b"n", 35, 35));
+        // From n on, a table meets only tables it is newer than (below) or
+        // nothing above: old and new data may mix again.
+        assert!(!cursor.needs_cut(b"o", 35, 35));
+        assert!(!cursor.needs_cut(b"x", 2, 2));
+    }
+
+    /// Issue 14: a tiered largest level within its `Z` runs but holding
+    /// more than the space bound over its oldest run merges its runs into
+    /// one; a leveled tree over the bound moves its upper level down.
+    #[test]
+    fn passing_the_space_bound_starts_a_space_amplification_compaction() {
+        let bounded = Picker::new(PickerOptions {
+            max_space_amplification: 1.5,
+            ..options()
+        });
+        let tiering = PolicyParams::tiering(4).unwrap();
+        let idle = CompactionsInProgress::new();
+        let mut edit = VersionEdit::new();
+        edit.add_table(4, 3, sized(aged(3, "a", "z", (21, 30)), 6 * MIB));
+        edit.add_table(4, 2, sized(aged(2, "a", "z", (11, 20)), 6 * MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 20 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(Picker::new(options()).pick(&v, tiering, &idle), None);
+        let c = bounded.pick(&v, tiering, &idle).unwrap();
+        assert_eq!(
+            c.reason,
+            CompactionReason::SpaceAmplification {
+                tree_bytes: 32 * MIB,
+                live_bytes: 20 * MIB,
+            }
+        );
+        assert_eq!((c.output_level, c.inputs.len()), (4, 3));
+        assert!(c.reason.to_string().contains("live data"));
+        // Within the bound: nothing to do.
+        let mut edit = VersionEdit::new();
+        edit.add_table(4, 2, sized(aged(2, "a", "z", (11, 20)), 6 * MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 20 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(bounded.pick(&v, tiering, &idle), None);
+        // Leveled with T = 2: L2 and L3 under their capacities (10 and 20
+        // MiB), the tree (64 MiB) over 1.5 times the largest level (40).
+        let leveling = PolicyParams::leveling(2).unwrap();
+        let mut edit = VersionEdit::new();
+        edit.add_table(2, 4, sized(aged(4, "a", "z", (21, 30)), 8 * MIB));
+        edit.add_table(3, 2, sized(aged(2, "a", "m", (11, 20)), 8 * MIB));
+        edit.add_table(3, 2, sized(aged(3, "n", "z", (11, 20)), 8 * MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 40 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(Picker::new(options()).pick(&v, leveling, &idle), None);
+        let c = bounded.pick(&v, leveling, &idle).unwrap();
+        assert!(matches!(
+            c.reason,
+            CompactionReason::SpaceAmplification { .. }
+        ));
+        assert_eq!((c.inputs[0].level, c.output_level), (3, 4));
+        assert_eq!(c.inputs[0].tables.len(), 1, "one table at a time");
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! several at once, and manual ranges), merged and installed in random
 //! order, while the picker options and the policy are redrawn between steps
 //! (the base level moves down when `T` grows or `base_level_bytes` is
-//! raised, and up again). After every installed compaction the version must
+//! raised, and up again; the space-amplification bound comes and goes).
+//! After every installed compaction the version must
 //! pass the invariant checker and every key must read, through the version
 //! in read order, what was written last: a deleted key stays deleted.
+//! The merges cut their outputs at the target size and where the executor's
+//! [`AgeBounds`] says the age rule needs it, and table-granular (partial)
+//! compactions into leveled runs must occur.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,9 +17,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_compaction::picker::{
-    Compaction, CompactionsInProgress, ManualPick, Picker, PickerOptions,
+    Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };
-use seer_compaction::{PolicyParams, TableMeta, Version, VersionEdit};
+use seer_compaction::{AgeBounds, PolicyParams, TableMeta, Version, VersionEdit};
 use seer_core::{InternalKey, ValueKind};
 
 const LEVELS: usize = 6;
@@ -50,12 +54,17 @@ struct Model {
     picker: Picker,
     params: PolicyParams,
     in_progress: CompactionsInProgress,
-    pending: Vec<(Compaction, u64)>,
+    /// Running compactions, each with its new run id and the version it
+    /// was picked from.
+    pending: Vec<(Compaction, u64, Version)>,
     next_number: u64,
     next_seq: u64,
     installed: usize,
     tombstones_dropped: usize,
     manual_picks: usize,
+    partial_picks: usize,
+    concurrent_picks: usize,
+    space_picks: usize,
 }
 
 impl Model {
@@ -73,6 +82,9 @@ impl Model {
             installed: 0,
             tombstones_dropped: 0,
             manual_picks: 0,
+            partial_picks: 0,
+            concurrent_picks: 0,
+            space_picks: 0,
         }
     }
 
@@ -122,9 +134,38 @@ impl Model {
     }
 
     fn start(&mut self, compaction: Compaction) {
+        if self.is_partial(&compaction) {
+            self.partial_picks += 1;
+        }
+        if !self.pending.is_empty() {
+            self.concurrent_picks += 1;
+        }
+        if matches!(
+            compaction.reason,
+            CompactionReason::SpaceAmplification { .. }
+        ) {
+            self.space_picks += 1;
+        }
         self.in_progress.register(&compaction);
         let run_id = self.new_number();
-        self.pending.push((compaction, run_id));
+        let version = self.version.clone();
+        self.pending.push((compaction, run_id, version));
+    }
+
+    /// Whether `compaction` leaves tables of its source level behind.
+    fn is_partial(&self, compaction: &Compaction) -> bool {
+        let Some(source) = compaction.inputs.first() else {
+            return false;
+        };
+        let taken = compaction
+            .inputs
+            .iter()
+            .filter(|input| input.level == source.level)
+            .map(|input| input.tables.len())
+            .sum::<usize>();
+        source.level > 0
+            && source.level != compaction.output_level
+            && taken < self.version.levels()[source.level].table_count()
     }
 
     fn pick(&mut self) {
@@ -151,7 +192,7 @@ impl Model {
 
     /// Merges and installs pending compaction `index`.
     fn finish(&mut self, index: usize) {
-        let (compaction, new_run_id) = self.pending.swap_remove(index);
+        let (compaction, new_run_id, picked_from) = self.pending.swap_remove(index);
         let run_id = compaction.output_run_id.unwrap_or(new_run_id);
         let edit = if compaction.is_trivial_move() {
             compaction.trivial_move_edit(run_id)
@@ -171,10 +212,25 @@ impl Model {
                 self.tombstones_dropped += before - merged.len();
             }
             let per_table = (compaction.target_file_size_bytes / ENTRY_BYTES).max(1) as usize;
+            let bounds = AgeBounds::new(&picked_from, &compaction, run_id);
+            let mut age = bounds.cursor();
+            let mut chunks: Vec<BTreeMap<u8, Entry>> = Vec::new();
+            for (key, entry) in merged {
+                let full = chunks.last().is_some_and(|chunk| chunk.len() >= per_table);
+                if full {
+                    age.cut();
+                }
+                let too_old = age.needs_cut(&[key], entry.0, entry.0);
+                match chunks.last_mut() {
+                    Some(chunk) if !full && !too_old => {
+                        chunk.insert(key, entry);
+                    }
+                    _ => chunks.push(BTreeMap::from([(key, entry)])),
+                }
+            }
             let mut edit = compaction.removal_edit();
-            let entries: Vec<(u8, Entry)> = merged.into_iter().collect();
-            for chunk in entries.chunks(per_table) {
-                let table = self.table(chunk.iter().copied().collect());
+            for chunk in chunks {
+                let table = self.table(chunk);
                 edit.add_table(compaction.output_level, run_id, table);
             }
             edit
@@ -215,6 +271,7 @@ fn draw_options(rng: &mut Rng) -> PickerOptions {
         l0_trigger_runs: 1 + rng.below(4) as usize,
         base_level_bytes: ENTRY_BYTES * (1 + rng.below(30)),
         target_file_size_bytes: ENTRY_BYTES * (1 + rng.below(12)),
+        max_space_amplification: [f64::INFINITY, 1.2, 1.5, 3.0][rng.below(4) as usize],
     }
 }
 
@@ -239,6 +296,7 @@ fn draw_params(rng: &mut Rng) -> PolicyParams {
 #[test]
 fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
     let (mut installed, mut dropped, mut manual) = (0, 0, 0);
+    let (mut partial, mut concurrent, mut space) = (0, 0, 0);
     for seed in 1..=12u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut model = Model::new(&mut rng);
@@ -262,9 +320,18 @@ fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
         installed += model.installed;
         dropped += model.tombstones_dropped;
         manual += model.manual_picks;
+        partial += model.partial_picks;
+        concurrent += model.concurrent_picks;
+        space += model.space_picks;
     }
     // The run exercised what it claims to.
     assert!(installed > 10_000, "{installed} versions installed");
     assert!(dropped > 100, "{dropped} tombstones dropped");
     assert!(manual > 100, "{manual} manual picks");
+    assert!(partial > 100, "{partial} partial compactions");
+    assert!(
+        concurrent > 100,
+        "{concurrent} compactions picked beside running ones"
+    );
+    assert!(space > 20, "{space} space-amplification compactions");
 }

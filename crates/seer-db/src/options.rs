@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use seer_compaction::picker::DEFAULT_MAX_SPACE_AMPLIFICATION;
 use seer_compaction::{PolicyParams, MAX_FILTER_BITS_PER_KEY};
 use seer_core::{FileSystem, MergeOperator, RealFileSystem, SharedFileSystem};
 use seer_sstable::{Compression, MAX_BLOCK_SIZE_BYTES};
@@ -50,6 +51,7 @@ pub struct DBOptions {
     pub(crate) l0_stop_writes_trigger: usize,
     pub(crate) target_file_size_bytes: u64,
     pub(crate) base_level_size_bytes: u64,
+    pub(crate) max_space_amplification: f64,
     pub(crate) levels_count: usize,
     pub(crate) max_memory_bytes: Option<u64>,
     pub(crate) min_free_disk_bytes: Option<u64>,
@@ -82,6 +84,7 @@ impl Default for DBOptions {
             l0_stop_writes_trigger: 36,
             target_file_size_bytes: 64 << 20,
             base_level_size_bytes: 256 << 20,
+            max_space_amplification: DEFAULT_MAX_SPACE_AMPLIFICATION,
             levels_count: 7,
             max_memory_bytes: None,
             min_free_disk_bytes: None,
@@ -114,6 +117,7 @@ impl fmt::Debug for DBOptions {
             .field("bloom_bits_per_key", &self.bloom_bits_per_key)
             .field("compression", &self.compression)
             .field("compaction_policy", &self.compaction_policy)
+            .field("max_space_amplification", &self.max_space_amplification)
             .field(
                 "l0_slowdown_writes_trigger",
                 &self.l0_slowdown_writes_trigger,
@@ -239,6 +243,16 @@ impl DBOptions {
         base_level_size, base_level_size_bytes: u64
     );
     setter!(
+        /// Bound on space amplification, the tree's bytes over its live
+        /// data (estimated as the largest level's bytes; default 1.5, the
+        /// anchor being RocksDB universal compaction's
+        /// `max_size_amplification_percent`): the adaptive policy only
+        /// chooses shapes whose worst case stays under it, and a
+        /// space-amplification compaction starts when the measured ratio
+        /// (levels 1 and below) passes it. A finite ratio above 1.0.
+        max_space_amplification, max_space_amplification: f64
+    );
+    setter!(
         /// Memory budget of memtables: flush early at 80%, stop writes at 95%.
         max_memory_bytes, max_memory_bytes: Option<u64>
     );
@@ -312,7 +326,7 @@ impl DBOptions {
 
     /// Checks every option; the first problem is an `InvalidArgument`.
     pub(crate) fn validate(&self) -> Result<()> {
-        let checks: [(bool, &str); 14] = [
+        let checks: [(bool, &str); 15] = [
             (
                 (1024..=MEMTABLE_CAPACITY_LIMIT_BYTES).contains(&self.memtable_capacity_bytes),
                 "memtable_capacity must be 1 KiB..=64 GiB",
@@ -368,6 +382,10 @@ impl DBOptions {
             (
                 !self.write_stall_timeout.is_zero(),
                 "write_stall_timeout must be positive",
+            ),
+            (
+                self.max_space_amplification.is_finite() && self.max_space_amplification > 1.0,
+                "max_space_amplification must be a finite ratio above 1.0 (bytes on disk over live bytes, e.g. 1.5)",
             ),
         ];
         if let Some((_, reason)) = checks.iter().find(|(ok, _)| !ok) {

@@ -242,3 +242,33 @@ fn a_put_past_the_last_sequence_number_is_sequence_exhausted_not_a_background_fa
     );
     assert_eq!(db.get(b"k").unwrap(), None);
 }
+
+/// Issue 14: the space-amplification bound is a ratio of bytes on disk to
+/// live bytes, so it must be finite and above 1.0; anything else is refused
+/// at open with the option's name.
+#[test]
+fn a_nonsense_max_space_amplification_is_refused_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    for bound in [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1.0,
+        0.5,
+        0.0,
+        -2.0,
+    ] {
+        let options = DBOptions::default().max_space_amplification(bound);
+        let error = options.open(dir.path()).unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidArgument(reason) if reason.contains("max_space_amplification")),
+            "{bound}: {error}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let db = DBOptions::default()
+        .max_space_amplification(1.05)
+        .open(dir.path())
+        .unwrap();
+    db.put(b"k", b"v").unwrap();
+}

@@ -60,6 +60,7 @@ fn a_deleted_key_stays_deleted_when_a_reopen_moves_the_base_level_down() {
             base_level_size_bytes: 20338,
             background_threads: 2,
             memory_budget_memtables: None,
+            max_space_amplification_tenths: 15,
         },
         redraw_seed: None,
     };
@@ -87,6 +88,7 @@ fn a_deleted_key_stays_deleted_when_a_reopen_moves_the_base_level_down() {
             base_level_size_bytes: 2173,
             background_threads: 2,
             memory_budget_memtables: None,
+            max_space_amplification_tenths: 15,
         })),
         Op::Write(Write::Merge {
             key: 20,
@@ -171,6 +173,7 @@ fn a_deleted_key_stays_deleted_when_a_reopen_moves_the_base_level_down() {
             base_level_size_bytes: 22510,
             background_threads: 2,
             memory_budget_memtables: None,
+            max_space_amplification_tenths: 15,
         })),
         Op::CompactRange(None),
     ];

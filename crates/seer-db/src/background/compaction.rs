@@ -58,7 +58,11 @@ impl CompactionState {
                     None => "adaptive: initial policy, no workload observed yet",
                 };
                 let params = recorded.unwrap_or_else(|| options.initial_policy());
-                let adaptive = AdaptivePolicy::new(params, AdaptiveOptions::default());
+                let adaptive_options = AdaptiveOptions {
+                    max_space_amplification: options.max_space_amplification,
+                    ..AdaptiveOptions::default()
+                };
+                let adaptive = AdaptivePolicy::new(params, adaptive_options);
                 (params, Some(adaptive), reason.to_owned())
             }
         };
@@ -67,6 +71,7 @@ impl CompactionState {
                 l0_trigger_runs: options.l0_compaction_trigger,
                 base_level_bytes: options.base_level_size_bytes,
                 target_file_size_bytes: options.target_file_size_bytes,
+                max_space_amplification: options.max_space_amplification,
             }),
             in_progress: Mutex::new(CompactionsInProgress::new()),
             policy: Mutex::new(PolicyState {

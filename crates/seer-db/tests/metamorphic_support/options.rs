@@ -70,6 +70,8 @@ pub struct DrawnOptions {
     pub background_threads: usize,
     /// `max_memory_bytes`, as a multiple (at least 2) of the memtable.
     pub memory_budget_memtables: Option<u64>,
+    /// `max_space_amplification`, in tenths (15: the default 1.5).
+    pub max_space_amplification_tenths: u32,
 }
 
 impl DrawnOptions {
@@ -125,6 +127,8 @@ impl DrawnOptions {
             },
             background_threads: rng.between_usize(1, 4),
             memory_budget_memtables: rng.chance(1, 5).then(|| rng.between(4, 16)),
+            // Tight bounds start space-amplification compactions often.
+            max_space_amplification_tenths: [11, 12, 15, 15, 30, 100][rng.between_usize(0, 5)],
         }
     }
 
@@ -166,7 +170,8 @@ impl DrawnOptions {
             .max_memory_bytes(
                 self.memory_budget_memtables
                     .map(|count| count * self.memtable_capacity_bytes as u64),
-            );
+            )
+            .max_space_amplification(f64::from(self.max_space_amplification_tenths) / 10.0);
         merge.install(options)
     }
 }
