@@ -41,6 +41,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_compaction::picker::{
     Compaction, CompactionsInProgress, ManualPick, Picker, PickerOptions,
+    DEFAULT_MAX_SPACE_AMPLIFICATION,
 };
 use seer_compaction::{PolicyParams, TableMeta, Version, VersionEdit};
 use seer_core::{InternalKey, ValueKind};
@@ -66,6 +67,7 @@ impl State {
                 l0_trigger_runs: 4,
                 base_level_bytes: 10 * MIB,
                 target_file_size_bytes: MIB,
+                max_space_amplification: DEFAULT_MAX_SPACE_AMPLIFICATION,
             },
             params: PolicyParams::leveling(10).unwrap(),
             in_progress: CompactionsInProgress::new(),
@@ -157,14 +159,20 @@ impl State {
                 "base-level" => self.options.base_level_bytes = parse_size(value)?,
                 "target-file" => self.options.target_file_size_bytes = parse_size(value)?,
                 "policy" => self.params = parse_policy(value)?,
+                "space-bound" => {
+                    self.options.max_space_amplification = value
+                        .parse()
+                        .map_err(|error| format!("space-bound `{value}`: {error}"))?
+                }
                 other => return Err(format!("unknown option `{other}`")),
             }
         }
         Ok(format!(
-            "l0-trigger={} base-level={} target-file={} policy: {}\n",
+            "l0-trigger={} base-level={} target-file={} space-bound={} policy: {}\n",
             self.options.l0_trigger_runs,
             print_size(self.options.base_level_bytes),
             print_size(self.options.target_file_size_bytes),
+            self.options.max_space_amplification,
             self.params
         ))
     }
