@@ -7,7 +7,10 @@
 //!   crash test and a 60 s release run of the metamorphic test.
 //! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode;
 //!   `--engines seer,fjall,rocksdb` also turns on the peers' cargo features.
-//! - `loom`: the loom models of the commit pipeline.
+//! - `loom`: the loom models of the commit pipeline and of the memtable's
+//!   arena skip list.
+//! - `asan`: seer-memtable's unit, model and concurrency tests under
+//!   AddressSanitizer (nightly toolchain; not part of `ci`).
 //! - `fuzz <target|all> [--seconds N]`: cargo-fuzz targets, found under
 //!   `crates/*/fuzz/fuzz_targets/`.
 //! - `crash [--cycles N] [--seed S]`: the kill -9 crash test (seer-db's
@@ -42,8 +45,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Runs the loom models of the commit pipeline.
+    /// Runs the loom models of the commit pipeline and the arena skip list.
     Loom,
+    /// Runs seer-memtable's tests under AddressSanitizer (nightly).
+    Asan,
     /// Runs a cargo-fuzz target, or `all` of them, for a time.
     Fuzz {
         /// Target name, or `all`.
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         Task::Ci => ci(),
         Task::Bench { args } => bench(&args),
         Task::Loom => loom(),
+        Task::Asan => asan(),
         Task::Fuzz { target, seconds } => fuzz(&target, seconds),
         Task::Crash { cycles, seed } => crash(cycles, seed),
         Task::Stress {
@@ -319,20 +325,50 @@ fn bench_features(args: &[String]) -> Vec<&'static str> {
 
 fn loom() -> TaskResult {
     let target_dir = workspace_root().join("target").join("loom");
+    for package in ["seer-wal", "seer-memtable"] {
+        run(
+            &format!("loom models of {package}"),
+            cargo()
+                .env("RUSTFLAGS", "--cfg loom")
+                .env("LOOM_MAX_PREEMPTIONS", "2")
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .args([
+                    "test",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    package,
+                    "--lib",
+                    "loom",
+                ]),
+        )?;
+    }
+    Ok(())
+}
+
+/// The memtable's unsafe arena module, with its unit, model and concurrency
+/// tests, under AddressSanitizer. Needs the nightly toolchain (`-Z` flags)
+/// and an explicit target, so that the sanitizer flags skip build scripts
+/// and proc macros.
+fn asan() -> TaskResult {
+    let target_dir = workspace_root().join("target").join("asan");
     run(
-        "loom models",
-        cargo()
-            .env("RUSTFLAGS", "--cfg loom")
-            .env("LOOM_MAX_PREEMPTIONS", "2")
+        "seer-memtable tests under AddressSanitizer",
+        Command::new("cargo")
+            .current_dir(workspace_root())
+            .env("RUSTFLAGS", "-Zsanitizer=address")
+            .env("RUSTDOCFLAGS", "-Zsanitizer=address")
             .env("CARGO_TARGET_DIR", target_dir)
             .args([
+                "+nightly",
                 "test",
-                "--release",
                 "--locked",
                 "-p",
-                "seer-wal",
+                "seer-memtable",
+                "--target",
+                "x86_64-unknown-linux-gnu",
                 "--lib",
-                "loom",
+                "--tests",
             ]),
     )
 }
