@@ -66,17 +66,27 @@ pub fn memtable_concurrent(data: &[u8]) {
     let memtable = Arc::new(Memtable::new(usize::from(config % 4) + 1, 1 << 20));
     let (left, right) = inserts.split_at(inserts.len() / 2);
     std::thread::scope(|scope| {
-        for share in [left, right] {
-            let memtable = &memtable;
-            scope.spawn(move || {
-                for insert in share {
-                    memtable
-                        .insert(insert.user_key(), insert.seq, insert.kind, insert.value())
-                        .unwrap_or_else(|error| panic!("insert refused: {error}"));
-                }
-            });
-        }
+        let writers: Vec<_> = [left, right]
+            .into_iter()
+            .map(|share| {
+                let memtable = &memtable;
+                scope.spawn(move || {
+                    for insert in share {
+                        memtable
+                            .insert(insert.user_key(), insert.seq, insert.kind, insert.value())
+                            .unwrap_or_else(|error| panic!("insert refused: {error}"));
+                    }
+                })
+            })
+            .collect();
         read_while_writing(&memtable, &inserts);
+        // Joined explicitly, so the threads have exited (their thread-local
+        // state freed) before the fuzzer's leak check runs.
+        for writer in writers {
+            if let Err(panic) = writer.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
     });
     let mut model = Model::new();
     for insert in &inserts {
