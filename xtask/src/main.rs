@@ -323,8 +323,17 @@ fn bench_features(args: &[String]) -> Vec<&'static str> {
         .collect()
 }
 
+/// A target directory of its own for builds with other `RUSTFLAGS` (so they
+/// do not evict the ordinary build): `name` under `CARGO_TARGET_DIR` if set,
+/// else under the workspace's `target`.
+fn flagged_target_dir(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join(name)
+}
+
 fn loom() -> TaskResult {
-    let target_dir = workspace_root().join("target").join("loom");
+    let target_dir = flagged_target_dir("loom");
     for package in ["seer-wal", "seer-memtable"] {
         run(
             &format!("loom models of {package}"),
@@ -351,7 +360,7 @@ fn loom() -> TaskResult {
 /// and an explicit target, so that the sanitizer flags skip build scripts
 /// and proc macros.
 fn asan() -> TaskResult {
-    let target_dir = workspace_root().join("target").join("asan");
+    let target_dir = flagged_target_dir("asan");
     run(
         "seer-memtable tests under AddressSanitizer",
         Command::new("cargo")
