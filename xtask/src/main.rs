@@ -10,7 +10,10 @@
 //!   (see [`imports`]), failing on a circle.
 //! - `bench [ARGS]`: the benchmark harness (`seer-bench`) in release mode;
 //!   `--engines seer,fjall,rocksdb` also turns on the peers' cargo features.
-//! - `loom`: the loom models of the commit pipeline.
+//! - `loom`: the loom models of the commit pipeline and of the memtable's
+//!   arena skip list.
+//! - `asan`: seer-memtable's unit, model and concurrency tests under
+//!   AddressSanitizer (nightly toolchain; not part of `ci`).
 //! - `fuzz <target|all> [--seconds N]`: cargo-fuzz targets, found under
 //!   `crates/*/fuzz/fuzz_targets/`.
 //! - `crash [--cycles N] [--seed S]`: the kill -9 crash test (seer-db's
@@ -57,8 +60,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Runs the loom models of the commit pipeline.
+    /// Runs the loom models of the commit pipeline and the arena skip list.
     Loom,
+    /// Runs seer-memtable's tests under AddressSanitizer (nightly).
+    Asan,
     /// Runs a cargo-fuzz target, or `all` of them, for a time.
     Fuzz {
         /// Target name, or `all`.
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
         Task::Imports { crates, verbose } => import_graph(&crates, verbose),
         Task::Bench { args } => bench(&args),
         Task::Loom => loom(),
+        Task::Asan => asan(),
         Task::Fuzz { target, seconds } => fuzz(&target, seconds),
         Task::Crash { cycles, seed } => crash(cycles, seed),
         Task::Stress {
@@ -367,22 +373,61 @@ fn bench_features(args: &[String]) -> Vec<&'static str> {
         .collect()
 }
 
+/// A target directory of its own for builds with other `RUSTFLAGS` (so they
+/// do not evict the ordinary build): `name` under `CARGO_TARGET_DIR` if set,
+/// else under the workspace's `target`.
+fn flagged_target_dir(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join(name)
+}
+
 fn loom() -> TaskResult {
-    let target_dir = workspace_root().join("target").join("loom");
+    let target_dir = flagged_target_dir("loom");
+    for package in ["seer-wal", "seer-memtable"] {
+        run(
+            &format!("loom models of {package}"),
+            cargo()
+                .env("RUSTFLAGS", "--cfg loom")
+                .env("LOOM_MAX_PREEMPTIONS", "2")
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .args([
+                    "test",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    package,
+                    "--lib",
+                    "loom",
+                ]),
+        )?;
+    }
+    Ok(())
+}
+
+/// The memtable's unsafe arena module, with its unit, model and concurrency
+/// tests, under AddressSanitizer. Needs the nightly toolchain (`-Z` flags)
+/// and an explicit target, so that the sanitizer flags skip build scripts
+/// and proc macros.
+fn asan() -> TaskResult {
+    let target_dir = flagged_target_dir("asan");
     run(
-        "loom models",
-        cargo()
-            .env("RUSTFLAGS", "--cfg loom")
-            .env("LOOM_MAX_PREEMPTIONS", "2")
+        "seer-memtable tests under AddressSanitizer",
+        Command::new("cargo")
+            .current_dir(workspace_root())
+            .env("RUSTFLAGS", "-Zsanitizer=address")
+            .env("RUSTDOCFLAGS", "-Zsanitizer=address")
             .env("CARGO_TARGET_DIR", target_dir)
             .args([
+                "+nightly",
                 "test",
-                "--release",
                 "--locked",
                 "-p",
-                "seer-wal",
+                "seer-memtable",
+                "--target",
+                "x86_64-unknown-linux-gnu",
                 "--lib",
-                "loom",
+                "--tests",
             ]),
     )
 }

@@ -1,5 +1,6 @@
-//! Counts heap allocations per `put` (SyncPolicy::Never, one writer) and runs
-//! a fixed number of puts for `valgrind --tool=callgrind` instruction counts.
+//! Counts heap allocations per `put` (SyncPolicy::Never, one writer) and per
+//! `get` (hits and misses, all answered by the memtable), and runs a fixed
+//! number of puts for `valgrind --tool=callgrind` instruction counts.
 //!
 //! `cargo run --release -p seer-db --example put_profile -- [puts]`
 #![allow(clippy::unwrap_used)]
@@ -68,5 +69,19 @@ fn main() {
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     let per_put = (after - before) as f64 / puts as f64;
     println!("{puts} puts, {per_put:.2} engine allocations per put");
+    let hits = allocations_per_get(&db, keys.iter().map(String::as_bytes));
+    let missing_keys: Vec<String> = keys.iter().map(|key| format!("{key}-")).collect();
+    let misses = allocations_per_get(&db, missing_keys.iter().map(String::as_bytes));
+    println!("{hits:.2} allocations per get (hit), {misses:.2} per get (miss)");
     drop(db);
+}
+
+/// Heap allocations per `db.get` of each key, the returned value included.
+fn allocations_per_get<'k>(db: &seer_db::DB, keys: impl ExactSizeIterator<Item = &'k [u8]>) -> f64 {
+    let key_count = keys.len().max(1);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for key in keys {
+        std::hint::black_box(db.get(key).unwrap());
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / key_count as f64
 }

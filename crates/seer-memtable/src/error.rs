@@ -14,4 +14,10 @@ pub enum MemtableError {
         /// The offending sequence number.
         seq: SeqNo,
     },
+    /// The user key is longer than [`crate::MAX_USER_KEY_BYTES`].
+    #[error("user key of {key_bytes} bytes exceeds the memtable's maximum")]
+    KeyTooLarge {
+        /// The offending key's length.
+        key_bytes: usize,
+    },
 }

@@ -1,13 +1,11 @@
-//! Ordered iteration over a memtable: one buffered cursor per partition,
-//! merged by seer-core's [`MergingIterator`].
+//! Ordered iteration over a memtable: one cursor per partition, merged by
+//! seer-core's [`MergingIterator`].
 //!
-//! A cursor cannot hold a skip-list entry (it borrows the map, and the cursor
-//! must own its `Arc<Memtable>`), so it copies a batch of entry *handles*
-//! (an `Arc` key clone and a `Bytes` value clone each, never the bytes) into
-//! a reused buffer and steps through it; at the buffer's end it resumes the
-//! skip-list range after the last key it held. Batches start small, so a
-//! seek followed by a short scan stays cheap, and double up to
-//! [`MAX_BATCH_LEN`] on long scans.
+//! A partition cursor is a position in its arena skip list that holds the
+//! list alive ([`ListCursor`]): `key()` and `value()` borrow the node in the
+//! arena, `next` is one pointer load, `prev` a search from the top (nodes
+//! have no back pointers). Nothing is copied or allocated per entry; the
+//! bounds are encoded once per iterator and shared by its cursors.
 
 use std::convert::Infallible;
 use std::ops::Bound;
@@ -16,201 +14,109 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::{InternalIterator, MergingIterator};
 
-use crate::key::{EncodedKey, KeyBounds};
+use crate::key::{KeyBounds, Target};
+use crate::skiplist::ListCursor;
 use crate::Memtable;
-
-/// Entries fetched by the first batch after a seek.
-const MIN_BATCH_LEN: usize = 4;
-/// Upper limit of the doubling batch length.
-const MAX_BATCH_LEN: usize = 128;
-
-/// Which way a partition cursor's buffer runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Forward,
-    Backward,
-}
 
 /// A cursor over one partition, within the iterator's bounds.
 #[derive(Debug)]
 pub(crate) struct PartitionCursor {
-    memtable: Arc<Memtable>,
-    partition_index: usize,
-    bounds: KeyBounds,
-    /// Entries in the order of `direction`; the current one is `position`.
-    buffer: Vec<(EncodedKey, Bytes)>,
-    position: usize,
-    direction: Direction,
-    /// Length of the next batch.
-    batch_len: usize,
-    /// Whether the range ended inside the buffer (no further batch).
-    exhausted: bool,
-}
-
-impl PartitionCursor {
-    fn new(memtable: Arc<Memtable>, partition_index: usize, bounds: KeyBounds) -> Self {
-        Self {
-            memtable,
-            partition_index,
-            bounds,
-            buffer: Vec::with_capacity(MIN_BATCH_LEN),
-            position: 0,
-            direction: Direction::Forward,
-            batch_len: MIN_BATCH_LEN,
-            exhausted: true,
-        }
-    }
-
-    /// Buffers the first entries at or after `start`, ascending.
-    fn fill_forward(&mut self, start: Bound<EncodedKey>) {
-        self.begin_batch(Direction::Forward);
-        let partition = &self.memtable.partitions()[self.partition_index];
-        let range = partition.range((start.as_ref(), self.bounds.upper.as_ref()));
-        self.buffer.extend(
-            range
-                .take(self.batch_len)
-                .map(|entry| (entry.key().clone(), entry.value().clone())),
-        );
-        self.end_batch();
-    }
-
-    /// Buffers the last entries at or before `end`, descending.
-    fn fill_backward(&mut self, end: Bound<EncodedKey>) {
-        self.begin_batch(Direction::Backward);
-        let partition = &self.memtable.partitions()[self.partition_index];
-        let range = partition.range((self.bounds.lower.as_ref(), end.as_ref()));
-        self.buffer.extend(
-            range
-                .rev()
-                .take(self.batch_len)
-                .map(|entry| (entry.key().clone(), entry.value().clone())),
-        );
-        self.end_batch();
-    }
-
-    fn begin_batch(&mut self, direction: Direction) {
-        self.buffer.clear();
-        self.position = 0;
-        self.direction = direction;
-    }
-
-    fn end_batch(&mut self) {
-        self.exhausted = self.buffer.len() < self.batch_len;
-        debug_assert!(
-            self.is_sorted_in_direction(),
-            "partition batch out of order"
-        );
-    }
-
-    fn is_sorted_in_direction(&self) -> bool {
-        self.buffer.windows(2).all(|pair| match self.direction {
-            Direction::Forward => pair[0].0 < pair[1].0,
-            Direction::Backward => pair[0].0 > pair[1].0,
-        })
-    }
-
-    /// Steps within the buffer; at its end, fetches the next (larger) batch
-    /// after the entry just left.
-    fn advance(&mut self) {
-        self.position += 1;
-        if self.position < self.buffer.len() || self.exhausted {
-            return;
-        }
-        let Some((last_key, _)) = self.buffer.pop() else {
-            return;
-        };
-        self.batch_len = (self.batch_len * 2).min(MAX_BATCH_LEN);
-        match self.direction {
-            Direction::Forward => self.fill_forward(Bound::Excluded(last_key)),
-            Direction::Backward => self.fill_backward(Bound::Excluded(last_key)),
-        }
-    }
-
-    /// Restarts from the current entry in `direction`, excluding it.
-    fn turn(&mut self, direction: Direction) {
-        if self.position >= self.buffer.len() {
-            return;
-        }
-        let (current_key, _) = self.buffer.swap_remove(self.position);
-        self.batch_len = MIN_BATCH_LEN;
-        match direction {
-            Direction::Forward => self.fill_forward(Bound::Excluded(current_key)),
-            Direction::Backward => self.fill_backward(Bound::Excluded(current_key)),
-        }
-    }
-
-    fn current(&self) -> Option<&(EncodedKey, Bytes)> {
-        self.buffer.get(self.position)
-    }
+    cursor: ListCursor,
+    bounds: Arc<KeyBounds>,
 }
 
 /// An empty value, returned by [`PartitionCursor::value`] when not valid.
 static EMPTY_VALUE: Bytes = Bytes::new();
+
+impl PartitionCursor {
+    /// Unpositions the cursor if its entry lies outside the bounds by
+    /// `is_outside` ([`KeyBounds::is_above`] after a forward move,
+    /// [`KeyBounds::is_below`] after a backward one).
+    fn clear_if(&mut self, is_outside: fn(&KeyBounds, &[u8]) -> bool) {
+        if self
+            .cursor
+            .entry()
+            .is_some_and(|entry| is_outside(&self.bounds, entry.key()))
+        {
+            self.cursor.clear();
+        }
+    }
+}
 
 impl InternalIterator for PartitionCursor {
     type Error = Infallible;
 
     #[inline]
     fn valid(&self) -> bool {
-        self.position < self.buffer.len()
+        self.cursor.entry().is_some()
     }
 
     #[inline]
     fn key(&self) -> &[u8] {
-        self.current().map_or(&[], |(key, _)| key.as_bytes())
+        self.cursor.entry().map_or(&[], |entry| entry.key())
     }
 
     #[inline]
     fn value(&self) -> &Bytes {
-        self.current().map_or(&EMPTY_VALUE, |(_, value)| value)
+        self.cursor
+            .entry()
+            .map_or(&EMPTY_VALUE, |entry| entry.value())
     }
 
     fn seek_to_first(&mut self) -> Result<(), Infallible> {
-        self.batch_len = MIN_BATCH_LEN;
-        self.fill_forward(self.bounds.lower.clone());
+        match &self.bounds.lower {
+            Bound::Included(lower) => self.cursor.seek(&Target::from_encoded(lower)),
+            Bound::Excluded(lower) => self.cursor.seek_after(&Target::from_encoded(lower)),
+            Bound::Unbounded => self.cursor.seek_to_first(),
+        }
+        self.clear_if(KeyBounds::is_above);
         Ok(())
     }
 
     fn seek_to_last(&mut self) -> Result<(), Infallible> {
-        self.batch_len = MIN_BATCH_LEN;
-        self.fill_backward(self.bounds.upper.clone());
+        match &self.bounds.upper {
+            Bound::Included(upper) => self.cursor.seek_at_or_before(&Target::from_encoded(upper)),
+            Bound::Excluded(upper) => self.cursor.seek_before(&Target::from_encoded(upper)),
+            Bound::Unbounded => self.cursor.seek_to_last(),
+        }
+        self.clear_if(KeyBounds::is_below);
         Ok(())
     }
 
     fn seek(&mut self, target: &[u8]) -> Result<(), Infallible> {
-        self.batch_len = MIN_BATCH_LEN;
-        let start = self.bounds.lower_at(EncodedKey::from_encoded(target));
-        self.fill_forward(start);
+        if self.bounds.is_below(target) {
+            return self.seek_to_first();
+        }
+        self.cursor.seek(&Target::from_encoded(target));
+        self.clear_if(KeyBounds::is_above);
         Ok(())
     }
 
     fn seek_for_prev(&mut self, target: &[u8]) -> Result<(), Infallible> {
-        self.batch_len = MIN_BATCH_LEN;
-        let end = self.bounds.upper_at(EncodedKey::from_encoded(target));
-        self.fill_backward(end);
+        if self.bounds.is_above(target) {
+            return self.seek_to_last();
+        }
+        self.cursor.seek_at_or_before(&Target::from_encoded(target));
+        self.clear_if(KeyBounds::is_below);
         Ok(())
     }
 
     fn next(&mut self) -> Result<(), Infallible> {
-        match self.direction {
-            Direction::Forward => self.advance(),
-            Direction::Backward => self.turn(Direction::Forward),
-        }
+        self.cursor.next();
+        self.clear_if(KeyBounds::is_above);
         Ok(())
     }
 
     fn prev(&mut self) -> Result<(), Infallible> {
-        match self.direction {
-            Direction::Backward => self.advance(),
-            Direction::Forward => self.turn(Direction::Backward),
-        }
+        self.cursor.prev();
+        self.clear_if(KeyBounds::is_below);
         Ok(())
     }
 }
 
 /// A cursor over a memtable's entries in internal-key order, within the
 /// user-key bounds it was made with. It yields every version (the caller
-/// applies snapshots), holds the memtable alive, and never fails.
+/// applies snapshots), holds the memtable's entries alive, and never fails.
 ///
 /// Over a memtable that is still written, an entry inserted after the cursor
 /// was positioned may or may not be seen (never out of order); readers
@@ -222,9 +128,15 @@ pub struct MemtableIterator {
 }
 
 impl MemtableIterator {
-    pub(crate) fn new(memtable: &Arc<Memtable>, bounds: KeyBounds) -> Self {
-        let cursors = (0..memtable.partition_count())
-            .map(|index| PartitionCursor::new(Arc::clone(memtable), index, bounds.clone()))
+    pub(crate) fn new(memtable: &Memtable, bounds: KeyBounds) -> Self {
+        let bounds = Arc::new(bounds);
+        let cursors = memtable
+            .partitions()
+            .iter()
+            .map(|partition| PartitionCursor {
+                cursor: ListCursor::new(Arc::clone(partition)),
+                bounds: Arc::clone(&bounds),
+            })
             .collect();
         Self {
             merge: MergingIterator::new(cursors),

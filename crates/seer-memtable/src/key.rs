@@ -1,50 +1,31 @@
-//! The skip-list key: an encoded internal key behind a shared pointer, and the
-//! translation of user-key bounds into internal-key bounds.
+//! Keys as the skip list compares them: a borrowed search [`Target`] (no
+//! allocation per lookup or seek), the 16-byte user-key prefix stored in
+//! every node, the trailers of entries and seek keys, and the translation of
+//! user-key bounds into internal-key bounds ([`KeyBounds`]).
 //!
-//! Keys are stored encoded (`user_key | trailer u64 LE`, seer-core's format)
-//! so that an iterator hands out the stored bytes as `&[u8]` without
-//! re-encoding, and cloning one into an iterator's buffer is one reference
-//! count increment (`Arc<[u8]>`: one allocation per key, no separate header
-//! as a promoted `Bytes` would need).
-//!
-//! Beside the pointer, each key keeps the first 16 bytes of its user key as a
-//! big-endian integer *inside the skip-list node*. Most comparisons during a
-//! skip-list search are decided by that integer, without following the
-//! pointer to the key bytes (a cache miss per visited node) or calling
-//! `memcmp`; see `examples/throughput.rs` for the measured effect. Sixteen
-//! bytes rather than eight: common fixed-width keys (zero-padded decimal
-//! counters, 16-byte ids) share their first 8 bytes, so an 8-byte prefix
-//! decided almost nothing for them (callgrind, 16-byte decimal keys: 15
-//! `memcmp` calls per insert with 8 bytes).
+//! Each node keeps the first 16 bytes of its user key as two big-endian
+//! integers beside its tower. Most comparisons during a skip-list search are
+//! decided by them, without reading the key bytes further on or calling
+//! `memcmp`. Sixteen bytes rather than eight: common fixed-width keys
+//! (zero-padded decimal counters, 16-byte ids) share their first 8 bytes, so
+//! an 8-byte prefix decided almost nothing for them (callgrind, 16-byte
+//! decimal keys: 15 `memcmp` calls per insert with 8 bytes).
 
 use std::cmp::Ordering;
 use std::ops::Bound;
-use std::sync::Arc;
 
 use seer_core::{compare_internal_keys, InternalKey, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES};
 
-/// Encoded keys up to this length are assembled on the stack.
-const STACK_KEY_BYTES: usize = 64;
-
-/// An encoded internal key, ordered by [`compare_internal_keys`].
-#[derive(Clone, Debug)]
-pub(crate) struct EncodedKey {
-    /// [`user_key_prefix`] of the user key: orders like the user key
-    /// wherever two prefixes differ.
-    prefix: [u64; 2],
-    encoded: Arc<[u8]>,
-}
-
 /// The first 16 bytes of `user_key`, zero-padded, as two big-endian
 /// integers (most significant first; two `u64`s rather than a `u128`, which
-/// would align the skip-list node to 16 bytes and pad it).
+/// would align the node to 16 bytes and pad it).
 ///
 /// If two prefixes differ, the user keys compare the same way: at the first
 /// differing byte either both keys have a byte (which decides both orders)
 /// or the shorter key ended, making it a prefix of the longer key (smaller),
 /// while its padding zero is below the longer key's non-zero byte.
 #[inline]
-fn user_key_prefix(user_key: &[u8]) -> [u64; 2] {
+pub(crate) fn user_key_prefix(user_key: &[u8]) -> [u64; 2] {
     let mut bytes = [0u8; 16];
     let len = user_key.len().min(16);
     bytes[..len].copy_from_slice(&user_key[..len]);
@@ -60,122 +41,92 @@ fn be_u64(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(word)
 }
 
-impl EncodedKey {
-    /// The key of an entry of `kind` for `user_key` written at `seq`.
-    pub(crate) fn entry(user_key: &[u8], seq: SeqNo, kind: ValueKind) -> Self {
-        Self::from_parts(
-            user_key,
-            InternalKey::new(bytes::Bytes::new(), seq, kind).trailer(),
-        )
-    }
+/// A search position in internal-key order, borrowing its user key: the
+/// user key, its prefix and a trailer (user key ascending, trailer
+/// descending, as [`compare_internal_keys`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target<'a> {
+    pub(crate) prefix: [u64; 2],
+    pub(crate) user_key: &'a [u8],
+    pub(crate) trailer: u64,
+}
 
-    /// The seek key of `user_key` at `snapshot_seq`: it sorts just before the
-    /// newest entry of `user_key` with `seq <= snapshot_seq`.
-    pub(crate) fn seek(user_key: &[u8], snapshot_seq: SeqNo) -> Self {
-        Self::from_parts(
-            user_key,
-            InternalKey::seek_key(bytes::Bytes::new(), snapshot_seq).trailer(),
-        )
-    }
-
-    /// A copy of an already encoded internal key (a seek target). Like
-    /// [`compare_internal_keys`], an input shorter than a trailer counts as
-    /// a bare user key.
-    pub(crate) fn from_encoded(encoded: &[u8]) -> Self {
-        let user_key_len = encoded
-            .len()
-            .checked_sub(TRAILER_BYTES)
-            .unwrap_or(encoded.len());
-        Self {
-            prefix: user_key_prefix(&encoded[..user_key_len]),
-            encoded: Arc::from(encoded),
-        }
-    }
-
-    /// `user_key | trailer`, in one allocation for keys up to
-    /// [`STACK_KEY_BYTES`] (assembled on the stack, then copied once).
-    fn from_parts(user_key: &[u8], trailer: u64) -> Self {
-        let encoded_len = user_key.len() + TRAILER_BYTES;
-        let encoded: Arc<[u8]> = if encoded_len <= STACK_KEY_BYTES {
-            let mut buffer = [0u8; STACK_KEY_BYTES];
-            buffer[..user_key.len()].copy_from_slice(user_key);
-            buffer[user_key.len()..encoded_len].copy_from_slice(&trailer.to_le_bytes());
-            Arc::from(&buffer[..encoded_len])
-        } else {
-            let mut buffer = Vec::with_capacity(encoded_len);
-            buffer.extend_from_slice(user_key);
-            buffer.extend_from_slice(&trailer.to_le_bytes());
-            Arc::from(buffer)
-        };
+impl<'a> Target<'a> {
+    /// `user_key` with `trailer`.
+    #[inline]
+    pub(crate) fn new(user_key: &'a [u8], trailer: u64) -> Self {
         Self {
             prefix: user_key_prefix(user_key),
-            encoded,
+            user_key,
+            trailer,
         }
     }
 
-    /// The encoded internal key.
-    #[inline]
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The user key and the kind. Stored keys are built by [`Self::entry`]
-    /// from a [`ValueKind`], so their kind byte is always valid.
-    #[inline]
-    pub(crate) fn user_key_and_kind(&self) -> (&[u8], ValueKind) {
-        let split = self.encoded.len().saturating_sub(TRAILER_BYTES);
-        let (user_key, trailer) = self.encoded.split_at(split);
-        let kind_byte = trailer.first().copied().unwrap_or_default();
-        let kind = ValueKind::from_byte(kind_byte);
-        debug_assert!(kind.is_ok(), "stored key with kind byte {kind_byte}");
-        (user_key, kind.unwrap_or(ValueKind::Put))
+    /// An encoded internal key (a seek target). Like
+    /// [`compare_internal_keys`], an input shorter than a trailer counts as a
+    /// bare user key with trailer zero.
+    pub(crate) fn from_encoded(encoded: &'a [u8]) -> Self {
+        match encoded.len().checked_sub(TRAILER_BYTES) {
+            Some(split) => {
+                let (user_key, trailer) = encoded.split_at(split);
+                let mut trailer_bytes = [0u8; TRAILER_BYTES];
+                trailer_bytes.copy_from_slice(trailer);
+                Self::new(user_key, u64::from_le_bytes(trailer_bytes))
+            }
+            None => Self::new(encoded, 0),
+        }
     }
 }
 
-impl PartialEq for EncodedKey {
-    #[inline]
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
+/// The trailer of an entry of `kind` written at `seq`.
+#[inline]
+pub(crate) fn entry_trailer(seq: SeqNo, kind: ValueKind) -> u64 {
+    InternalKey::new(bytes::Bytes::new(), seq, kind).trailer()
 }
 
-impl Eq for EncodedKey {}
-
-impl PartialOrd for EncodedKey {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+/// The trailer of the seek key at `snapshot_seq`: it sorts just before the
+/// newest entry of a user key with `seq <= snapshot_seq`.
+#[inline]
+pub(crate) fn seek_trailer(snapshot_seq: SeqNo) -> u64 {
+    InternalKey::seek_key(bytes::Bytes::new(), snapshot_seq.min(MAX_SEQ)).trailer()
 }
 
-impl Ord for EncodedKey {
-    #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.prefix
-            .cmp(&other.prefix)
-            .then_with(|| compare_internal_keys(&self.encoded, &other.encoded))
-    }
+/// The kind byte of a stored trailer. Stored trailers are built by
+/// [`entry_trailer`] from a [`ValueKind`], so the byte is always valid.
+#[inline]
+pub(crate) fn kind_of_trailer(trailer: u64) -> ValueKind {
+    let kind_byte = trailer.to_le_bytes()[0];
+    let kind = ValueKind::from_byte(kind_byte);
+    debug_assert!(kind.is_ok(), "stored key with kind byte {kind_byte}");
+    kind.unwrap_or(ValueKind::Put)
 }
 
 /// The trailer that sorts before every entry of a user key (the seek key at
 /// [`MAX_SEQ`]: all bits set).
 fn first_trailer() -> u64 {
-    InternalKey::seek_key(bytes::Bytes::new(), MAX_SEQ).trailer()
+    seek_trailer(MAX_SEQ)
 }
 
 /// The trailer that sorts after (or equal to) every entry of a user key: a
 /// tombstone at sequence number zero.
 fn last_trailer() -> u64 {
-    InternalKey::new(bytes::Bytes::new(), 0, ValueKind::Delete).trailer()
+    entry_trailer(0, ValueKind::Delete)
 }
 
-/// Internal-key bounds equivalent to user-key bounds.
+fn encode(user_key: &[u8], trailer: u64) -> Vec<u8> {
+    let mut encoded = Vec::with_capacity(user_key.len() + TRAILER_BYTES);
+    encoded.extend_from_slice(user_key);
+    encoded.extend_from_slice(&trailer.to_le_bytes());
+    encoded
+}
+
+/// Internal-key bounds (encoded) equivalent to user-key bounds.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyBounds {
     /// Every yielded key is above this.
-    pub(crate) lower: Bound<EncodedKey>,
+    pub(crate) lower: Bound<Vec<u8>>,
     /// Every yielded key is below this.
-    pub(crate) upper: Bound<EncodedKey>,
+    pub(crate) upper: Bound<Vec<u8>>,
 }
 
 impl KeyBounds {
@@ -184,41 +135,33 @@ impl KeyBounds {
     /// for the upper bound.
     pub(crate) fn from_user_bounds(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Self {
         let lower = match lower {
-            Bound::Included(user_key) => {
-                Bound::Included(EncodedKey::from_parts(user_key, first_trailer()))
-            }
-            Bound::Excluded(user_key) => {
-                Bound::Excluded(EncodedKey::from_parts(user_key, last_trailer()))
-            }
+            Bound::Included(user_key) => Bound::Included(encode(user_key, first_trailer())),
+            Bound::Excluded(user_key) => Bound::Excluded(encode(user_key, last_trailer())),
             Bound::Unbounded => Bound::Unbounded,
         };
         let upper = match upper {
-            Bound::Included(user_key) => {
-                Bound::Included(EncodedKey::from_parts(user_key, last_trailer()))
-            }
-            Bound::Excluded(user_key) => {
-                Bound::Excluded(EncodedKey::from_parts(user_key, first_trailer()))
-            }
+            Bound::Included(user_key) => Bound::Included(encode(user_key, last_trailer())),
+            Bound::Excluded(user_key) => Bound::Excluded(encode(user_key, first_trailer())),
             Bound::Unbounded => Bound::Unbounded,
         };
         Self { lower, upper }
     }
 
-    /// The tighter of the lower bound and "at or after `target`".
-    pub(crate) fn lower_at(&self, target: EncodedKey) -> Bound<EncodedKey> {
+    /// Whether the encoded internal key `key` lies below the lower bound.
+    pub(crate) fn is_below(&self, key: &[u8]) -> bool {
         match &self.lower {
-            Bound::Included(lower) if target < *lower => Bound::Included(lower.clone()),
-            Bound::Excluded(lower) if target <= *lower => Bound::Excluded(lower.clone()),
-            _ => Bound::Included(target),
+            Bound::Included(lower) => compare_internal_keys(key, lower) == Ordering::Less,
+            Bound::Excluded(lower) => compare_internal_keys(key, lower) != Ordering::Greater,
+            Bound::Unbounded => false,
         }
     }
 
-    /// The tighter of the upper bound and "at or before `target`".
-    pub(crate) fn upper_at(&self, target: EncodedKey) -> Bound<EncodedKey> {
+    /// Whether the encoded internal key `key` lies above the upper bound.
+    pub(crate) fn is_above(&self, key: &[u8]) -> bool {
         match &self.upper {
-            Bound::Included(upper) if target > *upper => Bound::Included(upper.clone()),
-            Bound::Excluded(upper) if target >= *upper => Bound::Excluded(upper.clone()),
-            _ => Bound::Included(target),
+            Bound::Included(upper) => compare_internal_keys(key, upper) == Ordering::Greater,
+            Bound::Excluded(upper) => compare_internal_keys(key, upper) != Ordering::Less,
+            Bound::Unbounded => false,
         }
     }
 }
@@ -227,63 +170,50 @@ impl KeyBounds {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bounds_bracket_every_entry_of_the_user_key() {
-        let newest = EncodedKey::entry(b"k", MAX_SEQ, ValueKind::Merge);
-        let oldest = EncodedKey::entry(b"k", 0, ValueKind::Delete);
-        let first = EncodedKey::from_parts(b"k", first_trailer());
-        let last = EncodedKey::from_parts(b"k", last_trailer());
-        assert!(first < newest);
-        assert_eq!(last, oldest);
-        assert!(EncodedKey::entry(b"j", 0, ValueKind::Delete) < first);
-        assert!(last < EncodedKey::entry(b"k\0", MAX_SEQ, ValueKind::Merge));
+    fn encoded(user_key: &[u8], seq: SeqNo, kind: ValueKind) -> Vec<u8> {
+        InternalKey::new(user_key.to_vec(), seq, kind)
+            .encode()
+            .to_vec()
     }
 
     #[test]
-    fn seek_targets_are_clamped_to_the_bounds() {
-        let bounds = KeyBounds::from_user_bounds(Bound::Excluded(b"b"), Bound::Excluded(b"d"));
-        let at_lower = EncodedKey::entry(b"b", 0, ValueKind::Delete);
-        let at_upper = EncodedKey::from_parts(b"d", first_trailer());
-        assert_eq!(bounds.lower_at(at_lower.clone()), Bound::Excluded(at_lower));
-        assert_eq!(bounds.upper_at(at_upper.clone()), Bound::Excluded(at_upper));
-        let inside = EncodedKey::entry(b"c", 5, ValueKind::Put);
-        assert_eq!(
-            bounds.lower_at(inside.clone()),
-            Bound::Included(inside.clone())
-        );
-        assert_eq!(bounds.upper_at(inside.clone()), Bound::Included(inside));
-
-        let bounds = KeyBounds::from_user_bounds(Bound::Included(b"b"), Bound::Included(b"d"));
-        let below = EncodedKey::entry(b"a", 5, ValueKind::Put);
-        let above = EncodedKey::entry(b"e", 5, ValueKind::Put);
-        let first_b = EncodedKey::from_parts(b"b", first_trailer());
-        let last_d = EncodedKey::entry(b"d", 0, ValueKind::Delete);
-        assert_eq!(bounds.lower_at(below), Bound::Included(first_b));
-        assert_eq!(bounds.upper_at(above), Bound::Included(last_d));
+    fn bounds_bracket_every_entry_of_the_user_key() {
+        let newest = encoded(b"k", MAX_SEQ, ValueKind::Merge);
+        let oldest = encoded(b"k", 0, ValueKind::Delete);
+        let included = KeyBounds::from_user_bounds(Bound::Included(b"k"), Bound::Included(b"k"));
+        for key in [&newest, &oldest] {
+            assert!(!included.is_below(key) && !included.is_above(key));
+        }
+        assert!(included.is_below(&encoded(b"j", 0, ValueKind::Delete)));
+        assert!(included.is_above(&encoded(b"k\0", MAX_SEQ, ValueKind::Merge)));
+        let excluded = KeyBounds::from_user_bounds(Bound::Excluded(b"k"), Bound::Excluded(b"k"));
+        for key in [&newest, &oldest] {
+            assert!(excluded.is_below(key) && excluded.is_above(key));
+        }
+        assert!(!excluded.is_below(&encoded(b"k\0", MAX_SEQ, ValueKind::Merge)));
+        assert!(!excluded.is_above(&encoded(b"j", 0, ValueKind::Delete)));
     }
 
     proptest::proptest! {
         #[test]
-        fn prefixed_order_is_the_internal_key_order(
-            a in proptest::collection::vec(0u8..3, 0..20), sa in 0..MAX_SEQ,
-            b in proptest::collection::vec(0u8..3, 0..20), sb in 0..MAX_SEQ,
+        fn targets_split_like_compare_internal_keys(
+            a in proptest::collection::vec(0u8..3, 0..20),
+            b in proptest::collection::vec(0u8..3, 0..20),
         ) {
-            let a = EncodedKey::entry(&a, sa, ValueKind::Put);
-            let b = EncodedKey::entry(&b, sb, ValueKind::Put);
-            proptest::prop_assert_eq!(a.cmp(&b), compare_internal_keys(a.as_bytes(), b.as_bytes()));
-            let b_target = EncodedKey::from_encoded(b.as_bytes());
-            proptest::prop_assert_eq!(a.cmp(&b_target), a.cmp(&b));
+            let (ta, tb) = (Target::from_encoded(&a), Target::from_encoded(&b));
+            let by_target = ta.prefix.cmp(&tb.prefix)
+                .then_with(|| ta.user_key.cmp(tb.user_key))
+                .then_with(|| tb.trailer.cmp(&ta.trailer));
+            proptest::prop_assert_eq!(by_target, compare_internal_keys(&a, &b));
         }
     }
 
     #[test]
-    fn parts_round_trip_for_short_and_long_keys() {
-        let long_user_key = vec![7u8; STACK_KEY_BYTES];
-        for user_key in [&b"user"[..], &long_user_key] {
-            let key = EncodedKey::entry(user_key, 42, ValueKind::Merge);
-            assert_eq!(key.user_key_and_kind(), (user_key, ValueKind::Merge));
-            let expected = InternalKey::new(user_key.to_vec(), 42, ValueKind::Merge).encode();
-            assert_eq!(key.as_bytes(), &expected[..]);
+    fn trailers_round_trip_their_kind() {
+        for kind in [ValueKind::Put, ValueKind::Delete, ValueKind::Merge] {
+            assert_eq!(kind_of_trailer(entry_trailer(42, kind)), kind);
         }
+        assert!(seek_trailer(7) > entry_trailer(7, ValueKind::Merge));
+        assert!(seek_trailer(7) < entry_trailer(8, ValueKind::Delete));
     }
 }

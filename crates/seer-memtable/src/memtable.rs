@@ -6,37 +6,46 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossbeam_skiplist::SkipMap;
 use seer_core::{Lookup, MergeBase, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES};
 
 use crate::iter::MemtableIterator;
-use crate::key::{EncodedKey, KeyBounds};
+use crate::key::{entry_trailer, kind_of_trailer, seek_trailer, KeyBounds, Target};
+use crate::skiplist::{height_from_hash, SkipList, NODE_OVERHEAD_BYTES};
 use crate::MemtableError;
 
-/// One partition: encoded internal key -> value (empty for tombstones).
-pub(crate) type Partition = SkipMap<EncodedKey, Bytes>;
+/// One partition: an arena skip list of encoded internal key -> value
+/// (empty for tombstones).
+pub(crate) type Partition = SkipList;
 
-/// Estimated bytes one entry costs beyond its key and value bytes: the skip
-/// list node (reference count and height word, the key's prefix and
-/// `Arc<[u8]>` pointer, the `Bytes` value handle, two tower pointers on
-/// average at p = 1/2), the
-/// key allocation's two reference counts, and two allocator headers.
-pub const ENTRY_OVERHEAD_BYTES: usize = std::mem::size_of::<usize>()
-    + std::mem::size_of::<EncodedKey>()
-    + std::mem::size_of::<Bytes>()
-    + 2 * std::mem::size_of::<usize>()
-    + 2 * std::mem::size_of::<usize>()
-    + 2 * 16;
+/// Estimated bytes one entry costs beyond its key and value bytes: its
+/// arena node's fixed part (the `Bytes` value handle, the 16-byte key
+/// prefix, key length and height) and a tower of two pointers (mean height
+/// 4/3 plus alignment padding). The value bytes themselves are counted at
+/// their length, wherever they live.
+pub const ENTRY_OVERHEAD_BYTES: usize = NODE_OVERHEAD_BYTES;
 
-/// The in-memory write buffer: `P` lock-free skip lists ordered by internal
-/// key, `partition = xxh3(user_key) % P`.
+/// The longest user key an entry may have (its encoded length is stored in
+/// 32 bits).
+pub const MAX_USER_KEY_BYTES: usize = u32::MAX as usize - TRAILER_BYTES;
+
+/// Smallest arena block of a partition.
+const MIN_BLOCK_BYTES: usize = 16 << 10;
+/// Largest arena block of a partition (a 64 MiB memtable with two
+/// partitions allocates 64 blocks).
+const MAX_BLOCK_BYTES: usize = 1 << 20;
+
+/// Multiplier mixing a sequence number into the key hash for the height.
+const SEQ_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The in-memory write buffer: `P` lock-free arena skip lists ordered by
+/// internal key, `partition = xxh3(user_key) % P`.
 ///
 /// Inserts take `&self` and may run from many threads at once. Once
 /// [`frozen`](Self::freeze), the memtable refuses inserts but stays readable
-/// and iterable; iterators hold an `Arc<Memtable>` and keep it alive.
+/// and iterable; iterators hold its partitions (and so its entries) alive.
 #[derive(Debug)]
 pub struct Memtable {
-    partitions: Box<[Partition]>,
+    partitions: Box<[Arc<Partition>]>,
     capacity_bytes: usize,
     frozen: AtomicBool,
     stats: Stats,
@@ -93,8 +102,11 @@ impl Memtable {
     /// that asks to be flushed once its accounted size reaches
     /// `capacity_bytes`. See [`crate::DEFAULT_PARTITIONS`].
     pub fn new(partition_count: usize, capacity_bytes: usize) -> Self {
-        let partitions = (0..partition_count.max(1))
-            .map(|_| Partition::new())
+        let partition_count = partition_count.max(1);
+        let block_bytes =
+            (capacity_bytes / partition_count / 16).clamp(MIN_BLOCK_BYTES, MAX_BLOCK_BYTES);
+        let partitions = (0..partition_count)
+            .map(|_| Arc::new(Partition::new(block_bytes)))
             .collect();
         Self {
             partitions,
@@ -108,9 +120,12 @@ impl Memtable {
     /// `value` ignored by readers, pass `Bytes::new()`) or a merge operand.
     /// Lock-free; may be called from many threads at once.
     ///
-    /// `value` is stored as given (no copy): a `Bytes` slicing a larger
-    /// buffer keeps that whole buffer alive while only its length is
-    /// accounted.
+    /// The key is copied into the partition's arena together with the skip
+    /// list node (one bump allocation, no heap allocation); `value` is
+    /// stored as given (no copy): a `Bytes` slicing a larger buffer keeps
+    /// that whole buffer alive while only its length is accounted.
+    /// Inserting an internal key (user key, `seq`, `kind`) that is already
+    /// present keeps the first value.
     pub fn insert(
         &self,
         user_key: &[u8],
@@ -124,10 +139,18 @@ impl Memtable {
         if seq > MAX_SEQ {
             return Err(MemtableError::SeqTooLarge { seq });
         }
+        if user_key.len() > MAX_USER_KEY_BYTES {
+            return Err(MemtableError::KeyTooLarge {
+                key_bytes: user_key.len(),
+            });
+        }
         let charged_bytes = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
-        let key = EncodedKey::entry(user_key, seq, kind);
-        self.partition_of(user_key).insert(key, value);
-        self.stats.record(kind, seq, charged_bytes);
+        let hash = xxhash_rust::xxh3::xxh3_64(user_key);
+        let height = height_from_hash(mix(hash ^ seq.wrapping_mul(SEQ_MIX)));
+        let partition = self.partition_at(hash);
+        if partition.insert(user_key, entry_trailer(seq, kind), value, height) {
+            self.stats.record(kind, seq, charged_bytes);
+        }
         Ok(())
     }
 
@@ -135,17 +158,23 @@ impl Memtable {
     /// entries with `seq <= snapshot_seq` are seen. Merge operands are
     /// returned newest first, with the put or tombstone below them if it lies
     /// in this memtable.
+    ///
+    /// The probe borrows `user_key` (no seek key is built) and allocates
+    /// nothing unless merge operands are found.
     pub fn get(&self, user_key: &[u8], snapshot_seq: SeqNo) -> Lookup {
-        let seek_key = EncodedKey::seek(user_key, snapshot_seq.min(MAX_SEQ));
+        let hash = xxhash_rust::xxh3::xxh3_64(user_key);
+        let target = Target::new(user_key, seek_trailer(snapshot_seq));
         let mut operands = Vec::new();
-        for entry in self.partition_of(user_key).range(seek_key..) {
-            let (entry_user_key, kind) = entry.key().user_key_and_kind();
+        let mut cursor = self.partition_at(hash).seek(&target);
+        while let Some(entry) = cursor {
+            let (entry_user_key, trailer) = entry.user_key_and_trailer();
             if entry_user_key != user_key {
                 break;
             }
-            let base = match kind {
+            let base = match kind_of_trailer(trailer) {
                 ValueKind::Merge => {
                     operands.push(entry.value().clone());
+                    cursor = entry.next();
                     continue;
                 }
                 ValueKind::Put => MergeBase::Value(entry.value().clone()),
@@ -157,13 +186,14 @@ impl Memtable {
     }
 
     /// An iterator over every entry, in internal-key order. It holds this
-    /// memtable alive. Not positioned: call a seek first.
+    /// memtable's entries alive. Not positioned: call a seek first.
     pub fn iter(self: &Arc<Self>) -> MemtableIterator {
         self.range(Bound::Unbounded, Bound::Unbounded)
     }
 
     /// An iterator over the entries whose user key lies within
-    /// `lower..upper`, in internal-key order. It holds this memtable alive.
+    /// `lower..upper`, in internal-key order. It holds this memtable's entries
+    /// alive.
     /// Not positioned: call a seek first.
     pub fn range(self: &Arc<Self>, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> MemtableIterator {
         MemtableIterator::new(self, KeyBounds::from_user_bounds(lower, upper))
@@ -237,21 +267,25 @@ impl Memtable {
     }
 
     /// The partitions, for iterators.
-    pub(crate) fn partitions(&self) -> &[Partition] {
+    pub(crate) fn partitions(&self) -> &[Arc<Partition>] {
         &self.partitions
     }
 
-    /// The partition that holds `user_key`.
+    /// The partition of the user key whose xxh3 hash is `hash`.
     #[inline]
-    fn partition_of(&self, user_key: &[u8]) -> &Partition {
-        let count = self.partitions.len();
-        let index = if count == 1 {
-            0
-        } else {
-            (xxhash_rust::xxh3::xxh3_64(user_key) % count as u64) as usize
-        };
+    fn partition_at(&self, hash: u64) -> &Partition {
+        let index = (hash % self.partitions.len() as u64) as usize;
         &self.partitions[index]
     }
+}
+
+/// A bijective 64-bit mixer (the splitmix64 finaliser), so that the height
+/// bits of `hash ^ seq * SEQ_MIX` are well spread for every version of a key.
+#[inline]
+fn mix(mut word: u64) -> u64 {
+    word = (word ^ (word >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    word = (word ^ (word >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    word ^ (word >> 31)
 }
 
 /// The answer for `operands` (newest first) above `base`.

@@ -27,6 +27,16 @@ fn current_reader_corpus_replays_clean() {
 }
 
 #[test]
+fn memtable_concurrent_corpus_replays_clean() {
+    replay(
+        "seer-memtable",
+        "memtable_concurrent",
+        3,
+        fuzz::memtable_concurrent,
+    );
+}
+
+#[test]
 fn block_decoder_corpus_replays_clean() {
     replay("seer-sstable", "block_decoder", 3, fuzz::block_decoder);
 }

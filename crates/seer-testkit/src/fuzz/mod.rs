@@ -5,10 +5,12 @@
 
 mod db_ops;
 mod manifest;
+mod memtable;
 mod sstable;
 mod wal;
 
 pub use db_ops::db_ops;
 pub use manifest::{current_reader, manifest_reader};
+pub use memtable::memtable_concurrent;
 pub use sstable::{block_decoder, table_reader};
 pub use wal::wal_reader;
