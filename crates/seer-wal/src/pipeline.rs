@@ -24,6 +24,13 @@
 //! of the poisoning at once through [`Apply::poisoned`], even when no write
 //! is waiting (a failed sync of the interval syncer).
 //!
+//! A leader whose group will be synced, and that finds fewer requests queued
+//! than the previous group had, first yields its CPU once: the previous
+//! group's writers were just woken with their results, and on a busy machine
+//! they are queued again by the time it runs, so one `fdatasync` serves them
+//! too instead of the next (groups otherwise alternate between large and
+//! small). A lone writer never yields (its previous group had one member).
+//!
 //! Each waiter sleeps on its own condition variable; leadership is handed
 //! over explicitly, so no waiter polls or sleeps in a loop. A request that
 //! finds no leader leads at once and never sleeps, so it gets no wait slot:
@@ -42,7 +49,9 @@ use crate::error::{Result, WalError};
 use crate::interval_syncer::Syncer;
 use crate::record::WriteRecord;
 use crate::segment::segment_path;
-use crate::sync_primitives::{lock, wait, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync_primitives::{
+    lock, wait, yield_now, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering,
+};
 
 /// Receives every committed group, in sequence order, before its records
 /// become visible. The owner inserts them into its memtable here.
@@ -227,6 +236,8 @@ struct State {
     /// once they have grown.
     group: Vec<Sequenced>,
     members: Vec<Member>,
+    /// Members of the last group formed (the gathering yield's yardstick).
+    last_group_count: usize,
 }
 
 /// How a request joined the queue.
@@ -287,6 +298,7 @@ impl<A: Apply> CommitPipeline<A> {
             log: Some(ActiveLog::new(writer, segment)),
             group: Vec::new(),
             members: Vec::new(),
+            last_group_count: 0,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -584,6 +596,11 @@ impl<A: Apply> Shared<A> {
         let mut outcome = None;
         let (mut log, mut group, mut members) = {
             let mut state = lock(&self.state);
+            if self.should_gather(&state) {
+                drop(state);
+                yield_now();
+                state = lock(&self.state);
+            }
             let mut group = std::mem::take(&mut state.group);
             let mut members = std::mem::take(&mut state.members);
             self.form_group(&mut state, &mut group, &mut members, &mut outcome);
@@ -605,6 +622,18 @@ impl<A: Apply> Shared<A> {
         state.members = members;
         self.hand_over(state, log, result.err().as_ref());
         outcome
+    }
+
+    /// Whether the leader should yield once before forming its group: the
+    /// group will be synced and fewer requests are queued than the last
+    /// group had members.
+    fn should_gather(&self, state: &State) -> bool {
+        state.queue.len() < state.last_group_count
+            && (self.options.sync_policy == SyncPolicy::Always
+                || state
+                    .queue
+                    .iter()
+                    .any(|p| p.write.as_ref().is_some_and(|(_, options)| options.sync)))
     }
 
     fn form_group(
@@ -648,6 +677,7 @@ impl<A: Apply> Shared<A> {
                 sync: options.sync,
             });
         }
+        state.last_group_count = members.len();
         self.last_seq.store(state.next_seq - 1, Ordering::Release);
     }
 
