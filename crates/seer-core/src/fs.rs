@@ -24,7 +24,18 @@ pub trait WritableFile: Send + Debug {
     fn sync_data(&mut self) -> io::Result<()>;
     /// Makes the file's data and metadata durable (`fsync`).
     fn sync_all(&mut self) -> io::Result<()>;
-    /// The file's length, counting bytes appended so far.
+    /// Reserves disk space so the file is at least `len_bytes` long (the
+    /// reserved bytes past the appended ones read as zero), without moving
+    /// where the next append lands; durable with the next sync. A later
+    /// `sync_data` then need not commit a size change for appends inside
+    /// the reservation. Does nothing when the file is already that long;
+    /// the default reserves nothing (a wrapper may leave it so).
+    fn preallocate(&mut self, len_bytes: u64) -> io::Result<()> {
+        let _ = len_bytes;
+        Ok(())
+    }
+    /// The file's length, counting bytes appended so far (not the space
+    /// reserved past them by [`Self::preallocate`]).
     fn len(&self) -> u64;
     /// Whether the file is empty.
     fn is_empty(&self) -> bool {
@@ -53,7 +64,8 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Creates (or truncates) `path` for writing.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
-    /// Opens an existing `path` to append to it.
+    /// Opens an existing `path` to append to it, after its last byte
+    /// (reserved zeros included).
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
     /// Opens `path` for positional reads.
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn RandomAccessFile>>;
@@ -116,6 +128,15 @@ impl WritableFile for RealWritableFile {
 
     fn sync_all(&mut self) -> io::Result<()> {
         self.file.sync_all()
+    }
+
+    fn preallocate(&mut self, len_bytes: u64) -> io::Result<()> {
+        // `fallocate` (mode 0): allocates the blocks and extends the size,
+        // never moving the write position of this non-append handle.
+        if self.file.metadata()?.len() >= len_bytes {
+            return Ok(());
+        }
+        fs4::fs_std::FileExt::allocate(&self.file, len_bytes)
     }
 
     fn len(&self) -> u64 {
@@ -274,6 +295,14 @@ mod tests {
         assert!(reader.read_exact_at(&mut buf, 10).is_err());
         fs.truncate(&path, 5).unwrap();
         assert_eq!(fs.read(&path).unwrap(), b"hello");
+        let mut file = fs.create(&path).unwrap();
+        file.preallocate(4096).unwrap();
+        file.append(b"abc").unwrap();
+        assert_eq!(file.len(), 3);
+        let mut expected = b"abc".to_vec();
+        expected.resize(4096, 0);
+        assert_eq!(fs.read(&path).unwrap(), expected);
+        fs.truncate(&path, 5).unwrap();
         let moved = dir.path().join("b");
         fs.rename(&path, &moved).unwrap();
         fs.sync_dir(dir.path()).unwrap();

@@ -169,6 +169,51 @@ fn truncate_is_durable_at_once() {
     assert_eq!(content(&fs, "wal").unwrap(), b"good record\0\0");
 }
 
+#[test]
+fn reserved_space_reads_as_zeros_and_survives_power_loss_once_synced() {
+    let fs = new_fs();
+    let mut file = fs.create(&path("wal")).unwrap();
+    file.preallocate(16).unwrap();
+    file.append(b"head").unwrap();
+    assert_eq!(file.len(), 4);
+    assert_eq!(
+        content(&fs, "wal").unwrap(),
+        b"head\0\0\0\0\0\0\0\0\0\0\0\0"
+    );
+    assert_eq!(fs.file_size(&path("wal")).unwrap(), 16);
+    let mut read = [1u8; 6];
+    let reader = fs.open_read(&path("wal")).unwrap();
+    reader.read_exact_at(&mut read, 2).unwrap();
+    assert_eq!(&read, b"ad\0\0\0\0");
+    assert!(reader.read_exact_at(&mut read, 12).is_err());
+    file.sync_data().unwrap();
+    fs.sync_dir(Path::new(DIR)).unwrap();
+    file.preallocate(32).unwrap();
+    file.append(b"torn").unwrap();
+    lose_power(&fs);
+    let mut expected = b"head".to_vec();
+    expected.resize(16, 0);
+    assert_eq!(
+        content(&fs, "wal").unwrap(),
+        expected,
+        "unsynced growth is lost"
+    );
+}
+
+#[test]
+fn a_reservation_past_the_capacity_fails_and_reserves_nothing() {
+    let fs = new_fs();
+    fs.set_capacity_bytes(Some(100));
+    let mut file = fs.create(&path("wal")).unwrap();
+    let err = file.preallocate(101).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageFull);
+    assert_eq!(fs.used_bytes(), 0);
+    file.preallocate(100).unwrap();
+    assert_eq!(fs.used_bytes(), 100);
+    file.append(b"fits").unwrap();
+    assert_eq!(fs.used_bytes(), 100);
+}
+
 /// Writes `synced` then `tail` to a fresh file, syncing only `synced`, and
 /// loses power with a random partial tail.
 fn partial_tail_after_loss(synced: &[u8], tail: &[u8], seed: u64) -> Vec<u8> {

@@ -32,10 +32,13 @@ fn files_ending(fs: &FaultFileSystem, suffix: &str) -> Vec<PathBuf> {
 }
 
 /// Cuts the last `cut_bytes` bytes off `path`, durably.
+/// Cuts the last `cut_bytes` of the log's frames off, and the zeros of its
+/// reservation after them (a preallocated WAL segment's).
 fn cut_tail(fs: &FaultFileSystem, path: &Path, cut_bytes: usize) {
     let content = fs.file_content(path).unwrap();
+    let frames_end = content.iter().rposition(|&b| b != 0).unwrap() + 1;
     let mut file = fs.create(path).unwrap();
-    file.append(&content[..content.len() - cut_bytes]).unwrap();
+    file.append(&content[..frames_end - cut_bytes]).unwrap();
     file.sync_all().unwrap();
 }
 

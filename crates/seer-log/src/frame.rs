@@ -4,7 +4,8 @@
 //! ```text
 //! file   = header | frame*
 //! header = magic: u32 (0x474f_4c53, "SLOG") | format_version: u8 (1)
-//!        | log_kind: u8 (1 WAL, 2 manifest) | reserved: u16 (0)
+//!        | log_kind: u8 (1 WAL, 2 manifest)
+//!        | flags: u8 (bit 0: preallocated, see LOG_FLAG_PREALLOCATED) | reserved: u8 (0)
 //!        | file_number: u64 | checksum: u64 (xxh3 of the 16 bytes before it)
 //! frame  = len: u32 | checksum: u64 (xxh3 of the 4 len bytes and the payload) | payload
 //! ```
@@ -23,6 +24,11 @@ pub const LOG_HEADER_BYTES: usize = 24;
 pub const LOG_MAGIC: u32 = 0x474f_4c53;
 /// The log format version this crate writes and reads.
 pub const LOG_FORMAT_VERSION: u8 = 1;
+/// Header flag (byte 6, bit 0): the file's space was reserved ahead of its
+/// frames, so zeros after the last frame are unused reservation, and a
+/// final frame whose bytes turn to zeros up to the end of the file was cut
+/// short by a crash (`docs/FORMATS.md`, "Preallocated logs").
+pub const LOG_FLAG_PREALLOCATED: u8 = 1;
 
 /// What a log file holds; recorded in its header so a manifest is never
 /// replayed as a WAL or the other way round.
@@ -44,12 +50,19 @@ pub struct LogHeader {
 }
 
 impl LogHeader {
-    /// The header's 24 bytes.
+    /// The header's 24 bytes, with no flag set.
     pub fn encode(&self) -> [u8; LOG_HEADER_BYTES] {
+        self.encode_with_flags(0)
+    }
+
+    /// The header's 24 bytes with `flags` (such as
+    /// [`LOG_FLAG_PREALLOCATED`]) in byte 6.
+    pub fn encode_with_flags(&self, flags: u8) -> [u8; LOG_HEADER_BYTES] {
         let mut out = [0u8; LOG_HEADER_BYTES];
         out[0..4].copy_from_slice(&LOG_MAGIC.to_le_bytes());
         out[4] = LOG_FORMAT_VERSION;
         out[5] = self.kind as u8;
+        out[6] = flags;
         out[8..16].copy_from_slice(&self.file_number.to_le_bytes());
         let sum = checksum(&out[..16]);
         out[16..24].copy_from_slice(&sum.to_le_bytes());
@@ -58,6 +71,11 @@ impl LogHeader {
 
     /// Decodes a header; `Err` says what is wrong with it.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        Self::decode_with_flags(bytes).map(|(header, _)| header)
+    }
+
+    /// Decodes a header and its flags; unknown flag bits are an error.
+    pub fn decode_with_flags(bytes: &[u8]) -> Result<(Self, u8), String> {
         let Some(header) = bytes.get(..LOG_HEADER_BYTES) else {
             return Err(format!(
                 "log header needs {LOG_HEADER_BYTES} bytes, file has {}",
@@ -78,10 +96,15 @@ impl LogHeader {
             2 => LogKind::Manifest,
             other => return Err(format!("unknown log kind {other}")),
         };
-        Ok(Self {
+        let flags = header[6];
+        if flags & !LOG_FLAG_PREALLOCATED != 0 {
+            return Err(format!("unknown log flags {flags:#04x}"));
+        }
+        let header = Self {
             kind,
             file_number: read_u64(&header[8..16]),
-        })
+        };
+        Ok((header, flags))
     }
 }
 
@@ -152,6 +175,12 @@ pub(crate) fn check_frame(bytes: &[u8], offset: usize) -> Option<std::ops::Range
         .update(payload)
         .finish();
     (sum == read_u64(&header[4..12])).then_some(start..start + len)
+}
+
+/// Where the frame at `offset` of `bytes` ends by its declared `len` (the
+/// header must lie inside `bytes`; the end may lie past it).
+pub(crate) fn declared_frame_end(bytes: &[u8], offset: usize) -> usize {
+    offset + FRAME_HEADER_BYTES + read_u32(&bytes[offset..offset + 4]) as usize
 }
 
 /// Bytes the checksum of the frame at `offset` covers (its `len` field and
@@ -263,5 +292,31 @@ mod tests {
             damaged[i] ^= 0x10;
             assert!(LogHeader::decode(&damaged).is_err(), "flip at {i}");
         }
+    }
+
+    #[test]
+    fn header_flags_round_trip_and_unknown_flags_are_refused() {
+        let header = LogHeader {
+            kind: LogKind::Wal,
+            file_number: 7,
+        };
+        let flagged = header.encode_with_flags(LOG_FLAG_PREALLOCATED);
+        assert_eq!(
+            LogHeader::decode_with_flags(&flagged),
+            Ok((header, LOG_FLAG_PREALLOCATED))
+        );
+        assert_eq!(
+            LogHeader::decode_with_flags(&header.encode()),
+            Ok((header, 0))
+        );
+        let unknown = header.encode_with_flags(0x02);
+        assert!(LogHeader::decode(&unknown).is_err());
+    }
+
+    #[test]
+    fn an_all_zero_frame_is_never_valid() {
+        // The reader's search after damage relies on it: it looks at one
+        // candidate of a zero tail, as every other is the same bytes.
+        assert_eq!(check_frame(&[0u8; 64], 0), None);
     }
 }

@@ -18,6 +18,19 @@
 //! - every byte from its start to the end of the file is zero (a file system
 //!   extended the file after a power loss but never wrote the data).
 //!
+//! A *preallocated* log (header flag [`LOG_FLAG_PREALLOCATED`]: its writer
+//! reserved zeroed space ahead of its frames) has two more rules, for the
+//! zeros its reservation leaves:
+//!
+//! - zeros from a frame boundary to the end of the file are the unused
+//!   reservation, a clean end ([`LogEnd::Reserved`]) under every mode;
+//! - a damaged final frame whose bytes are zero from some byte inside it to
+//!   the end of the file is a torn tail: a crash (or a short write) kept
+//!   the start of its write, and the reservation's zeros follow. The price:
+//!   a final frame damaged after it was written whose last bytes happen to
+//!   be zero reads as torn too, where a log without preallocation calls it
+//!   corruption.
+//!
 //! Anything else is *corruption* at that offset, even in the final frame: a
 //! whole frame whose checksum fails was written completely and then
 //! damaged, so dropping it would silently lose an acknowledged record.
@@ -42,8 +55,9 @@ use seer_core::FileSystem;
 
 use crate::error::{LogError, Result};
 use crate::frame::{
-    check_frame, frame_covered_bytes, frame_extent, is_whole_final_frame_with_damaged_len,
-    FrameExtent, LogHeader, LogKind, LOG_HEADER_BYTES,
+    check_frame, declared_frame_end, frame_covered_bytes, frame_extent,
+    is_whole_final_frame_with_damaged_len, FrameExtent, LogHeader, LogKind, LOG_FLAG_PREALLOCATED,
+    LOG_HEADER_BYTES,
 };
 use crate::mode::RecoveryMode;
 
@@ -68,6 +82,12 @@ pub struct Frame {
 pub enum LogEnd {
     /// Every byte was a valid frame.
     Clean,
+    /// The frames of a preallocated log end at `offset`; the bytes after it
+    /// are zeros of its unused reservation (a clean end, not damage).
+    Reserved {
+        /// Where the frames end.
+        offset: u64,
+    },
     /// Bytes from `offset` on are a torn write: an incomplete final frame
     /// (or file header), or bytes that are all zero.
     TornTail {
@@ -105,6 +125,8 @@ pub struct LogReader {
     pos: usize,
     mode: RecoveryMode,
     header: Option<LogHeader>,
+    /// Whether the header has [`LOG_FLAG_PREALLOCATED`].
+    preallocated: bool,
     end: Option<LogEnd>,
     skipped: Vec<SkippedRange>,
     /// Where the bytes that are zero up to the end of the file begin.
@@ -152,17 +174,19 @@ impl LogReader {
             pos: 0,
             mode,
             header: None,
+            preallocated: false,
             end: None,
             skipped: Vec::new(),
             zero_tail_start,
             resync_hashed_bytes: 0,
         };
-        match LogHeader::decode(&reader.bytes) {
-            Ok(header) if header.kind == kind => {
+        match LogHeader::decode_with_flags(&reader.bytes) {
+            Ok((header, flags)) if header.kind == kind => {
                 reader.header = Some(header);
+                reader.preallocated = flags & LOG_FLAG_PREALLOCATED != 0;
                 reader.pos = LOG_HEADER_BYTES;
             }
-            Ok(header) => {
+            Ok((header, _)) => {
                 let detail = format!("expected a {kind:?} log, found {:?}", header.kind);
                 return Err(LogError::corruption(&reader.path, 0, detail));
             }
@@ -192,6 +216,12 @@ impl LogReader {
                 };
                 self.pos = range.end;
                 return Ok(Some(frame));
+            }
+            if self.preallocated && self.is_zero_from(self.pos) {
+                self.end = Some(LogEnd::Reserved {
+                    offset: self.pos as u64,
+                });
+                return Ok(None);
             }
             let (detail, looks_torn) = self.inspect_bad_frame();
             self.damaged(self.pos, detail, looks_torn)?;
@@ -276,7 +306,10 @@ impl LogReader {
     /// its checksum covers before it is hashed, or left unchecked.
     fn resync(&mut self, offset: usize) -> Resync {
         let mut unchecked = None;
-        for candidate in offset + 1..self.bytes.len() {
+        // Every candidate in the zero tail is the same all-zero frame, which
+        // is never valid: looking at its first is enough.
+        let candidates_end = self.bytes.len().min(self.zero_tail_start + 1);
+        for candidate in offset + 1..candidates_end {
             if frame_extent(&self.bytes, candidate) != FrameExtent::Inside {
                 continue;
             }
@@ -409,6 +442,17 @@ impl LogReader {
                 "zero-filled bytes up to the end of the file".to_owned(),
                 true,
             ),
+            FrameExtent::Inside
+                if self.preallocated
+                    && self.zero_tail_start < declared_frame_end(&self.bytes, self.pos) =>
+            {
+                let detail = format!(
+                    "frame cut short in preallocated space: zero from byte {} to the end of \
+                     the file",
+                    self.zero_tail_start
+                );
+                (detail, true)
+            }
             FrameExtent::Inside => ("frame checksum mismatch".to_owned(), false),
         }
     }

@@ -3,6 +3,11 @@
 //!
 //! `cargo run --release -p seer-wal --example wal_bench -- [--seconds S] [--dir DIR]`
 //! (a temporary directory under DIR, default the system temp dir).
+//!
+//! With `--preallocation-pairs N` it instead measures what segment
+//! preallocation buys: N rounds, each running synced commits at 1 and 8
+//! writers without preallocation and then with the default step, printed per
+//! round and as medians, so both see the same machine state.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -13,6 +18,7 @@ use bytes::Bytes;
 use seer_core::RealFileSystem;
 use seer_wal::{
     Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOp, WriteOptions, WriteRecord,
+    DEFAULT_PREALLOCATE_STEP_BYTES,
 };
 
 struct Discard;
@@ -28,12 +34,14 @@ impl Apply for Discard {
 struct Args {
     seconds: f64,
     dir: PathBuf,
+    preallocation_pairs: Option<usize>,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
         seconds: 2.0,
         dir: std::env::temp_dir(),
+        preallocation_pairs: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,15 +49,23 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--seconds" => args.seconds = value.parse().unwrap(),
             "--dir" => args.dir = PathBuf::from(value),
-            other => panic!("unknown argument {other}; use --seconds S --dir DIR"),
+            "--preallocation-pairs" => args.preallocation_pairs = Some(value.parse().unwrap()),
+            other => panic!(
+                "unknown argument {other}; use --seconds S --dir DIR [--preallocation-pairs N]"
+            ),
         }
     }
     args
 }
 
-fn open(dir: &tempfile::TempDir, policy: SyncPolicy) -> CommitPipeline<Discard> {
+fn open(
+    dir: &tempfile::TempDir,
+    policy: SyncPolicy,
+    preallocate_step_bytes: u64,
+) -> CommitPipeline<Discard> {
     let options = WalOptions {
         sync_policy: policy,
+        preallocate_step_bytes,
         ..WalOptions::default()
     };
     CommitPipeline::open(RealFileSystem::shared(), dir.path(), 1, 0, options, Discard).unwrap()
@@ -64,9 +80,14 @@ fn put(value_bytes: usize, i: u64) -> WriteRecord {
 
 /// Synced commits per second with `writers` threads for `duration`, and the
 /// mean group size.
-fn synced_commits(base: &PathBuf, writers: u64, duration: Duration) -> (f64, f64) {
+fn synced_commits(
+    base: &PathBuf,
+    writers: u64,
+    duration: Duration,
+    preallocate_step_bytes: u64,
+) -> (f64, f64) {
     let dir = tempfile::tempdir_in(base).unwrap();
-    let wal = open(&dir, SyncPolicy::Always);
+    let wal = open(&dir, SyncPolicy::Always, preallocate_step_bytes);
     let stop = AtomicBool::new(false);
     let commits = AtomicU64::new(0);
     let start = Instant::now();
@@ -94,7 +115,7 @@ fn synced_commits(base: &PathBuf, writers: u64, duration: Duration) -> (f64, f64
 /// and with one final fdatasync.
 fn unsynced_append(base: &PathBuf, total_bytes: usize) -> (f64, f64) {
     let dir = tempfile::tempdir_in(base).unwrap();
-    let wal = open(&dir, SyncPolicy::Never);
+    let wal = open(&dir, SyncPolicy::Never, DEFAULT_PREALLOCATE_STEP_BYTES);
     let record = put(4096, 0);
     let count = total_bytes / record.encoded_len();
     let start = Instant::now();
@@ -108,9 +129,39 @@ fn unsynced_append(base: &PathBuf, total_bytes: usize) -> (f64, f64) {
     (megabytes / appended, megabytes / synced)
 }
 
+/// Synced commits per second at 1 and 8 writers, without and with segment
+/// preallocation, alternating round by round.
+fn compare_preallocation(base: &PathBuf, pairs: usize, duration: Duration) {
+    println!("round  writers  no preallocation /s  preallocated /s");
+    for writers in [1u64, 8] {
+        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..pairs {
+            for (side, step) in [0, DEFAULT_PREALLOCATE_STEP_BYTES].into_iter().enumerate() {
+                rates[side].push(synced_commits(base, writers, duration, step).0);
+            }
+            println!(
+                "{round:>5}  {writers:>7}  {:>19.0}  {:>15.0}",
+                rates[0][round], rates[1][round]
+            );
+        }
+        let [off, on] = rates.map(|mut side| {
+            side.sort_by(f64::total_cmp);
+            side[side.len() / 2]
+        });
+        println!(
+            "median {writers:>6}  {off:>19.0}  {on:>15.0}  ({:.2}x)",
+            on / off
+        );
+    }
+}
+
 fn main() {
     let args = parse_args();
     let duration = Duration::from_secs_f64(args.seconds);
+    if let Some(pairs) = args.preallocation_pairs {
+        compare_preallocation(&args.dir, pairs.max(1), duration);
+        return;
+    }
     println!(
         "seer-wal benchmark in {} ({}s per row)",
         args.dir.display(),
@@ -119,7 +170,8 @@ fn main() {
     println!("{:<34} {:>14}", "workload", "result");
     let mut single = 0.0;
     for writers in [1u64, 4, 16, 64] {
-        let (rate, _) = synced_commits(&args.dir, writers, duration);
+        let (rate, _) =
+            synced_commits(&args.dir, writers, duration, DEFAULT_PREALLOCATE_STEP_BYTES);
         if writers == 1 {
             single = rate;
         }

@@ -33,7 +33,10 @@ mod sync_primitives;
 pub mod verify;
 
 pub use error::{Result, WalError};
-pub use pipeline::{Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions};
+pub use pipeline::{
+    Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions,
+    DEFAULT_PREALLOCATE_STEP_BYTES,
+};
 pub use record::{Record, WriteOp, WriteRecord};
 pub use recovery::{
     truncate_torn_tail, SegmentReader, StopPoint, TornTail, WalRecovery, WalRecoveryReport,

@@ -11,6 +11,11 @@
 //! which has queued up meanwhile. Only the leader touches the log, so groups
 //! reach it in sequence order.
 //!
+//! Segments are preallocated ([`WalOptions::preallocate_step_bytes`]): the
+//! log reserves zeroed space ahead of its frames, so the per-group
+//! `fdatasync` need not also commit a size change; the unused reservation
+//! is cut off when a segment is retired by a roll and at close.
+//!
 //! Rolling to a new segment and explicit syncs travel through the same
 //! queue, so they happen between groups, never inside one. A failed append,
 //! sync or apply fails the whole group and *poisons* the pipeline: every
@@ -18,6 +23,13 @@
 //! retried, as the kernel may have dropped the dirty pages). The owner hears
 //! of the poisoning at once through [`Apply::poisoned`], even when no write
 //! is waiting (a failed sync of the interval syncer).
+//!
+//! A leader whose group will be synced, and that finds fewer requests queued
+//! than the previous group had, first yields its CPU once: the previous
+//! group's writers were just woken with their results, and on a busy machine
+//! they are queued again by the time it runs, so one `fdatasync` serves them
+//! too instead of the next (groups otherwise alternate between large and
+//! small). A lone writer never yields (its previous group had one member).
 //!
 //! Each waiter sleeps on its own condition variable; leadership is handed
 //! over explicitly, so no waiter polls or sleeps in a loop. A request that
@@ -37,7 +49,9 @@ use crate::error::{Result, WalError};
 use crate::interval_syncer::Syncer;
 use crate::record::WriteRecord;
 use crate::segment::segment_path;
-use crate::sync_primitives::{lock, wait, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync_primitives::{
+    lock, wait, yield_now, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering,
+};
 
 /// Receives every committed group, in sequence order, before its records
 /// become visible. The owner inserts them into its memtable here.
@@ -100,6 +114,11 @@ pub struct WalOptions {
     /// A leader stops adding records to its group past this many encoded
     /// bytes (its own record always fits).
     pub max_group_bytes: usize,
+    /// Each segment reserves its space this many bytes at a time ahead of
+    /// its frames (a preallocated log: `docs/FORMATS.md`); 0 reserves
+    /// nothing. One sync per step commits a size change; the zeros a
+    /// reservation leaves read as the segment's clean end.
+    pub preallocate_step_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -107,9 +126,14 @@ impl Default for WalOptions {
         Self {
             sync_policy: SyncPolicy::Always,
             max_group_bytes: 1 << 20,
+            preallocate_step_bytes: DEFAULT_PREALLOCATE_STEP_BYTES,
         }
     }
 }
+
+/// The default [`WalOptions::preallocate_step_bytes`]: 1 MiB, a size change
+/// per MiB of log rather than per group.
+pub const DEFAULT_PREALLOCATE_STEP_BYTES: u64 = 1 << 20;
 
 /// What wakes a waiting writer.
 enum Wake {
@@ -212,6 +236,8 @@ struct State {
     /// once they have grown.
     group: Vec<Sequenced>,
     members: Vec<Member>,
+    /// Members of the last group formed (the gathering yield's yardstick).
+    last_group_count: usize,
 }
 
 /// How a request joined the queue.
@@ -263,7 +289,7 @@ impl<A: Apply> CommitPipeline<A> {
         options: WalOptions,
         apply: A,
     ) -> Result<Self> {
-        let writer = create_segment(&fs, dir, segment)?;
+        let writer = create_segment(&fs, dir, segment, options)?;
         let state = State {
             queue: VecDeque::new(),
             leader_active: false,
@@ -272,6 +298,7 @@ impl<A: Apply> CommitPipeline<A> {
             log: Some(ActiveLog::new(writer, segment)),
             group: Vec::new(),
             members: Vec::new(),
+            last_group_count: 0,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -349,10 +376,19 @@ impl<A: Apply> CommitPipeline<A> {
         &self.shared.apply
     }
 
-    /// Syncs what was logged and stops the background syncer.
+    /// Syncs what was logged, cuts the unused reservation off the segment
+    /// and stops the background syncer.
     pub fn close(self) -> Result<()> {
         self.stop_syncer();
-        self.shared.sync()
+        self.sync_and_trim()
+    }
+
+    /// Makes every logged record durable and cuts the segment's unused
+    /// reservation off, so it ends at its last record (an owner that closes
+    /// without giving up the pipeline calls this). Later writes still work;
+    /// they extend the file without a reservation.
+    pub fn sync_and_trim(&self) -> Result<()> {
+        self.shared.sync_and_trim()
     }
 
     /// Stops and joins the background syncer of
@@ -373,7 +409,12 @@ impl<A: Apply> Drop for CommitPipeline<A> {
     }
 }
 
-fn create_segment(fs: &SharedFileSystem, dir: &Path, segment: u64) -> Result<LogWriter> {
+fn create_segment(
+    fs: &SharedFileSystem,
+    dir: &Path,
+    segment: u64,
+    options: WalOptions,
+) -> Result<LogWriter> {
     let path = segment_path(dir, segment);
     if fs.exists(&path).map_err(|e| WalError::io(&path, e))? {
         let exists = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "WAL segment exists");
@@ -383,7 +424,21 @@ fn create_segment(fs: &SharedFileSystem, dir: &Path, segment: u64) -> Result<Log
         kind: LogKind::Wal,
         file_number: segment,
     };
-    Ok(LogWriter::create(fs.as_ref(), &path, header)?)
+    Ok(LogWriter::create_preallocated(
+        fs.as_ref(),
+        &path,
+        header,
+        options.preallocate_step_bytes,
+    )?)
+}
+
+/// Cuts the unused reservation off a segment that is retired or closed. Its
+/// records are synced, and zeros after them read as a clean end, so a
+/// failure only leaves the zeros: it is logged, not returned.
+fn trim_segment(fs: &SharedFileSystem, log: &mut ActiveLog) {
+    if let Err(error) = log.writer.trim_reservation(fs.as_ref()) {
+        tracing::warn!(segment = log.segment, %error, "WAL segment keeps its unused reservation");
+    }
 }
 
 fn check_write(record: &WriteRecord, options: WriteOptions) -> Result<()> {
@@ -440,6 +495,22 @@ impl<A: Apply> Shared<A> {
         result
     }
 
+    /// Syncs the log and trims its reservation, in order with the writes.
+    fn sync_and_trim(&self) -> Result<()> {
+        self.await_leadership()?;
+        let mut log = self.take_front_log();
+        let result = log.as_mut().map_or_else(
+            || Err(log_missing()),
+            |active| {
+                active.sync_if_needed()?;
+                trim_segment(&self.fs, active);
+                Ok(())
+            },
+        );
+        self.end_leadership(log, result.as_ref().err());
+        result
+    }
+
     fn roll_with<R>(&self, new_segment: u64, switch: impl FnOnce(u64) -> R) -> Result<(u64, R)> {
         self.await_leadership()?;
         let mut log = self.take_front_log();
@@ -460,8 +531,9 @@ impl<A: Apply> Shared<A> {
 
     fn roll_log(&self, log: &mut ActiveLog, new_segment: u64) -> Result<u64> {
         log.sync_if_needed()?;
-        let writer = create_segment(&self.fs, &self.dir, new_segment)?;
-        let old = std::mem::replace(log, ActiveLog::new(writer, new_segment));
+        let writer = create_segment(&self.fs, &self.dir, new_segment, self.options)?;
+        let mut old = std::mem::replace(log, ActiveLog::new(writer, new_segment));
+        trim_segment(&self.fs, &mut old);
         Ok(old.segment)
     }
 
@@ -524,6 +596,11 @@ impl<A: Apply> Shared<A> {
         let mut outcome = None;
         let (mut log, mut group, mut members) = {
             let mut state = lock(&self.state);
+            if self.should_gather(&state) {
+                drop(state);
+                yield_now();
+                state = lock(&self.state);
+            }
             let mut group = std::mem::take(&mut state.group);
             let mut members = std::mem::take(&mut state.members);
             self.form_group(&mut state, &mut group, &mut members, &mut outcome);
@@ -545,6 +622,18 @@ impl<A: Apply> Shared<A> {
         state.members = members;
         self.hand_over(state, log, result.err().as_ref());
         outcome
+    }
+
+    /// Whether the leader should yield once before forming its group: the
+    /// group will be synced and fewer requests are queued than the last
+    /// group had members.
+    fn should_gather(&self, state: &State) -> bool {
+        state.queue.len() < state.last_group_count
+            && (self.options.sync_policy == SyncPolicy::Always
+                || state
+                    .queue
+                    .iter()
+                    .any(|p| p.write.as_ref().is_some_and(|(_, options)| options.sync)))
     }
 
     fn form_group(
@@ -588,6 +677,7 @@ impl<A: Apply> Shared<A> {
                 sync: options.sync,
             });
         }
+        state.last_group_count = members.len();
         self.last_seq.store(state.next_seq - 1, Ordering::Release);
     }
 

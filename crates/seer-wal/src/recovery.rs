@@ -253,7 +253,7 @@ impl<'fs> WalRecovery<'fs> {
             Some(LogEnd::Stopped { offset, detail }) => {
                 self.stop(log.path(), *offset, detail.clone())
             }
-            Some(LogEnd::Clean) | None => {}
+            Some(LogEnd::Clean | LogEnd::Reserved { .. }) | None => {}
         }
         Ok(())
     }

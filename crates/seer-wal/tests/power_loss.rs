@@ -14,7 +14,10 @@
 //! - every write acknowledged with `sync` (or under `SyncPolicy::Always`)
 //!   is recovered, and with it every write before it;
 //! - after truncating the torn tail, logging goes on in a new segment and a
-//!   second power loss keeps both generations.
+//!   second power loss keeps both generations;
+//! - all of it with segments preallocated in steps (some smaller than a
+//!   record, so the reservation grows mid-run) or not at all, so the power
+//!   also goes with records torn inside reserved zeros.
 //!
 //! Seeds are printed on failure. `SEER_SEED=<n>` replays one seed
 //! (interleavings of the threaded variant are up to the scheduler);
@@ -104,6 +107,8 @@ struct Plan {
     /// Completed operations (over all threads) after which the power goes.
     cut_after_ops: u64,
     mode: PowerLossMode,
+    /// `WalOptions::preallocate_step_bytes` of the run.
+    preallocate_step_bytes: u64,
 }
 
 impl Plan {
@@ -124,6 +129,11 @@ impl Plan {
                 seed: rng.next_u64(),
             }
         };
+        let preallocate_step_bytes = match rng.below(3) {
+            0 => 0,
+            1 => 700,
+            _ => seer_wal::DEFAULT_PREALLOCATE_STEP_BYTES,
+        };
         Self {
             seed,
             policy,
@@ -131,6 +141,7 @@ impl Plan {
             ops_per_thread,
             cut_after_ops,
             mode,
+            preallocate_step_bytes,
         }
     }
 }
@@ -149,10 +160,12 @@ fn open_pipeline(
     segment: u64,
     last_seq: SeqNo,
     policy: SyncPolicy,
+    preallocate_step_bytes: u64,
 ) -> CommitPipeline<Discard> {
     let options = WalOptions {
         sync_policy: policy,
         max_group_bytes: 4096,
+        preallocate_step_bytes,
     };
     fs.create_dir_all(Path::new(DIR)).unwrap();
     CommitPipeline::open(fs, Path::new(DIR), segment, last_seq, options, Discard).unwrap()
@@ -227,7 +240,7 @@ impl Run {
 fn run_until_power_loss(plan: &Plan, switch: &Arc<PowerSwitch>) -> Run {
     let fs: Arc<dyn FileSystem> = Arc::clone(switch) as Arc<dyn FileSystem>;
     let run = Run {
-        pipeline: open_pipeline(fs, 1, 0, plan.policy),
+        pipeline: open_pipeline(fs, 1, 0, plan.policy, plan.preallocate_step_bytes),
         history: History::default(),
         next_segment: Mutex::new(1),
         ops_done: AtomicU64::new(0),
@@ -343,6 +356,7 @@ fn continue_after_recovery(
         segment,
         last_seq,
         plan.policy,
+        plan.preallocate_step_bytes,
     );
     let mut expected = recovered.to_vec();
     let sync = WriteOptions {
@@ -481,7 +495,14 @@ fn io_fault_iteration(seed: u64) {
     } else {
         SyncPolicy::Never
     };
-    let pipeline = open_pipeline(Arc::clone(&switch) as Arc<dyn FileSystem>, 1, 0, policy);
+    let step_bytes = [0, 700, seer_wal::DEFAULT_PREALLOCATE_STEP_BYTES][rng.below(3) as usize];
+    let pipeline = open_pipeline(
+        Arc::clone(&switch) as Arc<dyn FileSystem>,
+        1,
+        0,
+        policy,
+        step_bytes,
+    );
     let fault = io_fault(&mut rng);
     fs.arm(fault);
     let history = History::default();
@@ -557,7 +578,13 @@ fn injected_write_and_sync_failures_are_never_acknowledged() {
 #[test]
 fn failed_sync_then_crash_loses_nothing_acknowledged() {
     let fs = FaultFileSystem::new();
-    let pipeline = open_pipeline(Arc::new(fs.clone()), 1, 0, SyncPolicy::Always);
+    let pipeline = open_pipeline(
+        Arc::new(fs.clone()),
+        1,
+        0,
+        SyncPolicy::Always,
+        seer_wal::DEFAULT_PREALLOCATE_STEP_BYTES,
+    );
     let put = |key: &str| {
         WriteRecord::Single(WriteOp::Put {
             key: Bytes::from(key.to_owned()),

@@ -76,6 +76,12 @@ impl WritableFile for FaultWritableFile {
         self.sync_data()
     }
 
+    fn preallocate(&mut self, len_bytes: u64) -> io::Result<()> {
+        let handle = &self.handle;
+        let mut state = handle.live_state()?;
+        state.preallocate(handle.inode, &handle.path, len_bytes)
+    }
+
     fn len(&self) -> u64 {
         self.len_bytes
     }
@@ -91,21 +97,25 @@ pub(super) struct FaultRandomAccessFile {
 impl RandomAccessFile for FaultRandomAccessFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let state = self.handle.live_state()?;
-        let content = state.tree.content(self.handle.inode);
+        let inode = self.handle.inode;
+        let size = state.tree.size(inode);
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         let end = start.saturating_add(buf.len());
-        let source = content.get(start..end).ok_or_else(|| {
-            io::Error::new(
+        if end > size {
+            return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
-                    "read of {} bytes at offset {offset} past the end of {} ({} bytes)",
+                    "read of {} bytes at offset {offset} past the end of {} ({size} bytes)",
                     buf.len(),
                     self.handle.path.display(),
-                    content.len()
                 ),
-            )
-        })?;
-        buf.copy_from_slice(source);
+            ));
+        }
+        // Bytes past the content are reserved zeros.
+        let content = state.tree.content(inode);
+        let copied = content.len().clamp(start, end) - start;
+        buf[..copied].copy_from_slice(&content[start..start + copied]);
+        buf[copied..].fill(0);
         Ok(())
     }
 

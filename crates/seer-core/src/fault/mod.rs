@@ -11,6 +11,16 @@
 //!   which syncs). Appends change only the current content. A `create` of an
 //!   existing file empties its current content; its durable content stays as
 //!   it was until the next sync.
+//! - **Reserved space.** `WritableFile::preallocate` sets a size floor: the
+//!   file reads as its appended bytes followed by zeros up to it, and later
+//!   appends land after the appended bytes, inside the reservation. The
+//!   reservation becomes durable with the next sync, as `fdatasync` commits
+//!   a size change; a power loss keeps the durable reservation, so the file
+//!   reads as its durable bytes (plus any kept prefix of the unsynced tail)
+//!   and then zeros. It counts toward the capacity (a reservation past it
+//!   fails with [`io::ErrorKind::StorageFull`] and reserves nothing); an
+//!   `open_append` turns the zeros into content, as `O_APPEND` writes after
+//!   them.
 //! - **Directory entries.** Creating, renaming and removing a file change the
 //!   directory's *current* entries at once; they become *durable* only when
 //!   [`FileSystem::sync_dir`] succeeds on that directory (for a rename across
@@ -162,7 +172,10 @@ impl State {
             }
         };
         if let Some(capacity_bytes) = self.capacity_bytes {
-            let room_bytes = capacity_bytes.saturating_sub(self.tree.used_bytes());
+            // Bytes landing in the file's reservation need no more room.
+            let reserved_unused_bytes = self.tree.size(inode) - self.tree.content(inode).len();
+            let room_bytes = capacity_bytes.saturating_sub(self.tree.used_bytes())
+                + reserved_unused_bytes as u64;
             if written_bytes as u64 > room_bytes {
                 self.stats.storage_full_count += 1;
                 written_bytes = room_bytes as usize;
@@ -172,6 +185,22 @@ impl State {
         self.tree.append(inode, &bytes[..written_bytes]);
         self.stats.bytes_written += written_bytes as u64;
         (written_bytes, outcome)
+    }
+
+    /// Reserves space up to `len_bytes`, within the capacity.
+    fn preallocate(&mut self, inode: InodeId, path: &Path, len_bytes: u64) -> io::Result<()> {
+        let len = usize::try_from(len_bytes).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "length does not fit memory")
+        })?;
+        let growth_bytes = len.saturating_sub(self.tree.size(inode)) as u64;
+        if let Some(capacity_bytes) = self.capacity_bytes {
+            if growth_bytes > capacity_bytes.saturating_sub(self.tree.used_bytes()) {
+                self.stats.storage_full_count += 1;
+                return Err(storage_full_error(path, capacity_bytes));
+            }
+        }
+        self.tree.preallocate(inode, len);
+        Ok(())
     }
 
     fn sync(&mut self, inode: InodeId, path: &Path) -> io::Result<()> {
@@ -269,7 +298,7 @@ impl FaultFileSystem {
     pub fn file_content(&self, path: &Path) -> Option<Vec<u8>> {
         let state = lock(&self.state);
         let inode = state.tree.lookup(path).ok()?;
-        Some(state.tree.content(inode).to_vec())
+        Some(state.tree.read_all(inode))
     }
 
     fn writable(&self, state: &mut State, path: &Path, inode: InodeId) -> Box<dyn WritableFile> {
@@ -299,6 +328,7 @@ impl FileSystem for FaultFileSystem {
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let mut state = lock(&self.state);
         let inode = state.tree.lookup(path)?;
+        state.tree.fill_reservation(inode);
         Ok(self.writable(&mut state, path, inode))
     }
 
@@ -306,7 +336,7 @@ impl FileSystem for FaultFileSystem {
         let mut state = lock(&self.state);
         let inode = state.tree.lookup(path)?;
         Ok(Box::new(FaultRandomAccessFile {
-            len_bytes: state.tree.content(inode).len() as u64,
+            len_bytes: state.tree.size(inode) as u64,
             handle: OpenHandle::open(&self.state, &mut state, path, inode),
         }))
     }
@@ -318,7 +348,7 @@ impl FileSystem for FaultFileSystem {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let state = lock(&self.state);
         let inode = state.tree.lookup(path)?;
-        Ok(state.tree.content(inode).to_vec())
+        Ok(state.tree.read_all(inode))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -352,7 +382,7 @@ impl FileSystem for FaultFileSystem {
     fn file_size(&self, path: &Path) -> io::Result<u64> {
         let state = lock(&self.state);
         let inode = state.tree.lookup(path)?;
-        Ok(state.tree.content(inode).len() as u64)
+        Ok(state.tree.size(inode) as u64)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

@@ -47,10 +47,18 @@ enum Durable {
     Owned(Vec<u8>),
 }
 
+/// A file: the bytes appended to it, and the zeros reserved past them.
+///
+/// Reserved space (`preallocate`) is a size floor: the file reads as its
+/// content followed by zeros up to `reserved_bytes`, and appends land after
+/// the content, inside the reservation. A sync makes the reservation
+/// durable along with the content, as `fdatasync` commits a size change.
 #[derive(Debug)]
 struct Inode {
     content: Vec<u8>,
     durable: Durable,
+    reserved_bytes: usize,
+    durable_reserved_bytes: usize,
     open_handles_count: usize,
 }
 
@@ -59,6 +67,8 @@ impl Inode {
         Self {
             content: Vec::new(),
             durable: Durable::Prefix(0),
+            reserved_bytes: 0,
+            durable_reserved_bytes: 0,
             open_handles_count: 0,
         }
     }
@@ -66,15 +76,25 @@ impl Inode {
     /// Empties the file as `create` does, keeping its durable content aside.
     fn truncate_for_create(&mut self) {
         if let Durable::Prefix(len) = self.durable {
-            if len > 0 {
-                self.durable = Durable::Owned(self.content[..len].to_vec());
+            if len > 0 || self.durable_reserved_bytes > 0 {
+                let mut durable = self.content[..len].to_vec();
+                durable.resize(len.max(self.durable_reserved_bytes), 0);
+                self.durable = Durable::Owned(durable);
+                self.durable_reserved_bytes = 0;
             }
         }
         self.content.clear();
+        self.reserved_bytes = 0;
     }
 
     fn sync(&mut self) {
         self.durable = Durable::Prefix(self.content.len());
+        self.durable_reserved_bytes = self.reserved_bytes;
+    }
+
+    /// The file's size: its content, or its reservation if longer.
+    fn size(&self) -> usize {
+        self.content.len().max(self.reserved_bytes)
     }
 
     /// Reverts to the durable content (plus a random part of the unsynced
@@ -90,6 +110,7 @@ impl Inode {
             }
             Durable::Owned(old) => std::mem::replace(&mut self.content, old).len(),
         };
+        self.reserved_bytes = self.durable_reserved_bytes;
         self.sync();
         dropped_bytes as u64
     }
@@ -219,6 +240,7 @@ impl Tree {
         })?;
         let inode = self.inode_mut(id);
         inode.content.resize(len, 0);
+        inode.reserved_bytes = 0;
         inode.sync();
         Ok(())
     }
@@ -249,8 +271,35 @@ impl Tree {
         Ok(())
     }
 
+    /// The bytes appended to the file (its reservation excluded).
     pub(super) fn content(&self, id: InodeId) -> &[u8] {
         self.inodes.get(&id).map_or(&[], |inode| &inode.content)
+    }
+
+    /// The file's size, reserved zeros included.
+    pub(super) fn size(&self, id: InodeId) -> usize {
+        self.inodes.get(&id).map_or(0, Inode::size)
+    }
+
+    /// The file as reads see it: its content, then its reserved zeros.
+    pub(super) fn read_all(&self, id: InodeId) -> Vec<u8> {
+        let mut bytes = self.content(id).to_vec();
+        bytes.resize(self.size(id), 0);
+        bytes
+    }
+
+    /// Reserves space up to `len_bytes` (a size floor).
+    pub(super) fn preallocate(&mut self, id: InodeId, len_bytes: usize) {
+        let inode = self.inode_mut(id);
+        inode.reserved_bytes = inode.reserved_bytes.max(len_bytes);
+    }
+
+    /// Turns the reserved zeros into content, so appends land after them
+    /// (as `O_APPEND` writes at the end of the file).
+    pub(super) fn fill_reservation(&mut self, id: InodeId) {
+        let inode = self.inode_mut(id);
+        let size = inode.size();
+        inode.content.resize(size, 0);
     }
 
     pub(super) fn append(&mut self, id: InodeId, bytes: &[u8]) {
@@ -291,7 +340,7 @@ impl Tree {
         self.inodes
             .iter()
             .filter(|(id, inode)| inode.open_handles_count > 0 || named.contains(id))
-            .map(|(_, inode)| inode.content.len() as u64)
+            .map(|(_, inode)| inode.size() as u64)
             .sum()
     }
 

@@ -325,9 +325,9 @@ impl Engine {
     /// flight left the lifecycle gate at its next safe point (the flush
     /// thread finishes the flush it is in, compactions are abandoned; what
     /// is not flushed stays in the WAL), stops the WAL syncer, syncs the
-    /// WAL, joins the background threads, deletes unreferenced tables, and
-    /// only then releases the directory lock. Reports the first failure
-    /// seen.
+    /// WAL and cuts its segment's unused reservation off, joins the
+    /// background threads, deletes unreferenced tables, and only then
+    /// releases the directory lock. Reports the first failure seen.
     pub(crate) fn close(&self) -> Result<()> {
         if !self.lifecycle.begin_close() {
             return Ok(());
@@ -338,7 +338,7 @@ impl Engine {
         self.lifecycle.wait_drained();
         self.pipeline.stop_syncer();
         let sync = if self.health.cause().is_none() {
-            self.pipeline.sync().map_err(Error::from)
+            self.pipeline.sync_and_trim().map_err(Error::from)
         } else {
             Ok(())
         };
