@@ -339,11 +339,11 @@ fn bench(args: &[String]) -> TaskResult {
     let outcome = run("seer-bench", command.arg("--").args(args));
     if outcome.is_err() && features.contains(&"rocksdb") {
         eprintln!(
-            "xtask: hint: the rocksdb engine compiles RocksDB from source; its bindings need \
-             libclang and a C++ compiler (Debian/Ubuntu: `apt-get install -y libclang-dev clang`, \
-             or set LIBCLANG_PATH). To link the system's RocksDB instead of compiling it, \
-             install it (`apt-get install -y librocksdb-dev`) and set \
-             ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu. Drop `rocksdb` from --engines to bench \
+            "xtask: hint: the rocksdb engine compiles the RocksDB bundled with the `rocksdb` \
+             crate (11.x) from source; its bindings need libclang and a C++ compiler \
+             (Debian/Ubuntu: `apt-get install -y libclang-dev clang`, or set LIBCLANG_PATH). \
+             ROCKSDB_LIB_DIR=<dir> links a system librocksdb instead, which must be the same \
+             major version (Debian 12's 7.8 is not). Drop `rocksdb` from --engines to bench \
              without it."
         );
     }

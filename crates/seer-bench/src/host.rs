@@ -7,7 +7,12 @@
 //! seam is not meant to model.
 
 use std::fs;
-use std::path::Path;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::error::{BenchError, Result};
 
@@ -38,22 +43,84 @@ pub fn parse_kib_field(text: &str, field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Total length of the files under `dir`, recursively.
+/// Total length of the files under `dir`, recursively. Entries that vanish
+/// while it walks (an engine deleting a compacted file) count as empty, so a
+/// running engine's directory can be measured.
 pub fn dir_size_bytes(dir: &Path) -> Result<u64> {
     let mut total = 0;
     for entry in fs::read_dir(dir).map_err(|error| BenchError::io(dir, error))? {
         let entry = entry.map_err(|error| BenchError::io(dir, error))?;
         let path = entry.path();
-        let metadata = entry
-            .metadata()
-            .map_err(|error| BenchError::io(&path, error))?;
+        let metadata = match entry.metadata() {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == ErrorKind::NotFound => continue,
+            Err(error) => return Err(BenchError::io(&path, error)),
+        };
         total += if metadata.is_dir() {
-            dir_size_bytes(&path)?
+            match dir_size_bytes(&path) {
+                Err(BenchError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => 0,
+                size => size?,
+            }
         } else {
             metadata.len()
         };
     }
     Ok(total)
+}
+
+/// A thread that measures a directory's size every `interval` and keeps the
+/// largest size seen, while an engine works in it.
+pub struct DirSizeSampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<u64>,
+}
+
+impl DirSizeSampler {
+    /// Starts sampling `dir` now and then every `interval`.
+    pub fn start(dir: PathBuf, interval: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak_bytes = 0;
+            loop {
+                // A failed walk (the directory briefly unreadable) skips one sample.
+                peak_bytes = dir_size_bytes(&dir).map_or(peak_bytes, |size| size.max(peak_bytes));
+                if stopped.load(Ordering::Relaxed) {
+                    return peak_bytes;
+                }
+                std::thread::park_timeout(interval);
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// Takes a last sample, stops the thread and returns the peak size.
+    pub fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.thread().unpark();
+        self.thread.join().unwrap_or(0)
+    }
+}
+
+/// The value of the first `key=value` line (spaces around either allowed)
+/// in the files of `dir` whose names start with `file_prefix`, if any.
+pub fn setting_in_files(dir: &Path, file_prefix: &str, key: &str) -> Option<String> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(file_prefix))
+        })
+        .collect();
+    names.sort();
+    names.iter().find_map(|path| {
+        let text = fs::read_to_string(path).ok()?;
+        text.lines().find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            (name.trim() == key).then(|| value.trim().to_owned())
+        })
+    })
 }
 
 /// Makes `dir` an empty directory, removing whatever was there.
@@ -120,6 +187,39 @@ mod tests {
         assert_eq!(fs::read(to.join("sub/b")).unwrap(), vec![2u8; 5]);
         reset_dir(&to).unwrap();
         assert_eq!(dir_size_bytes(&to).unwrap(), 0);
+    }
+
+    #[test]
+    fn settings_are_found_in_the_files_named_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("LOG"), "rocksdb_version=0.0.0\n").unwrap();
+        fs::write(
+            dir.path().join("OPTIONS-000007"),
+            "[Version]\n  rocksdb_version=11.8.1\n  options_file_version=1.1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            setting_in_files(dir.path(), "OPTIONS-", "rocksdb_version").as_deref(),
+            Some("11.8.1")
+        );
+        assert_eq!(setting_in_files(dir.path(), "OPTIONS-", "nosuch"), None);
+        assert_eq!(
+            setting_in_files(dir.path(), "MANIFEST-", "rocksdb_version"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_sampler_takes_a_last_sample_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("table");
+        fs::write(&file, [0u8; 10]).unwrap();
+        // An hour's interval: only the first and the last sample are taken.
+        let sampler = DirSizeSampler::start(dir.path().to_path_buf(), Duration::from_secs(3600));
+        fs::write(&file, [0u8; 1000]).unwrap();
+        assert_eq!(sampler.finish(), 1000);
+        let missing = DirSizeSampler::start(dir.path().join("gone"), Duration::from_secs(3600));
+        assert_eq!(missing.finish(), 0);
     }
 
     #[test]

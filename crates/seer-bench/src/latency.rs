@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// The largest latency recorded exactly; longer ones are clamped to it.
 const MAX_TRACKED_NS: u64 = 60_000_000_000;
 
+/// The two "slow operation" thresholds the summary counts operations over.
+const SLOW_NS: u64 = 10_000_000;
+const VERY_SLOW_NS: u64 = 100_000_000;
+
 /// One thread's latency histogram.
 #[derive(Debug, Clone)]
 pub struct LatencyRecorder {
@@ -59,7 +63,15 @@ impl LatencyRecorder {
             p99_us: micros(0.99),
             p999_us: micros(0.999),
             max_us: self.histogram.max() as f64 / 1000.0,
+            over_10ms: self.count_over(SLOW_NS),
+            over_100ms: self.count_over(VERY_SLOW_NS),
         }
+    }
+
+    /// Operations slower than `threshold_ns` (to the histogram's precision).
+    fn count_over(&self, threshold_ns: u64) -> u64 {
+        self.histogram
+            .count_between(threshold_ns.saturating_add(1), MAX_TRACKED_NS)
     }
 }
 
@@ -78,6 +90,12 @@ pub struct LatencySummary {
     pub p999_us: f64,
     /// Slowest operation.
     pub max_us: f64,
+    /// Operations slower than 10 ms.
+    #[serde(default)]
+    pub over_10ms: u64,
+    /// Operations slower than 100 ms.
+    #[serde(default)]
+    pub over_100ms: u64,
 }
 
 #[cfg(test)]
@@ -98,6 +116,18 @@ mod tests {
         assert!(near(summary.p999_us, 999.0), "{summary:?}");
         assert!(near(summary.max_us, 1000.0), "{summary:?}");
         assert!(near(summary.mean_us, 500.5), "{summary:?}");
+        assert_eq!((summary.over_10ms, summary.over_100ms), (0, 0));
+    }
+
+    #[test]
+    fn operations_over_10_and_100_ms_are_counted() {
+        let mut recorder = LatencyRecorder::new();
+        for millis in [1, 9, 11, 50, 99, 101, 2000] {
+            recorder.record(Duration::from_millis(millis));
+        }
+        let summary = recorder.summary();
+        assert_eq!(summary.over_10ms, 5, "{summary:?}");
+        assert_eq!(summary.over_100ms, 2, "{summary:?}");
     }
 
     #[test]

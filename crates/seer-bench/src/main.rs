@@ -163,10 +163,11 @@ fn run(cli: Cli, command: String) -> seer_bench::Result<()> {
     };
     let output = BenchOutput { info, results };
     println!("{}", report::settings_text(&output.info));
-    println!(
-        "{}",
-        report::text_table(&report::summarize(&output.results))
-    );
+    let rows = report::summarize(&output.results);
+    println!("{}", report::text_table(&rows));
+    if let Some(scale) = report::scale_table(&rows, &output.info.params) {
+        println!("{scale}");
+    }
     if let Some(path) = &cli.json {
         report::write_json(path, &output)?;
         eprintln!("results written to {}", path.display());

@@ -13,11 +13,15 @@ use crate::error::{BenchError, Result};
 use crate::run::JobResult;
 use crate::workload::{RunParams, Workload};
 
+/// Columns of the summary table.
+const COLUMNS: usize = 13;
+
 /// The column headers of the summary table.
-const HEADERS: [&str; 12] = [
+const HEADERS: [&str; COLUMNS] = [
     "workload",
     "engine",
     "ops/s",
+    "min-max ops/s",
     "x best",
     "MB/s",
     "p50 us",
@@ -59,9 +63,23 @@ pub struct BenchOutput {
     pub results: Vec<JobResult>,
 }
 
-/// One row per (workload, engine): the repetition with the median ops/s.
-/// Workloads and engines keep their order of first appearance.
-pub fn summarize(results: &[JobResult]) -> Vec<JobResult> {
+/// One (workload, engine) over its repetitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// The repetition with the median ops/s (the upper one of an even count).
+    pub median: JobResult,
+    /// Repetitions.
+    pub runs: usize,
+    /// The slowest repetition's ops/s.
+    pub min_ops_per_sec: f64,
+    /// The fastest repetition's ops/s.
+    pub max_ops_per_sec: f64,
+}
+
+/// One row per (workload, engine): the median repetition and the spread.
+/// Workloads keep their order of first appearance, engines their order in
+/// [`EngineKind`].
+pub fn summarize(results: &[JobResult]) -> Vec<SummaryRow> {
     let mut workloads: Vec<Workload> = Vec::new();
     let mut engines: Vec<EngineKind> = Vec::new();
     for result in results {
@@ -84,25 +102,44 @@ pub fn summarize(results: &[JobResult]) -> Vec<JobResult> {
                 continue;
             }
             runs.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
-            rows.push(runs[runs.len() / 2].clone());
+            rows.push(SummaryRow {
+                median: runs[runs.len() / 2].clone(),
+                runs: runs.len(),
+                min_ops_per_sec: runs[0].ops_per_sec,
+                max_ops_per_sec: runs[runs.len() - 1].ops_per_sec,
+            });
         }
     }
     rows
 }
 
+/// Operations per second in three significant digits: `301K`, `2.03M`.
+pub fn compact_ops(ops_per_sec: f64) -> String {
+    match ops_per_sec {
+        x if x >= 1e6 => format!("{:.2}M", x / 1e6),
+        x if x >= 1e5 => format!("{:.0}K", x / 1e3),
+        x if x >= 1e4 => format!("{:.1}K", x / 1e3),
+        x if x >= 1e3 => format!("{:.2}K", x / 1e3),
+        x => format!("{x:.0}"),
+    }
+}
+
 /// The table's cells for summary rows.
-fn table_cells(rows: &[JobResult]) -> Vec<[String; 12]> {
-    rows.iter()
-        .map(|row| {
-            let best = rows
+fn table_cells(summary: &[SummaryRow]) -> Vec<[String; COLUMNS]> {
+    summary
+        .iter()
+        .map(|summary_row| {
+            let row = &summary_row.median;
+            let best = summary
                 .iter()
+                .map(|other| &other.median)
                 .filter(|other| other.workload == row.workload)
                 .map(|other| other.ops_per_sec)
                 .fold(0.0, f64::max);
             let mib = |bytes: u64| format!("{:.1}", bytes as f64 / (1u64 << 20) as f64);
             let optional = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.2}"));
             if let Some(reason) = &row.skipped {
-                let mut cells: [String; 12] = Default::default();
+                let mut cells: [String; COLUMNS] = Default::default();
                 cells[0] = row.workload.name();
                 cells[1] = row.engine.name().to_owned();
                 cells[2] = format!("n/a ({reason})");
@@ -112,6 +149,15 @@ fn table_cells(rows: &[JobResult]) -> Vec<[String; 12]> {
                 row.workload.name(),
                 row.engine.name().to_owned(),
                 format!("{:.0}", row.ops_per_sec),
+                if summary_row.runs > 1 {
+                    format!(
+                        "{}-{}",
+                        compact_ops(summary_row.min_ops_per_sec),
+                        compact_ops(summary_row.max_ops_per_sec)
+                    )
+                } else {
+                    "-".to_owned()
+                },
                 if best > 0.0 {
                     format!("{:.2}", row.ops_per_sec / best)
                 } else {
@@ -131,7 +177,7 @@ fn table_cells(rows: &[JobResult]) -> Vec<[String; 12]> {
 }
 
 /// The summary table as aligned text.
-pub fn text_table(rows: &[JobResult]) -> String {
+pub fn text_table(rows: &[SummaryRow]) -> String {
     let cells = table_cells(rows);
     let mut widths = HEADERS.map(str::len);
     for row in &cells {
@@ -163,7 +209,7 @@ pub fn text_table(rows: &[JobResult]) -> String {
 }
 
 /// The summary table as markdown.
-pub fn markdown_table(rows: &[JobResult]) -> String {
+pub fn markdown_table(rows: &[SummaryRow]) -> String {
     let mut out = format!("| {} |\n", HEADERS.join(" | "));
     let aligns: Vec<&str> = (0..HEADERS.len())
         .map(|column| if column < 2 { ":--" } else { "--:" })
@@ -173,6 +219,52 @@ pub fn markdown_table(rows: &[JobResult]) -> String {
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
     out
+}
+
+/// The `scale` rows as a markdown table of what issue 14 asks for, or
+/// `None` when the run has no `scale` job. Write amplification is shown
+/// twice: as the harness measures it for every engine (`/proc/self/io`
+/// `write_bytes` from open to close over the user's key and value bytes)
+/// and as the engine counts it itself, where it does.
+pub fn scale_table(rows: &[SummaryRow], params: &RunParams) -> Option<String> {
+    let scale: Vec<&JobResult> = rows
+        .iter()
+        .map(|row| &row.median)
+        .filter(|row| row.workload == Workload::Scale)
+        .collect();
+    if scale.is_empty() {
+        return None;
+    }
+    let live_mb = params.live_bytes() as f64 / 1e6;
+    let mut out = format!(
+        "scale: random fill of {} keys then an overwrite of each once ({live_mb:.0} MB live)\n\n\
+         | engine | puts/s | p99.9 put us | max put ms | puts > 10 ms | puts > 100 ms | \
+         peak dir / live | after close / live | write amp (process) | write amp (engine) |\n\
+         | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n",
+        params.num
+    );
+    let ratio = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.2}x"));
+    for row in scale {
+        if let Some(reason) = &row.skipped {
+            let _ = writeln!(out, "| {} | n/a ({reason}) |", row.engine);
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
+            row.engine,
+            row.ops_per_sec,
+            row.latency.p999_us,
+            row.latency.max_us / 1000.0,
+            row.latency.over_10ms,
+            row.latency.over_100ms,
+            ratio(row.peak_space_amp),
+            ratio(row.space_amp),
+            ratio(row.write_amp),
+            ratio(row.engine_report.write_amp),
+        );
+    }
+    Some(out)
 }
 
 /// The settings, as printed with the results.
@@ -241,15 +333,20 @@ pub fn write_report(dir: &Path, output: &BenchOutput) -> Result<()> {
     let _ = writeln!(markdown, "```text\n{}```\n", settings_text(&output.info));
     markdown.push_str(&markdown_table(&rows));
     markdown.push('\n');
+    if let Some(scale) = scale_table(&rows, &output.info.params) {
+        markdown.push_str(&scale);
+        markdown.push('\n');
+    }
     let mut workloads: Vec<Workload> = Vec::new();
     for row in &rows {
-        if !workloads.contains(&row.workload) {
-            workloads.push(row.workload);
+        if !workloads.contains(&row.median.workload) {
+            workloads.push(row.median.workload);
         }
     }
     for workload in workloads {
         let bars: Vec<(String, f64)> = rows
             .iter()
+            .map(|row| &row.median)
             .filter(|row| row.workload == workload && row.skipped.is_none())
             .map(|row| (row.engine.name().to_owned(), row.ops_per_sec))
             .collect();

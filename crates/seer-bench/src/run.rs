@@ -26,6 +26,9 @@ use crate::workload::{
 /// Operations between two progress-bar updates of one thread.
 const PROGRESS_STEP_OPS: u64 = 4096;
 
+/// How often the `scale` workload measures the DB directory's size.
+const DIR_SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
+
 /// What a job is: which engine runs which workload where, with what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -76,6 +79,13 @@ pub struct JobResult {
     pub space_amp: Option<f64>,
     /// Size of the DB directory after close.
     pub db_size_bytes: u64,
+    /// Largest DB directory size seen from open to close, sampled every
+    /// 200 ms (the `scale` workload only).
+    #[serde(default)]
+    pub peak_db_size_bytes: Option<u64>,
+    /// `peak_db_size_bytes` over the live key and value bytes.
+    #[serde(default)]
+    pub peak_space_amp: Option<f64>,
     /// Peak RSS of the job's process.
     pub peak_rss_bytes: Option<u64>,
     /// Background writer ops/s (`readwhilewriting`).
@@ -89,8 +99,21 @@ pub struct JobResult {
 /// Opens the engine of `spec` and runs the job.
 pub fn run_job(spec: &JobSpec) -> Result<JobResult> {
     let write_bytes_before = host::process_write_bytes();
-    let engine = spec.engine.open(&spec.dir, &spec.config)?;
-    run_job_on(engine, spec, write_bytes_before)
+    let sampler = (spec.workload == Workload::Scale)
+        .then(|| host::DirSizeSampler::start(spec.dir.clone(), DIR_SAMPLE_INTERVAL));
+    let outcome = spec
+        .engine
+        .open(&spec.dir, &spec.config)
+        .and_then(|engine| run_job_on(engine, spec, write_bytes_before));
+    let peak_db_size_bytes = sampler.map(host::DirSizeSampler::finish);
+    let mut result = outcome?;
+    if result.skipped.is_none() {
+        if let Some(peak_bytes) = peak_db_size_bytes {
+            result.peak_db_size_bytes = Some(peak_bytes);
+            result.peak_space_amp = Some(peak_bytes as f64 / spec.params.live_bytes() as f64);
+        }
+    }
+    Ok(result)
 }
 
 /// Runs the job of `spec` on an open engine; `write_bytes_before` is the
@@ -144,6 +167,8 @@ pub fn skipped_result(spec: &JobSpec, reason: String) -> JobResult {
         write_amp: None,
         space_amp: None,
         db_size_bytes: 0,
+        peak_db_size_bytes: None,
+        peak_space_amp: None,
         peak_rss_bytes: host::peak_rss_bytes(),
         writer_ops_per_sec: None,
         engine_report: EngineReport::default(),
@@ -174,11 +199,10 @@ impl PhaseOutcome {
         let write_amp = disk_write_bytes
             .filter(|_| user_write_bytes > 0)
             .map(|disk| disk as f64 / user_write_bytes as f64);
-        let live_bytes = spec.params.num * spec.params.entry_bytes();
         let space_amp = spec
             .workload
             .ends_with_all_keys()
-            .then(|| db_size_bytes as f64 / live_bytes as f64);
+            .then(|| db_size_bytes as f64 / spec.params.live_bytes() as f64);
         JobResult {
             engine: spec.engine,
             workload: spec.workload,
@@ -195,6 +219,8 @@ impl PhaseOutcome {
             write_amp,
             space_amp,
             db_size_bytes,
+            peak_db_size_bytes: None,
+            peak_space_amp: None,
             peak_rss_bytes: host::peak_rss_bytes(),
             writer_ops_per_sec: writer.map(|w| w.ops as f64 / seconds),
             engine_report,
@@ -250,6 +276,7 @@ fn run_phase(engine: &dyn Engine, spec: &JobSpec) -> Result<PhaseOutcome> {
         Workload::FillRandom
         | Workload::Load
         | Workload::DeleteRandom
+        | Workload::Scale
         | Workload::FillSync { .. } => {
             let mut order = permutation(params.num, params.seed ^ 0x5EED);
             order.truncate(planned_ops as usize);
@@ -380,6 +407,16 @@ impl<'a, 's> Worker<'a, 's> {
                     worker.put(shared.order[position as usize])
                 })?;
             }
+            Workload::Scale => self.each(mine, |worker, position| {
+                // The fill puts the keys in `order`; the overwrite visits
+                // each once more in the order `order` composed with itself.
+                let num = shared.params.num;
+                let key = match position.checked_sub(num) {
+                    None => shared.order[position as usize],
+                    Some(overwrite) => shared.order[shared.order[overwrite as usize] as usize],
+                };
+                worker.put(key)
+            })?,
             Workload::FillBatch => self.fill_batches(mine)?,
             Workload::Overwrite => self.each(mine, |worker, _| worker.put_random())?,
             Workload::ReadRandom => self.each(mine, |worker, _| worker.get_random(false))?,

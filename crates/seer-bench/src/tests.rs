@@ -171,5 +171,64 @@ fn the_median_repetition_is_summarized() {
     }
     let rows = report::summarize(&results);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].ops_per_sec, 3.0);
+    assert_eq!(rows[0].median.ops_per_sec, 3.0);
+    assert_eq!(rows[0].runs, 3);
+    assert_eq!(
+        (rows[0].min_ops_per_sec, rows[0].max_ops_per_sec),
+        (1.0, 5.0)
+    );
+    let table = report::text_table(&rows);
+    assert!(table.contains(" 1-5 "), "the spread is shown: {table}");
+}
+
+#[test]
+fn scale_fills_then_overwrites_every_key_once() {
+    let engine = MemEngine::default();
+    let result = run_on(&engine, Workload::Scale);
+    assert_eq!(result.ops, 2 * NUM);
+    assert_eq!(result.threads, 1);
+    assert_eq!(engine.len() as u64, NUM);
+    assert_eq!(result.user_write_bytes, 2 * NUM * 116);
+    assert!(result.space_amp.is_some());
+}
+
+#[test]
+fn scale_on_seer_reports_the_peak_directory_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = crate::run::run_job(&spec(Workload::Scale, dir.path())).unwrap();
+    assert!(result.skipped.is_none());
+    let peak_bytes = result.peak_db_size_bytes.unwrap();
+    assert!(peak_bytes >= result.db_size_bytes && result.db_size_bytes > 0);
+    assert!(result.peak_space_amp.unwrap() >= result.space_amp.unwrap());
+    let rows = report::summarize(&[result]);
+    let table = report::scale_table(&rows, &params()).unwrap();
+    assert!(table.contains("| seer | "), "{table}");
+    assert!(report::scale_table(&rows[..0], &params()).is_none());
+}
+
+/// Runs `scale` on a peer engine in a fresh directory, through its adapter,
+/// and checks its settings line names `version`.
+#[cfg(any(feature = "fjall", feature = "rocksdb"))]
+fn check_peer_runs_scale(engine: EngineKind, version: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(Workload::Scale, dir.path());
+    spec.engine = engine;
+    let result = crate::run::run_job(&spec).unwrap();
+    assert!(result.skipped.is_none(), "{result:?}");
+    assert_eq!(result.ops, 2 * NUM);
+    assert!(result.peak_db_size_bytes.unwrap() > 0);
+    let settings = engine.settings(&EngineConfig::default());
+    assert!(settings.contains(version), "{settings}");
+}
+
+#[cfg(feature = "fjall")]
+#[test]
+fn fjall_fills_overwrites_and_reports_its_version() {
+    check_peer_runs_scale(EngineKind::Fjall, "fjall 3.");
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_fills_overwrites_and_reports_its_version() {
+    check_peer_runs_scale(EngineKind::Rocksdb, "the library reports RocksDB 11.");
 }

@@ -97,6 +97,10 @@ pub enum Workload {
         /// How keys are chosen.
         dist: KeyDist,
     },
+    /// At scale: a random fill of `num` keys, then an overwrite of every
+    /// key once in another random order, with the directory size sampled
+    /// while it runs (one writer; not in `all`, name it).
+    Scale,
     /// Internal: builds the loaded DB the read workloads start from.
     Load,
 }
@@ -195,6 +199,7 @@ impl Workload {
             Self::MergeRandom => "mergerandom".into(),
             Self::FillSync { threads } => format!("fillsync-{threads}"),
             Self::Ycsb { mix, dist } => format!("ycsb-{}-{}", mix.letter(), dist.name()),
+            Self::Scale => "scale".into(),
             Self::Load => "load".into(),
         }
     }
@@ -207,6 +212,7 @@ impl Workload {
             | Self::FillBatch
             | Self::MergeRandom
             | Self::FillSync { .. }
+            | Self::Scale
             | Self::Load => StartState::Clean,
             _ => StartState::Loaded,
         }
@@ -218,7 +224,7 @@ impl Workload {
         match self {
             Self::FillSync { threads } => threads,
             Self::ReadWhileWriting => params.threads + 1,
-            Self::Load => 1,
+            Self::Scale | Self::Load => 1,
             _ => params.threads,
         }
     }
@@ -234,6 +240,7 @@ impl Workload {
             | Self::DeleteRandom
             | Self::MergeRandom
             | Self::Load => params.num,
+            Self::Scale => params.num.saturating_mul(2),
             Self::ReadSeq | Self::ReadReverse => params.num * params.threads as u64,
             Self::FillSync { .. } => (params.num / 1000).max(MIN_FILLSYNC_OPS),
             // Each op reads 11 (seekrandom) or up to 100 (YCSB E) entries:
@@ -258,6 +265,7 @@ impl Workload {
                 | Self::FillBatch
                 | Self::Overwrite
                 | Self::DeleteRandom
+                | Self::Scale
                 | Self::Load
         )
     }
@@ -267,7 +275,12 @@ impl Workload {
     pub fn ends_with_all_keys(self) -> bool {
         matches!(
             self,
-            Self::FillSeq | Self::FillRandom | Self::FillBatch | Self::Overwrite | Self::Load
+            Self::FillSeq
+                | Self::FillRandom
+                | Self::FillBatch
+                | Self::Overwrite
+                | Self::Scale
+                | Self::Load
         )
     }
 
@@ -301,8 +314,10 @@ impl FromStr for Workload {
     type Err = BenchError;
 
     fn from_str(name: &str) -> Result<Self> {
-        if name == "load" {
-            return Ok(Self::Load);
+        match name {
+            "load" => return Ok(Self::Load),
+            "scale" => return Ok(Self::Scale),
+            _ => {}
         }
         if let Some(threads) = name.strip_prefix("fillsync-") {
             let threads = threads
@@ -320,7 +335,7 @@ impl FromStr for Workload {
             .ok_or_else(|| {
                 let known: Vec<String> = Self::all().into_iter().map(Workload::name).collect();
                 BenchError::InvalidArgument(format!(
-                    "unknown workload {name:?}; known: all, fillsync, ycsb, ycsb-a..f, {}",
+                    "unknown workload {name:?}; known: all, fillsync, ycsb, ycsb-a..f, scale, {}",
                     known.join(", ")
                 ))
             })
@@ -352,6 +367,12 @@ impl RunParams {
     /// Bytes of one key-value pair.
     pub fn entry_bytes(&self) -> u64 {
         (self.key_size_bytes + self.value_size_bytes) as u64
+    }
+
+    /// Key and value bytes of the `num` keys, once each: the live data of a
+    /// DB that holds all of them.
+    pub fn live_bytes(&self) -> u64 {
+        self.num.saturating_mul(self.entry_bytes())
     }
 
     /// Checks the parameters make sense together.
@@ -400,6 +421,12 @@ mod tests {
             "fillsync-4".parse::<Workload>().unwrap(),
             Workload::FillSync { threads: 4 }
         );
+        assert_eq!(
+            Workload::parse_list("scale").unwrap(),
+            [Workload::Scale],
+            "scale is named, not part of all"
+        );
+        assert!(!Workload::all().contains(&Workload::Scale));
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! fjall 2 behind [`Engine`]: one keyspace with one partition.
+//! fjall 3 behind [`Engine`]: one database with one keyspace.
 
 use std::path::Path;
 
-use fjall::{
-    CompressionType, Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode,
+use fjall::config::{
+    BlockSizePolicy, BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry,
 };
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::engine_error;
 use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineReport};
@@ -12,46 +13,48 @@ use crate::error::{BenchError, Result};
 
 const NAME: &str = "fjall";
 
-/// A fjall keyspace and the partition the benchmark uses.
+/// Data block size, as the other engines use.
+const BLOCK_SIZE_BYTES: u32 = 4096;
+
+/// A fjall database and the keyspace the benchmark uses.
 pub struct FjallEngine {
+    db: Database,
     keyspace: Keyspace,
-    partition: PartitionHandle,
 }
 
 impl FjallEngine {
-    /// Opens or creates the keyspace in `dir`.
+    /// Opens or creates the database in `dir`.
     pub fn open(dir: &Path, config: &EngineConfig) -> Result<Self> {
-        let keyspace = Config::new(dir)
+        if config.compression {
+            // seer-bench builds fjall without its `lz4` feature.
+            return Err(BenchError::InvalidArgument(
+                "fjall is built without compression (no `lz4` feature)".to_owned(),
+            ));
+        }
+        let db = Database::builder(dir)
             .cache_size(config.block_cache_bytes)
-            .max_write_buffer_size(config.memtable_bytes.saturating_mul(2).max(1 << 20))
             .open()
             .map_err(|error| engine_error(NAME, error))?;
-        let memtable_bytes = u32::try_from(config.memtable_bytes).map_err(|_| {
-            BenchError::InvalidArgument("fjall memtables are at most 4 GiB".to_owned())
-        })?;
-        let bloom_bits = u8::try_from(config.bloom_bits_per_key.min(20)).unwrap_or(10);
-        let compression = if config.compression {
-            CompressionType::Lz4
-        } else {
-            CompressionType::None
-        };
-        let options = PartitionCreateOptions::default()
-            .max_memtable_size(memtable_bytes)
-            .bloom_filter_bits(Some(bloom_bits))
-            .block_size(4096)
-            .compression(compression);
-        let partition = keyspace
-            .open_partition("bench", options)
+        let bloom_bits = f32::from(u16::try_from(config.bloom_bits_per_key).unwrap_or(u16::MAX));
+        let memtable_bytes = config.memtable_bytes;
+        let keyspace = db
+            .keyspace("bench", || {
+                KeyspaceCreateOptions::default()
+                    .max_memtable_size(memtable_bytes)
+                    .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+                        BloomConstructionPolicy::BitsPerKey(bloom_bits),
+                    )))
+                    .data_block_size_policy(BlockSizePolicy::all(BLOCK_SIZE_BYTES))
+                    .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
+                    .index_block_compression_policy(CompressionPolicy::all(CompressionType::None))
+            })
             .map_err(|error| engine_error(NAME, error))?;
-        Ok(Self {
-            keyspace,
-            partition,
-        })
+        Ok(Self { db, keyspace })
     }
 
     fn persist_if(&self, sync: bool) -> Result<()> {
         if sync {
-            self.keyspace
+            self.db
                 .persist(PersistMode::SyncData)
                 .map_err(|error| engine_error(NAME, error))?;
         }
@@ -65,7 +68,7 @@ impl Engine for FjallEngine {
     }
 
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {
-        self.partition
+        self.keyspace
             .insert(key, value)
             .map_err(|error| engine_error(NAME, error))?;
         self.persist_if(sync)
@@ -73,7 +76,7 @@ impl Engine for FjallEngine {
 
     fn get(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool> {
         match self
-            .partition
+            .keyspace
             .get(key)
             .map_err(|error| engine_error(NAME, error))?
         {
@@ -86,7 +89,7 @@ impl Engine for FjallEngine {
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {
-        self.partition
+        self.keyspace
             .remove(key)
             .map_err(|error| engine_error(NAME, error))?;
         self.persist_if(sync)
@@ -100,11 +103,11 @@ impl Engine for FjallEngine {
     }
 
     fn write_batch(&self, ops: &[BatchOp<'_>], sync: bool) -> Result<()> {
-        let mut batch = self.keyspace.batch();
+        let mut batch = self.db.batch();
         for op in ops {
             match *op {
-                BatchOp::Put { key, value } => batch.insert(&self.partition, key, value),
-                BatchOp::Delete { key } => batch.remove(&self.partition, key),
+                BatchOp::Put { key, value } => batch.insert(&self.keyspace, key, value),
+                BatchOp::Delete { key } => batch.remove(&self.keyspace, key),
             }
         }
         batch.commit().map_err(|error| engine_error(NAME, error))?;
@@ -118,16 +121,17 @@ impl Engine for FjallEngine {
         limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<u64> {
-        let entries: Box<dyn Iterator<Item = fjall::Result<fjall::KvPair>>> =
-            match (start, direction) {
-                (None, Direction::Forward) => Box::new(self.partition.iter()),
-                (None, Direction::Reverse) => Box::new(self.partition.iter().rev()),
-                (Some(start), Direction::Forward) => Box::new(self.partition.range(start..)),
-                (Some(start), Direction::Reverse) => Box::new(self.partition.range(..=start).rev()),
-            };
+        let entries: Box<dyn Iterator<Item = fjall::Guard>> = match (start, direction) {
+            (None, Direction::Forward) => Box::new(self.keyspace.iter()),
+            (None, Direction::Reverse) => Box::new(self.keyspace.iter().rev()),
+            (Some(start), Direction::Forward) => Box::new(self.keyspace.range(start..)),
+            (Some(start), Direction::Reverse) => Box::new(self.keyspace.range(..=start).rev()),
+        };
         let mut visited = 0;
         for entry in entries.take(limit) {
-            let (key, value) = entry.map_err(|error| engine_error(NAME, error))?;
+            let (key, value) = entry
+                .into_inner()
+                .map_err(|error| engine_error(NAME, error))?;
             visited += 1;
             if !visit(&key, &value) {
                 break;
@@ -137,7 +141,7 @@ impl Engine for FjallEngine {
     }
 
     fn flush(&self) -> Result<()> {
-        self.partition
+        self.keyspace
             .rotate_memtable_and_wait()
             .map_err(|error| engine_error(NAME, error))
     }
@@ -147,14 +151,14 @@ impl Engine for FjallEngine {
             write_amp: None,
             notes: Some(format!(
                 "{} tables, {} compactions",
-                self.partition.segment_count(),
-                self.keyspace.compactions_completed()
+                self.keyspace.table_count(),
+                self.db.compactions_completed()
             )),
         }
     }
 
     fn close(self: Box<Self>) -> Result<()> {
-        self.keyspace
+        self.db
             .persist(PersistMode::Buffer)
             .map_err(|error| engine_error(NAME, error))
     }

@@ -35,18 +35,21 @@ pub fn settings(kind: EngineKind, config: &EngineConfig) -> String {
     let bloom = config.bloom_bits_per_key;
     match kind {
         EngineKind::Seer => format!(
-            "DBOptions: memtable_capacity {memtable_mib} MiB, block_cache_capacity {cache_mib} MiB, \
-             bloom_bits_per_key {bloom}, compression {}, sync_policy Never (per-write sync for \
-             fillsync), merge_operator U64AddOperator",
+            "seer-db {}: DBOptions: memtable_capacity {memtable_mib} MiB, block_cache_capacity \
+             {cache_mib} MiB, bloom_bits_per_key {bloom}, compression {}, sync_policy Never \
+             (per-write sync for fillsync), merge_operator U64AddOperator",
+            env!("SEER_BENCH_SEER_DB_VERSION"),
             if config.compression { "Zstd" } else { "None" }
         ),
         EngineKind::Fjall => format!(
-            "fjall 2: partition max_memtable_size {memtable_mib} MiB, keyspace \
-             max_write_buffer_size {} MiB, cache_size {cache_mib} MiB, bloom_filter_bits {bloom}, \
-             compression {}, block_size 4 KiB, journal flushed to the OS per write \
-             (persist(SyncData) after each write in fillsync); no merge operator",
-            memtable_mib * 2,
-            if config.compression { "Lz4" } else { "None" }
+            "fjall {} (lsm-tree {}, built without lz4): keyspace max_memtable_size \
+             {memtable_mib} MiB, cache_size {cache_mib} MiB, bloom {bloom} bits/key in every \
+             level, data and index block compression None, data blocks 4 KiB, other options \
+             default (leveled compaction, worker threads min(CPUs, 4), no write buffer cap), \
+             journal flushed to the OS per write (persist(SyncData) after each write in \
+             fillsync); no merge operator",
+            env!("SEER_BENCH_FJALL_VERSION"),
+            env!("SEER_BENCH_LSM_TREE_VERSION"),
         ),
         EngineKind::Rocksdb => format!(
             "{}: write_buffer_size {memtable_mib} MiB (max_write_buffer_number 2), \
@@ -60,16 +63,17 @@ pub fn settings(kind: EngineKind, config: &EngineConfig) -> String {
 }
 
 fn rocksdb_library() -> String {
+    let crate_version = env!("SEER_BENCH_ROCKSDB_CRATE_VERSION");
     #[cfg(feature = "rocksdb")]
     {
         format!(
-            "rocksdb crate 0.24, {}",
+            "rocksdb crate {crate_version}, {}",
             rocksdb_engine::library_description()
         )
     }
     #[cfg(not(feature = "rocksdb"))]
     {
-        "rocksdb crate 0.24 (not built in)".to_owned()
+        format!("rocksdb crate {crate_version} (not built in)")
     }
 }
 

@@ -10,6 +10,7 @@ use rocksdb::{
 use super::engine_error;
 use crate::engine::{decode_counter, BatchOp, Direction, Engine, EngineConfig, EngineReport};
 use crate::error::{BenchError, Result};
+use crate::host;
 
 const NAME: &str = "rocksdb";
 
@@ -63,36 +64,43 @@ impl RocksdbEngine {
     }
 }
 
-/// Which RocksDB this build measures.
+/// Which RocksDB this build measures: the linked library and the version it
+/// writes into a new database's OPTIONS file (`rocksdb_version=`).
 pub fn library_description() -> String {
+    let reported = library_version().unwrap_or_else(|| "unknown".to_owned());
     #[cfg(rocksdb_system_lib)]
     {
         let dir = std::path::Path::new(env!("SEER_BENCH_ROCKSDB_LIB_DIR"));
-        let library = std::fs::canonicalize(dir.join("librocksdb.so"))
-            .ok()
-            .and_then(|path| {
-                path.file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "librocksdb".to_owned());
-        format!("system {library} from {}", dir.display())
+        format!(
+            "system librocksdb from {} (the library reports RocksDB {reported})",
+            dir.display()
+        )
     }
     #[cfg(not(rocksdb_system_lib))]
     {
-        "bundled RocksDB (librocksdb-sys 0.17, RocksDB 10.4)".to_owned()
+        format!(
+            "bundled RocksDB built from source by librocksdb-sys {} (the library reports \
+             RocksDB {reported})",
+            env!("SEER_BENCH_LIBROCKSDB_SYS_VERSION")
+        )
     }
 }
 
-/// RocksDB before 8.x has no write buffer manager; the `rocksdb` crate
-/// references its destructor from a path this harness never takes (no
-/// write buffer manager is ever created), so a no-op lets the binary link
-/// against an older system library.
-// SAFETY: a C-ABI function with no body, only defined when linking a system
-// library that lacks the symbol (so it cannot clash with RocksDB's own).
-#[cfg(rocksdb_system_lib)]
-#[allow(unsafe_code)]
-#[no_mangle]
-pub extern "C" fn rocksdb_write_buffer_manager_destroy(_manager: *mut std::ffi::c_void) {}
+/// The version the linked RocksDB records in a fresh database it creates in a
+/// scratch directory (the C API has no version call).
+fn library_version() -> Option<String> {
+    let dir =
+        std::env::temp_dir().join(format!("seer-bench-rocksdb-version-{}", std::process::id()));
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    let version = DB::open(&options, &dir)
+        .ok()
+        .map(drop)
+        .and_then(|()| host::setting_in_files(&dir, "OPTIONS-", "rocksdb_version"));
+    // A scratch directory left behind is harmless; the version is what matters.
+    let _ = host::remove_dir(&dir);
+    version
+}
 
 /// The u64 add operator: the sum of the existing value and every operand.
 fn u64_add(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
