@@ -7,7 +7,7 @@ use fjall::config::{
 };
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::engine_error;
+use super::{engine_error, visit_found};
 use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineReport};
 use crate::error::{BenchError, Result};
 
@@ -75,17 +75,11 @@ impl Engine for FjallEngine {
     }
 
     fn get(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool> {
-        match self
+        let value = self
             .keyspace
             .get(key)
-            .map_err(|error| engine_error(NAME, error))?
-        {
-            Some(value) => {
-                visit(&value);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+            .map_err(|error| engine_error(NAME, error))?;
+        Ok(visit_found(value, visit))
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {

@@ -77,6 +77,17 @@ fn rocksdb_library() -> String {
     }
 }
 
+/// Hands a point lookup's value, if found, to `visit`; whether it was found.
+pub(crate) fn visit_found(value: Option<impl AsRef<[u8]>>, visit: &mut dyn FnMut(&[u8])) -> bool {
+    match value {
+        Some(value) => {
+            visit(value.as_ref());
+            true
+        }
+        None => false,
+    }
+}
+
 /// Wraps an engine's error.
 pub(crate) fn engine_error(engine: &'static str, error: impl std::fmt::Display) -> BenchError {
     BenchError::Engine {

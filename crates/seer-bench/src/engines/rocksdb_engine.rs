@@ -7,7 +7,7 @@ use rocksdb::{
     DB,
 };
 
-use super::engine_error;
+use super::{engine_error, visit_found};
 use crate::engine::{decode_counter, BatchOp, Direction, Engine, EngineConfig, EngineReport};
 use crate::error::{BenchError, Result};
 use crate::host;
@@ -124,17 +124,11 @@ impl Engine for RocksdbEngine {
     }
 
     fn get(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool> {
-        match self
+        let value = self
             .db
             .get_pinned(key)
-            .map_err(|error| engine_error(NAME, error))?
-        {
-            Some(value) => {
-                visit(&value);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+            .map_err(|error| engine_error(NAME, error))?;
+        Ok(visit_found(value, visit))
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {

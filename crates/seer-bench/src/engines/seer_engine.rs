@@ -4,7 +4,7 @@ use std::path::Path;
 
 use seer_db::{Batch, Compression, DBOptions, SyncPolicy, U64AddOperator, WriteOptions, DB};
 
-use super::engine_error;
+use super::{engine_error, visit_found};
 use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineReport};
 use crate::error::{BenchError, Result};
 
@@ -38,6 +38,16 @@ impl SeerEngine {
             .map_err(|error| engine_error(NAME, error))?;
         Ok(Self { db })
     }
+
+    /// Writes `batch` with the per-write sync choice.
+    fn commit(&self, batch: Batch, sync: bool) -> Result<()> {
+        acknowledged(self.db.write(batch, write_options(sync)))
+    }
+}
+
+/// A write's outcome without what seerdb reports about it.
+fn acknowledged<T>(result: seer_db::Result<T>) -> Result<()> {
+    result.map(drop).map_err(|error| engine_error(NAME, error))
 }
 
 /// Visits up to `limit` entries of `entries`, stopping when `visit` says so.
@@ -70,42 +80,27 @@ impl Engine for SeerEngine {
     }
 
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {
-        self.db
-            .put_opt(key, value, write_options(sync))
-            .map(drop)
-            .map_err(|error| engine_error(NAME, error))
+        acknowledged(self.db.put_opt(key, value, write_options(sync)))
     }
 
     fn get(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool> {
-        match self
+        let value = self
             .db
             .get(key)
-            .map_err(|error| engine_error(NAME, error))?
-        {
-            Some(value) => {
-                visit(&value);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+            .map_err(|error| engine_error(NAME, error))?;
+        Ok(visit_found(value, visit))
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {
         let mut batch = Batch::with_capacity(1);
         batch.delete(key);
-        self.db
-            .write(batch, write_options(sync))
-            .map(drop)
-            .map_err(|error| engine_error(NAME, error))
+        self.commit(batch, sync)
     }
 
     fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> Result<()> {
         let mut batch = Batch::with_capacity(1);
         batch.merge(key, operand);
-        self.db
-            .write(batch, write_options(sync))
-            .map(drop)
-            .map_err(|error| engine_error(NAME, error))
+        self.commit(batch, sync)
     }
 
     fn write_batch(&self, ops: &[BatchOp<'_>], sync: bool) -> Result<()> {
@@ -116,10 +111,7 @@ impl Engine for SeerEngine {
                 BatchOp::Delete { key } => batch.delete(key),
             };
         }
-        self.db
-            .write(batch, write_options(sync))
-            .map(drop)
-            .map_err(|error| engine_error(NAME, error))
+        self.commit(batch, sync)
     }
 
     fn scan(
