@@ -465,6 +465,10 @@ mod tests {
         for _ in 0..4 {
             let params = bounded.observe(&writes, &tree).params;
             assert!(worst(params) <= 1.5, "{params}");
+            assert!(
+                params.size_ratio_t() >= 3,
+                "a T = 2 tree holds 2x: {params}"
+            );
         }
         let mut resumed =
             AdaptivePolicy::new(PolicyParams::tiering(10).unwrap(), bounded_options.clone());
