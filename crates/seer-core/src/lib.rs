@@ -53,4 +53,4 @@ pub use key::{
 pub use lookup::{Lookup, MergeBase};
 pub use merge_operator::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};
 pub use merging_iterator::MergingIterator;
-pub use range_tombstone::{FragmentedTombstones, RangeTombstone, TombstoneFragment};
+pub use range_tombstone::{BadFragment, FragmentedTombstones, RangeTombstone, TombstoneFragment};

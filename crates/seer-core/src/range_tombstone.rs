@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::SeqNo;
+use crate::{DecodeError, SeqNo, MAX_SEQ};
 
 /// Deletes every entry of a key in `[start, end)` with a sequence number
 /// below `seq`.
@@ -92,6 +92,15 @@ impl TombstoneFragment {
     }
 }
 
+/// Why [`FragmentedTombstones::from_fragments`] rejected its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFragment {
+    /// Position of the first bad fragment in the input.
+    pub index: usize,
+    /// What is wrong with it.
+    pub error: DecodeError,
+}
+
 /// A set of range tombstones as sorted, non-overlapping fragments.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FragmentedTombstones {
@@ -144,6 +153,60 @@ impl FragmentedTombstones {
         let fragmented = Self { fragments };
         fragmented.debug_check();
         fragmented
+    }
+
+    /// The set of already fragmented `fragments` as `(start, end, seqs)`,
+    /// checked: sorted and non-overlapping, each range non-empty, each
+    /// sequence list non-empty, strictly descending and at most [`MAX_SEQ`].
+    /// Decoders of stored fragments use it, so bad bytes are an error naming
+    /// the first bad fragment.
+    pub fn from_fragments(
+        fragments: impl IntoIterator<Item = (Bytes, Bytes, Vec<SeqNo>)>,
+    ) -> Result<Self, BadFragment> {
+        let mut checked: Vec<TombstoneFragment> = Vec::new();
+        for (index, (start, end, seqs_desc)) in fragments.into_iter().enumerate() {
+            let bad = |detail: String| BadFragment {
+                index,
+                error: DecodeError::Invalid {
+                    what: "range tombstone fragment",
+                    detail,
+                },
+            };
+            if start >= end {
+                return Err(bad(format!("empty range {start:?}..{end:?}")));
+            }
+            if let Some(previous) = checked.last().filter(|p| p.end > start) {
+                return Err(bad(format!(
+                    "{start:?} starts before the previous fragment ends at {:?}",
+                    previous.end
+                )));
+            }
+            let descending = seqs_desc.windows(2).all(|w| w[0] > w[1]);
+            if seqs_desc.is_empty() || !descending || seqs_desc[0] > MAX_SEQ {
+                return Err(bad(format!("bad sequence numbers {seqs_desc:?}")));
+            }
+            checked.push(TombstoneFragment {
+                start,
+                end,
+                seqs_desc,
+            });
+        }
+        Ok(Self { fragments: checked })
+    }
+
+    /// The user-key range a table holding these fragments must claim: the
+    /// first start, and an inclusive upper bound on every covered key (the
+    /// last end, or the key just below it when the end is `k + [0]`, whose
+    /// only smaller neighbour is `k`). `None` when empty.
+    pub fn user_key_bounds(&self) -> Option<(&[u8], &[u8])> {
+        let first = self.fragments.first()?;
+        let last = self.fragments.last()?;
+        let end = last.end.as_ref();
+        let upper = match end.split_last() {
+            Some((0, below)) => below,
+            _ => end,
+        };
+        Some((first.start.as_ref(), upper))
     }
 
     /// Whether the set holds no tombstone.
@@ -318,6 +381,31 @@ mod tests {
         assert_eq!(shape(&newest), vec![s("k", "m", &[7]), s("m", "z", &[7])]);
     }
 
+    #[test]
+    fn stored_fragments_are_checked() {
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        let good = FragmentedTombstones::from_fragments([
+            (b("a"), b("c"), vec![9, 4]),
+            (b("c"), b("d"), vec![2]),
+        ])
+        .unwrap();
+        assert_eq!(good.max_covering_seq(b"b", 8), Some(4));
+        assert_eq!(FragmentedTombstones::new(good.tombstones()), good);
+        assert_eq!(good.user_key_bounds(), Some((&b"a"[..], &b"d"[..])));
+        let bad: [Vec<(Bytes, Bytes, Vec<SeqNo>)>; 5] = [
+            vec![(b("c"), b("c"), vec![1])],
+            vec![(b("a"), b("c"), vec![1]), (b("b"), b("d"), vec![1])],
+            vec![(b("a"), b("c"), vec![])],
+            vec![(b("a"), b("c"), vec![1, 2])],
+            vec![(b("a"), b("c"), vec![MAX_SEQ + 1])],
+        ];
+        for fragments in bad {
+            assert!(FragmentedTombstones::from_fragments(fragments).is_err());
+        }
+        let zero_end = FragmentedTombstones::new([RangeTombstone::new(b("a"), b("k\0"), 1)]);
+        assert_eq!(zero_end.user_key_bounds(), Some((&b"a"[..], &b"k"[..])));
+    }
+
     /// Small keys over a small alphabet so that ranges overlap often.
     fn key() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(b'a'..b'e', 0..3)
@@ -343,6 +431,9 @@ mod tests {
                 .map(|t| t.seq)
                 .max();
             prop_assert_eq!(set.max_covering_seq(&probe, snapshot_seq), naive);
+            if let (Some(_), Some((low, high))) = (naive, set.user_key_bounds()) {
+                prop_assert!(low <= &probe[..] && &probe[..] <= high);
+            }
             // Re-fragmenting the flattened form gives the same fragments.
             prop_assert_eq!(&FragmentedTombstones::new(set.tombstones()), &set);
             // Truncation answers like the untruncated set inside the window
