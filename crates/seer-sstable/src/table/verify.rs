@@ -27,7 +27,7 @@ impl Table {
         self.verify_block(footer.index, "index block")
     }
 
-    fn decode_footer(&self) -> Result<Footer> {
+    pub(super) fn decode_footer(&self) -> Result<Footer> {
         let footer_start = self.file.len().checked_sub(FOOTER_BYTES).ok_or_else(|| {
             Error::corruption(
                 &self.path,
