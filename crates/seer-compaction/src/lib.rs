@@ -17,7 +17,10 @@
 //!   level sizing, manual `compact_range`);
 //! - [`executor`]: the merge itself (snapshots, tombstones, merge operands,
 //!   output cutting, also where the age rule needs it) and the memtable
-//!   flush.
+//!   flush;
+//! - [`inspect`]: [`ManifestInspector`], a read-only walk over one manifest
+//!   for tools, listing every version edit with its offset and reporting
+//!   damage and a torn tail instead of failing on them.
 //!
 //! It deliberately owns no thread, no scheduling and no file deletion
 //! policy: `seer-db` runs flushes and compactions, registers them in a
@@ -32,6 +35,7 @@ pub mod cost;
 pub mod edit;
 mod error;
 pub mod executor;
+pub mod inspect;
 pub mod manifest;
 pub mod picker;
 pub mod policy;
@@ -47,6 +51,7 @@ pub use executor::{
     flush, run_compaction, AgeBounds, AgeCursor, CompactionResult, CompactionStats,
     ExecutorContext, KeyCompactor, MAX_FILTER_BITS_PER_KEY,
 };
+pub use inspect::{InspectedEdit, ManifestInspector};
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };

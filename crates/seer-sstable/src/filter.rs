@@ -104,6 +104,19 @@ impl BloomFilter {
     }
 }
 
+/// The filter's size, for [`Table::filter_info`](crate::Table::filter_info).
+impl BloomFilter {
+    /// Bytes of the bit array.
+    pub(crate) fn bits_bytes(&self) -> u64 {
+        self.bits.len() as u64
+    }
+
+    /// Probes per key (0 for an absent filter).
+    pub(crate) fn probes_count(&self) -> u8 {
+        self.probes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,7 +67,8 @@ impl BlockIndex {
         self.handles.get(block_index).copied()
     }
 
-    fn separator(&self, block_index: usize) -> &[u8] {
+    /// The separator of data block `block_index` (which must exist).
+    pub(crate) fn separator(&self, block_index: usize) -> &[u8] {
         let start = match block_index {
             0 => 0,
             i => self.separator_ends[i - 1],

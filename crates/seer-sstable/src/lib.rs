@@ -44,7 +44,7 @@ pub use iterator::{TableIterator, UserKeyBounds};
 pub use meta::TableMeta;
 pub use options::{Compression, TableOptions, MAX_BLOCK_SIZE_BYTES};
 pub use properties::TableProperties;
-pub use table::{FilterStats, Table};
+pub use table::{FilterInfo, FilterStats, IndexEntry, Table, TableLayout};
 
 /// The cursor over one decoded data or index block and its error, for the
 /// block fuzz harness in `seer-testkit`; not part of the stable API and only

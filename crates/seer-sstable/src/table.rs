@@ -6,6 +6,9 @@
 //! zero-copy out of the map and its checksum verified once (a per-table
 //! bitset remembers verified blocks); a zstd block is verified and
 //! decompressed once into the shared [`BlockCache`].
+//!
+//! Submodules: `verify` (the whole-file checksum check) and `inspect` (the
+//! read-only views of the layout, index and filter for tools).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +33,10 @@ use crate::meta::TableMeta;
 use crate::properties::TableProperties;
 use crate::range_del;
 
+mod inspect;
 mod verify;
+
+pub use inspect::{FilterInfo, IndexEntry, TableLayout};
 
 /// Kind byte of a seek key (as in `InternalKey::seek_key`): above every
 /// stored kind, so the seek lands on the newest visible entry.

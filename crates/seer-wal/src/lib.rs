@@ -13,7 +13,10 @@
 //! - [`recovery`]: replay of the segments under a [`WalRecoveryMode`];
 //! - [`verify`]: verification of the segments ([`verify_segments`]): every
 //!   frame through `seer_log::verify_log`, every record decoded and in
-//!   sequence order.
+//!   sequence order;
+//! - [`inspect`]: [`SegmentInspector`], a read-only walk over one segment
+//!   for tools, listing every record with its offset and reporting damage
+//!   and a torn tail instead of failing on them.
 //!
 //! It deliberately knows nothing of memtables or tables: the owner inserts
 //! committed groups through the [`Apply`] callback and replays recovered
@@ -24,6 +27,7 @@
 //! under the WAL's name. The byte layout is in `docs/FORMATS.md` ("WAL").
 
 pub mod error;
+pub mod inspect;
 mod interval_syncer;
 pub mod pipeline;
 pub mod record;
@@ -33,6 +37,7 @@ mod sync_primitives;
 pub mod verify;
 
 pub use error::{Result, WalError};
+pub use inspect::{InspectedRecord, SegmentInspector};
 pub use pipeline::{
     Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions,
     DEFAULT_PREALLOCATE_STEP_BYTES,

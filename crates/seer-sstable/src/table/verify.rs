@@ -28,7 +28,7 @@ impl Table {
         Ok(())
     }
 
-    fn decode_footer(&self) -> Result<Footer> {
+    pub(super) fn decode_footer(&self) -> Result<Footer> {
         Footer::decode_at_end(&self.file)
             .map(|(footer, _)| footer)
             .map_err(|e| Error::corruption(&self.path, self.footer_start, e.reason))
