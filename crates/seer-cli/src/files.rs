@@ -447,12 +447,14 @@ fn write_entries(
     let fail = |error: seer_sstable::Error| file_error(table.path(), &error);
     iter.seek_to_first().map_err(fail)?;
     while iter.valid() {
-        writeln!(
-            out,
-            "  {} = {}",
-            formats.internal_key(iter.key()),
-            formats.value.render(iter.value())
-        )?;
+        let key = formats.internal_key(iter.key());
+        let is_tombstone = ParsedInternalKey::parse(iter.key())
+            .is_ok_and(|key| key.kind == seer_core::ValueKind::Delete);
+        if is_tombstone {
+            writeln!(out, "  {key}")?;
+        } else {
+            writeln!(out, "  {key} = {}", formats.value.render(iter.value()))?;
+        }
         progress.step();
         iter.next().map_err(fail)?;
     }
@@ -460,9 +462,9 @@ fn write_entries(
     Ok(())
 }
 
-/// `error` of the table `file`, the file named once.
+/// `error` of the table `file`, after the file's name.
 fn error_in(file: &Path, error: &seer_sstable::Error) -> String {
-    file_error(file, error).message
+    format!("{}: {}", file_label(file), file_error(file, error).message)
 }
 
 /// A value kind as dumps print it (`put`, `delete`, `merge`).
