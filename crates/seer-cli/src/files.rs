@@ -74,7 +74,7 @@ pub fn manifest(
         ManifestInspector::open(&RealFileSystem, &file).map_err(|e| file_error(&file, &e))?;
     refuse_headerless(
         &file,
-        inspector.header().is_some(),
+        inspector.log().header().is_some(),
         FileKind::Manifest,
         "manifest",
     )?;
@@ -82,7 +82,7 @@ pub fn manifest(
         out,
         "manifest {} ({} bytes)",
         file_label(&file),
-        inspector.len_bytes()
+        inspector.log().len_bytes()
     )?;
     let mut edits_count = 0;
     while let Some(read) = inspector.next_edit().map_err(|e| file_error(&file, &e))? {
@@ -90,7 +90,7 @@ pub fn manifest(
         writeln!(out, "edit {edits_count} @{}", read.offset)?;
         write_edit(&read.edit, formats, out)?;
     }
-    write_end(out, inspector.end(), edits_count, "edits")?;
+    write_end(out, inspector.log().end(), edits_count, "edits")?;
     write_damage(out, inspector.damage())
 }
 
@@ -176,7 +176,7 @@ fn wal_segment(
         SegmentInspector::open(&RealFileSystem, file).map_err(|e| file_error(file, &e))?;
     refuse_headerless(
         file,
-        inspector.header().is_some(),
+        inspector.log().header().is_some(),
         FileKind::Wal,
         "WAL segment",
     )?;
@@ -184,7 +184,7 @@ fn wal_segment(
         out,
         "segment {} ({} bytes)",
         file_label(file),
-        inspector.len_bytes()
+        inspector.log().len_bytes()
     )?;
     let mut records_count = 0;
     while let Some(read) = inspector.next_record().map_err(|e| file_error(file, &e))? {
@@ -212,7 +212,7 @@ fn wal_segment(
             writeln!(out, "    seq {seq} {}", write_op(op, formats))?;
         }
     }
-    write_end(out, inspector.end(), records_count, "records")?;
+    write_end(out, inspector.log().end(), records_count, "records")?;
     write_damage(out, &inspector.damage())
 }
 
