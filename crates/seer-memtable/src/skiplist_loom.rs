@@ -57,22 +57,30 @@ fn scan_back(list: &Arc<SkipList>) -> Vec<Vec<u8>> {
     user_keys
 }
 
+/// One writer thread per list of `(user key, height)` inserts.
+fn spawn_writers<const N: usize>(
+    list: &Arc<SkipList>,
+    writers: [Vec<(&'static [u8; 1], usize)>; N],
+) -> Vec<loom::thread::JoinHandle<()>> {
+    writers
+        .into_iter()
+        .map(|inserts| {
+            let list = Arc::clone(list);
+            loom::thread::spawn(move || {
+                for (user_key, height) in inserts {
+                    assert!(list.insert(user_key, 1, value_of(user_key), height));
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn loom_prev_during_inserts_before_one_node_walks_back_in_order() {
     loom::model(|| {
         let list = small_list();
         assert!(list.insert(b"d", 1, value_of(b"d"), 1));
-        let writers: Vec<_> = [vec![(b"b", 1usize)], vec![(b"c", 2), (b"a", 1)]]
-            .into_iter()
-            .map(|inserts| {
-                let list = Arc::clone(&list);
-                loom::thread::spawn(move || {
-                    for (user_key, height) in inserts {
-                        assert!(list.insert(user_key, 1, value_of(user_key), height));
-                    }
-                })
-            })
-            .collect();
+        let writers = spawn_writers(&list, [vec![(b"b", 1)], vec![(b"c", 2), (b"a", 1)]]);
         let seen = scan_back(&list);
         assert_eq!(seen.first().map(Vec::as_slice), Some(&b"d"[..]));
         for writer in writers {
@@ -89,17 +97,7 @@ fn loom_prev_during_inserts_before_one_node_walks_back_in_order() {
 fn loom_concurrent_inserts_link_every_entry_once_in_order() {
     loom::model(|| {
         let list = small_list();
-        let writers: Vec<_> = [vec![(b"b", 2usize)], vec![(b"a", 1), (b"c", 2)]]
-            .into_iter()
-            .map(|inserts| {
-                let list = Arc::clone(&list);
-                loom::thread::spawn(move || {
-                    for (user_key, height) in inserts {
-                        assert!(list.insert(user_key, 1, value_of(user_key), height));
-                    }
-                })
-            })
-            .collect();
+        let writers = spawn_writers(&list, [vec![(b"b", 2)], vec![(b"a", 1), (b"c", 2)]]);
         let seen = scan(&list);
         if let Some(found) = list.seek(&Target::new(b"b", 1)) {
             assert_eq!(found.value(), &value_of(found.user_key_and_trailer().0));
