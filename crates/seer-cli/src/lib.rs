@@ -4,14 +4,14 @@
 //! RocksDB: read and write keys (`get`, `put`, `delete`, `scan`, `count`),
 //! inspect a database (`stats`, `verify`) and its files (`manifest`, `wal`,
 //! `table`), and maintain it (`compact`, `flush`). It owns the command line
-//! ([`cli`]), how bytes are written and printed ([`format`]) and the
+//! ([`cli`]), how bytes are written and printed ([`mod@format`]) and the
 //! rendering of every dump; it parses no file format itself: the files are
 //! read through the layers' read-only inspection APIs and the database
 //! through `seer-db`. Nothing depends on it.
 //!
 //! - [`cli`]: the clap definitions, with each subcommand's help and
 //!   examples;
-//! - [`format`]: UTF-8, hex and escaped bytes, JSON strings;
+//! - [`mod@format`]: UTF-8, hex and escaped bytes, JSON strings;
 //! - [`open`]: opening an existing database (never creating one), with the
 //!   writer's lock until read-only opens exist;
 //! - [`data`]: the data commands;
