@@ -220,3 +220,34 @@ Examples:
         db: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn every_subcommand_has_help_with_examples() {
+        let mut root = Cli::command();
+        root.build();
+        let mut names = Vec::new();
+        for subcommand in root
+            .get_subcommands_mut()
+            .filter(|c| c.get_name() != "help")
+        {
+            let help = subcommand.render_long_help().to_string();
+            assert!(
+                help.contains("Examples:"),
+                "{}: {help}",
+                subcommand.get_name()
+            );
+            names.push(subcommand.get_name().to_owned());
+        }
+        assert_eq!(names.len(), 12, "{names:?}");
+        assert!(Cli::command()
+            .render_long_help()
+            .to_string()
+            .contains("Exit status"));
+    }
+}
