@@ -288,3 +288,33 @@ fn a_missing_path_a_file_and_a_foreign_directory_are_one_line_errors() {
     let bad_hex = seer(&["get", &path_arg(&empty), "--key-format", "hex", "xyz"]);
     assert!(error_line(&bad_hex).contains("bad KEY"), "{bad_hex:?}");
 }
+
+#[test]
+fn a_scan_piped_into_a_reader_that_stops_early_ends_quietly_with_status_zero() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let (_dir, db_path, db) = new_db();
+    let mut batch = db.batch();
+    let value = "v".repeat(200);
+    for i in 0..2000 {
+        batch.put(format!("key{i:05}"), &value);
+    }
+    db.write(batch, Default::default()).unwrap();
+    db.close().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seer"))
+        .args(["scan", &path_arg(&db_path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("key00000\t"), "{first}");
+    // The reader is gone: 400 KB of output cannot fit in the pipe.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
