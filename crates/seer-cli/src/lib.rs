@@ -48,18 +48,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
         key: cli.key_format,
         value: cli.value_format,
     };
+    let options = || open::options(cli.merge_operator.as_ref());
     let outcome = match cli.command {
         Command::Get { db, key } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, |db| data::get(db, &key, formats, out))?
+            with_db(&db, options(), |db| data::get(db, &key, formats, out))?
         }
         Command::Put { db, key, value } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, |db| data::put(db, &key, &value, formats))?
+            with_db(&db, options(), |db| data::put(db, &key, &value, formats))?
         }
         Command::Delete { db, key } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, |db| data::delete(db, &key))?
+            with_db(&db, options(), |db| data::delete(db, &key))?
         }
         Command::Scan {
             db,
@@ -68,15 +69,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             limit,
         } => {
             let selection = selection(&range, formats)?;
-            with_db(&db, |db| {
+            with_db(&db, options(), |db| {
                 data::scan(db, &selection, reverse, limit, formats, out)
             })?
         }
         Command::Count { db, range } => {
             let selection = selection(&range, formats)?;
-            with_db(&db, |db| data::count(db, &selection, formats, out))?
+            with_db(&db, options(), |db| {
+                data::count(db, &selection, formats, out)
+            })?
         }
-        Command::Stats { db } => with_db(&db, |db| admin::stats(db, out))?,
+        Command::Stats { db } => with_db(&db, options(), |db| admin::stats(db, out))?,
         Command::Manifest { path } => files::manifest(&path, dump, out)?,
         Command::Wal { path } => files::wal(&path, dump, out)?,
         Command::Table {
@@ -92,13 +95,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             };
             files::table(&file, sections, dump, out)?
         }
-        Command::Verify { db } => admin::verify(&db, out)?,
+        Command::Verify { db } => admin::verify(&db, options(), out)?,
         Command::Compact { db, from, to } => {
             let from = from.map(|k| formats.parse_key("--from", &k)).transpose()?;
             let to = to.map(|k| formats.parse_key("--to", &k)).transpose()?;
-            with_db(&db, |db| admin::compact(db, from, to))?
+            with_db(&db, options(), |db| admin::compact(db, from, to))?
         }
-        Command::Flush { db } => with_db(&db, admin::flush)?,
+        Command::Flush { db } => with_db(&db, options(), admin::flush)?,
     };
     out.flush()?;
     Ok(outcome)

@@ -318,3 +318,23 @@ fn a_scan_piped_into_a_reader_that_stops_early_ends_quietly_with_status_zero() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
+
+#[test]
+fn a_key_with_merge_operands_reads_with_the_merge_operator_named() {
+    let (_dir, db_path, db) = new_db();
+    db.merge("fruits", "apple").unwrap();
+    db.merge("fruits", "fig").unwrap();
+    db.close().unwrap();
+    let without = on_db("get", &db_path, &["fruits"]);
+    assert!(error_line(&without).contains("merge"), "{without:?}");
+    let with = on_db(
+        "get",
+        &db_path,
+        &["fruits", "--merge-operator", "string-append"],
+    );
+    assert_eq!(with.stdout, "apple,fig\n", "{with:?}");
+    let other = on_db("scan", &db_path, &["--merge-operator", "string-append=\\t"]);
+    assert_eq!(other.stdout, "fruits\tapple\\tfig\n", "{other:?}");
+    let bad = on_db("get", &db_path, &["fruits", "--merge-operator", "max"]);
+    assert_eq!(bad.status, Some(2), "{bad:?}");
+}
