@@ -74,12 +74,22 @@ fn put_get_and_scan_round_trip_arbitrary_bytes_in_every_format() {
         .collect();
     assert_eq!(scan.stdout, expected);
 
-    let utf8 = on_db(
-        "get",
+    let utf8 = ["--key-format", "utf8", "--value-format", "utf8"];
+    let got = on_db("get", &db_path, &[&utf8[..], &["café"]].concat());
+    assert_eq!(got.stdout, "tab\there\n");
+    assert_ok(&on_db(
+        "put",
         &db_path,
-        &["--key-format", "utf8", "--value-format", "utf8", "café"],
+        &[&utf8[..], &["ключ", "значение é"]].concat(),
+    ));
+    let got = on_db("get", &db_path, &[&utf8[..], &["ключ"]].concat());
+    assert_eq!(got.stdout, "значение é\n");
+    let scan = on_db(
+        "scan",
+        &db_path,
+        &[&utf8[..], &["--from", "ключ", "--json"]].concat(),
     );
-    assert_eq!(utf8.stdout, "tab\there\n");
+    assert_eq!(scan.stdout, "{\"key\":\"ключ\",\"value\":\"значение é\"}\n");
     let json = on_db("get", &db_path, &["--json", "beta\\0\\xff"]);
     assert_eq!(
         json.stdout,
