@@ -9,7 +9,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{files_ending, new_db, seer, Run};
+use support::{files_ending, new_db, seer, serial, Run};
 
 fn path_arg(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
@@ -36,6 +36,7 @@ fn error_line(run: &Run) -> &str {
 
 #[test]
 fn put_get_and_scan_round_trip_arbitrary_bytes_in_every_format() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     db.close().unwrap();
     let pairs: [(&[u8], &[u8]); 4] = [
@@ -117,6 +118,7 @@ fn render(format: &str, bytes: &[u8]) -> String {
 
 #[test]
 fn scan_selects_by_bounds_prefix_direction_and_limit_and_count_agrees() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for key in ["a1", "a2", "a3", "b1", "b2", "c1"] {
         db.put(key, format!("v-{key}")).unwrap();
@@ -162,6 +164,7 @@ fn scan_selects_by_bounds_prefix_direction_and_limit_and_count_agrees() {
 
 #[test]
 fn flush_and_compact_leave_every_key_readable() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for i in 0..50 {
         db.put(format!("key{i:02}"), "value").unwrap();
@@ -184,6 +187,7 @@ fn flush_and_compact_leave_every_key_readable() {
 
 #[test]
 fn verify_names_a_table_with_a_flipped_byte_and_exits_one() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for i in 0..200 {
         db.put(format!("key{i:03}"), "some value to fill a block")
@@ -213,6 +217,7 @@ fn verify_names_a_table_with_a_flipped_byte_and_exits_one() {
 
 #[test]
 fn verify_names_a_wal_segment_too_damaged_to_open_and_exits_one() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for i in 0..20 {
         db.put(format!("key{i:03}"), "value").unwrap();
@@ -234,6 +239,7 @@ fn verify_names_a_wal_segment_too_damaged_to_open_and_exits_one() {
 
 #[test]
 fn a_locked_database_is_one_line_naming_it_with_exit_status_two() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     db.put("k", "v").unwrap();
     for args in [
@@ -258,6 +264,7 @@ fn a_locked_database_is_one_line_naming_it_with_exit_status_two() {
 
 #[test]
 fn a_missing_path_a_file_and_a_foreign_directory_are_one_line_errors() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
     for command in ["get", "scan", "stats", "verify", "wal", "manifest", "table"] {
@@ -301,6 +308,7 @@ fn a_missing_path_a_file_and_a_foreign_directory_are_one_line_errors() {
 
 #[test]
 fn a_scan_piped_into_a_reader_that_stops_early_ends_quietly_with_status_zero() {
+    let _serial = serial();
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
@@ -331,6 +339,7 @@ fn a_scan_piped_into_a_reader_that_stops_early_ends_quietly_with_status_zero() {
 
 #[test]
 fn a_key_with_merge_operands_reads_with_the_merge_operator_named() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     db.merge("fruits", "apple").unwrap();
     db.merge("fruits", "fig").unwrap();
