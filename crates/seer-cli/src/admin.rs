@@ -27,8 +27,12 @@ pub fn stats(db: &DB, out: &mut dyn Write) -> Result<Outcome, CliError> {
 /// [`Outcome::Negative`] when any is damaged. A database too damaged to
 /// open (recovery refuses a damaged WAL or manifest) is reported damaged
 /// too, naming the file.
-pub fn verify(path: &Path, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let db = match open::open_checked(path)? {
+pub fn verify(
+    path: &Path,
+    options: seer_db::DBOptions,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let db = match open::open_checked(path, options)? {
         Ok(db) => db,
         Err(seer_db::Error::Corruption(corruption)) => {
             writeln!(

@@ -13,6 +13,9 @@ flush) take the writer's lock, even to read, until read-only opens exist: stop t
 process that has the database open first. manifest, wal and table read the files alone,
 without opening the database or taking its lock.
 
+A database written with a merge operator is read with --merge-operator u64-add or
+--merge-operator string-append[=DELIM].
+
 Exit status: 0 done; 1 a negative answer (damage found, or `get` found no value);
 2 an error (a missing, locked or foreign database, an unreadable file, a bad argument).
 
@@ -36,9 +39,37 @@ pub struct Cli {
     /// key and value rendered in their formats.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The merge operator the database was written with, for commands that
+    /// open it: `u64-add`, or `string-append` with `,` or
+    /// `string-append=DELIM` (DELIM in escaped form). Without it, reading a
+    /// key that holds merge operands fails.
+    #[arg(long, global = true, value_name = "OPERATOR", value_parser = parse_merge_operator)]
+    pub merge_operator: Option<MergeOperatorChoice>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A built-in merge operator, as `--merge-operator` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOperatorChoice {
+    /// `seer_db::U64AddOperator`.
+    U64Add,
+    /// `seer_db::StringAppendOperator` joining with these bytes.
+    StringAppend(Vec<u8>),
+}
+
+fn parse_merge_operator(text: &str) -> Result<MergeOperatorChoice, String> {
+    match text.split_once('=') {
+        None if text == "u64-add" => Ok(MergeOperatorChoice::U64Add),
+        None if text == "string-append" => Ok(MergeOperatorChoice::StringAppend(b",".to_vec())),
+        Some(("string-append", delimiter)) => ByteFormat::Escaped
+            .parse(delimiter)
+            .map(MergeOperatorChoice::StringAppend),
+        _ => Err(format!(
+            "{text:?} is not u64-add, string-append or string-append=DELIM"
+        )),
+    }
 }
 
 /// Keys selected by `scan` and `count`, in `--key-format`.
@@ -219,4 +250,35 @@ Examples:
         /// The database directory.
         db: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn every_subcommand_has_help_with_examples() {
+        let mut root = Cli::command();
+        root.build();
+        let mut names = Vec::new();
+        for subcommand in root
+            .get_subcommands_mut()
+            .filter(|c| c.get_name() != "help")
+        {
+            let help = subcommand.render_long_help().to_string();
+            assert!(
+                help.contains("Examples:"),
+                "{}: {help}",
+                subcommand.get_name()
+            );
+            names.push(subcommand.get_name().to_owned());
+        }
+        assert_eq!(names.len(), 12, "{names:?}");
+        assert!(Cli::command()
+            .render_long_help()
+            .to_string()
+            .contains("Exit status"));
+    }
 }

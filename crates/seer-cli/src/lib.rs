@@ -4,14 +4,14 @@
 //! RocksDB: read and write keys (`get`, `put`, `delete`, `scan`, `count`),
 //! inspect a database (`stats`, `verify`) and its files (`manifest`, `wal`,
 //! `table`), and maintain it (`compact`, `flush`). It owns the command line
-//! ([`cli`]), how bytes are written and printed ([`format`]) and the
+//! ([`cli`]), how bytes are written and printed ([`mod@format`]) and the
 //! rendering of every dump; it parses no file format itself: the files are
 //! read through the layers' read-only inspection APIs and the database
 //! through `seer-db`. Nothing depends on it.
 //!
 //! - [`cli`]: the clap definitions, with each subcommand's help and
 //!   examples;
-//! - [`format`]: UTF-8, hex and escaped bytes, JSON strings;
+//! - [`mod@format`]: UTF-8, hex and escaped bytes, JSON strings;
 //! - [`open`]: opening an existing database (never creating one), with the
 //!   writer's lock until read-only opens exist;
 //! - [`data`]: the data commands;
@@ -48,18 +48,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
         key: cli.key_format,
         value: cli.value_format,
     };
+    let options = || open::options(cli.merge_operator.as_ref());
     let outcome = match cli.command {
         Command::Get { db, key } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, |db| data::get(db, &key, formats, out))?
+            with_db(&db, options(), |db| data::get(db, &key, formats, out))?
         }
         Command::Put { db, key, value } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, |db| data::put(db, &key, &value, formats))?
+            with_db(&db, options(), |db| data::put(db, &key, &value, formats))?
         }
         Command::Delete { db, key } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, |db| data::delete(db, &key))?
+            with_db(&db, options(), |db| data::delete(db, &key))?
         }
         Command::Scan {
             db,
@@ -68,15 +69,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             limit,
         } => {
             let selection = selection(&range, formats)?;
-            with_db(&db, |db| {
+            with_db(&db, options(), |db| {
                 data::scan(db, &selection, reverse, limit, formats, out)
             })?
         }
         Command::Count { db, range } => {
             let selection = selection(&range, formats)?;
-            with_db(&db, |db| data::count(db, &selection, formats, out))?
+            with_db(&db, options(), |db| {
+                data::count(db, &selection, formats, out)
+            })?
         }
-        Command::Stats { db } => with_db(&db, |db| admin::stats(db, out))?,
+        Command::Stats { db } => with_db(&db, options(), |db| admin::stats(db, out))?,
         Command::Manifest { path } => files::manifest(&path, dump, out)?,
         Command::Wal { path } => files::wal(&path, dump, out)?,
         Command::Table {
@@ -92,13 +95,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             };
             files::table(&file, sections, dump, out)?
         }
-        Command::Verify { db } => admin::verify(&db, out)?,
+        Command::Verify { db } => admin::verify(&db, options(), out)?,
         Command::Compact { db, from, to } => {
             let from = from.map(|k| formats.parse_key("--from", &k)).transpose()?;
             let to = to.map(|k| formats.parse_key("--to", &k)).transpose()?;
-            with_db(&db, |db| admin::compact(db, from, to))?
+            with_db(&db, options(), |db| admin::compact(db, from, to))?
         }
-        Command::Flush { db } => with_db(&db, admin::flush)?,
+        Command::Flush { db } => with_db(&db, options(), admin::flush)?,
     };
     out.flush()?;
     Ok(outcome)

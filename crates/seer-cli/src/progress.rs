@@ -25,6 +25,9 @@ impl Progress {
             return Self::hidden();
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
         bar.set_message(message);
         bar.enable_steady_tick(SPINNER_TICK);
         Self { bar }

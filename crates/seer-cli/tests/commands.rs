@@ -9,7 +9,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{files_ending, new_db, seer, Run};
+use support::{files_ending, new_db, seer, serial, Run};
 
 fn path_arg(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
@@ -36,6 +36,7 @@ fn error_line(run: &Run) -> &str {
 
 #[test]
 fn put_get_and_scan_round_trip_arbitrary_bytes_in_every_format() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     db.close().unwrap();
     let pairs: [(&[u8], &[u8]); 4] = [
@@ -74,12 +75,22 @@ fn put_get_and_scan_round_trip_arbitrary_bytes_in_every_format() {
         .collect();
     assert_eq!(scan.stdout, expected);
 
-    let utf8 = on_db(
-        "get",
+    let utf8 = ["--key-format", "utf8", "--value-format", "utf8"];
+    let got = on_db("get", &db_path, &[&utf8[..], &["café"]].concat());
+    assert_eq!(got.stdout, "tab\there\n");
+    assert_ok(&on_db(
+        "put",
         &db_path,
-        &["--key-format", "utf8", "--value-format", "utf8", "café"],
+        &[&utf8[..], &["ключ", "значение é"]].concat(),
+    ));
+    let got = on_db("get", &db_path, &[&utf8[..], &["ключ"]].concat());
+    assert_eq!(got.stdout, "значение é\n");
+    let scan = on_db(
+        "scan",
+        &db_path,
+        &[&utf8[..], &["--from", "ключ", "--json"]].concat(),
     );
-    assert_eq!(utf8.stdout, "tab\there\n");
+    assert_eq!(scan.stdout, "{\"key\":\"ключ\",\"value\":\"значение é\"}\n");
     let json = on_db("get", &db_path, &["--json", "beta\\0\\xff"]);
     assert_eq!(
         json.stdout,
@@ -107,6 +118,7 @@ fn render(format: &str, bytes: &[u8]) -> String {
 
 #[test]
 fn scan_selects_by_bounds_prefix_direction_and_limit_and_count_agrees() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for key in ["a1", "a2", "a3", "b1", "b2", "c1"] {
         db.put(key, format!("v-{key}")).unwrap();
@@ -152,6 +164,7 @@ fn scan_selects_by_bounds_prefix_direction_and_limit_and_count_agrees() {
 
 #[test]
 fn flush_and_compact_leave_every_key_readable() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for i in 0..50 {
         db.put(format!("key{i:02}"), "value").unwrap();
@@ -174,6 +187,7 @@ fn flush_and_compact_leave_every_key_readable() {
 
 #[test]
 fn verify_names_a_table_with_a_flipped_byte_and_exits_one() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for i in 0..200 {
         db.put(format!("key{i:03}"), "some value to fill a block")
@@ -203,6 +217,7 @@ fn verify_names_a_table_with_a_flipped_byte_and_exits_one() {
 
 #[test]
 fn verify_names_a_wal_segment_too_damaged_to_open_and_exits_one() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     for i in 0..20 {
         db.put(format!("key{i:03}"), "value").unwrap();
@@ -224,6 +239,7 @@ fn verify_names_a_wal_segment_too_damaged_to_open_and_exits_one() {
 
 #[test]
 fn a_locked_database_is_one_line_naming_it_with_exit_status_two() {
+    let _serial = serial();
     let (_dir, db_path, db) = new_db();
     db.put("k", "v").unwrap();
     for args in [
@@ -248,6 +264,7 @@ fn a_locked_database_is_one_line_naming_it_with_exit_status_two() {
 
 #[test]
 fn a_missing_path_a_file_and_a_foreign_directory_are_one_line_errors() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
     for command in ["get", "scan", "stats", "verify", "wal", "manifest", "table"] {
@@ -287,4 +304,56 @@ fn a_missing_path_a_file_and_a_foreign_directory_are_one_line_errors() {
 
     let bad_hex = seer(&["get", &path_arg(&empty), "--key-format", "hex", "xyz"]);
     assert!(error_line(&bad_hex).contains("bad KEY"), "{bad_hex:?}");
+}
+
+#[test]
+fn a_scan_piped_into_a_reader_that_stops_early_ends_quietly_with_status_zero() {
+    let _serial = serial();
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let (_dir, db_path, db) = new_db();
+    let mut batch = db.batch();
+    let value = "v".repeat(200);
+    for i in 0..2000 {
+        batch.put(format!("key{i:05}"), &value);
+    }
+    db.write(batch, Default::default()).unwrap();
+    db.close().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seer"))
+        .args(["scan", &path_arg(&db_path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("key00000\t"), "{first}");
+    // The reader is gone: 400 KB of output cannot fit in the pipe.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn a_key_with_merge_operands_reads_with_the_merge_operator_named() {
+    let _serial = serial();
+    let (_dir, db_path, db) = new_db();
+    db.merge("fruits", "apple").unwrap();
+    db.merge("fruits", "fig").unwrap();
+    db.close().unwrap();
+    let without = on_db("get", &db_path, &["fruits"]);
+    assert!(error_line(&without).contains("merge"), "{without:?}");
+    let with = on_db(
+        "get",
+        &db_path,
+        &["fruits", "--merge-operator", "string-append"],
+    );
+    assert_eq!(with.stdout, "apple,fig\n", "{with:?}");
+    let other = on_db("scan", &db_path, &["--merge-operator", "string-append=\\t"]);
+    assert_eq!(other.stdout, "fruits\tapple\\tfig\n", "{other:?}");
+    let bad = on_db("get", &db_path, &["fruits", "--merge-operator", "max"]);
+    assert_eq!(bad.status, Some(2), "{bad:?}");
 }

@@ -52,7 +52,7 @@ impl ManifestInspector {
     }
 
     /// The next edit that decodes, or `None` at the end of the file (see
-    /// [`Self::end`]).
+    /// [`Self::log`]).
     pub fn next_edit(&mut self) -> Result<Option<InspectedEdit>> {
         while let Some(frame) = self.reader.next_frame()? {
             match VersionEdit::decode(&frame.payload) {

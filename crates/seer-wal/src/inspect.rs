@@ -74,7 +74,7 @@ impl SegmentInspector {
     }
 
     /// The next intact record in sequence order, or `None` at the end of
-    /// the file (see [`Self::end`]).
+    /// the file (see [`Self::log`]).
     pub fn next_record(&mut self) -> Result<Option<InspectedRecord>> {
         while let Some(frame) = self.reader.next_frame()? {
             match next_in_sequence(&frame.payload, &mut self.last_seq) {

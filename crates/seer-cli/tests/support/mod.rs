@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use seer_db::{CompactionPolicy, DBOptions, PolicyParams, StringAppendOperator, DB};
 
@@ -31,6 +32,20 @@ pub fn seer<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         status: output.status.code(),
     }
+}
+
+/// Held for the whole of each test of a test binary whose tests run as
+/// threads of one process (`cargo test`; nextest runs each test in its own
+/// process). A child spawned by one test while another test's database is
+/// open inherits that database's `LOCK` descriptor, and with it the lock,
+/// until the child's `exec` closes it; on a loaded machine that can outlast
+/// the other test's close, so its next `seer` would find its database
+/// locked.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The options test databases are written with: a fixed leveling policy
