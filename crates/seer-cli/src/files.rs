@@ -158,6 +158,9 @@ pub fn wal(path: &Path, formats: DumpFormats, out: &mut dyn Write) -> Result<Out
     } else {
         vec![path]
     };
+    if segments.is_empty() {
+        writeln!(out, "no WAL segments")?;
+    }
     let mut outcome = Outcome::Ok;
     for segment in &segments {
         if wal_segment(segment, formats, out)? == Outcome::Negative {
