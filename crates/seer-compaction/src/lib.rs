@@ -18,6 +18,10 @@
 //! - [`executor`]: the merge itself (snapshots, tombstones, merge operands,
 //!   output cutting, also where the age rule needs it) and the memtable
 //!   flush;
+//! - [`range_del`]: [`RangeDelCompaction`], the rules a compaction applies to
+//!   range tombstones and the versions they delete (per stripe, at the
+//!   bottom, and where consecutive outputs split them); not yet called by
+//!   the executor;
 //! - [`inspect`]: [`ManifestInspector`], a read-only walk over one manifest
 //!   for tools, listing every version edit with its offset and reporting
 //!   damage and a torn tail instead of failing on them.
@@ -39,6 +43,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod picker;
 pub mod policy;
+pub mod range_del;
 pub mod version;
 pub mod version_set;
 
@@ -56,6 +61,7 @@ pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };
 pub use policy::{PolicyError, PolicyParams};
+pub use range_del::{output_boundary, RangeDelCompaction};
 pub use seer_sstable::TableMeta;
 pub use version::{EditError, InvariantViolation, Level, SortedRun, Version, INVARIANT_CHECKS};
 pub use version_set::{ManifestRecoveryReport, VersionSet, VersionSetOptions};

@@ -7,6 +7,10 @@
 //!   and encoded form.
 //! - [`merge_operator`]: the [`MergeOperator`] trait and the two operators
 //!   seerdb ships (u64 add and string append).
+//! - [`range_tombstone`]: [`RangeTombstone`] (`[start, end) @ seq`) and the
+//!   [`FragmentedTombstones`] fragmenter with its covering-sequence query;
+//!   [`range_del_iter`]: the [`RangeDelFilter`] cursor that hides what they
+//!   delete, seeking past a fragment in a source older than it.
 //! - [`merging_iterator`]: the [`MergingIterator`], one cursor over many in
 //!   internal-key order.
 //! - [`varint`] and [`checksum`](mod@checksum): LEB128 varints and the xxh3 checksum used by
@@ -35,6 +39,8 @@ pub mod key;
 pub mod lookup;
 pub mod merge_operator;
 pub mod merging_iterator;
+pub mod range_del_iter;
+pub mod range_tombstone;
 pub mod varint;
 
 pub use checksum::{checksum, Checksummer};
@@ -50,3 +56,5 @@ pub use key::{
 pub use lookup::{Lookup, MergeBase};
 pub use merge_operator::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};
 pub use merging_iterator::MergingIterator;
+pub use range_del_iter::RangeDelFilter;
+pub use range_tombstone::{BadFragment, FragmentedTombstones, RangeTombstone, TombstoneFragment};

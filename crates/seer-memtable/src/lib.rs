@@ -15,7 +15,9 @@
 //!   [`seer_core::MergingIterator`]) for the DB's read path and the flush;
 //! - size accounting (`should_flush` is one atomic load), entry counts and
 //!   sequence-number bounds;
-//! - freezing: an immutable memtable refuses inserts and stays readable.
+//! - freezing: an immutable memtable refuses inserts and stays readable;
+//! - range tombstones ([`RangeTombstoneSet`], `range_del`): a rarely written,
+//!   mutex-guarded list published to readers as fragments.
 //!
 //! It deliberately knows nothing of the WAL, tables, snapshots' lifetimes or
 //! merge operators: the DB resolves operands across memtables and tables, and
@@ -25,12 +27,14 @@ mod error;
 mod iter;
 mod key;
 mod memtable;
+mod range_del;
 #[allow(unsafe_code)]
 mod skiplist;
 
 pub use error::MemtableError;
 pub use iter::MemtableIterator;
 pub use memtable::{Memtable, ENTRY_OVERHEAD_BYTES, MAX_USER_KEY_BYTES};
+pub use range_del::RangeTombstoneSet;
 
 /// The partition count seerdb uses unless configured otherwise: 2.
 ///

@@ -2,8 +2,10 @@
 //!
 //! Data blocks are closed once they reach `block_size_bytes`; each closed
 //! block gets an index entry whose key is a short separator between its last
-//! key and the next block's first key. `finish` appends the filter,
-//! properties and index blocks and the footer, then fsyncs the file.
+//! key and the next block's first key. `finish` appends the range tombstone,
+//! filter, properties and index blocks and the footer, then fsyncs the file.
+//! A table's key and sequence ranges (its properties and [`TableMeta`])
+//! cover its range tombstones as well as its entries.
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,8 @@ use std::sync::Arc;
 
 use seer_core::filename::parse_file_name;
 use seer_core::{
-    compare_internal_keys, FileSystem, InternalKey, ParsedInternalKey, SeqNo, ValueKind,
-    WritableFile, TRAILER_BYTES,
+    compare_internal_keys, FileSystem, FragmentedTombstones, InternalKey, ParsedInternalKey, SeqNo,
+    ValueKind, WritableFile, TRAILER_BYTES,
 };
 
 use crate::block::BlockBuilder;
@@ -26,6 +28,7 @@ use crate::index::separator;
 use crate::meta::TableMeta;
 use crate::options::{Compression, TableOptions};
 use crate::properties::TableProperties;
+use crate::range_del;
 
 /// The longest key or value a table accepts.
 pub const MAX_ENTRY_PART_BYTES: usize = 1 << 30;
@@ -52,6 +55,8 @@ pub struct TableBuilder {
     last_key: Vec<u8>,
     smallest: Option<InternalKey>,
     counts: EntryCounts,
+    /// The range tombstones of the range tombstone block.
+    range_tombstones: FragmentedTombstones,
     data_block_count: u64,
     /// Bytes of the closed data blocks before compression.
     raw_block_bytes: u64,
@@ -125,6 +130,7 @@ impl TableBuilder {
             last_key: Vec::new(),
             smallest: None,
             counts: EntryCounts::default(),
+            range_tombstones: FragmentedTombstones::default(),
             data_block_count: 0,
             raw_block_bytes: 0,
         })
@@ -182,14 +188,34 @@ impl TableBuilder {
         Ok(())
     }
 
+    /// Sets the table's range tombstones (replacing any set before); the
+    /// caller has cut them to the key range the table stands for.
+    pub fn set_range_tombstones(&mut self, tombstones: FragmentedTombstones) -> Result<()> {
+        let longest = tombstones
+            .fragments()
+            .iter()
+            .map(|f| f.start().len().max(f.end().len()))
+            .max()
+            .unwrap_or(0);
+        if longest > MAX_ENTRY_PART_BYTES {
+            return Err(Error::EntryTooLarge {
+                file: self.sink.path.clone(),
+                len_bytes: longest,
+                limit_bytes: MAX_ENTRY_PART_BYTES,
+            });
+        }
+        self.range_tombstones = tombstones;
+        Ok(())
+    }
+
     /// Writes the meta blocks and footer, fsyncs the file and returns the
-    /// table's meta. A table needs at least one entry.
+    /// table's meta. A table needs at least one entry or range tombstone.
     pub fn finish(mut self) -> Result<TableMeta> {
-        let Some(smallest) = self.smallest.take() else {
+        if self.smallest.is_none() && self.range_tombstones.is_empty() {
             return Err(Error::Empty {
                 file: self.sink.path.clone(),
             });
-        };
+        }
         if !self.data_block.is_empty() {
             self.flush_data_block()?;
         }
@@ -198,7 +224,7 @@ impl TableBuilder {
             self.add_index_entry(&last_key, handle);
             self.last_key = last_key;
         }
-        let properties = self.properties(smallest)?;
+        let properties = self.properties()?;
         let footer = self.write_meta_blocks(&properties)?;
         self.sink.write_raw(&footer.encode())?;
         self.sink.flush()?;
@@ -263,13 +289,28 @@ impl TableBuilder {
         Ok(())
     }
 
-    fn properties(&self, smallest: InternalKey) -> Result<TableProperties> {
-        let largest = ParsedInternalKey::parse(&self.last_key)
-            .map_err(|source| Error::InvalidKey {
+    fn properties(&self) -> Result<TableProperties> {
+        let points = match &self.smallest {
+            None => None,
+            Some(smallest) => {
+                let largest = ParsedInternalKey::parse(&self.last_key)
+                    .map_err(|source| Error::InvalidKey {
+                        file: self.sink.path.clone(),
+                        source,
+                    })?
+                    .to_owned_key();
+                Some((
+                    smallest.clone(),
+                    largest,
+                    self.counts.smallest_seq,
+                    self.counts.largest_seq,
+                ))
+            }
+        };
+        let (smallest, largest, smallest_seq, largest_seq) =
+            widen_to_tombstones(points, &self.range_tombstones).ok_or_else(|| Error::Empty {
                 file: self.sink.path.clone(),
-                source,
-            })?
-            .to_owned_key();
+            })?;
         let counts = &self.counts;
         Ok(TableProperties {
             entry_count: counts.entry_count,
@@ -279,8 +320,8 @@ impl TableBuilder {
             raw_value_bytes: counts.raw_value_bytes,
             smallest,
             largest,
-            smallest_seq: counts.smallest_seq,
-            largest_seq: counts.largest_seq,
+            smallest_seq,
+            largest_seq,
             data_block_count: self.data_block_count,
             data_bytes: self.sink.offset,
             filter_key_count: self.filter_hashes.len() as u64,
@@ -292,16 +333,57 @@ impl TableBuilder {
     }
 
     fn write_meta_blocks(&mut self, properties: &TableProperties) -> Result<Footer> {
+        let range_del = range_del::encode(&self.range_tombstones);
+        let range_del = self.sink.write_block(&range_del, None)?;
         let filter = build_filter(&self.filter_hashes, self.options.bloom_bits_per_key);
         let filter = self.sink.write_block(&filter, None)?;
         let properties = self.sink.write_block(&properties.encode(), None)?;
         let index = self.sink.write_block(self.index_block.finish(), None)?;
         Ok(Footer {
+            range_del: Some(range_del),
             filter,
             properties,
             index,
         })
     }
+}
+
+/// Key and sequence bounds `(smallest, largest, smallest_seq, largest_seq)`
+/// of the point entries, widened to cover `tombstones`: a tombstone's
+/// bounds are `start` at its newest sequence number and the fragments' upper
+/// key bound at the oldest, both as tombstone keys. `None` when both are
+/// empty.
+fn widen_to_tombstones(
+    points: Option<(InternalKey, InternalKey, SeqNo, SeqNo)>,
+    tombstones: &FragmentedTombstones,
+) -> Option<(InternalKey, InternalKey, SeqNo, SeqNo)> {
+    let (Some((low_key, high_key)), Some((low_seq, high_seq))) =
+        (tombstones.user_key_bounds(), tombstones.seq_bounds())
+    else {
+        return points;
+    };
+    let fragments = tombstones.fragments();
+    let first_seq = fragments.first().and_then(|f| f.seqs().first()).copied();
+    let last_seq = fragments.last().and_then(|f| f.seqs().last()).copied();
+    let low = InternalKey::new(
+        bytes::Bytes::copy_from_slice(low_key),
+        first_seq.unwrap_or(high_seq),
+        ValueKind::Delete,
+    );
+    let high = InternalKey::new(
+        bytes::Bytes::copy_from_slice(high_key),
+        last_seq.unwrap_or(low_seq),
+        ValueKind::Delete,
+    );
+    Some(match points {
+        None => (low, high, low_seq, high_seq),
+        Some((smallest, largest, smallest_seq, largest_seq)) => (
+            smallest.min(low),
+            largest.max(high),
+            smallest_seq.min(low_seq),
+            largest_seq.max(high_seq),
+        ),
+    })
 }
 
 /// The file being written, with a write buffer and the running offset.

@@ -1,91 +1,123 @@
-//! The fixed-size footer at the end of every table.
+//! The footer at the end of every table. Version 2 (written today):
 //!
 //! ```text
-//! filter handle      offset u64 LE | size u64 LE
-//! properties handle  offset u64 LE | size u64 LE
-//! index handle       offset u64 LE | size u64 LE
-//! checksum           u64 LE: xxh3 of the 48 handle bytes and the 4 version bytes
-//! format version     u32 LE
-//! magic              u64 LE
+//! range tombstone handle  offset u64 LE | size u64 LE
+//! filter handle           offset u64 LE | size u64 LE
+//! properties handle       offset u64 LE | size u64 LE
+//! index handle            offset u64 LE | size u64 LE
+//! checksum                u64 LE: xxh3 of the handle bytes and the 4 version bytes
+//! format version          u32 LE
+//! magic                   u64 LE
 //! ```
 //!
-//! The reader checks the magic first, then the version (a future version
-//! may lay out the rest differently), then the checksum.
+//! Version 1 (still read) has no range tombstone handle: 68 bytes. The last
+//! 20 bytes (checksum, version, magic) sit at the same place in both, so the
+//! reader checks the magic first, then the version, which gives the
+//! footer's length, then the checksum.
 
 use seer_core::Checksummer;
 
 use crate::error::{CorruptionReason, LocalCorruption};
 use crate::format::BlockHandle;
 
-/// Bytes of the footer.
-pub const FOOTER_BYTES: usize = 68;
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of the footer this crate writes (format version 2).
+pub const FOOTER_BYTES: usize = 84;
+/// The format version this crate writes; it also reads version 1.
+pub const FORMAT_VERSION: u32 = 2;
 /// The last eight bytes of every table ("seerSST1" read as u64 LE).
 pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"seerSST1");
 
-const HANDLES_BYTES: usize = 48;
-const CHECKSUM_AT: usize = HANDLES_BYTES;
-const VERSION_AT: usize = CHECKSUM_AT + 8;
-const MAGIC_AT: usize = VERSION_AT + 4;
+/// Bytes of a version 1 footer (no range tombstone handle).
+const V1_FOOTER_BYTES: usize = 68;
+/// Checksum, version and magic: the tail every version shares.
+const TAIL_BYTES: usize = 20;
+const HANDLE_BYTES: usize = 16;
 
 /// The handles of a table's meta blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Footer {
+    /// The range tombstone block; `None` in a version 1 table.
+    pub(crate) range_del: Option<BlockHandle>,
     pub(crate) filter: BlockHandle,
     pub(crate) properties: BlockHandle,
     pub(crate) index: BlockHandle,
 }
 
 impl Footer {
-    /// The footer's bytes.
+    /// Where the data blocks end: the first meta block's offset.
+    pub(crate) fn data_end(&self) -> u64 {
+        self.range_del.unwrap_or(self.filter).offset
+    }
+
+    /// The meta block handles in file order.
+    pub(crate) fn meta_blocks(&self) -> impl Iterator<Item = (&'static str, BlockHandle)> {
+        let range_del = self.range_del.map(|h| ("range tombstone block", h));
+        range_del.into_iter().chain([
+            ("filter block", self.filter),
+            ("properties block", self.properties),
+            ("index block", self.index),
+        ])
+    }
+
+    /// The footer's bytes (version 2; the range tombstone handle must be set).
     pub(crate) fn encode(&self) -> [u8; FOOTER_BYTES] {
         let mut out = [0u8; FOOTER_BYTES];
-        let handles = [self.filter, self.properties, self.index];
+        let handles = [
+            self.range_del.unwrap_or_default(),
+            self.filter,
+            self.properties,
+            self.index,
+        ];
         for (i, handle) in handles.iter().enumerate() {
-            out[i * 16..i * 16 + 8].copy_from_slice(&handle.offset.to_le_bytes());
-            out[i * 16 + 8..i * 16 + 16].copy_from_slice(&handle.size_bytes.to_le_bytes());
+            let at = i * HANDLE_BYTES;
+            out[at..at + 8].copy_from_slice(&handle.offset.to_le_bytes());
+            out[at + 8..at + 16].copy_from_slice(&handle.size_bytes.to_le_bytes());
         }
-        out[VERSION_AT..MAGIC_AT].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let version_at = FOOTER_BYTES - 12;
+        out[version_at..version_at + 4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         let checksum = footer_checksum(&out);
-        out[CHECKSUM_AT..VERSION_AT].copy_from_slice(&checksum.to_le_bytes());
-        out[MAGIC_AT..].copy_from_slice(&TABLE_MAGIC.to_le_bytes());
+        out[version_at - 8..version_at].copy_from_slice(&checksum.to_le_bytes());
+        out[version_at + 4..].copy_from_slice(&TABLE_MAGIC.to_le_bytes());
         out
     }
 
-    /// Decodes the last [`FOOTER_BYTES`] of a file; error offsets are
-    /// relative to the footer's start.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, LocalCorruption> {
-        if bytes.len() != FOOTER_BYTES {
-            return Err(LocalCorruption::new(
-                0,
-                CorruptionReason::Truncated { what: "footer" },
-            ));
+    /// Decodes the footer at the end of `file`, returning it and its start
+    /// offset; error offsets are from the start of `file`.
+    pub(crate) fn decode_at_end(file: &[u8]) -> Result<(Self, usize), LocalCorruption> {
+        let truncated = || LocalCorruption::new(0, CorruptionReason::Truncated { what: "footer" });
+        if file.len() < V1_FOOTER_BYTES {
+            return Err(truncated());
         }
-        let magic = read_u64(bytes, MAGIC_AT);
+        let tail_start = file.len() - TAIL_BYTES;
+        let magic_at = file.len() - 8;
+        let magic = read_u64(file, magic_at);
         if magic != TABLE_MAGIC {
             return Err(LocalCorruption::new(
-                MAGIC_AT,
+                magic_at,
                 CorruptionReason::WrongMagic { found: magic },
             ));
         }
-        let version = u32::from_le_bytes([
-            bytes[VERSION_AT],
-            bytes[VERSION_AT + 1],
-            bytes[VERSION_AT + 2],
-            bytes[VERSION_AT + 3],
-        ]);
-        if version != FORMAT_VERSION {
-            return Err(LocalCorruption::new(
-                VERSION_AT,
-                CorruptionReason::UnknownVersion { found: version },
-            ));
-        }
-        let stored = read_u64(bytes, CHECKSUM_AT);
-        let computed = footer_checksum(bytes);
+        let version_at = magic_at - 4;
+        let mut version_bytes = [0u8; 4];
+        version_bytes.copy_from_slice(&file[version_at..magic_at]);
+        let version = u32::from_le_bytes(version_bytes);
+        let footer_bytes = match version {
+            1 => V1_FOOTER_BYTES,
+            FORMAT_VERSION => FOOTER_BYTES,
+            found => {
+                return Err(LocalCorruption::new(
+                    version_at,
+                    CorruptionReason::UnknownVersion { found },
+                ))
+            }
+        };
+        let start = file.len().checked_sub(footer_bytes).ok_or_else(truncated)?;
+        let footer = &file[start..];
+        let stored = read_u64(file, tail_start);
+        let computed = footer_checksum(footer);
         if stored != computed {
             return Err(LocalCorruption::new(
-                CHECKSUM_AT,
+                tail_start,
                 CorruptionReason::BadChecksum {
                     what: "footer",
                     stored,
@@ -94,21 +126,28 @@ impl Footer {
             ));
         }
         let handle = |i: usize| BlockHandle {
-            offset: read_u64(bytes, i * 16),
-            size_bytes: read_u64(bytes, i * 16 + 8),
+            offset: read_u64(footer, i * HANDLE_BYTES),
+            size_bytes: read_u64(footer, i * HANDLE_BYTES + 8),
         };
-        Ok(Self {
-            filter: handle(0),
-            properties: handle(1),
-            index: handle(2),
-        })
+        let first = usize::from(version != 1);
+        Ok((
+            Self {
+                range_del: (version != 1).then(|| handle(0)),
+                filter: handle(first),
+                properties: handle(first + 1),
+                index: handle(first + 2),
+            },
+            start,
+        ))
     }
 }
 
+/// xxh3 of a footer's handle bytes and version bytes.
 fn footer_checksum(footer: &[u8]) -> u64 {
+    let checksum_at = footer.len() - TAIL_BYTES;
     Checksummer::new()
-        .update(&footer[..HANDLES_BYTES])
-        .update(&footer[VERSION_AT..MAGIC_AT])
+        .update(&footer[..checksum_at])
+        .update(&footer[checksum_at + 8..checksum_at + 12])
         .finish()
 }
 
@@ -122,42 +161,65 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
 mod tests {
     use super::*;
 
+    fn handle(offset: u64, size_bytes: u64) -> BlockHandle {
+        BlockHandle { offset, size_bytes }
+    }
+
     #[test]
     fn round_trip_and_typed_errors() {
         let footer = Footer {
-            filter: BlockHandle {
-                offset: 10,
-                size_bytes: 20,
-            },
-            properties: BlockHandle {
-                offset: 39,
-                size_bytes: 5,
-            },
-            index: BlockHandle {
-                offset: 53,
-                size_bytes: 7,
-            },
+            range_del: Some(handle(3, 1)),
+            filter: handle(10, 20),
+            properties: handle(39, 5),
+            index: handle(53, 7),
         };
-        let bytes = footer.encode();
-        assert_eq!(Footer::decode(&bytes), Ok(footer));
-        let mut bad = bytes;
-        bad[MAGIC_AT] ^= 1;
+        let mut file = vec![7u8; 5];
+        file.extend_from_slice(&footer.encode());
+        assert_eq!(Footer::decode_at_end(&file), Ok((footer, 5)));
+        let reason = |bad: &[u8]| Footer::decode_at_end(bad).unwrap_err().reason;
+        let mut bad = file.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(matches!(reason(&bad), CorruptionReason::WrongMagic { .. }));
+        let mut bad = file.clone();
+        let version_at = file.len() - 12;
+        bad[version_at] = 9;
         assert!(matches!(
-            Footer::decode(&bad).unwrap_err().reason,
-            CorruptionReason::WrongMagic { .. }
-        ));
-        let mut bad = bytes;
-        bad[VERSION_AT] = 9;
-        assert!(matches!(
-            Footer::decode(&bad).unwrap_err().reason,
+            reason(&bad),
             CorruptionReason::UnknownVersion { found: 9 }
         ));
-        let mut bad = bytes;
-        bad[3] ^= 1;
+        let mut bad = file.clone();
+        bad[8] ^= 1;
+        let error = Footer::decode_at_end(&bad).unwrap_err();
+        assert!(matches!(error.reason, CorruptionReason::BadChecksum { .. }));
+        assert_eq!(error.offset, file.len() - TAIL_BYTES);
+        assert!(Footer::decode_at_end(&file[6..]).is_err());
         assert!(matches!(
-            Footer::decode(&bad).unwrap_err().reason,
-            CorruptionReason::BadChecksum { .. }
+            reason(&file[file.len() - 60..]),
+            CorruptionReason::Truncated { .. }
         ));
-        assert!(Footer::decode(&bytes[1..]).is_err());
+    }
+
+    /// A version 1 footer, laid out by hand as FORMATS.md describes it.
+    #[test]
+    fn version_one_footer_has_no_range_tombstone_handle() {
+        let mut v1 = Vec::new();
+        for (offset, size) in [(10u64, 20u64), (39, 5), (53, 7)] {
+            v1.extend_from_slice(&offset.to_le_bytes());
+            v1.extend_from_slice(&size.to_le_bytes());
+        }
+        let checksum = Checksummer::new()
+            .update(&v1)
+            .update(&1u32.to_le_bytes())
+            .finish();
+        v1.extend_from_slice(&checksum.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
+        assert_eq!(v1.len(), V1_FOOTER_BYTES);
+        let (footer, start) = Footer::decode_at_end(&v1).unwrap();
+        assert_eq!(start, 0);
+        assert_eq!(footer.range_del, None);
+        assert_eq!(footer.filter, handle(10, 20));
+        assert_eq!(footer.index, handle(53, 7));
+        assert_eq!(footer.data_end(), 10);
     }
 }

@@ -102,10 +102,17 @@ impl BlockIndex {
     }
 }
 
+/// The index block of a table without data blocks (it holds only range
+/// tombstones): no entry, a zero restart count.
+const EMPTY_INDEX_BLOCK: [u8; 4] = [0; 4];
+
 /// Decodes and checks an index block: separators strictly ascending and
 /// internal-key shaped; data blocks contiguous from offset 0 up to
 /// `data_end`. Offsets of errors are relative to the index block.
 pub(crate) fn parse_index(block: Bytes, data_end: u64) -> Result<BlockIndex, LocalCorruption> {
+    if block.as_ref() == EMPTY_INDEX_BLOCK && data_end == 0 {
+        return Ok(BlockIndex::default());
+    }
     let mut iter = BlockIter::new(block)?;
     let mut index = BlockIndex::default();
     let mut expected_offset = 0u64;

@@ -2,8 +2,9 @@
 //!
 //! seerdb's immutable sorted tables of internal entries. It owns the table
 //! file format (data blocks with shared-prefix compression and restart
-//! points, a bloom filter over user keys, a properties block, an index of
-//! shortest separators and a fixed footer; see `docs/FORMATS.md`), the
+//! points, a range tombstone block of fragments, a bloom filter over user
+//! keys, a properties block, an index of shortest separators and a
+//! versioned footer; see `docs/FORMATS.md`), the
 //! [`TableBuilder`] that writes one, the mmap-backed [`Table`] reader with
 //! point lookups and [`TableIterator`], the sharded [`BlockCache`] for
 //! decompressed blocks, and [`TableMeta`], the per-table record the
@@ -31,6 +32,7 @@ mod key_buf;
 mod meta;
 mod options;
 mod properties;
+mod range_del;
 mod table;
 
 pub use builder::{TableBuilder, MAX_ENTRY_PART_BYTES};
@@ -51,3 +53,9 @@ pub use table::{FilterInfo, FilterStats, IndexEntry, Table, TableLayout};
 pub use block::{BlockIter, BlockResult};
 #[cfg(feature = "block-api")]
 pub use error::LocalCorruption as BlockCorruption;
+/// The range tombstone block's codec, for its fuzz harness and corpus in
+/// `seer-testkit`; only with the `block-api` feature.
+#[cfg(feature = "block-api")]
+pub use range_del::{
+    decode as decode_range_tombstone_block, encode as encode_range_tombstone_block,
+};

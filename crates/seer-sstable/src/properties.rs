@@ -118,8 +118,13 @@ impl TableProperties {
     }
 
     fn check(&self) -> Result<(), DecodeError> {
-        if self.entry_count == 0 || self.data_block_count == 0 {
-            return Err(invalid("a table without entries".to_owned()));
+        // A table of only range tombstones has no entry and no data block;
+        // the table checks that it has tombstones then.
+        if (self.entry_count == 0) != (self.data_block_count == 0) {
+            return Err(invalid(format!(
+                "{} entries in {} data blocks",
+                self.entry_count, self.data_block_count
+            )));
         }
         if self.tombstone_count.saturating_add(self.merge_count) > self.entry_count {
             return Err(invalid(

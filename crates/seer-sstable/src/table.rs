@@ -15,19 +15,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{FileSystem, Lookup, MergeBase, ParsedInternalKey, SeqNo, ValueKind, MAX_SEQ};
+use seer_core::{
+    FileSystem, FragmentedTombstones, Lookup, MergeBase, ParsedInternalKey, SeqNo, ValueKind,
+    MAX_SEQ,
+};
 
 use crate::block::BlockIter;
 use crate::cache::{BlockCache, CacheKey};
 use crate::error::{CorruptionReason, Error, LocalCorruption, Result};
 use crate::filter::BloomFilter;
-use crate::footer::{Footer, FOOTER_BYTES};
+use crate::footer::Footer;
 use crate::format::{BlockHandle, RawBlock, COMPRESSION_NONE};
 use crate::index::{parse_index, BlockIndex};
 use crate::iterator::{TableCursor, TableIterator, UserKeyBounds};
 use crate::key_buf::KeyBuf;
 use crate::meta::TableMeta;
 use crate::properties::TableProperties;
+use crate::range_del;
 
 mod inspect;
 mod verify;
@@ -66,6 +70,10 @@ pub struct Table {
     index: BlockIndex,
     filter: BloomFilter,
     properties: TableProperties,
+    /// The range tombstone block's fragments (empty in a version 1 table).
+    range_tombstones: FragmentedTombstones,
+    /// Where the footer starts (its length depends on the format version).
+    footer_start: u64,
     /// One bit per data block: its checksum has been verified.
     verified_blocks: Box<[AtomicU64]>,
     cache: Option<Arc<BlockCache>>,
@@ -94,14 +102,16 @@ impl Table {
         file: Bytes,
         cache: Option<Arc<BlockCache>>,
     ) -> Result<Self> {
-        let footer_start = file.len().checked_sub(FOOTER_BYTES).ok_or_else(|| {
-            Error::corruption(&path, 0, CorruptionReason::Truncated { what: "footer" })
-        })?;
-        let footer = Footer::decode(&file[footer_start..])
-            .map_err(|e| e.into_error(&path, footer_start as u64))?;
+        let (footer, footer_start) =
+            Footer::decode_at_end(&file).map_err(|e| e.into_error(&path, 0))?;
         check_meta_layout(&footer, footer_start as u64)
             .map_err(|e| e.into_error(&path, footer_start as u64))?;
         let read = |handle, what| read_meta_block(&path, &file, handle, what);
+        let range_tombstones = match footer.range_del {
+            None => FragmentedTombstones::default(),
+            Some(handle) => range_del::decode(&read(handle, "range tombstone block")?)
+                .map_err(|e| e.into_error(&path, handle.offset))?,
+        };
         let filter_block = read(footer.filter, "filter block")?;
         let properties_block = read(footer.properties, "properties block")?;
         let index_block = read(footer.index, "index block")?;
@@ -109,9 +119,9 @@ impl Table {
             .map_err(|reason| Error::corruption(&path, footer.filter.offset, reason))?;
         let properties = TableProperties::decode(&properties_block)
             .map_err(|e| Error::corruption(&path, footer.properties.offset, e.into()))?;
-        let index = parse_index(index_block, footer.filter.offset)
+        let index = parse_index(index_block, footer.data_end())
             .map_err(|e| e.into_error(&path, footer.index.offset))?;
-        check_properties(&properties, &index, &footer)
+        check_properties(&properties, &index, &footer, &range_tombstones)
             .map_err(|reason| Error::corruption(&path, footer.properties.offset, reason))?;
         let verified_blocks = (0..index.len().div_ceil(64))
             .map(|_| AtomicU64::new(0))
@@ -124,6 +134,8 @@ impl Table {
             index,
             filter,
             properties,
+            range_tombstones,
+            footer_start: footer_start as u64,
             verified_blocks,
             cache,
             filter_counters: FilterCounters::default(),
@@ -148,6 +160,12 @@ impl Table {
     /// The properties block.
     pub fn properties(&self) -> &TableProperties {
         &self.properties
+    }
+
+    /// The table's range tombstones, as sorted non-overlapping fragments
+    /// (decoded and checked at open; empty in a version 1 table).
+    pub fn range_tombstones(&self) -> &FragmentedTombstones {
+        &self.range_tombstones
     }
 
     /// The table's meta, as the builder returned it.
@@ -313,22 +331,30 @@ impl Table {
 }
 
 /// The meta blocks must follow each other and end at the footer:
-/// `data | filter | properties | index | footer`.
+/// `data | range tombstones (version 2) | filter | properties | index | footer`.
 fn check_meta_layout(footer: &Footer, footer_start: u64) -> Result<(), LocalCorruption> {
-    let in_order = footer.filter.end_with_trailer() == footer.properties.offset
-        && footer.properties.end_with_trailer() == footer.index.offset
-        && footer.index.end_with_trailer() == footer_start;
-    if in_order {
+    let mut expected_offset = footer.data_end();
+    for (_, handle) in footer.meta_blocks() {
+        if handle.offset != expected_offset {
+            return Err(meta_layout_error(footer, footer_start));
+        }
+        expected_offset = handle.end_with_trailer();
+    }
+    if expected_offset == footer_start {
         Ok(())
     } else {
-        Err(LocalCorruption::new(
-            0,
-            CorruptionReason::malformed(
-                "footer",
-                format!("meta block handles {footer:?} do not end at {footer_start}"),
-            ),
-        ))
+        Err(meta_layout_error(footer, footer_start))
     }
+}
+
+fn meta_layout_error(footer: &Footer, footer_start: u64) -> LocalCorruption {
+    LocalCorruption::new(
+        0,
+        CorruptionReason::malformed(
+            "footer",
+            format!("meta block handles {footer:?} do not end at {footer_start}"),
+        ),
+    )
 }
 
 fn read_meta_block(
@@ -354,9 +380,16 @@ fn check_properties(
     properties: &TableProperties,
     index: &BlockIndex,
     footer: &Footer,
+    range_tombstones: &FragmentedTombstones,
 ) -> Result<(), CorruptionReason> {
+    if properties.entry_count == 0 && range_tombstones.is_empty() {
+        return Err(CorruptionReason::malformed(
+            "properties block",
+            "a table without entries or range tombstones",
+        ));
+    }
     if properties.data_block_count != index.len() as u64
-        || properties.data_bytes != footer.filter.offset
+        || properties.data_bytes != footer.data_end()
     {
         return Err(CorruptionReason::malformed(
             "properties block",
@@ -365,7 +398,7 @@ fn check_properties(
                 properties.data_block_count,
                 properties.data_bytes,
                 index.len(),
-                footer.filter.offset
+                footer.data_end()
             ),
         ));
     }

@@ -35,14 +35,20 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
 }
 
-/// The byte ranges of each region, read from the footer as FORMATS.md lays
-/// it out.
+/// The byte ranges of each region, read from the (version 2) footer as
+/// FORMATS.md lays it out.
 fn regions(file: &[u8]) -> Vec<(&'static str, Range<usize>)> {
     let footer = file.len() - FOOTER_BYTES;
     let handle_start = |i: usize| read_u64(file, footer + i * 16) as usize;
-    let (filter, properties, index) = (handle_start(0), handle_start(1), handle_start(2));
+    let (range_del, filter, properties, index) = (
+        handle_start(0),
+        handle_start(1),
+        handle_start(2),
+        handle_start(3),
+    );
     vec![
-        ("data", 0..filter),
+        ("data", 0..range_del),
+        ("range tombstones", range_del..filter),
         ("filter", filter..properties),
         ("properties", properties..index),
         ("index", index..footer),
@@ -139,13 +145,13 @@ fn footer_errors_say_what_is_wrong() {
     bad[original.len() - 1] ^= 1;
     assert!(matches!(reason(bad), CorruptionReason::WrongMagic { .. }));
     let mut bad = original.clone();
-    bad[footer + 56] = 2;
+    bad[footer + 72] = 3;
     assert!(matches!(
         reason(bad),
-        CorruptionReason::UnknownVersion { found: 2 }
+        CorruptionReason::UnknownVersion { found: 3 }
     ));
     let mut bad = original.clone();
-    bad[footer + 50] ^= 1;
+    bad[footer + 66] ^= 1;
     assert!(matches!(
         reason(bad),
         CorruptionReason::BadChecksum { what: "footer", .. }
@@ -197,4 +203,57 @@ fn truncated_files_are_typed_errors() {
         table.get(b"key00000", MAX_SEQ).unwrap(),
         Lookup::Value(_)
     ));
+}
+
+#[test]
+fn a_table_of_only_range_tombstones_opens_and_a_bad_fragment_is_named() {
+    use seer_core::{FragmentedTombstones, RangeTombstone};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("00000000000000000001.sst");
+    let mut builder =
+        seer_sstable::TableBuilder::new(RealFileSystem::shared(), &path, TableOptions::default())
+            .unwrap();
+    builder
+        .set_range_tombstones(FragmentedTombstones::new([
+            RangeTombstone::new(&b"a"[..], &b"c"[..], 5),
+            RangeTombstone::new(&b"c"[..], &b"e"[..], 4),
+        ]))
+        .unwrap();
+    let meta = builder.finish().unwrap();
+    assert_eq!(meta.entry_count, 0);
+    assert_eq!(meta.smallest.user_key().as_ref(), b"a");
+    let mut file = read_file(&path);
+    let table = Table::open_bytes(path.clone(), 1, Bytes::from(file.clone()), None).unwrap();
+    assert_eq!(table.range_tombstones().max_covering_seq(b"d", 9), Some(4));
+    assert_eq!(table.get(b"b", MAX_SEQ).unwrap(), Lookup::NotFound);
+    let table = Arc::new(table);
+    let mut iter = table.iter();
+    iter.seek_to_first().unwrap();
+    assert!(!iter.valid());
+    iter.seek_to_last().unwrap();
+    assert!(!iter.valid());
+    table.verify_checksums().unwrap();
+    // Block: 2, [a, c) @ 5 (7 bytes), [c, e) @ 4; make the second start
+    // "b", inside the first, and fix the checksum.
+    let block_at = read_u64(&file, file.len() - FOOTER_BYTES) as usize;
+    let block_len = read_u64(&file, file.len() - FOOTER_BYTES + 8) as usize;
+    file[block_at + 8] = b'b';
+    let checksum = seer_core::Checksummer::new()
+        .update(&file[block_at..block_at + block_len])
+        .update(&[0])
+        .finish();
+    file[block_at + block_len + 1..block_at + block_len + 9]
+        .copy_from_slice(&checksum.to_le_bytes());
+    match Table::open_bytes(path.clone(), 1, Bytes::from(file), None) {
+        Err(Error::Corruption {
+            file,
+            offset,
+            reason: CorruptionReason::Malformed { what, .. },
+        }) => {
+            assert_eq!(file, path);
+            assert_eq!(offset, block_at as u64 + 7);
+            assert_eq!(what, "range tombstone fragment");
+        }
+        other => panic!("expected a malformed fragment, got {other:?}"),
+    }
 }

@@ -1,7 +1,9 @@
 //! Keeps the cargo-fuzz corpus's valid table in step with the format: it
 //! must be byte-identical to what the builder writes today (run with
 //! `SEER_BLESS=1` to rewrite it after a deliberate format change). The
-//! corpus itself is replayed by seer-testkit's `tests/corpus_replay.rs`.
+//! corpus also keeps `valid_small_v1.sst`, the same entries as written by
+//! format version 1 (before range tombstones), which must stay readable.
+//! The corpus itself is replayed by seer-testkit's `tests/corpus_replay.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,9 +11,9 @@ mod common;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use common::{build_table, read_file, write_file, Entry};
-use seer_core::{InternalKey, Lookup, MergeBase, ValueKind};
-use seer_sstable::{Table, TableOptions};
+use common::{read_file, write_file, Entry};
+use seer_core::{FragmentedTombstones, InternalKey, Lookup, MergeBase, RangeTombstone, ValueKind};
+use seer_sstable::{Table, TableBuilder, TableOptions};
 
 /// The corpus directory of this crate's fuzz target `target`.
 fn corpus_dir(target: &str) -> PathBuf {
@@ -29,6 +31,14 @@ fn small_entries() -> Vec<Entry> {
         .collect()
 }
 
+/// Range tombstones of the small table: two overlapping ranges.
+fn small_tombstones() -> FragmentedTombstones {
+    FragmentedTombstones::new([
+        RangeTombstone::new(&b"fuzz002"[..], &b"fuzz008"[..], 60),
+        RangeTombstone::new(&b"fuzz006"[..], &b"fuzz030"[..], 95),
+    ])
+}
+
 fn small_table_bytes() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let options = TableOptions {
@@ -36,8 +46,42 @@ fn small_table_bytes() -> Vec<u8> {
         restart_interval: 4,
         ..TableOptions::default()
     };
-    let (path, _) = build_table(dir.path(), &small_entries(), options);
+    let path = dir.path().join("00000000000000000001.sst");
+    let mut builder =
+        TableBuilder::new(seer_core::RealFileSystem::shared(), &path, options).unwrap();
+    for (key, value) in small_entries() {
+        builder.add(&key, &value).unwrap();
+    }
+    builder.set_range_tombstones(small_tombstones()).unwrap();
+    builder.finish().unwrap();
     read_file(&path)
+}
+
+/// What both versions of the small table answer about their entries.
+fn check_small_entries(table: &Table) {
+    assert_eq!(table.get(b"fuzz004", 100).unwrap(), Lookup::Deleted);
+    assert_eq!(
+        table.get(b"fuzz005", 100).unwrap(),
+        Lookup::Merge {
+            operands: vec![Bytes::from_static(b"v10")],
+            base: Some(MergeBase::Deleted),
+        }
+    );
+    assert!(table.data_block_count() > 1);
+}
+
+#[test]
+fn a_version_one_table_still_opens_and_reads() {
+    let v1 = corpus_dir("table_reader").join("valid_small_v1.sst");
+    let bytes = Bytes::from(read_file(&v1));
+    assert_eq!(
+        &bytes[bytes.len() - 12..bytes.len() - 8],
+        &1u32.to_le_bytes()
+    );
+    let table = Table::open_bytes(v1, 1, bytes, None).unwrap();
+    check_small_entries(&table);
+    assert!(table.range_tombstones().is_empty());
+    table.verify_checksums().unwrap();
 }
 
 #[test]
@@ -50,6 +94,10 @@ fn checked_in_table_matches_the_current_format() {
             &corpus_dir("block_decoder").join("valid_block"),
             first_block(&fresh),
         );
+        write_file(
+            &corpus_dir("range_del_decoder").join("valid_block"),
+            &seer_sstable::encode_range_tombstone_block(&small_tombstones()),
+        );
     }
     assert_eq!(
         read_file(&golden),
@@ -57,15 +105,12 @@ fn checked_in_table_matches_the_current_format() {
         "table format changed; bless the corpus"
     );
     let table = Table::open_bytes(golden, 1, Bytes::from(fresh), None).unwrap();
-    assert_eq!(table.get(b"fuzz004", 100).unwrap(), Lookup::Deleted);
-    assert_eq!(
-        table.get(b"fuzz005", 100).unwrap(),
-        Lookup::Merge {
-            operands: vec![Bytes::from_static(b"v10")],
-            base: Some(MergeBase::Deleted),
-        }
-    );
-    assert!(table.data_block_count() > 1);
+    check_small_entries(&table);
+    assert_eq!(table.range_tombstones(), &small_tombstones());
+    let meta = table.meta();
+    // The table's key and sequence ranges cover its tombstones.
+    assert_eq!(meta.largest.user_key().as_ref(), b"fuzz030");
+    assert_eq!((meta.smallest_seq, meta.largest_seq), (60, 100));
 }
 
 /// The first data block's stored bytes (uncompressed: its contents).

@@ -43,7 +43,17 @@ fn block_decoder_corpus_replays_clean() {
 
 #[test]
 fn table_reader_corpus_replays_clean() {
-    replay("seer-sstable", "table_reader", 3, fuzz::table_reader);
+    replay("seer-sstable", "table_reader", 4, fuzz::table_reader);
+}
+
+#[test]
+fn range_del_decoder_corpus_replays_clean() {
+    replay(
+        "seer-sstable",
+        "range_del_decoder",
+        4,
+        fuzz::range_del_decoder,
+    );
 }
 
 #[test]

@@ -11,6 +11,8 @@ use crate::format::BlockHandle;
 /// Where a table's meta blocks are, as its footer records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableLayout {
+    /// The range tombstone block (`None` in a format version 1 table).
+    pub range_tombstones: Option<BlockHandle>,
     /// The bloom filter block.
     pub filter: BlockHandle,
     /// The properties block.
@@ -44,6 +46,7 @@ impl Table {
     pub fn layout(&self) -> Result<TableLayout> {
         let footer = self.decode_footer()?;
         Ok(TableLayout {
+            range_tombstones: footer.range_del,
             filter: footer.filter,
             properties: footer.properties,
             index: footer.index,
@@ -104,7 +107,9 @@ mod tests {
             ParsedInternalKey::parse(entry.separator).unwrap();
         }
         let layout = table.layout().unwrap();
-        assert_eq!(layout.filter.offset, next_offset);
+        let range_tombstones = layout.range_tombstones.unwrap();
+        assert_eq!(range_tombstones.offset, next_offset);
+        assert_eq!(layout.filter.offset, range_tombstones.end_with_trailer());
         assert!(layout.properties.offset > layout.filter.offset);
         assert!(layout.index.offset > layout.properties.offset);
 

@@ -2,8 +2,8 @@
 //! table that decodes no entry and decompresses no block.
 
 use super::Table;
-use crate::error::{CorruptionReason, Error, Result};
-use crate::footer::{Footer, FOOTER_BYTES};
+use crate::error::{Error, Result};
+use crate::footer::Footer;
 use crate::format::{BlockHandle, RawBlock};
 
 impl Table {
@@ -22,21 +22,16 @@ impl Table {
             self.verify_block(handle, "data block")?;
         }
         let footer = self.decode_footer()?;
-        self.verify_block(footer.filter, "filter block")?;
-        self.verify_block(footer.properties, "properties block")?;
-        self.verify_block(footer.index, "index block")
+        for (what, handle) in footer.meta_blocks() {
+            self.verify_block(handle, what)?;
+        }
+        Ok(())
     }
 
     pub(super) fn decode_footer(&self) -> Result<Footer> {
-        let footer_start = self.file.len().checked_sub(FOOTER_BYTES).ok_or_else(|| {
-            Error::corruption(
-                &self.path,
-                0,
-                CorruptionReason::Truncated { what: "footer" },
-            )
-        })?;
-        Footer::decode(&self.file[footer_start..])
-            .map_err(|e| Error::corruption(&self.path, footer_start as u64, e.reason))
+        Footer::decode_at_end(&self.file)
+            .map(|(footer, _)| footer)
+            .map_err(|e| Error::corruption(&self.path, self.footer_start, e.reason))
     }
 
     fn verify_block(&self, handle: BlockHandle, what: &'static str) -> Result<()> {
@@ -54,6 +49,7 @@ mod tests {
     use seer_core::{InternalKey, RealFileSystem, ValueKind};
 
     use super::*;
+    use crate::error::CorruptionReason;
     use crate::{Compression, TableBuilder, TableOptions};
 
     /// A table of a few dozen 1 KiB blocks, opened from its bytes.
@@ -87,15 +83,11 @@ mod tests {
             })
             .collect();
         let footer = table.decode_footer().unwrap();
-        for (what, handle) in [
-            ("filter block", footer.filter),
-            ("properties block", footer.properties),
-            ("index block", footer.index),
-        ] {
+        for (what, handle) in footer.meta_blocks() {
             let (start, end) = span(handle);
             regions.push((what, start, end));
         }
-        let footer_start = table.file.len() - FOOTER_BYTES;
+        let footer_start = table.footer_start as usize;
         regions.push(("footer", footer_start, table.file.len()));
         regions
     }

@@ -12,5 +12,5 @@ mod wal;
 pub use db_ops::db_ops;
 pub use manifest::{current_reader, manifest_reader};
 pub use memtable::memtable_concurrent;
-pub use sstable::{block_decoder, table_reader};
+pub use sstable::{block_decoder, range_del_decoder, table_reader};
 pub use wal::wal_reader;

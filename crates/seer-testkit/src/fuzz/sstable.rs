@@ -1,5 +1,5 @@
-//! The entry points of seer-sstable's fuzz targets `block_decoder` and
-//! `table_reader`. Any input must give entries or errors, never a panic or
+//! The entry points of seer-sstable's fuzz targets `block_decoder`,
+//! `range_del_decoder` and `table_reader`. Any input must give entries or errors, never a panic or
 //! a hang.
 
 use std::cmp::Ordering;
@@ -9,7 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::{compare_internal_keys, InternalIterator, MAX_SEQ, TRAILER_BYTES};
 
-use seer_sstable::{BlockCache, BlockIter, Table};
+use seer_sstable::{
+    decode_range_tombstone_block, encode_range_tombstone_block, BlockCache, BlockIter, Table,
+};
 
 /// Most entries a fuzz run walks, so one input stays fast.
 const MAX_WALK_ENTRIES: usize = 4096;
@@ -63,6 +65,30 @@ pub fn block_decoder(input: &[u8]) {
     }
 }
 
+/// Decodes `input` as a range tombstone block; fragments that decode must
+/// answer covering queries at their own bounds (a fragment covers its start,
+/// not its end) and survive an encode and decode.
+pub fn range_del_decoder(input: &[u8]) {
+    let Ok(tombstones) = decode_range_tombstone_block(&Bytes::copy_from_slice(input)) else {
+        return;
+    };
+    for fragment in tombstones.fragments().iter().take(MAX_PROBED_KEYS) {
+        let newest = fragment.seqs().first().copied();
+        assert_eq!(
+            tombstones.max_covering_seq(fragment.start(), MAX_SEQ),
+            newest
+        );
+        if let Some(next) = tombstones.fragment_containing(fragment.end()) {
+            assert_eq!(next.start(), fragment.end());
+        }
+    }
+    let encoded = Bytes::from(encode_range_tombstone_block(&tombstones));
+    assert_eq!(
+        decode_range_tombstone_block(&encoded).ok(),
+        Some(tombstones)
+    );
+}
+
 /// Opens `input` as a whole table file; when it opens, walks it both ways
 /// and looks up the user keys seen.
 pub fn table_reader(input: &[u8]) {
@@ -93,6 +119,7 @@ pub fn table_reader(input: &[u8]) {
     );
     for user_key in user_keys.iter().take(MAX_PROBED_KEYS) {
         let _ = table.get(user_key, MAX_SEQ);
+        let _ = table.range_tombstones().max_covering_seq(user_key, MAX_SEQ);
         let _ = iter.seek_for_prev(user_key);
     }
 }

@@ -1,0 +1,140 @@
+//! [`RangeTombstoneSet`]: a memtable's range tombstones.
+//!
+//! Range deletes are rare next to point writes, so the set is simple: writers
+//! take a mutex, append the tombstone to the list and publish a freshly
+//! fragmented [`FragmentedTombstones`] through an [`ArcSwap`]; readers load
+//! the published fragments without a lock (one atomic load when the set is
+//! empty, the common case). A reader sees every tombstone whose insert
+//! returned before its load: the DB publishes a sequence number as visible
+//! only after the whole batch, range deletes included, is in the memtable.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use seer_core::{FragmentedTombstones, RangeTombstone, SeqNo};
+
+/// The range tombstones of one memtable.
+#[derive(Debug, Default)]
+pub struct RangeTombstoneSet {
+    /// Every tombstone inserted, unfragmented (the source of each rebuild).
+    inserted: Mutex<Vec<RangeTombstone>>,
+    /// The fragments of `inserted`, as last published.
+    fragments: ArcSwap<FragmentedTombstones>,
+    /// Set once the first tombstone is published.
+    non_empty: AtomicBool,
+}
+
+impl RangeTombstoneSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `tombstone` (an empty range is ignored) and publishes the new
+    /// fragments.
+    pub fn insert(&self, tombstone: RangeTombstone) {
+        if tombstone.is_empty() {
+            return;
+        }
+        // A poisoned lock only means another insert panicked midway through
+        // a rebuild; the list itself is always whole.
+        let mut inserted = self
+            .inserted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inserted.push(tombstone);
+        let fragments = FragmentedTombstones::new(inserted.iter().cloned());
+        self.fragments.store(Arc::new(fragments));
+        self.non_empty.store(true, Ordering::Release);
+    }
+
+    /// Whether no tombstone was inserted.
+    pub fn is_empty(&self) -> bool {
+        !self.non_empty.load(Ordering::Acquire)
+    }
+
+    /// The published fragments (shared, immutable).
+    pub fn fragments(&self) -> Arc<FragmentedTombstones> {
+        self.fragments.load_full()
+    }
+
+    /// The newest sequence number of a tombstone covering `user_key` visible
+    /// at `snapshot_seq`, if any.
+    pub fn max_covering_seq(&self, user_key: &[u8], snapshot_seq: SeqNo) -> Option<SeqNo> {
+        if self.is_empty() {
+            return None;
+        }
+        self.fragments
+            .load()
+            .max_covering_seq(user_key, snapshot_seq)
+    }
+
+    /// Tombstones inserted so far.
+    pub fn len(&self) -> usize {
+        self.inserted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_are_fragmented_and_visible_by_snapshot() {
+        let set = RangeTombstoneSet::new();
+        assert!(set.is_empty());
+        assert_eq!(set.max_covering_seq(b"k", 100), None);
+        set.insert(RangeTombstone::new(&b"a"[..], &b"m"[..], 5));
+        set.insert(RangeTombstone::new(&b"k"[..], &b"z"[..], 9));
+        set.insert(RangeTombstone::new(&b"q"[..], &b"q"[..], 11));
+        assert!(!set.is_empty());
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.max_covering_seq(b"l", 100), Some(9));
+        assert_eq!(set.max_covering_seq(b"l", 8), Some(5));
+        assert_eq!(set.max_covering_seq(b"z", 100), None);
+        assert_eq!(set.fragments().fragments().len(), 3);
+    }
+
+    /// Readers running beside a writer never see a tombstone vanish or a
+    /// fragment list that answers differently from some prefix of the
+    /// inserts.
+    #[test]
+    fn readers_beside_a_writer_see_a_growing_prefix() {
+        let set = Arc::new(RangeTombstoneSet::new());
+        let writer = {
+            let set = Arc::clone(&set);
+            std::thread::spawn(move || {
+                for i in 0..200u64 {
+                    let start = format!("k{:03}", i).into_bytes();
+                    let end = format!("k{:03}", i + 5).into_bytes();
+                    set.insert(RangeTombstone::new(start, end, i + 1));
+                }
+            })
+        };
+        let mut newest_seen = 0;
+        loop {
+            let finished = writer.is_finished();
+            // Tombstone i + 1 is the only one covering the tail of the last
+            // fragment, so its newest seq counts the published inserts.
+            let covered = set
+                .fragments()
+                .fragments()
+                .last()
+                .and_then(|f| f.seqs().first().copied())
+                .unwrap_or(0);
+            assert!(covered >= newest_seen, "{covered} < {newest_seen}");
+            newest_seen = covered;
+            if finished {
+                assert_eq!(covered, 200);
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(set.max_covering_seq(b"k199", 1000), Some(200));
+        assert_eq!(set.max_covering_seq(b"k100", 1000), Some(101));
+    }
+}
