@@ -196,7 +196,7 @@ Examples:
         /// A database directory or a WAL segment file.
         path: PathBuf,
     },
-    /// Prints a table's properties, layout, index, filter and entries.
+    /// Prints a table's properties, layout, index, filter, range tombstones and entries.
     #[command(after_help = "\
 Reads the file alone: no open, no lock.
 
