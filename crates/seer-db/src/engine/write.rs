@@ -198,6 +198,21 @@ impl Engine {
         Ok(seq)
     }
 
+    /// Makes every write acknowledged before the call durable, whatever the
+    /// sync policy, without writing a record: a sync request through the
+    /// commit pipeline's queue, so it runs between commit groups, after
+    /// every group that logged a write acknowledged before it. It syncs
+    /// only if something was logged since the last sync, so requests queued
+    /// behind one that synced (or behind a synced group) cost no further
+    /// `fdatasync`. A failed sync poisons the log, which turns the database
+    /// read-only (as a failed sync of a write does).
+    pub(crate) fn persist(&self) -> Result<()> {
+        let _active = self.lifecycle.enter()?;
+        self.pipeline
+            .sync()
+            .map_err(|e| self.health.fail_write(e.into()))
+    }
+
     /// Switches the memtable when it is full (or the memory budget asks for
     /// an early flush).
     #[inline]
