@@ -199,17 +199,18 @@ impl Engine {
     }
 
     /// Makes every write acknowledged before the call durable, whatever the
-    /// sync policy, without writing a record: a sync request through the
-    /// commit pipeline's queue, so it runs between commit groups, after
-    /// every group that logged a write acknowledged before it. It syncs
-    /// only if something was logged since the last sync, so requests queued
-    /// behind one that synced (or behind a synced group) cost no further
-    /// `fdatasync`. A failed sync poisons the log, which turns the database
-    /// read-only (as a failed sync of a write does).
+    /// sync policy, without writing a record: a persist request through the
+    /// commit pipeline ([`CommitPipeline::persist`](seer_wal::CommitPipeline::persist)),
+    /// which joins the next commit group as a member without a record, so
+    /// concurrent calls and synced writes share that group's `fdatasync`
+    /// (and a group with nothing new logged syncs nothing). A failed sync
+    /// poisons the log, which turns the database read-only (as a failed
+    /// sync of a write does).
     pub(crate) fn persist(&self) -> Result<()> {
         let _active = self.lifecycle.enter()?;
         self.pipeline
-            .sync()
+            .persist()
+            .map(|_| ())
             .map_err(|e| self.health.fail_write(e.into()))
     }
 
