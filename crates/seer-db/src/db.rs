@@ -204,6 +204,23 @@ impl DB {
         self.inner.flush()
     }
 
+    /// Makes every write acknowledged before the call durable: when it
+    /// returns `Ok`, those writes survive a power failure, under every
+    /// [`SyncPolicy`](crate::SyncPolicy) (with `Never` or `Interval`, this is
+    /// how a caller decides when to pay for the `fdatasync`). No record is
+    /// written. Writes made with `disable_wal` are not covered (they are in
+    /// no log).
+    ///
+    /// Safe to call from many threads: calls share syncs, as a call that
+    /// finds nothing logged since the last sync (one in flight included,
+    /// which it waits for) syncs nothing. A failed sync turns the database
+    /// read-only and returns the error, as a failed sync of a write does;
+    /// after [`close`](Self::close) it fails with
+    /// [`Error::Closed`](crate::Error::Closed).
+    pub fn persist(&self) -> Result<()> {
+        self.inner.persist()
+    }
+
     /// Compacts the user keys in `range` (everything for `..`) as they are
     /// at the call down into one run of the largest level, waiting until it
     /// is done (data written meanwhile is not waited for).

@@ -198,6 +198,22 @@ impl Engine {
         Ok(seq)
     }
 
+    /// Makes every write acknowledged before the call durable, whatever the
+    /// sync policy, without writing a record: a persist request through the
+    /// commit pipeline ([`CommitPipeline::persist`](seer_wal::CommitPipeline::persist)),
+    /// which joins the next commit group as a member without a record, so
+    /// concurrent calls and synced writes share that group's `fdatasync`
+    /// (and a group with nothing new logged syncs nothing). A failed sync
+    /// poisons the log, which turns the database read-only (as a failed
+    /// sync of a write does).
+    pub(crate) fn persist(&self) -> Result<()> {
+        let _active = self.lifecycle.enter()?;
+        self.pipeline
+            .persist()
+            .map(|_| ())
+            .map_err(|e| self.health.fail_write(e.into()))
+    }
+
     /// Switches the memtable when it is full (or the memory budget asks for
     /// an early flush).
     #[inline]
