@@ -16,7 +16,7 @@ use crate::batch::Batch;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::Health;
-use crate::iter::{DbIterator, KeyBounds, KeyIterator, KeyRange};
+use crate::iter::{Cursor, DbIterator, KeyBounds, KeyIterator, KeyRange};
 use crate::options::DBOptions;
 use crate::report::MetricsSnapshot;
 use crate::snapshot::Snapshot;
@@ -175,6 +175,27 @@ impl DB {
     /// The `(key, value)` pairs whose keys start with `prefix`.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIterator {
         DbIterator::latest(&self.inner, KeyBounds::prefix(prefix.as_ref()))
+    }
+
+    /// A reusable cursor over the current state (later writes are not seen
+    /// until [`Cursor::refresh`]): seek, step both ways, seek again, with
+    /// no allocation per seek after the first; see [`Cursor`]. Fails when
+    /// the database is closed.
+    pub fn cursor(&self) -> Result<Cursor> {
+        Cursor::latest(&self.inner)
+    }
+
+    /// The entry with the smallest key, or `None` when the database holds
+    /// none: one seek from the front (deleted keys there are skipped), not a
+    /// scan. The value is returned as [`DB::get`] says.
+    pub fn first_key_value(&self) -> Result<Option<(Bytes, Bytes)>> {
+        self.cursor()?.into_first_entry()
+    }
+
+    /// The entry with the largest key, or `None` when the database holds
+    /// none: one seek from the back, not a scan.
+    pub fn last_key_value(&self) -> Result<Option<(Bytes, Bytes)>> {
+        self.cursor()?.into_last_entry()
     }
 
     /// Every key in key order (values are not read or resolved); for a

@@ -45,7 +45,7 @@ pub use batch::Batch;
 pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};
-pub use iter::{DbIterator, KeyIterator, KeyRange};
+pub use iter::{Cursor, DbIterator, KeyIterator, KeyRange};
 pub use metrics::OpMetrics;
 pub use options::{CompactionPolicy, DBOptions};
 pub use report::{LevelMetrics, MetricsSnapshot};

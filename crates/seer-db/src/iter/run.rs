@@ -3,7 +3,8 @@
 //!
 //! Only the tables that meet the iteration's user-key bounds are candidates,
 //! and a table is opened (through the DB's table cache) only when the cursor
-//! steps into it; one table iterator is live at a time. Neither a table nor
+//! steps into it; one table iterator is live at a time, moved from table to
+//! table (its buffers kept). Neither a table nor
 //! the run is ever materialised.
 
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub(crate) struct RunIterator {
     end_table: usize,
     /// The table the cursor is in, with its iterator.
     current: Option<(usize, TableIterator)>,
+    /// The table iterator while the cursor is in no table, kept for its
+    /// buffers (the next table entered reuses it).
+    parked: Option<TableIterator>,
 }
 
 impl std::fmt::Debug for RunIterator {
@@ -79,6 +83,7 @@ impl RunIterator {
             first_table,
             end_table,
             current: None,
+            parked: None,
         })
     }
 
@@ -93,15 +98,29 @@ impl RunIterator {
         index: usize,
         position: impl FnOnce(&mut TableIterator) -> Result<(), seer_sstable::Error>,
     ) -> Result<()> {
-        self.current = None;
+        self.park();
         let Some(meta) = self.tables().get(index).cloned() else {
             return Ok(());
         };
         let table = self.db.table_in(&self.tree, &meta)?;
-        let mut iterator = table.iter_with_bounds(self.bounds.to_table_bounds());
+        let mut iterator = match self.parked.take() {
+            Some(mut iterator) => {
+                iterator.retarget(table);
+                iterator
+            }
+            None => table.iter_with_bounds(self.bounds.to_table_bounds()),
+        };
         position(&mut iterator)?;
         self.current = Some((index, iterator));
         Ok(())
+    }
+
+    /// Leaves the current table (the cursor is then invalid), keeping its
+    /// iterator for the next table entered.
+    fn park(&mut self) {
+        if let Some((_, iterator)) = self.current.take() {
+            self.parked = Some(iterator);
+        }
     }
 
     /// While the current table is exhausted, moves to the first entry of the
@@ -113,7 +132,7 @@ impl RunIterator {
             }
             let next = index + 1;
             if next >= self.end_table {
-                self.current = None;
+                self.park();
                 return Ok(());
             }
             self.enter(next, TableIterator::seek_to_first)?;
@@ -129,7 +148,7 @@ impl RunIterator {
                 return Ok(());
             }
             if *index <= self.first_table {
-                self.current = None;
+                self.park();
                 return Ok(());
             }
             let previous = index - 1;
@@ -147,7 +166,7 @@ impl RunIterator {
             return Ok(());
         };
         if let Err(error) = step(iterator) {
-            self.current = None;
+            self.park();
             return Err(error.into());
         }
         Ok(())
@@ -172,7 +191,7 @@ impl RunIterator {
     /// Invalidates the cursor when `result` is an error.
     fn settle(&mut self, result: Result<()>) -> Result<()> {
         if result.is_err() {
-            self.current = None;
+            self.park();
         }
         result
     }
@@ -221,7 +240,7 @@ impl InternalIterator for RunIterator {
             + self.tables()[self.first_table..self.end_table]
                 .partition_point(|t| t.largest.user_key().as_ref() < user_key);
         if index >= self.end_table {
-            self.current = None;
+            self.park();
             return Ok(());
         }
         let moved = self.enter(index, |it| it.seek(target));
@@ -234,7 +253,7 @@ impl InternalIterator for RunIterator {
             + self.tables()[self.first_table..self.end_table]
                 .partition_point(|t| t.smallest.user_key().as_ref() <= user_key);
         if after <= self.first_table {
-            self.current = None;
+            self.park();
             return Ok(());
         }
         let moved = self.enter(after - 1, |it| it.seek_for_prev(target));
