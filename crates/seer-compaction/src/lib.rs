@@ -61,7 +61,7 @@ pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };
 pub use policy::{PolicyError, PolicyParams};
-pub use range_del::{output_boundary, RangeDelCompaction};
+pub use range_del::{output_boundary, OutputSplitter, RangeDelCompaction};
 pub use seer_sstable::TableMeta;
 pub use version::{EditError, InvariantViolation, Level, SortedRun, Version, INVARIANT_CHECKS};
 pub use version_set::{ManifestRecoveryReport, VersionSet, VersionSetOptions};
