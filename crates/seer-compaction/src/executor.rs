@@ -149,6 +149,8 @@ pub fn run_compaction(
             context.filter_bits_per_entry,
         ),
         creation_policy: "compaction",
+        split_keys: Vec::new(),
+        min_split_bytes: 0,
     };
     let mut result = write_stream(
         &mut input,
@@ -172,13 +174,17 @@ pub fn run_compaction(
 /// `input_entries_count` entries as one new level-0 run; the count sizes the
 /// run for Monkey's filter bits. Tombstones are kept (older data may lie
 /// below); merge operands are partially merged. An empty stream gives an
-/// empty edit.
+/// empty edit. Besides the target size, the run is cut at `split_keys`
+/// (ascending user keys, [`crate::Picker::flush_split_keys`]) once a table
+/// holds `1 / FLUSH_MIN_SPLIT_FRACTION` of the target size, so that a
+/// level-0 compaction can take one key range of the level below.
 pub fn flush<I>(
     input: &mut I,
     input_entries_count: u64,
     version: &Version,
     context: &ExecutorContext,
     target_file_size_bytes: u64,
+    split_keys: Vec<Bytes>,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult>
 where
@@ -196,6 +202,8 @@ where
             context.filter_bits_per_entry,
         ),
         creation_policy: "flush",
+        split_keys,
+        min_split_bytes: target_file_size_bytes / FLUSH_MIN_SPLIT_FRACTION,
     };
     // A flush's run is read first and holds the newest data: no cut for age.
     write_stream(input, false, &target, None, context, new_file_number)
@@ -210,6 +218,11 @@ fn table_path(dir: &Path, file_number: u64) -> PathBuf {
     dir.join(file_name(FileKind::Table, file_number))
 }
 
+/// A flush cuts at a split key only once its table holds this fraction
+/// (`1/n`) of the target size: level-0 tables stay large however many
+/// tables the level below has.
+pub const FLUSH_MIN_SPLIT_FRACTION: u64 = 16;
+
 /// Where and how a stream's survivors are written.
 struct OutputTarget {
     level: usize,
@@ -217,6 +230,10 @@ struct OutputTarget {
     target_file_size_bytes: u64,
     bloom_bits_per_key: u32,
     creation_policy: &'static str,
+    /// User keys (ascending) a new table starts at, once the current one
+    /// holds `min_split_bytes` (a flush's split keys; none for compactions).
+    split_keys: Vec<Bytes>,
+    min_split_bytes: u64,
 }
 
 fn write_stream<I>(
@@ -340,6 +357,8 @@ struct OutputWriter<'a> {
     new_file_number: &'a dyn Fn() -> u64,
     builder: Option<TableBuilder>,
     finished: Vec<Arc<TableMeta>>,
+    /// The first of `target.split_keys` not yet passed.
+    next_split: usize,
 }
 
 impl<'a> OutputWriter<'a> {
@@ -356,7 +375,27 @@ impl<'a> OutputWriter<'a> {
             new_file_number,
             builder: None,
             finished: Vec::new(),
+            next_split: 0,
         }
+    }
+
+    /// Whether `user_key` passes a split key (consumed) while the current
+    /// table holds at least the minimum split size.
+    fn passes_split(&mut self, user_key: &[u8]) -> bool {
+        let split_keys = &self.target.split_keys;
+        let mut passed = false;
+        while split_keys
+            .get(self.next_split)
+            .is_some_and(|split| &split[..] <= user_key)
+        {
+            self.next_split += 1;
+            passed = true;
+        }
+        passed
+            && self
+                .builder
+                .as_ref()
+                .is_some_and(|b| b.estimated_file_size() >= self.target.min_split_bytes)
     }
 
     fn add_key(&mut self, entries: &[(InternalKey, Bytes)]) -> Result<()> {
@@ -368,9 +407,13 @@ impl<'a> OutputWriter<'a> {
             .builder
             .as_ref()
             .is_some_and(|b| b.estimated_file_size() >= self.target.target_file_size_bytes);
+        let split = match entries.first() {
+            Some((first, _)) => self.passes_split(first.user_key()),
+            None => false,
+        };
         let too_old = match (&mut self.age, entries.first()) {
             (Some(age), Some((first, _))) => {
-                if full {
+                if full || split {
                     age.cut();
                 }
                 let seqs = entries.iter().map(|(key, _)| key.seq());
@@ -380,7 +423,7 @@ impl<'a> OutputWriter<'a> {
             }
             _ => false,
         };
-        if full || too_old {
+        if full || split || too_old {
             self.finish_table()?;
         }
         let builder = match &mut self.builder {
@@ -1095,6 +1138,7 @@ mod tests {
                 &version,
                 &context,
                 1 << 20,
+                Vec::new(),
                 &next,
             )
             .unwrap();
@@ -1136,6 +1180,7 @@ mod tests {
                 &version,
                 &context,
                 1 << 20,
+                Vec::new(),
                 &next,
             )
         };
@@ -1145,6 +1190,49 @@ mod tests {
         let cancelled = flush_ten_keys();
         assert!(matches!(cancelled, Err(Error::Cancelled)), "{cancelled:?}");
         assert_eq!(fs.list_files().len(), tables_before);
+    }
+
+    /// Issue 14: a flush cuts its run at the split keys (the base run's
+    /// table boundaries) once a table holds the minimum split size, and
+    /// skips a split key that would leave a smaller table.
+    #[test]
+    fn a_flush_cuts_its_run_at_the_split_keys_past_the_minimum_size() {
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let context = context(&fs);
+        let next = file_numbers_from(11);
+        let entries: Vec<(InternalKey, Bytes)> = (0..3000u64)
+            .map(|i| {
+                let user_key = Bytes::from(format!("key{i:05}"));
+                (InternalKey::new(user_key, i + 1, ValueKind::Put), n(i))
+            })
+            .collect();
+        let split = |i: u64| Bytes::from(format!("key{i:05}"));
+        // The run is about 100 KiB. A 16 MiB target's minimum split size
+        // (1 MiB) is above it: no cut. A 256 KiB target's (16 KiB) is above
+        // 5 entries and below 1000: cuts at the split keys 1000 and 2000.
+        for (target_bytes, expected_starts) in [
+            (16u64 << 20, vec![split(0)]),
+            (256 << 10, vec![split(0), split(1000), split(2000)]),
+        ] {
+            let flushed = flush(
+                &mut VecIter::new(entries.clone()),
+                3000,
+                &Version::empty(4),
+                &context,
+                target_bytes,
+                vec![split(5), split(1000), split(2000)],
+                &next,
+            )
+            .unwrap();
+            let starts: Vec<Bytes> = flushed
+                .outputs
+                .iter()
+                .map(|t| t.smallest.user_key().clone())
+                .collect();
+            assert_eq!(starts, expected_starts, "target {target_bytes}");
+            assert_eq!(flushed.stats.output_entries, 3000);
+        }
     }
 
     #[test]
@@ -1176,6 +1264,7 @@ mod tests {
                 &version,
                 &context,
                 1 << 20,
+                Vec::new(),
                 &next,
             )
             .unwrap();
@@ -1259,6 +1348,7 @@ mod tests {
             &after,
             &context,
             1 << 20,
+            Vec::new(),
             &next,
         )
         .unwrap();

@@ -7,14 +7,14 @@
 //! edit; the inspector reads under `RecoveryMode::SkipCorrupted`, so a bad
 //! frame or an edit that does not decode is reported as a damaged range and
 //! reading goes on after it; a torn final edit ends the walk as
-//! [`LogEnd::TornTail`]. Edits are decoded, not applied: whether they fit
+//! [`LogEnd::TornTail`](seer_log::LogEnd::TornTail). Edits are decoded, not applied: whether they fit
 //! the version before them is replay's question. It writes nothing and
 //! takes no lock.
 
 use std::path::Path;
 
 use seer_core::FileSystem;
-use seer_log::{LogEnd, LogHeader, LogKind, LogReader, RecoveryMode, SkippedRange};
+use seer_log::{LogKind, LogReader, RecoveryMode, SkippedRange};
 
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
@@ -52,7 +52,7 @@ impl ManifestInspector {
     }
 
     /// The next edit that decodes, or `None` at the end of the file (see
-    /// [`Self::end`]).
+    /// [`Self::log`]).
     pub fn next_edit(&mut self) -> Result<Option<InspectedEdit>> {
         while let Some(frame) = self.reader.next_frame()? {
             match VersionEdit::decode(&frame.payload) {
@@ -70,20 +70,11 @@ impl ManifestInspector {
         Ok(None)
     }
 
-    /// The file's header, when it is intact.
-    pub fn header(&self) -> Option<LogHeader> {
-        self.reader.header()
-    }
-
-    /// The file's length in bytes.
-    pub fn len_bytes(&self) -> u64 {
-        self.reader.len_bytes()
-    }
-
-    /// How the file ended, once [`Self::next_edit`] returned `None`: a
-    /// clean end or a torn final edit.
-    pub fn end(&self) -> Option<&LogEnd> {
-        self.reader.end()
+    /// The underlying frame reader: the file's header and length, and,
+    /// once [`Self::next_edit`] returned `None`, how the file ended (a clean
+    /// end, the zeros of a preallocated reservation, or a torn tail).
+    pub fn log(&self) -> &LogReader {
+        &self.reader
     }
 
     /// Every damaged range found so far, in file order.
@@ -99,6 +90,7 @@ mod tests {
 
     use seer_core::fault::FaultFileSystem;
     use seer_log::frame::{FRAME_HEADER_BYTES, LOG_HEADER_BYTES};
+    use seer_log::LogEnd;
 
     use super::*;
     use crate::manifest::ManifestWriter;
@@ -136,8 +128,8 @@ mod tests {
         let (path, offsets) = write_manifest(&fs);
         let (edits, inspector) = read_all(&fs, &path);
         assert_eq!(edits, [(offsets[0], 1), (offsets[1], 2), (offsets[2], 3)]);
-        assert_eq!(inspector.end(), Some(&LogEnd::Clean));
-        assert_eq!(inspector.header().unwrap().file_number, 4);
+        assert_eq!(inspector.log().end(), Some(&LogEnd::Clean));
+        assert_eq!(inspector.log().header().unwrap().file_number, 4);
 
         let intact = fs.file_content(&path).unwrap();
         let mut damaged = intact.clone();
@@ -154,7 +146,7 @@ mod tests {
         let (edits, inspector) = read_all(&fs, &path);
         assert_eq!(edits.len(), 2);
         assert_eq!(
-            inspector.end(),
+            inspector.log().end(),
             Some(&LogEnd::TornTail { offset: offsets[2] })
         );
     }

@@ -28,10 +28,12 @@
 //! `kMinOverlappingRatio`), the newer runs' tables inside that range
 //! (`slice_within`; a leveled level has one run), and only the target
 //! run's tables that meet those; the outputs join the target run
-//! ([`Compaction::output_run_id`]). Level 0 moves whole (its runs cover
-//! most keys), also into a leveled base, where only the base tables
-//! meeting it are rewritten. Into a tiered target (or a level above the
-//! base) compactions move whole runs as Dostoevsky's model has them.
+//! ([`Compaction::output_run_id`]). Level 0 into a leveled base is sliced
+//! the same way: flushes cut their runs at the base run's table boundaries
+//! ([`Picker::flush_split_keys`]), so a slice of level 0 is about one base
+//! table's keys and meets about one base table. Into a tiered target (or a
+//! level above the base) compactions move whole runs as Dostoevsky's model
+//! has them.
 //!
 //! Age order: a table leaves a level only together with every older run's
 //! tables meeting it, so no older version of a key stays above a newer
@@ -675,10 +677,12 @@ impl Picker {
             compaction(inputs, Some(target.run_id()))
         };
         match request {
-            Request::Scored(_) if level > 0 => {
+            Request::Scored(_) => {
                 // About one target file of each run: the key range of the
                 // oldest run's table whose merge rewrites the least of the
-                // target (per byte moved).
+                // target (per byte moved). Level 0 too: its runs are cut at
+                // the target's table boundaries (`Picker::flush_split_keys`),
+                // so a slice is about one target table's keys.
                 let oldest = source_runs.last()?;
                 let overlap_ratio = |t: &TableMeta| {
                     let overlapping: u64 = target
@@ -703,7 +707,18 @@ impl Picker {
                 });
                 let candidates = ranked.into_iter().map(|(_, _, _, table)| table);
                 candidates.into_iter().find_map(|table| {
-                    let inputs = slice_within(level, source_runs, table);
+                    let inputs = if level == 0 {
+                        // Flushes cut at the base's boundaries when they
+                        // ran, which merges have moved since: the newer
+                        // runs' tables crossing the seed's ends come too
+                        // (a few level-0 runs, each giving a table or two
+                        // more), else most of them would stay behind and
+                        // each base table would be rewritten once per run.
+                        let range = (table.smallest.user_key(), table.largest.user_key());
+                        slice_of_level(level, source_runs, (&range.0[..], &range.1[..]))
+                    } else {
+                        slice_within(level, source_runs, table)
+                    };
                     Some(with_target(inputs)).filter(|c| in_progress.admits(c))
                 })
             }
@@ -712,13 +727,33 @@ impl Picker {
                 Some(with_target(inputs)).filter(|c| in_progress.admits(c))
             }
             _ => {
-                // Level 0 (or a manual compaction of everything) moves whole.
+                // A manual compaction of level 0 or of everything moves whole.
                 let inputs = source_runs
                     .iter()
                     .map(|run| whole_run(level, run))
                     .collect();
                 Some(with_target(inputs)).filter(|c| in_progress.admits(c))
             }
+        }
+    }
+
+    /// Where a flush cuts its level-0 run (Pebble's flush splits): when
+    /// level 0 compacts into a leveled run, the first user key of each of
+    /// that run's tables but the first, so that each level-0 table meets
+    /// about one table there and a level-0 compaction takes one key range
+    /// and about one target table instead of the whole target run. None
+    /// when level 0 goes into a tiered level (it moves whole there).
+    pub fn flush_split_keys(&self, version: &Version, params: PolicyParams) -> Vec<Bytes> {
+        let targets = self.level_targets(version, params);
+        let output_level = level0_output_level(version, &targets);
+        match self.target_runs_to_merge(version, params, &targets, output_level) {
+            [target] if is_leveled(params, output_level == version.last_level()) => target
+                .tables()
+                .iter()
+                .skip(1)
+                .map(|t| t.smallest.user_key().clone())
+                .collect(),
+            _ => Vec::new(),
         }
     }
 

@@ -23,6 +23,8 @@
 //!   and policy for the commands after it; prints them.
 //! - `targets`, `scores`: the level capacities and base level; every
 //!   non-empty level's score.
+//! - `flush-splits`: the user keys a flush would cut its level-0 run at
+//!   (`Picker::flush_split_keys`), or `no split`.
 //! - `pick [as=NAME]`: the picker's next compaction given the running ones;
 //!   `as` registers it as running under `NAME`.
 //! - `pick-manual [range=a..z] [as=NAME]`: the next step of a manual
@@ -88,6 +90,7 @@ impl State {
             }
             "options" => self.set_options(case),
             "targets" => Ok(self.targets()),
+            "flush-splits" => Ok(self.flush_splits()),
             "scores" => Ok(self.scores()),
             "pick" => {
                 let pick = self
@@ -190,6 +193,18 @@ impl State {
             );
         }
         out
+    }
+
+    fn flush_splits(&self) -> String {
+        let keys = self.picker().flush_split_keys(&self.version, self.params);
+        if keys.is_empty() {
+            return "no split\n".to_owned();
+        }
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        format!("{}\n", keys.join(" "))
     }
 
     fn scores(&self) -> String {
@@ -580,6 +595,11 @@ fn picker_tiered_testdata() {
 #[test]
 fn picker_manual_testdata() {
     run_testdata("picker_manual.txt");
+}
+
+#[test]
+fn picker_level0_split_testdata() {
+    run_testdata("picker_level0_split.txt");
 }
 
 /// Every file in `tests/testdata/` has its test above.

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_compaction::adaptive::{AdaptiveOptions, AdaptivePolicy, WorkloadWindow};
 use seer_compaction::cost::{false_positive_rate_for_bits, TreeInputs};
+use seer_compaction::executor::FLUSH_MIN_SPLIT_FRACTION;
 use seer_compaction::picker::{Compaction, CompactionsInProgress, Picker, PickerOptions};
 use seer_compaction::{PolicyParams, TableMeta, Version, VersionEdit};
 use seer_core::{InternalKey, ValueKind};
@@ -294,13 +295,39 @@ impl Simulation {
         }
     }
 
+    /// A new level-0 run over the whole key space, cut as the database's
+    /// flush cuts it: at the target size and at the picker's split keys
+    /// once a table holds `1 / FLUSH_MIN_SPLIT_FRACTION` of the target.
     fn flush(&mut self) {
         let entries = std::mem::take(&mut self.buffered_entries);
-        let number = self.new_number();
+        let run_id = self.new_number();
         let key_space = self.scale.key_space;
-        let table = self.new_table(number, 0, (0, key_space, entries), &self.version.clone());
+        let density = entries as f64 / key_space as f64;
+        let target_entries =
+            (self.picker.options().target_file_size_bytes / ENTRY_BYTES).max(1) as f64;
+        let min_split_entries = target_entries / FLUSH_MIN_SPLIT_FRACTION as f64;
+        let base = self.version.clone();
+        let mut ends: Vec<u64> = Vec::new();
+        let mut start = 0;
+        for split in self.picker.flush_split_keys(&base, self.params) {
+            let split = key_number(&split);
+            if split > start && (split - start) as f64 * density >= min_split_entries {
+                ends.push(split);
+                start = split;
+            }
+        }
+        ends.push(key_space);
         let mut edit = VersionEdit::new();
-        edit.add_table(0, number, table);
+        let mut from = 0;
+        for to in ends {
+            let piece = [(from, to, (to - from) as f64 * density)];
+            for table in cut_into_tables(&piece, target_entries) {
+                let number = self.new_number();
+                let table = self.new_table(number, 0, table, &base);
+                edit.add_table(0, run_id, table);
+            }
+            from = to;
+        }
         self.apply(&edit);
         self.compact_until_idle();
     }

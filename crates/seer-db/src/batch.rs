@@ -1,6 +1,10 @@
-//! [`Batch`]: puts, deletes and merges applied atomically by `DB::write`.
+//! [`Batch`]: puts, deletes and merges applied atomically by `DB::write`,
+//! and the copy of a write's key and value into the writer thread's copy
+//! chunk ([`key_and_value`], [`copy_key`]), which every write goes through.
 
-use bytes::Bytes;
+use std::cell::RefCell;
+
+use bytes::{Bytes, BytesMut};
 use seer_wal::{WriteOp, WriteRecord};
 
 /// An atomic group of writes: all of them become visible together, with
@@ -34,7 +38,7 @@ impl Batch {
 
     /// Deletes `key`.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        let key = Bytes::copy_from_slice(key.as_ref());
+        let key = copy_key(key.as_ref());
         self.push(WriteOp::Delete { key })
     }
 
@@ -96,11 +100,94 @@ pub(crate) fn op_payload_bytes(op: &WriteOp) -> usize {
     }
 }
 
-/// Copies a key and a value into one allocation, sliced in two.
+/// Bytes of a writer thread's copy chunk.
+const COPY_CHUNK_BYTES: usize = 16 << 10;
+/// A write whose key and value together are larger than this gets a buffer
+/// of its own rather than a share of the copy chunk.
+const MAX_CHUNKED_BYTES: usize = COPY_CHUNK_BYTES / 4;
+
+thread_local! {
+    /// The unused rest of this thread's copy chunk.
+    static COPY_CHUNK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Copies a key and a value into the writer thread's copy chunk, each as a
+/// `Bytes` of its own.
+///
+/// The keys and values of a thread's consecutive writes share one 16 KiB
+/// buffer, so a write allocates nothing (two allocations per chunk: the
+/// buffer and its reference count). The memtable keeps the value handle
+/// (its key is copied into the memtable's arena), and a handle keeps its
+/// whole chunk alive: a chunk is freed once the memtables holding its
+/// values are flushed and the values read from them are dropped. A write
+/// larger than a quarter chunk gets a buffer of its own.
 pub(crate) fn key_and_value(key: &[u8], value: &[u8]) -> (Bytes, Bytes) {
-    let mut buffer = Vec::with_capacity(key.len() + value.len());
-    buffer.extend_from_slice(key);
-    buffer.extend_from_slice(value);
-    let buffer = Bytes::from(buffer);
-    (buffer.slice(..key.len()), buffer.slice(key.len()..))
+    with_room(key.len() + value.len(), |buffer| {
+        buffer.extend_from_slice(key);
+        let key = buffer.split().freeze();
+        buffer.extend_from_slice(value);
+        (key, buffer.split().freeze())
+    })
+}
+
+/// Copies a key (of a delete) into the writer thread's copy chunk, as
+/// [`key_and_value`] does.
+pub(crate) fn copy_key(key: &[u8]) -> Bytes {
+    with_room(key.len(), |buffer| {
+        buffer.extend_from_slice(key);
+        buffer.split().freeze()
+    })
+}
+
+/// Runs `copy` on an empty buffer with room for `bytes` more bytes: the
+/// thread's copy chunk (replaced by a fresh one when its rest is too
+/// small), or a buffer of its own for a large write (and during thread
+/// exit, when the chunk is gone).
+fn with_room<R>(bytes: usize, copy: impl FnOnce(&mut BytesMut) -> R) -> R {
+    if bytes > MAX_CHUNKED_BYTES {
+        return copy(&mut BytesMut::with_capacity(bytes));
+    }
+    let mut chunk = COPY_CHUNK
+        .try_with(|chunk| std::mem::take(&mut *chunk.borrow_mut()))
+        .unwrap_or_default();
+    if chunk.capacity() < bytes {
+        chunk = BytesMut::with_capacity(COPY_CHUNK_BYTES);
+    }
+    let copied = copy(&mut chunk);
+    // Fails only during thread exit; the rest of the chunk is dropped then.
+    let _ = COPY_CHUNK.try_with(|slot| *slot.borrow_mut() = chunk);
+    copied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Copies are exact and independent of each other, across chunk
+    /// replacements and for writes too large to share a chunk.
+    #[test]
+    fn copied_keys_and_values_stay_intact_across_chunks() {
+        let mut copies = Vec::new();
+        for i in 0..3 * COPY_CHUNK_BYTES / 100 {
+            let key = format!("key{i}");
+            let value = vec![(i % 251) as u8; i % 180];
+            copies.push((
+                key.clone(),
+                value.clone(),
+                key_and_value(key.as_bytes(), &value),
+            ));
+        }
+        let large = vec![9u8; MAX_CHUNKED_BYTES + 1];
+        let (large_key, large_value) = key_and_value(b"large", &large);
+        let deleted = copy_key(b"deleted");
+        for (key, value, (key_copy, value_copy)) in &copies {
+            assert_eq!(key_copy.as_ref(), key.as_bytes());
+            assert_eq!(value_copy.as_ref(), value.as_slice());
+        }
+        assert_eq!(
+            (large_key.as_ref(), large_value.as_ref()),
+            (&b"large"[..], &large[..])
+        );
+        assert_eq!(deleted.as_ref(), b"deleted");
+    }
 }

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use seer_compaction::{CompactionResult, ExecutorContext, TableMeta, Version};
 use seer_core::{SeqNo, SharedFileSystem};
 use seer_memtable::Memtable;
@@ -18,13 +19,15 @@ use crate::error::Result;
 use crate::options::DBOptions;
 
 /// Writes `memtable` as one new level-0 run of `version` with the layer's
-/// flush (tables cut at the target file size, synced with their directory);
-/// an empty memtable gives an empty edit.
+/// flush (tables cut at the target file size and at `split_keys`, the
+/// picker's [`flush_split_keys`](seer_compaction::Picker::flush_split_keys),
+/// synced with their directory); an empty memtable gives an empty edit.
 pub(crate) fn write_level0(
     memtable: &Arc<Memtable>,
     version: &Version,
     context: &ExecutorContext,
     options: &DBOptions,
+    split_keys: Vec<Bytes>,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult> {
     let flushed = seer_compaction::flush(
@@ -33,6 +36,7 @@ pub(crate) fn write_level0(
         version,
         context,
         options.target_file_size_bytes,
+        split_keys,
         new_file_number,
     )?;
     let stats = flushed.stats;

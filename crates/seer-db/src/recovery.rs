@@ -147,6 +147,7 @@ impl ReplayLevel0<'_> {
             self.version,
             &self.context,
             self.options,
+            Vec::new(),
             &new_file_number,
         )?;
         debug_assert!(flushed.edit.removed_tables.is_empty());

@@ -127,19 +127,23 @@ impl FrameBuffer {
 
     /// Appends one frame whose payload `encode` appends to the given vector
     /// (which must only be appended to); no intermediate copy is made.
+    ///
+    /// The checksum is one pass of [`checksum`] over the `len` field and the
+    /// payload laid side by side: `len` is first written into the last four
+    /// header bytes, right before the payload, then moved to its place.
     pub fn push_frame_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         let start = self.bytes.len();
+        let payload_start = start + FRAME_HEADER_BYTES;
         self.bytes.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
         encode(&mut self.bytes);
-        let payload_bytes = self.bytes.len() - start - FRAME_HEADER_BYTES;
+        let payload_bytes = self.bytes.len() - payload_start;
         debug_assert!(payload_bytes <= MAX_FRAME_PAYLOAD_BYTES);
         let len = (payload_bytes as u32).to_le_bytes();
-        let sum = Checksummer::new()
-            .update(&len)
-            .update(&self.bytes[start + FRAME_HEADER_BYTES..])
-            .finish();
+        let covered_start = payload_start - len.len();
+        self.bytes[covered_start..payload_start].copy_from_slice(&len);
+        let sum = checksum(&self.bytes[covered_start..]);
         self.bytes[start..start + 4].copy_from_slice(&len);
-        self.bytes[start + 4..start + FRAME_HEADER_BYTES].copy_from_slice(&sum.to_le_bytes());
+        self.bytes[start + 4..payload_start].copy_from_slice(&sum.to_le_bytes());
     }
 
     /// The framed bytes.

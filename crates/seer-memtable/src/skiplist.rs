@@ -25,6 +25,15 @@
 //!   never removed, so it stays a predecessor). A node becomes visible when
 //!   its level-0 link is published (`Release`); readers follow next pointers
 //!   with `Acquire` and never wait;
+//! - the level-0 back hints that make `prev` cheap: a node's
+//!   `prev_hint` is set to its level-0 predecessor before the node is
+//!   published, and after the level-0 link the successor's hint is moved
+//!   from that predecessor to the new node with one compare-and-swap. A
+//!   hint is never exact by contract, only *before* its node: `prev` walks
+//!   level 0 forward from it to the node (at most
+//!   [`PREV_HINT_STEPS_MAX`] steps, else it searches from the top), so a
+//!   stale hint (two inserts before one node racing) costs steps, never a
+//!   wrong answer;
 //! - reads borrowing the list ([`Entry`]) and the owning [`ListCursor`]
 //!   that holds the list alive through an `Arc`.
 //!
@@ -60,6 +69,11 @@ use crate::key::{user_key_prefix, Target};
 /// entries per partition before searches slow down.
 pub(crate) const MAX_HEIGHT: usize = 12;
 
+/// The most level-0 steps `prev` walks forward from a node's back hint
+/// before it searches from the top instead (a hint goes stale only when
+/// inserts before one node race).
+const PREV_HINT_STEPS_MAX: usize = 8;
+
 /// The fixed part of a node; the tower and the key follow it in the same
 /// arena allocation.
 #[repr(C)]
@@ -70,6 +84,10 @@ struct Node {
     key_len: u32,
     /// Levels in the tower, `1..=MAX_HEIGHT`.
     height: u32,
+    /// The level-0 back hint: null (the head) or a published node that
+    /// sorts before this one, usually its predecessor; see
+    /// [`SkipList::predecessor`].
+    prev_hint: AtomicPtr<Node>,
 }
 
 /// Alignment of every node and block.
@@ -351,6 +369,11 @@ impl SkipList {
                 // levels; until it is linked at `level` no other thread reads
                 // its next pointer there.
                 unsafe { tower(node, level) }.store(next, Ordering::Relaxed);
+                if level == 0 {
+                    // SAFETY: as above: the node is not yet published, and
+                    // its fixed part was written by `allocate_node`.
+                    unsafe { &(*node).prev_hint }.store(prev, Ordering::Relaxed);
+                }
                 let swapped = self.next_slot(prev, level).compare_exchange(
                     next,
                     node,
@@ -358,6 +381,9 @@ impl SkipList {
                     Ordering::Relaxed,
                 );
                 if swapped.is_ok() {
+                    if level == 0 {
+                        self.move_back_hint(next, prev, node);
+                    }
                     break;
                 }
                 splice[level] = self.find_link(prev, level, &target);
@@ -396,6 +422,7 @@ impl SkipList {
                 prefix: user_key_prefix(user_key),
                 key_len,
                 height: height as u32,
+                prev_hint: AtomicPtr::new(ptr::null_mut()),
             });
             for level in 0..height {
                 tower_slot(node, level).write(AtomicPtr::new(ptr::null_mut()));
@@ -410,6 +437,47 @@ impl SkipList {
             );
         }
         node
+    }
+
+    /// After `node` was linked at level 0 between `prev` and `next` (null:
+    /// the end), moves the back hint of `next` from `prev` to `node`. If an
+    /// insert racing between them moved it already, the hint stays: every
+    /// candidate sorts before `next`, which is all a hint promises.
+    fn move_back_hint(&self, next: *mut Node, prev: *mut Node, node: *mut Node) {
+        if next.is_null() {
+            return;
+        }
+        // SAFETY: `next` is a published node of this list (it was the
+        // level-0 successor the link swapped in front of), alive with it.
+        let hint = unsafe { &(*next).prev_hint };
+        // Release: a reader that loads `node` from the hint also sees it
+        // written (it was published, by the level-0 link, before this).
+        let _ = hint.compare_exchange(prev, node, Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// The level-0 predecessor of the published `node` (null: the head):
+    /// a walk forward from its back hint, or a search from the top when the
+    /// hint is more than [`PREV_HINT_STEPS_MAX`] steps behind.
+    fn predecessor(&self, node: NonNull<Node>) -> *mut Node {
+        // SAFETY: `node` is a published node of this list, alive with it;
+        // its hint (Acquire) is null or a published node before it.
+        let mut before = unsafe { node.as_ref() }.prev_hint.load(Ordering::Acquire);
+        for _ in 0..PREV_HINT_STEPS_MAX {
+            let next = self.next_slot(before, 0).load(Ordering::Acquire);
+            if next == node.as_ptr() {
+                return before;
+            }
+            if next.is_null() {
+                break;
+            }
+            before = next;
+        }
+        let target = Entry {
+            node,
+            list: PhantomData,
+        }
+        .target();
+        self.last_where(|candidate| compare(candidate, &target) == KeyOrdering::Less)
     }
 
     /// The slot holding the successor of `prev` (null: the head) at `level`.
@@ -743,13 +811,12 @@ impl ListCursor {
             .map(|entry| entry.node);
     }
 
-    /// To the previous entry (a search: nodes have no back pointers); stays
-    /// unpositioned if it was.
+    /// To the previous entry (a few pointer loads from the node's back
+    /// hint); stays unpositioned if it was.
     pub(crate) fn prev(&mut self) {
         self.node = self
-            .entry()
-            .and_then(|entry| self.list.seek_before(&entry.target()))
-            .map(|entry| entry.node);
+            .node
+            .and_then(|node| NonNull::new(self.list.predecessor(node)));
     }
 }
 
@@ -837,6 +904,37 @@ mod tests {
         assert_eq!(user_key(&cursor), Some(b"c".to_vec()));
         cursor.next();
         assert_eq!(user_key(&cursor), None);
+    }
+
+    #[test]
+    fn prev_walks_back_from_exact_stale_and_far_back_hints() {
+        let user_keys: Vec<[u8; 2]> = (0..40u8).map(|i| [b'k', i]).collect();
+        let list = Arc::new(SkipList::new(1 << 12));
+        for (i, user_key) in user_keys.iter().enumerate().rev() {
+            assert!(list.insert(user_key, 1, Bytes::new(), 1 + i % 3));
+        }
+        let node_of = |user_key: &[u8]| list.seek(&Target::new(user_key, 1)).unwrap().node;
+        // Stale: the hint of k39 points 5 nodes back; far: k30's points to
+        // the head, more than PREV_HINT_STEPS_MAX steps back.
+        let stale = node_of(&user_keys[34]).as_ptr();
+        // SAFETY (test): the nodes are published and the list is alive.
+        unsafe {
+            (*node_of(&user_keys[39]).as_ptr())
+                .prev_hint
+                .store(stale, Ordering::Release);
+            (*node_of(&user_keys[30]).as_ptr())
+                .prev_hint
+                .store(ptr::null_mut(), Ordering::Release);
+        }
+        let mut cursor = ListCursor::new(Arc::clone(&list));
+        cursor.seek_to_last();
+        let mut backward = Vec::new();
+        while let Some(entry) = cursor.entry() {
+            backward.push(entry.user_key_and_trailer().0.to_vec());
+            cursor.prev();
+        }
+        let expected: Vec<Vec<u8>> = user_keys.iter().rev().map(|k| k.to_vec()).collect();
+        assert_eq!(backward, expected);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! loom models of the arena skip list (run with `--cfg loom`): concurrent
 //! inserts at several heights, with a reader scanning meanwhile, link every
 //! entry exactly once in order, readers only ever see fully written entries
-//! in order, and of two racing inserts of one internal key exactly one wins.
+//! in order (forward through the next pointers, backward through the
+//! level-0 back hints), and of two racing inserts of one internal key
+//! exactly one wins.
 //! The arena's blocks are small, so that inserts also race to replace a full
 //! block.
 #![allow(clippy::unwrap_used)]
@@ -37,21 +39,65 @@ fn scan(list: &Arc<SkipList>) -> Vec<Vec<u8>> {
     user_keys
 }
 
+/// The user keys from the last entry back through `prev`, checking each
+/// entry's value and the descending order.
+fn scan_back(list: &Arc<SkipList>) -> Vec<Vec<u8>> {
+    let mut cursor = ListCursor::new(Arc::clone(list));
+    cursor.seek_to_last();
+    let mut user_keys: Vec<Vec<u8>> = Vec::new();
+    while let Some(entry) = cursor.entry() {
+        let (user_key, _) = entry.user_key_and_trailer();
+        assert_eq!(entry.value(), &value_of(user_key), "torn entry");
+        if let Some(last) = user_keys.last() {
+            assert!(last.as_slice() > user_key, "out of order backward");
+        }
+        user_keys.push(user_key.to_vec());
+        cursor.prev();
+    }
+    user_keys
+}
+
+/// One writer thread per list of `(user key, height)` inserts.
+fn spawn_writers<const N: usize>(
+    list: &Arc<SkipList>,
+    writers: [Vec<(&'static [u8; 1], usize)>; N],
+) -> Vec<loom::thread::JoinHandle<()>> {
+    writers
+        .into_iter()
+        .map(|inserts| {
+            let list = Arc::clone(list);
+            loom::thread::spawn(move || {
+                for (user_key, height) in inserts {
+                    assert!(list.insert(user_key, 1, value_of(user_key), height));
+                }
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn loom_prev_during_inserts_before_one_node_walks_back_in_order() {
+    loom::model(|| {
+        let list = small_list();
+        assert!(list.insert(b"d", 1, value_of(b"d"), 1));
+        let writers = spawn_writers(&list, [vec![(b"b", 1)], vec![(b"c", 2), (b"a", 1)]]);
+        let seen = scan_back(&list);
+        assert_eq!(seen.first().map(Vec::as_slice), Some(&b"d"[..]));
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let all = scan_back(&list);
+        assert!(seen.iter().all(|key| all.contains(key)));
+        let expected: Vec<Vec<u8>> = [b"d", b"c", b"b", b"a"].map(|k| k.to_vec()).into();
+        assert_eq!(all, expected);
+    });
+}
+
 #[test]
 fn loom_concurrent_inserts_link_every_entry_once_in_order() {
     loom::model(|| {
         let list = small_list();
-        let writers: Vec<_> = [vec![(b"b", 2usize)], vec![(b"a", 1), (b"c", 2)]]
-            .into_iter()
-            .map(|inserts| {
-                let list = Arc::clone(&list);
-                loom::thread::spawn(move || {
-                    for (user_key, height) in inserts {
-                        assert!(list.insert(user_key, 1, value_of(user_key), height));
-                    }
-                })
-            })
-            .collect();
+        let writers = spawn_writers(&list, [vec![(b"b", 2)], vec![(b"a", 1), (b"c", 2)]]);
         let seen = scan(&list);
         if let Some(found) = list.seek(&Target::new(b"b", 1)) {
             assert_eq!(found.value(), &value_of(found.user_key_and_trailer().0));

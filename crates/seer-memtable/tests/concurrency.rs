@@ -1,5 +1,5 @@
 //! Concurrency and long-scan tests: several writer threads insert disjoint
-//! and overlapping keys (with a reader scanning meanwhile); afterwards every
+//! and overlapping keys (with a reader scanning both ways meanwhile); afterwards every
 //! insert is visible and a full scan is sorted and complete. A long scan
 //! with direction changes checks the cursor's batch refills.
 #![allow(clippy::unwrap_used)]
@@ -53,6 +53,23 @@ fn scan_sorted(memtable: &Arc<Memtable>) -> Vec<Vec<u8>> {
     keys
 }
 
+/// Scans backward (through the skip lists' back hints) and returns the
+/// keys in ascending order, asserting strict order.
+fn scan_sorted_backward(memtable: &Arc<Memtable>) -> Vec<Vec<u8>> {
+    let mut cursor = memtable.iter();
+    cursor.seek_to_last().unwrap();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    while cursor.valid() {
+        if let Some(last) = keys.last() {
+            assert_eq!(compare_internal_keys(last, cursor.key()), Ordering::Greater);
+        }
+        keys.push(cursor.key().to_vec());
+        cursor.prev().unwrap();
+    }
+    keys.reverse();
+    keys
+}
+
 #[test]
 fn concurrent_inserts_are_all_visible_and_sorted() {
     let memtable = Arc::new(Memtable::new(4, usize::MAX));
@@ -72,6 +89,7 @@ fn concurrent_inserts_are_all_visible_and_sorted() {
         scope.spawn(|| {
             while !writers_done.load(AtomicOrdering::Acquire) {
                 scan_sorted(&memtable);
+                scan_sorted_backward(&memtable);
             }
         });
         for writer in writers {
@@ -97,6 +115,7 @@ fn concurrent_inserts_are_all_visible_and_sorted() {
         }
     }
     let scanned = scan_sorted(&memtable);
+    assert_eq!(scan_sorted_backward(&memtable), scanned);
     assert_eq!(scanned.len() as u64, THREAD_COUNT * WRITES_PER_THREAD);
     assert_eq!(scanned.into_iter().collect::<BTreeSet<_>>(), expected);
     assert_eq!(memtable.entry_count(), THREAD_COUNT * WRITES_PER_THREAD);

@@ -7,7 +7,8 @@
 //! [`WalRecoveryMode::SkipCorrupted`]: damaged frames, payloads that do not
 //! decode, records out of sequence order and a header that names another
 //! segment are each reported as a damaged range and reading goes on after
-//! them; a torn tail ends the walk as [`LogEnd::TornTail`]. It writes
+//! them; a torn tail ends the walk as
+//! [`LogEnd::TornTail`](seer_log::LogEnd::TornTail). It writes
 //! nothing and takes no lock.
 
 use std::path::Path;
@@ -15,7 +16,7 @@ use std::path::Path;
 use seer_core::filename::parse_file_name;
 use seer_core::{FileKind, FileSystem, SeqNo};
 use seer_log::frame::LOG_HEADER_BYTES;
-use seer_log::{LogEnd, LogHeader, LogKind, LogReader, SkippedRange};
+use seer_log::{LogKind, LogReader, SkippedRange};
 
 use crate::error::{Result, WalError};
 use crate::record::Record;
@@ -73,7 +74,7 @@ impl SegmentInspector {
     }
 
     /// The next intact record in sequence order, or `None` at the end of
-    /// the file (see [`Self::end`]).
+    /// the file (see [`Self::log`]).
     pub fn next_record(&mut self) -> Result<Option<InspectedRecord>> {
         while let Some(frame) = self.reader.next_frame()? {
             match next_in_sequence(&frame.payload, &mut self.last_seq) {
@@ -89,20 +90,11 @@ impl SegmentInspector {
         Ok(None)
     }
 
-    /// The file's header, when it is intact.
-    pub fn header(&self) -> Option<LogHeader> {
-        self.reader.header()
-    }
-
-    /// The file's length in bytes.
-    pub fn len_bytes(&self) -> u64 {
-        self.reader.len_bytes()
-    }
-
-    /// How the file ended, once [`Self::next_record`] returned `None`: a
-    /// clean end, the zeros of a preallocated reservation, or a torn tail.
-    pub fn end(&self) -> Option<&LogEnd> {
-        self.reader.end()
+    /// The underlying frame reader: the file's header and length, and,
+    /// once [`Self::next_record`] returned `None`, how the file ended (a clean
+    /// end, the zeros of a preallocated reservation, or a torn tail).
+    pub fn log(&self) -> &LogReader {
+        &self.reader
     }
 
     /// Every damaged range found so far, in file order: a header naming
@@ -131,7 +123,7 @@ mod tests {
     use bytes::Bytes;
     use seer_core::fault::FaultFileSystem;
     use seer_log::frame::FRAME_HEADER_BYTES;
-    use seer_log::LogWriter;
+    use seer_log::{LogEnd, LogHeader, LogWriter};
 
     use super::*;
     use crate::record::{WriteOp, WriteRecord};
@@ -183,7 +175,7 @@ mod tests {
         let (path, offsets) = write_segment(&fs, &[1, 2, 3]);
         let (records, inspector) = read_all(&fs, &path);
         assert_eq!(records, [(offsets[0], 1), (offsets[1], 2), (offsets[2], 3)]);
-        assert_eq!(inspector.end(), Some(&LogEnd::Clean));
+        assert_eq!(inspector.log().end(), Some(&LogEnd::Clean));
         assert!(inspector.damage().is_empty());
 
         let mut damaged = fs.file_content(&path).unwrap();
@@ -205,7 +197,7 @@ mod tests {
         let (records, inspector) = read_all(&fs, &path);
         assert_eq!(records, [(offsets[0], 7)]);
         assert_eq!(
-            inspector.end(),
+            inspector.log().end(),
             Some(&LogEnd::TornTail { offset: offsets[1] })
         );
 

@@ -173,10 +173,19 @@ impl Slot {
     }
 }
 
+/// A write as it waits in the queue.
+struct Submitted {
+    record: WriteRecord,
+    options: WriteOptions,
+    /// Bytes the record adds to its group's frames (0 when not logged),
+    /// computed once when it is checked.
+    frame_bytes: usize,
+}
+
 /// A queued request: a write, or (`None`) a roll or sync that its caller
 /// performs itself once it leads.
 struct Pending {
-    write: Option<(WriteRecord, WriteOptions)>,
+    write: Option<Submitted>,
     /// Where the requester sleeps; `None` for the request of a caller that
     /// led at once (the current leader, which reads its outcome directly).
     slot: Option<Arc<Slot>>,
@@ -241,10 +250,12 @@ struct State {
 }
 
 /// How a request joined the queue.
-enum Joined {
+enum Joined<'a> {
     /// The caller leads now; with the slot it slept on if it waited for the
-    /// leadership, `None` if it found no leader.
-    Lead(Option<Arc<Slot>>),
+    /// leadership, `None` if it found no leader, in which case it still
+    /// holds the state lock it found no leader under (so forming its group
+    /// takes no second lock).
+    Lead(Option<Arc<Slot>>, Option<MutexGuard<'a, State>>),
     /// Another leader finished it.
     Done(Result<SeqNo>),
 }
@@ -441,15 +452,29 @@ fn trim_segment(fs: &SharedFileSystem, log: &mut ActiveLog) {
     }
 }
 
-fn check_write(record: &WriteRecord, options: WriteOptions) -> Result<()> {
+/// Checks a write and returns it ready to queue, with its frame's size.
+fn check_write(record: WriteRecord, options: WriteOptions) -> Result<Submitted> {
     let reason = if record.seq_count() == 0 {
         "an empty batch"
     } else if options.sync && options.disable_wal {
         "sync and disable_wal together"
-    } else if record.encoded_len() > MAX_FRAME_PAYLOAD_BYTES {
-        "a record larger than a frame"
+    } else if options.disable_wal {
+        return Ok(Submitted {
+            record,
+            options,
+            frame_bytes: 0,
+        });
     } else {
-        return Ok(());
+        let payload_bytes = record.encoded_len();
+        if payload_bytes > MAX_FRAME_PAYLOAD_BYTES {
+            "a record larger than a frame"
+        } else {
+            return Ok(Submitted {
+                record,
+                options,
+                frame_bytes: FRAME_HEADER_BYTES + payload_bytes,
+            });
+        }
     };
     Err(WalError::InvalidWrite { reason })
 }
@@ -471,10 +496,10 @@ fn log_missing() -> WalError {
 
 impl<A: Apply> Shared<A> {
     fn write(&self, record: WriteRecord, options: WriteOptions) -> Result<SeqNo> {
-        check_write(&record, options)?;
-        match self.join(Some((record, options)))? {
+        let submitted = check_write(record, options)?;
+        match self.join(Some(submitted))? {
             Joined::Done(result) => result,
-            Joined::Lead(slot) => match (self.lead_group(), slot) {
+            Joined::Lead(slot, state) => match (self.lead_group(state), slot) {
                 (Some(result), _) => result,
                 (None, Some(slot)) => match slot.wait() {
                     Wake::Done(result) => result,
@@ -542,7 +567,7 @@ impl<A: Apply> Shared<A> {
     /// A caller that finds no leader leads at once, without a wait slot.
     /// One that finds a leader allocates its slot outside the state lock
     /// and looks again, as the leadership may have lapsed meanwhile.
-    fn join(&self, write: Option<(WriteRecord, WriteOptions)>) -> Result<Joined> {
+    fn join(&self, write: Option<Submitted>) -> Result<Joined<'_>> {
         let mut slot: Option<Arc<Slot>> = None;
         loop {
             let mut state = lock(&self.state);
@@ -555,7 +580,7 @@ impl<A: Apply> Shared<A> {
             if !state.leader_active {
                 state.leader_active = true;
                 state.queue.push_back(Pending { write, slot: None });
-                return Ok(Joined::Lead(None));
+                return Ok(Joined::Lead(None, Some(state)));
             }
             let Some(waiter) = slot.take() else {
                 drop(state);
@@ -568,7 +593,7 @@ impl<A: Apply> Shared<A> {
             });
             drop(state);
             return Ok(match waiter.wait() {
-                Wake::Lead => Joined::Lead(Some(waiter)),
+                Wake::Lead => Joined::Lead(Some(waiter), None),
                 Wake::Done(result) => Joined::Done(result),
             });
         }
@@ -577,7 +602,7 @@ impl<A: Apply> Shared<A> {
     /// Waits until a roll or sync request leads.
     fn await_leadership(&self) -> Result<()> {
         match self.join(None)? {
-            Joined::Lead(_) => Ok(()),
+            Joined::Lead(..) => Ok(()),
             Joined::Done(result) => result.map(|_| ()),
         }
     }
@@ -590,12 +615,13 @@ impl<A: Apply> Shared<A> {
         state.log.take()
     }
 
-    /// Leads one group of writes, from the front of the queue. Returns the
-    /// outcome of the leader's own request if it has no wait slot.
-    fn lead_group(&self) -> Option<Result<SeqNo>> {
+    /// Leads one group of writes, from the front of the queue, under
+    /// `state` if the caller still holds the lock. Returns the outcome of
+    /// the leader's own request if it has no wait slot.
+    fn lead_group(&self, state: Option<MutexGuard<'_, State>>) -> Option<Result<SeqNo>> {
         let mut outcome = None;
         let (mut log, mut group, mut members) = {
-            let mut state = lock(&self.state);
+            let mut state = state.unwrap_or_else(|| lock(&self.state));
             if self.should_gather(&state) {
                 drop(state);
                 yield_now();
@@ -633,7 +659,7 @@ impl<A: Apply> Shared<A> {
                 || state
                     .queue
                     .iter()
-                    .any(|p| p.write.as_ref().is_some_and(|(_, options)| options.sync)))
+                    .any(|p| p.write.as_ref().is_some_and(|write| write.options.sync)))
     }
 
     fn form_group(
@@ -645,16 +671,18 @@ impl<A: Apply> Shared<A> {
     ) {
         let mut group_bytes = 0;
         while let Some(Pending {
-            write: Some((record, options)),
+            write: Some(Submitted { frame_bytes, .. }),
             ..
         }) = state.queue.front()
         {
-            let frame_bytes = framed_len(record, *options);
+            let frame_bytes = *frame_bytes;
             if !group.is_empty() && group_bytes + frame_bytes > self.options.max_group_bytes {
                 break;
             }
             let Some(Pending {
-                write: Some((record, options)),
+                write: Some(Submitted {
+                    record, options, ..
+                }),
                 slot,
             }) = state.queue.pop_front()
             else {
@@ -747,14 +775,6 @@ impl<A: Apply> Shared<A> {
             }
             None => state.leader_active = false,
         }
-    }
-}
-
-fn framed_len(record: &WriteRecord, options: WriteOptions) -> usize {
-    if options.disable_wal {
-        0
-    } else {
-        FRAME_HEADER_BYTES + record.encoded_len()
     }
 }
 

@@ -89,6 +89,13 @@ impl CompactionState {
         (policy.params, policy.reason.clone())
     }
 
+    /// Where the next flush cuts its level-0 run (the picker's flush
+    /// splits, under the policy in force).
+    pub(crate) fn flush_split_keys(&self, version: &Version) -> Vec<Bytes> {
+        let params = self.policy.lock().params;
+        self.picker.flush_split_keys(version, params)
+    }
+
     /// Registers the picker's next compaction, if any.
     fn pick(&self, tree: &OpenVersionSet) -> Option<(Arc<Version>, Compaction)> {
         let params = self.policy.lock().params;

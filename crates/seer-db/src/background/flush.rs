@@ -44,11 +44,13 @@ fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
     // the newest version it sees (and always the newest version of a key).
     let context = db.executor_context();
     let new_file_number = || db.tree().new_file_number();
+    let split_keys = db.jobs.compaction.flush_split_keys(&version);
     let flushed = write_level0(
         &frozen.memtable,
         &version,
         &context,
         db.options(),
+        split_keys,
         &new_file_number,
     )?;
     let mut new_tables = Vec::with_capacity(flushed.outputs.len());
@@ -110,6 +112,7 @@ mod tests {
             &version,
             &inner.job_context().executor_context(),
             inner.options(),
+            Vec::new(),
             &new_file_number,
         )
         .unwrap();

@@ -6,13 +6,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use seer_core::SeqNo;
 use seer_wal::{WriteOp, WriteOptions, WriteRecord};
 
 use super::Engine;
 use crate::backpressure::Stall;
-use crate::batch::{key_and_value, op_payload_bytes, Batch};
+use crate::batch::{copy_key, key_and_value, op_payload_bytes, Batch};
 use crate::error::{Error, Result};
 use crate::metrics::Op;
 
@@ -33,8 +32,7 @@ impl Engine {
 
     pub(crate) fn delete(&self, key: &[u8], options: WriteOptions) -> Result<SeqNo> {
         self.check_sizes(key, None)?;
-        let key = Bytes::copy_from_slice(key);
-        self.commit_one(WriteOp::Delete { key }, options)
+        self.commit_one(WriteOp::Delete { key: copy_key(key) }, options)
     }
 
     pub(crate) fn merge(&self, key: &[u8], operand: &[u8], options: WriteOptions) -> Result<SeqNo> {
