@@ -99,6 +99,45 @@ mod tests {
         assert_eq!(set.fragments().fragments().len(), 3);
     }
 
+    #[test]
+    fn a_memtable_holds_its_range_tombstones_in_its_size_and_sequence_range() {
+        let memtable = crate::Memtable::new(2, 1 << 20);
+        memtable
+            .insert(
+                b"k",
+                3,
+                seer_core::ValueKind::Put,
+                bytes::Bytes::from_static(b"v"),
+            )
+            .unwrap();
+        let before_bytes = memtable.approximate_memory_bytes();
+        memtable.insert_range_tombstone(b"a", b"z", 7).unwrap();
+        assert!(memtable.approximate_memory_bytes() > before_bytes);
+        assert_eq!(memtable.largest_seq(), Some(7));
+        assert_eq!(memtable.entry_count(), 1);
+        assert_eq!(
+            memtable.range_tombstones().max_covering_seq(b"k", 10),
+            Some(7)
+        );
+        let only_tombstones = crate::Memtable::new(1, 1 << 20);
+        assert!(only_tombstones.is_empty());
+        only_tombstones
+            .insert_range_tombstone(b"a", b"b", 2)
+            .unwrap();
+        assert!(!only_tombstones.is_empty());
+        assert_eq!(only_tombstones.smallest_seq(), Some(2));
+        only_tombstones.freeze();
+        assert_eq!(
+            only_tombstones.insert_range_tombstone(b"c", b"d", 3),
+            Err(crate::MemtableError::Frozen)
+        );
+        let too_long = vec![0; crate::MAX_USER_KEY_BYTES + 1];
+        assert!(matches!(
+            memtable.insert_range_tombstone(b"c", &too_long, 3),
+            Err(crate::MemtableError::KeyTooLarge { .. })
+        ));
+    }
+
     /// Readers running beside a writer never see a tombstone vanish or a
     /// fragment list that answers differently from some prefix of the
     /// inserts.
