@@ -30,14 +30,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::filename::file_name;
 use seer_core::{
-    FileKind, InternalIterator, InternalKey, MergeOperator, MergingIterator, ParsedInternalKey,
-    SeqNo, SharedFileSystem, ValueKind,
+    FileKind, FragmentedTombstones, InternalIterator, InternalKey, MergeOperator, MergingIterator,
+    ParsedInternalKey, SeqNo, SharedFileSystem, ValueKind,
 };
 use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions, UserKeyBounds};
 
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
 use crate::picker::Compaction;
+use crate::range_del::{OutputSplitter, RangeDelCompaction};
 use crate::version::{InvariantViolation, Version, INVARIANT_CHECKS};
 use crate::TableMeta;
 
@@ -122,6 +123,7 @@ pub fn run_compaction(
         });
     }
     let mut children = Vec::new();
+    let mut tombstones = Vec::new();
     for table in compaction.input_tables() {
         let path = table_path(&context.dir, table.file_number);
         let opened = Table::open(
@@ -130,6 +132,7 @@ pub fn run_compaction(
             table.file_number,
             context.block_cache.clone(),
         )?;
+        tombstones.extend(opened.range_tombstones().tombstones());
         children.push(TableIterator::new(
             Arc::new(opened),
             UserKeyBounds::default(),
@@ -152,11 +155,13 @@ pub fn run_compaction(
         split_keys: Vec::new(),
         min_split_bytes: 0,
     };
+    let range_dels = RangeDelCompaction::new(tombstones, &context.snapshots, compaction.bottommost);
     let mut result = write_stream(
         &mut input,
         compaction.bottommost,
         &target,
         Some(&age_bounds),
+        &range_dels,
         context,
         new_file_number,
     )?;
@@ -170,17 +175,28 @@ pub fn run_compaction(
     Ok(result)
 }
 
-/// Writes a sorted stream (an immutable memtable) of about
-/// `input_entries_count` entries as one new level-0 run; the count sizes the
-/// run for Monkey's filter bits. Tombstones are kept (older data may lie
-/// below); merge operands are partially merged. An empty stream gives an
-/// empty edit. Besides the target size, the run is cut at `split_keys`
+/// What a flush writes: an immutable memtable's entries and range
+/// tombstones.
+pub struct FlushInput<'a, I> {
+    /// The entries, sorted.
+    pub entries: &'a mut I,
+    /// About how many entries there are (sizes the run for Monkey's filter
+    /// bits).
+    pub entries_count: u64,
+    /// The memtable's range tombstones.
+    pub range_tombstones: &'a FragmentedTombstones,
+}
+
+/// Writes a sorted stream (an immutable memtable) as one new level-0 run. Tombstones are kept (older data may lie
+/// below); merge operands are partially merged; the range tombstones are
+/// written with the entries, and the versions they delete
+/// that no snapshot needs are dropped. An empty stream without range
+/// tombstones gives an empty edit. Besides the target size, the run is cut at `split_keys`
 /// (ascending user keys, [`crate::Picker::flush_split_keys`]) once a table
 /// holds `1 / FLUSH_MIN_SPLIT_FRACTION` of the target size, so that a
 /// level-0 compaction can take one key range of the level below.
 pub fn flush<I>(
-    input: &mut I,
-    input_entries_count: u64,
+    input: FlushInput<'_, I>,
     version: &Version,
     context: &ExecutorContext,
     target_file_size_bytes: u64,
@@ -191,6 +207,12 @@ where
     I: InternalIterator,
     Error: From<I::Error>,
 {
+    let range_dels = RangeDelCompaction::new(
+        input.range_tombstones.tombstones(),
+        &context.snapshots,
+        false,
+    );
+    let input_entries_count = input.entries_count;
     let target = OutputTarget {
         level: 0,
         run_id: new_file_number(),
@@ -206,7 +228,15 @@ where
         min_split_bytes: target_file_size_bytes / FLUSH_MIN_SPLIT_FRACTION,
     };
     // A flush's run is read first and holds the newest data: no cut for age.
-    write_stream(input, false, &target, None, context, new_file_number)
+    write_stream(
+        input.entries,
+        false,
+        &target,
+        None,
+        &range_dels,
+        context,
+        new_file_number,
+    )
 }
 
 fn monkey_bits(version: &Version, level: usize, entries: u64, bits_per_entry: f64) -> u32 {
@@ -241,6 +271,7 @@ fn write_stream<I>(
     bottommost: bool,
     target: &OutputTarget,
     age_bounds: Option<&AgeBounds>,
+    range_dels: &RangeDelCompaction,
     context: &ExecutorContext,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult>
@@ -259,7 +290,10 @@ where
         context,
         new_file_number,
     );
-    let written = compact_stream(input, &compactor, |entries| writer.add_key(entries));
+    writer.splitter = OutputSplitter::new(range_dels.surviving());
+    let written = compact_stream_with(input, &compactor, range_dels, |entries| {
+        writer.add_key(entries)
+    });
     let (outputs, counts) = match written {
         Ok(counts) => (writer.finish(), counts),
         Err(error) => {
@@ -318,6 +352,12 @@ fn check_written(outputs: &[Arc<TableMeta>], context: &ExecutorContext) -> Resul
             let detail = format!("reads back as {reread:?}, written as {meta:?}");
             return Err(bad(meta.file_number, detail));
         }
+        if let Some((low, high)) = table.range_tombstones().user_key_bounds() {
+            if low < meta.smallest.user_key().as_ref() || high > meta.largest.user_key().as_ref() {
+                let detail = "range tombstones outside its key range".to_owned();
+                return Err(bad(meta.file_number, detail));
+            }
+        }
     }
     Ok(())
 }
@@ -359,6 +399,10 @@ struct OutputWriter<'a> {
     finished: Vec<Arc<TableMeta>>,
     /// The first of `target.split_keys` not yet passed.
     next_split: usize,
+    /// Hands each table its share of the surviving range tombstones.
+    splitter: OutputSplitter,
+    /// The user key of the entries added last.
+    last_user_key: Bytes,
 }
 
 impl<'a> OutputWriter<'a> {
@@ -376,6 +420,8 @@ impl<'a> OutputWriter<'a> {
             builder: None,
             finished: Vec::new(),
             next_split: 0,
+            splitter: OutputSplitter::new(FragmentedTombstones::default()),
+            last_user_key: Bytes::new(),
         }
     }
 
@@ -424,7 +470,7 @@ impl<'a> OutputWriter<'a> {
             _ => false,
         };
         if full || split || too_old {
-            self.finish_table()?;
+            self.finish_table(false)?;
         }
         let builder = match &mut self.builder {
             Some(builder) => builder,
@@ -435,6 +481,9 @@ impl<'a> OutputWriter<'a> {
             encoded.clear();
             key.encode_into(&mut encoded);
             builder.add(&encoded, value)?;
+        }
+        if let Some((first, _)) = entries.first() {
+            self.last_user_key = first.user_key().clone();
         }
         Ok(())
     }
@@ -455,15 +504,26 @@ impl<'a> OutputWriter<'a> {
         )?)
     }
 
-    fn finish_table(&mut self) -> Result<()> {
-        if let Some(builder) = self.builder.take() {
+    /// Finishes the open table with its share of the range tombstones (all
+    /// that are left when it is the `last`). The last table is written even
+    /// without entries when tombstones are left.
+    fn finish_table(&mut self, last: bool) -> Result<()> {
+        if last && self.builder.is_none() && !self.splitter.is_exhausted() {
+            self.builder = Some(self.new_builder()?);
+        }
+        if let Some(mut builder) = self.builder.take() {
+            let share = match last {
+                true => self.splitter.for_last_output(),
+                false => self.splitter.for_output(&self.last_user_key),
+            };
+            builder.set_range_tombstones(share)?;
             self.finished.push(Arc::new(builder.finish()?));
         }
         Ok(())
     }
 
     fn finish(mut self) -> Result<Vec<Arc<TableMeta>>> {
-        match self.finish_table() {
+        match self.finish_table(true) {
             Ok(()) => Ok(std::mem::take(&mut self.finished)),
             Err(error) => {
                 self.abandon();
@@ -758,6 +818,22 @@ impl KeyCompactor<'_> {
 pub fn compact_stream<I>(
     input: &mut I,
     compactor: &KeyCompactor<'_>,
+    emit: impl FnMut(&[(InternalKey, Bytes)]) -> Result<()>,
+) -> Result<(u64, u64)>
+where
+    I: InternalIterator,
+    Error: From<I::Error>,
+{
+    let no_range_dels = RangeDelCompaction::new([], compactor.snapshots, compactor.bottommost);
+    compact_stream_with(input, compactor, &no_range_dels, emit)
+}
+
+/// [`compact_stream`] with the inputs' range tombstones applied to each
+/// key's versions ([`RangeDelCompaction::apply_to_key`]).
+pub fn compact_stream_with<I>(
+    input: &mut I,
+    compactor: &KeyCompactor<'_>,
+    range_dels: &RangeDelCompaction,
     mut emit: impl FnMut(&[(InternalKey, Bytes)]) -> Result<()>,
 ) -> Result<(u64, u64)>
 where
@@ -780,7 +856,12 @@ where
             _ => false,
         };
         if new_key {
-            let survivors = compactor.compact_key(&versions)?;
+            let survivors = if range_dels.is_empty() {
+                compactor.compact_key(&versions)?
+            } else {
+                let applied = range_dels.apply_to_key(&versions);
+                range_dels.without_placed(compactor.compact_key(&applied)?)
+            };
             written += survivors.len() as u64;
             if !survivors.is_empty() {
                 emit(&survivors)?;
@@ -1133,8 +1214,11 @@ mod tests {
         let bits_for = |entries_count: u64| {
             let input = vec![(key("k", 2, ValueKind::Put), n(1))];
             let flushed = flush(
-                &mut VecIter::new(input),
-                entries_count,
+                FlushInput {
+                    entries: &mut VecIter::new(input),
+                    entries_count,
+                    range_tombstones: &FragmentedTombstones::default(),
+                },
                 &version,
                 &context,
                 1 << 20,
@@ -1175,8 +1259,11 @@ mod tests {
                 })
                 .collect();
             flush(
-                &mut VecIter::new(entries),
-                10,
+                FlushInput {
+                    entries: &mut VecIter::new(entries),
+                    entries_count: 10,
+                    range_tombstones: &FragmentedTombstones::default(),
+                },
                 &version,
                 &context,
                 1 << 20,
@@ -1216,8 +1303,11 @@ mod tests {
             (256 << 10, vec![split(0), split(1000), split(2000)]),
         ] {
             let flushed = flush(
-                &mut VecIter::new(entries.clone()),
-                3000,
+                FlushInput {
+                    entries: &mut VecIter::new(entries.clone()),
+                    entries_count: 3000,
+                    range_tombstones: &FragmentedTombstones::default(),
+                },
                 &Version::empty(4),
                 &context,
                 target_bytes,
@@ -1259,8 +1349,11 @@ mod tests {
                 })
                 .collect();
             let flushed = flush(
-                &mut VecIter::new(entries),
-                300,
+                FlushInput {
+                    entries: &mut VecIter::new(entries),
+                    entries_count: 300,
+                    range_tombstones: &FragmentedTombstones::default(),
+                },
                 &version,
                 &context,
                 1 << 20,
@@ -1274,24 +1367,7 @@ mod tests {
             runs.push(flushed);
             fs.power_loss(seer_core::fault::PowerLossMode::DropUnsynced);
         }
-        let inputs = version.levels()[0]
-            .runs()
-            .iter()
-            .map(|run| CompactionInput {
-                level: 0,
-                run_id: run.run_id(),
-                tables: run.tables().to_vec(),
-            })
-            .collect();
-        let compaction = Compaction {
-            inputs,
-            output_level: 3,
-            reason: CompactionReason::Manual,
-            score: 1.0,
-            bottommost: true,
-            target_file_size_bytes: 2048,
-            output_run_id: None,
-        };
+        let compaction = level0_to_bottom(&version, 2048);
         // Input metas that understate the inputs' sequence numbers: the
         // outputs' paired check refuses the result.
         let mut understated = compaction.clone();
@@ -1343,8 +1419,11 @@ mod tests {
         assert_eq!(seen, 300);
         // An empty flush writes nothing.
         let empty = flush(
-            &mut VecIter::new(Vec::new()),
-            0,
+            FlushInput {
+                entries: &mut VecIter::new(Vec::new()),
+                entries_count: 0,
+                range_tombstones: &FragmentedTombstones::default(),
+            },
             &after,
             &context,
             1 << 20,
@@ -1353,5 +1432,151 @@ mod tests {
         )
         .unwrap();
         assert!(empty.edit.added_tables.is_empty() && empty.outputs.is_empty());
+    }
+
+    /// A manual compaction of every level-0 run of `version` into level 3,
+    /// the bottom.
+    fn level0_to_bottom(version: &Version, target_file_size_bytes: u64) -> Compaction {
+        let inputs = version.levels()[0]
+            .runs()
+            .iter()
+            .map(|run| CompactionInput {
+                level: 0,
+                run_id: run.run_id(),
+                tables: run.tables().to_vec(),
+            })
+            .collect();
+        Compaction {
+            inputs,
+            output_level: 3,
+            reason: CompactionReason::Manual,
+            score: 1.0,
+            bottommost: true,
+            target_file_size_bytes,
+            output_run_id: None,
+        }
+    }
+
+    /// Flushes `entries` and `tombstones` as one level-0 run of `version`.
+    fn flush_one_run(
+        entries: Vec<(InternalKey, Bytes)>,
+        tombstones: &FragmentedTombstones,
+        version: &Version,
+        context: &ExecutorContext,
+        next: &dyn Fn() -> u64,
+    ) -> CompactionResult {
+        let input = FlushInput {
+            entries_count: entries.len() as u64,
+            entries: &mut VecIter::new(entries),
+            range_tombstones: tombstones,
+        };
+        flush(input, version, context, 1 << 20, Vec::new(), next).unwrap()
+    }
+
+    /// Every entry and range tombstone of `outputs`, read back from disk.
+    fn read_back(
+        fs: &FaultFileSystem,
+        outputs: &[Arc<TableMeta>],
+    ) -> (Vec<(InternalKey, Bytes)>, Vec<seer_core::RangeTombstone>) {
+        let (mut entries, mut tombstones) = (Vec::new(), Vec::new());
+        for meta in outputs {
+            let path = table_path(Path::new("/db"), meta.file_number);
+            let table = Arc::new(Table::open(fs, &path, meta.file_number, None).unwrap());
+            tombstones.extend(table.range_tombstones().tombstones());
+            let mut iter = table.iter();
+            iter.seek_to_first().unwrap();
+            while iter.valid() {
+                let key = InternalKey::decode(&Bytes::copy_from_slice(iter.key())).unwrap();
+                entries.push((key, iter.value().clone()));
+                iter.next().unwrap();
+            }
+        }
+        (entries, tombstones)
+    }
+
+    #[test]
+    fn range_tombstones_are_flushed_compacted_and_dropped_with_what_they_delete() {
+        use seer_core::RangeTombstone;
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let mut context = context(&fs);
+        let next = file_numbers_from(11);
+        let mut version = Version::empty(4);
+        let user = |i: u64| Bytes::from(format!("key{i:03}"));
+        let puts: Vec<_> = (0..300u64)
+            .map(|i| (InternalKey::new(user(i), i + 1, ValueKind::Put), n(i)))
+            .collect();
+        let none = FragmentedTombstones::default();
+        let first = flush_one_run(puts, &none, &version, &context, &next);
+        version = version.apply(&first.edit).unwrap();
+        // The second memtable: key120 @ 999, then delete [key100, key200) @
+        // 1000, then key150 @ 1001. No snapshot needs key120 @ 999: the
+        // flush drops it.
+        let deletes = FragmentedTombstones::new([RangeTombstone::new(user(100), user(200), 1000)]);
+        let second_entries = vec![
+            (InternalKey::new(user(120), 999, ValueKind::Put), n(9)),
+            (InternalKey::new(user(150), 1001, ValueKind::Put), n(7)),
+        ];
+        let second = flush_one_run(second_entries, &deletes, &version, &context, &next);
+        assert_eq!(second.stats.output_entries, 1);
+        let (_, flushed_tombstones) = read_back(&fs, &second.outputs);
+        assert_eq!(flushed_tombstones, deletes.tombstones().collect::<Vec<_>>());
+        assert_eq!(second.outputs[0].smallest.user_key(), &user(100));
+        assert_eq!(
+            (
+                second.outputs[0].smallest_seq,
+                second.outputs[0].largest_seq
+            ),
+            (1000, 1001)
+        );
+        version = version.apply(&second.edit).unwrap();
+        version.check_invariants().unwrap();
+        let compaction = level0_to_bottom(&version, 1024);
+        // A snapshot at 500 still reads the deleted versions: they and the
+        // tombstone stay, the tombstone split among the outputs it spans.
+        context.snapshots = vec![500];
+        let kept = run_compaction(&compaction, &version, &context, &next).unwrap();
+        assert!(kept.outputs.len() > 2, "cut at the target size");
+        assert_eq!(kept.stats.output_entries, 301);
+        let (entries, tombstones) = read_back(&fs, &kept.outputs);
+        let all = FragmentedTombstones::new(tombstones);
+        assert_eq!(all.max_covering_seq(b"key100", MAX_SEQ), Some(1000));
+        assert_eq!(all.max_covering_seq(b"key199", MAX_SEQ), Some(1000));
+        assert_eq!(all.max_covering_seq(b"key200", MAX_SEQ), None);
+        assert_eq!(entries.len(), 301);
+        version
+            .apply(&kept.edit)
+            .unwrap()
+            .check_invariants()
+            .unwrap();
+        // Without snapshots, at the bottom: the deleted versions and the
+        // tombstone go; key150 @ 1001, written after it, stays.
+        context.snapshots = Vec::new();
+        let dropped = run_compaction(&compaction, &version, &context, &next).unwrap();
+        let (entries, tombstones) = read_back(&fs, &dropped.outputs);
+        assert!(tombstones.is_empty());
+        assert_eq!(entries.len(), 201);
+        let live = |i: u64| entries.iter().any(|(key, _)| key.user_key() == &user(i));
+        assert!(live(99) && live(150) && live(200) && !live(100) && !live(199));
+        version
+            .apply(&dropped.edit)
+            .unwrap()
+            .check_invariants()
+            .unwrap();
+        // A memtable of only a range delete flushes to a table of only it.
+        let only = FragmentedTombstones::new([RangeTombstone::new(user(900), user(950), 2000)]);
+        let empty_entries = Vec::new();
+        let alone = flush_one_run(empty_entries, &only, &version, &context, &next);
+        assert_eq!(alone.outputs.len(), 1);
+        assert_eq!(alone.outputs[0].entry_count, 0);
+        assert_eq!(
+            read_back(&fs, &alone.outputs).1,
+            only.tombstones().collect::<Vec<_>>()
+        );
+        version
+            .apply(&alone.edit)
+            .unwrap()
+            .check_invariants()
+            .unwrap();
     }
 }

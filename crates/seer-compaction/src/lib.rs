@@ -20,8 +20,8 @@
 //!   flush;
 //! - [`range_del`]: [`RangeDelCompaction`], the rules a compaction applies to
 //!   range tombstones and the versions they delete (per stripe, at the
-//!   bottom, and where consecutive outputs split them); not yet called by
-//!   the executor;
+//!   bottom, and where consecutive outputs split them), which the executor
+//!   applies in every flush and compaction;
 //! - [`inspect`]: [`ManifestInspector`], a read-only walk over one manifest
 //!   for tools, listing every version edit with its offset and reporting
 //!   damage and a torn tail instead of failing on them.
@@ -54,14 +54,14 @@ pub use edit::{AddedTable, RemovedTable, VersionEdit};
 pub use error::{Error, Result};
 pub use executor::{
     flush, run_compaction, AgeBounds, AgeCursor, CompactionResult, CompactionStats,
-    ExecutorContext, KeyCompactor, MAX_FILTER_BITS_PER_KEY,
+    ExecutorContext, FlushInput, KeyCompactor, MAX_FILTER_BITS_PER_KEY,
 };
 pub use inspect::{InspectedEdit, ManifestInspector};
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,
 };
 pub use policy::{PolicyError, PolicyParams};
-pub use range_del::{output_boundary, RangeDelCompaction};
+pub use range_del::{output_boundary, OutputSplitter, RangeDelCompaction};
 pub use seer_sstable::TableMeta;
 pub use version::{EditError, InvariantViolation, Level, SortedRun, Version, INVARIANT_CHECKS};
 pub use version_set::{ManifestRecoveryReport, VersionSet, VersionSetOptions};

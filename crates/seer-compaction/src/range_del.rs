@@ -21,7 +21,7 @@
 //!   versions it deleted are gone (they were all in its stripe) and nothing
 //!   lies below ([`RangeDelCompaction::surviving`]), as point tombstones are;
 //! - consecutive outputs split the surviving fragments at
-//!   [`output_boundary`]: an output whose last key is `k` holds the
+//!   [`output_boundary`] ([`OutputSplitter`]): an output whose last key is `k` holds the
 //!   fragments below `k + [0]`, the next one those at or above it, so that
 //!   their claimed key ranges stay disjoint and the gap between them stays
 //!   covered.
@@ -160,6 +160,55 @@ impl RangeDelCompaction {
     }
 }
 
+/// Hands each output of a compaction, in key order, its share of the
+/// surviving tombstones: from where the previous output's share ended up to
+/// [`output_boundary`] of its last user key, and everything left to the last
+/// output (a compaction whose entries all went still writes one table when
+/// tombstones survive).
+#[derive(Debug, Clone)]
+pub struct OutputSplitter {
+    tombstones: FragmentedTombstones,
+    /// Where the next output's share starts (empty: the smallest key).
+    lower: Bytes,
+}
+
+impl OutputSplitter {
+    /// Splits `surviving` (see [`RangeDelCompaction::surviving`]).
+    pub fn new(surviving: FragmentedTombstones) -> Self {
+        Self {
+            tombstones: surviving,
+            lower: Bytes::new(),
+        }
+    }
+
+    /// Whether any tombstone is left to hand out.
+    pub fn is_exhausted(&self) -> bool {
+        self.tombstones
+            .fragments()
+            .last()
+            .is_none_or(|last| last.end().as_ref() <= self.lower.as_ref())
+    }
+
+    /// The share of the output whose last user key is `last_user_key`.
+    pub fn for_output(&mut self, last_user_key: &[u8]) -> FragmentedTombstones {
+        let upper = output_boundary(last_user_key);
+        let share = self.tombstones.truncated(&self.lower, Some(&upper));
+        self.lower = upper;
+        share
+    }
+
+    /// The share of the last output: everything left.
+    pub fn for_last_output(&mut self) -> FragmentedTombstones {
+        let share = self.tombstones.truncated(&self.lower, None);
+        self.lower = self
+            .tombstones
+            .fragments()
+            .last()
+            .map_or_else(Bytes::new, |last| last.end().clone());
+        share
+    }
+}
+
 /// Where the tombstones of an output whose last user key is
 /// `last_user_key` end and the next output's begin: `last_user_key + [0]`,
 /// the smallest key above it, whose own upper bound claim is
@@ -279,6 +328,42 @@ mod tests {
         let kept: BTreeSet<SeqNo> = no_bottom.surviving().tombstones().map(|t| t.seq).collect();
         assert_eq!(kept, BTreeSet::from([6, 9]));
         assert_eq!(output_boundary(b"k"), Bytes::from_static(b"k\0"));
+    }
+
+    proptest! {
+        #[test]
+        fn outputs_split_the_tombstones_into_disjoint_claims_covering_them_all(
+            ranges in proptest::collection::vec((proptest::collection::vec(b'a'..b'e', 0..3), proptest::collection::vec(b'a'..b'e', 0..3), 1..9u64), 0..6),
+            cuts in proptest::collection::btree_set(proptest::collection::vec(b'a'..b'e', 1..3), 0..4),
+            probe in proptest::collection::vec(b'a'..b'e', 0..4),
+        ) {
+            let all = FragmentedTombstones::new(ranges.into_iter().map(|(a, b, s)| RangeTombstone::new(a, b, s)));
+            let mut splitter = OutputSplitter::new(all.clone());
+            let mut shares: Vec<(FragmentedTombstones, Option<Vec<u8>>)> = cuts
+                .iter()
+                .map(|last| (splitter.for_output(last), Some(last.clone())))
+                .collect();
+            shares.push((splitter.for_last_output(), None));
+            prop_assert!(splitter.is_exhausted());
+            // Every key is covered by exactly one share, as by the whole set.
+            let answers: Vec<Option<SeqNo>> = shares.iter().map(|(share, _)| share.max_covering_seq(&probe, MAX_SEQ)).collect();
+            let covering: Vec<&Option<SeqNo>> = answers.iter().filter(|a| a.is_some()).collect();
+            prop_assert!(covering.len() <= 1);
+            prop_assert_eq!(covering.first().copied().copied().flatten(), all.max_covering_seq(&probe, MAX_SEQ));
+            // Each output's claim (its last key and its share's bounds) ends
+            // below where the next output's share begins.
+            for (index, (share, last)) in shares.iter().enumerate() {
+                let Some(last) = last else { continue };
+                if let Some((_, upper)) = share.user_key_bounds() {
+                    prop_assert!(upper <= &last[..]);
+                }
+                for (later, _) in &shares[index + 1..] {
+                    if let Some((lower, _)) = later.user_key_bounds() {
+                        prop_assert!(lower > &last[..]);
+                    }
+                }
+            }
+        }
     }
 
     fn scenario() -> impl Strategy<Value = (Versions, Vec<RangeTombstone>, Vec<SeqNo>, bool)> {

@@ -155,6 +155,57 @@ impl FragmentedTombstones {
         fragmented
     }
 
+    /// The set with `tombstone` added (an empty range adds nothing), in one
+    /// pass over the fragments: only those it overlaps are split. Equal to
+    /// fragmenting every tombstone at once with [`Self::new`].
+    pub fn with(&self, tombstone: RangeTombstone) -> Self {
+        if tombstone.is_empty() {
+            return self.clone();
+        }
+        let RangeTombstone { start, end, seq } = tombstone;
+        let mut out: Vec<TombstoneFragment> = Vec::with_capacity(self.fragments.len() + 3);
+        let mut push = |start: &Bytes, end: &Bytes, seqs_desc: Vec<SeqNo>| {
+            out.push(TombstoneFragment {
+                start: start.clone(),
+                end: end.clone(),
+                seqs_desc,
+            })
+        };
+        // The first key of the new range not yet emitted, while there is one.
+        let mut pending = Some(start.clone());
+        for fragment in &self.fragments {
+            if let Some(from) = pending.clone().filter(|from| *from < fragment.start) {
+                let gap_end = (&fragment.start).min(&end).clone();
+                push(&from, &gap_end, vec![seq]);
+                pending = (gap_end < end).then_some(gap_end);
+            }
+            if fragment.end <= start || fragment.start >= end {
+                push(&fragment.start, &fragment.end, fragment.seqs_desc.clone());
+                continue;
+            }
+            let low = (&fragment.start).max(&start).clone();
+            let high = (&fragment.end).min(&end).clone();
+            if fragment.start < low {
+                push(&fragment.start, &low, fragment.seqs_desc.clone());
+            }
+            let mut seqs_desc = fragment.seqs_desc.clone();
+            if let Err(at) = seqs_desc.binary_search_by(|probe| seq.cmp(probe)) {
+                seqs_desc.insert(at, seq);
+            }
+            push(&low, &high, seqs_desc);
+            if high < fragment.end {
+                push(&high, &fragment.end, fragment.seqs_desc.clone());
+            }
+            pending = (high < end).then_some(high);
+        }
+        if let Some(from) = pending {
+            push(&from, &end, vec![seq]);
+        }
+        let added = Self { fragments: out };
+        added.debug_check();
+        added
+    }
+
     /// The set of already fragmented `fragments` as `(start, end, seqs)`,
     /// checked: sorted and non-overlapping, each range non-empty, each
     /// sequence list non-empty, strictly descending and at most [`MAX_SEQ`].
@@ -434,6 +485,12 @@ mod tests {
             if let (Some(_), Some((low, high))) = (naive, set.user_key_bounds()) {
                 prop_assert!(low <= &probe[..] && &probe[..] <= high);
             }
+            // Adding one at a time gives the same fragments.
+            let one_by_one = list
+                .iter()
+                .cloned()
+                .fold(FragmentedTombstones::default(), |set, t| set.with(t));
+            prop_assert_eq!(&one_by_one, &set);
             // Re-fragmenting the flattened form gives the same fragments.
             prop_assert_eq!(&FragmentedTombstones::new(set.tombstones()), &set);
             // Truncation answers like the untruncated set inside the window

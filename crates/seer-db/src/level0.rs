@@ -21,7 +21,8 @@ use crate::options::DBOptions;
 /// Writes `memtable` as one new level-0 run of `version` with the layer's
 /// flush (tables cut at the target file size and at `split_keys`, the
 /// picker's [`flush_split_keys`](seer_compaction::Picker::flush_split_keys),
-/// synced with their directory); an empty memtable gives an empty edit.
+/// synced with their directory, holding the memtable's range tombstones);
+/// an empty memtable gives an empty edit.
 pub(crate) fn write_level0(
     memtable: &Arc<Memtable>,
     version: &Version,
@@ -30,9 +31,13 @@ pub(crate) fn write_level0(
     split_keys: Vec<Bytes>,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult> {
+    let input = seer_compaction::FlushInput {
+        entries: &mut memtable.iter(),
+        entries_count: memtable.entry_count(),
+        range_tombstones: &memtable.range_tombstones().fragments(),
+    };
     let flushed = seer_compaction::flush(
-        &mut memtable.iter(),
-        memtable.entry_count(),
+        input,
         version,
         context,
         options.target_file_size_bytes,

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{Lookup, MergeBase, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES};
+use seer_core::{Lookup, MergeBase, RangeTombstone, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES};
 
 use crate::iter::MemtableIterator;
 use crate::key::{entry_trailer, kind_of_trailer, seek_trailer, KeyBounds, Target};
+use crate::range_del::RangeTombstoneSet;
 use crate::skiplist::{height_from_hash, SkipList, NODE_OVERHEAD_BYTES};
 use crate::MemtableError;
 
@@ -49,6 +50,7 @@ pub struct Memtable {
     capacity_bytes: usize,
     frozen: AtomicBool,
     stats: Stats,
+    range_tombstones: RangeTombstoneSet,
 }
 
 /// Counters updated by every insert.
@@ -80,14 +82,20 @@ impl Stats {
     /// they move, so that writers with increasing sequence numbers mostly
     /// read `smallest_seq` instead of bouncing its cache line.
     fn record(&self, kind: ValueKind, seq: SeqNo, charged_bytes: usize) {
-        self.memory_bytes
-            .fetch_add(charged_bytes, Ordering::Relaxed);
         self.entry_count.fetch_add(1, Ordering::Relaxed);
         match kind {
             ValueKind::Delete => self.tombstone_count.fetch_add(1, Ordering::Relaxed),
             ValueKind::Merge => self.merge_count.fetch_add(1, Ordering::Relaxed),
             ValueKind::Put => 0,
         };
+        self.record_bytes_and_seq(seq, charged_bytes);
+    }
+
+    /// Accounts `charged_bytes` more and widens the sequence bounds to `seq`
+    /// (an entry or a range tombstone).
+    fn record_bytes_and_seq(&self, seq: SeqNo, charged_bytes: usize) {
+        self.memory_bytes
+            .fetch_add(charged_bytes, Ordering::Relaxed);
         if seq < self.smallest_seq.load(Ordering::Relaxed) {
             self.smallest_seq.fetch_min(seq, Ordering::Relaxed);
         }
@@ -113,6 +121,7 @@ impl Memtable {
             capacity_bytes,
             frozen: AtomicBool::new(false),
             stats: Stats::new(),
+            range_tombstones: RangeTombstoneSet::new(),
         }
     }
 
@@ -133,23 +142,55 @@ impl Memtable {
         kind: ValueKind,
         value: Bytes,
     ) -> Result<(), MemtableError> {
-        if self.is_frozen() {
-            return Err(MemtableError::Frozen);
-        }
-        if seq > MAX_SEQ {
-            return Err(MemtableError::SeqTooLarge { seq });
-        }
-        if user_key.len() > MAX_USER_KEY_BYTES {
-            return Err(MemtableError::KeyTooLarge {
-                key_bytes: user_key.len(),
-            });
-        }
+        self.check_insert(user_key.len(), seq)?;
         let charged_bytes = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
         let hash = xxhash_rust::xxh3::xxh3_64(user_key);
         let height = height_from_hash(mix(hash ^ seq.wrapping_mul(SEQ_MIX)));
         let partition = self.partition_at(hash);
         if partition.insert(user_key, entry_trailer(seq, kind), value, height) {
             self.stats.record(kind, seq, charged_bytes);
+        }
+        Ok(())
+    }
+
+    /// Inserts the range tombstone `[start, end) @ seq` (an empty range is
+    /// ignored), charged like an entry whose key and value are `start` and
+    /// `end`. Readers ask [`Self::range_tombstones`]; [`Self::get`] and the
+    /// iterators do not apply it.
+    pub fn insert_range_tombstone(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        seq: SeqNo,
+    ) -> Result<(), MemtableError> {
+        self.check_insert(start.len().max(end.len()), seq)?;
+        self.range_tombstones.insert(RangeTombstone::new(
+            Bytes::copy_from_slice(start),
+            Bytes::copy_from_slice(end),
+            seq,
+        ));
+        let charged_bytes = start.len() + TRAILER_BYTES + end.len() + ENTRY_OVERHEAD_BYTES;
+        self.stats.record_bytes_and_seq(seq, charged_bytes);
+        Ok(())
+    }
+
+    /// The memtable's range tombstones.
+    pub fn range_tombstones(&self) -> &RangeTombstoneSet {
+        &self.range_tombstones
+    }
+
+    /// Refuses an insert into a frozen memtable, a sequence number above
+    /// 56 bits or a key longer than [`MAX_USER_KEY_BYTES`].
+    #[inline]
+    fn check_insert(&self, key_bytes: usize, seq: SeqNo) -> Result<(), MemtableError> {
+        if self.is_frozen() {
+            return Err(MemtableError::Frozen);
+        }
+        if seq > MAX_SEQ {
+            return Err(MemtableError::SeqTooLarge { seq });
+        }
+        if key_bytes > MAX_USER_KEY_BYTES {
+            return Err(MemtableError::KeyTooLarge { key_bytes });
         }
         Ok(())
     }
@@ -250,9 +291,9 @@ impl Memtable {
         self.stats.merge_count.load(Ordering::Relaxed)
     }
 
-    /// Whether nothing was inserted.
+    /// Whether nothing was inserted (no entry and no range tombstone).
     pub fn is_empty(&self) -> bool {
-        self.entry_count() == 0
+        self.entry_count() == 0 && self.range_tombstones.is_empty()
     }
 
     /// The smallest sequence number inserted, if any.

@@ -1,10 +1,10 @@
 //! [`RangeTombstoneSet`]: a memtable's range tombstones.
 //!
 //! Range deletes are rare next to point writes, so the set is simple: writers
-//! take a mutex, append the tombstone to the list and publish a freshly
-//! fragmented [`FragmentedTombstones`] through an [`ArcSwap`]; readers load
-//! the published fragments without a lock (one atomic load when the set is
-//! empty, the common case). A reader sees every tombstone whose insert
+//! take a mutex, add the tombstone to the fragments in one pass
+//! ([`FragmentedTombstones::with`]) and publish the new fragments through an
+//! [`ArcSwap`]; readers load the published fragments without a lock (one
+//! atomic load when the set is empty, the common case). A reader sees every tombstone whose insert
 //! returned before its load: the DB publishes a sequence number as visible
 //! only after the whole batch, range deletes included, is in the memtable.
 
@@ -17,8 +17,8 @@ use seer_core::{FragmentedTombstones, RangeTombstone, SeqNo};
 /// The range tombstones of one memtable.
 #[derive(Debug, Default)]
 pub struct RangeTombstoneSet {
-    /// Every tombstone inserted, unfragmented (the source of each rebuild).
-    inserted: Mutex<Vec<RangeTombstone>>,
+    /// Serialises writers; counts the tombstones inserted.
+    inserted_count: Mutex<usize>,
     /// The fragments of `inserted`, as last published.
     fragments: ArcSwap<FragmentedTombstones>,
     /// Set once the first tombstone is published.
@@ -37,15 +37,15 @@ impl RangeTombstoneSet {
         if tombstone.is_empty() {
             return;
         }
-        // A poisoned lock only means another insert panicked midway through
-        // a rebuild; the list itself is always whole.
-        let mut inserted = self
-            .inserted
+        // A poisoned lock only means another insert panicked before it
+        // published; the published fragments are always whole.
+        let mut count = self
+            .inserted_count
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        inserted.push(tombstone);
-        let fragments = FragmentedTombstones::new(inserted.iter().cloned());
+        let fragments = self.fragments.load().with(tombstone);
         self.fragments.store(Arc::new(fragments));
+        *count += 1;
         self.non_empty.store(true, Ordering::Release);
     }
 
@@ -72,10 +72,10 @@ impl RangeTombstoneSet {
 
     /// Tombstones inserted so far.
     pub fn len(&self) -> usize {
-        self.inserted
+        *self
+            .inserted_count
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
     }
 }
 
@@ -97,6 +97,45 @@ mod tests {
         assert_eq!(set.max_covering_seq(b"l", 8), Some(5));
         assert_eq!(set.max_covering_seq(b"z", 100), None);
         assert_eq!(set.fragments().fragments().len(), 3);
+    }
+
+    #[test]
+    fn a_memtable_holds_its_range_tombstones_in_its_size_and_sequence_range() {
+        let memtable = crate::Memtable::new(2, 1 << 20);
+        memtable
+            .insert(
+                b"k",
+                3,
+                seer_core::ValueKind::Put,
+                bytes::Bytes::from_static(b"v"),
+            )
+            .unwrap();
+        let before_bytes = memtable.approximate_memory_bytes();
+        memtable.insert_range_tombstone(b"a", b"z", 7).unwrap();
+        assert!(memtable.approximate_memory_bytes() > before_bytes);
+        assert_eq!(memtable.largest_seq(), Some(7));
+        assert_eq!(memtable.entry_count(), 1);
+        assert_eq!(
+            memtable.range_tombstones().max_covering_seq(b"k", 10),
+            Some(7)
+        );
+        let only_tombstones = crate::Memtable::new(1, 1 << 20);
+        assert!(only_tombstones.is_empty());
+        only_tombstones
+            .insert_range_tombstone(b"a", b"b", 2)
+            .unwrap();
+        assert!(!only_tombstones.is_empty());
+        assert_eq!(only_tombstones.smallest_seq(), Some(2));
+        only_tombstones.freeze();
+        assert_eq!(
+            only_tombstones.insert_range_tombstone(b"c", b"d", 3),
+            Err(crate::MemtableError::Frozen)
+        );
+        let too_long = vec![0; crate::MAX_USER_KEY_BYTES + 1];
+        assert!(matches!(
+            memtable.insert_range_tombstone(b"c", &too_long, 3),
+            Err(crate::MemtableError::KeyTooLarge { .. })
+        ));
     }
 
     /// Readers running beside a writer never see a tombstone vanish or a
