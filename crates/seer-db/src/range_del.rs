@@ -12,7 +12,6 @@
 //! Iterators wrap each source's cursor in a [`seer_core::RangeDelFilter`]
 //! (see `iter::source`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,19 +19,10 @@ use seer_core::{
     FragmentedTombstones, InternalIterator, InternalKey, ParsedInternalKey, SeqNo, ValueKind,
 };
 use seer_memtable::Memtable;
-use seer_sstable::Table;
 
 use crate::engine::{Engine, ReadView};
 use crate::error::Result;
 use crate::tree::OpenVersion;
-
-/// The range tombstones of every table of a version, fragmented together.
-pub(crate) fn tree_tombstones(tables: &HashMap<u64, Arc<Table>>) -> Arc<FragmentedTombstones> {
-    let all = tables
-        .values()
-        .flat_map(|table| table.range_tombstones().tombstones());
-    Arc::new(FragmentedTombstones::new(all))
-}
 
 /// The range tombstones of `view`: its memtables' and its tree's.
 pub(crate) fn view_tombstones(view: &ReadView) -> Arc<FragmentedTombstones> {
