@@ -696,13 +696,15 @@ impl<A: Apply> Shared<A> {
             };
             deliver(member.slot, member_result, &mut outcome);
         }
-        let visible_seq = self.visible_seq.load(Ordering::Acquire);
-        for slot in group.persisters.drain(..) {
-            let persist_result = match &result {
-                Ok(()) => Ok(visible_seq),
-                Err(error) => Err(error.clone()),
-            };
-            deliver(slot, persist_result, &mut outcome);
+        if !group.persisters.is_empty() {
+            let visible_seq = self.visible_seq.load(Ordering::Acquire);
+            for slot in group.persisters.drain(..) {
+                let persist_result = match &result {
+                    Ok(()) => Ok(visible_seq),
+                    Err(error) => Err(error.clone()),
+                };
+                deliver(slot, persist_result, &mut outcome);
+            }
         }
         let mut state = lock(&self.state);
         state.group = group.entries;
