@@ -34,22 +34,9 @@ pub(crate) struct OpenVersion {
     /// whose WAL segment is below it is flushed into `version`'s tables, so
     /// a reader that loaded it before this one must skip it.
     pub log_number: u64,
-    /// The range tombstones of every table, fragmented together.
-    pub range_tombstones: Arc<seer_core::FragmentedTombstones>,
 }
 
 impl OpenVersion {
-    /// `version` with its open `tables`, as of manifest log number
-    /// `log_number`.
-    fn new(version: Arc<Version>, tables: HashMap<u64, Arc<Table>>, log_number: u64) -> Self {
-        Self {
-            range_tombstones: crate::range_del::tree_tombstones(&tables),
-            version,
-            tables,
-            log_number,
-        }
-    }
-
     /// The number of sorted runs on level 0.
     pub(crate) fn l0_runs(&self) -> usize {
         self.version.level(0).map_or(0, |level| level.runs().len())
@@ -88,7 +75,11 @@ impl OpenVersionSet {
             dir: dir.to_owned(),
             cache,
             versions,
-            current: ArcSwap::from_pointee(OpenVersion::new(version, tables, log_number)),
+            current: ArcSwap::from_pointee(OpenVersion {
+                version,
+                tables,
+                log_number,
+            }),
             install_lock: Mutex::new(()),
         })
     }
@@ -143,11 +134,11 @@ impl OpenVersionSet {
         for table in new_tables {
             tables.insert(table.file_number(), table);
         }
-        self.current.store(Arc::new(OpenVersion::new(
-            Arc::clone(&version),
+        self.current.store(Arc::new(OpenVersion {
+            version: Arc::clone(&version),
             tables,
-            self.versions.log_number(),
-        )));
+            log_number: self.versions.log_number(),
+        }));
         Ok(version)
     }
 

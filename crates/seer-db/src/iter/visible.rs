@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    Corruption, DecodeError, InternalIterator, InternalKey, ParsedInternalKey, SeqNo, ValueKind,
-    MAX_SEQ, TRAILER_BYTES,
+    Corruption, DecodeError, InternalIterator, InternalKey, MergingIterator, ParsedInternalKey,
+    SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
 };
 
 use crate::engine::Engine;
 use crate::engine::ReadView;
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
-use crate::iter::source::{merged_cursor, MergedCursor};
+use crate::iter::source::{merged_cursor, SourceCursor};
 
 /// Whether an iterator resolves values or only decides which keys exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl OldestFirstFold {
 /// A one-directional walk over the user entries of a [`ReadContext`]; see
 /// the [module documentation](self).
 pub(crate) struct VisibleCursor {
-    cursor: MergedCursor,
+    cursor: MergingIterator<SourceCursor>,
     positioned: bool,
 }
 
