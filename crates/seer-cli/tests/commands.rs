@@ -397,3 +397,27 @@ fn a_table_dump_lists_the_range_tombstone_fragments() {
     );
     assert!(run.stdout.contains("  range tombstone block @"), "{run:?}");
 }
+
+#[test]
+fn put_with_create_makes_a_new_database_and_refuses_a_foreign_directory() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh");
+    let line = error_line(&seer(&["put", &path_arg(&fresh), "k", "v"])).to_owned();
+    assert!(line.contains("no such file"), "{line}");
+    assert!(!fresh.exists(), "put without --create created the database");
+
+    assert_ok(&seer(&["put", "--create", &path_arg(&fresh), "k", "v"]));
+    let got = on_db("get", &fresh, &["k"]);
+    assert_ok(&got);
+    assert_eq!(got.stdout, "v\n");
+    assert_ok(&seer(&["put", "--create", &path_arg(&fresh), "k2", "v2"]));
+    assert_eq!(on_db("count", &fresh, &[]).stdout, "2\n");
+
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("photo.jpg"), "jpeg").unwrap();
+    let line = error_line(&seer(&["put", "--create", &path_arg(&foreign), "k", "v"])).to_owned();
+    assert!(line.contains("is not a seerdb database"), "{line}");
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+}
