@@ -35,11 +35,11 @@ pub(crate) struct RunIterator {
     /// The candidate tables: indices `first_table..end_table` of the run.
     first_table: usize,
     end_table: usize,
-    /// The table the cursor is in, with its iterator.
-    current: Option<(usize, TableIterator)>,
-    /// The table iterator while the cursor is in no table, kept for its
+    /// The candidate table the cursor is in (`None`: none).
+    table_index: Option<usize>,
+    /// The table iterator, kept while the cursor is in no table for its
     /// buffers (the next table entered reuses it).
-    parked: Option<TableIterator>,
+    iterator: Option<TableIterator>,
 }
 
 impl std::fmt::Debug for RunIterator {
@@ -48,7 +48,7 @@ impl std::fmt::Debug for RunIterator {
             .field("level_index", &self.level_index)
             .field("run_index", &self.run_index)
             .field("tables", &(self.first_table..self.end_table))
-            .field("current", &self.current.as_ref().map(|(index, _)| index))
+            .field("current", &self.table_index)
             .finish_non_exhaustive()
     }
 }
@@ -82,8 +82,8 @@ impl RunIterator {
             bounds,
             first_table,
             end_table,
-            current: None,
-            parked: None,
+            table_index: None,
+            iterator: None,
         })
     }
 
@@ -103,30 +103,36 @@ impl RunIterator {
             return Ok(());
         };
         let table = self.db.table_in(&self.tree, &meta)?;
-        let mut iterator = match self.parked.take() {
+        let mut iterator = match self.iterator.take() {
             Some(mut iterator) => {
                 iterator.retarget(table);
                 iterator
             }
             None => table.iter_with_bounds(self.bounds.to_table_bounds()),
         };
-        position(&mut iterator)?;
-        self.current = Some((index, iterator));
+        let positioned = position(&mut iterator);
+        self.iterator = Some(iterator);
+        positioned?;
+        self.table_index = Some(index);
         Ok(())
     }
 
     /// Leaves the current table (the cursor is then invalid), keeping its
     /// iterator for the next table entered.
     fn park(&mut self) {
-        if let Some((_, iterator)) = self.current.take() {
-            self.parked = Some(iterator);
-        }
+        self.table_index = None;
+    }
+
+    /// The table the cursor is in and its iterator.
+    #[inline]
+    fn current(&self) -> Option<(usize, &TableIterator)> {
+        self.table_index.zip(self.iterator.as_ref())
     }
 
     /// While the current table is exhausted, moves to the first entry of the
     /// next candidate table.
     fn skip_exhausted_forward(&mut self) -> Result<()> {
-        while let Some((index, iterator)) = &self.current {
+        while let Some((index, iterator)) = self.current() {
             if iterator.valid() {
                 return Ok(());
             }
@@ -143,11 +149,11 @@ impl RunIterator {
     /// While the current table is exhausted, moves to the last entry of the
     /// previous candidate table.
     fn skip_exhausted_backward(&mut self) -> Result<()> {
-        while let Some((index, iterator)) = &self.current {
+        while let Some((index, iterator)) = self.current() {
             if iterator.valid() {
                 return Ok(());
             }
-            if *index <= self.first_table {
+            if index <= self.first_table {
                 self.park();
                 return Ok(());
             }
@@ -162,7 +168,7 @@ impl RunIterator {
         &mut self,
         step: impl FnOnce(&mut TableIterator) -> Result<(), seer_sstable::Error>,
     ) -> Result<()> {
-        let Some((_, iterator)) = &mut self.current else {
+        let (Some(_), Some(iterator)) = (self.table_index, &mut self.iterator) else {
             return Ok(());
         };
         if let Err(error) = step(iterator) {
@@ -207,21 +213,19 @@ impl InternalIterator for RunIterator {
 
     #[inline]
     fn valid(&self) -> bool {
-        self.current.as_ref().is_some_and(|(_, it)| it.valid())
+        self.current().is_some_and(|(_, it)| it.valid())
     }
 
     #[inline]
     fn key(&self) -> &[u8] {
         debug_assert!(self.valid(), "key() on an invalid run iterator");
-        self.current.as_ref().map_or(&[], |(_, it)| it.key())
+        self.current().map_or(&[], |(_, it)| it.key())
     }
 
     #[inline]
     fn value(&self) -> &Bytes {
         debug_assert!(self.valid(), "value() on an invalid run iterator");
-        self.current
-            .as_ref()
-            .map_or(&EMPTY_VALUE, |(_, it)| it.value())
+        self.current().map_or(&EMPTY_VALUE, |(_, it)| it.value())
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
