@@ -87,6 +87,12 @@ impl Memtables {
         self.active.store(next);
     }
 
+    /// Replaces every immutable with `immutables` (newest first): a
+    /// read-only open catching up installs the memtables it replayed.
+    pub(crate) fn replace_immutables(&self, immutables: Vec<Frozen>) {
+        self.immutables.store(Arc::new(immutables));
+    }
+
     /// Removes a flushed immutable.
     pub(crate) fn remove_flushed(&self, flushed: &Arc<Memtable>) {
         self.immutables.rcu(|list| {
