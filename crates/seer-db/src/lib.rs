@@ -33,6 +33,7 @@ mod lifecycle;
 mod memtables;
 mod metrics;
 mod options;
+mod pipeline;
 mod recovery;
 mod report;
 mod snapshot;

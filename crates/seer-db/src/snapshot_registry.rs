@@ -23,7 +23,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use seer_core::SeqNo;
 
-use crate::engine::Pipeline;
+use crate::pipeline::Pipeline;
 
 /// Counts of live registrations per sequence number.
 type LiveCounts = Arc<Mutex<BTreeMap<SeqNo, usize>>>;

@@ -18,7 +18,6 @@
 //! The fields are private to this module and its children; the rest of the
 //! crate reaches the engine only through the methods below.
 
-mod pipeline;
 mod read;
 mod write;
 
@@ -49,7 +48,7 @@ use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
 use crate::tree::OpenVersionSet;
 use crate::verify::{verify, VerifyReport};
 
-pub(crate) use pipeline::Pipeline;
+use crate::pipeline::Pipeline;
 pub(crate) use read::{PinnedView, ReadView};
 
 /// The engine's shared state.
