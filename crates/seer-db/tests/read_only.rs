@@ -318,3 +318,28 @@ fn read_only_open_follows_a_writer_in_another_process() {
     reader.close().unwrap();
     writer.finish();
 }
+
+#[test]
+fn health_of_a_read_only_open_says_read_only_and_never_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = DB::open(dir.path()).unwrap();
+    write_keys(&writer, 0..20);
+    assert!(writer.health().is_writable());
+    writer.close().unwrap();
+    let reader = DB::open_read_only(dir.path()).unwrap();
+    let health = reader.health();
+    assert!(!health.is_writable(), "{health:?}");
+    assert!(
+        matches!(
+            health.status,
+            seer_db::HealthStatus::ReadOnly(Error::OpenedReadOnly)
+        ),
+        "{health:?}"
+    );
+    assert!(health.write_stall.is_none(), "{health:?}");
+    reader.close().unwrap();
+    assert!(matches!(
+        reader.health().status,
+        seer_db::HealthStatus::Closed
+    ));
+}

@@ -37,7 +37,7 @@ use crate::background::{self, JobContext, Jobs};
 use crate::backpressure::Backpressure;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
-use crate::health::{Health, HealthState};
+use crate::health::{Health, HealthState, HealthStatus};
 use crate::lifecycle::Lifecycle;
 use crate::memtables::{MemtableApplier, Memtables};
 use crate::metrics::{Metrics, Op};
@@ -366,14 +366,21 @@ impl Engine {
     /// Health: read-only cause, stall state, queue lengths.
     pub(crate) fn health(&self) -> Health {
         let closed = self.check_open().is_err();
-        // A closed engine checks no free disk space (no more I/O).
-        let stall = if closed {
+        let read_only = self.pipeline.is_read_only();
+        // A closed engine checks no free disk space (no more I/O), and a
+        // read-only one takes no writes to stall.
+        let stall = if closed || read_only {
             None
         } else {
             self.backpressure.condition(&self.tree)
         };
+        let status = if read_only && !closed {
+            HealthStatus::ReadOnly(Error::OpenedReadOnly)
+        } else {
+            self.health.status(closed, stall.is_some())
+        };
         Health {
-            status: self.health.status(closed, stall.is_some()),
+            status,
             write_stall: stall.map(|s| s.to_string()),
             stalled_writers: self.backpressure.stalled_writers(),
             immutable_memtables: self.memtables.immutables().len(),
