@@ -307,7 +307,7 @@ impl DBOptions {
         /// a file; reads see the manifest's tree plus the WAL replayed into
         /// memory, [`DB::try_catch_up`](crate::DB::try_catch_up) moves to
         /// the writer's newer state, and every write fails with
-        /// [`Error::OpenedReadOnly`](crate::Error::OpenedReadOnly).
+        /// [`Error::OpenedReadOnly`].
         /// `create_if_missing` is ignored.
         read_only, read_only: bool
     );

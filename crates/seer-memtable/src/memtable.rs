@@ -361,7 +361,7 @@ impl Memtable {
 
 /// Inserts into one [`Memtable`] by one thread that start each skip-list
 /// search from where the thread's previous insert into that partition went
-/// (the [`Splice`] of that insert) instead of the top, so that ascending
+/// (the splice of that insert) instead of the top, so that ascending
 /// keys, as in a sorted batch, cost a few comparisons each instead of a
 /// full search. Other threads may insert meanwhile: a remembered position
 /// they changed is detected and searched again. Same contract and results
