@@ -17,11 +17,13 @@
 //!   ([`DB::snapshot`]); optimistic [`Transaction`]s
 //!   ([`DB::begin_transaction`]);
 //! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
+//! - copies: [`DB::checkpoint`];
 //! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
 
 mod background;
 mod backpressure;
 mod batch;
+mod checkpoint;
 mod db;
 mod dir;
 mod engine;
@@ -43,6 +45,7 @@ mod tree;
 mod verify;
 
 pub use batch::Batch;
+pub use checkpoint::{CheckpointOptions, CheckpointReport};
 pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};

@@ -99,6 +99,12 @@ impl FileSystem for ForwardingFs {
             None => self.inner.remove_file(path),
         }
     }
+    fn hard_link(&self, existing: &Path, new: &Path) -> io::Result<()> {
+        self.inner.hard_link(existing, new)
+    }
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.remove_dir(dir)
+    }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         self.inner.truncate(path, len)
     }
