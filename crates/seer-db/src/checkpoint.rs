@@ -259,6 +259,11 @@ pub(crate) fn copy_file(
     Ok(digest)
 }
 
+/// The digest of `path`, read in 1 MiB steps.
+pub(crate) fn file_digest(fs: &dyn FileSystem, path: &Path) -> Result<FileDigest> {
+    read_chunks(fs, path, |_| Ok(()))
+}
+
 /// Feeds `path` to `each` in 1 MiB chunks, checksumming it.
 fn read_chunks(
     fs: &dyn FileSystem,
