@@ -239,7 +239,7 @@ const COPY_CHUNK_BYTES: u64 = 1 << 20;
 pub(crate) struct FileDigest {
     /// The file's length.
     pub size_bytes: u64,
-    /// [`seer_core::checksum`] of its content.
+    /// [`seer_core::checksum()`] of its content.
     pub checksum: u64,
 }
 

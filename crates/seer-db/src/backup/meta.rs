@@ -36,7 +36,7 @@ pub(crate) struct BackupFile {
     pub name: String,
     /// Its length.
     pub size_bytes: u64,
-    /// [`seer_core::checksum`] of its content.
+    /// [`seer_core::checksum()`] of its content.
     pub checksum: u64,
 }
 

@@ -70,8 +70,9 @@ pub struct BackupInfo {
     pub files_count: usize,
 }
 
-/// A directory of incremental backups of one database; see the
-/// [module documentation](self). Holds the directory's lock while open.
+/// A directory of incremental backups of one database (its layout and
+/// crash safety: docs/OPERATIONS.md, "Backups"). Holds the directory's
+/// lock while open.
 #[derive(Debug)]
 pub struct BackupEngine {
     fs: SharedFileSystem,
