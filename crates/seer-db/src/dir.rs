@@ -58,13 +58,7 @@ impl DbDir {
                 path.display()
             )));
         }
-        let lock_path = path.join(LOCK_FILE_NAME);
-        let lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked {
-                path: path.to_owned(),
-            },
-            _ => Error::io(&lock_path, e),
-        })?;
+        let lock = lock_dir(fs, path)?;
         Ok(Self {
             path: path.to_owned(),
             lock: parking_lot::Mutex::new(Some(lock)),
@@ -96,6 +90,19 @@ impl DbDir {
     pub(crate) fn unlock(&self) {
         self.lock.lock().take();
     }
+}
+
+/// Takes the exclusive lock of directory `dir` (its `LOCK` file):
+/// [`Error::Locked`] when another handle, in this or another process,
+/// holds it. A database directory and a backup directory are locked so.
+pub(crate) fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn FileLock>> {
+    let lock_path = dir.join(LOCK_FILE_NAME);
+    fs.lock(&lock_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => Error::Locked {
+            path: dir.to_owned(),
+        },
+        _ => Error::io(&lock_path, e),
+    })
 }
 
 /// Whether `path` is empty, a seerdb, or something else (an error).

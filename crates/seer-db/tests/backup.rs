@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use copy_support::{busy_options, contents, reopen, Countdown, Cut, HookFs};
+use copy_support::{busy_options, contents, hooked, reopen, Countdown, Cut};
 use seer_core::fault::{FaultFileSystem, PowerSwitch};
 use seer_core::{Corruption, FileSystem};
 use seer_db::{BackupEngine, BackupId, DBOptions, Error, DB};
@@ -197,7 +197,7 @@ fn crash_backup_at(nth: u64, cut: Cut) -> bool {
     let fs = FaultFileSystem::new();
     let switch = PowerSwitch::new(&fs);
     let countdown = Countdown::new(Arc::clone(&switch), &["/backups"], &[], cut);
-    let hooked = HookFs::shared(switch, countdown.hook());
+    let hooked = hooked(switch, countdown.hook());
     let db = busy_options()
         .file_system(Arc::clone(&hooked))
         .open("/db")

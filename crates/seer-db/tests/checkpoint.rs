@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use copy_support::{busy_options, contents, reopen, Countdown, Cut, HookFs};
+use copy_support::{busy_options, contents, hooked, reopen, Countdown, Cut};
 use seer_core::fault::{FaultFileSystem, PowerSwitch};
 use seer_core::{RealFileSystem, SeqNo};
 use seer_db::{CheckpointOptions, DBOptions, Error, WriteOptions, DB};
@@ -170,7 +170,7 @@ fn a_checkpoint_links_its_tables_and_copies_them_when_asked() {
 #[test]
 fn a_checkpoint_across_file_systems_copies_its_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let cross_device = HookFs::shared(
+    let cross_device = hooked(
         RealFileSystem::shared(),
         Arc::new(|call, _| match call {
             "hard_link" => Err(io::Error::from(io::ErrorKind::CrossesDevices)),
@@ -200,7 +200,7 @@ fn tables_a_compaction_removes_while_a_checkpoint_links_them_stay_until_linked()
     let slot = Arc::clone(&db_slot);
     // At the checkpoint's first link, compact everything: the inputs leave
     // the tree, and their files must stay until the checkpoint has them.
-    let compact_at_first_link = HookFs::shared(
+    let compact_at_first_link = hooked(
         RealFileSystem::shared(),
         Arc::new(move |call, _| {
             if call == "hard_link" {
@@ -264,12 +264,15 @@ fn a_checkpoint_onto_an_existing_path_is_refused_and_changes_nothing() {
     assert!(!target.exists());
 }
 
-/// What one crash during a checkpoint left.
+/// What the crashes during a checkpoint left: the target complete or
+/// absent; the staging directory empty, refused or complete.
 #[derive(Debug, Default)]
 struct Outcomes {
-    complete: usize,
-    refused: usize,
-    absent: usize,
+    target_complete: usize,
+    target_absent: usize,
+    staging_empty: usize,
+    staging_refused: usize,
+    staging_complete: usize,
 }
 
 /// Cuts the power (or crashes) before the `nth` changing call of a
@@ -280,7 +283,7 @@ fn crash_checkpoint_at(nth: u64, cut: Cut, outcomes: &mut Outcomes) -> bool {
     let switch = PowerSwitch::new(&fs);
     let countdown = Countdown::new(Arc::clone(&switch), &["/ckpt"], &["/"], cut);
     let db = busy_options()
-        .file_system(HookFs::shared(switch, countdown.hook()))
+        .file_system(hooked(switch, countdown.hook()))
         .open("/db")
         .unwrap();
     for i in 0..400 {
@@ -303,20 +306,23 @@ fn crash_checkpoint_at(nth: u64, cut: Cut, outcomes: &mut Outcomes) -> bool {
             expected,
             "step {nth}"
         );
-        outcomes.complete += 1;
+        outcomes.target_complete += 1;
     } else {
-        outcomes.absent += 1;
+        outcomes.target_absent += 1;
     }
     let staging_names = seer_core::FileSystem::list_dir(&fs, Path::new("/ckpt.seer-staging"));
     if staging_names.is_ok_and(|names| names.is_empty()) {
         // Cut before the marker was created: nothing was copied.
-        outcomes.absent += 1;
+        outcomes.staging_empty += 1;
     } else if exists("/ckpt.seer-staging") {
         match reopen(&fs, "/ckpt.seer-staging") {
-            Ok(staged) => assert_eq!(contents(&staged), expected, "step {nth}"),
+            Ok(staged) => {
+                assert_eq!(contents(&staged), expected, "step {nth}");
+                outcomes.staging_complete += 1;
+            }
             Err(Error::IncompleteCopy { path }) => {
                 assert_eq!(path, Path::new("/ckpt.seer-staging"));
-                outcomes.refused += 1;
+                outcomes.staging_refused += 1;
             }
             Err(other) => panic!("step {nth} {cut:?}: {other:?}"),
         }
@@ -343,6 +349,9 @@ fn a_crash_at_any_step_of_a_checkpoint_leaves_it_complete_or_refused() {
             assert!(nth < 500, "the checkpoint never finished");
         }
         eprintln!("{cut:?}: {} steps, {outcomes:?}", nth - 1);
-        assert!(outcomes.refused > 0 && outcomes.absent > 0, "{outcomes:?}");
+        assert!(
+            outcomes.staging_refused > 0 && outcomes.target_complete > 0,
+            "{outcomes:?}"
+        );
     }
 }

@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use seer_core::filename::{file_name, LOCK_FILE_NAME};
+use seer_core::filename::file_name;
 use seer_core::{
     Corruption, FileKind, FileLock, FileSystem, RealFileSystem, SeqNo, SharedFileSystem,
 };
@@ -40,6 +40,7 @@ use crate::checkpoint::{
     build_staged, check_size, copy_file, file_digest, write_manifest, FileDigest,
 };
 use crate::db::DB;
+use crate::dir::lock_dir;
 use crate::error::{Error, Result};
 use crate::tree::LiveFiles;
 use meta::{private_dir_name, BackupFile, BackupMeta};
@@ -104,13 +105,7 @@ impl BackupEngine {
             let path = dir.join(sub);
             fs.create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         }
-        let lock_path = dir.join(LOCK_FILE_NAME);
-        let lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked {
-                path: dir.to_owned(),
-            },
-            _ => Error::io(&lock_path, e),
-        })?;
+        let lock = lock_dir(fs.as_ref(), dir)?;
         let mut engine = Self {
             fs,
             dir: dir.to_owned(),

@@ -1,150 +1,27 @@
 //! Shared by the checkpoint and backup tests: a file system that runs a
-//! hook before every call that changes something (so a test can cut the
-//! power at the Nth step of a copy, fail a hard link as across file
-//! systems, or compact in the middle of a checkpoint), and small helpers.
+//! hook before every call that changes something (seer-testkit's
+//! `ForwardingFs`, so a test can cut the power at the Nth step of a copy,
+//! fail a hard link as across file systems, or compact in the middle of a
+//! checkpoint), and small helpers.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::io;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use seer_core::fault::{FaultFileSystem, PowerLossMode, PowerSwitch};
-use seer_core::{FileLock, FileSystem, RandomAccessFile, SharedFileSystem, WritableFile};
+use seer_core::SharedFileSystem;
 use seer_db::{DBOptions, DB};
+use seer_testkit::ForwardingFs;
 
-/// A changing call: its name (`create`, `append`, `sync`, `sync_dir`,
-/// `rename`, `remove_file`, `hard_link`, `remove_dir`, `create_dir_all`)
-/// and the path it changes (a rename's and a link's target).
-pub type Hook = Arc<dyn Fn(&str, &Path) -> io::Result<()> + Send + Sync>;
+/// The change hook of [`hooked`]: the name of a changing call and the
+/// path it changes (see `seer_testkit::forwarding_fs::ChangeHook`).
+pub type Hook = seer_testkit::forwarding_fs::ChangeHook;
 
-/// Forwards to `inner`, calling `hook` before each changing call (an
-/// error from the hook fails the call).
-pub struct HookFs {
-    pub inner: SharedFileSystem,
-    pub hook: Hook,
-}
-
-impl HookFs {
-    pub fn shared(inner: SharedFileSystem, hook: Hook) -> SharedFileSystem {
-        Arc::new(Self { inner, hook })
-    }
-}
-
-impl fmt::Debug for HookFs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HookFs").finish_non_exhaustive()
-    }
-}
-
-struct HookFile {
-    inner: Box<dyn WritableFile>,
-    path: std::path::PathBuf,
-    hook: Hook,
-}
-
-impl fmt::Debug for HookFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HookFile")
-            .field("path", &self.path)
-            .finish()
-    }
-}
-
-impl WritableFile for HookFile {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        (self.hook)("append", &self.path)?;
-        self.inner.append(bytes)
-    }
-    fn sync_data(&mut self) -> io::Result<()> {
-        (self.hook)("sync", &self.path)?;
-        self.inner.sync_data()
-    }
-    fn sync_all(&mut self) -> io::Result<()> {
-        (self.hook)("sync", &self.path)?;
-        self.inner.sync_all()
-    }
-    fn preallocate(&mut self, len_bytes: u64) -> io::Result<()> {
-        self.inner.preallocate(len_bytes)
-    }
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-}
-
-impl FileSystem for HookFs {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        (self.hook)("create_dir_all", dir)?;
-        self.inner.create_dir_all(dir)
-    }
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        (self.hook)("create", path)?;
-        let inner = self.inner.create(path)?;
-        Ok(Box::new(HookFile {
-            inner,
-            path: path.to_owned(),
-            hook: Arc::clone(&self.hook),
-        }))
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let inner = self.inner.open_append(path)?;
-        Ok(Box::new(HookFile {
-            inner,
-            path: path.to_owned(),
-            hook: Arc::clone(&self.hook),
-        }))
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn RandomAccessFile>> {
-        self.inner.open_read(path)
-    }
-    fn map(&self, path: &Path) -> io::Result<Bytes> {
-        self.inner.map(path)
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.inner.read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        (self.hook)("rename", to)?;
-        self.inner.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        (self.hook)("remove_file", path)?;
-        self.inner.remove_file(path)
-    }
-    fn hard_link(&self, existing: &Path, new: &Path) -> io::Result<()> {
-        (self.hook)("hard_link", new)?;
-        self.inner.hard_link(existing, new)
-    }
-    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
-        (self.hook)("remove_dir", dir)?;
-        self.inner.remove_dir(dir)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        (self.hook)("truncate", path)?;
-        self.inner.truncate(path, len)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list_dir(dir)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn file_size(&self, path: &Path) -> io::Result<u64> {
-        self.inner.file_size(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        (self.hook)("sync_dir", dir)?;
-        self.inner.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>> {
-        self.inner.lock(path)
-    }
-    fn available_space(&self, dir: &Path) -> io::Result<u64> {
-        self.inner.available_space(dir)
-    }
+/// `inner`, with `hook` called before each changing call (an error from
+/// the hook fails the call).
+pub fn hooked(inner: SharedFileSystem, hook: Hook) -> SharedFileSystem {
+    Arc::new(ForwardingFs::new(inner).on_change(move |call, path| hook(call, path)))
 }
 
 /// How a cut ends the instance.
@@ -199,7 +76,7 @@ impl Countdown {
         self.switch.is_off()
     }
 
-    /// The hook to give [`HookFs`].
+    /// The hook to give [`hooked`].
     pub fn hook(self: &Arc<Self>) -> Hook {
         let countdown = Arc::clone(self);
         Arc::new(move |_call, path| {
