@@ -355,3 +355,18 @@ fn a_crash_at_any_step_of_a_checkpoint_leaves_it_complete_or_refused() {
         );
     }
 }
+
+#[test]
+fn a_read_only_open_refuses_to_checkpoint_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DBOptions::default().open(dir.path().join("db")).unwrap();
+    fill(&db, 1);
+    let reader = DB::open_read_only(dir.path().join("db")).unwrap();
+    let path = dir.path().join("checkpoint");
+    assert!(matches!(
+        reader.checkpoint(&path),
+        Err(Error::OpenedReadOnly)
+    ));
+    assert!(!path.exists());
+    assert!(!dir.path().join("checkpoint.seer-staging").exists());
+}
