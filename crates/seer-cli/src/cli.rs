@@ -262,6 +262,72 @@ Examples:
         /// The database directory.
         db: PathBuf,
     },
+    /// Writes an openable copy of DB at PATH (tables hard-linked), as of one sequence number.
+    #[command(after_help = "\
+Takes the writer's lock (stop the process that has DB open first), flushes, links the
+tables (copies them when PATH is on another file system, or with --copy) and writes a
+fresh manifest; PATH must not exist. Prints the checkpoint's sequence number.
+
+Examples:
+  seer checkpoint DB /backups/db-monday
+  seer checkpoint DB /mnt/other-disk/db-copy --copy")]
+    Checkpoint {
+        /// The database directory.
+        db: PathBuf,
+        /// The checkpoint directory to create.
+        path: PathBuf,
+        /// Copy every table instead of linking it.
+        #[arg(long)]
+        copy: bool,
+    },
+    /// Creates, lists, verifies or restores incremental backups.
+    #[command(after_help = "\
+BACKUPS is a backup directory (created by the first `create`); tables shared by several
+backups are stored once.
+
+Examples:
+  seer backup create /backups/app DB
+  seer backup list /backups/app
+  seer backup verify /backups/app 3
+  seer backup restore /backups/app 3 /srv/app-restored")]
+    Backup {
+        /// What to do with the backups.
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+}
+
+/// `seer backup` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Backs DB up into BACKUPS (takes the writer's lock); prints the new backup's id.
+    Create {
+        /// The backup directory.
+        backups: PathBuf,
+        /// The database directory.
+        db: PathBuf,
+    },
+    /// Prints every backup: id, time (ms since the epoch), sequence number, bytes, files.
+    List {
+        /// The backup directory.
+        backups: PathBuf,
+    },
+    /// Checks every file of backup ID against its checksum (exit status 1 when one is damaged).
+    Verify {
+        /// The backup directory.
+        backups: PathBuf,
+        /// The backup's id.
+        id: u64,
+    },
+    /// Restores backup ID as a new database directory TARGET (which must not exist).
+    Restore {
+        /// The backup directory.
+        backups: PathBuf,
+        /// The backup's id.
+        id: u64,
+        /// The database directory to create.
+        target: PathBuf,
+    },
 }
 
 #[cfg(test)]
@@ -287,7 +353,7 @@ mod tests {
             );
             names.push(subcommand.get_name().to_owned());
         }
-        assert_eq!(names.len(), 12, "{names:?}");
+        assert_eq!(names.len(), 14, "{names:?}");
         assert!(Cli::command()
             .render_long_help()
             .to_string()

@@ -3,7 +3,8 @@
 //! The `seer` admin command line, what `ldb` and `sst_dump` are to
 //! RocksDB: read and write keys (`get`, `put`, `delete`, `scan`, `count`),
 //! inspect a database (`stats`, `verify`) and its files (`manifest`, `wal`,
-//! `table`), and maintain it (`compact`, `flush`). It owns the command line
+//! `table`), maintain it (`compact`, `flush`) and copy it (`checkpoint`,
+//! `backup`). It owns the command line
 //! ([`cli`]), how bytes are written and printed ([`mod@format`]) and the
 //! rendering of every dump; it parses no file format itself: the files are
 //! read through the layers' read-only inspection APIs and the database
@@ -17,12 +18,14 @@
 //!   the writer's lock for the others;
 //! - [`data`]: the data commands;
 //! - [`admin`]: `stats`, `verify`, `compact`, `flush`;
+//! - [`copies`]: `checkpoint` and `backup create|list|verify|restore`;
 //! - [`files`]: `manifest`, `wal`, `table`, from the files alone;
 //! - [`progress`]: spinners and bars on a terminal only;
 //! - [`error`]: outcomes, one-line errors and exit statuses.
 
 pub mod admin;
 pub mod cli;
+pub mod copies;
 pub mod data;
 pub mod error;
 pub mod files;
@@ -115,6 +118,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             with_db(&db, options(), |db| admin::compact(db, from, to))?
         }
         Command::Flush { db } => with_db(&db, options(), admin::flush)?,
+        Command::Checkpoint { db, path, copy } => with_db(&db, options(), |db| {
+            copies::checkpoint(db, &path, copy, out)
+        })?,
+        Command::Backup { action } => copies::backup(action, options(), out)?,
     };
     out.flush()?;
     Ok(outcome)

@@ -424,3 +424,47 @@ fn put_with_create_makes_a_new_database_and_refuses_a_foreign_directory() {
     assert!(line.contains("is not a seerdb database"), "{line}");
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
 }
+
+#[test]
+fn checkpoint_and_backup_commands_copy_a_database_that_reopens_with_its_keys() {
+    let _serial = serial();
+    let (dir, db_path, db) = new_db();
+    db.put("kept", "before the copies").unwrap();
+    db.close().unwrap();
+    let checkpoint = dir.path().join("checkpoint");
+    let run = on_db("checkpoint", &db_path, &[&path_arg(&checkpoint)]);
+    assert_ok(&run);
+    assert!(run.stdout.starts_with("checkpoint "), "{run:?}");
+    let got = on_db("get", &checkpoint, &["kept"]);
+    assert_eq!(got.stdout.trim_end(), "before the copies", "{got:?}");
+    let again = on_db("checkpoint", &db_path, &[&path_arg(&checkpoint)]);
+    assert!(error_line(&again).contains("already exists"), "{again:?}");
+
+    let backups = path_arg(&dir.path().join("backups"));
+    let created = seer(&["backup", "create", &backups, &path_arg(&db_path)]);
+    assert_ok(&created);
+    assert_eq!(created.stdout.trim_end(), "backup 1");
+    let listed = seer(&["backup", "list", &backups]);
+    assert_ok(&listed);
+    assert!(listed.stdout.starts_with("1\t"), "{listed:?}");
+    assert_ok(&seer(&["backup", "verify", &backups, "1"]));
+    let restored = dir.path().join("restored");
+    assert_ok(&seer(&[
+        "backup",
+        "restore",
+        &backups,
+        "1",
+        &path_arg(&restored),
+    ]));
+    let got = on_db("get", &restored, &["kept"]);
+    assert_eq!(got.stdout.trim_end(), "before the copies", "{got:?}");
+    let table = files_ending(&dir.path().join("backups").join("shared"), ".sst")
+        .pop()
+        .unwrap();
+    let mut bytes = std::fs::read(&table).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&table, bytes).unwrap();
+    let damaged = seer(&["backup", "verify", &backups, "1"]);
+    assert_eq!(damaged.status, Some(1), "{damaged:?}");
+    assert!(damaged.stdout.starts_with("DAMAGED "), "{damaged:?}");
+}

@@ -87,6 +87,25 @@ pub fn encode_current(manifest_number: u64) -> String {
     format!("{name_line}v{CURRENT_FORMAT_VERSION} {checksum:016x}\n")
 }
 
+/// Writes a fresh manifest holding `state` in `dir` and points `CURRENT`
+/// at it: the manifest takes file number `state.next_file_number`, the
+/// temporary file of the `CURRENT` swap the next one, and
+/// `state.next_file_number` moves past both (the manifest records that).
+/// An open starts its manifest this way; so does a checkpoint or a backup,
+/// in another directory, from a copy of the live state.
+pub fn create_live(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    state: &mut ManifestState,
+) -> Result<ManifestWriter> {
+    let manifest_number = state.next_file_number;
+    let temp_number = manifest_number + 1;
+    state.next_file_number = temp_number + 1;
+    let manifest = ManifestWriter::create(fs, dir, manifest_number, &state.snapshot_edit())?;
+    set_current(fs, dir, manifest_number, temp_number)?;
+    Ok(manifest)
+}
+
 /// The manifest number a `CURRENT` file of `bytes` names; `path` names the
 /// file in errors. Bytes without `CURRENT`'s two lines are
 /// [`Error::NotADatabase`] (not a seerdb file); a known shape with an

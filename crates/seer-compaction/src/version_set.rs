@@ -274,12 +274,7 @@ impl VersionSet {
         options: VersionSetOptions,
         mut state: ManifestState,
     ) -> Result<Self> {
-        let manifest_number = state.next_file_number;
-        let temp_number = manifest_number + 1;
-        state.next_file_number = temp_number + 1;
-        let manifest =
-            ManifestWriter::create(fs.as_ref(), dir, manifest_number, &state.snapshot_edit())?;
-        set_current(fs.as_ref(), dir, manifest_number, temp_number)?;
+        let manifest = manifest::create_live(fs.as_ref(), dir, &mut state)?;
         Ok(Self {
             current: ArcSwap::new(Arc::clone(&state.version)),
             next_file_number: AtomicU64::new(state.next_file_number),
@@ -298,6 +293,19 @@ impl VersionSet {
     /// The current version; hold the `Arc` to pin its tables.
     pub fn current(&self) -> Arc<Version> {
         self.current.load_full()
+    }
+
+    /// The whole logged state (the current version with the counters,
+    /// log number, last sequence number, policy and merge operator logged
+    /// with it), taken under the manifest lock so the parts agree; holding
+    /// its version pins the tables. A checkpoint or backup writes it as a
+    /// fresh manifest elsewhere ([`manifest::create_live`]).
+    pub fn state(&self) -> ManifestState {
+        let mut state = self.lock().state.clone();
+        state.next_file_number = state
+            .next_file_number
+            .max(self.next_file_number.load(Ordering::SeqCst));
+        state
     }
 
     /// A new, unique file number.

@@ -75,7 +75,32 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
     /// Reads the whole of `path` into memory.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Renames `from` to `to`, replacing `to`; durable after [`Self::sync_dir`].
+    /// `from` may also be a directory, renamed with its entries to a `to`
+    /// that does not exist (durable after syncing `to`'s parent).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes `new` a second name of the existing file `existing` (a hard
+    /// link: same content, no bytes copied); the name is durable after
+    /// [`Self::sync_dir`] of its directory. Fails with
+    /// [`io::ErrorKind::CrossesDevices`] when the two are on different file
+    /// systems, and by default (a file system that cannot link) with
+    /// [`io::ErrorKind::Unsupported`]: the caller copies instead.
+    fn hard_link(&self, existing: &Path, new: &Path) -> io::Result<()> {
+        let _ = (existing, new);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system cannot hard-link files",
+        ))
+    }
+    /// Removes the empty directory `dir`; durable after syncing its parent.
+    /// By default (a file system without directory removal) fails with
+    /// [`io::ErrorKind::Unsupported`].
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let _ = dir;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system cannot remove directories",
+        ))
+    }
     /// Removes the file `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Cuts `path` to `len` bytes and syncs it.
@@ -219,6 +244,14 @@ impl FileSystem for RealFileSystem {
         std::fs::remove_file(path)
     }
 
+    fn hard_link(&self, existing: &Path, new: &Path) -> io::Result<()> {
+        std::fs::hard_link(existing, new)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir(dir)
+    }
+
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let file = OpenOptions::new().write(true).open(path)?;
         file.set_len(len)?;
@@ -308,8 +341,16 @@ mod tests {
         fs.sync_dir(dir.path()).unwrap();
         assert_eq!(fs.list_dir(dir.path()).unwrap(), vec!["b".to_owned()]);
         assert_eq!(fs.file_size(&moved).unwrap(), 5);
+        let linked = dir.path().join("c");
+        fs.hard_link(&moved, &linked).unwrap();
         fs.remove_file(&moved).unwrap();
         assert!(!fs.exists(&moved).unwrap());
+        assert_eq!(fs.read(&linked).unwrap(), b"abc\0\0");
+        let sub = dir.path().join("sub");
+        fs.create_dir_all(&sub).unwrap();
+        fs.rename(&sub, &dir.path().join("sub2")).unwrap();
+        fs.remove_dir(&dir.path().join("sub2")).unwrap();
+        assert!(!fs.exists(&sub).unwrap());
         assert!(fs.available_space(dir.path()).unwrap() > 0);
     }
 

@@ -559,3 +559,60 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_hard_link_shares_the_content_and_its_name_is_pending_until_the_dir_sync() {
+    let fs = new_fs();
+    durable_file(&fs, "a", b"table");
+    fs.create_dir_all(Path::new("/other")).unwrap();
+    let linked = Path::new("/other/a");
+    fs.hard_link(&path("a"), linked).unwrap();
+    assert_eq!(fs.stats().links_count, 1);
+    assert_eq!(
+        fs.hard_link(&path("a"), linked).unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
+    fs.remove_file(&path("a")).unwrap();
+    fs.sync_dir(Path::new(DIR)).unwrap();
+    assert_eq!(fs.file_content(linked).unwrap(), b"table");
+    // The link's entry was never synced: a power loss takes it, and with
+    // it the file (its other name is durably gone).
+    lose_power(&fs);
+    assert!(!fs.exists(linked).unwrap());
+    durable_file(&fs, "b", b"kept");
+    fs.hard_link(&path("b"), linked).unwrap();
+    fs.sync_dir(Path::new("/other")).unwrap();
+    lose_power(&fs);
+    assert_eq!(fs.file_content(linked).unwrap(), b"kept");
+}
+
+#[test]
+fn a_directory_renames_with_its_entries_and_removes_only_when_empty() {
+    let fs = new_fs();
+    fs.create_dir_all(Path::new("/stage")).unwrap();
+    let mut file = fs.create(Path::new("/stage/f")).unwrap();
+    file.append(b"x").unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+    fs.sync_dir(Path::new("/stage")).unwrap();
+    fs.create_dir_all(Path::new("/stage/sub")).unwrap();
+    assert_eq!(
+        fs.rename(Path::new("/stage"), Path::new(DIR))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::AlreadyExists
+    );
+    fs.rename(Path::new("/stage"), Path::new("/final")).unwrap();
+    assert!(!fs.exists(Path::new("/stage")).unwrap());
+    assert!(fs.exists(Path::new("/final/sub")).unwrap());
+    lose_power(&fs);
+    assert_eq!(fs.file_content(Path::new("/final/f")).unwrap(), b"x");
+    assert_eq!(
+        fs.remove_dir(Path::new("/final")).unwrap_err().kind(),
+        ErrorKind::DirectoryNotEmpty
+    );
+    fs.remove_dir(Path::new("/final/sub")).unwrap();
+    fs.remove_file(Path::new("/final/f")).unwrap();
+    fs.remove_dir(Path::new("/final")).unwrap();
+    assert!(!fs.exists(Path::new("/final")).unwrap());
+}

@@ -20,6 +20,7 @@ use seer_core::SeqNo;
 use seer_wal::WriteOptions;
 
 use crate::batch::Batch;
+use crate::checkpoint::{write_checkpoint, CheckpointOptions, CheckpointReport};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::Health;
@@ -303,6 +304,37 @@ impl DB {
     /// the database is closed or its directory cannot be listed.
     pub fn verify(&self) -> Result<VerifyReport> {
         self.inner.verify()
+    }
+
+    /// Writes a checkpoint of the database at `path` (which must not
+    /// exist): an openable copy holding exactly the writes up to one
+    /// sequence number, taken while writes go on. It flushes first (the
+    /// checkpoint has no WAL), hard-links the tables (copying them when
+    /// `path` is on another file system), writes a fresh manifest and
+    /// renames the finished directory into place, so a crash leaves no
+    /// partial checkpoint at `path` (see [`DB::checkpoint_with`]).
+    pub fn checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.checkpoint_with(path, CheckpointOptions::default())
+            .map(|_| ())
+    }
+
+    /// [`DB::checkpoint`] with options; reports the checkpoint's sequence
+    /// number and how its tables were placed. Fails with
+    /// [`Error::TargetExists`](crate::Error::TargetExists) when `path`
+    /// exists, and with
+    /// [`Error::OpenedReadOnly`](crate::Error::OpenedReadOnly) on a
+    /// read-only open (it must flush). A staging directory
+    /// `<path>.seer-staging` left by a crash is removed first; opened, it is
+    /// refused with [`Error::IncompleteCopy`](crate::Error::IncompleteCopy)
+    /// unless it was complete.
+    pub fn checkpoint_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: CheckpointOptions,
+    ) -> Result<CheckpointReport> {
+        let target = path.as_ref();
+        self.inner
+            .with_live_files(|fs, live| write_checkpoint(fs, live, target, options))
     }
 
     /// Closes the engine (see [`DB`]): stops the work in flight at its next

@@ -1,6 +1,8 @@
 //! The database directory: creating it, refusing a directory that holds
 //! something other than a seerdb (never wiping it; a `CURRENT` that is not
-//! seerdb's or names a missing manifest included), and the exclusive lock
+//! seerdb's or names a missing manifest included; an unfinished checkpoint
+//! or restore, which holds [`INCOMPLETE_MARKER_FILE_NAME`], is
+//! [`Error::IncompleteCopy`]), and the exclusive lock
 //! that keeps a second handle (in this or another process) out. A
 //! read-only open ([`DbDir::open_read_only`]) takes no lock and creates
 //! nothing: it only checks that the directory holds a database.
@@ -12,6 +14,11 @@ use seer_core::filename::{parse_file_name, CURRENT_FILE_NAME, LOCK_FILE_NAME};
 use seer_core::{FileKind, FileLock, FileSystem};
 
 use crate::error::{Error, Result};
+
+/// The file a checkpoint or restore keeps in its staging directory until
+/// every other file is durable (see [`crate::checkpoint`]); a directory
+/// holding it is refused with [`Error::IncompleteCopy`].
+pub(crate) const INCOMPLETE_MARKER_FILE_NAME: &str = "INCOMPLETE-COPY";
 
 /// What the directory held when it was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,13 +58,7 @@ impl DbDir {
                 path.display()
             )));
         }
-        let lock_path = path.join(LOCK_FILE_NAME);
-        let lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked {
-                path: path.to_owned(),
-            },
-            _ => Error::io(&lock_path, e),
-        })?;
+        let lock = lock_dir(fs, path)?;
         Ok(Self {
             path: path.to_owned(),
             lock: parking_lot::Mutex::new(Some(lock)),
@@ -91,9 +92,27 @@ impl DbDir {
     }
 }
 
+/// Takes the exclusive lock of directory `dir` (its `LOCK` file):
+/// [`Error::Locked`] when another handle, in this or another process,
+/// holds it. A database directory and a backup directory are locked so.
+pub(crate) fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn FileLock>> {
+    let lock_path = dir.join(LOCK_FILE_NAME);
+    fs.lock(&lock_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => Error::Locked {
+            path: dir.to_owned(),
+        },
+        _ => Error::io(&lock_path, e),
+    })
+}
+
 /// Whether `path` is empty, a seerdb, or something else (an error).
 fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
     let names = fs.list_dir(path).map_err(|e| Error::io(path, e))?;
+    if names.iter().any(|name| name == INCOMPLETE_MARKER_FILE_NAME) {
+        return Err(Error::IncompleteCopy {
+            path: path.to_owned(),
+        });
+    }
     if let Some(foreign) = names.iter().find(|name| parse_file_name(name).is_none()) {
         return Err(Error::NotADatabase {
             path: path.to_owned(),

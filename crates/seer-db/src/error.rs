@@ -43,6 +43,30 @@ pub enum Error {
         /// What was found.
         reason: String,
     },
+    /// A checkpoint or restore target already exists (it is never
+    /// overwritten), or a leftover staging directory beside it holds files
+    /// that are not seerdb's.
+    #[error("{} already exists", path.display())]
+    TargetExists {
+        /// The existing path.
+        path: PathBuf,
+    },
+    /// The directory is a checkpoint or restore that did not finish (a
+    /// crash or power loss interrupted it): it is not opened, since files
+    /// may be missing. Delete it and take the copy again.
+    #[error("{} is an unfinished checkpoint or restore; delete it and start again", path.display())]
+    IncompleteCopy {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// No backup of this id in the backup directory.
+    #[error("no backup {id} in {}", dir.display())]
+    BackupNotFound {
+        /// The backup id asked for.
+        id: u64,
+        /// The backup directory.
+        dir: PathBuf,
+    },
     /// Writes stayed stopped for longer than `write_stall_timeout`.
     #[error("write stalled for {waited:?}: {reason}")]
     WriteStall {

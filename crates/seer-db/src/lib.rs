@@ -17,11 +17,14 @@
 //!   ([`DB::snapshot`]); optimistic [`Transaction`]s
 //!   ([`DB::begin_transaction`]);
 //! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
+//! - copies: [`DB::checkpoint`], incremental backups with [`BackupEngine`];
 //! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
 
 mod background;
 mod backpressure;
+mod backup;
 mod batch;
+mod checkpoint;
 mod db;
 mod dir;
 mod engine;
@@ -42,7 +45,9 @@ mod transaction;
 mod tree;
 mod verify;
 
+pub use backup::{BackupEngine, BackupId, BackupInfo};
 pub use batch::Batch;
+pub use checkpoint::{CheckpointOptions, CheckpointReport};
 pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
+use seer_compaction::manifest::ManifestState;
 use seer_compaction::{TableMeta, Version, VersionEdit, VersionSet};
 use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SharedFileSystem};
@@ -157,6 +158,22 @@ impl OpenVersionSet {
         Ok(version)
     }
 
+    /// The files a copy of the database needs, as of one logged state
+    /// (see [`LiveFiles`]): the one list checkpoints and backups copy.
+    pub(crate) fn live_files(&self) -> LiveFiles {
+        let state = self.versions.state();
+        let tables = state
+            .version
+            .tables()
+            .map(|(_, meta)| LiveTable {
+                path: self.dir.join(file_name(FileKind::Table, meta.file_number)),
+                file_number: meta.file_number,
+                size_bytes: meta.file_size_bytes,
+            })
+            .collect();
+        LiveFiles { state, tables }
+    }
+
     /// Makes `open` current without logging anything: a read-only open
     /// catching up with the writer's newer manifest.
     pub(crate) fn replace_current(&self, open: OpenVersion) {
@@ -182,6 +199,33 @@ impl OpenVersionSet {
     ) -> seer_compaction::Result<seer_compaction::manifest::ManifestVerification> {
         self.versions.verify()
     }
+}
+
+/// What a copy of the database (a checkpoint, a backup) takes: one logged
+/// state and the table files it lists. Holding it pins those tables (a
+/// compaction that removes one from the tree meanwhile leaves its file in
+/// place until this is dropped). Written out with
+/// [`seer_compaction::manifest::create_live`], `state` describes exactly
+/// `tables`.
+#[derive(Debug)]
+pub(crate) struct LiveFiles {
+    /// The manifest state: the version (pinning its tables), the last
+    /// sequence number durable in them, the log number, counters, policy
+    /// and merge operator.
+    pub state: ManifestState,
+    /// Every table of `state.version`.
+    pub tables: Vec<LiveTable>,
+}
+
+/// One table file of [`LiveFiles`].
+#[derive(Debug, Clone)]
+pub(crate) struct LiveTable {
+    /// The file in the database directory.
+    pub path: PathBuf,
+    /// Its file number (its name is the table name of this number).
+    pub file_number: u64,
+    /// Its size, as the manifest records it.
+    pub size_bytes: u64,
 }
 
 /// Opens every table of `version`, by file number.

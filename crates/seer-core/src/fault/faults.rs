@@ -74,6 +74,8 @@ pub struct FaultStats {
     pub renames_count: u64,
     /// `remove_file` calls.
     pub removes_count: u64,
+    /// `hard_link` calls.
+    pub links_count: u64,
     /// Armed faults that fired.
     pub injected_faults_count: u64,
     /// Appends refused in part or whole because the capacity was reached.

@@ -25,8 +25,12 @@
 //!   directory's *current* entries at once; they become *durable* only when
 //!   [`FileSystem::sync_dir`] succeeds on that directory (for a rename across
 //!   directories, on each of the two). Syncing a file does not make its name
-//!   durable. Directories themselves are durable as soon as
-//!   `create_dir_all` returns.
+//!   durable. A hard link (`hard_link`) is one more entry naming the same
+//!   file (content and durability shared), pending like a create.
+//!   Directories themselves are durable as soon as `create_dir_all`
+//!   returns, and so are the renaming (with their entries, current and
+//!   durable) and the removal (`remove_dir`, of an empty one) of a
+//!   directory.
 //! - **Power loss** ([`FaultFileSystem::power_loss`]): every directory's
 //!   entries go back to their durable state (a file created since the last
 //!   `sync_dir` is gone, a renamed file is back under its old name, a removed
@@ -53,7 +57,7 @@
 //!   [`io::ErrorKind::StorageFull`] (as `write_all` does on a full disk).
 //!   Files that have a name or an open handle count toward it.
 //!
-//! `truncate`, `remove_file`, reads, `list_dir`, `lock` (which creates the
+//! `truncate`, `remove_file`, `hard_link`, `remove_dir`, reads, `list_dir`, `lock` (which creates the
 //! lock file if missing, as a pending entry) and `create_dir_all` are never
 //! failed by injection. [`FaultStats`] counts the calls for assertions.
 //! [`PowerSwitch`] fences one instance's I/O: after its cut, the dead
@@ -365,6 +369,16 @@ impl FileSystem for FaultFileSystem {
         let mut state = lock(&self.state);
         state.stats.removes_count += 1;
         state.tree.remove_file(path)
+    }
+
+    fn hard_link(&self, existing: &Path, new: &Path) -> io::Result<()> {
+        let mut state = lock(&self.state);
+        state.stats.links_count += 1;
+        state.tree.hard_link(existing, new)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        lock(&self.state).tree.remove_dir(dir)
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {

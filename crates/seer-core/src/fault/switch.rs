@@ -98,6 +98,12 @@ impl FileSystem for PowerSwitch {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.with(|fs| fs.remove_file(path))
     }
+    fn hard_link(&self, existing: &Path, new: &Path) -> io::Result<()> {
+        self.with(|fs| fs.hard_link(existing, new))
+    }
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        self.with(|fs| fs.remove_dir(dir))
+    }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         self.with(|fs| fs.truncate(path, len))
     }

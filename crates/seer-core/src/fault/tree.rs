@@ -214,6 +214,9 @@ impl Tree {
     }
 
     pub(super) fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        if self.dirs.contains_key(&normalize(from)) {
+            return self.rename_dir(from, to);
+        }
         let id = self.lookup(from)?;
         let (from_parent, from_name) = split(from)?;
         let (to_parent, to_name) = split(to)?;
@@ -221,6 +224,69 @@ impl Tree {
         self.dir_mut(&from_parent)?.entries.remove(&from_name);
         self.dir_mut(&to_parent)?.entries.insert(to_name, id);
         self.collect_garbage();
+        Ok(())
+    }
+
+    /// Moves directory `from`, its entries (current and durable) and its
+    /// subdirectories, to `to`, which must not exist and whose parent must.
+    /// Durable at once, like a directory's creation.
+    fn rename_dir(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        let (from, to) = (normalize(from), normalize(to));
+        if self.exists(&to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists", to.display()),
+            ));
+        }
+        let parent = to.parent().ok_or_else(|| not_found(&to))?;
+        self.dir(parent)?;
+        if to.starts_with(&from) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is inside {}", to.display(), from.display()),
+            ));
+        }
+        let moved: Vec<PathBuf> = self
+            .dirs
+            .keys()
+            .filter(|dir| dir.starts_with(&from))
+            .cloned()
+            .collect();
+        for old in moved {
+            if let (Some(dir), Ok(rest)) = (self.dirs.remove(&old), old.strip_prefix(&from)) {
+                self.dirs.insert(to.join(rest), dir);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the empty directory `dir` (no file entry, no subdirectory);
+    /// durable at once.
+    pub(super) fn remove_dir(&mut self, dir: &Path) -> io::Result<()> {
+        let dir = normalize(dir);
+        if !self.list_dir(&dir)?.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::DirectoryNotEmpty,
+                format!("{} is not empty", dir.display()),
+            ));
+        }
+        self.dirs.remove(&dir);
+        self.collect_garbage();
+        Ok(())
+    }
+
+    /// Names the file `existing` also `new` (a hard link); the new entry
+    /// is pending until its directory is synced.
+    pub(super) fn hard_link(&mut self, existing: &Path, new: &Path) -> io::Result<()> {
+        let id = self.lookup(existing)?;
+        if self.exists(new) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists", new.display()),
+            ));
+        }
+        let (parent, name) = split(new)?;
+        self.dir_mut(&parent)?.entries.insert(name, id);
         Ok(())
     }
 

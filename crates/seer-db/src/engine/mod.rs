@@ -29,7 +29,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use seer_compaction::TableMeta;
-use seer_core::{SeqNo, SharedFileSystem};
+use seer_core::{FileSystem, SeqNo, SharedFileSystem};
 use seer_sstable::{BlockCache, Table};
 use seer_wal::{CommitPipeline, SyncPolicy, WalOptions};
 
@@ -45,7 +45,7 @@ use crate::options::DBOptions;
 use crate::recovery::{load_read_only, recover, recover_read_only, Recovered, RecoveredReadOnly};
 use crate::report::{MetricsSnapshot, ReportInputs};
 use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
-use crate::tree::OpenVersionSet;
+use crate::tree::{LiveFiles, OpenVersionSet};
 use crate::verify::{verify, VerifyReport};
 
 use crate::pipeline::Pipeline;
@@ -412,6 +412,19 @@ impl Engine {
     pub(crate) fn verify(&self) -> Result<VerifyReport> {
         let _active = self.lifecycle.enter()?;
         verify(self.fs.as_ref(), self.dir.path(), &self.tree)
+    }
+
+    /// Flushes (so every write made before the call is in a table), then
+    /// lends `copy` the file system and the [`LiveFiles`] of one logged
+    /// state (pinning their tables) inside the lifecycle gate: the one
+    /// entry of checkpoints and backups, so a close waits for the copy.
+    pub(crate) fn with_live_files<T>(
+        &self,
+        copy: impl FnOnce(&dyn FileSystem, LiveFiles) -> Result<T>,
+    ) -> Result<T> {
+        self.flush()?;
+        let _active = self.lifecycle.enter()?;
+        copy(self.fs.as_ref(), self.tree.live_files())
     }
 
     /// Switches a non-empty memtable and waits until every memtable
