@@ -290,7 +290,7 @@ where
         context,
         new_file_number,
     );
-    writer.splitter = OutputSplitter::new(range_dels.surviving());
+    writer.set_range_tombstones(range_dels.surviving());
     let written = compact_stream_with(input, &compactor, range_dels, |entries| {
         writer.add_key(entries)
     });
@@ -401,6 +401,11 @@ struct OutputWriter<'a> {
     next_split: usize,
     /// Hands each table its share of the surviving range tombstones.
     splitter: OutputSplitter,
+    /// The surviving fragments as the age cursor must see them, in key
+    /// order: `(start, smallest seq, largest seq)`, then the last one's
+    /// upper key claim; `next_age_key` is the first not yet shown.
+    age_keys: Vec<(Bytes, SeqNo, SeqNo)>,
+    next_age_key: usize,
     /// The user key of the entries added last.
     last_user_key: Bytes,
 }
@@ -421,6 +426,8 @@ impl<'a> OutputWriter<'a> {
             finished: Vec::new(),
             next_split: 0,
             splitter: OutputSplitter::new(FragmentedTombstones::default()),
+            age_keys: Vec::new(),
+            next_age_key: 0,
             last_user_key: Bytes::new(),
         }
     }
@@ -444,32 +451,98 @@ impl<'a> OutputWriter<'a> {
                 .is_some_and(|b| b.estimated_file_size() >= self.target.min_split_bytes)
     }
 
+    /// Sets the range tombstones the tables share, and what the age cursor
+    /// must see of them: a fragment widens the table it goes to, so a table
+    /// ends before a fragment that would make it break the age rule.
+    fn set_range_tombstones(&mut self, surviving: FragmentedTombstones) {
+        self.age_keys = surviving
+            .fragments()
+            .iter()
+            .map(|f| {
+                let seqs = f.seqs();
+                let (low, high) = (seqs.last().copied(), seqs.first().copied());
+                (f.start().clone(), low.unwrap_or(0), high.unwrap_or(0))
+            })
+            .collect();
+        if let (Some((_, claim)), Some(last)) =
+            (surviving.user_key_bounds(), self.age_keys.last().cloned())
+        {
+            if claim > last.0.as_ref() {
+                self.age_keys
+                    .push((Bytes::copy_from_slice(claim), last.1, last.2));
+            }
+        }
+        self.splitter = OutputSplitter::new(surviving);
+    }
+
+    /// Shows the age cursor the fragment keys below `user_key` (all that
+    /// are left when `None`), ending the table before one that needs it.
+    /// A table still without entries cannot end inside its tombstones' span
+    /// (claimed ranges are inclusive, so two tables would share a boundary
+    /// key): its fragments then stay with the next entry's table.
+    fn show_age_keys_below(&mut self, user_key: Option<&[u8]>) -> Result<()> {
+        while let Some((key, low, high)) = self.age_keys.get(self.next_age_key).cloned() {
+            if user_key.is_some_and(|user_key| key.as_ref() >= user_key) {
+                break;
+            }
+            self.next_age_key += 1;
+            if self
+                .age
+                .as_mut()
+                .is_some_and(|age| age.needs_cut(&key, low, high))
+            {
+                self.finish_table(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequence range of the fragment keys equal to `user_key`, taken.
+    fn take_age_keys_at(&mut self, user_key: &[u8]) -> Option<(SeqNo, SeqNo)> {
+        let mut range: Option<(SeqNo, SeqNo)> = None;
+        while let Some((key, low, high)) = self.age_keys.get(self.next_age_key) {
+            if key.as_ref() != user_key {
+                break;
+            }
+            range = Some(range.map_or((*low, *high), |(l, h)| (l.min(*low), h.max(*high))));
+            self.next_age_key += 1;
+        }
+        range
+    }
+
     fn add_key(&mut self, entries: &[(InternalKey, Bytes)]) -> Result<()> {
         let cancelled = self.context.cancel.as_ref();
         if cancelled.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
             return Err(Error::Cancelled);
         }
+        let Some((first, _)) = entries.first() else {
+            return Ok(());
+        };
         let full = self
             .builder
             .as_ref()
             .is_some_and(|b| b.estimated_file_size() >= self.target.target_file_size_bytes);
-        let split = match entries.first() {
-            Some((first, _)) => self.passes_split(first.user_key()),
-            None => false,
-        };
-        let too_old = match (&mut self.age, entries.first()) {
-            (Some(age), Some((first, _))) => {
-                if full || split {
-                    age.cut();
-                }
+        let split = self.passes_split(first.user_key());
+        if full || split {
+            if let Some(age) = &mut self.age {
+                age.cut();
+            }
+            self.finish_table(false)?;
+        }
+        self.show_age_keys_below(Some(first.user_key()))?;
+        let at_key = self.take_age_keys_at(first.user_key());
+        let too_old = match &mut self.age {
+            Some(age) => {
                 let seqs = entries.iter().map(|(key, _)| key.seq());
+                let fragment_seqs = at_key.into_iter().flat_map(|(low, high)| [low, high]);
+                let seqs = seqs.chain(fragment_seqs);
                 let smallest_seq = seqs.clone().min().unwrap_or(0);
                 let largest_seq = seqs.max().unwrap_or(0);
                 age.needs_cut(first.user_key(), smallest_seq, largest_seq)
             }
-            _ => false,
+            None => false,
         };
-        if full || split || too_old {
+        if too_old {
             self.finish_table(false)?;
         }
         let builder = match &mut self.builder {
@@ -482,9 +555,7 @@ impl<'a> OutputWriter<'a> {
             key.encode_into(&mut encoded);
             builder.add(&encoded, value)?;
         }
-        if let Some((first, _)) = entries.first() {
-            self.last_user_key = first.user_key().clone();
-        }
+        self.last_user_key = first.user_key().clone();
         Ok(())
     }
 
@@ -523,7 +594,10 @@ impl<'a> OutputWriter<'a> {
     }
 
     fn finish(mut self) -> Result<Vec<Arc<TableMeta>>> {
-        match self.finish_table(true) {
+        let finished = self
+            .show_age_keys_below(None)
+            .and_then(|()| self.finish_table(true));
+        match finished {
             Ok(()) => Ok(std::mem::take(&mut self.finished)),
             Err(error) => {
                 self.abandon();
