@@ -45,6 +45,34 @@ pub struct EngineReport {
     pub notes: Option<String>,
 }
 
+/// A cursor one thread keeps for many seeks ([`Engine::cursor`]).
+pub trait SeekCursor {
+    /// Visits up to `limit` entries forward from the first key at or after
+    /// `start`, as [`Engine::scan`] does, reusing the cursor. Stops early
+    /// when `visit` returns false; returns the number of entries visited.
+    fn seek_scan(
+        &mut self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<u64>;
+}
+
+/// The [`SeekCursor`] of an engine without a reusable cursor: every seek is
+/// a new [`Engine::scan`].
+pub struct ScanPerSeek<'e>(pub &'e dyn Engine);
+
+impl SeekCursor for ScanPerSeek<'_> {
+    fn seek_scan(
+        &mut self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<u64> {
+        self.0.scan(Some(start), Direction::Forward, limit, visit)
+    }
+}
+
 /// A key-value engine under test. All methods take `&self`: one engine is
 /// shared by every thread of a job.
 pub trait Engine: Send + Sync {
@@ -72,6 +100,9 @@ pub trait Engine: Send + Sync {
         limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<u64>;
+    /// A cursor for one thread's repeated seeks (`seekcursor`): the
+    /// engine's reusable cursor where it has one, else [`ScanPerSeek`].
+    fn cursor(&self) -> Result<Box<dyn SeekCursor + '_>>;
     /// Writes every memtable to tables and waits for it.
     fn flush(&self) -> Result<()>;
     /// The engine's own statistics.

@@ -24,7 +24,7 @@ pub mod run;
 pub mod suite;
 pub mod workload;
 
-pub use engine::{Engine, EngineConfig, EngineKind};
+pub use engine::{Engine, EngineConfig, EngineKind, ScanPerSeek, SeekCursor};
 pub use error::{BenchError, Result};
 pub use workload::{RunParams, Workload};
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
-use crate::engine::{decode_counter, BatchOp, Direction, Engine, EngineReport};
+use crate::engine::{
+    decode_counter, BatchOp, Direction, Engine, EngineReport, ScanPerSeek, SeekCursor,
+};
 use crate::error::Result;
 
 /// The shared map.
@@ -95,6 +97,10 @@ impl Engine for MemEngine {
             }
         }
         Ok(visited)
+    }
+
+    fn cursor(&self) -> Result<Box<dyn SeekCursor + '_>> {
+        Ok(Box::new(ScanPerSeek(self)))
     }
 
     fn flush(&self) -> Result<()> {

@@ -14,7 +14,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{permutation, thread_rng, KeyChooser, KeyDist};
-use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineKind, EngineReport};
+use crate::engine::{
+    BatchOp, Direction, Engine, EngineConfig, EngineKind, EngineReport, ScanPerSeek, SeekCursor,
+};
 use crate::error::{BenchError, Result};
 use crate::host;
 use crate::keys::{KeyFormat, ValuePool};
@@ -424,6 +426,10 @@ impl<'a, 's> Worker<'a, 's> {
             Workload::ReadSeq => self.full_scan(Direction::Forward)?,
             Workload::ReadReverse => self.full_scan(Direction::Reverse)?,
             Workload::SeekRandom => self.each(mine, |worker, _| worker.seek_random())?,
+            Workload::SeekCursor => {
+                let mut cursor = shared.engine.cursor()?;
+                self.each(mine, |worker, _| worker.seek_with(&mut *cursor))?;
+            }
             Workload::DeleteRandom => {
                 self.each(mine, |worker, position| {
                     worker.delete(shared.order[position as usize])
@@ -510,21 +516,34 @@ impl<'a, 's> Worker<'a, 's> {
         self.get(index, missing)
     }
 
+    /// A fresh scan of `entries` from key `index` (a new iterator).
     fn scan_from(&mut self, index: u64, entries: usize) -> Result<()> {
+        self.scan_through(&mut ScanPerSeek(self.shared.engine), index, entries)
+    }
+
+    /// `entries` entries from key `index` through `cursor`.
+    fn scan_through(
+        &mut self,
+        cursor: &mut dyn SeekCursor,
+        index: u64,
+        entries: usize,
+    ) -> Result<()> {
         self.set_key(index);
         let mut bytes = 0;
-        let visited = self.shared.engine.scan(
-            Some(&self.key),
-            Direction::Forward,
-            entries,
-            &mut |key, value| {
-                bytes += key.len() + value.len();
-                true
-            },
-        )?;
+        let visited = cursor.seek_scan(&self.key, entries, &mut |key, value| {
+            bytes += key.len() + value.len();
+            true
+        })?;
         self.stats.found += visited;
         self.stats.bytes += bytes as u64;
         Ok(())
+    }
+
+    /// A seek to a random key and [`SEEK_ENTRIES`] entries through the
+    /// thread's reused `cursor`.
+    fn seek_with(&mut self, cursor: &mut dyn SeekCursor) -> Result<()> {
+        let index = self.rng.gen_range(0..self.shared.params.num);
+        self.scan_through(cursor, index, SEEK_ENTRIES)
     }
 
     fn seek_random(&mut self) -> Result<()> {

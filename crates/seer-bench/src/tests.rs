@@ -69,8 +69,10 @@ fn reads_find_present_keys_and_miss_absent_ones() {
     assert_eq!(run_on(&engine, Workload::ReadMissing).found, 0);
     let forward = run_on(&engine, Workload::ReadSeq);
     assert_eq!(forward.found, NUM * 2, "each of 2 threads scans all keys");
-    let seeks = run_on(&engine, Workload::SeekRandom);
-    assert!(seeks.found > NUM / 10 * 10, "{}", seeks.found);
+    for seeking in [Workload::SeekRandom, Workload::SeekCursor] {
+        let seeks = run_on(&engine, seeking);
+        assert!(seeks.found > NUM / 10 * 10, "{seeking}: {}", seeks.found);
+    }
 }
 
 #[test]

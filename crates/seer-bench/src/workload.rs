@@ -79,6 +79,9 @@ pub enum Workload {
     ReadReverse,
     /// Seeks to a random key and reads 10 more (`reads / 10` operations).
     SeekRandom,
+    /// As [`Workload::SeekRandom`], through one cursor per thread reused
+    /// for every seek ([`crate::Engine::cursor`]).
+    SeekCursor,
     /// Deletes every key of a loaded DB in random order.
     DeleteRandom,
     /// Random reads on `threads` readers while one writer overwrites.
@@ -127,6 +130,7 @@ impl Workload {
             Self::ReadSeq,
             Self::ReadReverse,
             Self::SeekRandom,
+            Self::SeekCursor,
             Self::DeleteRandom,
             Self::ReadWhileWriting,
             Self::MergeRandom,
@@ -194,6 +198,7 @@ impl Workload {
             Self::ReadSeq => "readseq".into(),
             Self::ReadReverse => "readreverse".into(),
             Self::SeekRandom => "seekrandom".into(),
+            Self::SeekCursor => "seekcursor".into(),
             Self::DeleteRandom => "deleterandom".into(),
             Self::ReadWhileWriting => "readwhilewriting".into(),
             Self::MergeRandom => "mergerandom".into(),
@@ -243,9 +248,11 @@ impl Workload {
             Self::Scale => params.num.saturating_mul(2),
             Self::ReadSeq | Self::ReadReverse => params.num * params.threads as u64,
             Self::FillSync { .. } => (params.num / 1000).max(MIN_FILLSYNC_OPS),
-            // Each op reads 11 (seekrandom) or up to 100 (YCSB E) entries:
-            // a tenth of the reads keeps their run time near the others'.
+            // Each op reads 11 (seekrandom, seekcursor) or up to 100 (YCSB
+            // E) entries: a tenth of the reads keeps their run time near
+            // the others'.
             Self::SeekRandom
+            | Self::SeekCursor
             | Self::Ycsb {
                 mix: YcsbMix::E, ..
             } => (params.reads / SCAN_OPS_DIVISOR).max(1),
@@ -402,7 +409,7 @@ mod tests {
         for workload in Workload::all() {
             assert_eq!(workload.name().parse::<Workload>().unwrap(), workload);
         }
-        assert_eq!(Workload::all().len(), 14 + 12);
+        assert_eq!(Workload::all().len(), 15 + 12);
         let list = Workload::parse_list("fillseq, ycsb-a,fillsync,fillseq").unwrap();
         let names: Vec<String> = list.iter().map(|w| w.name()).collect();
         assert_eq!(

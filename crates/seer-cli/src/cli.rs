@@ -107,7 +107,8 @@ Examples:
     #[command(after_help = "\
 Examples:
   seer put DB user:42 'Ada Lovelace'
-  seer put DB --key-format hex --value-format escaped 0001 'line\\nbreak'")]
+  seer put DB --key-format hex --value-format escaped 0001 'line\\nbreak'
+  seer put --create NEWDB first-key first-value")]
     Put {
         /// The database directory.
         db: PathBuf,
@@ -115,6 +116,10 @@ Examples:
         key: String,
         /// The value.
         value: String,
+        /// Create the database when DB does not exist or is an empty
+        /// directory (without it, only an existing database is opened).
+        #[arg(long)]
+        create: bool,
     },
     /// Deletes KEY.
     #[command(after_help = "\
@@ -196,7 +201,7 @@ Examples:
         /// A database directory or a WAL segment file.
         path: PathBuf,
     },
-    /// Prints a table's properties, layout, index, filter and entries.
+    /// Prints a table's properties, layout, index, filter, range tombstones and entries.
     #[command(after_help = "\
 Reads the file alone: no open, no lock.
 

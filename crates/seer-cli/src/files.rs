@@ -1,7 +1,8 @@
 //! The inspection commands that read files alone, without opening the
 //! database or taking its lock: `seer manifest` (every version edit),
 //! `seer wal` (every record with its sequence numbers) and `seer table`
-//! (properties, layout, index, filter, entries, `--verify`). They read
+//! (properties, layout, index, filter, range tombstones, entries,
+//! `--verify`). They read
 //! through the layers' read-only inspection APIs
 //! ([`seer_compaction::ManifestInspector`],
 //! [`seer_wal::SegmentInspector`], [`seer_sstable::Table`]) and only render
@@ -158,6 +159,9 @@ pub fn wal(path: &Path, formats: DumpFormats, out: &mut dyn Write) -> Result<Out
     } else {
         vec![path]
     };
+    if segments.is_empty() {
+        writeln!(out, "no WAL segments")?;
+    }
     let mut outcome = Outcome::Ok;
     for segment in &segments {
         if wal_segment(segment, formats, out)? == Outcome::Negative {
@@ -228,11 +232,6 @@ fn write_op(op: &WriteOp, formats: DumpFormats) -> String {
             "merge {} += {}",
             formats.key.render(key),
             formats.value.render(operand)
-        ),
-        WriteOp::DeleteRange { start, end } => format!(
-            "delete_range {}..{}",
-            formats.key.render(start),
-            formats.key.render(end)
         ),
     }
 }
@@ -350,6 +349,7 @@ pub fn table(
     if sections.index {
         write_index(&table, formats, out)?;
     }
+    write_range_tombstones(&table, formats, out)?;
     if sections.entries {
         write_entries(&table, formats, out)?;
     }
@@ -418,6 +418,9 @@ fn write_properties(
 fn write_index(table: &Table, formats: DumpFormats, out: &mut dyn Write) -> Result<(), CliError> {
     let layout = table.layout().map_err(|e| file_error(table.path(), &e))?;
     writeln!(out, "layout:")?;
+    if let Some(handle) = layout.range_tombstones {
+        writeln!(out, "  range tombstone block {}", block(handle))?;
+    }
     for (what, handle) in [
         ("filter", layout.filter),
         ("properties", layout.properties),
@@ -432,6 +435,28 @@ fn write_index(table: &Table, formats: DumpFormats, out: &mut dyn Write) -> Resu
             "  block {block_index} {} separator {}",
             block(entry.handle),
             formats.internal_key(entry.separator)
+        )?;
+    }
+    Ok(())
+}
+
+/// Every range tombstone fragment: `[start, end)` and the sequence
+/// numbers of the deletes covering it.
+fn write_range_tombstones(
+    table: &Table,
+    formats: DumpFormats,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let fragments = table.range_tombstones().fragments();
+    writeln!(out, "range tombstones: {} fragments", fragments.len())?;
+    for fragment in fragments {
+        let seqs: Vec<String> = fragment.seqs().iter().map(u64::to_string).collect();
+        writeln!(
+            out,
+            "  [{}, {}) seq {}",
+            formats.key.render(fragment.start()),
+            formats.key.render(fragment.end()),
+            seqs.join(",")
         )?;
     }
     Ok(())

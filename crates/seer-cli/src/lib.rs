@@ -35,7 +35,8 @@ use cli::{Cli, Command, RangeArgs};
 use data::{DataFormats, KeySelection};
 use error::{CliError, Outcome};
 use files::{DumpFormats, TableSections};
-use open::with_db;
+use open::{with_db, with_db_created};
+use seer_db::DB;
 
 /// Runs the parsed command line, writing its output to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
@@ -54,9 +55,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             let key = formats.parse_key("KEY", &key)?;
             with_db(&db, options(), |db| data::get(db, &key, formats, out))?
         }
-        Command::Put { db, key, value } => {
+        Command::Put {
+            db,
+            key,
+            value,
+            create,
+        } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, options(), |db| data::put(db, &key, &value, formats))?
+            let put = |db: &DB| data::put(db, &key, &value, formats);
+            if create {
+                with_db_created(&db, options(), put)?
+            } else {
+                with_db(&db, options(), put)?
+            }
         }
         Command::Delete { db, key } => {
             let key = formats.parse_key("KEY", &key)?;

@@ -36,7 +36,30 @@ pub fn with_db(
     options: DBOptions,
     command: impl FnOnce(&DB) -> Result<Outcome, CliError>,
 ) -> Result<Outcome, CliError> {
-    let db = open(path, options)?;
+    run_and_close(path, open(path, options)?, command)
+}
+
+/// As [`with_db`], but creates the database when `path` does not exist or
+/// is an empty directory (`seer put --create`); a directory holding
+/// anything else is refused by the library's open.
+pub fn with_db_created(
+    path: &Path,
+    options: DBOptions,
+    command: impl FnOnce(&DB) -> Result<Outcome, CliError>,
+) -> Result<Outcome, CliError> {
+    let db = options
+        .create_if_missing(true)
+        .open(path)
+        .map_err(|e| CliError::from_db(path, &e))?;
+    run_and_close(path, db, command)
+}
+
+/// Runs `command` on `db` (opened at `path`) and closes it.
+fn run_and_close(
+    path: &Path,
+    db: DB,
+    command: impl FnOnce(&DB) -> Result<Outcome, CliError>,
+) -> Result<Outcome, CliError> {
     let outcome = command(&db);
     let closed = db.close().map_err(|e| CliError::from_db(path, &e));
     let outcome = outcome?;

@@ -357,3 +357,67 @@ fn a_key_with_merge_operands_reads_with_the_merge_operator_named() {
     let bad = on_db("get", &db_path, &["fruits", "--merge-operator", "max"]);
     assert_eq!(bad.status, Some(2), "{bad:?}");
 }
+
+#[test]
+fn a_table_dump_lists_the_range_tombstone_fragments() {
+    use seer_core::{FragmentedTombstones, InternalKey, RangeTombstone, RealFileSystem, ValueKind};
+    use seer_sstable::{TableBuilder, TableOptions};
+
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("00000000000000000009.sst");
+    let mut builder =
+        TableBuilder::new(RealFileSystem::shared(), &path, TableOptions::default()).unwrap();
+    let key = InternalKey::new(&b"b"[..], 3, ValueKind::Put);
+    builder.add(&key.encode(), b"kept").unwrap();
+    let tombstones = FragmentedTombstones::new([
+        RangeTombstone::new(&b"a"[..], &b"c"[..], 5),
+        RangeTombstone::new(&b"b"[..], &b"d"[..], 7),
+    ]);
+    builder.set_range_tombstones(tombstones).unwrap();
+    builder.finish().unwrap();
+
+    let run = seer(&["table", &path_arg(&path), "--verify"]);
+    assert_ok(&run);
+    let section: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("range tombstones"))
+        .take(4)
+        .collect();
+    assert_eq!(
+        section,
+        [
+            "range tombstones: 3 fragments",
+            "  [a, b) seq 5",
+            "  [b, c) seq 7,5",
+            "  [c, d) seq 7",
+        ],
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("  range tombstone block @"), "{run:?}");
+}
+
+#[test]
+fn put_with_create_makes_a_new_database_and_refuses_a_foreign_directory() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh");
+    let line = error_line(&seer(&["put", &path_arg(&fresh), "k", "v"])).to_owned();
+    assert!(line.contains("no such file"), "{line}");
+    assert!(!fresh.exists(), "put without --create created the database");
+
+    assert_ok(&seer(&["put", "--create", &path_arg(&fresh), "k", "v"]));
+    let got = on_db("get", &fresh, &["k"]);
+    assert_ok(&got);
+    assert_eq!(got.stdout, "v\n");
+    assert_ok(&seer(&["put", "--create", &path_arg(&fresh), "k2", "v2"]));
+    assert_eq!(on_db("count", &fresh, &[]).stdout, "2\n");
+
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("photo.jpg"), "jpeg").unwrap();
+    let line = error_line(&seer(&["put", "--create", &path_arg(&foreign), "k", "v"])).to_owned();
+    assert!(line.contains("is not a seerdb database"), "{line}");
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+}

@@ -64,4 +64,4 @@ pub use policy::{PolicyError, PolicyParams};
 pub use range_del::{output_boundary, OutputSplitter, RangeDelCompaction};
 pub use seer_sstable::TableMeta;
 pub use version::{EditError, InvariantViolation, Level, SortedRun, Version, INVARIANT_CHECKS};
-pub use version_set::{ManifestRecoveryReport, VersionSet, VersionSetOptions};
+pub use version_set::{LoadedManifest, ManifestRecoveryReport, VersionSet, VersionSetOptions};

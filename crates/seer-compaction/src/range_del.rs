@@ -1,9 +1,9 @@
 //! [`RangeDelCompaction`]: what a compaction does with range tombstones,
 //! as rules over one user key's versions and over the inputs' fragments,
-//! for the executor to apply around its [`KeyCompactor`].
+//! for the executor to apply around its [`KeyCompactor`](crate::executor::KeyCompactor).
 //!
 //! With live snapshots `s_1 < ... < s_n` cutting versions into stripes (as
-//! [`KeyCompactor`] does), a range tombstone at `t` deletes a version at
+//! [`KeyCompactor`](crate::executor::KeyCompactor) does), a range tombstone at `t` deletes a version at
 //! `seq < t` for readers at `t` and above. So:
 //!
 //! - a version deleted by a tombstone of its own stripe is needed by no
@@ -28,9 +28,6 @@
 
 use bytes::Bytes;
 use seer_core::{FragmentedTombstones, InternalKey, RangeTombstone, SeqNo, ValueKind, MAX_SEQ};
-
-#[cfg(doc)]
-use crate::executor::KeyCompactor;
 
 /// The range tombstone rules of one compaction.
 #[derive(Debug, Clone)]
@@ -66,7 +63,7 @@ impl RangeDelCompaction {
     }
 
     /// The index of the first snapshot that sees `seq` (`snapshots.len()`
-    /// when only the latest view does), as [`KeyCompactor`] counts stripes.
+    /// when only the latest view does), as [`KeyCompactor`](crate::executor::KeyCompactor) counts stripes.
     fn stripe(&self, seq: SeqNo) -> usize {
         self.snapshots.partition_point(|&s| s < seq)
     }
@@ -91,7 +88,7 @@ impl RangeDelCompaction {
     }
 
     /// One user key's versions (newest first, as the executor collects them)
-    /// as the [`KeyCompactor`] must see them: versions a tombstone of their
+    /// as the [`KeyCompactor`](crate::executor::KeyCompactor) must see them: versions a tombstone of their
     /// own stripe deletes are dropped, and each stripe's newest tombstone
     /// covering the key that lies above a remaining version is placed as a
     /// point tombstone.

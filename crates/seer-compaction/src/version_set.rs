@@ -9,7 +9,10 @@
 //! snapshot of the state and `CURRENT` is swapped to it; the old manifest is
 //! then removed, and a failure to remove it is only logged (the edit is
 //! durable; the next open removes every manifest but the live one). Opening
-//! always starts a fresh manifest, so a torn tail is never appended to.
+//! always starts a fresh manifest, so a torn tail is never appended to; it
+//! is two steps, [`VersionSet::load`] (reads and replays, writes nothing,
+//! so an open refused afterwards leaves the directory as it was) and
+//! [`LoadedManifest::start`] (the first write).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -91,41 +94,108 @@ pub struct VersionSet {
     logged: Mutex<Logged>,
 }
 
+/// A database's manifest read and replayed by [`VersionSet::load`], with
+/// nothing written yet: what an open checks before its first write
+/// ([`Self::start`] writes the fresh manifest).
+#[derive(Debug)]
+pub struct LoadedManifest {
+    fs: SharedFileSystem,
+    dir: PathBuf,
+    options: VersionSetOptions,
+    state: ManifestState,
+    /// `removed_manifests` holds every manifest on disk until
+    /// [`Self::start`] removes them.
+    report: ManifestRecoveryReport,
+}
+
+impl LoadedManifest {
+    /// The replayed version.
+    pub fn version(&self) -> &Arc<Version> {
+        &self.state.version
+    }
+
+    /// WAL segments below this number are obsolete.
+    pub fn log_number(&self) -> u64 {
+        self.state.log_number
+    }
+
+    /// The largest sequence number the manifest recorded.
+    pub fn last_seq(&self) -> SeqNo {
+        self.state.last_seq
+    }
+
+    /// The merge operator name the manifest recorded.
+    pub fn merge_operator_name(&self) -> Option<&str> {
+        self.state.merge_operator_name.as_deref()
+    }
+
+    /// The compaction policy the manifest recorded (the initial one for a
+    /// new database).
+    pub fn policy(&self) -> PolicyParams {
+        self.state.policy.unwrap_or(self.options.initial_policy)
+    }
+
+    /// What the replay found; the orphans listed are still on disk.
+    pub fn report(&self) -> &ManifestRecoveryReport {
+        &self.report
+    }
+
+    /// Writes a fresh manifest holding the replayed state, points `CURRENT`
+    /// at it (creating the directory for a new database) and removes every
+    /// other manifest; the report lists those removed.
+    pub fn start(self) -> Result<(VersionSet, ManifestRecoveryReport)> {
+        let Self {
+            fs,
+            dir,
+            options,
+            state,
+            mut report,
+        } = self;
+        if report.created {
+            fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        let set = VersionSet::start(fs, &dir, options, state)?;
+        report
+            .removed_manifests
+            .retain(|&number| set.remove_stale_manifest(number));
+        report.removed_manifests.sort_unstable();
+        Ok((set, report))
+    }
+}
+
 impl VersionSet {
-    /// Opens the database in `dir`, creating it when `CURRENT` is missing.
+    /// Opens the database in `dir`, creating it when `CURRENT` is missing:
+    /// [`Self::load`] then [`LoadedManifest::start`].
     pub fn open(
         fs: SharedFileSystem,
         dir: &Path,
         options: VersionSetOptions,
     ) -> Result<(Self, ManifestRecoveryReport)> {
-        match read_current(fs.as_ref(), dir)? {
-            Some(manifest_number) => Self::recover(fs, dir, options, manifest_number),
-            None => Self::create(fs, dir, options),
-        }
+        Self::load(fs, dir, options)?.start()
     }
 
-    fn create(
+    /// Reads `CURRENT` and replays its manifest (an empty state when
+    /// `CURRENT` is missing) without writing anything.
+    pub fn load(
         fs: SharedFileSystem,
         dir: &Path,
         options: VersionSetOptions,
-    ) -> Result<(Self, ManifestRecoveryReport)> {
-        fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut state = ManifestState::empty(options.levels_count);
-        state.policy = Some(options.initial_policy);
-        let set = Self::start(fs, dir, options, state)?;
-        let report = ManifestRecoveryReport {
-            created: true,
-            ..ManifestRecoveryReport::default()
+    ) -> Result<LoadedManifest> {
+        let Some(manifest_number) = read_current(fs.as_ref(), dir)? else {
+            let mut state = ManifestState::empty(options.levels_count);
+            state.policy = Some(options.initial_policy);
+            let report = ManifestRecoveryReport {
+                created: true,
+                ..ManifestRecoveryReport::default()
+            };
+            return Ok(LoadedManifest {
+                fs,
+                dir: dir.to_path_buf(),
+                options,
+                state,
+                report,
+            });
         };
-        Ok((set, report))
-    }
-
-    fn recover(
-        fs: SharedFileSystem,
-        dir: &Path,
-        options: VersionSetOptions,
-        manifest_number: u64,
-    ) -> Result<(Self, ManifestRecoveryReport)> {
         let mut state = replay(fs.as_ref(), dir, manifest_number, options.levels_count)?;
         if INVARIANT_CHECKS {
             state.version.check_invariants()?;
@@ -146,7 +216,7 @@ impl VersionSet {
                 .filter(move |&&(k, _)| k == kind)
                 .map(|&(_, number)| number)
         };
-        let mut report = ManifestRecoveryReport {
+        let report = ManifestRecoveryReport {
             created: false,
             edits_replayed: state.edits_count,
             dropped_tail_bytes: state.dropped_tail_bytes,
@@ -156,12 +226,13 @@ impl VersionSet {
             orphan_temp_files: of_kind(FileKind::Temp).collect(),
             removed_manifests: of_kind(FileKind::Manifest).collect(),
         };
-        let set = Self::start(fs, dir, options, state)?;
-        report
-            .removed_manifests
-            .retain(|&number| set.remove_stale_manifest(number));
-        report.removed_manifests.sort_unstable();
-        Ok((set, report))
+        Ok(LoadedManifest {
+            fs,
+            dir: dir.to_path_buf(),
+            options,
+            state,
+            report,
+        })
     }
 
     /// Writes a fresh manifest holding `state` and points `CURRENT` at it.

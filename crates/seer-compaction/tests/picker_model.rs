@@ -9,7 +9,8 @@
 //! in read order, what was written last: a deleted key stays deleted.
 //! The merges cut their outputs at the target size and where the executor's
 //! [`AgeBounds`] says the age rule needs it, and table-granular (partial)
-//! compactions into leveled runs must occur.
+//! compactions into leveled runs must occur, level 0's among them: flushes
+//! cut their runs at the picker's `flush_split_keys`.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -63,6 +64,9 @@ struct Model {
     tombstones_dropped: usize,
     manual_picks: usize,
     partial_picks: usize,
+    /// Compactions taking part of a level-0 run (issue 14's level-0
+    /// slices of runs cut at the flush splits).
+    level0_partial_picks: usize,
     concurrent_picks: usize,
     space_picks: usize,
 }
@@ -83,6 +87,7 @@ impl Model {
             tombstones_dropped: 0,
             manual_picks: 0,
             partial_picks: 0,
+            level0_partial_picks: 0,
             concurrent_picks: 0,
             space_picks: 0,
         }
@@ -127,15 +132,35 @@ impl Model {
             entries.insert(key, (seq, put));
             self.expected.insert(key, put.then_some(seq));
         }
-        let table = self.table(entries);
+        // Cut at the picker's flush splits, as the database's flush does
+        // (without its minimum table size: the model's tables are tiny).
+        let splits = self.picker.flush_split_keys(&self.version, self.params);
+        let run_id = self.new_number();
         let mut edit = VersionEdit::new();
-        edit.add_table(0, table.file_number, table);
+        let mut rest = entries;
+        for split in splits.iter().rev() {
+            let Some(&split) = split.first() else {
+                continue;
+            };
+            let above = rest.split_off(&split);
+            if !above.is_empty() {
+                let table = self.table(above);
+                edit.add_table(0, run_id, table);
+            }
+        }
+        if !rest.is_empty() {
+            let table = self.table(rest);
+            edit.add_table(0, run_id, table);
+        }
         self.install(&edit);
     }
 
     fn start(&mut self, compaction: Compaction) {
         if self.is_partial(&compaction) {
             self.partial_picks += 1;
+        }
+        if self.splits_a_level0_run(&compaction) {
+            self.level0_partial_picks += 1;
         }
         if !self.pending.is_empty() {
             self.concurrent_picks += 1;
@@ -152,6 +177,22 @@ impl Model {
         self.pending.push((compaction, run_id, version));
     }
 
+    /// Whether `compaction` takes some tables of a level-0 run and leaves
+    /// others (possible only with flushes cut at split keys).
+    fn splits_a_level0_run(&self, compaction: &Compaction) -> bool {
+        compaction
+            .inputs
+            .iter()
+            .filter(|input| input.level == 0)
+            .any(|input| {
+                self.version.levels()[0]
+                    .runs()
+                    .iter()
+                    .find(|run| run.run_id() == input.run_id)
+                    .is_some_and(|run| input.tables.len() < run.tables().len())
+            })
+    }
+
     /// Whether `compaction` leaves tables of its source level behind.
     fn is_partial(&self, compaction: &Compaction) -> bool {
         let Some(source) = compaction.inputs.first() else {
@@ -163,8 +204,7 @@ impl Model {
             .filter(|input| input.level == source.level)
             .map(|input| input.tables.len())
             .sum::<usize>();
-        source.level > 0
-            && source.level != compaction.output_level
+        source.level != compaction.output_level
             && taken < self.version.levels()[source.level].table_count()
     }
 
@@ -296,7 +336,7 @@ fn draw_params(rng: &mut Rng) -> PolicyParams {
 #[test]
 fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
     let (mut installed, mut dropped, mut manual) = (0, 0, 0);
-    let (mut partial, mut concurrent, mut space) = (0, 0, 0);
+    let (mut partial, mut concurrent, mut space, mut level0_partial) = (0, 0, 0, 0);
     for seed in 1..=12u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut model = Model::new(&mut rng);
@@ -321,6 +361,7 @@ fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
         dropped += model.tombstones_dropped;
         manual += model.manual_picks;
         partial += model.partial_picks;
+        level0_partial += model.level0_partial_picks;
         concurrent += model.concurrent_picks;
         space += model.space_picks;
     }
@@ -329,6 +370,10 @@ fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
     assert!(dropped > 100, "{dropped} tombstones dropped");
     assert!(manual > 100, "{manual} manual picks");
     assert!(partial > 100, "{partial} partial compactions");
+    assert!(
+        level0_partial > 100,
+        "{level0_partial} compactions taking part of a level-0 run"
+    );
     assert!(
         concurrent > 100,
         "{concurrent} compactions picked beside running ones"

@@ -48,14 +48,6 @@ impl Batch {
         self.push(WriteOp::Merge { key, operand })
     }
 
-    /// Deletes every key in `range` (`start..end`: `start` included, `end`
-    /// excluded) with one range tombstone, whatever the range holds. An
-    /// empty range (`start >= end`) deletes nothing.
-    pub fn delete_range<K: AsRef<[u8]>>(&mut self, range: std::ops::Range<K>) -> &mut Self {
-        let (start, end) = key_and_value(range.start.as_ref(), range.end.as_ref());
-        self.push(WriteOp::DeleteRange { start, end })
-    }
-
     /// Number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -105,27 +97,37 @@ pub(crate) fn op_payload_bytes(op: &WriteOp) -> usize {
         WriteOp::Put { key, value } => key.len() + value.len(),
         WriteOp::Merge { key, operand } => key.len() + operand.len(),
         WriteOp::Delete { key } => key.len(),
-        WriteOp::DeleteRange { start, end } => start.len() + end.len(),
     }
 }
 
-/// Bytes of a writer thread's copy chunk.
+/// Bytes of a writer thread's copy chunk once it writes steadily.
 const COPY_CHUNK_BYTES: usize = 16 << 10;
+/// Bytes of a thread's first copy chunk; each next one is twice as large,
+/// up to [`COPY_CHUNK_BYTES`], so a thread that writes once wastes little.
+const FIRST_COPY_CHUNK_BYTES: usize = 1 << 10;
 /// A write whose key and value together are larger than this gets a buffer
 /// of its own rather than a share of the copy chunk.
 const MAX_CHUNKED_BYTES: usize = COPY_CHUNK_BYTES / 4;
 
+/// A thread's copy chunk: the unused rest of its buffer, and the size of
+/// the next one.
+#[derive(Default)]
+struct CopyChunk {
+    rest: BytesMut,
+    next_bytes: usize,
+}
+
 thread_local! {
-    /// The unused rest of this thread's copy chunk.
-    static COPY_CHUNK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    static COPY_CHUNK: RefCell<CopyChunk> = RefCell::new(CopyChunk::default());
 }
 
 /// Copies a key and a value into the writer thread's copy chunk, each as a
 /// `Bytes` of its own.
 ///
 /// The keys and values of a thread's consecutive writes share one 16 KiB
-/// buffer, so a write allocates nothing (two allocations per chunk: the
-/// buffer and its reference count). The memtable keeps the value handle
+/// buffer (a thread's first chunks are smaller: 1 KiB, doubling), so a
+/// write allocates nothing (two allocations per chunk: the buffer and its
+/// reference count). The memtable keeps the value handle
 /// (its key is copied into the memtable's arena), and a handle keeps its
 /// whole chunk alive: a chunk is freed once the memtables holding its
 /// values are flushed and the values read from them are dropped. A write
@@ -159,10 +161,14 @@ fn with_room<R>(bytes: usize, copy: impl FnOnce(&mut BytesMut) -> R) -> R {
     let mut chunk = COPY_CHUNK
         .try_with(|chunk| std::mem::take(&mut *chunk.borrow_mut()))
         .unwrap_or_default();
-    if chunk.capacity() < bytes {
-        chunk = BytesMut::with_capacity(COPY_CHUNK_BYTES);
+    if chunk.rest.capacity() < bytes {
+        let chunk_bytes = chunk
+            .next_bytes
+            .clamp(FIRST_COPY_CHUNK_BYTES, COPY_CHUNK_BYTES);
+        chunk.rest = BytesMut::with_capacity(chunk_bytes.max(bytes));
+        chunk.next_bytes = 2 * chunk_bytes;
     }
-    let copied = copy(&mut chunk);
+    let copied = copy(&mut chunk.rest);
     // Fails only during thread exit; the rest of the chunk is dropped then.
     let _ = COPY_CHUNK.try_with(|slot| *slot.borrow_mut() = chunk);
     copied

@@ -16,7 +16,7 @@ use crate::batch::Batch;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::Health;
-use crate::iter::{DbIterator, KeyBounds, KeyIterator, KeyRange};
+use crate::iter::{Cursor, DbIterator, KeyBounds, KeyIterator, KeyRange};
 use crate::options::DBOptions;
 use crate::report::MetricsSnapshot;
 use crate::snapshot::Snapshot;
@@ -113,18 +113,6 @@ impl DB {
         Ok(())
     }
 
-    /// Deletes every key in `range` (`start..end`) with one range tombstone
-    /// (O(1) to write, whatever the range holds), atomically: reads, every
-    /// iterator, snapshots taken after it and transactions see all of them
-    /// deleted. An empty range (`start >= end`) deletes nothing.
-    pub fn delete_range<K: AsRef<[u8]>>(&self, range: std::ops::Range<K>) -> Result<()> {
-        let mut batch = Batch::new();
-        batch.delete_range(range);
-        self.inner
-            .write_owned_batch(batch, WriteOptions::default())?;
-        Ok(())
-    }
-
     /// Adds a merge operand to `key`, resolved on read by the configured
     /// merge operator.
     pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
@@ -189,6 +177,27 @@ impl DB {
         DbIterator::latest(&self.inner, KeyBounds::prefix(prefix.as_ref()))
     }
 
+    /// A reusable cursor over the current state (later writes are not seen
+    /// until [`Cursor::refresh`]): seek, step both ways, seek again, with
+    /// no allocation per seek after the first; see [`Cursor`]. Fails when
+    /// the database is closed.
+    pub fn cursor(&self) -> Result<Cursor> {
+        Cursor::latest(&self.inner)
+    }
+
+    /// The entry with the smallest key, or `None` when the database holds
+    /// none: one seek from the front (deleted keys there are skipped), not a
+    /// scan. The value is returned as [`DB::get`] says.
+    pub fn first_key_value(&self) -> Result<Option<(Bytes, Bytes)>> {
+        self.cursor()?.into_first_entry()
+    }
+
+    /// The entry with the largest key, or `None` when the database holds
+    /// none: one seek from the back, not a scan.
+    pub fn last_key_value(&self) -> Result<Option<(Bytes, Bytes)>> {
+        self.cursor()?.into_last_entry()
+    }
+
     /// Every key in key order (values are not read or resolved); for a
     /// range or prefix, use `db.range(..).keys()` or `db.prefix(p).keys()`.
     pub fn keys(&self) -> KeyIterator {
@@ -214,6 +223,23 @@ impl DB {
     /// is flushed.
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+
+    /// Makes every write acknowledged before the call durable: when it
+    /// returns `Ok`, those writes survive a power failure, under every
+    /// [`SyncPolicy`](crate::SyncPolicy) (with `Never` or `Interval`, this is
+    /// how a caller decides when to pay for the `fdatasync`). No record is
+    /// written. Writes made with `disable_wal` are not covered (they are in
+    /// no log).
+    ///
+    /// Safe to call from many threads: calls share syncs, as a call that
+    /// finds nothing logged since the last sync (one in flight included,
+    /// which it waits for) syncs nothing. A failed sync turns the database
+    /// read-only and returns the error, as a failed sync of a write does;
+    /// after [`close`](Self::close) it fails with
+    /// [`Error::Closed`](crate::Error::Closed).
+    pub fn persist(&self) -> Result<()> {
+        self.inner.persist()
     }
 
     /// Compacts the user keys in `range` (everything for `..`) as they are

@@ -9,8 +9,7 @@
 //! public API. It parses no file format itself.
 //!
 //! - [`DBOptions`] (with presets) and [`DB::open`]; [`Error`];
-//! - writes: [`DB::put`], [`DB::delete`], [`DB::delete_range`], [`DB::merge`],
-//!   atomic [`Batch`]es
+//! - writes: [`DB::put`], [`DB::delete`], [`DB::merge`], atomic [`Batch`]es
 //!   through [`DB::write`] with [`WriteOptions`];
 //! - point reads: [`DB::get`], [`DB::multi_get`];
 //! - iteration at a consistent point: [`DB::iter`], [`DB::range`],
@@ -34,7 +33,6 @@ mod lifecycle;
 mod memtables;
 mod metrics;
 mod options;
-mod range_del;
 mod recovery;
 mod report;
 mod snapshot;
@@ -47,7 +45,7 @@ pub use batch::Batch;
 pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};
-pub use iter::{DbIterator, KeyIterator, KeyRange};
+pub use iter::{Cursor, DbIterator, KeyIterator, KeyRange};
 pub use metrics::OpMetrics;
 pub use options::{CompactionPolicy, DBOptions};
 pub use report::{LevelMetrics, MetricsSnapshot};

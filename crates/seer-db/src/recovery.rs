@@ -7,6 +7,18 @@
 //! to any more. It returns what it [`Recovered`]; the engine is built from
 //! that, so recovery knows nothing of it.
 //!
+//! Recovery reads before it writes: the manifest is replayed
+//! ([`VersionSet::load`]), the merge operator checked against the recorded
+//! one, every live table opened and every WAL segment read through under
+//! the configured recovery mode before the first byte is written (the
+//! fresh manifest, the replayed level-0 runs, a truncated torn tail, the
+//! removal of orphans and old segments). An open refused for damage or
+//! options leaves the directory as it found it (the `LOCK` file aside,
+//! created when missing), so another attempt with other options, or a
+//! repair tool, sees the original. A WAL that fills more than one memtable
+//! is read twice for that (the checking pass keeps one memtable at a time);
+//! one that fits in one memtable is read once.
+//!
 //! Replayed records are written to level 0 before the database
 //! takes writes, so the old segments (including any torn or, under
 //! point-in-time recovery, ignored ones) are obsolete and deleted, and the
@@ -33,14 +45,14 @@ use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SeqNo};
 use seer_memtable::Memtable;
 use seer_sstable::BlockCache;
-use seer_wal::{delete_segments_before, truncate_torn_tail, WalRecovery};
+use seer_wal::{delete_segments_before, truncate_torn_tail, WalRecovery, WalRecoveryReport};
 
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::level0::{executor_context, largest_seq, write_level0};
 use crate::memtables::insert_ops;
 use crate::options::DBOptions;
-use crate::tree::OpenVersionSet;
+use crate::tree::{open_tables, OpenVersionSet};
 
 /// What opening a database recovered: its locked directory, its tree with
 /// the tables open, and where the commit pipeline resumes.
@@ -72,12 +84,22 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
         initial_policy: options.initial_policy(),
         ..VersionSetOptions::default()
     };
-    let (versions, report) = VersionSet::open(Arc::clone(&fs), path, version_options)?;
-    remove_orphans(fs.as_ref(), path, &report)?;
-    check_merge_operator(options, versions.merge_operator_name())?;
+
+    // Reads: everything that can refuse the database, before any write.
+    let loaded = VersionSet::load(Arc::clone(&fs), path, version_options)?;
+    check_merge_operator(options, loaded.merge_operator_name())?;
     let cache = (options.block_cache_capacity_bytes > 0)
         .then(|| Arc::new(BlockCache::new(options.block_cache_capacity_bytes)));
+    let tables = open_tables(fs.as_ref(), path, loaded.version(), cache.as_ref())?;
+    let mut filled_count = 0_usize;
+    let checked = replay_wal(fs.as_ref(), path, options, loaded.log_number(), &mut |_| {
+        filled_count += 1;
+        Ok(())
+    })?;
 
+    // Writes.
+    remove_orphans(fs.as_ref(), path, loaded.report())?;
+    let (versions, report) = loaded.start()?;
     let version = versions.current();
     let mut level0 = ReplayLevel0 {
         // No snapshot is live while the database opens.
@@ -88,16 +110,25 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
         edit: VersionEdit::new(),
         largest_seq: 0,
     };
-    let replayed_last_seq = replay_wal(
-        fs.as_ref(),
-        path,
-        options,
-        versions.log_number(),
-        &mut level0,
-    )?;
+    let replayed = if filled_count == 0 {
+        checked
+    } else {
+        replay_wal(
+            fs.as_ref(),
+            path,
+            options,
+            versions.log_number(),
+            &mut |memtable| level0.write(memtable),
+        )?
+    };
+    level0.write(&replayed.last_memtable)?;
+    log_wal_replay(&replayed.report);
+    if let Some(torn) = &replayed.report.torn_tail {
+        truncate_torn_tail(fs.as_ref(), torn)?;
+    }
     let last_seq = versions
         .last_seq()
-        .max(replayed_last_seq)
+        .max(replayed.report.last_seq.unwrap_or(0))
         .max(tables_last_seq(&version))
         .max(level0.largest_seq);
     let mut edit = level0.edit;
@@ -109,7 +140,7 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
     delete_segments_before(fs.as_ref(), path, segment)?;
 
     let recorded_policy = (!report.created).then(|| versions.policy());
-    let tree = OpenVersionSet::new(Arc::clone(&fs), path, cache.clone(), versions)?;
+    let tree = OpenVersionSet::new(Arc::clone(&fs), path, cache.clone(), versions, tables)?;
     tracing::info!(last_seq, segment, "database recovered");
     Ok(Recovered {
         dir,
@@ -159,17 +190,23 @@ impl ReplayLevel0<'_> {
     }
 }
 
+/// What reading the WAL found: the report and the last memtable (never
+/// handed to `on_full`).
+struct WalReplay {
+    report: WalRecoveryReport,
+    last_memtable: Arc<Memtable>,
+}
+
 /// Replays every segment numbered `log_number` or above into memtables of
-/// the configured capacity, each handed to `level0` when it fills and the
-/// last one at the end; returns the last sequence number replayed (0 when
-/// none was).
+/// the configured capacity, each handed to `on_full` when it fills; the
+/// last one is returned with the report.
 fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
     options: &DBOptions,
     log_number: u64,
-    level0: &mut ReplayLevel0<'_>,
-) -> Result<SeqNo> {
+    on_full: &mut dyn FnMut(&Arc<Memtable>) -> Result<()>,
+) -> Result<WalReplay> {
     let new_memtable = || {
         Arc::new(Memtable::new(
             options.memtable_partitions,
@@ -182,15 +219,20 @@ fn replay_wal(
         let (seq, write) = record.into_write();
         insert_ops(&memtable, seq, write.ops())?;
         if memtable.should_flush() {
-            level0.write(&memtable)?;
+            on_full(&memtable)?;
             memtable = new_memtable();
         }
     }
-    level0.write(&memtable)?;
-    let report = recovery.into_report();
+    Ok(WalReplay {
+        report: recovery.into_report(),
+        last_memtable: memtable,
+    })
+}
+
+/// Logs what WAL replay found: a torn tail, an early stop, skipped bytes.
+fn log_wal_replay(report: &WalRecoveryReport) {
     if let Some(torn) = &report.torn_tail {
         tracing::warn!(file = %torn.file.display(), offset = torn.offset, "truncating a torn WAL tail");
-        truncate_torn_tail(fs, torn)?;
     }
     if let Some(stop) = &report.stopped_at {
         tracing::warn!(file = %stop.file.display(), offset = stop.offset, detail = %stop.detail, "WAL replay stopped early (point in time)");
@@ -199,7 +241,6 @@ fn replay_wal(
         tracing::warn!(file = %skipped.file.display(), start = skipped.start, end = skipped.end, "skipped damaged WAL bytes");
     }
     tracing::info!(segments = ?report.segments, records = report.records_count, "WAL replayed");
-    Ok(report.last_seq.unwrap_or(0))
 }
 
 fn tables_last_seq(version: &Version) -> SeqNo {
@@ -212,7 +253,7 @@ fn tables_last_seq(version: &Version) -> SeqNo {
 
 /// A database written with one merge operator must not be read with
 /// another.
-fn check_merge_operator(options: &DBOptions, recorded: Option<String>) -> Result<()> {
+fn check_merge_operator(options: &DBOptions, recorded: Option<&str>) -> Result<()> {
     match (recorded, options.merge_operator_ref()) {
         (Some(recorded), Some(configured)) if recorded != configured.name() => {
             Err(Error::invalid(format!(

@@ -12,7 +12,7 @@ use seer_core::SeqNo;
 
 use crate::engine::{Engine, PinnedView};
 use crate::error::Result;
-use crate::iter::{DbIterator, KeyBounds, KeyRange};
+use crate::iter::{Cursor, DbIterator, KeyBounds, KeyRange};
 
 /// A read-only view of the database as of its creation: later writes are
 /// not seen by its reads or iterators.
@@ -63,6 +63,25 @@ impl Snapshot {
     /// snapshot.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> DbIterator {
         self.iterator(KeyBounds::prefix(prefix.as_ref()))
+    }
+
+    /// A reusable cursor over the snapshot; see [`Cursor`]
+    /// ([`Cursor::refresh`] keeps it on the snapshot). Fails when the
+    /// database is closed.
+    pub fn cursor(&self) -> Result<Cursor> {
+        Cursor::of_snapshot(&self.db, self.pinned.clone())
+    }
+
+    /// The entry with the smallest key as of the snapshot, or `None`: one
+    /// seek from the front, not a scan.
+    pub fn first_key_value(&self) -> Result<Option<(Bytes, Bytes)>> {
+        self.cursor()?.into_first_entry()
+    }
+
+    /// The entry with the largest key as of the snapshot, or `None`: one
+    /// seek from the back, not a scan.
+    pub fn last_key_value(&self) -> Result<Option<(Bytes, Bytes)>> {
+        self.cursor()?.into_last_entry()
     }
 
     fn iterator(&self, bounds: KeyBounds) -> DbIterator {

@@ -34,8 +34,6 @@ pub(crate) struct OpenVersion {
     /// whose WAL segment is below it is flushed into `version`'s tables, so
     /// a reader that loaded it before this one must skip it.
     pub log_number: u64,
-    /// The range tombstones of every table, fragmented together.
-    pub range_tombstones: Arc<seer_core::FragmentedTombstones>,
 }
 
 impl OpenVersion {
@@ -43,7 +41,6 @@ impl OpenVersion {
     /// `log_number`.
     fn new(version: Arc<Version>, tables: HashMap<u64, Arc<Table>>, log_number: u64) -> Self {
         Self {
-            range_tombstones: crate::range_del::tree_tombstones(&tables),
             version,
             tables,
             log_number,
@@ -69,18 +66,23 @@ pub(crate) struct OpenVersionSet {
 }
 
 impl OpenVersionSet {
-    /// Opens the tables of `versions`' current version.
+    /// Opens the tables of `versions`' current version that `opened` (the
+    /// tables recovery opened before its first write) lacks.
     pub(crate) fn new(
         fs: SharedFileSystem,
         dir: &Path,
         cache: Option<Arc<BlockCache>>,
         versions: VersionSet,
+        mut opened: HashMap<u64, Arc<Table>>,
     ) -> Result<Self> {
         let version = versions.current();
         let log_number = versions.log_number();
         let mut tables = HashMap::new();
         for (_, meta) in version.tables() {
-            let table = open_table(fs.as_ref(), dir, meta.file_number, cache.clone())?;
+            let table = match opened.remove(&meta.file_number) {
+                Some(table) => table,
+                None => open_table(fs.as_ref(), dir, meta.file_number, cache.clone())?,
+            };
             tables.insert(meta.file_number, table);
         }
         Ok(Self {
@@ -169,6 +171,22 @@ impl OpenVersionSet {
     ) -> seer_compaction::Result<seer_compaction::manifest::ManifestVerification> {
         self.versions.verify()
     }
+}
+
+/// Opens every table of `version`, by file number.
+pub(crate) fn open_tables(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    version: &Version,
+    cache: Option<&Arc<BlockCache>>,
+) -> Result<HashMap<u64, Arc<Table>>> {
+    version
+        .tables()
+        .map(|(_, meta)| {
+            let table = open_table(fs, dir, meta.file_number, cache.cloned())?;
+            Ok((meta.file_number, table))
+        })
+        .collect()
 }
 
 /// Opens table `number` of `dir`.

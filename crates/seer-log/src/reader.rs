@@ -11,7 +11,10 @@
 //! starts anywhere after it and either
 //!
 //! - the damaged unit is incomplete: the file header or the frame header is
-//!   cut, or the frame's declared `len` runs past the end of the file (and
+//!   cut (a file header whose start is followed only by zeros to the end
+//!   of a longer file counts as cut: its write was cut short after the
+//!   writer reserved the space), or the frame's declared `len` runs past
+//!   the end of the file (and
 //!   the frame is not a whole final frame whose `len` field alone is
 //!   damaged, which its checksum tells: see
 //!   `frame::is_whole_final_frame_with_damaged_len`); or
@@ -191,8 +194,7 @@ impl LogReader {
                 return Err(LogError::corruption(&reader.path, 0, detail));
             }
             Err(detail) => {
-                let looks_torn = reader.bytes.len() < LOG_HEADER_BYTES || reader.is_zero_from(0);
-                reader.damaged(0, detail, looks_torn)?;
+                reader.damaged(0, detail, reader.header_looks_torn())?;
             }
         }
         Ok(reader)
@@ -458,6 +460,17 @@ impl LogReader {
     }
 
     /// Whether every byte from `offset` to the end of the file is zero.
+    /// Whether a bad file header is a torn write: cut short (the file ends
+    /// inside it), all zero, or a start of it followed by nothing but zeros
+    /// up to the end of a longer file (the creation's write of the header
+    /// was cut by a power loss, and the space the writer reserved before
+    /// it reads as zeros).
+    fn header_looks_torn(&self) -> bool {
+        self.bytes.len() < LOG_HEADER_BYTES
+            || self.is_zero_from(0)
+            || (self.bytes.len() > LOG_HEADER_BYTES && self.zero_tail_start < LOG_HEADER_BYTES)
+    }
+
     fn is_zero_from(&self, offset: usize) -> bool {
         offset >= self.zero_tail_start
     }
@@ -685,6 +698,20 @@ mod tests {
         let half = bytes.len() - 32;
         damaged[half..].fill(0);
         assert_damaged_final_frame(&damaged, &[b"aaaa"], second as u64);
+    }
+
+    /// Found by `durability_io_errors` (seed 8253012344481326164): a WAL
+    /// segment created with a reservation whose header write a power loss
+    /// cut short read as corruption at byte 0, failing the reopen.
+    #[test]
+    fn a_header_cut_short_before_reserved_zeros_is_a_torn_tail() {
+        let fs = FaultFileSystem::new();
+        let header = write_log(&fs, &[]);
+        for kept_bytes in 1..LOG_HEADER_BYTES {
+            let mut torn = header[..kept_bytes].to_vec();
+            torn.resize(4096, 0);
+            assert_torn(&torn, &[], 0);
+        }
     }
 
     #[test]

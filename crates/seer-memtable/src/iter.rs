@@ -3,8 +3,9 @@
 //!
 //! A partition cursor is a position in its arena skip list that holds the
 //! list alive ([`ListCursor`]): `key()` and `value()` borrow the node in the
-//! arena, `next` is one pointer load, `prev` a few (a walk from the node's
-//! level-0 back hint, see `skiplist`). Nothing is copied or allocated per entry; the
+//! arena, `next` is one pointer load, `prev` mostly a pop from the cursor's
+//! backward window (a search refills it every ~16 steps, see `skiplist`).
+//! Nothing is copied or allocated per entry; the
 //! bounds are encoded once per iterator and shared by its cursors.
 
 use std::convert::Infallible;

@@ -25,17 +25,16 @@
 //!   never removed, so it stays a predecessor). A node becomes visible when
 //!   its level-0 link is published (`Release`); readers follow next pointers
 //!   with `Acquire` and never wait;
-//! - the level-0 back hints that make `prev` cheap: a node's
-//!   `prev_hint` is set to its level-0 predecessor before the node is
-//!   published, and after the level-0 link the successor's hint is moved
-//!   from that predecessor to the new node with one compare-and-swap. A
-//!   hint is never exact by contract, only *before* its node: `prev` walks
-//!   level 0 forward from it to the node (at most
-//!   [`PREV_HINT_STEPS_MAX`] steps, else it searches from the top), so a
-//!   stale hint (two inserts before one node racing) costs steps, never a
-//!   wrong answer;
 //! - reads borrowing the list ([`Entry`]) and the owning [`ListCursor`]
-//!   that holds the list alive through an `Arc`.
+//!   that holds the list alive through an `Arc`. Nodes have no back
+//!   pointers (they would cost 8 bytes an entry and push a small node past
+//!   one cache line); instead a cursor stepping back searches for its
+//!   node's predecessor only down to level [`BACK_WINDOW_LEVEL`] and walks
+//!   level 0 from there, keeping the nodes it passes (about
+//!   4^`BACK_WINDOW_LEVEL`) on a stack of its own, so the next `prev`s pop
+//!   one each: a search per window instead of per step. Nodes are never
+//!   removed, so a stacked node stays valid; one inserted after the window
+//!   was taken is not seen, as after any positioning.
 //!
 //! Nodes are never removed or changed after publication (besides their next
 //! pointers), so a reader holding a node pointer while the list is alive
@@ -69,10 +68,10 @@ use crate::key::{user_key_prefix, Target};
 /// entries per partition before searches slow down.
 pub(crate) const MAX_HEIGHT: usize = 12;
 
-/// The most level-0 steps `prev` walks forward from a node's back hint
-/// before it searches from the top instead (a hint goes stale only when
-/// inserts before one node race).
-const PREV_HINT_STEPS_MAX: usize = 8;
+/// The level a backward step's search stops at: the level-0 walk from
+/// there passes about 4^2 = 16 nodes, which the cursor keeps for the next
+/// steps back.
+const BACK_WINDOW_LEVEL: usize = 2;
 
 /// The fixed part of a node; the tower and the key follow it in the same
 /// arena allocation.
@@ -84,10 +83,6 @@ struct Node {
     key_len: u32,
     /// Levels in the tower, `1..=MAX_HEIGHT`.
     height: u32,
-    /// The level-0 back hint: null (the head) or a published node that
-    /// sorts before this one, usually its predecessor; see
-    /// [`SkipList::predecessor`].
-    prev_hint: AtomicPtr<Node>,
 }
 
 /// Alignment of every node and block.
@@ -369,11 +364,6 @@ impl SkipList {
                 // levels; until it is linked at `level` no other thread reads
                 // its next pointer there.
                 unsafe { tower(node, level) }.store(next, Ordering::Relaxed);
-                if level == 0 {
-                    // SAFETY: as above: the node is not yet published, and
-                    // its fixed part was written by `allocate_node`.
-                    unsafe { &(*node).prev_hint }.store(prev, Ordering::Relaxed);
-                }
                 let swapped = self.next_slot(prev, level).compare_exchange(
                     next,
                     node,
@@ -381,9 +371,6 @@ impl SkipList {
                     Ordering::Relaxed,
                 );
                 if swapped.is_ok() {
-                    if level == 0 {
-                        self.move_back_hint(next, prev, node);
-                    }
                     break;
                 }
                 splice[level] = self.find_link(prev, level, &target);
@@ -422,7 +409,6 @@ impl SkipList {
                 prefix: user_key_prefix(user_key),
                 key_len,
                 height: height as u32,
-                prev_hint: AtomicPtr::new(ptr::null_mut()),
             });
             for level in 0..height {
                 tower_slot(node, level).write(AtomicPtr::new(ptr::null_mut()));
@@ -437,47 +423,6 @@ impl SkipList {
             );
         }
         node
-    }
-
-    /// After `node` was linked at level 0 between `prev` and `next` (null:
-    /// the end), moves the back hint of `next` from `prev` to `node`. If an
-    /// insert racing between them moved it already, the hint stays: every
-    /// candidate sorts before `next`, which is all a hint promises.
-    fn move_back_hint(&self, next: *mut Node, prev: *mut Node, node: *mut Node) {
-        if next.is_null() {
-            return;
-        }
-        // SAFETY: `next` is a published node of this list (it was the
-        // level-0 successor the link swapped in front of), alive with it.
-        let hint = unsafe { &(*next).prev_hint };
-        // Release: a reader that loads `node` from the hint also sees it
-        // written (it was published, by the level-0 link, before this).
-        let _ = hint.compare_exchange(prev, node, Ordering::Release, Ordering::Relaxed);
-    }
-
-    /// The level-0 predecessor of the published `node` (null: the head):
-    /// a walk forward from its back hint, or a search from the top when the
-    /// hint is more than [`PREV_HINT_STEPS_MAX`] steps behind.
-    fn predecessor(&self, node: NonNull<Node>) -> *mut Node {
-        // SAFETY: `node` is a published node of this list, alive with it;
-        // its hint (Acquire) is null or a published node before it.
-        let mut before = unsafe { node.as_ref() }.prev_hint.load(Ordering::Acquire);
-        for _ in 0..PREV_HINT_STEPS_MAX {
-            let next = self.next_slot(before, 0).load(Ordering::Acquire);
-            if next == node.as_ptr() {
-                return before;
-            }
-            if next.is_null() {
-                break;
-            }
-            before = next;
-        }
-        let target = Entry {
-            node,
-            list: PhantomData,
-        }
-        .target();
-        self.last_where(|candidate| compare(candidate, &target) == KeyOrdering::Less)
     }
 
     /// The slot holding the successor of `prev` (null: the head) at `level`.
@@ -558,6 +503,27 @@ impl SkipList {
     /// The last entry before `target`.
     fn seek_before(&self, target: &Target<'_>) -> Option<Entry<'_>> {
         Entry::new(self.last_where(|node| compare(node, target) == KeyOrdering::Less))
+    }
+
+    /// The nodes before `target` from the last one at level
+    /// [`BACK_WINDOW_LEVEL`] on, in list order, pushed onto `window`
+    /// (emptied first): its last node is the predecessor of `target`.
+    fn window_before(&self, target: &Target<'_>, window: &mut Vec<NonNull<Node>>) {
+        window.clear();
+        let top = self.height.load(Ordering::Relaxed);
+        let mut prev = ptr::null_mut();
+        for level in (BACK_WINDOW_LEVEL.min(top - 1)..top).rev() {
+            prev = self.find_link(prev, level, target).prev;
+        }
+        window.extend(NonNull::new(prev));
+        loop {
+            let next = self.next_slot(prev, 0).load(Ordering::Acquire);
+            if next.is_null() || compare(next, target) != KeyOrdering::Less {
+                return;
+            }
+            window.extend(NonNull::new(next));
+            prev = next;
+        }
     }
 
     /// The smallest entry.
@@ -737,6 +703,9 @@ pub(crate) struct ListCursor {
     list: Arc<SkipList>,
     /// The current node, `None` when not positioned.
     node: Option<NonNull<Node>>,
+    /// Nodes before `node` in list order (the nearest last), left by the
+    /// last backward search for `prev` to pop; emptied by every other move.
+    window: Vec<NonNull<Node>>,
 }
 
 // SAFETY: the cursor only reads published nodes, which are immutable apart
@@ -757,7 +726,11 @@ impl std::fmt::Debug for ListCursor {
 impl ListCursor {
     /// An unpositioned cursor over `list`.
     pub(crate) fn new(list: Arc<SkipList>) -> Self {
-        Self { list, node: None }
+        Self {
+            list,
+            node: None,
+            window: Vec::new(),
+        }
     }
 
     /// The current entry.
@@ -770,53 +743,74 @@ impl ListCursor {
 
     /// Leaves the cursor unpositioned.
     pub(crate) fn clear(&mut self) {
-        self.node = None;
+        self.move_to(None);
+    }
+
+    /// To `node`, forgetting the backward window (any move but `prev`).
+    fn move_to(&mut self, node: Option<NonNull<Node>>) {
+        self.node = node;
+        self.window.clear();
     }
 
     /// To the first entry at or after `target`.
     pub(crate) fn seek(&mut self, target: &Target<'_>) {
-        self.node = self.list.seek(target).map(|entry| entry.node);
+        let node = self.list.seek(target).map(|entry| entry.node);
+        self.move_to(node);
     }
 
     /// To the first entry after `target`.
     pub(crate) fn seek_after(&mut self, target: &Target<'_>) {
-        self.node = self.list.seek_after(target).map(|entry| entry.node);
+        let node = self.list.seek_after(target).map(|entry| entry.node);
+        self.move_to(node);
     }
 
     /// To the last entry at or before `target`.
     pub(crate) fn seek_at_or_before(&mut self, target: &Target<'_>) {
-        self.node = self.list.seek_at_or_before(target).map(|entry| entry.node);
+        let node = self.list.seek_at_or_before(target).map(|entry| entry.node);
+        self.move_to(node);
     }
 
     /// To the last entry before `target`.
     pub(crate) fn seek_before(&mut self, target: &Target<'_>) {
-        self.node = self.list.seek_before(target).map(|entry| entry.node);
+        let node = self.list.seek_before(target).map(|entry| entry.node);
+        self.move_to(node);
     }
 
     /// To the smallest entry.
     pub(crate) fn seek_to_first(&mut self) {
-        self.node = self.list.first().map(|entry| entry.node);
+        let node = self.list.first().map(|entry| entry.node);
+        self.move_to(node);
     }
 
     /// To the largest entry.
     pub(crate) fn seek_to_last(&mut self) {
-        self.node = self.list.last().map(|entry| entry.node);
+        let node = self.list.last().map(|entry| entry.node);
+        self.move_to(node);
     }
 
     /// To the next entry (one pointer load); stays unpositioned if it was.
     pub(crate) fn next(&mut self) {
-        self.node = self
-            .entry()
-            .and_then(|entry| entry.next())
-            .map(|entry| entry.node);
+        let next = self.entry().and_then(|entry| entry.next()).map(|e| e.node);
+        self.node = next;
+        self.window.clear();
     }
 
-    /// To the previous entry (a few pointer loads from the node's back
-    /// hint); stays unpositioned if it was.
+    /// To the previous entry: the top of the backward window, or, when it
+    /// is empty, a search down to [`BACK_WINDOW_LEVEL`] that refills it;
+    /// stays unpositioned if it was.
     pub(crate) fn prev(&mut self) {
-        self.node = self
-            .node
-            .and_then(|node| NonNull::new(self.list.predecessor(node)));
+        let Some(node) = self.node else {
+            return;
+        };
+        if self.window.is_empty() {
+            let target = Entry {
+                node,
+                list: PhantomData,
+            }
+            .target();
+            self.list.window_before(&target, &mut self.window);
+        }
+        self.node = self.window.pop();
     }
 }
 
@@ -907,24 +901,16 @@ mod tests {
     }
 
     #[test]
-    fn prev_walks_back_from_exact_stale_and_far_back_hints() {
-        let user_keys: Vec<[u8; 2]> = (0..40u8).map(|i| [b'k', i]).collect();
+    fn prev_walks_back_through_windows_and_misses_only_later_inserts() {
+        let user_keys: Vec<[u8; 2]> = (0..120u8).map(|i| [b'k', i * 2]).collect();
         let list = Arc::new(SkipList::new(1 << 12));
-        for (i, user_key) in user_keys.iter().enumerate().rev() {
-            assert!(list.insert(user_key, 1, Bytes::new(), 1 + i % 3));
-        }
-        let node_of = |user_key: &[u8]| list.seek(&Target::new(user_key, 1)).unwrap().node;
-        // Stale: the hint of k39 points 5 nodes back; far: k30's points to
-        // the head, more than PREV_HINT_STEPS_MAX steps back.
-        let stale = node_of(&user_keys[34]).as_ptr();
-        // SAFETY (test): the nodes are published and the list is alive.
-        unsafe {
-            (*node_of(&user_keys[39]).as_ptr())
-                .prev_hint
-                .store(stale, Ordering::Release);
-            (*node_of(&user_keys[30]).as_ptr())
-                .prev_hint
-                .store(ptr::null_mut(), Ordering::Release);
+        for (i, user_key) in user_keys.iter().enumerate() {
+            assert!(list.insert(
+                user_key,
+                1,
+                Bytes::new(),
+                height_from_hash(i as u64 * 7 + 1)
+            ));
         }
         let mut cursor = ListCursor::new(Arc::clone(&list));
         cursor.seek_to_last();
@@ -932,9 +918,27 @@ mod tests {
         while let Some(entry) = cursor.entry() {
             backward.push(entry.user_key_and_trailer().0.to_vec());
             cursor.prev();
+            if backward.len() == 60 {
+                // Taken after the window: skipped by the walk back through
+                // it, seen by the next search (or a new positioning).
+                assert!(list.insert(&[b'k', 119 - 2 * 2], 1, Bytes::new(), 1));
+            }
         }
-        let expected: Vec<Vec<u8>> = user_keys.iter().rev().map(|k| k.to_vec()).collect();
+        let mut expected: Vec<Vec<u8>> = user_keys.iter().rev().map(|k| k.to_vec()).collect();
+        let later = vec![b'k', 115];
+        let seen_later = backward.contains(&later);
+        if seen_later {
+            let at = expected.iter().position(|k| k < &later).unwrap();
+            expected.insert(at, later);
+        }
         assert_eq!(backward, expected);
+        cursor.seek_to_last();
+        cursor.next();
+        cursor.prev();
+        assert!(
+            cursor.entry().is_none(),
+            "prev from the end stays unpositioned"
+        );
     }
 
     #[test]

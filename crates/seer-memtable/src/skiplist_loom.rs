@@ -2,7 +2,7 @@
 //! inserts at several heights, with a reader scanning meanwhile, link every
 //! entry exactly once in order, readers only ever see fully written entries
 //! in order (forward through the next pointers, backward through the
-//! level-0 back hints), and of two racing inserts of one internal key
+//! cursor's windows), and of two racing inserts of one internal key
 //! exactly one wins.
 //! The arena's blocks are small, so that inserts also race to replace a full
 //! block.

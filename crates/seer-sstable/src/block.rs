@@ -116,6 +116,39 @@ struct EntryHeader {
     header_len: usize,
 }
 
+/// One entry of a [`RegionCache`]: where it lies and where its full key
+/// starts in the cache's key bytes.
+#[derive(Debug, Clone, Copy)]
+struct CachedEntry {
+    offset: usize,
+    value_start: usize,
+    value_end: usize,
+    key_start: usize,
+}
+
+/// The entries of one restart region before the cursor, decoded by a
+/// backward step, so that the steps back through the region pop one each
+/// instead of parsing the region from its restart point again (RocksDB's
+/// block iterator keeps such a cache for `Prev`). An entry is used only if
+/// it ends where the current entry starts, so the cache is never wrong,
+/// only unused; its buffers move from block to block with the cursor.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RegionCache {
+    /// The restart region the entries lie in.
+    restart_index: usize,
+    /// Entries in block order.
+    entries: Vec<CachedEntry>,
+    /// Their full keys, one after another.
+    keys: Vec<u8>,
+}
+
+impl RegionCache {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.keys.clear();
+    }
+}
+
 /// A cursor over the entries of one block (public only with the
 /// `block-api` feature, for the block fuzz harness in seer-testkit).
 #[derive(Debug, Clone)]
@@ -133,6 +166,8 @@ pub struct BlockIter {
     key: KeyBuf,
     value_start: usize,
     value_end: usize,
+    /// The entries before the cursor in its restart region (backward).
+    region: RegionCache,
 }
 
 impl BlockIter {
@@ -172,7 +207,21 @@ impl BlockIter {
             key: KeyBuf::new(),
             value_start: 0,
             value_end: 0,
+            region: RegionCache::default(),
         })
+    }
+
+    /// Takes over the backward cache's buffers of a cursor over another
+    /// block (emptied), so that stepping back across blocks does not
+    /// allocate them again.
+    pub(crate) fn reuse_region_cache(&mut self, mut region: RegionCache) {
+        region.clear();
+        self.region = region;
+    }
+
+    /// The backward cache, for [`Self::reuse_region_cache`].
+    pub(crate) fn into_region_cache(self) -> RegionCache {
+        self.region
     }
 
     /// Whether the cursor is on an entry.
@@ -278,6 +327,10 @@ impl BlockIter {
 
     fn prev_inner(&mut self) -> BlockResult<()> {
         let original = self.current;
+        if self.pop_cached_before(original) {
+            return Ok(());
+        }
+        self.region.clear();
         while self.restart_point(self.restart_index)? >= original {
             if self.restart_index == 0 {
                 self.invalidate();
@@ -286,6 +339,7 @@ impl BlockIter {
             self.restart_index -= 1;
         }
         self.seek_to_restart(self.restart_index)?;
+        self.region.restart_index = self.restart_index;
         loop {
             if !self.parse_next()? {
                 return Err(self.misaligned(original));
@@ -293,12 +347,39 @@ impl BlockIter {
             if self.next_offset >= original {
                 break;
             }
+            self.region.entries.push(CachedEntry {
+                offset: self.current,
+                value_start: self.value_start,
+                value_end: self.value_end,
+                key_start: self.region.keys.len(),
+            });
+            self.region.keys.extend_from_slice(&self.key);
         }
         if self.next_offset == original {
             Ok(())
         } else {
             Err(self.misaligned(original))
         }
+    }
+
+    /// Moves to the cached entry that ends at `original`, if there is one.
+    fn pop_cached_before(&mut self, original: usize) -> bool {
+        let Some(entry) = self.region.entries.last().copied() else {
+            return false;
+        };
+        if entry.value_end != original {
+            return false;
+        }
+        self.region.entries.pop();
+        self.key
+            .replace_tail(0, &self.region.keys[entry.key_start..]);
+        self.region.keys.truncate(entry.key_start);
+        self.current = entry.offset;
+        self.value_start = entry.value_start;
+        self.value_end = entry.value_end;
+        self.next_offset = entry.value_end;
+        self.restart_index = self.region.restart_index;
+        true
     }
 
     fn misaligned(&self, original: usize) -> LocalCorruption {
@@ -487,6 +568,39 @@ mod tests {
             assert_eq!(iter.key(), key(0));
             iter.seek(&key(99)).unwrap();
             assert!(!iter.valid());
+        }
+    }
+
+    #[test]
+    fn backward_steps_from_the_region_cache_agree_with_forward_ones_after_any_move() {
+        for interval in [1, 4, 16] {
+            let mut iter = BlockIter::new(build(50, interval)).unwrap();
+            // Zig-zag: a few steps back (filling the cache), one forward, a
+            // seek, then back again; each position checked against its index.
+            for start in [49u32, 30, 17, 3] {
+                iter.seek(&key(start * 2)).unwrap();
+                let mut at = start;
+                for step in 0..12u32 {
+                    if step % 5 == 4 && at < 49 {
+                        iter.next().unwrap();
+                        at += 1;
+                    } else if at > 0 {
+                        iter.prev().unwrap();
+                        at -= 1;
+                    }
+                    assert_eq!(iter.key(), key(at * 2), "interval {interval} start {start}");
+                    assert_eq!(iter.value_slice(), format!("v{at}").as_bytes());
+                }
+            }
+            // A cache handed to another block is emptied first.
+            let mut other = BlockIter::new(build(10, interval)).unwrap();
+            other.reuse_region_cache(iter.into_region_cache());
+            other.seek_to_last().unwrap();
+            for i in (0..10).rev() {
+                assert_eq!(other.key(), key(i * 2));
+                other.prev().unwrap();
+            }
+            assert!(!other.valid());
         }
     }
 

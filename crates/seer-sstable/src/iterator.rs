@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::{InternalIterator, InternalKey, MAX_SEQ, TRAILER_BYTES};
 
-use crate::block::BlockIter;
+use crate::block::{BlockIter, RegionCache};
 use crate::error::{Error, Result};
 use crate::table::Table;
 
@@ -20,6 +20,9 @@ use crate::table::Table;
 pub(crate) struct TableCursor {
     block_index: usize,
     block: Option<BlockIter>,
+    /// The backward cache's buffers while no block is loaded, handed to
+    /// the next block loaded (so stepping back allocates them once).
+    spare_region: RegionCache,
 }
 
 impl TableCursor {
@@ -42,7 +45,9 @@ impl TableCursor {
     }
 
     pub(crate) fn invalidate(&mut self) {
-        self.block = None;
+        if let Some(block) = self.block.take() {
+            self.spare_region = block.into_region_cache();
+        }
     }
 
     pub(crate) fn seek_to_first(&mut self, table: &Table) -> Result<()> {
@@ -126,11 +131,12 @@ impl TableCursor {
         block_index: usize,
         position: impl FnOnce(&mut BlockIter) -> Result<(), crate::error::LocalCorruption>,
     ) -> Result<()> {
-        self.block = None;
+        self.invalidate();
         if block_index >= table.data_block_count() {
             return Ok(());
         }
         let mut block = table.block_iter(block_index)?;
+        block.reuse_region_cache(std::mem::take(&mut self.spare_region));
         self.block_index = block_index;
         position(&mut block).map_err(|e| table.block_error(block_index, e))?;
         self.block = Some(block);
@@ -171,6 +177,15 @@ impl TableIterator {
     /// The table iterated.
     pub fn table(&self) -> &Arc<Table> {
         &self.table
+    }
+
+    /// Moves the iterator to `table` (same bounds), unpositioned, keeping
+    /// its buffers: a run's cursor stepping from table to table reuses one
+    /// iterator.
+    pub fn retarget(&mut self, table: Arc<Table>) {
+        self.table = table;
+        self.cursor.invalidate();
+        self.value = Bytes::new();
     }
 
     fn below_lower(&self, user_key: &[u8]) -> bool {

@@ -15,8 +15,13 @@
 //! - [`model`]: the `BTreeMap` model of the database's contents with
 //!   string-append merge semantics;
 //! - [`forwarding_fs`]: a file system that forwards every call to another
-//!   one, with hooks on file creation and removal.
+//!   one, with hooks on file creation and removal;
+//! - [`alloc_count`]: a global allocator counting each thread's heap
+//!   allocations, for the allocation-count tests (the kit's one `unsafe`
+//!   block, forwarding to the system allocator).
 
+#[allow(unsafe_code)]
+pub mod alloc_count;
 pub mod corpus;
 pub mod datadriven;
 pub mod forwarding_fs;

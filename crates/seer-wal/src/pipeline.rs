@@ -16,6 +16,12 @@
 //! `fdatasync` need not also commit a size change; the unused reservation
 //! is cut off when a segment is retired by a roll and at close.
 //!
+//! A persist request ([`CommitPipeline::persist`]) is a group member
+//! without a record: the leader takes it into its group with the writes
+//! queued around it, and the group syncs once after its append, so
+//! persist calls and synced writes queued together share one `fdatasync`
+//! (none when nothing was appended since the last sync).
+//!
 //! Rolling to a new segment and explicit syncs travel through the same
 //! queue, so they happen between groups, never inside one. A failed append,
 //! sync or apply fails the whole group and *poisons* the pipeline: every
@@ -182,10 +188,20 @@ struct Submitted {
     frame_bytes: usize,
 }
 
-/// A queued request: a write, or (`None`) a roll or sync that its caller
-/// performs itself once it leads.
+/// What a queued request asks for.
+enum Request {
+    /// Commit a write.
+    Write(Submitted),
+    /// Make every write logged before it durable: a group member without a
+    /// record that asks for its group's sync (see [`CommitPipeline::persist`]).
+    Persist,
+    /// A roll or sync that its caller performs itself once it leads.
+    Control,
+}
+
+/// A queued request.
 struct Pending {
-    write: Option<Submitted>,
+    request: Request,
     /// Where the requester sleeps; `None` for the request of a caller that
     /// led at once (the current leader, which reads its outcome directly).
     slot: Option<Arc<Slot>>,
@@ -197,6 +213,15 @@ struct Member {
     slot: Option<Arc<Slot>>,
     logged: bool,
     sync: bool,
+}
+
+/// One commit group, as its leader holds it: the writes with their
+/// sequence numbers, their bookkeeping, and the persist requests it
+/// answers.
+struct Group {
+    entries: Vec<Sequenced>,
+    members: Vec<Member>,
+    persisters: Vec<Option<Arc<Slot>>>,
 }
 
 /// Delivers a request's outcome: to its sleeping requester, or (no slot) to
@@ -245,6 +270,9 @@ struct State {
     /// once they have grown.
     group: Vec<Sequenced>,
     members: Vec<Member>,
+    /// The wait slots of a group's persist requests (`None`: the leader's
+    /// own), lent to each leader like `group`.
+    persisters: Vec<Option<Arc<Slot>>>,
     /// Members of the last group formed (the gathering yield's yardstick).
     last_group_count: usize,
 }
@@ -309,6 +337,7 @@ impl<A: Apply> CommitPipeline<A> {
             log: Some(ActiveLog::new(writer, segment)),
             group: Vec::new(),
             members: Vec::new(),
+            persisters: Vec::new(),
             last_group_count: 0,
         };
         let shared = Arc::new(Shared {
@@ -358,6 +387,18 @@ impl<A: Apply> CommitPipeline<A> {
     /// Makes every logged record durable now.
     pub fn sync(&self) -> Result<()> {
         self.shared.sync()
+    }
+
+    /// Makes every write acknowledged before the call durable, without
+    /// logging a record: the request joins the next commit group as a
+    /// member without a record, and that group syncs the log after
+    /// appending its records (if anything was appended since the last
+    /// sync). So concurrent calls, and synced writes, share one
+    /// `fdatasync` per group; a call queued behind an in-flight sync waits
+    /// for it. Returns the visible sequence number after the group. A
+    /// failed sync poisons the pipeline, as for a write.
+    pub fn persist(&self) -> Result<SeqNo> {
+        self.shared.submit(Request::Persist)
     }
 
     /// The last sequence number handed out (possibly not yet visible).
@@ -497,7 +538,13 @@ fn log_missing() -> WalError {
 impl<A: Apply> Shared<A> {
     fn write(&self, record: WriteRecord, options: WriteOptions) -> Result<SeqNo> {
         let submitted = check_write(record, options)?;
-        match self.join(Some(submitted))? {
+        self.submit(Request::Write(submitted))
+    }
+
+    /// Queues a write or persist request and returns its outcome, leading
+    /// groups until another leader completes it.
+    fn submit(&self, request: Request) -> Result<SeqNo> {
+        match self.join(request)? {
             Joined::Done(result) => result,
             Joined::Lead(slot, state) => match (self.lead_group(state), slot) {
                 (Some(result), _) => result,
@@ -567,7 +614,7 @@ impl<A: Apply> Shared<A> {
     /// A caller that finds no leader leads at once, without a wait slot.
     /// One that finds a leader allocates its slot outside the state lock
     /// and looks again, as the leadership may have lapsed meanwhile.
-    fn join(&self, write: Option<Submitted>) -> Result<Joined<'_>> {
+    fn join(&self, request: Request) -> Result<Joined<'_>> {
         let mut slot: Option<Arc<Slot>> = None;
         loop {
             let mut state = lock(&self.state);
@@ -579,7 +626,10 @@ impl<A: Apply> Shared<A> {
             debug_assert!(state.leader_active || state.queue.is_empty());
             if !state.leader_active {
                 state.leader_active = true;
-                state.queue.push_back(Pending { write, slot: None });
+                state.queue.push_back(Pending {
+                    request,
+                    slot: None,
+                });
                 return Ok(Joined::Lead(None, Some(state)));
             }
             let Some(waiter) = slot.take() else {
@@ -588,7 +638,7 @@ impl<A: Apply> Shared<A> {
                 continue;
             };
             state.queue.push_back(Pending {
-                write,
+                request,
                 slot: Some(Arc::clone(&waiter)),
             });
             drop(state);
@@ -601,7 +651,7 @@ impl<A: Apply> Shared<A> {
 
     /// Waits until a roll or sync request leads.
     fn await_leadership(&self) -> Result<()> {
-        match self.join(None)? {
+        match self.join(Request::Control)? {
             Joined::Lead(..) => Ok(()),
             Joined::Done(result) => result.map(|_| ()),
         }
@@ -611,41 +661,55 @@ impl<A: Apply> Shared<A> {
     fn take_front_log(&self) -> Option<ActiveLog> {
         let mut state = lock(&self.state);
         let front = state.queue.pop_front();
-        debug_assert!(front.is_some_and(|p| p.write.is_none()));
+        debug_assert!(front.is_some_and(|p| matches!(p.request, Request::Control)));
         state.log.take()
     }
 
-    /// Leads one group of writes, from the front of the queue, under
-    /// `state` if the caller still holds the lock. Returns the outcome of
-    /// the leader's own request if it has no wait slot.
+    /// Leads one group of writes and persist requests, from the front of
+    /// the queue, under `state` if the caller still holds the lock. Returns
+    /// the outcome of the leader's own request if it has no wait slot.
     fn lead_group(&self, state: Option<MutexGuard<'_, State>>) -> Option<Result<SeqNo>> {
         let mut outcome = None;
-        let (mut log, mut group, mut members) = {
+        let (mut log, mut group) = {
             let mut state = state.unwrap_or_else(|| lock(&self.state));
             if self.should_gather(&state) {
                 drop(state);
                 yield_now();
                 state = lock(&self.state);
             }
-            let mut group = std::mem::take(&mut state.group);
-            let mut members = std::mem::take(&mut state.members);
-            self.form_group(&mut state, &mut group, &mut members, &mut outcome);
-            (state.log.take(), group, members)
+            let mut group = Group {
+                entries: std::mem::take(&mut state.group),
+                members: std::mem::take(&mut state.members),
+                persisters: std::mem::take(&mut state.persisters),
+            };
+            self.form_group(&mut state, &mut group, &mut outcome);
+            (state.log.take(), group)
         };
         let result = match log.as_mut() {
-            Some(active) => self.commit(active, &group, &members),
+            Some(active) => self.commit(active, &group),
             None => Err(log_missing()),
         };
-        for (entry, member) in group.drain(..).zip(members.drain(..)) {
+        for (entry, member) in group.entries.drain(..).zip(group.members.drain(..)) {
             let member_result = match &result {
                 Ok(()) => Ok(entry.seq),
                 Err(error) => Err(error.clone()),
             };
             deliver(member.slot, member_result, &mut outcome);
         }
+        if !group.persisters.is_empty() {
+            let visible_seq = self.visible_seq.load(Ordering::Acquire);
+            for slot in group.persisters.drain(..) {
+                let persist_result = match &result {
+                    Ok(()) => Ok(visible_seq),
+                    Err(error) => Err(error.clone()),
+                };
+                deliver(slot, persist_result, &mut outcome);
+            }
+        }
         let mut state = lock(&self.state);
-        state.group = group;
-        state.members = members;
+        state.group = group.entries;
+        state.members = group.members;
+        state.persisters = group.persisters;
         self.hand_over(state, log, result.err().as_ref());
         outcome
     }
@@ -656,33 +720,49 @@ impl<A: Apply> Shared<A> {
     fn should_gather(&self, state: &State) -> bool {
         state.queue.len() < state.last_group_count
             && (self.options.sync_policy == SyncPolicy::Always
-                || state
-                    .queue
-                    .iter()
-                    .any(|p| p.write.as_ref().is_some_and(|write| write.options.sync)))
+                || state.queue.iter().any(|p| match &p.request {
+                    Request::Write(write) => write.options.sync,
+                    Request::Persist => true,
+                    Request::Control => false,
+                }))
     }
 
+    /// Takes the writes and persist requests at the front of the queue
+    /// into `group` (up to `max_group_bytes` of frames), giving the writes
+    /// their sequence numbers.
     fn form_group(
         &self,
         state: &mut State,
-        group: &mut Vec<Sequenced>,
-        members: &mut Vec<Member>,
+        group: &mut Group,
         outcome: &mut Option<Result<SeqNo>>,
     ) {
         let mut group_bytes = 0;
-        while let Some(Pending {
-            write: Some(Submitted { frame_bytes, .. }),
-            ..
-        }) = state.queue.front()
-        {
-            let frame_bytes = *frame_bytes;
-            if !group.is_empty() && group_bytes + frame_bytes > self.options.max_group_bytes {
+        loop {
+            let frame_bytes = match state.queue.front() {
+                Some(Pending {
+                    request: Request::Write(write),
+                    ..
+                }) => write.frame_bytes,
+                Some(Pending {
+                    request: Request::Persist,
+                    ..
+                }) => {
+                    if let Some(persist) = state.queue.pop_front() {
+                        group.persisters.push(persist.slot);
+                    }
+                    continue;
+                }
+                _ => break,
+            };
+            if !group.entries.is_empty() && group_bytes + frame_bytes > self.options.max_group_bytes
+            {
                 break;
             }
             let Some(Pending {
-                write: Some(Submitted {
-                    record, options, ..
-                }),
+                request:
+                    Request::Write(Submitted {
+                        record, options, ..
+                    }),
                 slot,
             }) = state.queue.pop_front()
             else {
@@ -698,24 +778,21 @@ impl<A: Apply> Shared<A> {
             };
             group_bytes += frame_bytes;
             state.next_seq = last + 1;
-            group.push(Sequenced { seq, record });
-            members.push(Member {
+            group.entries.push(Sequenced { seq, record });
+            group.members.push(Member {
                 slot,
                 logged: !options.disable_wal,
                 sync: options.sync,
             });
         }
-        state.last_group_count = members.len();
+        state.last_group_count = group.members.len() + group.persisters.len();
         self.last_seq.store(state.next_seq - 1, Ordering::Release);
     }
 
-    /// Logs, syncs and applies one group, then publishes it.
-    fn commit(&self, log: &mut ActiveLog, group: &[Sequenced], members: &[Member]) -> Result<()> {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            return Ok(());
-        };
+    /// Logs and syncs one group, then applies and publishes its writes.
+    fn commit(&self, log: &mut ActiveLog, group: &Group) -> Result<()> {
         log.frames.clear();
-        for (entry, member) in group.iter().zip(members) {
+        for (entry, member) in group.entries.iter().zip(&group.members) {
             if member.logged {
                 log.frames
                     .push_frame_with(|out| entry.record.encode(entry.seq, out));
@@ -725,15 +802,21 @@ impl<A: Apply> Shared<A> {
             log.writer.append_frames(&log.frames)?;
             log.unsynced = true;
         }
-        let sync_wanted = members.iter().any(|m| m.sync)
+        let sync_wanted = !group.persisters.is_empty()
+            || group.members.iter().any(|m| m.sync)
             || (self.options.sync_policy == SyncPolicy::Always && !log.frames.is_empty());
         if sync_wanted {
             log.sync_if_needed()?;
         }
+        let (Some(first), Some(last)) = (group.entries.first(), group.entries.last()) else {
+            return Ok(());
+        };
         debug_assert!(self.visible_seq.load(Ordering::Acquire) < first.seq);
-        self.apply.apply(group).map_err(|error| WalError::Apply {
-            source: std::sync::Arc::new(error),
-        })?;
+        self.apply
+            .apply(&group.entries)
+            .map_err(|error| WalError::Apply {
+                source: std::sync::Arc::new(error),
+            })?;
         let last_seq = last.seq + last.record.seq_count() - 1;
         self.visible_seq.store(last_seq, Ordering::Release);
         Ok(())

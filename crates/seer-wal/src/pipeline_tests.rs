@@ -383,3 +383,83 @@ fn opening_an_existing_segment_is_refused() {
     );
     assert!(matches!(again, Err(WalError::Log(LogError::Io(_)))));
 }
+
+/// An applier that holds its first group until the test opens the gate,
+/// so the test can queue requests behind a leader that is still leading.
+#[derive(Default)]
+struct GatedApplier {
+    open: StdMutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Apply for GatedApplier {
+    type Error = std::io::Error;
+
+    fn apply(&self, _group: &[Sequenced]) -> std::result::Result<(), Self::Error> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        Ok(())
+    }
+}
+
+/// 7 writes and 7 persist requests queued alternately behind a leader
+/// (write, persist, write, persist, ...) form the next group: one append
+/// and one `fdatasync` answer all of them (under `SyncPolicy::Never`, where
+/// the leader's own write syncs nothing). A persist that synced on its own
+/// turn would sync 7 times, once after each write.
+#[test]
+fn persist_requests_join_the_next_group_and_share_its_sync() {
+    const QUEUED: usize = 7;
+    let fs = FaultFileSystem::new();
+    fs.create_dir_all(Path::new(DIR)).unwrap();
+    let options = WalOptions {
+        sync_policy: SyncPolicy::Never,
+        ..WalOptions::default()
+    };
+    let wal = CommitPipeline::open(
+        Arc::new(fs.clone()),
+        Path::new(DIR),
+        1,
+        0,
+        options,
+        GatedApplier::default(),
+    )
+    .unwrap();
+    let wait_until_queued = |wal: &CommitPipeline<GatedApplier>, count: usize| {
+        while lock(&wal.shared.state).queue.len() < count {
+            std::thread::yield_now();
+        }
+    };
+    let syncs_before = fs.stats().syncs_count;
+    std::thread::scope(|scope| {
+        let wal = &wal;
+        // The leader: its write waits in the gated apply, leading.
+        let leader = scope.spawn(move || wal.write(put("leader", "v"), WriteOptions::default()));
+        while wal.last_seq() < 1 {
+            std::thread::yield_now();
+        }
+        let mut writers = Vec::new();
+        let mut persisters = Vec::new();
+        for i in 0..QUEUED {
+            writers.push(
+                scope.spawn(move || wal.write(put(&format!("w{i}"), "v"), WriteOptions::default())),
+            );
+            wait_until_queued(wal, 2 * i + 1);
+            persisters.push(scope.spawn(move || wal.persist()));
+            wait_until_queued(wal, 2 * i + 2);
+        }
+        *wal.applier().open.lock().unwrap() = true;
+        wal.applier().opened.notify_all();
+        assert_eq!(leader.join().unwrap().unwrap(), 1);
+        for writer in writers {
+            writer.join().unwrap().unwrap();
+        }
+        for persister in persisters {
+            assert_eq!(persister.join().unwrap().unwrap(), 1 + QUEUED as u64);
+        }
+    });
+    assert_eq!(fs.stats().syncs_count - syncs_before, 1);
+    assert_eq!(replay(&fs).len(), 1 + QUEUED);
+}

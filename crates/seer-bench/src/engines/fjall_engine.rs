@@ -8,7 +8,9 @@ use fjall::config::{
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::{engine_error, visit_found};
-use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineReport};
+use crate::engine::{
+    BatchOp, Direction, Engine, EngineConfig, EngineReport, ScanPerSeek, SeekCursor,
+};
 use crate::error::{BenchError, Result};
 
 const NAME: &str = "fjall";
@@ -132,6 +134,12 @@ impl Engine for FjallEngine {
             }
         }
         Ok(visited)
+    }
+
+    /// fjall 3 has no cursor that seeks again: its closest equivalent is a
+    /// new `range(start..)` per seek, as `seekrandom` does.
+    fn cursor(&self) -> Result<Box<dyn SeekCursor + '_>> {
+        Ok(Box::new(ScanPerSeek(self)))
     }
 
     fn flush(&self) -> Result<()> {

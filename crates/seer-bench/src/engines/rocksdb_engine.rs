@@ -8,7 +8,9 @@ use rocksdb::{
 };
 
 use super::{engine_error, visit_found};
-use crate::engine::{decode_counter, BatchOp, Direction, Engine, EngineConfig, EngineReport};
+use crate::engine::{
+    decode_counter, BatchOp, Direction, Engine, EngineConfig, EngineReport, SeekCursor,
+};
 use crate::error::{BenchError, Result};
 use crate::host;
 
@@ -112,6 +114,35 @@ fn u64_add(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Op
     Some(sum.to_le_bytes().to_vec())
 }
 
+/// RocksDB's raw iterator, kept by one thread and re-seeked for every
+/// operation (as RocksDB's own `db_bench` reuses iterators).
+struct RawCursor<'db>(rocksdb::DBRawIterator<'db>);
+
+impl SeekCursor for RawCursor<'_> {
+    fn seek_scan(
+        &mut self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<u64> {
+        let iter = &mut self.0;
+        iter.seek(start);
+        let mut visited = 0u64;
+        while visited < limit as u64 {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+                break;
+            };
+            visited += 1;
+            if !visit(key, value) {
+                break;
+            }
+            iter.next();
+        }
+        iter.status().map_err(|error| engine_error(NAME, error))?;
+        Ok(visited)
+    }
+}
+
 impl Engine for RocksdbEngine {
     fn name(&self) -> &'static str {
         NAME
@@ -186,6 +217,13 @@ impl Engine for RocksdbEngine {
         }
         iter.status().map_err(|error| engine_error(NAME, error))?;
         Ok(visited)
+    }
+
+    /// One raw iterator per thread, re-seeked for every operation (it reads
+    /// the state of its creation, which a read-only workload does not
+    /// change).
+    fn cursor(&self) -> Result<Box<dyn SeekCursor + '_>> {
+        Ok(Box::new(RawCursor(self.db.raw_iterator())))
     }
 
     fn flush(&self) -> Result<()> {

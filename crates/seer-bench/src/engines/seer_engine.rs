@@ -5,7 +5,7 @@ use std::path::Path;
 use seer_db::{Batch, Compression, DBOptions, SyncPolicy, U64AddOperator, WriteOptions, DB};
 
 use super::{engine_error, visit_found};
-use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineReport};
+use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineReport, SeekCursor};
 use crate::error::{BenchError, Result};
 
 const NAME: &str = "seer";
@@ -65,6 +65,32 @@ fn visit_entries<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         }
     }
     Ok(visited)
+}
+
+/// seerdb's reusable [`seer_db::Cursor`]: seeks without rebuilding its
+/// source stack.
+struct SeerCursor(seer_db::Cursor);
+
+impl SeekCursor for SeerCursor {
+    fn seek_scan(
+        &mut self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<u64> {
+        let cursor = &mut self.0;
+        let failed = |error| engine_error(NAME, error);
+        cursor.seek(start).map_err(failed)?;
+        let mut visited = 0;
+        while visited < limit as u64 && cursor.valid() {
+            visited += 1;
+            if !visit(cursor.key(), cursor.value()) {
+                break;
+            }
+            cursor.next().map_err(failed)?;
+        }
+        Ok(visited)
+    }
 }
 
 fn write_options(sync: bool) -> WriteOptions {
@@ -131,6 +157,14 @@ impl Engine for SeerEngine {
                 visit_entries(self.db.range(..=start).rev(), limit, visit)
             }
         }
+    }
+
+    fn cursor(&self) -> Result<Box<dyn SeekCursor + '_>> {
+        let cursor = self
+            .db
+            .cursor()
+            .map_err(|error| engine_error(NAME, error))?;
+        Ok(Box::new(SeerCursor(cursor)))
     }
 
     fn flush(&self) -> Result<()> {

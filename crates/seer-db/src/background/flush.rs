@@ -134,6 +134,43 @@ mod tests {
         assert_eq!(&scanned[0].1[..], b"base,op");
     }
 
+    /// Issue 14: with a leveled base, the background flush cuts its
+    /// level-0 run at the base run's table boundaries, so each level-0
+    /// table meets one base table and a level-0 compaction can take one.
+    #[test]
+    fn a_flush_cuts_level0_at_the_base_tables_so_each_meets_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let leveling = seer_compaction::PolicyParams::leveling(10).unwrap();
+        let db = DBOptions::default()
+            .compaction_policy(crate::options::CompactionPolicy::Fixed(leveling))
+            .target_file_size(4096)
+            .open(dir.path())
+            .unwrap();
+        // Values of another size the second time: cut at the target size
+        // alone, the level-0 tables would straddle the base tables.
+        let write_all = |value_bytes: usize| {
+            for i in 0..800u32 {
+                db.put(format!("key{i:05}"), "v".repeat(value_bytes))
+                    .unwrap();
+            }
+        };
+        write_all(100);
+        db.compact_range::<&[u8]>(..).unwrap();
+        write_all(30);
+        db.flush().unwrap();
+        let tree = db.inner.tree().current();
+        let version = &tree.version;
+        let base = version.levels()[version.last_level()].runs();
+        assert_eq!(base.len(), 1);
+        let level0 = version.levels()[0].runs();
+        assert_eq!(level0.len(), 1, "one flush, below the level-0 trigger");
+        assert!(base[0].tables().len() > 5, "several base tables");
+        for table in level0[0].tables() {
+            let (start, end) = (table.smallest.user_key(), table.largest.user_key());
+            assert_eq!(base[0].overlapping_tables(start, end).len(), 1);
+        }
+    }
+
     #[test]
     fn flush_keeps_what_a_snapshot_sees_drops_the_rest_and_counts_bytes() {
         let dir = tempfile::tempdir().unwrap();

@@ -48,7 +48,7 @@ impl Engine {
     fn commit_one(&self, write: WriteOp, options: WriteOptions) -> Result<SeqNo> {
         let op = match write {
             WriteOp::Put { .. } => Op::Put,
-            WriteOp::Delete { .. } | WriteOp::DeleteRange { .. } => Op::Delete,
+            WriteOp::Delete { .. } => Op::Delete,
             WriteOp::Merge { .. } => Op::Merge,
         };
         self.commit(op, WriteRecord::Single(write), options)
@@ -77,10 +77,6 @@ impl Engine {
             WriteOp::Merge { key, operand } => {
                 self.check_merge_operator()?;
                 self.check_sizes(key, Some(operand))
-            }
-            WriteOp::DeleteRange { start, end } => {
-                self.check_sizes(start, None)?;
-                self.check_sizes(end, None)
             }
         }
     }
@@ -200,6 +196,22 @@ impl Engine {
         self.metrics
             .record_write(payload_bytes as u64, wal_bytes as u64, ops_count);
         Ok(seq)
+    }
+
+    /// Makes every write acknowledged before the call durable, whatever the
+    /// sync policy, without writing a record: a persist request through the
+    /// commit pipeline ([`CommitPipeline::persist`](seer_wal::CommitPipeline::persist)),
+    /// which joins the next commit group as a member without a record, so
+    /// concurrent calls and synced writes share that group's `fdatasync`
+    /// (and a group with nothing new logged syncs nothing). A failed sync
+    /// poisons the log, which turns the database read-only (as a failed
+    /// sync of a write does).
+    pub(crate) fn persist(&self) -> Result<()> {
+        let _active = self.lifecycle.enter()?;
+        self.pipeline
+            .persist()
+            .map(|_| ())
+            .map_err(|e| self.health.fail_write(e.into()))
     }
 
     /// Switches the memtable when it is full (or the memory budget asks for

@@ -17,9 +17,13 @@
 //! [`visible`] turns internal entries into user entries at a sequence
 //! number. The two ends of a [`DbIterator`] are two independent cursors,
 //! created on first use, that stop when they meet, as std's double-ended
-//! iterators do.
+//! iterators do; [`cursor`] wraps one visible cursor as the public,
+//! reusable [`Cursor`]. A later filter (range tombstones) slots in
+//! between [`source`] and [`visible`]: every user-level cursor reads the
+//! merged cursor through [`visible`] only.
 
 mod bounds;
+mod cursor;
 mod run;
 mod source;
 mod visible;
@@ -34,6 +38,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use bounds::KeyBounds;
 pub use bounds::KeyRange;
+pub use cursor::Cursor;
 use visible::{ReadContext, VisibleCursor, Yield};
 
 /// Which end of a double-ended iteration a step serves.
@@ -45,12 +50,12 @@ pub(crate) enum End {
     Back,
 }
 
-/// One end of a [`DbIterator`]: its cursor (made on first use) and the
-/// last key it yielded, where the other end stops.
+/// One end of a [`DbIterator`]: its cursor (made and positioned on first
+/// use) and the last key it yielded, where the other end stops.
 #[derive(Default)]
 struct IterEnd {
     cursor: Option<VisibleCursor>,
-    last_key: Option<Bytes>,
+    last_key: Option<Vec<u8>>,
 }
 
 /// A double-ended iterator over `(key, value)` pairs in key order, at one
@@ -140,30 +145,38 @@ impl DbIterator {
             End::Back => (&mut self.back, &self.front),
         };
         let context = &self.context;
-        let cursor = this
-            .cursor
-            .get_or_insert_with(|| VisibleCursor::new(context));
-        let stepped = match end {
-            End::Front => cursor.next_forward(context),
-            End::Back => cursor.next_backward(context),
+        let stepped = match (&mut this.cursor, end) {
+            (Some(cursor), End::Front) => cursor.next(context),
+            (Some(cursor), End::Back) => cursor.prev(context),
+            (None, _) => {
+                let cursor = this.cursor.insert(VisibleCursor::new(context));
+                match end {
+                    End::Front => cursor.seek_to_first(context),
+                    End::Back => cursor.seek_to_last(context),
+                }
+            }
         };
-        let before_other_end = |key: &Bytes| {
-            other.last_key.as_ref().is_none_or(|other_key| match end {
+        let cursor = this.cursor.as_ref().filter(|cursor| cursor.valid());
+        let before_other_end = |key: &[u8]| {
+            other.last_key.as_deref().is_none_or(|other_key| match end {
                 End::Front => key < other_key,
                 End::Back => key > other_key,
             })
         };
-        match stepped {
-            Ok(Some((key, value))) if before_other_end(&key) => {
-                this.last_key = Some(key.clone());
+        match (stepped, cursor) {
+            (Ok(()), Some(cursor)) if before_other_end(cursor.key()) => {
+                let last_key = this.last_key.get_or_insert_with(Vec::new);
+                last_key.clear();
+                last_key.extend_from_slice(cursor.key());
                 self.yielded_count += 1;
-                Some(Ok((key, context.db.returned(value))))
+                let key = Bytes::copy_from_slice(cursor.key());
+                Some(Ok((key, context.db.returned(cursor.value().clone()))))
             }
-            Ok(_) => {
+            (Ok(()), _) => {
                 self.finished = true;
                 None
             }
-            Err(error) => {
+            (Err(error), _) => {
                 self.finished = true;
                 Some(Err(error))
             }

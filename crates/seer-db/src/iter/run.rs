@@ -3,7 +3,8 @@
 //!
 //! Only the tables that meet the iteration's user-key bounds are candidates,
 //! and a table is opened (through the DB's table cache) only when the cursor
-//! steps into it; one table iterator is live at a time. Neither a table nor
+//! steps into it; one table iterator is live at a time, moved from table to
+//! table (its buffers kept). Neither a table nor
 //! the run is ever materialised.
 
 use std::sync::Arc;
@@ -34,8 +35,11 @@ pub(crate) struct RunIterator {
     /// The candidate tables: indices `first_table..end_table` of the run.
     first_table: usize,
     end_table: usize,
-    /// The table the cursor is in, with its iterator.
-    current: Option<(usize, TableIterator)>,
+    /// The candidate table the cursor is in (`None`: none).
+    table_index: Option<usize>,
+    /// The table iterator, kept while the cursor is in no table for its
+    /// buffers (the next table entered reuses it).
+    iterator: Option<TableIterator>,
 }
 
 impl std::fmt::Debug for RunIterator {
@@ -44,7 +48,7 @@ impl std::fmt::Debug for RunIterator {
             .field("level_index", &self.level_index)
             .field("run_index", &self.run_index)
             .field("tables", &(self.first_table..self.end_table))
-            .field("current", &self.current.as_ref().map(|(index, _)| index))
+            .field("current", &self.table_index)
             .finish_non_exhaustive()
     }
 }
@@ -78,7 +82,8 @@ impl RunIterator {
             bounds,
             first_table,
             end_table,
-            current: None,
+            table_index: None,
+            iterator: None,
         })
     }
 
@@ -93,27 +98,47 @@ impl RunIterator {
         index: usize,
         position: impl FnOnce(&mut TableIterator) -> Result<(), seer_sstable::Error>,
     ) -> Result<()> {
-        self.current = None;
+        self.park();
         let Some(meta) = self.tables().get(index).cloned() else {
             return Ok(());
         };
         let table = self.db.table_in(&self.tree, &meta)?;
-        let mut iterator = table.iter_with_bounds(self.bounds.to_table_bounds());
-        position(&mut iterator)?;
-        self.current = Some((index, iterator));
+        let mut iterator = match self.iterator.take() {
+            Some(mut iterator) => {
+                iterator.retarget(table);
+                iterator
+            }
+            None => table.iter_with_bounds(self.bounds.to_table_bounds()),
+        };
+        let positioned = position(&mut iterator);
+        self.iterator = Some(iterator);
+        positioned?;
+        self.table_index = Some(index);
         Ok(())
+    }
+
+    /// Leaves the current table (the cursor is then invalid), keeping its
+    /// iterator for the next table entered.
+    fn park(&mut self) {
+        self.table_index = None;
+    }
+
+    /// The table the cursor is in and its iterator.
+    #[inline]
+    fn current(&self) -> Option<(usize, &TableIterator)> {
+        self.table_index.zip(self.iterator.as_ref())
     }
 
     /// While the current table is exhausted, moves to the first entry of the
     /// next candidate table.
     fn skip_exhausted_forward(&mut self) -> Result<()> {
-        while let Some((index, iterator)) = &self.current {
+        while let Some((index, iterator)) = self.current() {
             if iterator.valid() {
                 return Ok(());
             }
             let next = index + 1;
             if next >= self.end_table {
-                self.current = None;
+                self.park();
                 return Ok(());
             }
             self.enter(next, TableIterator::seek_to_first)?;
@@ -124,12 +149,12 @@ impl RunIterator {
     /// While the current table is exhausted, moves to the last entry of the
     /// previous candidate table.
     fn skip_exhausted_backward(&mut self) -> Result<()> {
-        while let Some((index, iterator)) = &self.current {
+        while let Some((index, iterator)) = self.current() {
             if iterator.valid() {
                 return Ok(());
             }
-            if *index <= self.first_table {
-                self.current = None;
+            if index <= self.first_table {
+                self.park();
                 return Ok(());
             }
             let previous = index - 1;
@@ -143,11 +168,11 @@ impl RunIterator {
         &mut self,
         step: impl FnOnce(&mut TableIterator) -> Result<(), seer_sstable::Error>,
     ) -> Result<()> {
-        let Some((_, iterator)) = &mut self.current else {
+        let (Some(_), Some(iterator)) = (self.table_index, &mut self.iterator) else {
             return Ok(());
         };
         if let Err(error) = step(iterator) {
-            self.current = None;
+            self.park();
             return Err(error.into());
         }
         Ok(())
@@ -172,7 +197,7 @@ impl RunIterator {
     /// Invalidates the cursor when `result` is an error.
     fn settle(&mut self, result: Result<()>) -> Result<()> {
         if result.is_err() {
-            self.current = None;
+            self.park();
         }
         result
     }
@@ -188,21 +213,19 @@ impl InternalIterator for RunIterator {
 
     #[inline]
     fn valid(&self) -> bool {
-        self.current.as_ref().is_some_and(|(_, it)| it.valid())
+        self.current().is_some_and(|(_, it)| it.valid())
     }
 
     #[inline]
     fn key(&self) -> &[u8] {
         debug_assert!(self.valid(), "key() on an invalid run iterator");
-        self.current.as_ref().map_or(&[], |(_, it)| it.key())
+        self.current().map_or(&[], |(_, it)| it.key())
     }
 
     #[inline]
     fn value(&self) -> &Bytes {
         debug_assert!(self.valid(), "value() on an invalid run iterator");
-        self.current
-            .as_ref()
-            .map_or(&EMPTY_VALUE, |(_, it)| it.value())
+        self.current().map_or(&EMPTY_VALUE, |(_, it)| it.value())
     }
 
     fn seek_to_first(&mut self) -> Result<()> {
@@ -221,7 +244,7 @@ impl InternalIterator for RunIterator {
             + self.tables()[self.first_table..self.end_table]
                 .partition_point(|t| t.largest.user_key().as_ref() < user_key);
         if index >= self.end_table {
-            self.current = None;
+            self.park();
             return Ok(());
         }
         let moved = self.enter(index, |it| it.seek(target));
@@ -234,7 +257,7 @@ impl InternalIterator for RunIterator {
             + self.tables()[self.first_table..self.end_table]
                 .partition_point(|t| t.smallest.user_key().as_ref() <= user_key);
         if after <= self.first_table {
-            self.current = None;
+            self.park();
             return Ok(());
         }
         let moved = self.enter(after - 1, |it| it.seek_for_prev(target));

@@ -1,13 +1,12 @@
 //! The merged cursor over everything a [`ReadView`] holds: one child per
 //! memtable (newest first) and one [`RunIterator`] per sorted run (newest
-//! first), each behind a [`RangeDelFilter`] of the view's range tombstones,
-//! combined by seer-core's [`MergingIterator`].
+//! first), combined by seer-core's [`MergingIterator`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{InternalIterator, MergingIterator, RangeDelFilter, SeqNo};
+use seer_core::{InternalIterator, MergingIterator};
 use seer_memtable::MemtableIterator;
 
 use crate::engine::Engine;
@@ -103,23 +102,19 @@ impl InternalIterator for SourceCursor {
 
 /// A merged cursor (not positioned) over the entries of `view` whose user
 /// keys lie within `bounds`: memtables first, then runs, each newest first.
-/// The merged cursor of a view: its sources, each behind a filter hiding
-/// what the view's range tombstones delete.
-pub(crate) type MergedCursor = MergingIterator<RangeDelFilter<SourceCursor>>;
-
-pub(crate) fn merged_cursor(db: &Arc<Engine>, view: &ReadView, bounds: &KeyBounds) -> MergedCursor {
+pub(crate) fn merged_cursor(
+    db: &Arc<Engine>,
+    view: &ReadView,
+    bounds: &KeyBounds,
+) -> MergingIterator<SourceCursor> {
     if bounds.is_empty() {
         return MergingIterator::new(Vec::new());
     }
     let (lower, upper) = bounds.as_std_bounds();
-    let tombstones = crate::range_del::view_tombstones(view);
-    let filtered = |cursor: SourceCursor, largest_seq: SeqNo| {
-        RangeDelFilter::new(cursor, Arc::clone(&tombstones), view.seq, largest_seq)
-    };
-    let memtables = view.memtables.iter().map(|memtable| {
-        let cursor = SourceCursor::Memtable(memtable.range(lower, upper));
-        filtered(cursor, memtable.largest_seq().unwrap_or(0))
-    });
+    let memtables = view
+        .memtables
+        .iter()
+        .map(|memtable| SourceCursor::Memtable(memtable.range(lower, upper)));
     let runs = view
         .tree
         .version
@@ -130,20 +125,14 @@ pub(crate) fn merged_cursor(db: &Arc<Engine>, view: &ReadView, bounds: &KeyBound
             (0..level.runs().len()).map(move |run_index| (level_index, run_index))
         })
         .filter_map(|(level_index, run_index)| {
-            let largest_seq = view.tree.version.levels()[level_index].runs()[run_index]
-                .tables()
-                .iter()
-                .map(|table| table.largest_seq)
-                .max()
-                .unwrap_or(0);
-            let run = RunIterator::new(
+            RunIterator::new(
                 Arc::clone(db),
                 Arc::clone(&view.tree),
                 level_index,
                 run_index,
                 bounds.clone(),
-            )?;
-            Some(filtered(SourceCursor::Run(Box::new(run)), largest_seq))
-        });
+            )
+        })
+        .map(|run| SourceCursor::Run(Box::new(run)));
     MergingIterator::new(memtables.chain(runs).collect())
 }

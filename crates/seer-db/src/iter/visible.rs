@@ -1,5 +1,5 @@
 //! From internal entries to user entries: a [`VisibleCursor`] walks a merged
-//! cursor in one direction and yields, per user key, the newest version
+//! cursor in either direction and stops, per user key, on the newest version
 //! visible at the read's sequence number, hiding tombstones and resolving
 //! merge operands (through the DB's one merge-resolution path).
 //!
@@ -8,20 +8,27 @@
 //! their base). Backward they arrive oldest first: every visible version is
 //! folded in (a put or tombstone resets the operands collected so far), and
 //! the key is decided when the cursor leaves it.
+//!
+//! The cursor keeps the current user key in a buffer of its own and the
+//! encoded seek targets in another, both reused: after the first
+//! positioning, a seek or a step allocates nothing (unless merge operands
+//! are resolved). Moving forward the merged cursor rests past the current
+//! key's versions, moving backward before them; a change of direction
+//! re-seeks the merged cursor around the current key.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    Corruption, DecodeError, InternalIterator, InternalKey, ParsedInternalKey, SeqNo, ValueKind,
-    MAX_SEQ, TRAILER_BYTES,
+    Corruption, DecodeError, InternalIterator, InternalKey, MergingIterator, ParsedInternalKey,
+    SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
 };
 
 use crate::engine::Engine;
 use crate::engine::ReadView;
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
-use crate::iter::source::{merged_cursor, MergedCursor};
+use crate::iter::source::{merged_cursor, SourceCursor};
 
 /// Whether an iterator resolves values or only decides which keys exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +87,25 @@ fn parse_entry(encoded: &[u8]) -> Result<ParsedInternalKey<'_>> {
     })
 }
 
+/// The trailer of the first internal key of a user key visible at every
+/// sequence number ([`InternalKey::seek_key`] at [`MAX_SEQ`]).
+fn first_version_trailer() -> u64 {
+    InternalKey::seek_key(Bytes::new(), MAX_SEQ).trailer()
+}
+
+/// The trailer of the last possible internal key of a user key (sequence
+/// number 0, the smallest kind byte): internal keys order a user key's
+/// versions by descending trailer.
+const LAST_VERSION_TRAILER: u64 = 0;
+
+/// Writes `user_key | trailer` into `buffer` (kept for the next target).
+fn encode_target<'b>(buffer: &'b mut Vec<u8>, user_key: &[u8], trailer: u64) -> &'b [u8] {
+    buffer.clear();
+    buffer.extend_from_slice(user_key);
+    buffer.extend_from_slice(&trailer.to_le_bytes());
+    buffer
+}
+
 /// A key's visible versions folded oldest first (the backward walk).
 #[derive(Debug, Default)]
 struct OldestFirstFold {
@@ -104,137 +130,306 @@ impl OldestFirstFold {
         }
     }
 
-    /// The key's value, or `None` when it is absent or deleted.
-    fn finish(mut self, context: &ReadContext, user_key: &[u8]) -> Result<Option<Bytes>> {
+    /// The key's value, or `None` when it is absent or deleted; leaves the
+    /// fold empty (its operand buffer kept) for the next key.
+    fn finish(&mut self, context: &ReadContext, user_key: &[u8]) -> Result<Option<Bytes>> {
+        let base = self.base.take();
         if self.operands.is_empty() {
-            return Ok(self.base);
+            return Ok(base);
         }
         self.operands.reverse();
-        context
-            .resolve(user_key, &self.operands, self.base.as_deref())
-            .map(Some)
+        let resolved = context.resolve(user_key, &self.operands, base.as_deref());
+        self.operands.clear();
+        resolved.map(Some)
     }
 }
 
-/// A one-directional walk over the user entries of a [`ReadContext`]; see
-/// the [module documentation](self).
+/// Where the merged cursor rests relative to the current user entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Past every version of the current key (after a forward move).
+    After,
+    /// Before every version of the current key (after a backward move).
+    Before,
+}
+
+/// A walk over the user entries of a [`ReadContext`] in either direction;
+/// see the [module documentation](self).
 pub(crate) struct VisibleCursor {
-    cursor: MergedCursor,
-    positioned: bool,
+    cursor: MergingIterator<SourceCursor>,
+    side: Side,
+    /// Whether the cursor is on a user entry (`key`, `value`).
+    valid: bool,
+    /// The current user key.
+    key: Vec<u8>,
+    /// The current value (empty when keys only).
+    value: Bytes,
+    /// The last encoded seek target, kept for its allocation.
+    target: Vec<u8>,
+    /// The backward fold, kept for its operand buffer.
+    fold: OldestFirstFold,
 }
 
 impl VisibleCursor {
-    /// A cursor over `context` (positioned on first use).
+    /// A cursor over `context` (not positioned).
     pub(crate) fn new(context: &ReadContext) -> Self {
         Self {
             cursor: merged_cursor(&context.db, &context.view, &context.bounds),
-            positioned: false,
+            side: Side::After,
+            valid: false,
+            key: Vec::new(),
+            value: Bytes::new(),
+            target: Vec::new(),
+            fold: OldestFirstFold::default(),
         }
     }
 
-    /// The next user entry in ascending key order.
-    pub(crate) fn next_forward(&mut self, context: &ReadContext) -> Result<Option<(Bytes, Bytes)>> {
-        if !self.positioned {
-            self.positioned = true;
-            match &context.bounds.lower {
-                Some(lower) => self
-                    .cursor
-                    .seek(&InternalKey::seek_key(lower.clone(), MAX_SEQ).encode())?,
-                None => self.cursor.seek_to_first()?,
-            }
+    /// Whether the cursor is on a user entry.
+    #[inline]
+    pub(crate) fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// The current user key (empty when not valid).
+    #[inline]
+    pub(crate) fn key(&self) -> &[u8] {
+        if self.valid {
+            &self.key
+        } else {
+            &[]
         }
+    }
+
+    /// The current value (empty when not valid or keys only).
+    #[inline]
+    pub(crate) fn value(&self) -> &Bytes {
+        &self.value
+    }
+
+    /// Replaces the current value with a copy in its own allocation (for
+    /// [`DBOptions::owned_values`](crate::DBOptions::owned_values)).
+    pub(crate) fn own_value(&mut self) {
+        if self.valid {
+            self.value = Bytes::copy_from_slice(&self.value);
+        }
+    }
+
+    /// Rebuilds the merged cursor over `context` (a new view), keeping the
+    /// buffers; the cursor is left unpositioned.
+    pub(crate) fn rebuild(&mut self, context: &ReadContext) {
+        self.cursor = merged_cursor(&context.db, &context.view, &context.bounds);
+        self.valid = false;
+        self.value = Bytes::new();
+    }
+
+    /// Runs `moved` and invalidates the cursor when it fails.
+    fn settle(&mut self, moved: Result<()>) -> Result<()> {
+        if moved.is_err() {
+            self.valid = false;
+        }
+        moved
+    }
+
+    /// To the first visible user entry at or after `user_key` (clamped to
+    /// the lower bound).
+    pub(crate) fn seek(&mut self, context: &ReadContext, user_key: &[u8]) -> Result<()> {
+        let user_key = match context.bounds.lower.as_deref() {
+            Some(lower) if user_key < lower => lower,
+            _ => user_key,
+        };
+        let target = encode_target(&mut self.target, user_key, first_version_trailer());
+        let moved = self
+            .cursor
+            .seek(target)
+            .and_then(|()| self.find_forward(context));
+        self.settle(moved)
+    }
+
+    /// To the first visible user entry within the bounds.
+    pub(crate) fn seek_to_first(&mut self, context: &ReadContext) -> Result<()> {
+        if let Some(lower) = context.bounds.lower.as_deref() {
+            return self.seek(context, lower);
+        }
+        let moved = self
+            .cursor
+            .seek_to_first()
+            .and_then(|()| self.find_forward(context));
+        self.settle(moved)
+    }
+
+    /// To the last visible user entry at or before `user_key` (clamped to
+    /// the upper bound).
+    pub(crate) fn seek_for_prev(&mut self, context: &ReadContext, user_key: &[u8]) -> Result<()> {
+        if !context.bounds.below_upper(user_key) {
+            return self.seek_to_last(context);
+        }
+        let target = encode_target(&mut self.target, user_key, LAST_VERSION_TRAILER);
+        let moved = self
+            .cursor
+            .seek_for_prev(target)
+            .and_then(|()| self.find_backward(context));
+        self.settle(moved)
+    }
+
+    /// To the last visible user entry within the bounds.
+    pub(crate) fn seek_to_last(&mut self, context: &ReadContext) -> Result<()> {
+        let moved = match context.bounds.upper.as_deref() {
+            Some(upper) => {
+                let target = encode_target(&mut self.target, upper, first_version_trailer());
+                self.cursor.seek_for_prev(target)
+            }
+            None => self.cursor.seek_to_last(),
+        }
+        .and_then(|()| self.find_backward(context));
+        self.settle(moved)
+    }
+
+    /// To the next visible user entry; stays invalid if it was.
+    pub(crate) fn next(&mut self, context: &ReadContext) -> Result<()> {
+        if !self.valid {
+            return Ok(());
+        }
+        let moved = self
+            .rest_after_current()
+            .and_then(|()| self.find_forward(context));
+        self.settle(moved)
+    }
+
+    /// To the previous visible user entry; stays invalid if it was.
+    pub(crate) fn prev(&mut self, context: &ReadContext) -> Result<()> {
+        if !self.valid {
+            return Ok(());
+        }
+        let moved = self
+            .rest_before_current()
+            .and_then(|()| self.find_backward(context));
+        self.settle(moved)
+    }
+
+    /// Moves the merged cursor past every version of the current key (a
+    /// re-seek when it rests before them).
+    fn rest_after_current(&mut self) -> Result<()> {
+        if self.side == Side::After {
+            return Ok(());
+        }
+        let target = encode_target(&mut self.target, &self.key, first_version_trailer());
+        self.cursor.seek(target)?;
+        skip_forward_past(&mut self.cursor, &self.key)
+    }
+
+    /// Moves the merged cursor before every version of the current key (a
+    /// re-seek when it rests past them).
+    fn rest_before_current(&mut self) -> Result<()> {
+        if self.side == Side::Before {
+            return Ok(());
+        }
+        let target = encode_target(&mut self.target, &self.key, first_version_trailer());
+        self.cursor.seek_for_prev(target)?;
+        while self.cursor.valid() && user_key_of(self.cursor.key()) == self.key.as_slice() {
+            self.cursor.prev()?;
+        }
+        Ok(())
+    }
+
+    /// From the merged cursor's position forward, to the first visible user
+    /// entry below the upper bound.
+    fn find_forward(&mut self, context: &ReadContext) -> Result<()> {
+        self.side = Side::After;
+        self.valid = false;
         while self.cursor.valid() {
             let entry = parse_entry(self.cursor.key())?;
             if !context.bounds.below_upper(entry.user_key) {
-                return Ok(None);
+                return Ok(());
             }
             if entry.seq > context.seq() {
                 self.cursor.next()?;
                 continue;
             }
-            let user_key = Bytes::copy_from_slice(entry.user_key);
+            self.key.clear();
+            self.key.extend_from_slice(entry.user_key);
             let kind = entry.kind;
             let value = self.cursor.value().clone();
             self.cursor.next()?;
             let found = match kind {
                 ValueKind::Put => Some(value),
                 ValueKind::Delete => None,
-                ValueKind::Merge => Some(self.merge_forward(context, &user_key, value)?),
-            };
-            self.skip_forward_past(&user_key)?;
-            if let Some(value) = found {
-                return Ok(Some((user_key, value)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Collects the operands after `newest_operand` down to their base and
-    /// resolves them.
-    fn merge_forward(
-        &mut self,
-        context: &ReadContext,
-        user_key: &[u8],
-        newest_operand: Bytes,
-    ) -> Result<Bytes> {
-        let mut operands = vec![newest_operand];
-        let mut base = None;
-        while self.cursor.valid() && user_key_of(self.cursor.key()) == user_key {
-            let kind = parse_entry(self.cursor.key())?.kind;
-            let value = self.cursor.value().clone();
-            self.cursor.next()?;
-            match kind {
-                ValueKind::Merge => operands.push(value),
-                ValueKind::Put => {
-                    base = Some(value);
-                    break;
+                ValueKind::Merge => {
+                    Some(merge_forward(&mut self.cursor, context, &self.key, value)?)
                 }
-                ValueKind::Delete => break,
+            };
+            skip_forward_past(&mut self.cursor, &self.key)?;
+            if let Some(value) = found {
+                self.value = value;
+                self.valid = true;
+                return Ok(());
             }
-        }
-        context.resolve(user_key, &operands, base.as_deref())
-    }
-
-    /// Moves past the older versions of `user_key`.
-    fn skip_forward_past(&mut self, user_key: &[u8]) -> Result<()> {
-        while self.cursor.valid() && user_key_of(self.cursor.key()) == user_key {
-            self.cursor.next()?;
         }
         Ok(())
     }
 
-    /// The next user entry in descending key order.
-    pub(crate) fn next_backward(
-        &mut self,
-        context: &ReadContext,
-    ) -> Result<Option<(Bytes, Bytes)>> {
-        if !self.positioned {
-            self.positioned = true;
-            match &context.bounds.upper {
-                Some(upper) => self
-                    .cursor
-                    .seek_for_prev(&InternalKey::seek_key(upper.clone(), MAX_SEQ).encode())?,
-                None => self.cursor.seek_to_last()?,
-            }
-        }
+    /// From the merged cursor's position backward, to the last visible user
+    /// entry at or above the lower bound.
+    fn find_backward(&mut self, context: &ReadContext) -> Result<()> {
+        self.side = Side::Before;
+        self.valid = false;
         while self.cursor.valid() {
             let current_user_key = user_key_of(self.cursor.key());
             if !context.bounds.above_lower(current_user_key) {
-                return Ok(None);
+                return Ok(());
             }
-            let user_key = Bytes::copy_from_slice(current_user_key);
-            let mut fold = OldestFirstFold::default();
-            while self.cursor.valid() && user_key_of(self.cursor.key()) == user_key {
+            if !context.bounds.below_upper(current_user_key) {
+                self.cursor.prev()?;
+                continue;
+            }
+            self.key.clear();
+            self.key.extend_from_slice(current_user_key);
+            while self.cursor.valid() && user_key_of(self.cursor.key()) == self.key.as_slice() {
                 let entry = parse_entry(self.cursor.key())?;
                 if entry.seq <= context.seq() {
-                    fold.feed(entry.kind, self.cursor.value());
+                    self.fold.feed(entry.kind, self.cursor.value());
                 }
                 self.cursor.prev()?;
             }
-            if let Some(value) = fold.finish(context, &user_key)? {
-                return Ok(Some((user_key, value)));
+            if let Some(value) = self.fold.finish(context, &self.key)? {
+                self.value = value;
+                self.valid = true;
+                return Ok(());
             }
         }
-        Ok(None)
+        Ok(())
     }
+}
+
+/// Collects the operands after `newest_operand` down to their base and
+/// resolves them.
+fn merge_forward(
+    cursor: &mut MergingIterator<SourceCursor>,
+    context: &ReadContext,
+    user_key: &[u8],
+    newest_operand: Bytes,
+) -> Result<Bytes> {
+    let mut operands = vec![newest_operand];
+    let mut base = None;
+    while cursor.valid() && user_key_of(cursor.key()) == user_key {
+        let kind = parse_entry(cursor.key())?.kind;
+        let value = cursor.value().clone();
+        cursor.next()?;
+        match kind {
+            ValueKind::Merge => operands.push(value),
+            ValueKind::Put => {
+                base = Some(value);
+                break;
+            }
+            ValueKind::Delete => break,
+        }
+    }
+    context.resolve(user_key, &operands, base.as_deref())
+}
+
+/// Moves `cursor` past the older versions of `user_key`.
+fn skip_forward_past(cursor: &mut MergingIterator<SourceCursor>, user_key: &[u8]) -> Result<()> {
+    while cursor.valid() && user_key_of(cursor.key()) == user_key {
+        cursor.next()?;
+    }
+    Ok(())
 }
