@@ -158,6 +158,7 @@ pub(crate) fn insert_ops(
             WriteOp::Merge { key, operand } => {
                 memtable.insert(key, seq, ValueKind::Merge, operand.clone())
             }
+            WriteOp::DeleteRange { start, end } => memtable.insert_range_tombstone(start, end, seq),
         };
         result.map_err(|e| Error::internal("memtable", e))?;
     }
