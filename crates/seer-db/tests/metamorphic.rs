@@ -181,3 +181,124 @@ fn a_deleted_key_stays_deleted_when_a_reopen_moves_the_base_level_down() {
         replay(universe, &ops, &config);
     }
 }
+
+/// Seed 14259697082667751857 (2207 ops, reduced to 17): a flush of
+/// `a0129@7, a0156@8, c0122@6` is cut into tables 27 (`a0129`) and 28; the
+/// level-0 compaction seeded from the oldest run takes 28 and, through the
+/// one-pass slice of level 0, the older range tombstone `[a0006, b0007)@5`
+/// (widening its range over 27 after 27's run was passed). The output
+/// holding `a0156@8` carries the fragment, so its key range covers table 27
+/// above it, whose data goes down to 7: "newer data below older data".
+/// Closing the slice of level 0 under overlap fixes it but takes whole
+/// level-0 runs (picker_level0_split.txt); the executor must instead end
+/// such an output at the left-behind table (see COMPACTION.md).
+#[test]
+#[ignore = "defect: a range tombstone fragment carries an output over a level-0 table left above"]
+fn a_level0_compaction_keeps_newer_data_out_of_a_range_tombstone_spanning_a_table_left_above() {
+    let universe = Universe {
+        merge: MergeKind::U64Add,
+        key_count: 166,
+    };
+    let small_tables = DrawnOptions {
+        memtable_capacity_bytes: 4194304,
+        memtable_partitions: 1,
+        max_immutable_memtables: 1,
+        sync: SyncDraw::Never,
+        block_size_bytes: 8108,
+        block_cache_capacity_bytes: 1048576,
+        bloom_bits_per_key: 18,
+        zstd_level: Some(-1),
+        policy: PolicyDraw::Adaptive,
+        l0_compaction_trigger: 5,
+        l0_slowdown_writes_trigger: 22,
+        l0_stop_writes_trigger: 26,
+        target_file_size_bytes: 1784,
+        base_level_size_bytes: 262144,
+        background_threads: 4,
+        memory_budget_memtables: None,
+        max_space_amplification_tenths: 15,
+    };
+    let config = Config {
+        first_options: DrawnOptions {
+            memtable_capacity_bytes: 65536,
+            memtable_partitions: 2,
+            max_immutable_memtables: 4,
+            sync: SyncDraw::IntervalMs(50),
+            block_size_bytes: 16384,
+            block_cache_capacity_bytes: 1048576,
+            bloom_bits_per_key: 5,
+            zstd_level: Some(-1),
+            policy: PolicyDraw::Tiering(4),
+            l0_compaction_trigger: 3,
+            l0_slowdown_writes_trigger: 19,
+            l0_stop_writes_trigger: 21,
+            target_file_size_bytes: 49202,
+            base_level_size_bytes: 194863,
+            background_threads: 2,
+            memory_budget_memtables: Some(11),
+            max_space_amplification_tenths: 11,
+        },
+        redraw_seed: None,
+    };
+    let ops = vec![
+        Op::ReopenWith(Box::new(DrawnOptions {
+            memtable_capacity_bytes: 13004,
+            memtable_partitions: 1,
+            max_immutable_memtables: 2,
+            sync: SyncDraw::Never,
+            block_size_bytes: 86,
+            block_cache_capacity_bytes: 1048576,
+            bloom_bits_per_key: 16,
+            zstd_level: None,
+            policy: PolicyDraw::Tiering(2),
+            l0_compaction_trigger: 4,
+            l0_slowdown_writes_trigger: 13,
+            l0_stop_writes_trigger: 27,
+            target_file_size_bytes: 18323,
+            base_level_size_bytes: 38778,
+            background_threads: 1,
+            memory_budget_memtables: None,
+            max_space_amplification_tenths: 12,
+        })),
+        Op::Write(Write::Put {
+            key: 48,
+            value: 395191,
+        }),
+        Op::CompactRange(None),
+        Op::Write(Write::Merge {
+            key: 148,
+            operand: 648360,
+        }),
+        Op::ReopenWith(Box::new(small_tables)),
+        Op::Write(Write::Put {
+            key: 31,
+            value: 925040,
+        }),
+        Op::Flush,
+        Op::DeleteRange(127, 1),
+        Op::Flush,
+        Op::DeleteRange(7, 6),
+        Op::Flush,
+        Op::Write(Write::Put {
+            key: 122,
+            value: 752697,
+        }),
+        Op::Transaction {
+            steps: vec![TxnStep::Write(Write::Put {
+                key: 129,
+                value: 747222,
+            })],
+            interfere: None,
+        },
+        Op::Write(Write::Put {
+            key: 156,
+            value: 747781,
+        }),
+        Op::Flush,
+        Op::Write(Write::Delete { key: 110 }),
+        Op::Flush,
+    ];
+    for _ in 0..5 {
+        replay(universe, &ops, &config);
+    }
+}
