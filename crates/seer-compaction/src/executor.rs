@@ -38,7 +38,7 @@ use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions,
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
 use crate::picker::Compaction;
-use crate::range_del::{OutputSplitter, RangeDelCompaction};
+use crate::range_del::{output_boundary, OutputSplitter, RangeDelCompaction};
 use crate::version::{InvariantViolation, Version, INVARIANT_CHECKS};
 use crate::TableMeta;
 
@@ -545,6 +545,9 @@ impl<'a> OutputWriter<'a> {
         if too_old {
             self.finish_table(false)?;
         }
+        if self.builder.is_none() {
+            self.split_off_gap_before(first.user_key())?;
+        }
         let builder = match &mut self.builder {
             Some(builder) => builder,
             None => self.builder.insert(self.new_builder()?),
@@ -556,6 +559,33 @@ impl<'a> OutputWriter<'a> {
             builder.add(&encoded, value)?;
         }
         self.last_user_key = first.user_key().clone();
+        Ok(())
+    }
+
+    /// Before a table starts at `user_key`: the fragments left between the
+    /// previous table and `user_key` would widen it over the tables outside
+    /// the compaction that end in that gap, which the age cursor does not
+    /// see. They go to a table of their own, up to the last such end, so
+    /// the new table starts past every one of them. (Its fragments come
+    /// from inputs meeting those tables, which are newer where they meet.)
+    fn split_off_gap_before(&mut self, user_key: &[u8]) -> Result<()> {
+        if self.splitter.is_exhausted() {
+            return Ok(());
+        }
+        let lower = self.splitter.lower().clone();
+        let Some(end) = self
+            .age
+            .as_ref()
+            .and_then(|age| age.last_end_within(&lower, user_key))
+        else {
+            return Ok(());
+        };
+        let share = self.splitter.for_output(&end);
+        if !share.is_empty() {
+            let mut builder = self.new_builder()?;
+            builder.set_range_tombstones(share)?;
+            self.finished.push(Arc::new(builder.finish()?));
+        }
         Ok(())
     }
 
@@ -594,9 +624,20 @@ impl<'a> OutputWriter<'a> {
     }
 
     fn finish(mut self) -> Result<Vec<Arc<TableMeta>>> {
-        let finished = self
-            .show_age_keys_below(None)
-            .and_then(|()| self.finish_table(true));
+        let finished = self.show_age_keys_below(None).and_then(|()| {
+            // Fragments past the last entry would widen its table over the
+            // tables outside the compaction there: they go to one of their own.
+            let tail_meets = self.builder.is_some()
+                && !self.splitter.is_exhausted()
+                && self
+                    .age
+                    .as_ref()
+                    .is_some_and(|age| age.meets_from(&output_boundary(&self.last_user_key)));
+            if tail_meets {
+                self.finish_table(false)?;
+            }
+            self.finish_table(true)
+        });
         match finished {
             Ok(()) => Ok(std::mem::take(&mut self.finished)),
             Err(error) => {
@@ -706,6 +747,28 @@ impl AgeCursor<'_> {
     /// The next table starts at the next key (cut for size).
     pub fn cut(&mut self) {
         self.table = None;
+    }
+
+    /// The last user key at or above `low` and below `high` where a table
+    /// outside the compaction ends.
+    fn last_end_within(&self, low: &[u8], high: &[u8]) -> Option<Bytes> {
+        self.bounds
+            .above
+            .iter()
+            .chain(&self.bounds.below)
+            .map(|t| t.largest.user_key())
+            .filter(|end| end.as_ref() >= low && end.as_ref() < high)
+            .max()
+            .cloned()
+    }
+
+    /// Whether a table outside the compaction reaches `low` or beyond.
+    fn meets_from(&self, low: &[u8]) -> bool {
+        self.bounds
+            .above
+            .iter()
+            .chain(&self.bounds.below)
+            .any(|t| t.largest.user_key().as_ref() >= low)
     }
 
     /// Takes the next user key (greater than every key before), whose
@@ -1652,5 +1715,71 @@ mod tests {
             .unwrap()
             .check_invariants()
             .unwrap();
+    }
+
+    /// Seed 14259697082667751857 of seer-db's metamorphic test, reduced: a
+    /// level-0 compaction takes the newer run's table `a0156@8` and the
+    /// older tombstone `[a0006, b0007)@5`, and leaves the newer run's
+    /// `a0129@7` above. One output holding both broke the age rule.
+    #[test]
+    fn fragments_over_a_table_left_above_go_to_a_table_without_newer_entries() {
+        use seer_core::RangeTombstone;
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let mut context = context(&fs);
+        context.snapshots = vec![6];
+        let next = file_numbers_from(11);
+        let mut version = Version::empty(4);
+        let tombstone =
+            FragmentedTombstones::new([RangeTombstone::new(&b"a0006"[..], &b"b0007"[..], 5)]);
+        let older = flush_one_run(Vec::new(), &tombstone, &version, &context, &next);
+        version = version.apply(&older.edit).unwrap();
+        let entries = vec![
+            (InternalKey::new(&b"a0129"[..], 7, ValueKind::Put), n(7)),
+            (InternalKey::new(&b"a0156"[..], 8, ValueKind::Put), n(8)),
+        ];
+        let input = FlushInput {
+            entries_count: 2,
+            entries: &mut VecIter::new(entries),
+            range_tombstones: &FragmentedTombstones::default(),
+        };
+        let split = vec![Bytes::from_static(b"a0156")];
+        let newer = flush(input, &version, &context, 16, split, &next).unwrap();
+        assert_eq!(newer.outputs.len(), 2, "cut at the split key");
+        version = version.apply(&newer.edit).unwrap();
+        version.check_invariants().unwrap();
+        let newer_run = newer.edit.added_tables[0].run_id;
+        let compaction = Compaction {
+            inputs: vec![
+                CompactionInput {
+                    level: 0,
+                    run_id: newer_run,
+                    tables: vec![Arc::clone(&newer.outputs[1])],
+                },
+                CompactionInput {
+                    level: 0,
+                    run_id: older.edit.added_tables[0].run_id,
+                    tables: older.outputs.clone(),
+                },
+            ],
+            output_level: 3,
+            reason: CompactionReason::Manual,
+            score: 1.0,
+            bottommost: false,
+            target_file_size_bytes: 1 << 20,
+            output_run_id: None,
+        };
+        let result = run_compaction(&compaction, &version, &context, &next).unwrap();
+        let after = version.apply(&result.edit).unwrap();
+        after.check_invariants().unwrap();
+        let (entries, tombstones) = read_back(&fs, &result.outputs);
+        assert_eq!(entries.len(), 1);
+        let all = FragmentedTombstones::new(tombstones);
+        assert_eq!(all.max_covering_seq(b"a0129", MAX_SEQ), Some(5));
+        assert_eq!(all.max_covering_seq(b"b0006", MAX_SEQ), Some(5));
+        assert_eq!(
+            result.outputs[0].entry_count, 0,
+            "a tombstone-only table first"
+        );
     }
 }

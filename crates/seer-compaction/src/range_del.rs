@@ -186,6 +186,11 @@ impl OutputSplitter {
             .is_none_or(|last| last.end().as_ref() <= self.lower.as_ref())
     }
 
+    /// Where the next output's share starts (empty: the smallest key).
+    pub fn lower(&self) -> &Bytes {
+        &self.lower
+    }
+
     /// The share of the output whose last user key is `last_user_key`.
     pub fn for_output(&mut self, last_user_key: &[u8]) -> FragmentedTombstones {
         let upper = output_boundary(last_user_key);

@@ -193,7 +193,6 @@ fn a_deleted_key_stays_deleted_when_a_reopen_moves_the_base_level_down() {
 /// level-0 runs (picker_level0_split.txt); the executor must instead end
 /// such an output at the left-behind table (see COMPACTION.md).
 #[test]
-#[ignore = "defect: a range tombstone fragment carries an output over a level-0 table left above"]
 fn a_level0_compaction_keeps_newer_data_out_of_a_range_tombstone_spanning_a_table_left_above() {
     let universe = Universe {
         merge: MergeKind::U64Add,
