@@ -20,7 +20,7 @@ use seer_core::{
 };
 use seer_memtable::Memtable;
 
-use crate::engine::{Engine, ReadView};
+use crate::engine::{Engine, NewestFirstFold, ReadView};
 use crate::error::Result;
 use crate::tree::OpenVersion;
 
@@ -116,22 +116,16 @@ impl Engine {
         let deleted_below = covering_seq(key, seq, memtables, tree).unwrap_or(0);
         versions.retain(|(version_seq, _, _)| *version_seq >= deleted_below);
         versions.sort_by_key(|(version_seq, _, _)| std::cmp::Reverse(*version_seq));
-        let mut operands = Vec::new();
-        let mut base = None;
+        let mut fold = NewestFirstFold::default();
         for (_, kind, value) in versions {
-            match kind {
-                ValueKind::Merge => operands.push(value),
-                ValueKind::Put => {
-                    base = Some(value);
-                    break;
-                }
-                ValueKind::Delete => break,
+            if !fold.feed(kind, value) {
+                break;
             }
         }
-        let value = if operands.is_empty() {
-            base
+        let value = if fold.operands.is_empty() {
+            fold.base
         } else {
-            Some(self.resolve(key, &operands, base.as_deref())?)
+            Some(self.resolve(key, &fold.operands, fold.base.as_deref())?)
         };
         Ok(value.map(|value| self.returned(value)))
     }

@@ -43,7 +43,7 @@ use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
 use crate::tree::OpenVersionSet;
 use crate::verify::{verify, VerifyReport};
 
-pub(crate) use read::{PinnedView, ReadView};
+pub(crate) use read::{NewestFirstFold, PinnedView, ReadView};
 
 /// The engine's shared state.
 pub(crate) struct Engine {

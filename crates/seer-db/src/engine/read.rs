@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_compaction::TableMeta;
-use seer_core::{Lookup, MergeBase, MergeError, SeqNo};
+use seer_core::{Lookup, MergeBase, MergeError, SeqNo, ValueKind};
 use seer_memtable::Memtable;
 use seer_sstable::Table;
 
@@ -447,6 +447,35 @@ mod tests {
             assert_eq!(first, scanned);
             let shared = first.as_ptr() == second.as_ptr() && first.as_ptr() == scanned.as_ptr();
             assert_eq!(shared, !owned, "owned_values({owned})");
+        }
+    }
+}
+
+/// One key's versions, newest first, folded into the merge operands above
+/// its newest put or tombstone and that put's value (the base): what
+/// [`Engine::resolve`] takes.
+#[derive(Debug, Default)]
+pub(crate) struct NewestFirstFold {
+    /// The merge operands, newest first.
+    pub operands: Vec<Bytes>,
+    /// The value of the put below them, if one ended the fold.
+    pub base: Option<Bytes>,
+}
+
+impl NewestFirstFold {
+    /// Takes the next older version: false once a put or a tombstone ended
+    /// the fold (older versions do not matter).
+    pub(crate) fn feed(&mut self, kind: ValueKind, value: Bytes) -> bool {
+        match kind {
+            ValueKind::Merge => {
+                self.operands.push(value);
+                true
+            }
+            ValueKind::Put => {
+                self.base = Some(value);
+                false
+            }
+            ValueKind::Delete => false,
         }
     }
 }

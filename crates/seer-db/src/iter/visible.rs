@@ -25,7 +25,7 @@ use seer_core::{
 };
 
 use crate::engine::Engine;
-use crate::engine::ReadView;
+use crate::engine::{NewestFirstFold, ReadView};
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
 use crate::iter::source::{merged_cursor, MergedCursor};
@@ -408,22 +408,19 @@ fn merge_forward(
     user_key: &[u8],
     newest_operand: Bytes,
 ) -> Result<Bytes> {
-    let mut operands = vec![newest_operand];
-    let mut base = None;
+    let mut fold = NewestFirstFold {
+        operands: vec![newest_operand],
+        base: None,
+    };
     while cursor.valid() && user_key_of(cursor.key()) == user_key {
         let kind = parse_entry(cursor.key())?.kind;
         let value = cursor.value().clone();
         cursor.next()?;
-        match kind {
-            ValueKind::Merge => operands.push(value),
-            ValueKind::Put => {
-                base = Some(value);
-                break;
-            }
-            ValueKind::Delete => break,
+        if !fold.feed(kind, value) {
+            break;
         }
     }
-    context.resolve(user_key, &operands, base.as_deref())
+    context.resolve(user_key, &fold.operands, fold.base.as_deref())
 }
 
 /// Moves `cursor` past the older versions of `user_key`.
