@@ -301,3 +301,154 @@ fn a_level0_compaction_keeps_newer_data_out_of_a_range_tombstone_spanning_a_tabl
         replay(universe, &ops, &config);
     }
 }
+
+/// Seed 8410458591324898511 (2230 ops, reduced to 20; lazy leveling): a
+/// range delete over `[a0000, b0091)`, then `compact_range`, and a
+/// compaction's output at level 6 holding sequence numbers up to 8 meets a
+/// level-0 table left above whose data goes down to 5. The seed fails in
+/// release (`cargo xtask metamorphic --seed 8410458591324898511`, in
+/// level 4 -> 5 and 5 -> 6 compactions of tiered levels into leveled ones,
+/// the `slice_within` path); this reduced replay depends on background
+/// timing and passed once in a debug build. Not yet diagnosed.
+#[test]
+#[ignore = "defect: a compaction output with a range tombstone still meets a newer level-0 table left above"]
+fn a_compaction_under_lazy_leveling_keeps_the_age_rule_with_a_range_delete_over_level0() {
+    let universe = Universe {
+        merge: MergeKind::U64Add,
+        key_count: 97,
+    };
+    let config = Config {
+        first_options: DrawnOptions {
+            memtable_capacity_bytes: 1636,
+            memtable_partitions: 5,
+            max_immutable_memtables: 1,
+            sync: SyncDraw::Never,
+            block_size_bytes: 7338,
+            block_cache_capacity_bytes: 1048576,
+            bloom_bits_per_key: 18,
+            zstd_level: None,
+            policy: PolicyDraw::LazyLeveling(2),
+            l0_compaction_trigger: 3,
+            l0_slowdown_writes_trigger: 20,
+            l0_stop_writes_trigger: 29,
+            target_file_size_bytes: 1044,
+            base_level_size_bytes: 4096,
+            background_threads: 1,
+            memory_budget_memtables: None,
+            max_space_amplification_tenths: 100,
+        },
+        redraw_seed: None,
+    };
+    let ops = vec![
+        Op::Transaction {
+            steps: vec![
+                TxnStep::Write(Write::Merge {
+                    key: 4,
+                    operand: 465015,
+                }),
+                TxnStep::Write(Write::Delete { key: 5 }),
+                TxnStep::Get(90),
+                TxnStep::Write(Write::Put {
+                    key: 58,
+                    value: 617428,
+                }),
+                TxnStep::Write(Write::Put {
+                    key: 33,
+                    value: 576969,
+                }),
+            ],
+            interfere: Some(Write::Put {
+                key: 5,
+                value: 62944,
+            }),
+        },
+        Op::Write(Write::Put {
+            key: 3,
+            value: 90510,
+        }),
+        Op::Write(Write::Put {
+            key: 7,
+            value: 854116,
+        }),
+        Op::ReopenWith(Box::new(DrawnOptions {
+            memtable_capacity_bytes: 1636,
+            memtable_partitions: 5,
+            max_immutable_memtables: 1,
+            sync: SyncDraw::Never,
+            block_size_bytes: 7338,
+            block_cache_capacity_bytes: 1048576,
+            bloom_bits_per_key: 18,
+            zstd_level: None,
+            policy: PolicyDraw::LazyLeveling(2),
+            l0_compaction_trigger: 3,
+            l0_slowdown_writes_trigger: 20,
+            l0_stop_writes_trigger: 29,
+            target_file_size_bytes: 1044,
+            base_level_size_bytes: 4096,
+            background_threads: 1,
+            memory_budget_memtables: None,
+            max_space_amplification_tenths: 100,
+        })),
+        Op::Flush,
+        Op::MultiGet(vec![98, 1, 3, 2]),
+        Op::TakeSnapshot(0),
+        Op::Write(Write::Delete { key: 0 }),
+        Op::Write(Write::Put {
+            key: 32,
+            value: 690521,
+        }),
+        Op::Write(Write::Delete { key: 2 }),
+        Op::Transaction {
+            steps: vec![
+                TxnStep::Write(Write::Put {
+                    key: 10,
+                    value: 743792,
+                }),
+                TxnStep::Get(7),
+            ],
+            interfere: None,
+        },
+        Op::Flush,
+        Op::MultiGet(vec![97, 97, 89, 4, 5]),
+        Op::DeleteRange(91, 0),
+        Op::ReopenWith(Box::new(DrawnOptions {
+            memtable_capacity_bytes: 1636,
+            memtable_partitions: 5,
+            max_immutable_memtables: 1,
+            sync: SyncDraw::Never,
+            block_size_bytes: 7338,
+            block_cache_capacity_bytes: 1048576,
+            bloom_bits_per_key: 18,
+            zstd_level: None,
+            policy: PolicyDraw::LazyLeveling(2),
+            l0_compaction_trigger: 3,
+            l0_slowdown_writes_trigger: 20,
+            l0_stop_writes_trigger: 29,
+            target_file_size_bytes: 1044,
+            base_level_size_bytes: 4096,
+            background_threads: 1,
+            memory_budget_memtables: None,
+            max_space_amplification_tenths: 100,
+        })),
+        Op::SnapshotScan(
+            2,
+            Scan {
+                bounds: Bounds::Prefix { index: 4 },
+                direction: Direction::Reverse,
+                limit: None,
+            },
+        ),
+        Op::Write(Write::Put {
+            key: 6,
+            value: 715252,
+        }),
+        Op::Scan(Scan {
+            bounds: Bounds::All,
+            direction: Direction::Reverse,
+            limit: None,
+        }),
+        Op::Get(1),
+        Op::CompactRange(Some((1, 42))),
+    ];
+    replay(universe, &ops, &config);
+}
