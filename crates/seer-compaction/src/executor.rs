@@ -534,7 +534,11 @@ impl<'a> OutputWriter<'a> {
         let too_old = match &mut self.age {
             Some(age) => {
                 let seqs = entries.iter().map(|(key, _)| key.seq());
-                let fragment_seqs = at_key.into_iter().flat_map(|(low, high)| [low, high]);
+                let spanning = self.splitter.seqs_at(first.user_key());
+                let fragment_seqs = at_key
+                    .into_iter()
+                    .chain(spanning)
+                    .flat_map(|(low, high)| [low, high]);
                 let seqs = seqs.chain(fragment_seqs);
                 let smallest_seq = seqs.clone().min().unwrap_or(0);
                 let largest_seq = seqs.max().unwrap_or(0);
@@ -572,12 +576,12 @@ impl<'a> OutputWriter<'a> {
         if self.splitter.is_exhausted() {
             return Ok(());
         }
+        let Some(age) = self.age.as_ref() else {
+            return Ok(());
+        };
         let lower = self.splitter.lower().clone();
-        let Some(end) = self
-            .age
-            .as_ref()
-            .and_then(|age| age.last_end_within(&lower, user_key))
-        else {
+        let tables_end = age.last_end_within(&lower, user_key);
+        let Some(end) = tables_end.max(self.splitter.last_claim_below(user_key)) else {
             return Ok(());
         };
         let share = self.splitter.for_output(&end);

@@ -191,6 +191,27 @@ impl OutputSplitter {
         &self.lower
     }
 
+    /// The largest upper key claim below `user_key` of a fragment not yet
+    /// handed out (see `FragmentedTombstones::user_key_bounds`).
+    pub fn last_claim_below(&self, user_key: &[u8]) -> Option<Bytes> {
+        self.tombstones
+            .fragments()
+            .iter()
+            .filter(|f| f.end().as_ref() > self.lower.as_ref())
+            .map(|f| match f.end().split_last() {
+                Some((0, below)) => f.end().slice(..below.len()),
+                _ => f.end().clone(),
+            })
+            .filter(|claim| claim.as_ref() < user_key)
+            .max()
+    }
+
+    /// The sequence range of the fragment containing `user_key`.
+    pub fn seqs_at(&self, user_key: &[u8]) -> Option<(SeqNo, SeqNo)> {
+        let seqs = self.tombstones.fragment_containing(user_key)?.seqs();
+        Some((*seqs.last()?, *seqs.first()?))
+    }
+
     /// The share of the output whose last user key is `last_user_key`.
     pub fn for_output(&mut self, last_user_key: &[u8]) -> FragmentedTombstones {
         let upper = output_boundary(last_user_key);
