@@ -192,7 +192,10 @@ impl OutputSplitter {
     }
 
     /// The largest upper key claim below `user_key` of a fragment not yet
-    /// handed out (see `FragmentedTombstones::user_key_bounds`).
+    /// handed out (see `FragmentedTombstones::user_key_bounds`) at which
+    /// a share can end without taking part of the next fragment (a claim
+    /// `k` ends the share at `k + [0]`, which a fragment starting at `k`
+    /// would cross).
     pub fn last_claim_below(&self, user_key: &[u8]) -> Option<Bytes> {
         self.tombstones
             .fragments()
@@ -203,6 +206,11 @@ impl OutputSplitter {
                 _ => f.end().clone(),
             })
             .filter(|claim| claim.as_ref() < user_key)
+            .filter(|claim| {
+                self.tombstones
+                    .fragment_containing(claim)
+                    .is_none_or(|f| f.end().as_ref() <= output_boundary(claim).as_ref())
+            })
             .max()
     }
 

@@ -458,9 +458,9 @@ fn a_compaction_under_lazy_leveling_keeps_the_age_rule_with_a_range_delete_over_
 /// Seed 13657966697438330438 (1857 ops, reduced to 10): range deletes,
 /// then `compact_range` over `[b0004, c0167]`: an output at level 6 holding
 /// sequence numbers up to 172 meets a level-5 table left above whose data
-/// goes down to 160. Not yet diagnosed (found after the two fixes above).
+/// goes down to 160: the tombstone-only table cut at the claim `a0171` of
+/// an older fragment took the key `a0171` of the newer one starting there.
 #[test]
-#[ignore = "defect: a manual compaction's output with a range tombstone meets a newer table left above"]
 fn a_manual_compaction_keeps_the_age_rule_with_range_deletes_over_a_table_left_above() {
     let universe = Universe {
         merge: MergeKind::StringAppend,
@@ -505,6 +505,325 @@ fn a_manual_compaction_keeps_the_age_rule_with_range_deletes_over_a_table_left_a
         Op::Flush,
         Op::DeleteRange(171, 7),
         Op::CompactRange(Some((167, 4))),
+    ];
+    replay(universe, &ops, &config);
+}
+
+/// Seed 15779741747841741651 (1020 ops, reduced to 25): range deletes and
+/// `compact_range`; an output at level 6 meets a newer level-5 table left
+/// above. Found after the three fixes above, not yet diagnosed.
+#[test]
+#[ignore = "defect: a compaction output with range tombstones still meets a newer table left above"]
+fn range_deletes_and_compact_range_keep_the_age_rule_against_a_level5_table_left_above() {
+    let universe = Universe {
+        merge: MergeKind::U64Add,
+        key_count: 164,
+    };
+    let config = Config {
+        first_options: DrawnOptions {
+            memtable_capacity_bytes: 2589,
+            memtable_partitions: 7,
+            max_immutable_memtables: 2,
+            sync: SyncDraw::Never,
+            block_size_bytes: 76,
+            block_cache_capacity_bytes: 0,
+            bloom_bits_per_key: 24,
+            zstd_level: None,
+            policy: PolicyDraw::LazyLeveling(4),
+            l0_compaction_trigger: 1,
+            l0_slowdown_writes_trigger: 3,
+            l0_stop_writes_trigger: 11,
+            target_file_size_bytes: 1896,
+            base_level_size_bytes: 1810,
+            background_threads: 1,
+            memory_budget_memtables: None,
+            max_space_amplification_tenths: 100,
+        },
+        redraw_seed: None,
+    };
+    let ops = vec![
+        Op::Transaction {
+            steps: vec![
+                TxnStep::Write(Write::Put {
+                    key: 2,
+                    value: 41956,
+                }),
+                TxnStep::Write(Write::Put {
+                    key: 122,
+                    value: 837172,
+                }),
+            ],
+            interfere: Some(Write::Put {
+                key: 66,
+                value: 997948,
+            }),
+        },
+        Op::Batch(vec![
+            Write::Merge {
+                key: 96,
+                operand: 444238,
+            },
+            Write::Merge {
+                key: 28,
+                operand: 271669,
+            },
+            Write::Put {
+                key: 71,
+                value: 829832,
+            },
+            Write::Put {
+                key: 119,
+                value: 91190,
+            },
+            Write::Put {
+                key: 67,
+                value: 126012,
+            },
+            Write::Put {
+                key: 7,
+                value: 582284,
+            },
+            Write::Put {
+                key: 20,
+                value: 1043524,
+            },
+            Write::Delete { key: 3 },
+            Write::Put {
+                key: 80,
+                value: 722819,
+            },
+            Write::Put {
+                key: 1,
+                value: 863697,
+            },
+        ]),
+        Op::DeleteRange(0, 139),
+        Op::Batch(vec![
+            Write::Put {
+                key: 144,
+                value: 821562,
+            },
+            Write::Delete { key: 1 },
+            Write::Delete { key: 29 },
+            Write::Delete { key: 5 },
+            Write::Delete { key: 14 },
+            Write::Put {
+                key: 6,
+                value: 733122,
+            },
+            Write::Delete { key: 50 },
+            Write::Put {
+                key: 51,
+                value: 917808,
+            },
+            Write::Delete { key: 104 },
+            Write::Delete { key: 5 },
+            Write::Put {
+                key: 152,
+                value: 739305,
+            },
+            Write::Put {
+                key: 16,
+                value: 955423,
+            },
+        ]),
+        Op::Batch(vec![
+            Write::Put {
+                key: 6,
+                value: 107522,
+            },
+            Write::Merge {
+                key: 132,
+                operand: 789252,
+            },
+            Write::Put {
+                key: 0,
+                value: 986676,
+            },
+            Write::Delete { key: 3 },
+            Write::Delete { key: 62 },
+            Write::Put {
+                key: 3,
+                value: 901987,
+            },
+            Write::Put {
+                key: 66,
+                value: 542129,
+            },
+            Write::Put {
+                key: 5,
+                value: 770151,
+            },
+            Write::Merge {
+                key: 12,
+                operand: 778319,
+            },
+            Write::Delete { key: 72 },
+            Write::Put {
+                key: 69,
+                value: 156988,
+            },
+            Write::Put {
+                key: 0,
+                value: 502371,
+            },
+        ]),
+        Op::Write(Write::Put {
+            key: 93,
+            value: 882925,
+        }),
+        Op::TakeSnapshot(3),
+        Op::Batch(vec![
+            Write::Delete { key: 4 },
+            Write::Put {
+                key: 3,
+                value: 692516,
+            },
+            Write::Put {
+                key: 34,
+                value: 806739,
+            },
+            Write::Put {
+                key: 163,
+                value: 232832,
+            },
+            Write::Put {
+                key: 47,
+                value: 239344,
+            },
+            Write::Put {
+                key: 152,
+                value: 518068,
+            },
+            Write::Put {
+                key: 7,
+                value: 403026,
+            },
+            Write::Delete { key: 39 },
+            Write::Put {
+                key: 3,
+                value: 725566,
+            },
+            Write::Put {
+                key: 4,
+                value: 1046381,
+            },
+            Write::Put {
+                key: 2,
+                value: 557323,
+            },
+            Write::Delete { key: 4 },
+        ]),
+        Op::DeleteRange(22, 6),
+        Op::CompactRange(None),
+        Op::Batch(vec![
+            Write::Delete { key: 58 },
+            Write::Delete { key: 90 },
+            Write::Put {
+                key: 28,
+                value: 1030928,
+            },
+            Write::Put {
+                key: 115,
+                value: 254741,
+            },
+            Write::Put {
+                key: 159,
+                value: 927954,
+            },
+            Write::Put {
+                key: 3,
+                value: 750834,
+            },
+            Write::Put {
+                key: 97,
+                value: 609926,
+            },
+            Write::Put {
+                key: 46,
+                value: 710118,
+            },
+            Write::Merge {
+                key: 0,
+                operand: 436952,
+            },
+        ]),
+        Op::Flush,
+        Op::Batch(vec![
+            Write::Put {
+                key: 1,
+                value: 1029653,
+            },
+            Write::Put {
+                key: 2,
+                value: 753634,
+            },
+            Write::Merge {
+                key: 0,
+                operand: 999748,
+            },
+            Write::Put {
+                key: 4,
+                value: 835711,
+            },
+            Write::Put {
+                key: 133,
+                value: 163640,
+            },
+            Write::Delete { key: 6 },
+            Write::Delete { key: 42 },
+        ]),
+        Op::Batch(vec![
+            Write::Put {
+                key: 1,
+                value: 573286,
+            },
+            Write::Delete { key: 2 },
+        ]),
+        Op::Write(Write::Merge {
+            key: 140,
+            operand: 888310,
+        }),
+        Op::ReopenWith(Box::new(DrawnOptions {
+            memtable_capacity_bytes: 2589,
+            memtable_partitions: 7,
+            max_immutable_memtables: 2,
+            sync: SyncDraw::Never,
+            block_size_bytes: 76,
+            block_cache_capacity_bytes: 0,
+            bloom_bits_per_key: 24,
+            zstd_level: None,
+            policy: PolicyDraw::LazyLeveling(4),
+            l0_compaction_trigger: 1,
+            l0_slowdown_writes_trigger: 3,
+            l0_stop_writes_trigger: 11,
+            target_file_size_bytes: 1896,
+            base_level_size_bytes: 1810,
+            background_threads: 1,
+            memory_budget_memtables: None,
+            max_space_amplification_tenths: 100,
+        })),
+        Op::Write(Write::Put {
+            key: 159,
+            value: 510124,
+        }),
+        Op::Write(Write::Put {
+            key: 7,
+            value: 600089,
+        }),
+        Op::Flush,
+        Op::DeleteRange(7, 74),
+        Op::Write(Write::Put {
+            key: 2,
+            value: 167396,
+        }),
+        Op::TakeSnapshot(1),
+        Op::Write(Write::Put {
+            key: 130,
+            value: 833903,
+        }),
+        Op::DeleteRange(125, 3),
+        Op::CompactRange(Some((85, 9))),
     ];
     replay(universe, &ops, &config);
 }
