@@ -8,10 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::format::ByteFormat;
 
 const ROOT_AFTER_HELP: &str = "\
-Commands that open the database (get, put, delete, scan, count, stats, verify, compact,
-flush) take the writer's lock, even to read, until read-only opens exist: stop the
-process that has the database open first. manifest, wal and table read the files alone,
-without opening the database or taking its lock.
+The reading commands (get, scan, count, stats, verify) open the database read-only:
+without the writer's lock and without writing a byte, so they work on a database another
+process holds open (they see the state as of the open: its tables plus its WAL replayed
+in memory). put, delete, compact and flush take the writer's lock: stop the process that
+has the database open first. manifest, wal and table read the files alone, without
+opening the database.
 
 A database written with a merge operator is read with --merge-operator u64-add or
 --merge-operator string-append[=DELIM].
@@ -91,7 +93,8 @@ pub struct RangeArgs {
 pub enum Command {
     /// Prints the value of KEY (exit status 1 when it has none).
     #[command(after_help = "\
-Takes the writer's lock until read-only opens exist.
+Opens the database read-only: no lock, nothing written; works while another process
+has it open.
 
 Examples:
   seer get DB user:42
@@ -133,7 +136,8 @@ Examples:
     },
     /// Prints the keys and values in a range, one `KEY<TAB>VALUE` a line.
     #[command(after_help = "\
-Takes the writer's lock until read-only opens exist.
+Opens the database read-only: no lock, nothing written; works while another process
+has it open.
 
 Examples:
   seer scan DB
@@ -155,7 +159,8 @@ Examples:
     },
     /// Prints how many keys are in a range.
     #[command(after_help = "\
-Takes the writer's lock until read-only opens exist.
+Opens the database read-only: no lock, nothing written; works while another process
+has it open.
 
 Examples:
   seer count DB
@@ -169,7 +174,8 @@ Examples:
     },
     /// Prints the levels, runs, sizes, policy in force and why, and amplification.
     #[command(after_help = "\
-Takes the writer's lock until read-only opens exist.
+Opens the database read-only: no lock, nothing written; works while another process
+has it open.
 
 Examples:
   seer stats DB")]
@@ -223,8 +229,9 @@ Examples:
     },
     /// Checks every checksum of every live file (exit status 1 when any is damaged).
     #[command(after_help = "\
-Takes the writer's lock until read-only opens exist. A database whose WAL or manifest is
-too damaged to open is reported damaged, naming the file.
+Opens the database read-only: no lock, nothing written; works while another process
+has it open. A database whose WAL or manifest is too damaged to open is reported damaged,
+naming the file.
 
 Examples:
   seer verify DB")]

@@ -12,8 +12,9 @@
 //! - [`cli`]: the clap definitions, with each subcommand's help and
 //!   examples;
 //! - [`mod@format`]: UTF-8, hex and escaped bytes, JSON strings;
-//! - [`open`]: opening an existing database (never creating one), with the
-//!   writer's lock until read-only opens exist;
+//! - [`open`]: opening an existing database (never creating one):
+//!   read-only (no lock, nothing written) for the reading commands, with
+//!   the writer's lock for the others;
 //! - [`data`]: the data commands;
 //! - [`admin`]: `stats`, `verify`, `compact`, `flush`;
 //! - [`files`]: `manifest`, `wal`, `table`, from the files alone;
@@ -50,10 +51,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
         value: cli.value_format,
     };
     let options = || open::options(cli.merge_operator.as_ref());
+    let read_only = || open::read_only_options(cli.merge_operator.as_ref());
     let outcome = match cli.command {
         Command::Get { db, key } => {
             let key = formats.parse_key("KEY", &key)?;
-            with_db(&db, options(), |db| data::get(db, &key, formats, out))?
+            with_db(&db, read_only(), |db| data::get(db, &key, formats, out))?
         }
         Command::Put {
             db,
@@ -80,17 +82,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             limit,
         } => {
             let selection = selection(&range, formats)?;
-            with_db(&db, options(), |db| {
+            with_db(&db, read_only(), |db| {
                 data::scan(db, &selection, reverse, limit, formats, out)
             })?
         }
         Command::Count { db, range } => {
             let selection = selection(&range, formats)?;
-            with_db(&db, options(), |db| {
+            with_db(&db, read_only(), |db| {
                 data::count(db, &selection, formats, out)
             })?
         }
-        Command::Stats { db } => with_db(&db, options(), |db| admin::stats(db, out))?,
+        Command::Stats { db } => with_db(&db, read_only(), |db| admin::stats(db, out))?,
         Command::Manifest { path } => files::manifest(&path, dump, out)?,
         Command::Wal { path } => files::wal(&path, dump, out)?,
         Command::Table {
@@ -106,7 +108,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             };
             files::table(&file, sections, dump, out)?
         }
-        Command::Verify { db } => admin::verify(&db, options(), out)?,
+        Command::Verify { db } => admin::verify(&db, read_only(), out)?,
         Command::Compact { db, from, to } => {
             let from = from.map(|k| formats.parse_key("--from", &k)).transpose()?;
             let to = to.map(|k| formats.parse_key("--to", &k)).transpose()?;

@@ -1,11 +1,16 @@
 //! Opening a database for the commands that need one ([`with_db`]): the
 //! path is checked first (missing, a file, a directory without `CURRENT`
 //! each get their own one-line error, and nothing is created), then the
-//! database is opened normally and closed at the end of the command.
+//! database is opened and closed at the end of the command.
 //!
-//! The library has no read-only open yet, so every such command, reads
-//! included, takes the writer's lock and runs recovery (WAL replay) as any
-//! open does; a database another process holds is refused with one line.
+//! The reading commands (`get`, `scan`, `count`, `stats`, `verify`) open
+//! with [`read_only_options`]: without the writer's lock and without
+//! writing a byte (seer-db's read-only open: the manifest's tree plus the
+//! WAL replayed into memory), so they work on a database another process
+//! holds open and leave its files as they were. The writing and
+//! maintenance commands (`put`, `delete`, `compact`, `flush`) open
+//! normally ([`options`]): they take the lock and run recovery, and a
+//! database another process holds is refused with one line.
 
 use std::path::Path;
 
@@ -26,6 +31,12 @@ pub fn options(merge_operator: Option<&MergeOperatorChoice>) -> DBOptions {
             options.merge_operator(StringAppendOperator::new(delimiter.clone()))
         }
     }
+}
+
+/// How the reading commands open a database: [`options`], read-only (no
+/// lock, nothing written).
+pub fn read_only_options(merge_operator: Option<&MergeOperatorChoice>) -> DBOptions {
+    options(merge_operator).read_only(true)
 }
 
 /// Opens the database at `path` with `options`, runs `command` on it and

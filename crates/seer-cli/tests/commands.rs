@@ -1,7 +1,8 @@
 //! The `seer` binary run on real databases: round trips of the data
 //! commands in every format, `verify` on damaged files, and the one-line
-//! errors (exit status 2) for a locked database, a missing path and a path
-//! that is not a database.
+//! errors (exit status 2) for a write to a locked database (the reading
+//! commands open it read-only), a missing path and a path that is not a
+//! database.
 
 #![allow(clippy::unwrap_used)]
 
@@ -238,16 +239,18 @@ fn verify_names_a_wal_segment_too_damaged_to_open_and_exits_one() {
 }
 
 #[test]
-fn a_locked_database_is_one_line_naming_it_with_exit_status_two() {
+fn reading_commands_work_on_a_database_held_open_and_writing_ones_give_the_locked_line() {
     let _serial = serial();
     let (_dir, db_path, db) = new_db();
     db.put("k", "v").unwrap();
-    for args in [
-        &["get", "k"][..],
-        &["scan"],
-        &["verify"],
-        &["put", "k", "w"],
-    ] {
+    // The reading commands open read-only: no lock, nothing written.
+    assert_eq!(on_db("get", &db_path, &["k"]).stdout, "v\n");
+    assert_eq!(on_db("scan", &db_path, &[]).stdout, "k\tv\n");
+    assert_eq!(on_db("count", &db_path, &[]).stdout, "1\n");
+    assert_ok(&on_db("stats", &db_path, &[]));
+    assert_ok(&on_db("verify", &db_path, &[]));
+    // The writing ones take the writer's lock.
+    for args in [&["put", "k", "w"][..], &["delete", "k"], &["flush"]] {
         let mut all = vec![args[0].to_owned(), path_arg(&db_path)];
         all.extend(args[1..].iter().map(|&a| a.to_owned()));
         let run = seer(&all);

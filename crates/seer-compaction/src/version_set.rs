@@ -77,7 +77,8 @@ pub struct ManifestRecoveryReport {
 
 #[derive(Debug)]
 struct Logged {
-    manifest: ManifestWriter,
+    /// `None` for a read-only set ([`LoadedManifest::into_read_only`]).
+    manifest: Option<ManifestWriter>,
     state: ManifestState,
     pending_obsolete: HashMap<u64, Weak<TableMeta>>,
     failure: Option<String>,
@@ -161,7 +162,38 @@ impl LoadedManifest {
         report.removed_manifests.sort_unstable();
         Ok((set, report))
     }
+
+    /// The replayed state as a version set that writes nothing: no manifest
+    /// is created and no file removed; [`VersionSet::log_and_apply`] fails
+    /// with [`Error::Poisoned`] and [`VersionSet::obsolete_table_files`]
+    /// reports none. A read-only open's tree (another process may own the
+    /// directory).
+    pub fn into_read_only(self) -> VersionSet {
+        let Self {
+            fs,
+            dir,
+            options,
+            state,
+            ..
+        } = self;
+        VersionSet {
+            current: ArcSwap::new(Arc::clone(&state.version)),
+            next_file_number: AtomicU64::new(state.next_file_number),
+            fs,
+            dir,
+            options,
+            logged: Mutex::new(Logged {
+                manifest: None,
+                state,
+                pending_obsolete: HashMap::new(),
+                failure: Some(READ_ONLY_FAILURE.to_owned()),
+            }),
+        }
+    }
 }
+
+/// Why a read-only version set refuses edits.
+const READ_ONLY_FAILURE: &str = "the version set was opened read-only";
 
 impl VersionSet {
     /// Opens the database in `dir`, creating it when `CURRENT` is missing:
@@ -255,7 +287,7 @@ impl VersionSet {
             dir: dir.to_path_buf(),
             options,
             logged: Mutex::new(Logged {
-                manifest,
+                manifest: Some(manifest),
                 state,
                 pending_obsolete: HashMap::new(),
                 failure: None,
@@ -296,9 +328,13 @@ impl VersionSet {
         self.lock().state.merge_operator_name.clone()
     }
 
-    /// The live manifest's file number.
+    /// The live manifest's file number (0 for a read-only set, which
+    /// writes none).
     pub fn manifest_number(&self) -> u64 {
-        self.lock().manifest.file_number()
+        self.lock()
+            .manifest
+            .as_ref()
+            .map_or(0, ManifestWriter::file_number)
     }
 
     /// The database directory.
@@ -348,8 +384,11 @@ impl VersionSet {
         edit: &VersionEdit,
         next: &ManifestState,
     ) -> Result<()> {
-        if logged.manifest.len_bytes() < self.options.max_manifest_bytes {
-            return logged.manifest.append(edit);
+        let Some(live) = logged.manifest.as_mut() else {
+            return Err(Error::Poisoned(READ_ONLY_FAILURE.to_owned()));
+        };
+        if live.len_bytes() < self.options.max_manifest_bytes {
+            return live.append(edit);
         }
         let manifest_number = self.new_file_number();
         let temp_number = self.new_file_number();
@@ -358,8 +397,9 @@ impl VersionSet {
         let manifest =
             ManifestWriter::create(self.fs.as_ref(), &self.dir, manifest_number, &snapshot)?;
         set_current(self.fs.as_ref(), &self.dir, manifest_number, temp_number)?;
-        let old = std::mem::replace(&mut logged.manifest, manifest);
-        self.remove_stale_manifest(old.file_number());
+        if let Some(old) = logged.manifest.replace(manifest) {
+            self.remove_stale_manifest(old.file_number());
+        }
         Ok(())
     }
 

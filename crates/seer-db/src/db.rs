@@ -3,6 +3,13 @@
 //! delegation to the [engine](crate::engine) or to the type it returns
 //! ([`Snapshot`], [`Transaction`], the iterators); also
 //! [`DBOptions::open`]. The methods of those types live with them.
+//!
+//! A database opens writable ([`DB::open`], [`DB::open_with`]: the
+//! directory locked, recovery writing its fresh manifest) or read-only
+//! ([`DB::open_read_only`], or [`DBOptions::read_only`]: no lock, nothing
+//! written, every write API failing with
+//! [`Error::OpenedReadOnly`](crate::Error::OpenedReadOnly), and
+//! [`DB::try_catch_up`] to follow the writer).
 
 use std::ops::RangeBounds;
 use std::path::Path;
@@ -78,9 +85,14 @@ impl DB {
         Self::open_with(path.as_ref(), DBOptions::default())
     }
 
-    /// Opens (or creates) the database at `path` with `options`.
+    /// Opens (or creates) the database at `path` with `options` (read-only
+    /// when [`DBOptions::read_only`] is set).
     pub fn open_with(path: &Path, options: DBOptions) -> Result<Self> {
-        let inner = Engine::open(path, options)?;
+        let inner = if options.read_only {
+            Engine::open_read_only(path, options)?
+        } else {
+            Engine::open(path, options)?
+        };
         let owner = Arc::new(CloseOnLastHandle(Arc::clone(&inner)));
         Ok(Self {
             inner,
@@ -88,10 +100,40 @@ impl DB {
         })
     }
 
+    /// Opens the existing database at `path` read-only with default
+    /// options, even while another handle (in this or another process)
+    /// holds it open for writing: no lock is taken and not a byte is
+    /// written. Reads see the manifest's tree plus the WAL replayed into
+    /// memory, as of the open (a consistent prefix of the writer's
+    /// writes); [`DB::try_catch_up`] moves to the writer's newer state.
+    /// Every write API (`put`, `delete`, `merge`, `write`, a transaction's
+    /// commit, `flush`, `compact_range`, `persist`) fails with
+    /// [`Error::OpenedReadOnly`](crate::Error::OpenedReadOnly), and no
+    /// background thread runs.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path.as_ref(), DBOptions::default().read_only(true))
+    }
+
+    /// On a read-only open, reloads the manifest, its tables and the WAL
+    /// and swaps the newer state in (RocksDB's
+    /// `TryCatchUpWithPrimary`): reads started after it returns see at
+    /// least what the writer had written when it began; iterators and
+    /// snapshots taken before keep their state. A table the writer deleted
+    /// meanwhile stays readable through its open handle; a load that finds
+    /// the writer moving on (a segment or manifest replaced under it) is
+    /// retried, and fails with its last error after a few tries, changing
+    /// nothing. Fails with
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) on a
+    /// writable open.
+    pub fn try_catch_up(&self) -> Result<()> {
+        self.inner.try_catch_up()
+    }
+
     // Writes.
 
     /// Sets `key` to `value`.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.inner.refuse_read_only()?;
         self.inner
             .put(key.as_ref(), value.as_ref(), WriteOptions::default())?;
         Ok(())
@@ -104,11 +146,13 @@ impl DB {
         value: impl AsRef<[u8]>,
         options: WriteOptions,
     ) -> Result<SeqNo> {
+        self.inner.refuse_read_only()?;
         self.inner.put(key.as_ref(), value.as_ref(), options)
     }
 
     /// Deletes `key` (deleting an absent key is not an error).
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.inner.refuse_read_only()?;
         self.inner.delete(key.as_ref(), WriteOptions::default())?;
         Ok(())
     }
@@ -128,6 +172,7 @@ impl DB {
     /// Adds a merge operand to `key`, resolved on read by the configured
     /// merge operator.
     pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
+        self.inner.refuse_read_only()?;
         self.inner
             .merge(key.as_ref(), operand.as_ref(), WriteOptions::default())?;
         Ok(())
@@ -136,6 +181,7 @@ impl DB {
     /// Applies `batch` atomically; returns its first sequence number (an
     /// empty batch writes nothing and returns the visible sequence number).
     pub fn write(&self, batch: Batch, options: WriteOptions) -> Result<SeqNo> {
+        self.inner.refuse_read_only()?;
         self.inner.write_owned_batch(batch, options)
     }
 
@@ -251,6 +297,7 @@ impl DB {
     /// after [`close`](Self::close) it fails with
     /// [`Error::Closed`](crate::Error::Closed).
     pub fn persist(&self) -> Result<()> {
+        self.inner.refuse_read_only()?;
         self.inner.persist()
     }
 

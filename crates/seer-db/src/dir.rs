@@ -1,7 +1,9 @@
 //! The database directory: creating it, refusing a directory that holds
 //! something other than a seerdb (never wiping it; a `CURRENT` that is not
 //! seerdb's or names a missing manifest included), and the exclusive lock
-//! that keeps a second handle (in this or another process) out.
+//! that keeps a second handle (in this or another process) out. A
+//! read-only open ([`DbDir::open_read_only`]) takes no lock and creates
+//! nothing: it only checks that the directory holds a database.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +61,22 @@ impl DbDir {
         Ok(Self {
             path: path.to_owned(),
             lock: parking_lot::Mutex::new(Some(lock)),
+        })
+    }
+
+    /// Checks that `path` holds a database, without locking it (a writer
+    /// may hold the lock) or creating anything.
+    pub(crate) fn open_read_only(fs: &dyn FileSystem, path: &Path) -> Result<Self> {
+        let exists = fs.exists(path).map_err(|e| Error::io(path, e))?;
+        if !exists || classify(fs, path)? == DirState::New {
+            return Err(Error::invalid(format!(
+                "{} holds no database to open read-only",
+                path.display()
+            )));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            lock: parking_lot::Mutex::new(None),
         })
     }
 

@@ -57,6 +57,12 @@ pub enum Error {
         /// The failure that made it read-only.
         cause: Arc<Error>,
     },
+    /// A write (put, delete, merge, batch, transaction commit, flush,
+    /// compaction, persist) on a database opened read-only
+    /// ([`DB::open_read_only`](crate::DB::open_read_only)); unlike
+    /// [`Error::ReadOnly`], nothing failed: this handle never writes.
+    #[error("the database was opened read-only and takes no writes")]
+    OpenedReadOnly,
     /// A transaction read or wrote a key that another writer committed
     /// after the transaction began.
     #[error("transaction conflict on key {key:?}")]

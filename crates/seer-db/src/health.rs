@@ -88,7 +88,10 @@ impl HealthState {
     /// read-only; the error is returned to the writer.
     pub(crate) fn fail_write(&self, error: Error) -> Error {
         match &error {
-            Error::InvalidArgument(_) | Error::WriteStall { .. } | Error::Closed => {}
+            Error::InvalidArgument(_)
+            | Error::WriteStall { .. }
+            | Error::Closed
+            | Error::OpenedReadOnly => {}
             Error::ReadOnly { cause } => self.set_read_only(Error::clone(cause)),
             _ => self.set_read_only(error.clone()),
         }

@@ -34,7 +34,11 @@ mod lifecycle;
 mod memtables;
 mod metrics;
 mod options;
+<<<<<<< HEAD
 mod range_del;
+=======
+mod pipeline;
+>>>>>>> main
 mod recovery;
 mod report;
 mod snapshot;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use seer_memtable::Memtable;
+use seer_memtable::{Memtable, MemtableError};
 use seer_wal::{Apply, Sequenced, WalError, WriteOp};
 
 use seer_core::ValueKind;
@@ -87,6 +87,12 @@ impl Memtables {
         self.active.store(next);
     }
 
+    /// Replaces every immutable with `immutables` (newest first): a
+    /// read-only open catching up installs the memtables it replayed.
+    pub(crate) fn replace_immutables(&self, immutables: Vec<Frozen>) {
+        self.immutables.store(Arc::new(immutables));
+    }
+
     /// Removes a flushed immutable.
     pub(crate) fn remove_flushed(&self, flushed: &Arc<Memtable>) {
         self.immutables.rcu(|list| {
@@ -142,13 +148,24 @@ impl Apply for MemtableApplier {
     }
 }
 
-/// Inserts `ops` at consecutive sequence numbers from `first_seq`.
+/// Inserts `ops` at consecutive sequence numbers from `first_seq`. A batch
+/// of more than one op goes through one [`seer_memtable::MemtableInserter`],
+/// so that its keys, when they ascend, skip most of each skip-list search.
 pub(crate) fn insert_ops(
     memtable: &Memtable,
     first_seq: u64,
     ops: &[WriteOp],
 ) -> Result<(), Error> {
+    if let [op] = ops {
+        return insert_op(
+            |key, seq, kind, value| memtable.insert(key, seq, kind, value),
+            first_seq,
+            op,
+        );
+    }
+    let mut inserter = memtable.inserter();
     for (offset, op) in ops.iter().enumerate() {
+<<<<<<< HEAD
         let seq = first_seq + offset as u64;
         let result = match op {
             WriteOp::Put { key, value } => memtable.insert(key, seq, ValueKind::Put, value.clone()),
@@ -161,8 +178,29 @@ pub(crate) fn insert_ops(
             WriteOp::DeleteRange { start, end } => memtable.insert_range_tombstone(start, end, seq),
         };
         result.map_err(|e| Error::internal("memtable", e))?;
+=======
+        insert_op(
+            |key, seq, kind, value| inserter.insert(key, seq, kind, value),
+            first_seq + offset as u64,
+            op,
+        )?;
+>>>>>>> main
     }
     Ok(())
+}
+
+/// Inserts `op` at `seq` through `insert` (a memtable's or an inserter's).
+fn insert_op(
+    mut insert: impl FnMut(&[u8], u64, ValueKind, bytes::Bytes) -> Result<(), MemtableError>,
+    seq: u64,
+    op: &WriteOp,
+) -> Result<(), Error> {
+    let result = match op {
+        WriteOp::Put { key, value } => insert(key, seq, ValueKind::Put, value.clone()),
+        WriteOp::Delete { key } => insert(key, seq, ValueKind::Delete, bytes::Bytes::new()),
+        WriteOp::Merge { key, operand } => insert(key, seq, ValueKind::Merge, operand.clone()),
+    };
+    result.map_err(|e| Error::internal("memtable", e))
 }
 
 #[cfg(test)]

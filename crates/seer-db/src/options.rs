@@ -63,6 +63,7 @@ pub struct DBOptions {
     pub(crate) disable_metrics: bool,
     pub(crate) owned_values: bool,
     pub(crate) create_if_missing: bool,
+    pub(crate) read_only: bool,
     pub(crate) file_system: SharedFileSystem,
 }
 
@@ -96,6 +97,7 @@ impl Default for DBOptions {
             disable_metrics: false,
             owned_values: false,
             create_if_missing: true,
+            read_only: false,
             file_system: RealFileSystem::shared(),
         }
     }
@@ -131,6 +133,7 @@ impl fmt::Debug for DBOptions {
                 &self.merge_operator.as_ref().map(|m| m.name().to_owned()),
             )
             .field("background_threads", &self.background_threads)
+            .field("read_only", &self.read_only)
             .finish_non_exhaustive()
     }
 }
@@ -295,6 +298,18 @@ impl DBOptions {
     setter!(
         /// Create the directory and a new database when missing (default).
         create_if_missing, create_if_missing: bool
+    );
+    setter!(
+        /// Open read-only (default `false`), as
+        /// [`DB::open_read_only`](crate::DB::open_read_only) does: without
+        /// the directory lock (another process may hold the database open
+        /// for writing) and without writing, creating, renaming or deleting
+        /// a file; reads see the manifest's tree plus the WAL replayed into
+        /// memory, [`DB::try_catch_up`](crate::DB::try_catch_up) moves to
+        /// the writer's newer state, and every write fails with
+        /// [`Error::OpenedReadOnly`].
+        /// `create_if_missing` is ignored.
+        read_only, read_only: bool
     );
 
     /// The operator that resolves `merge` operands (e.g. [`crate::U64AddOperator`]).

@@ -19,6 +19,17 @@
 //! is read twice for that (the checking pass keeps one memtable at a time);
 //! one that fits in one memtable is read once.
 //!
+//! A read-only open ([`recover_read_only`]) writes nothing and takes no
+//! lock: it loads the manifest, opens its tables, replays the WAL segments
+//! the manifest does not cover into memtables kept in memory (one or more
+//! per segment, tagged with it, so a reader that later loads a newer tree
+//! skips those the writer flushed meanwhile), and then reads the manifest
+//! again: when the writer moved its log number in between (it may have
+//! deleted a segment being replayed), the whole load is retried, up to
+//! [`READ_ONLY_ATTEMPTS`] times, after which the open fails with the last
+//! error. Tables deleted by the writer after they were opened stay
+//! readable through their open maps.
+//!
 //! Replayed records are written to level 0 before the database
 //! takes writes, so the old segments (including any torn or, under
 //! point-in-time recovery, ignored ones) are obsolete and deleted, and the
@@ -50,9 +61,9 @@ use seer_wal::{delete_segments_before, truncate_torn_tail, WalRecovery, WalRecov
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::level0::{executor_context, largest_seq, write_level0};
-use crate::memtables::insert_ops;
+use crate::memtables::{insert_ops, Frozen};
 use crate::options::DBOptions;
-use crate::tree::{open_tables, OpenVersionSet};
+use crate::tree::{open_tables, OpenVersion, OpenVersionSet};
 
 /// What opening a database recovered: its locked directory, its tree with
 /// the tables open, and where the commit pipeline resumes.
@@ -79,11 +90,7 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
     let span = tracing::info_span!("recovery", path = %path.display());
     let _entered = span.enter();
     let dir = DbDir::open(fs.as_ref(), path, options.create_if_missing)?;
-    let version_options = VersionSetOptions {
-        levels_count: options.levels_count,
-        initial_policy: options.initial_policy(),
-        ..VersionSetOptions::default()
-    };
+    let version_options = version_set_options(options);
 
     // Reads: everything that can refuse the database, before any write.
     let loaded = VersionSet::load(Arc::clone(&fs), path, version_options)?;
@@ -150,6 +157,181 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
         last_seq,
         wal_segment: segment,
     })
+}
+
+/// How many times a read-only load is tried before its error is returned
+/// (the writer moving its log number or deleting a file mid-load).
+pub(crate) const READ_ONLY_ATTEMPTS: usize = 5;
+
+/// What a read-only open recovered: the tree as of the manifest and the
+/// WAL beyond it, in memory.
+pub(crate) struct RecoveredReadOnly {
+    /// The directory, unlocked.
+    pub dir: DbDir,
+    /// The block cache the tables share (when configured).
+    pub block_cache: Option<Arc<BlockCache>>,
+    /// The read-only version set with its current version's tables open.
+    pub tree: OpenVersionSet,
+    /// The replayed memtables, newest first, each frozen.
+    pub immutables: Vec<Frozen>,
+    /// The compaction policy the manifest recorded.
+    pub recorded_policy: PolicyParams,
+    /// The last sequence number replayed (or recorded).
+    pub last_seq: SeqNo,
+}
+
+/// One consistent read-only load of the directory: what a read-only open
+/// starts from and what [`crate::DB::try_catch_up`] swaps in.
+pub(crate) struct ReadOnlyState {
+    /// The manifest's current version with its tables open.
+    pub open_version: OpenVersion,
+    /// The version set it came from (writes nothing).
+    pub versions: VersionSet,
+    /// The replayed memtables, newest first, each frozen.
+    pub immutables: Vec<Frozen>,
+    /// The last sequence number replayed (or recorded).
+    pub last_seq: SeqNo,
+}
+
+/// Opens the database at `path` read-only: no lock, no byte written.
+pub(crate) fn recover_read_only(path: &Path, options: &DBOptions) -> Result<RecoveredReadOnly> {
+    options.validate()?;
+    let fs = Arc::clone(&options.file_system);
+    let dir = DbDir::open_read_only(fs.as_ref(), path)?;
+    let cache = (options.block_cache_capacity_bytes > 0)
+        .then(|| Arc::new(BlockCache::new(options.block_cache_capacity_bytes)));
+    let state = load_read_only(path, options, cache.as_ref(), None)?;
+    let recorded_policy = state.versions.policy();
+    let tree = OpenVersionSet::new(
+        fs,
+        path,
+        cache.clone(),
+        state.versions,
+        state.open_version.tables,
+    )?;
+    Ok(RecoveredReadOnly {
+        dir,
+        block_cache: cache,
+        tree,
+        immutables: state.immutables,
+        recorded_policy,
+        last_seq: state.last_seq,
+    })
+}
+
+/// Loads the manifest, its tables and the WAL beyond it without writing,
+/// retrying while the writer moves on mid-load (see the module docs).
+/// Tables `opened` already holds are reused rather than opened again (the
+/// writer may have deleted their files).
+pub(crate) fn load_read_only(
+    path: &Path,
+    options: &DBOptions,
+    cache: Option<&Arc<BlockCache>>,
+    opened: Option<&OpenVersion>,
+) -> Result<ReadOnlyState> {
+    let mut attempt = 1;
+    loop {
+        match load_read_only_once(path, options, cache, opened) {
+            Ok(Some(state)) => return Ok(state),
+            Ok(None) if attempt < READ_ONLY_ATTEMPTS => {}
+            Ok(None) => {
+                return Err(Error::invalid(format!(
+                    "{}: the writer kept moving its WAL on while it was read; try again",
+                    path.display()
+                )))
+            }
+            Err(error) if attempt < READ_ONLY_ATTEMPTS => {
+                tracing::debug!(%error, attempt, "read-only load failed; retrying");
+            }
+            Err(error) => return Err(error),
+        }
+        attempt += 1;
+    }
+}
+
+/// One try of [`load_read_only`]; `None` when the writer moved its log
+/// number during the load.
+fn load_read_only_once(
+    path: &Path,
+    options: &DBOptions,
+    cache: Option<&Arc<BlockCache>>,
+    opened: Option<&OpenVersion>,
+) -> Result<Option<ReadOnlyState>> {
+    let fs = Arc::clone(&options.file_system);
+    let version_options = version_set_options(options);
+    let loaded = VersionSet::load(Arc::clone(&fs), path, version_options.clone())?;
+    check_merge_operator(options, loaded.merge_operator_name())?;
+    let log_number = loaded.log_number();
+    let mut tables = std::collections::HashMap::new();
+    for (_, meta) in loaded.version().tables() {
+        let number = meta.file_number;
+        let table = match opened.and_then(|open| open.tables.get(&number)) {
+            Some(table) => Arc::clone(table),
+            None => crate::tree::open_table(fs.as_ref(), path, number, cache.cloned())?,
+        };
+        tables.insert(number, table);
+    }
+    let (immutables, report) = replay_wal_frozen(fs.as_ref(), path, options, log_number)?;
+    let again = VersionSet::load(Arc::clone(&fs), path, version_options)?;
+    if again.log_number() != log_number {
+        return Ok(None);
+    }
+    let version = Arc::clone(loaded.version());
+    let last_seq = loaded
+        .last_seq()
+        .max(report.last_seq.unwrap_or(0))
+        .max(tables_last_seq(&version));
+    Ok(Some(ReadOnlyState {
+        open_version: OpenVersion::new(version, tables, log_number),
+        versions: loaded.into_read_only(),
+        immutables,
+        last_seq,
+    }))
+}
+
+/// Replays every segment numbered `log_number` or above into frozen
+/// memtables, newest first, each holding records of one segment only and
+/// tagged with it; nothing is truncated or written.
+fn replay_wal_frozen(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    options: &DBOptions,
+    log_number: u64,
+) -> Result<(Vec<Frozen>, WalRecoveryReport)> {
+    let mut recovery = WalRecovery::open(fs, dir, log_number, options.wal_recovery_mode)?;
+    let mut frozen: Vec<Frozen> = Vec::new();
+    while let Some(record) = recovery.next_record()? {
+        let segment = recovery
+            .report()
+            .segments
+            .last()
+            .copied()
+            .unwrap_or(log_number);
+        let reuse = frozen
+            .last()
+            .is_some_and(|last| last.wal_segment == segment && !last.memtable.should_flush());
+        if !reuse {
+            frozen.push(Frozen {
+                memtable: Arc::new(Memtable::new(
+                    options.memtable_partitions,
+                    options.memtable_capacity_bytes,
+                )),
+                wal_segment: segment,
+            });
+        }
+        let (seq, write) = record.into_write();
+        if let Some(last) = frozen.last() {
+            insert_ops(&last.memtable, seq, write.ops())?;
+        }
+    }
+    let report = recovery.into_report();
+    // Read-only: a torn tail is the writer's record in progress, not truncated.
+    tracing::debug!(segments = ?report.segments, records = report.records_count, "WAL replayed read-only");
+    for memtable in &frozen {
+        memtable.memtable.freeze();
+    }
+    frozen.reverse();
+    Ok((frozen, report))
 }
 
 /// Writes the memtables WAL replay fills to level 0 and gathers their
@@ -249,6 +431,15 @@ fn tables_last_seq(version: &Version) -> SeqNo {
         .map(|(_, meta)| meta.largest_seq)
         .max()
         .unwrap_or(0)
+}
+
+/// The version set's options of a database opened with `options`.
+fn version_set_options(options: &DBOptions) -> VersionSetOptions {
+    VersionSetOptions {
+        levels_count: options.levels_count,
+        initial_policy: options.initial_policy(),
+        ..VersionSetOptions::default()
+    }
 }
 
 /// A database written with one merge operator must not be read with

@@ -23,9 +23,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use seer_core::SeqNo;
 
-use seer_wal::CommitPipeline;
-
-use crate::memtables::MemtableApplier;
+use crate::pipeline::Pipeline;
 
 /// Counts of live registrations per sequence number.
 type LiveCounts = Arc<Mutex<BTreeMap<SeqNo, usize>>>;
@@ -109,20 +107,17 @@ impl Drop for SnapshotGuard {
     }
 }
 
-/// The registry of one database, bound to the commit pipeline that
-/// publishes its visible sequence number.
+/// The registry of one database, bound to the commit pipeline (or a
+/// read-only open's stand-in) that publishes its visible sequence number.
 #[derive(Clone, Copy)]
 pub(crate) struct LiveSnapshots<'db> {
     registry: &'db SnapshotRegistry,
-    pipeline: &'db CommitPipeline<MemtableApplier>,
+    pipeline: &'db Pipeline,
 }
 
 impl<'db> LiveSnapshots<'db> {
     /// The registry bound to `pipeline`'s visible sequence number.
-    pub(crate) fn new(
-        registry: &'db SnapshotRegistry,
-        pipeline: &'db CommitPipeline<MemtableApplier>,
-    ) -> Self {
+    pub(crate) fn new(registry: &'db SnapshotRegistry, pipeline: &'db Pipeline) -> Self {
         Self { registry, pipeline }
     }
 

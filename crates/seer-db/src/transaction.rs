@@ -244,12 +244,14 @@ impl Transaction {
     /// Validates the transaction and commits its writes atomically, or
     /// fails with [`Error::TransactionConflict`] (writing nothing) when a
     /// key it read or wrote was committed by someone else after it began.
-    /// A transaction without writes commits without validation.
+    /// A transaction without writes commits without validation; one with
+    /// writes on a read-only open fails with [`Error::OpenedReadOnly`].
     pub fn commit_with(self, options: WriteOptions) -> Result<()> {
         self.db.check_open()?;
         if self.writes.is_empty() {
             return Ok(());
         }
+        self.db.refuse_read_only()?;
         let mut batch = Batch::with_capacity(self.writes.len());
         for (key, pending) in &self.writes {
             pending.append_to(key, &mut batch);

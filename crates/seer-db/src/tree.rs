@@ -41,7 +41,11 @@ pub(crate) struct OpenVersion {
 impl OpenVersion {
     /// `version` with its open `tables`, as of manifest log number
     /// `log_number`.
-    fn new(version: Arc<Version>, tables: HashMap<u64, Arc<Table>>, log_number: u64) -> Self {
+    pub(crate) fn new(
+        version: Arc<Version>,
+        tables: HashMap<u64, Arc<Table>>,
+        log_number: u64,
+    ) -> Self {
         Self {
             range_tombstones: tree_tombstones(&tables),
             version,
@@ -154,6 +158,13 @@ impl OpenVersionSet {
             self.versions.log_number(),
         )));
         Ok(version)
+    }
+
+    /// Makes `open` current without logging anything: a read-only open
+    /// catching up with the writer's newer manifest.
+    pub(crate) fn replace_current(&self, open: OpenVersion) {
+        let _installing = self.install_lock.lock();
+        self.current.store(Arc::new(open));
     }
 
     /// Deletes removed tables that no version references any more (a

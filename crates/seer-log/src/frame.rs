@@ -128,7 +128,7 @@ impl FrameBuffer {
     /// Appends one frame whose payload `encode` appends to the given vector
     /// (which must only be appended to); no intermediate copy is made.
     ///
-    /// The checksum is one pass of [`checksum`] over the `len` field and the
+    /// The checksum is one pass of [`checksum()`] over the `len` field and the
     /// payload laid side by side: `len` is first written into the last four
     /// header bytes, right before the payload, then moved to its place.
     pub fn push_frame_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {

@@ -11,7 +11,7 @@ use seer_core::{Lookup, MergeBase, RangeTombstone, SeqNo, ValueKind, MAX_SEQ, TR
 use crate::iter::MemtableIterator;
 use crate::key::{entry_trailer, kind_of_trailer, seek_trailer, KeyBounds, Target};
 use crate::range_del::RangeTombstoneSet;
-use crate::skiplist::{height_from_hash, SkipList, NODE_OVERHEAD_BYTES};
+use crate::skiplist::{height_from_hash, SkipList, Splice, NODE_OVERHEAD_BYTES};
 use crate::MemtableError;
 
 /// One partition: an arena skip list of encoded internal key -> value
@@ -142,12 +142,46 @@ impl Memtable {
         kind: ValueKind,
         value: Bytes,
     ) -> Result<(), MemtableError> {
+        self.insert_at(None, user_key, seq, kind, value)
+    }
+
+    /// An inserter for a run of inserts by one thread (a write batch) that
+    /// remembers, per partition, where its last insert went, so that keys
+    /// that ascend skip most of the skip-list search. See
+    /// [`MemtableInserter`].
+    pub fn inserter(&self) -> MemtableInserter<'_> {
+        MemtableInserter {
+            memtable: self,
+            splices: self
+                .partitions
+                .iter()
+                .map(|list| Splice::new(list))
+                .collect(),
+        }
+    }
+
+    /// [`Self::insert`], from the remembered positions `splices` (one per
+    /// partition) when given.
+    fn insert_at(
+        &self,
+        splices: Option<&mut [Splice<'_>]>,
+        user_key: &[u8],
+        seq: SeqNo,
+        kind: ValueKind,
+        value: Bytes,
+    ) -> Result<(), MemtableError> {
         self.check_insert(user_key.len(), seq)?;
         let charged_bytes = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
         let hash = xxhash_rust::xxh3::xxh3_64(user_key);
         let height = height_from_hash(mix(hash ^ seq.wrapping_mul(SEQ_MIX)));
-        let partition = self.partition_at(hash);
-        if partition.insert(user_key, entry_trailer(seq, kind), value, height) {
+        let index = self.partition_index(hash);
+        let partition = &self.partitions[index];
+        let trailer = entry_trailer(seq, kind);
+        let inserted = match splices.and_then(|splices| splices.get_mut(index)) {
+            Some(splice) => partition.insert_at(splice, user_key, trailer, value, height),
+            None => partition.insert(user_key, trailer, value, height),
+        };
+        if inserted {
             self.stats.record(kind, seq, charged_bytes);
         }
         Ok(())
@@ -315,8 +349,41 @@ impl Memtable {
     /// The partition of the user key whose xxh3 hash is `hash`.
     #[inline]
     fn partition_at(&self, hash: u64) -> &Partition {
-        let index = (hash % self.partitions.len() as u64) as usize;
-        &self.partitions[index]
+        &self.partitions[self.partition_index(hash)]
+    }
+
+    /// The index of the partition of the user key whose xxh3 hash is `hash`.
+    #[inline]
+    fn partition_index(&self, hash: u64) -> usize {
+        (hash % self.partitions.len() as u64) as usize
+    }
+}
+
+/// Inserts into one [`Memtable`] by one thread that start each skip-list
+/// search from where the thread's previous insert into that partition went
+/// (the splice of that insert) instead of the top, so that ascending
+/// keys, as in a sorted batch, cost a few comparisons each instead of a
+/// full search. Other threads may insert meanwhile: a remembered position
+/// they changed is detected and searched again. Same contract and results
+/// as [`Memtable::insert`].
+#[derive(Debug)]
+pub struct MemtableInserter<'m> {
+    memtable: &'m Memtable,
+    /// One per partition.
+    splices: Box<[Splice<'m>]>,
+}
+
+impl MemtableInserter<'_> {
+    /// [`Memtable::insert`], from the remembered position.
+    pub fn insert(
+        &mut self,
+        user_key: &[u8],
+        seq: SeqNo,
+        kind: ValueKind,
+        value: Bytes,
+    ) -> Result<(), MemtableError> {
+        self.memtable
+            .insert_at(Some(&mut self.splices), user_key, seq, kind, value)
     }
 }
 

@@ -25,6 +25,11 @@
 //!   never removed, so it stays a predecessor). A node becomes visible when
 //!   its level-0 link is published (`Release`); readers follow next pointers
 //!   with `Acquire` and never wait;
+//! - the remembered insert position ([`Splice`]): a writer inserting a run
+//!   of keys (a batch) keeps the splice of its last insert and searches
+//!   again only below the lowest level whose links still bracket the next
+//!   key, so ascending keys skip most of the search; a lost race with
+//!   another writer is caught by the same compare-and-swap;
 //! - reads borrowing the list ([`Entry`]) and the owning [`ListCursor`]
 //!   that holds the list alive through an `Arc`. Nodes have no back
 //!   pointers (they would cost 8 bytes an entry and push a small node past
@@ -297,6 +302,57 @@ struct Link {
     next: *mut Node,
 }
 
+/// Where one thread's last insert into one list went: the [`Link`] around
+/// it at each of the lowest `height` levels (RocksDB's `InlineSkipList`
+/// keeps such a splice for `InsertWithHint`; this is seerdb's own code).
+///
+/// The levels are nested: going down, predecessors never move back and
+/// successors never move forward in key order, so when one level's links
+/// bracket a key (predecessor before it, successor at or after it), the
+/// links of every level above bracket it too. Concurrent inserts by other
+/// threads may have put nodes between a remembered predecessor and
+/// successor; the linking compare-and-swap sees that and searches that
+/// level again, as for a plain insert.
+pub(crate) struct Splice<'list> {
+    /// The list the links point into.
+    list: *const SkipList,
+    links: [Link; MAX_HEIGHT],
+    /// Levels of `links` in use (0: empty).
+    height: usize,
+    /// The nodes pointed to live as long as the list.
+    lifetime: PhantomData<&'list SkipList>,
+}
+
+impl<'list> Splice<'list> {
+    /// An empty splice for `list`.
+    pub(crate) fn new(list: &'list SkipList) -> Self {
+        Self {
+            list,
+            links: [Link {
+                prev: ptr::null_mut(),
+                next: ptr::null_mut(),
+            }; MAX_HEIGHT],
+            height: 0,
+            lifetime: PhantomData,
+        }
+    }
+}
+
+impl std::fmt::Debug for Splice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Splice")
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `link` brackets `target`: its predecessor (null: the head) lies
+/// before it and its successor (null: the end) at or after it.
+fn brackets(link: Link, target: &Target<'_>) -> bool {
+    (link.prev.is_null() || compare(link.prev, target) == KeyOrdering::Less)
+        && (link.next.is_null() || compare(link.next, target) != KeyOrdering::Less)
+}
+
 /// One partition's entries in internal-key order.
 pub(crate) struct SkipList {
     /// The head's tower: the first node of every level.
@@ -337,29 +393,65 @@ impl SkipList {
         value: Bytes,
         height: usize,
     ) -> bool {
+        self.insert_at(&mut Splice::new(self), user_key, trailer, value, height)
+    }
+
+    /// As [`Self::insert`], starting the search from `splice` (the links
+    /// around this thread's previous insert into this list) instead of the
+    /// head: the search is redone only below the lowest level whose
+    /// remembered links still bracket the new key, so keys that ascend
+    /// (a sorted batch) mostly skip it. `splice` is left around the new
+    /// entry. With a `splice` of another list this is a plain insert.
+    pub(crate) fn insert_at(
+        &self,
+        splice: &mut Splice<'_>,
+        user_key: &[u8],
+        trailer: u64,
+        value: Bytes,
+        height: usize,
+    ) -> bool {
+        if !ptr::eq(splice.list, self) {
+            return self.insert(user_key, trailer, value, height);
+        }
         let Ok(key_len) = u32::try_from(user_key.len() + TRAILER_BYTES) else {
             return false;
         };
         let target = Target::new(user_key, trailer);
         let height = height.clamp(1, MAX_HEIGHT);
         let top = height.max(self.height.load(Ordering::Relaxed));
-        let mut splice = [Link {
-            prev: ptr::null_mut(),
-            next: ptr::null_mut(),
-        }; MAX_HEIGHT];
-        let mut prev = ptr::null_mut();
-        for level in (0..top).rev() {
-            splice[level] = self.find_link(prev, level, &target);
-            prev = splice[level].prev;
+        let links = &mut splice.links;
+        // Levels from `kept` up are used as remembered: by the nesting of a
+        // splice (see `Splice`), one level bracketing the key means every
+        // level above does too. A splice shorter than the list is redone.
+        let kept = if splice.height < top {
+            top
+        } else {
+            (0..top)
+                .find(|&level| brackets(links[level], &target))
+                .unwrap_or(top)
+        };
+        let mut prev = if kept == top {
+            ptr::null_mut()
+        } else {
+            links[kept].prev
+        };
+        for level in (0..kept).rev() {
+            links[level] = self.find_link(prev, level, &target);
+            prev = links[level].prev;
         }
-        if self.is_equal(splice[0].next, &target) {
+        splice.height = top;
+        if self.is_equal(links[0].next, &target) {
             return false;
         }
         let node = self.allocate_node(user_key, key_len, trailer, value, height);
         self.height.fetch_max(height, Ordering::Relaxed);
+        // A lost race above level 0 can leave that level's successor before
+        // the one of the level below (a node linked there meanwhile), which
+        // breaks the nesting: the splice is then forgotten after this insert.
+        let mut nested = true;
         for level in 0..height {
             loop {
-                let Link { prev, next } = splice[level];
+                let Link { prev, next } = links[level];
                 // SAFETY: `node` is a live node of this list with `height`
                 // levels; until it is linked at `level` no other thread reads
                 // its next pointer there.
@@ -373,8 +465,9 @@ impl SkipList {
                 if swapped.is_ok() {
                     break;
                 }
-                splice[level] = self.find_link(prev, level, &target);
-                if level == 0 && self.is_equal(splice[0].next, &target) {
+                links[level] = self.find_link(prev, level, &target);
+                nested &= level == 0;
+                if level == 0 && self.is_equal(links[0].next, &target) {
                     // SAFETY: the node was never linked, so this thread
                     // alone owns it; its value is taken out once and the
                     // list's drop never sees the node.
@@ -382,6 +475,13 @@ impl SkipList {
                     return false;
                 }
             }
+        }
+        if nested {
+            for link in &mut links[..height] {
+                link.prev = node;
+            }
+        } else {
+            splice.height = 0;
         }
         true
     }
@@ -939,6 +1039,39 @@ mod tests {
             cursor.entry().is_none(),
             "prev from the end stays unpositioned"
         );
+    }
+
+    #[test]
+    fn inserts_through_a_splice_stay_ordered_when_keys_ascend_descend_or_others_insert_between() {
+        let list = Arc::new(SkipList::new(1 << 12));
+        let other = SkipList::new(1 << 12);
+        let mut splice = Splice::new(&list);
+        let mut expected = std::collections::BTreeSet::new();
+        // Ascending runs through the splice, a descending stretch, plain
+        // inserts between and just after the remembered position (as
+        // another writer's), and a splice of another list.
+        let mut order: Vec<(u16, bool)> = (0..200u16).map(|i| (i * 3, true)).collect();
+        order.extend((0..100u16).rev().map(|i| (i * 3 + 1, true)));
+        order.extend((0..200u16).map(|i| (i * 3 + 2, i % 2 == 0)));
+        for (i, (key, hinted)) in order.into_iter().enumerate() {
+            let user_key = key.to_be_bytes();
+            let trailer = 1;
+            let value = Bytes::from(format!("{trailer}"));
+            let height = height_from_hash(i as u64 * 0x9E37_79B9 + 1);
+            let inserted = if hinted {
+                list.insert_at(&mut splice, &user_key, trailer, value, height)
+            } else {
+                list.insert(&user_key, trailer, value, height)
+            };
+            assert!(inserted);
+            expected.insert((user_key.to_vec(), trailer));
+        }
+        assert!(!list.insert_at(&mut splice, &3u16.to_be_bytes(), 1, Bytes::new(), 2));
+        let mut foreign = Splice::new(&other);
+        assert!(list.insert_at(&mut foreign, b"\xff\xff\xff", 1, Bytes::from("1"), 3));
+        expected.insert((b"\xff\xff\xff".to_vec(), 1));
+        assert!(other.first().is_none());
+        assert_eq!(keys_of(&list), expected.into_iter().collect::<Vec<_>>());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! inserts at several heights, with a reader scanning meanwhile, link every
 //! entry exactly once in order, readers only ever see fully written entries
 //! in order (forward through the next pointers, backward through the
-//! cursor's windows), and of two racing inserts of one internal key
-//! exactly one wins.
+//! cursor's windows), of two racing inserts of one internal key
+//! exactly one wins, and an insert from a remembered position (a splice)
+//! racing a plain insert into the gap it remembers links both in order.
 //! The arena's blocks are small, so that inserts also race to replace a full
 //! block.
 #![allow(clippy::unwrap_used)]
@@ -129,5 +130,33 @@ fn loom_racing_inserts_of_one_key_keep_exactly_one() {
             .count();
         assert_eq!(wins, 1);
         assert_eq!(scan(&list), vec![b"k".to_vec()]);
+    });
+}
+
+#[test]
+fn loom_insert_from_a_splice_racing_a_plain_insert_into_its_gap_links_both_in_order() {
+    loom::model(|| {
+        let list = small_list();
+        assert!(list.insert(b"a", 1, value_of(b"a"), 2));
+        assert!(list.insert(b"e", 1, value_of(b"e"), 2));
+        let plain = {
+            let list = Arc::clone(&list);
+            loom::thread::spawn(move || assert!(list.insert(b"c", 1, value_of(b"c"), 2)))
+        };
+        let hinted = {
+            let list = Arc::clone(&list);
+            loom::thread::spawn(move || {
+                let mut splice = Splice::new(&list);
+                assert!(list.insert_at(&mut splice, b"b", 1, value_of(b"b"), 2));
+                assert!(list.insert_at(&mut splice, b"d", 1, value_of(b"d"), 1));
+            })
+        };
+        let seen = scan(&list);
+        plain.join().unwrap();
+        hinted.join().unwrap();
+        let all = scan(&list);
+        assert!(seen.iter().all(|key| all.contains(key)));
+        let expected: Vec<Vec<u8>> = [b"a", b"b", b"c", b"d", b"e"].map(|k| k.to_vec()).into();
+        assert_eq!(all, expected);
     });
 }

@@ -1,6 +1,9 @@
 //! Concurrency and long-scan tests: several writer threads insert disjoint
-//! and overlapping keys (with a reader scanning both ways meanwhile); afterwards every
-//! insert is visible and a full scan is sorted and complete. A long scan
+//! and overlapping keys (with a reader scanning both ways meanwhile), half
+//! of them in ascending batches through a `MemtableInserter` whose
+//! remembered positions the other threads' inserts keep invalidating;
+//! afterwards every insert is visible and a full scan is sorted and
+//! complete. A long scan
 //! with direction changes checks the cursor's batch refills.
 #![allow(clippy::unwrap_used)]
 
@@ -16,14 +19,17 @@ use seer_memtable::Memtable;
 const THREAD_COUNT: u64 = 4;
 const WRITES_PER_THREAD: u64 = 2_000;
 const SHARED_KEY_COUNT: u64 = 50;
+/// Writes per batch of the threads that insert through an inserter.
+const BATCH_WRITES: u64 = 100;
 
 /// The key and value of write `index` of thread `thread`, at a sequence
-/// number unique across threads. Even writes go to the thread's own keys,
-/// odd ones to keys every thread shares.
+/// number unique across threads. Even writes go to the thread's own keys
+/// (ascending, interleaved with the other threads' own keys), odd ones to
+/// keys every thread shares.
 fn write_of(thread: u64, index: u64) -> (Vec<u8>, SeqNo, Bytes) {
     let seq = 1 + index * THREAD_COUNT + thread;
     let key = if index.is_multiple_of(2) {
-        format!("own-{thread}-{index:06}")
+        format!("own-{index:06}-{thread}")
     } else {
         format!("shared-{:03}", index % SHARED_KEY_COUNT)
     };
@@ -79,9 +85,17 @@ fn concurrent_inserts_are_all_visible_and_sorted() {
             .map(|thread| {
                 let memtable = &memtable;
                 scope.spawn(move || {
+                    let mut inserter = memtable.inserter();
                     for index in 0..WRITES_PER_THREAD {
                         let (key, seq, value) = write_of(thread, index);
-                        memtable.insert(&key, seq, kind_of(seq), value).unwrap();
+                        if thread.is_multiple_of(2) {
+                            if index.is_multiple_of(BATCH_WRITES) {
+                                inserter = memtable.inserter();
+                            }
+                            inserter.insert(&key, seq, kind_of(seq), value).unwrap();
+                        } else {
+                            memtable.insert(&key, seq, kind_of(seq), value).unwrap();
+                        }
                     }
                 })
             })

@@ -120,38 +120,19 @@ fn corruption_detail(error: WalError) -> String {
 #[cfg(all(test, not(loom)))]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use bytes::Bytes;
     use seer_core::fault::FaultFileSystem;
     use seer_log::frame::FRAME_HEADER_BYTES;
-    use seer_log::{LogEnd, LogHeader, LogWriter};
+    use seer_log::LogEnd;
 
     use super::*;
-    use crate::record::{WriteOp, WriteRecord};
     use crate::segment_path;
 
     /// Writes segment 5 of `/db` with one put per sequence number of
-    /// `seqs`; returns its path, bytes and each frame's offset.
+    /// `seqs` (verify's test helper); returns its path and each frame's
+    /// offset.
     fn write_segment(fs: &FaultFileSystem, seqs: &[SeqNo]) -> (std::path::PathBuf, Vec<u64>) {
-        fs.create_dir_all(Path::new("/db")).unwrap();
-        let path = segment_path(Path::new("/db"), 5);
-        let header = LogHeader {
-            kind: LogKind::Wal,
-            file_number: 5,
-        };
-        let mut writer = LogWriter::create(fs, &path, header).unwrap();
-        let mut offsets = Vec::new();
-        for &seq in seqs {
-            let write = WriteRecord::Single(WriteOp::Put {
-                key: Bytes::from(format!("k{seq}")),
-                value: Bytes::from_static(b"v"),
-            });
-            let mut payload = Vec::new();
-            Record::from_write(write, seq).encode(&mut payload);
-            offsets.push(writer.len_bytes());
-            writer.add_frame(&payload).unwrap();
-        }
-        writer.sync().unwrap();
-        (path, offsets)
+        let offsets = crate::verify::tests::write_segment(fs, 5, seqs);
+        (segment_path(Path::new("/db"), 5), offsets)
     }
 
     fn read_all(fs: &FaultFileSystem, path: &Path) -> (Vec<(u64, SeqNo)>, SegmentInspector) {

@@ -110,7 +110,7 @@ fn is_not_found(result: &Result<SegmentSummary>) -> bool {
 
 #[cfg(all(test, not(loom)))]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use bytes::Bytes;
     use seer_core::fault::FaultFileSystem;
     use seer_core::{Corruption, FileSystem};
@@ -124,7 +124,7 @@ mod tests {
 
     /// Writes segment `number` holding one put per sequence number of
     /// `seqs`; returns each frame's offset.
-    fn write_segment(fs: &FaultFileSystem, number: u64, seqs: &[SeqNo]) -> Vec<u64> {
+    pub(crate) fn write_segment(fs: &FaultFileSystem, number: u64, seqs: &[SeqNo]) -> Vec<u64> {
         fs.create_dir_all(Path::new(DIR)).unwrap();
         let header = LogHeader {
             kind: LogKind::Wal,

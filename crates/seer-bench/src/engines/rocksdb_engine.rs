@@ -125,22 +125,36 @@ impl SeekCursor for RawCursor<'_> {
         limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<u64> {
-        let iter = &mut self.0;
-        iter.seek(start);
-        let mut visited = 0u64;
-        while visited < limit as u64 {
-            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
-                break;
-            };
-            visited += 1;
-            if !visit(key, value) {
-                break;
-            }
-            iter.next();
-        }
-        iter.status().map_err(|error| engine_error(NAME, error))?;
-        Ok(visited)
+        self.0.seek(start);
+        walk(&mut self.0, Direction::Forward, limit, visit)
     }
+}
+
+/// Visits up to `limit` entries of `iter` from where it is positioned,
+/// stepping in `direction`, until `visit` returns false; the number
+/// visited.
+fn walk(
+    iter: &mut rocksdb::DBRawIterator<'_>,
+    direction: Direction,
+    limit: usize,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<u64> {
+    let mut visited = 0u64;
+    while visited < limit as u64 {
+        let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+            break;
+        };
+        visited += 1;
+        if !visit(key, value) {
+            break;
+        }
+        match direction {
+            Direction::Forward => iter.next(),
+            Direction::Reverse => iter.prev(),
+        }
+    }
+    iter.status().map_err(|error| engine_error(NAME, error))?;
+    Ok(visited)
 }
 
 impl Engine for RocksdbEngine {
@@ -201,22 +215,7 @@ impl Engine for RocksdbEngine {
             (Some(start), Direction::Forward) => iter.seek(start),
             (Some(start), Direction::Reverse) => iter.seek_for_prev(start),
         }
-        let mut visited = 0u64;
-        while visited < limit as u64 {
-            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
-                break;
-            };
-            visited += 1;
-            if !visit(key, value) {
-                break;
-            }
-            match direction {
-                Direction::Forward => iter.next(),
-                Direction::Reverse => iter.prev(),
-            }
-        }
-        iter.status().map_err(|error| engine_error(NAME, error))?;
-        Ok(visited)
+        walk(&mut iter, direction, limit, visit)
     }
 
     /// One raw iterator per thread, re-seeked for every operation (it reads

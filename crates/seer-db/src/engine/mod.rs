@@ -9,7 +9,11 @@
 //! - the background jobs, which see the engine through a [`JobContext`]
 //!   (never the write path);
 //! - opening (from what [`crate::recovery`] recovered), `flush`,
-//!   `compact_range`, `close`, health and the metrics report.
+//!   `compact_range`, `close`, health and the metrics report;
+//! - a read-only open: the same engine with no commit pipeline
+//!   ([`Pipeline::ReadOnly`]), no background threads and every write
+//!   refused with [`Error::OpenedReadOnly`]; [`Engine::try_catch_up`] swaps
+//!   in a newer load of the directory.
 //!
 //! The fields are private to this module and its children; the rest of the
 //! crate reaches the engine only through the methods below.
@@ -18,6 +22,7 @@ mod read;
 mod write;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,24 +31,29 @@ use parking_lot::{Mutex, RwLock};
 use seer_compaction::TableMeta;
 use seer_core::{SeqNo, SharedFileSystem};
 use seer_sstable::{BlockCache, Table};
-use seer_wal::{CommitPipeline, WalOptions};
+use seer_wal::{CommitPipeline, SyncPolicy, WalOptions};
 
 use crate::background::{self, JobContext, Jobs};
 use crate::backpressure::Backpressure;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
-use crate::health::{Health, HealthState};
+use crate::health::{Health, HealthState, HealthStatus};
 use crate::lifecycle::Lifecycle;
 use crate::memtables::{MemtableApplier, Memtables};
 use crate::metrics::{Metrics, Op};
 use crate::options::DBOptions;
-use crate::recovery::{recover, Recovered};
+use crate::recovery::{load_read_only, recover, recover_read_only, Recovered, RecoveredReadOnly};
 use crate::report::{MetricsSnapshot, ReportInputs};
 use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
 use crate::tree::OpenVersionSet;
 use crate::verify::{verify, VerifyReport};
 
+<<<<<<< HEAD
 pub(crate) use read::{NewestFirstFold, PinnedView, ReadView};
+=======
+use crate::pipeline::Pipeline;
+pub(crate) use read::{PinnedView, ReadView};
+>>>>>>> main
 
 /// The engine's shared state.
 pub(crate) struct Engine {
@@ -51,7 +61,7 @@ pub(crate) struct Engine {
     dir: DbDir,
     fs: SharedFileSystem,
     memtables: Arc<Memtables>,
-    pipeline: CommitPipeline<MemtableApplier>,
+    pipeline: Pipeline,
     tree: OpenVersionSet,
     block_cache: Option<Arc<BlockCache>>,
     snapshots: SnapshotRegistry,
@@ -67,6 +77,10 @@ pub(crate) struct Engine {
     commit_gate: RwLock<()>,
     /// Open or closed, and the gate every piece of I/O work passes.
     lifecycle: Lifecycle,
+    /// Odd while a read-only catch-up swaps the state in, bumped twice by
+    /// each; a reader that sees it change while it loads its sources loads
+    /// again (never 1 on a writable engine).
+    catch_up_generation: AtomicU64,
 }
 
 impl Engine {
@@ -105,13 +119,74 @@ impl Engine {
             applier,
         )?;
         tracing::info!(path = %path.display(), last_seq, segment = wal_segment, "database opened");
-        let engine = Arc::new(Self {
+        let engine = Self::assemble(
+            options,
+            dir,
+            memtables,
+            Pipeline::Writable(pipeline),
+            tree,
+            block_cache,
+            health,
+            recorded_policy,
+        );
+        background::start(&engine, Self::job_context)?;
+        Ok(engine)
+    }
+
+    /// Opens the database at `path` read-only (see [`crate::recovery`]):
+    /// no lock, no byte written, no background thread; the replayed WAL
+    /// stays in memory as immutable memtables.
+    pub(crate) fn open_read_only(path: &Path, mut options: DBOptions) -> Result<Arc<Self>> {
+        // Nothing is logged, so nothing is synced.
+        options.sync_policy = SyncPolicy::Never;
+        let RecoveredReadOnly {
+            dir,
+            block_cache,
+            tree,
+            immutables,
+            recorded_policy,
+            last_seq,
+        } = recover_read_only(path, &options)?;
+        let memtables = Arc::new(Memtables::new(
+            options.memtable_partitions,
+            options.memtable_capacity_bytes,
+            immutables,
+        ));
+        tracing::info!(path = %path.display(), last_seq, "database opened read-only");
+        Ok(Self::assemble(
+            options,
+            dir,
+            memtables,
+            Pipeline::ReadOnly {
+                visible_seq: AtomicU64::new(last_seq),
+            },
+            tree,
+            block_cache,
+            Arc::new(HealthState::default()),
+            Some(recorded_policy),
+        ))
+    }
+
+    /// The engine of its parts.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        options: DBOptions,
+        dir: DbDir,
+        memtables: Arc<Memtables>,
+        pipeline: Pipeline,
+        tree: OpenVersionSet,
+        block_cache: Option<Arc<BlockCache>>,
+        health: Arc<HealthState>,
+        recorded_policy: Option<seer_compaction::PolicyParams>,
+    ) -> Arc<Self> {
+        let fs = Arc::clone(&options.file_system);
+        Arc::new(Self {
             jobs: Jobs::new(&options, recorded_policy),
             backpressure: Backpressure::new(
                 &options,
                 Arc::clone(&memtables),
                 Arc::clone(&fs),
-                path,
+                dir.path(),
             ),
             metrics: Metrics::new(options.disable_metrics),
             options,
@@ -126,9 +201,70 @@ impl Engine {
             switch_lock: Mutex::new(()),
             commit_gate: RwLock::new(()),
             lifecycle: Lifecycle::default(),
-        });
-        background::start(&engine, Self::job_context)?;
-        Ok(engine)
+            catch_up_generation: AtomicU64::new(0),
+        })
+    }
+
+    /// Fails with [`Error::OpenedReadOnly`] on a read-only open: the write
+    /// APIs call it first.
+    #[inline]
+    pub(crate) fn refuse_read_only(&self) -> Result<()> {
+        if self.pipeline.is_read_only() {
+            return Err(Error::OpenedReadOnly);
+        }
+        Ok(())
+    }
+
+    /// The catch-up generation a reader loads before its sources (see
+    /// [`Engine::sources_unchanged`]); waits out a catch-up in progress.
+    #[inline]
+    pub(crate) fn catch_up_generation(&self) -> u64 {
+        loop {
+            let generation = self.catch_up_generation.load(Ordering::Acquire);
+            if generation.is_multiple_of(2) {
+                return generation;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Whether no catch-up swapped the state in since `generation` was
+    /// loaded: the sources loaded in between are one state.
+    #[inline]
+    pub(crate) fn sources_unchanged(&self, generation: u64) -> bool {
+        self.catch_up_generation.load(Ordering::Acquire) == generation
+    }
+
+    /// Moves a read-only open to the writer's newer state: loads the
+    /// manifest, its tables (reusing the ones already open, which stay
+    /// readable after the writer deleted their files) and the WAL beyond
+    /// it again, then swaps the tree, the replayed memtables and the
+    /// visible sequence number in together (readers load all three as of
+    /// one state). A failed load changes nothing. Fails with
+    /// [`Error::InvalidArgument`] on a writable open.
+    pub(crate) fn try_catch_up(&self) -> Result<()> {
+        let _active = self.lifecycle.enter()?;
+        if !self.pipeline.is_read_only() {
+            return Err(Error::invalid(
+                "try_catch_up is for read-only opens (DB::open_read_only)",
+            ));
+        }
+        let _one_at_a_time = self.switch_lock.lock();
+        let current = arc_swap::Guard::into_inner(self.tree.current());
+        let state = load_read_only(
+            self.dir.path(),
+            &self.options,
+            self.block_cache.as_ref(),
+            Some(current.as_ref()),
+        )?;
+        drop(current);
+        self.catch_up_generation.fetch_add(1, Ordering::AcqRel);
+        self.pipeline.catch_up_to(state.last_seq);
+        self.tree.replace_current(state.open_version);
+        self.memtables.replace_immutables(state.immutables);
+        self.catch_up_generation.fetch_add(1, Ordering::AcqRel);
+        tracing::info!(last_seq = state.last_seq, "read-only open caught up");
+        Ok(())
     }
 
     /// What a background job uses of the engine, lent for one step.
@@ -234,14 +370,21 @@ impl Engine {
     /// Health: read-only cause, stall state, queue lengths.
     pub(crate) fn health(&self) -> Health {
         let closed = self.check_open().is_err();
-        // A closed engine checks no free disk space (no more I/O).
-        let stall = if closed {
+        let read_only = self.pipeline.is_read_only();
+        // A closed engine checks no free disk space (no more I/O), and a
+        // read-only one takes no writes to stall.
+        let stall = if closed || read_only {
             None
         } else {
             self.backpressure.condition(&self.tree)
         };
+        let status = if read_only && !closed {
+            HealthStatus::ReadOnly(Error::OpenedReadOnly)
+        } else {
+            self.health.status(closed, stall.is_some())
+        };
         Health {
-            status: self.health.status(closed, stall.is_some()),
+            status,
             write_stall: stall.map(|s| s.to_string()),
             stalled_writers: self.backpressure.stalled_writers(),
             immutable_memtables: self.memtables.immutables().len(),
@@ -280,6 +423,7 @@ impl Engine {
     /// close makes that impossible). Memtables switched later, by
     /// concurrent writes, are not waited for.
     pub(crate) fn flush(&self) -> Result<()> {
+        self.refuse_read_only()?;
         let waited_for: Vec<Arc<seer_memtable::Memtable>> = {
             let _active = self.lifecycle.enter()?;
             self.health.check_writable()?;
@@ -313,6 +457,7 @@ impl Engine {
     /// Flushes, then compacts `[start, end]` as it is at the call into the
     /// largest level.
     pub(crate) fn compact_range(&self, start: Option<Bytes>, end: Option<Bytes>) -> Result<()> {
+        self.refuse_read_only()?;
         // Everything visible now is in a table once `flush` returns; later
         // flushes hold only newer sequence numbers.
         let start_seq = self.visible_seq();

@@ -216,14 +216,18 @@ impl Engine {
     /// active memtable is the same after the sequence number as before: the
     /// sources then hold everything visible at the sequence number returned
     /// and at any lower one a snapshot keeps.
+    ///
+    /// On a read-only open the loads are also repeated when a catch-up
+    /// swapped the state in meanwhile (see [`Engine::try_catch_up`]).
     fn load_sources(&self) -> (Sources, SeqNo) {
         let memtables = self.memtables();
         loop {
+            let generation = self.catch_up_generation();
             let active = memtables.active();
             let immutables = memtables.immutables();
             let tree = self.tree().current();
             let seq = self.visible_seq();
-            if Arc::ptr_eq(&active, &memtables.active()) {
+            if Arc::ptr_eq(&active, &memtables.active()) && self.sources_unchanged(generation) {
                 return ((active, immutables, tree), seq);
             }
         }
@@ -294,11 +298,22 @@ impl Engine {
     /// registered in one step under the registry's lock (so no flush or
     /// compaction can list the live snapshots in between), and the
     /// memtables and version are loaded after it.
+    ///
+    /// On a read-only open, whose writer's compactions keep nothing for
+    /// this handle's snapshots, the sequence number and the sources must
+    /// also come from one catch-up's state: the pin is taken again when a
+    /// catch-up came in between.
     pub(crate) fn pin(&self) -> PinnedView {
-        let registration = self.snapshots().register_visible();
-        PinnedView {
-            view: self.read_view_at(registration.seq()),
-            _registration: registration,
+        loop {
+            let generation = self.catch_up_generation();
+            let registration = self.snapshots().register_visible();
+            let view = self.read_view_at(registration.seq());
+            if self.sources_unchanged(generation) {
+                return PinnedView {
+                    view,
+                    _registration: registration,
+                };
+            }
         }
     }
 

@@ -37,8 +37,11 @@ enum Follows {
 
 /// A reusable, bidirectional, seekable cursor over `(key, value)` entries
 /// at one sequence number: the newest visible version of each key,
-/// tombstones hidden, merge operands resolved. See the
-/// [module documentation](self).
+/// tombstones hidden, merge operands resolved. It builds its source stack
+/// once (when made or [refreshed](Cursor::refresh)) and then only
+/// repositions it: after the first positioning, seeks and steps allocate
+/// nothing (merge operands being resolved aside). It reads the view it
+/// pinned until `refresh` pins the newest state.
 ///
 /// ```
 /// # fn main() -> seer_db::Result<()> {

@@ -1,0 +1,111 @@
+//! The engine's commit pipeline, or its stand-in on a read-only open.
+//!
+//! A writable engine commits through seer-wal's [`CommitPipeline`]. A
+//! read-only one ([`crate::DB::open_read_only`]) has no log: its visible
+//! sequence number is the last one its load replayed (moved on only by
+//! [`crate::DB::try_catch_up`]), and every call that would log, roll or
+//! sync fails with [`Error::OpenedReadOnly`] (the write APIs refuse before
+//! they get here; this is the backstop).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use seer_core::SeqNo;
+use seer_wal::{CommitPipeline, WalError, WriteOptions, WriteRecord};
+
+use crate::error::Error;
+use crate::memtables::MemtableApplier;
+
+/// The commit pipeline of a writable engine, or a read-only engine's fixed
+/// visible sequence number.
+pub(crate) enum Pipeline {
+    /// A writable open's pipeline.
+    Writable(CommitPipeline<MemtableApplier>),
+    /// A read-only open: nothing is logged.
+    ReadOnly {
+        /// The last sequence number the read-only load replayed.
+        visible_seq: AtomicU64,
+    },
+}
+
+/// The error a read-only engine's log calls fail with, as the pipeline
+/// hands the applier's own errors back.
+fn refused() -> WalError {
+    WalError::Apply {
+        source: Arc::new(Error::OpenedReadOnly),
+    }
+}
+
+impl Pipeline {
+    /// Logs and applies `record` (see [`CommitPipeline::write`]).
+    pub(crate) fn write(
+        &self,
+        record: WriteRecord,
+        options: WriteOptions,
+    ) -> seer_wal::Result<SeqNo> {
+        match self {
+            Self::Writable(pipeline) => pipeline.write(record, options),
+            Self::ReadOnly { .. } => Err(refused()),
+        }
+    }
+
+    /// Syncs what was logged (see [`CommitPipeline::persist`]).
+    pub(crate) fn persist(&self) -> seer_wal::Result<SeqNo> {
+        match self {
+            Self::Writable(pipeline) => pipeline.persist(),
+            Self::ReadOnly { .. } => Err(refused()),
+        }
+    }
+
+    /// Rolls to `new_segment` at a point between commit groups (see
+    /// [`CommitPipeline::roll_with`]).
+    pub(crate) fn roll_with<R>(
+        &self,
+        new_segment: u64,
+        switch: impl FnOnce(u64) -> R,
+    ) -> seer_wal::Result<(u64, R)> {
+        match self {
+            Self::Writable(pipeline) => pipeline.roll_with(new_segment, switch),
+            Self::ReadOnly { .. } => Err(refused()),
+        }
+    }
+
+    /// The newest sequence number whose whole group is applied.
+    #[inline]
+    pub(crate) fn visible_seq(&self) -> SeqNo {
+        match self {
+            Self::Writable(pipeline) => pipeline.visible_seq(),
+            Self::ReadOnly { visible_seq } => visible_seq.load(Ordering::Acquire),
+        }
+    }
+
+    /// Whether this is a read-only open's stand-in.
+    #[inline]
+    pub(crate) fn is_read_only(&self) -> bool {
+        matches!(self, Self::ReadOnly { .. })
+    }
+
+    /// Moves a read-only open's visible sequence number to `seq` (never
+    /// back); a writable pipeline publishes its own.
+    pub(crate) fn catch_up_to(&self, seq: SeqNo) {
+        if let Self::ReadOnly { visible_seq } = self {
+            visible_seq.fetch_max(seq, Ordering::AcqRel);
+        }
+    }
+
+    /// Stops the interval syncer, if any.
+    pub(crate) fn stop_syncer(&self) {
+        if let Self::Writable(pipeline) = self {
+            pipeline.stop_syncer();
+        }
+    }
+
+    /// Syncs the log and trims its segment's reservation (nothing to do
+    /// read-only).
+    pub(crate) fn sync_and_trim(&self) -> seer_wal::Result<()> {
+        match self {
+            Self::Writable(pipeline) => pipeline.sync_and_trim(),
+            Self::ReadOnly { .. } => Ok(()),
+        }
+    }
+}
