@@ -233,6 +233,11 @@ fn write_op(op: &WriteOp, formats: DumpFormats) -> String {
             formats.key.render(key),
             formats.value.render(operand)
         ),
+        WriteOp::DeleteRange { start, end } => format!(
+            "delete_range {}..{}",
+            formats.key.render(start),
+            formats.key.render(end)
+        ),
     }
 }
 

@@ -48,6 +48,14 @@ impl Batch {
         self.push(WriteOp::Merge { key, operand })
     }
 
+    /// Deletes every key in `range` (`start..end`: `start` included, `end`
+    /// excluded) with one range tombstone, whatever the range holds. An
+    /// empty range (`start >= end`) deletes nothing.
+    pub fn delete_range<K: AsRef<[u8]>>(&mut self, range: std::ops::Range<K>) -> &mut Self {
+        let (start, end) = key_and_value(range.start.as_ref(), range.end.as_ref());
+        self.push(WriteOp::DeleteRange { start, end })
+    }
+
     /// Number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -97,6 +105,7 @@ pub(crate) fn op_payload_bytes(op: &WriteOp) -> usize {
         WriteOp::Put { key, value } => key.len() + value.len(),
         WriteOp::Merge { key, operand } => key.len() + operand.len(),
         WriteOp::Delete { key } => key.len(),
+        WriteOp::DeleteRange { start, end } => start.len() + end.len(),
     }
 }
 

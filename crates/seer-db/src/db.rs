@@ -158,6 +158,18 @@ impl DB {
         Ok(())
     }
 
+    /// Deletes every key in `range` (`start..end`) with one range tombstone
+    /// (O(1) to write, whatever the range holds), atomically: reads, every
+    /// iterator, snapshots taken after it and transactions see all of them
+    /// deleted. An empty range (`start >= end`) deletes nothing.
+    pub fn delete_range<K: AsRef<[u8]>>(&self, range: std::ops::Range<K>) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.delete_range(range);
+        self.inner
+            .write_owned_batch(batch, WriteOptions::default())?;
+        Ok(())
+    }
+
     /// Adds a merge operand to `key`, resolved on read by the configured
     /// merge operator.
     pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {

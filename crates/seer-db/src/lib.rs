@@ -9,7 +9,8 @@
 //! public API. It parses no file format itself.
 //!
 //! - [`DBOptions`] (with presets) and [`DB::open`]; [`Error`];
-//! - writes: [`DB::put`], [`DB::delete`], [`DB::merge`], atomic [`Batch`]es
+//! - writes: [`DB::put`], [`DB::delete`], [`DB::delete_range`], [`DB::merge`],
+//!   atomic [`Batch`]es
 //!   through [`DB::write`] with [`WriteOptions`];
 //! - point reads: [`DB::get`], [`DB::multi_get`];
 //! - iteration at a consistent point: [`DB::iter`], [`DB::range`],
@@ -37,6 +38,7 @@ mod memtables;
 mod metrics;
 mod options;
 mod pipeline;
+mod range_del;
 mod recovery;
 mod report;
 mod snapshot;

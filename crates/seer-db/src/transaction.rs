@@ -269,11 +269,14 @@ impl Transaction {
 }
 
 /// Fails with [`Error::TransactionConflict`] when any of `keys` has a
-/// version newer than `start_seq` in the current state of `db`.
+/// version newer than `start_seq` in the current state of `db`, or a range
+/// tombstone newer than it covers the key.
 fn validate(db: &Arc<Engine>, keys: &[Bytes], start_seq: SeqNo) -> Result<()> {
     let view = db.read_view();
     for key in keys {
-        if written_after(db, &view, key, start_seq)? {
+        if written_after(db, &view, key, start_seq)?
+            || crate::range_del::deleted_after(&view, key, start_seq)
+        {
             return Err(Error::TransactionConflict { key: key.clone() });
         }
     }

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use seer_compaction::manifest::ManifestState;
 use seer_compaction::{TableMeta, Version, VersionEdit, VersionSet};
 use seer_core::filename::file_name;
-use seer_core::{FileKind, FileSystem, SharedFileSystem};
+use seer_core::{FileKind, FileSystem, FragmentedTombstones, SharedFileSystem};
 use seer_sstable::{BlockCache, Table};
 
 use crate::error::Result;
@@ -35,6 +35,8 @@ pub(crate) struct OpenVersion {
     /// whose WAL segment is below it is flushed into `version`'s tables, so
     /// a reader that loaded it before this one must skip it.
     pub log_number: u64,
+    /// The range tombstones of every table, fragmented together.
+    pub range_tombstones: Arc<FragmentedTombstones>,
 }
 
 impl OpenVersion {
@@ -46,6 +48,7 @@ impl OpenVersion {
         log_number: u64,
     ) -> Self {
         Self {
+            range_tombstones: tree_tombstones(&tables),
             version,
             tables,
             log_number,
@@ -253,6 +256,14 @@ pub(crate) fn open_table(
 ) -> Result<Arc<Table>> {
     let path = dir.join(file_name(FileKind::Table, number));
     Ok(Arc::new(Table::open(fs, &path, number, cache)?))
+}
+
+/// The range tombstones of every table of a version, fragmented together.
+pub(crate) fn tree_tombstones(tables: &HashMap<u64, Arc<Table>>) -> Arc<FragmentedTombstones> {
+    let all = tables
+        .values()
+        .flat_map(|table| table.range_tombstones().tombstones());
+    Arc::new(FragmentedTombstones::new(all))
 }
 
 #[cfg(test)]

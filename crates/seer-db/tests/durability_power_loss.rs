@@ -2,9 +2,9 @@
 //!
 //! Each seed opens a database with tiny memtables and tables (so WAL rolls,
 //! flushes and compactions run all the time in the background), performs
-//! random puts, deletes, merges, batches, transactions, flushes and manual
-//! compactions with `sync` writes interleaved, cuts the power at a random
-//! moment (both `PowerLossMode`s), reopens and checks:
+//! random puts, deletes, merges, range deletes, batches, transactions,
+//! flushes and manual compactions with `sync` writes interleaved, cuts the
+//! power at a random moment (both `PowerLossMode`s), reopens and checks:
 //!
 //! - the reopened database equals the model after some prefix of the
 //!   acknowledged history (no holes, no reordering, batches and

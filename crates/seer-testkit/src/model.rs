@@ -23,6 +23,8 @@ pub enum Op {
     /// Appends the operand to the key's value, after [`MERGE_DELIMITER`]
     /// when the key has a value.
     Merge(Vec<u8>, Vec<u8>),
+    /// Removes every key in `start..end` (nothing when `start >= end`).
+    DeleteRange(Vec<u8>, Vec<u8>),
 }
 
 /// Applies `op` to `model` as seer-db with a `StringAppendOperator(",")`
@@ -46,6 +48,9 @@ pub fn apply(model: &mut Model, op: &Op) {
             };
             model.insert(key.clone(), merged);
         }
+        Op::DeleteRange(start, end) => {
+            model.retain(|key, _| !(start <= key && key < end));
+        }
     }
 }
 
@@ -64,6 +69,7 @@ pub fn batch_of(ops: &[Op]) -> Batch {
             Op::Put(key, value) => batch.put(key, value),
             Op::Delete(key) => batch.delete(key),
             Op::Merge(key, operand) => batch.merge(key, operand),
+            Op::DeleteRange(start, end) => batch.delete_range(start.as_slice()..end.as_slice()),
         };
     }
     batch

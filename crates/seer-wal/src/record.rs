@@ -25,6 +25,7 @@ const TAG_PUT: u8 = 1;
 const TAG_DELETE: u8 = 2;
 const TAG_MERGE: u8 = 3;
 const TAG_BATCH: u8 = 4;
+const TAG_DELETE_RANGE: u8 = 5;
 const SEQ_BYTES: usize = 8;
 
 /// One operation of a write, without a sequence number.
@@ -49,13 +50,21 @@ pub enum WriteOp {
         /// The operand.
         operand: Bytes,
     },
+    /// Deletes every key in `start..end` (one range tombstone).
+    DeleteRange {
+        /// The first deleted key.
+        start: Bytes,
+        /// The first key past the range.
+        end: Bytes,
+    },
 }
 
 impl WriteOp {
-    /// The operation's user key.
+    /// The operation's user key (a range delete's start).
     pub fn key(&self) -> &Bytes {
         match self {
             Self::Put { key, .. } | Self::Delete { key } | Self::Merge { key, .. } => key,
+            Self::DeleteRange { start, .. } => start,
         }
     }
 
@@ -64,13 +73,16 @@ impl WriteOp {
             Self::Put { .. } => TAG_PUT,
             Self::Delete { .. } => TAG_DELETE,
             Self::Merge { .. } => TAG_MERGE,
+            Self::DeleteRange { .. } => TAG_DELETE_RANGE,
         }
     }
 
+    /// The second field: a value, an operand or a range delete's end.
     fn value(&self) -> Option<&Bytes> {
         match self {
             Self::Put { value, .. } => Some(value),
             Self::Merge { operand, .. } => Some(operand),
+            Self::DeleteRange { end, .. } => Some(end),
             Self::Delete { .. } => None,
         }
     }
@@ -164,6 +176,15 @@ pub enum Record {
         /// Its sequence number.
         seq: SeqNo,
     },
+    /// Every key in `start..end` deleted at `seq`.
+    DeleteRange {
+        /// The first deleted key.
+        start: Bytes,
+        /// The first key past the range.
+        end: Bytes,
+        /// Its sequence number.
+        seq: SeqNo,
+    },
     /// An atomic batch; op `i` has sequence number `base_seq + i`.
     Batch {
         /// Sequence number of the first op.
@@ -182,6 +203,9 @@ impl Record {
             WriteRecord::Single(WriteOp::Merge { key, operand }) => {
                 Self::Merge { key, operand, seq }
             }
+            WriteRecord::Single(WriteOp::DeleteRange { start, end }) => {
+                Self::DeleteRange { start, end, seq }
+            }
             WriteRecord::Batch(ops) => Self::Batch { base_seq: seq, ops },
         }
     }
@@ -196,6 +220,10 @@ impl Record {
             Self::Merge { key, operand, seq } => {
                 (seq, WriteRecord::Single(WriteOp::Merge { key, operand }))
             }
+            Self::DeleteRange { start, end, seq } => (
+                seq,
+                WriteRecord::Single(WriteOp::DeleteRange { start, end }),
+            ),
             Self::Batch { base_seq, ops } => (base_seq, WriteRecord::Batch(ops)),
         }
     }
@@ -203,7 +231,10 @@ impl Record {
     /// The record's first sequence number.
     pub fn first_seq(&self) -> SeqNo {
         match self {
-            Self::Put { seq, .. } | Self::Delete { seq, .. } | Self::Merge { seq, .. } => *seq,
+            Self::Put { seq, .. }
+            | Self::Delete { seq, .. }
+            | Self::Merge { seq, .. }
+            | Self::DeleteRange { seq, .. } => *seq,
             Self::Batch { base_seq, .. } => *base_seq,
         }
     }
@@ -224,6 +255,11 @@ impl Record {
                 key,
                 operand: value,
                 ..
+            }
+            | Self::DeleteRange {
+                start: key,
+                end: value,
+                ..
             } => 1 + SEQ_BYTES + slice_len(key) + slice_len(value),
             Self::Delete { key, .. } => 1 + SEQ_BYTES + slice_len(key),
             Self::Batch { ops, .. } => batch_encoded_len(ops),
@@ -238,6 +274,9 @@ impl Record {
             Self::Delete { key, seq } => encode_fields(out, TAG_DELETE, *seq, key, None),
             Self::Merge { key, operand, seq } => {
                 encode_fields(out, TAG_MERGE, *seq, key, Some(operand))
+            }
+            Self::DeleteRange { start, end, seq } => {
+                encode_fields(out, TAG_DELETE_RANGE, *seq, start, Some(end))
             }
             Self::Batch { base_seq, ops } => encode_batch(ops, *base_seq, out),
         }
@@ -353,6 +392,10 @@ impl Cursor<'_> {
                 key,
                 operand: self.slice("merge operand")?,
             }),
+            TAG_DELETE_RANGE => Ok(WriteOp::DeleteRange {
+                start: key,
+                end: self.slice("range delete end")?,
+            }),
             other => Err(invalid("record tag", format!("unknown tag {other}"))),
         }
     }
@@ -412,7 +455,25 @@ pub(crate) mod tests {
             (bytes(), bytes()).prop_map(|(key, value)| WriteOp::Put { key, value }),
             bytes().prop_map(|key| WriteOp::Delete { key }),
             (bytes(), bytes()).prop_map(|(key, operand)| WriteOp::Merge { key, operand }),
+            (bytes(), bytes()).prop_map(|(start, end)| WriteOp::DeleteRange { start, end }),
         ]
+    }
+
+    #[test]
+    fn known_delete_range_layout() {
+        let record = Record::DeleteRange {
+            start: Bytes::from_static(b"a"),
+            end: Bytes::from_static(b"cd"),
+            seq: 7,
+        };
+        let mut out = Vec::new();
+        record.encode(&mut out);
+        assert_eq!(
+            out,
+            [&[5, 7, 0, 0, 0, 0, 0, 0, 0, 1, b'a', 2][..], b"cd"].concat()
+        );
+        assert_eq!(out.len(), record.encoded_len());
+        assert_eq!(Record::decode(&Bytes::from(out)), Ok(record));
     }
 
     pub(crate) fn arb_write() -> impl Strategy<Value = WriteRecord> {

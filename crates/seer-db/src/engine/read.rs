@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_compaction::TableMeta;
-use seer_core::{Lookup, MergeBase, MergeError, SeqNo};
+use seer_core::{Lookup, MergeBase, MergeError, SeqNo, ValueKind};
 use seer_memtable::Memtable;
 use seer_sstable::Table;
 
@@ -87,6 +87,9 @@ enum ProbeOutcome {
     Continue,
     /// The key's value (or absence) is decided.
     Done(Option<Bytes>),
+    /// A range tombstone of a source reached covers the key: the key is
+    /// read by [`Engine::read_covered`] instead.
+    Covered,
     /// Operands end at this base (`None`: no older data).
     Resolve(Option<Bytes>),
 }
@@ -132,25 +135,38 @@ impl Engine {
     /// The value of `key` in `view` (a snapshot's or a transaction's).
     pub(crate) fn get_in(&self, key: &[u8], view: &ReadView) -> Result<Option<Bytes>> {
         let memtables = view.memtables.iter().map(|memtable| &**memtable);
-        self.probe(key, view.seq, memtables, &view.tree)
+        match self.probe(key, view.seq, memtables, &view.tree)? {
+            Some(found) => Ok(found),
+            None => self.read_covered(key, view.seq, &view.memtables, &view.tree),
+        }
     }
 
     fn probe_sources(&self, key: &[u8], view: &PointView) -> Result<Option<Bytes>> {
         let (active, immutables, tree) = &view.sources;
         let memtables = std::iter::once(&***active)
             .chain(unflushed(immutables, active, tree).map(|frozen| &*frozen.memtable));
-        self.probe(key, view.seq, memtables, tree)
+        match self.probe(key, view.seq, memtables, tree)? {
+            Some(found) => Ok(found),
+            None => {
+                let memtables: Vec<Arc<Memtable>> = std::iter::once(Arc::clone(&**active))
+                    .chain(unflushed(immutables, active, tree).map(|f| Arc::clone(&f.memtable)))
+                    .collect();
+                self.read_covered(key, view.seq, &memtables, tree)
+            }
+        }
     }
 
     /// The value of `key` at `seq` in `memtables` (newest first) and
-    /// `tree`, returned as [`Engine::returned`] says.
+    /// `tree`, returned as [`Engine::returned`] says; `None` when a range
+    /// tombstone of a source it reached covers the key (the caller reads it
+    /// with [`Engine::read_covered`]).
     fn probe<'m>(
         &self,
         key: &[u8],
         seq: SeqNo,
         memtables: impl Iterator<Item = &'m Memtable>,
         tree: &OpenVersion,
-    ) -> Result<Option<Bytes>> {
+    ) -> Result<Option<Option<Bytes>>> {
         let mut probe = Probe::default();
         let mut runs_probed = 0;
         let step = match probe_memtables(key, seq, memtables, &mut probe) {
@@ -160,6 +176,7 @@ impl Engine {
             decided => decided,
         };
         let value = match step {
+            ProbeOutcome::Covered => return Ok(None),
             ProbeOutcome::Done(value) => Ok(value),
             ProbeOutcome::Continue if probe.operands.is_empty() => Ok(None),
             ProbeOutcome::Continue => self.resolve(key, &probe.operands, None).map(Some),
@@ -168,7 +185,7 @@ impl Engine {
                 .map(Some),
         }?;
         self.metrics().record_lookup(value.is_some(), runs_probed);
-        Ok(value.map(|value| self.returned(value)))
+        Ok(Some(value.map(|value| self.returned(value))))
     }
 
     /// A value on its way to the user: shared with the table's memory map
@@ -231,6 +248,9 @@ impl Engine {
         probe: &mut Probe,
         runs_probed: &mut u64,
     ) -> Result<ProbeOutcome> {
+        if tree.range_tombstones.max_covering_seq(key, seq).is_some() {
+            return Ok(ProbeOutcome::Covered);
+        }
         for (_, run) in tree.version.runs_newest_first() {
             let Some(meta) = run.table_for_key(key) else {
                 continue;
@@ -357,6 +377,13 @@ fn probe_memtables<'m>(
     probe: &mut Probe,
 ) -> ProbeOutcome {
     for memtable in memtables {
+        if memtable
+            .range_tombstones()
+            .max_covering_seq(key, seq)
+            .is_some()
+        {
+            return ProbeOutcome::Covered;
+        }
         if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) =
             probe.feed(memtable.get(key, seq))
         {
@@ -435,6 +462,35 @@ mod tests {
             assert_eq!(first, scanned);
             let shared = first.as_ptr() == second.as_ptr() && first.as_ptr() == scanned.as_ptr();
             assert_eq!(shared, !owned, "owned_values({owned})");
+        }
+    }
+}
+
+/// One key's versions, newest first, folded into the merge operands above
+/// its newest put or tombstone and that put's value (the base): what
+/// [`Engine::resolve`] takes.
+#[derive(Debug, Default)]
+pub(crate) struct NewestFirstFold {
+    /// The merge operands, newest first.
+    pub operands: Vec<Bytes>,
+    /// The value of the put below them, if one ended the fold.
+    pub base: Option<Bytes>,
+}
+
+impl NewestFirstFold {
+    /// Takes the next older version: false once a put or a tombstone ended
+    /// the fold (older versions do not matter).
+    pub(crate) fn feed(&mut self, kind: ValueKind, value: Bytes) -> bool {
+        match kind {
+            ValueKind::Merge => {
+                self.operands.push(value);
+                true
+            }
+            ValueKind::Put => {
+                self.base = Some(value);
+                false
+            }
+            ValueKind::Delete => false,
         }
     }
 }

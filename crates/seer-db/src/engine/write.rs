@@ -48,7 +48,7 @@ impl Engine {
     fn commit_one(&self, write: WriteOp, options: WriteOptions) -> Result<SeqNo> {
         let op = match write {
             WriteOp::Put { .. } => Op::Put,
-            WriteOp::Delete { .. } => Op::Delete,
+            WriteOp::Delete { .. } | WriteOp::DeleteRange { .. } => Op::Delete,
             WriteOp::Merge { .. } => Op::Merge,
         };
         self.commit(op, WriteRecord::Single(write), options)
@@ -77,6 +77,10 @@ impl Engine {
             WriteOp::Merge { key, operand } => {
                 self.check_merge_operator()?;
                 self.check_sizes(key, Some(operand))
+            }
+            WriteOp::DeleteRange { start, end } => {
+                self.check_sizes(start, None)?;
+                self.check_sizes(end, None)
             }
         }
     }

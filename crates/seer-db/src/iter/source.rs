@@ -1,12 +1,13 @@
 //! The merged cursor over everything a [`ReadView`] holds: one child per
 //! memtable (newest first) and one [`RunIterator`] per sorted run (newest
-//! first), combined by seer-core's [`MergingIterator`].
+//! first), each behind a [`RangeDelFilter`] of the view's range tombstones,
+//! combined by seer-core's [`MergingIterator`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{InternalIterator, MergingIterator};
+use seer_core::{InternalIterator, MergingIterator, RangeDelFilter, SeqNo};
 use seer_memtable::MemtableIterator;
 
 use crate::engine::Engine;
@@ -100,21 +101,25 @@ impl InternalIterator for SourceCursor {
     }
 }
 
+/// The merged cursor of a view: its sources, each behind a filter hiding
+/// what the view's range tombstones delete.
+pub(crate) type MergedCursor = MergingIterator<RangeDelFilter<SourceCursor>>;
+
 /// A merged cursor (not positioned) over the entries of `view` whose user
 /// keys lie within `bounds`: memtables first, then runs, each newest first.
-pub(crate) fn merged_cursor(
-    db: &Arc<Engine>,
-    view: &ReadView,
-    bounds: &KeyBounds,
-) -> MergingIterator<SourceCursor> {
+pub(crate) fn merged_cursor(db: &Arc<Engine>, view: &ReadView, bounds: &KeyBounds) -> MergedCursor {
     if bounds.is_empty() {
         return MergingIterator::new(Vec::new());
     }
     let (lower, upper) = bounds.as_std_bounds();
-    let memtables = view
-        .memtables
-        .iter()
-        .map(|memtable| SourceCursor::Memtable(memtable.range(lower, upper)));
+    let tombstones = crate::range_del::view_tombstones(view);
+    let filtered = |cursor: SourceCursor, largest_seq: SeqNo| {
+        RangeDelFilter::new(cursor, Arc::clone(&tombstones), view.seq, largest_seq)
+    };
+    let memtables = view.memtables.iter().map(|memtable| {
+        let cursor = SourceCursor::Memtable(memtable.range(lower, upper));
+        filtered(cursor, memtable.largest_seq().unwrap_or(0))
+    });
     let runs = view
         .tree
         .version
@@ -125,14 +130,20 @@ pub(crate) fn merged_cursor(
             (0..level.runs().len()).map(move |run_index| (level_index, run_index))
         })
         .filter_map(|(level_index, run_index)| {
-            RunIterator::new(
+            let largest_seq = view.tree.version.levels()[level_index].runs()[run_index]
+                .tables()
+                .iter()
+                .map(|table| table.largest_seq)
+                .max()
+                .unwrap_or(0);
+            let run = RunIterator::new(
                 Arc::clone(db),
                 Arc::clone(&view.tree),
                 level_index,
                 run_index,
                 bounds.clone(),
-            )
-        })
-        .map(|run| SourceCursor::Run(Box::new(run)));
+            )?;
+            Some(filtered(SourceCursor::Run(Box::new(run)), largest_seq))
+        });
     MergingIterator::new(memtables.chain(runs).collect())
 }

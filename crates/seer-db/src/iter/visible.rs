@@ -20,15 +20,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    Corruption, DecodeError, InternalIterator, InternalKey, MergingIterator, ParsedInternalKey,
-    SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
+    Corruption, DecodeError, InternalIterator, InternalKey, ParsedInternalKey, SeqNo, ValueKind,
+    MAX_SEQ, TRAILER_BYTES,
 };
 
 use crate::engine::Engine;
-use crate::engine::ReadView;
+use crate::engine::{NewestFirstFold, ReadView};
 use crate::error::{Error, Result};
 use crate::iter::bounds::KeyBounds;
-use crate::iter::source::{merged_cursor, SourceCursor};
+use crate::iter::source::{merged_cursor, MergedCursor};
 
 /// Whether an iterator resolves values or only decides which keys exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +156,7 @@ enum Side {
 /// A walk over the user entries of a [`ReadContext`] in either direction;
 /// see the [module documentation](self).
 pub(crate) struct VisibleCursor {
-    cursor: MergingIterator<SourceCursor>,
+    cursor: MergedCursor,
     side: Side,
     /// Whether the cursor is on a user entry (`key`, `value`).
     valid: bool,
@@ -403,31 +403,28 @@ impl VisibleCursor {
 /// Collects the operands after `newest_operand` down to their base and
 /// resolves them.
 fn merge_forward(
-    cursor: &mut MergingIterator<SourceCursor>,
+    cursor: &mut MergedCursor,
     context: &ReadContext,
     user_key: &[u8],
     newest_operand: Bytes,
 ) -> Result<Bytes> {
-    let mut operands = vec![newest_operand];
-    let mut base = None;
+    let mut fold = NewestFirstFold {
+        operands: vec![newest_operand],
+        base: None,
+    };
     while cursor.valid() && user_key_of(cursor.key()) == user_key {
         let kind = parse_entry(cursor.key())?.kind;
         let value = cursor.value().clone();
         cursor.next()?;
-        match kind {
-            ValueKind::Merge => operands.push(value),
-            ValueKind::Put => {
-                base = Some(value);
-                break;
-            }
-            ValueKind::Delete => break,
+        if !fold.feed(kind, value) {
+            break;
         }
     }
-    context.resolve(user_key, &operands, base.as_deref())
+    context.resolve(user_key, &fold.operands, fold.base.as_deref())
 }
 
 /// Moves `cursor` past the older versions of `user_key`.
-fn skip_forward_past(cursor: &mut MergingIterator<SourceCursor>, user_key: &[u8]) -> Result<()> {
+fn skip_forward_past(cursor: &mut MergedCursor, user_key: &[u8]) -> Result<()> {
     while cursor.valid() && user_key_of(cursor.key()) == user_key {
         cursor.next()?;
     }

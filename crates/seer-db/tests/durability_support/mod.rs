@@ -128,14 +128,16 @@ pub fn all_keys() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A random op whose value names the write that made it, so a state pins
-/// down the prefix that produced it.
+/// A random op (puts, deletes, merges and range deletes between two keys)
+/// whose value names the write that made it, so a state pins down the
+/// prefix that produced it.
 pub fn random_op(rng: &mut Rng, write_index: usize) -> Op {
     let key = key(rng);
     let value = format!("g{write_index}-{}", "v".repeat(rng.below(48) as usize)).into_bytes();
-    match rng.below(6) {
+    match rng.below(7) {
         0 => Op::Delete(key),
         1 | 2 => Op::Merge(key, value),
+        3 => Op::DeleteRange(key, self::key(rng)),
         _ => Op::Put(key, value),
     }
 }
@@ -202,13 +204,16 @@ pub fn submit(db: &DB, rng: &mut Rng, ops: &[Op], sync: bool) -> bool {
             };
         }
     }
-    if rng.one_in(4) {
+    // Transactions have no range delete: those go in a batch.
+    let ranged = ops.iter().any(|op| matches!(op, Op::DeleteRange(..)));
+    if rng.one_in(4) && !ranged {
         let mut txn = db.begin_transaction();
         for op in ops {
             match op {
                 Op::Put(k, v) => txn.put(k, v),
                 Op::Delete(k) => txn.delete(k),
                 Op::Merge(k, v) => txn.merge(k, v),
+                Op::DeleteRange(..) => {}
             }
         }
         return txn.commit_with(options).is_ok();

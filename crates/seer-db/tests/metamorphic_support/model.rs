@@ -89,6 +89,12 @@ impl Model {
         }
     }
 
+    /// Deletes every key in `low..high`.
+    pub fn delete_range(&mut self, low: &[u8], high: &[u8]) {
+        self.map
+            .retain(|key, _| !(low <= key.as_slice() && key.as_slice() < high));
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.map.get(key).cloned()

@@ -221,6 +221,9 @@ pub enum Op {
         /// The plain write between the steps and the commit.
         interfere: Option<Write>,
     },
+    /// `delete_range(low..high)` of two keys ordered by their bytes (empty
+    /// when they are equal).
+    DeleteRange(KeyId, KeyId),
     /// `get`.
     Get(KeyId),
     /// `multi_get`.
@@ -400,7 +403,7 @@ impl Generator {
     }
 
     fn op(&mut self) -> Op {
-        let weights = [30, 5, 4, 15, 4, 6, 2, 4, 2, 1, 3, 4, 2];
+        let weights = [30, 5, 4, 15, 4, 6, 2, 4, 2, 1, 3, 4, 2, 2];
         match self.rng.weighted(&weights) {
             0 => Op::Write(self.write()),
             1 => {
@@ -424,7 +427,8 @@ impl Generator {
                     .chance(1, 2)
                     .then(|| (self.read_key(), self.read_key())),
             ),
-            _ => Op::Reopen(self.rng.next_u64()),
+            12 => Op::Reopen(self.rng.next_u64()),
+            _ => Op::DeleteRange(self.written_key(), self.written_key()),
         }
     }
 }
@@ -524,6 +528,7 @@ impl fmt::Debug for Op {
                 "Op::Transaction {{ steps: {:?}, interfere: {interfere:?} }}",
                 VecLiteral(steps)
             ),
+            Self::DeleteRange(a, b) => write!(f, "Op::DeleteRange({a}, {b})"),
             Self::Get(key) => write!(f, "Op::Get({key})"),
             Self::MultiGet(keys) => write!(f, "Op::MultiGet({:?})", VecLiteral(keys)),
             Self::Scan(scan) => write!(f, "Op::Scan({scan:?})"),

@@ -14,7 +14,7 @@ use seer_db::{Error, Snapshot, WriteOptions, DB};
 use tempfile::TempDir;
 
 use super::model::{walk, Entry, KeySpan, Model};
-use super::ops::{Op, Scan, TxnStep, Universe, Write, SNAPSHOT_SLOTS};
+use super::ops::{KeyId, Op, Scan, TxnStep, Universe, Write, SNAPSHOT_SLOTS};
 use super::options::DrawnOptions;
 use super::rng::Rng;
 
@@ -243,6 +243,7 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             Op::Batch(writes) => self.batch(writes),
+            Op::DeleteRange(a, b) => self.delete_range(*a, *b),
             Op::Transaction { steps, interfere } => self.transaction(steps, *interfere),
             Op::Get(id) => {
                 let key = self.universe.key(*id);
@@ -403,19 +404,35 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn compact_range(&self, range: Option<(u16, u16)>) -> Checked {
+    /// The keys of `a` and `b`, ordered by their bytes.
+    fn ordered_keys(&self, a: KeyId, b: KeyId) -> (Vec<u8>, Vec<u8>) {
+        let (low, high) = (self.universe.key(a), self.universe.key(b));
+        if low > high {
+            (high, low)
+        } else {
+            (low, high)
+        }
+    }
+
+    fn compact_range(&self, range: Option<(KeyId, KeyId)>) -> Checked {
         let db = self.db();
         let outcome = match range {
             None => db.compact_range::<&[u8]>(..),
             Some((a, b)) => {
-                let (mut low, mut high) = (self.universe.key(a), self.universe.key(b));
-                if low > high {
-                    std::mem::swap(&mut low, &mut high);
-                }
+                let (low, high) = self.ordered_keys(a, b);
                 db.compact_range(low..=high)
             }
         };
         outcome.map_err(|e| Mismatch::engine(&e))
+    }
+
+    fn delete_range(&mut self, a: KeyId, b: KeyId) -> Checked {
+        let (low, high) = self.ordered_keys(a, b);
+        self.db()
+            .delete_range(low.as_slice()..high.as_slice())
+            .map_err(|e| Mismatch::engine(&e))?;
+        self.model.delete_range(&low, &high);
+        Ok(())
     }
 
     /// The whole contents, forward and backward, against the model.

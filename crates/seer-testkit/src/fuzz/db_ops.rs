@@ -133,6 +133,9 @@ fn write(db: &DB, action: &FuzzAction) -> seer_db::Result<()> {
         FuzzAction::Write(Op::Put(key, value)) => db.put(key, value),
         FuzzAction::Write(Op::Delete(key)) => db.delete(key),
         FuzzAction::Write(Op::Merge(key, operand)) => db.merge(key, operand),
+        FuzzAction::Write(Op::DeleteRange(start, end)) => {
+            db.delete_range(start.as_slice()..end.as_slice())
+        }
         FuzzAction::Batch(ops) => db.write(batch_of(ops), WriteOptions::default()).map(drop),
         _ => Ok(()),
     }
