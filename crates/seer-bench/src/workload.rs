@@ -261,11 +261,7 @@ impl Workload {
         match self {
             Self::FillSync { threads } => threads,
             Self::ReadWhileWriting => params.threads + 1,
-            Self::Scale
-            | Self::Queue
-            | Self::DeletePerKey
-            | Self::DeleteRange
-            | Self::Load => 1,
+            Self::Scale | Self::Queue | Self::DeletePerKey | Self::DeleteRange | Self::Load => 1,
             _ => params.threads,
         }
     }
