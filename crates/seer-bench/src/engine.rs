@@ -33,6 +33,16 @@ pub enum BatchOp<'a> {
         /// The key.
         key: &'a [u8],
     },
+    /// Remove every key in `start..end` (`end` excluded): one range
+    /// tombstone in engines that have range deletion, per-key deletes of the
+    /// keys found in the range in those that do not (the engine's settings
+    /// say which).
+    DeleteRange {
+        /// First key removed.
+        start: &'a [u8],
+        /// First key past the range.
+        end: &'a [u8],
+    },
 }
 
 /// What an engine says about itself after a run, beyond what the harness

@@ -65,6 +65,16 @@ impl Engine for MemEngine {
             match *op {
                 BatchOp::Put { key, value } => map.insert(key.to_vec(), value.to_vec()),
                 BatchOp::Delete { key } => map.remove(key),
+                BatchOp::DeleteRange { start, end } => {
+                    let doomed: Vec<Vec<u8>> = map
+                        .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+                        .map(|(key, _)| key.clone())
+                        .collect();
+                    for key in doomed {
+                        map.remove(&key);
+                    }
+                    None
+                }
             };
         }
         Ok(())

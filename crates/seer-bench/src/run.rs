@@ -22,7 +22,8 @@ use crate::host;
 use crate::keys::{KeyFormat, ValuePool};
 use crate::latency::{LatencyRecorder, LatencySummary};
 use crate::workload::{
-    RunParams, Workload, YcsbMix, FILLBATCH_ENTRIES, SEEK_ENTRIES, YCSB_MAX_SCAN_ENTRIES,
+    RunParams, Workload, YcsbMix, DELETE_BATCH_KEYS, FILLBATCH_ENTRIES, QUEUE_BACKLOG_MESSAGES,
+    QUEUE_CHUNK_MESSAGES, SEEK_ENTRIES, YCSB_MAX_SCAN_ENTRIES,
 };
 
 /// Operations between two progress-bar updates of one thread.
@@ -92,6 +93,10 @@ pub struct JobResult {
     pub peak_rss_bytes: Option<u64>,
     /// Background writer ops/s (`readwhilewriting`).
     pub writer_ops_per_sec: Option<f64>,
+    /// Seconds of the scan over the emptied key range that ends
+    /// `deleteperkey` and `deleterange` (part of `seconds`).
+    #[serde(default)]
+    pub scan_after_seconds: Option<f64>,
     /// What the engine reported about itself.
     pub engine_report: EngineReport,
     /// Set when the engine cannot run the workload.
@@ -173,6 +178,7 @@ pub fn skipped_result(spec: &JobSpec, reason: String) -> JobResult {
         peak_space_amp: None,
         peak_rss_bytes: host::peak_rss_bytes(),
         writer_ops_per_sec: None,
+        scan_after_seconds: None,
         engine_report: EngineReport::default(),
         skipped: Some(reason),
     }
@@ -225,6 +231,7 @@ impl PhaseOutcome {
             peak_space_amp: None,
             peak_rss_bytes: host::peak_rss_bytes(),
             writer_ops_per_sec: writer.map(|w| w.ops as f64 / seconds),
+            scan_after_seconds: self.measured.scan_after.map(|scan| scan.as_secs_f64()),
             engine_report,
             skipped: None,
         }
@@ -239,6 +246,7 @@ struct ThreadStats {
     bytes: u64,
     user_write_bytes: u64,
     found: u64,
+    scan_after: Option<Duration>,
 }
 
 impl ThreadStats {
@@ -248,6 +256,9 @@ impl ThreadStats {
         self.bytes += other.bytes;
         self.user_write_bytes += other.user_write_bytes;
         self.found += other.found;
+        if let Some(scan) = other.scan_after {
+            self.scan_after = Some(self.scan_after.unwrap_or_default() + scan);
+        }
     }
 }
 
@@ -438,6 +449,15 @@ impl<'a, 's> Worker<'a, 's> {
             Workload::ReadWhileWriting => self.read_while_writing(planned, thread_count)?,
             Workload::MergeRandom => self.each(mine, |worker, _| worker.merge_random())?,
             Workload::Ycsb { mix, .. } => self.each(mine, |worker, _| worker.ycsb_op(mix))?,
+            Workload::Queue => self.queue(mine)?,
+            Workload::DeletePerKey => {
+                self.delete_all_per_key()?;
+                self.scan_emptied()?;
+            }
+            Workload::DeleteRange => {
+                self.delete_all_in_one_range()?;
+                self.scan_emptied()?;
+            }
         }
         self.shared.progress.inc(self.unreported_ops);
         Ok(self.stats)
@@ -604,6 +624,183 @@ impl<'a, 's> Worker<'a, 's> {
             shared.progress.inc(count as u64);
             start = end;
         }
+        Ok(())
+    }
+
+    /// Key `index` as a new vector.
+    fn key_of(&self, index: u64) -> Vec<u8> {
+        let mut key = self.shared.keys.buffer();
+        self.shared.keys.write_key(index, &mut key);
+        key
+    }
+
+    /// The `queue` workload over the messages `range`: rounds of an append
+    /// of [`QUEUE_CHUNK_MESSAGES`] at the tail and, past the backlog, a read
+    /// of as many from the head and their range delete; one timed
+    /// operation per round, `ops` counting messages appended.
+    fn queue(&mut self, range: Range<u64>) -> Result<()> {
+        let shared = self.shared;
+        let backlog = QUEUE_BACKLOG_MESSAGES.min(shared.params.num / 2);
+        let key_size = shared.keys.key_size_bytes();
+        let mut keys = vec![0u8; key_size * QUEUE_CHUNK_MESSAGES as usize];
+        let mut head = range.start;
+        let mut tail = range.start;
+        while tail < range.end {
+            let started = Instant::now();
+            let end = range.end.min(tail + QUEUE_CHUNK_MESSAGES);
+            for (slot, index) in (tail..end).enumerate() {
+                shared
+                    .keys
+                    .write_key(index, &mut keys[slot * key_size..(slot + 1) * key_size]);
+            }
+            let appends: Vec<BatchOp<'_>> = (tail..end)
+                .enumerate()
+                .map(|(slot, index)| BatchOp::Put {
+                    key: &keys[slot * key_size..(slot + 1) * key_size],
+                    value: shared.values.value(index),
+                })
+                .collect();
+            shared.engine.write_batch(&appends, shared.sync)?;
+            let appended = end - tail;
+            let bytes = appended * shared.params.entry_bytes();
+            self.stats.user_write_bytes += bytes;
+            self.stats.bytes += bytes;
+            tail = end;
+            if tail - head > backlog {
+                head = self.consume_head(head, tail - backlog)?;
+            }
+            self.stats.latency.record(started.elapsed());
+            self.stats.ops += appended;
+            self.unreported_ops += appended;
+            if self.finish_round() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the queue's messages `head..until` with a scan from the first
+    /// key, checks they are the head, and deletes them with one range
+    /// delete; returns the new head.
+    fn consume_head(&mut self, head: u64, until: u64) -> Result<u64> {
+        let shared = self.shared;
+        let first = self.key_of(head);
+        let wanted = (until - head) as usize;
+        let mut first_seen: Option<Vec<u8>> = None;
+        let mut bytes = 0u64;
+        let visited = shared
+            .engine
+            .scan(None, Direction::Forward, wanted, &mut |key, value| {
+                first_seen.get_or_insert_with(|| key.to_vec());
+                bytes += (key.len() + value.len()) as u64;
+                true
+            })?;
+        if visited != wanted as u64 || first_seen.as_deref() != Some(first.as_slice()) {
+            return Err(BenchError::InvalidArgument(format!(
+                "{}: the queue's head read {visited} of {wanted} messages from {:?}, not from \
+                 message {head}",
+                shared.engine.name(),
+                first_seen.map(|key| String::from_utf8_lossy(&key).into_owned()),
+            )));
+        }
+        self.stats.found += visited;
+        self.stats.bytes += bytes;
+        let end = self.key_of(until);
+        shared.engine.write_batch(
+            &[BatchOp::DeleteRange {
+                start: &first,
+                end: &end,
+            }],
+            shared.sync,
+        )?;
+        self.stats.user_write_bytes += (first.len() + end.len()) as u64;
+        Ok(until)
+    }
+
+    /// Reports progress after a round of many ops; true when the thread
+    /// should stop.
+    fn finish_round(&mut self) -> bool {
+        if self.unreported_ops >= PROGRESS_STEP_OPS {
+            self.shared.progress.inc(self.unreported_ops);
+            self.unreported_ops = 0;
+        }
+        self.shared
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+            || self.shared.stop.load(Ordering::Relaxed)
+    }
+
+    /// Deletes keys `0..num` in ascending order, [`DELETE_BATCH_KEYS`] per
+    /// batch (one timed operation each).
+    fn delete_all_per_key(&mut self) -> Result<()> {
+        let shared = self.shared;
+        let num = shared.params.num;
+        let key_size = shared.keys.key_size_bytes();
+        let mut keys = vec![0u8; key_size * DELETE_BATCH_KEYS as usize];
+        let mut start = 0;
+        while start < num {
+            let end = num.min(start + DELETE_BATCH_KEYS);
+            for (slot, index) in (start..end).enumerate() {
+                shared
+                    .keys
+                    .write_key(index, &mut keys[slot * key_size..(slot + 1) * key_size]);
+            }
+            let deletes: Vec<BatchOp<'_>> = (0..(end - start) as usize)
+                .map(|slot| BatchOp::Delete {
+                    key: &keys[slot * key_size..(slot + 1) * key_size],
+                })
+                .collect();
+            let started = Instant::now();
+            shared.engine.write_batch(&deletes, shared.sync)?;
+            self.stats.latency.record(started.elapsed());
+            let count = end - start;
+            self.stats.ops += count;
+            self.stats.user_write_bytes += count * key_size as u64;
+            self.unreported_ops += count;
+            self.finish_round();
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Deletes keys `0..num` with one range delete (one timed operation).
+    fn delete_all_in_one_range(&mut self) -> Result<()> {
+        let shared = self.shared;
+        let first = self.key_of(0);
+        // Keys are decimal digits: `:` sorts after every one of them.
+        let past_last = vec![b':'];
+        let started = Instant::now();
+        shared.engine.write_batch(
+            &[BatchOp::DeleteRange {
+                start: &first,
+                end: &past_last,
+            }],
+            shared.sync,
+        )?;
+        self.stats.latency.record(started.elapsed());
+        self.stats.ops += shared.params.num;
+        self.stats.user_write_bytes += (first.len() + past_last.len()) as u64;
+        self.unreported_ops += shared.params.num;
+        Ok(())
+    }
+
+    /// Scans the whole key range after it was emptied, failing if anything
+    /// is left; the time goes to `scan_after`.
+    fn scan_emptied(&mut self) -> Result<()> {
+        let shared = self.shared;
+        let started = Instant::now();
+        let left = shared
+            .engine
+            .scan(None, Direction::Forward, usize::MAX, &mut |_, _| true)?;
+        let elapsed = started.elapsed();
+        if left != 0 {
+            return Err(BenchError::InvalidArgument(format!(
+                "{}: {left} keys left after deleting every key",
+                shared.engine.name()
+            )));
+        }
+        self.stats.latency.record(elapsed);
+        self.stats.scan_after = Some(elapsed);
         Ok(())
     }
 

@@ -234,3 +234,30 @@ fn fjall_fills_overwrites_and_reports_its_version() {
 fn rocksdb_fills_overwrites_and_reports_its_version() {
     check_peer_runs_scale(EngineKind::Rocksdb, "the library reports RocksDB 11.");
 }
+
+#[test]
+fn the_queue_consumes_its_head_and_keeps_only_the_backlog() {
+    let engine = MemEngine::default();
+    let result = run_on(&engine, Workload::Queue);
+    assert_eq!(result.ops, NUM);
+    let backlog = crate::workload::QUEUE_BACKLOG_MESSAGES.min(NUM / 2);
+    // Rounds consume down to the backlog; the last round may leave up to
+    // one chunk more.
+    let left = engine.len() as u64;
+    assert!(
+        (backlog..backlog + crate::workload::QUEUE_CHUNK_MESSAGES).contains(&left),
+        "{left} messages left"
+    );
+    assert_eq!(result.found, NUM - left, "every consumed message was read");
+}
+
+#[test]
+fn deleting_every_key_per_key_or_in_one_range_empties_the_db_and_times_the_scan() {
+    for workload in [Workload::DeletePerKey, Workload::DeleteRange] {
+        let engine = MemEngine::default();
+        let result = run_on(&engine, workload);
+        assert_eq!(engine.len(), 0, "{workload}");
+        assert_eq!(result.ops, NUM, "{workload}");
+        assert!(result.scan_after_seconds.is_some(), "{workload}");
+    }
+}

@@ -24,6 +24,15 @@ pub const SCAN_OPS_DIVISOR: u64 = 10;
 /// Longest YCSB E scan.
 pub const YCSB_MAX_SCAN_ENTRIES: u64 = 100;
 
+/// Messages the `queue` workload appends, then consumes, per round.
+pub const QUEUE_CHUNK_MESSAGES: u64 = 100;
+
+/// Messages the `queue` workload keeps between its head and its tail.
+pub const QUEUE_BACKLOG_MESSAGES: u64 = 10_000;
+
+/// Keys per batch of `deleteperkey`.
+pub const DELETE_BATCH_KEYS: u64 = 1000;
+
 /// The six YCSB core workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum YcsbMix {
@@ -104,6 +113,19 @@ pub enum Workload {
     /// key once in another random order, with the directory size sampled
     /// while it runs (one writer; not in `all`, name it).
     Scale,
+    /// A queue on one thread: each round appends
+    /// [`QUEUE_CHUNK_MESSAGES`] messages at the tail in one batch and, once
+    /// [`QUEUE_BACKLOG_MESSAGES`] wait, reads as many from the head (a scan
+    /// from the first key, over everything consumed before) and deletes
+    /// them with one range delete. `num` messages in all (not in `all`,
+    /// name it or the `rangedel` group).
+    Queue,
+    /// Deletes every key of a loaded DB in ascending order,
+    /// [`DELETE_BATCH_KEYS`] per batch, then scans the emptied key range.
+    DeletePerKey,
+    /// Deletes every key of a loaded DB with one range delete, then scans
+    /// the emptied key range.
+    DeleteRange,
     /// Internal: builds the loaded DB the read workloads start from.
     Load,
 }
@@ -141,6 +163,11 @@ impl Workload {
         all
     }
 
+    /// The range-deletion group: `queue`, `deleteperkey`, `deleterange`.
+    pub fn range_deletion() -> Vec<Workload> {
+        vec![Self::Queue, Self::DeletePerKey, Self::DeleteRange]
+    }
+
     fn ycsb(mixes: &[YcsbMix]) -> Vec<Workload> {
         mixes
             .iter()
@@ -166,6 +193,7 @@ impl Workload {
                     Self::FillSync { threads: 16 },
                 ],
                 "ycsb" => Self::ycsb(&YcsbMix::ALL),
+                "rangedel" => Self::range_deletion(),
                 _ => match YcsbMix::ALL
                     .into_iter()
                     .find(|mix| name == format!("ycsb-{}", mix.letter()))
@@ -205,6 +233,9 @@ impl Workload {
             Self::FillSync { threads } => format!("fillsync-{threads}"),
             Self::Ycsb { mix, dist } => format!("ycsb-{}-{}", mix.letter(), dist.name()),
             Self::Scale => "scale".into(),
+            Self::Queue => "queue".into(),
+            Self::DeletePerKey => "deleteperkey".into(),
+            Self::DeleteRange => "deleterange".into(),
             Self::Load => "load".into(),
         }
     }
@@ -218,6 +249,7 @@ impl Workload {
             | Self::MergeRandom
             | Self::FillSync { .. }
             | Self::Scale
+            | Self::Queue
             | Self::Load => StartState::Clean,
             _ => StartState::Loaded,
         }
@@ -229,7 +261,7 @@ impl Workload {
         match self {
             Self::FillSync { threads } => threads,
             Self::ReadWhileWriting => params.threads + 1,
-            Self::Scale | Self::Load => 1,
+            Self::Scale | Self::Queue | Self::DeletePerKey | Self::DeleteRange | Self::Load => 1,
             _ => params.threads,
         }
     }
@@ -244,6 +276,9 @@ impl Workload {
             | Self::Overwrite
             | Self::DeleteRandom
             | Self::MergeRandom
+            | Self::Queue
+            | Self::DeletePerKey
+            | Self::DeleteRange
             | Self::Load => params.num,
             Self::Scale => params.num.saturating_mul(2),
             Self::ReadSeq | Self::ReadReverse => params.num * params.threads as u64,
@@ -272,6 +307,8 @@ impl Workload {
                 | Self::FillBatch
                 | Self::Overwrite
                 | Self::DeleteRandom
+                | Self::DeletePerKey
+                | Self::DeleteRange
                 | Self::Scale
                 | Self::Load
         )
@@ -326,6 +363,12 @@ impl FromStr for Workload {
             "scale" => return Ok(Self::Scale),
             _ => {}
         }
+        if let Some(workload) = Self::range_deletion()
+            .into_iter()
+            .find(|workload| workload.name() == name)
+        {
+            return Ok(workload);
+        }
         if let Some(threads) = name.strip_prefix("fillsync-") {
             let threads = threads
                 .parse()
@@ -342,7 +385,8 @@ impl FromStr for Workload {
             .ok_or_else(|| {
                 let known: Vec<String> = Self::all().into_iter().map(Workload::name).collect();
                 BenchError::InvalidArgument(format!(
-                    "unknown workload {name:?}; known: all, fillsync, ycsb, ycsb-a..f, scale, {}",
+                    "unknown workload {name:?}; known: all, fillsync, ycsb, ycsb-a..f, scale, rangedel, queue, \
+                     deleteperkey, deleterange, {}",
                     known.join(", ")
                 ))
             })
@@ -434,6 +478,16 @@ mod tests {
             "scale is named, not part of all"
         );
         assert!(!Workload::all().contains(&Workload::Scale));
+        let names: Vec<String> = Workload::parse_list("rangedel")
+            .unwrap()
+            .iter()
+            .map(|w| w.name())
+            .collect();
+        assert_eq!(names, ["queue", "deleteperkey", "deleterange"]);
+        for workload in Workload::range_deletion() {
+            assert_eq!(workload.name().parse::<Workload>().unwrap(), workload);
+            assert!(!Workload::all().contains(&workload));
+        }
     }
 
     #[test]

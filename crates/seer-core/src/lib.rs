@@ -56,5 +56,5 @@ pub use key::{
 pub use lookup::{Lookup, MergeBase};
 pub use merge_operator::{MergeError, MergeOperator, StringAppendOperator, U64AddOperator};
 pub use merging_iterator::MergingIterator;
-pub use range_del_iter::RangeDelFilter;
+pub use range_del_iter::{RangeDelFilter, TombstoneSets};
 pub use range_tombstone::{BadFragment, FragmentedTombstones, RangeTombstone, TombstoneFragment};

@@ -3,13 +3,29 @@
 //!
 //! It wraps one source's cursor (a memtable's or a sorted run's) beneath
 //! the merge, so that the merged cursor and everything above it never see
-//! a deleted entry. Each source is given the largest sequence number of its
-//! entries: a fragment whose visible tombstone is newer than that deletes
-//! every entry of the source in its range, so the filter skips the whole
-//! range with one seek (to the fragment's end forward, to just before its
-//! start backward) instead of stepping over dead entries; otherwise it steps
-//! entry by entry. This is RocksDB's and Pebble's "seek past the range
-//! tombstone in older levels", done per source.
+//! a deleted entry. The tombstones come as several fragmented sets (each
+//! memtable's and the tree's), read side by side rather than merged, so a
+//! new cursor costs nothing per tombstone. An entry is deleted when a
+//! visible tombstone of any set is newer than it.
+//!
+//! When a fragment deletes *every* entry of the source in its range, the
+//! filter skips the range with one seek (to the fragment's end forward, to
+//! just before its start backward) instead of stepping over dead entries,
+//! and it chains: the contiguous fragments after it (before it, backward)
+//! that also delete everything are skipped by the same seek, so a scan
+//! over a thousand consumed queue chunks is one seek. A fragment whose
+//! visible tombstone has sequence number `t` deletes every entry of the
+//! source in its range when
+//! - `t` is above the source's largest sequence number (a tombstone newer
+//!   than the whole source: RocksDB's and Pebble's "seek past the range
+//!   tombstone in older levels"), or
+//! - `t` is one of the source's *clean* tombstones: its own range tombstones
+//!   into whose range no newer entry of the source was written (a
+//!   memtable's [`clean` seqs](RangeDelFilter::with_clean_tombstones)); the
+//!   fragment lies inside that tombstone's range, so every entry of the
+//!   source there is older than `t`.
+//!
+//! Otherwise it steps entry by entry.
 //!
 //! The filter is a pure function of the entry (key, sequence number) given
 //! the fixed tombstones and snapshot, so every positioning call of
@@ -20,19 +36,26 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::{
-    FragmentedTombstones, InternalIterator, InternalKey, ParsedInternalKey, SeqNo, MAX_SEQ,
+    FragmentedTombstones, InternalIterator, InternalKey, ParsedInternalKey, SeqNo,
+    TombstoneFragment, MAX_SEQ,
 };
 
-/// `inner` without the entries a tombstone of `tombstones` visible at
+/// The range tombstone sets a read sees, one per source that holds any.
+pub type TombstoneSets = Arc<[Arc<FragmentedTombstones>]>;
+
+/// `inner` without the entries a tombstone of `sets` visible at
 /// `snapshot_seq` deletes (tombstone `seq` > entry `seq`).
 #[derive(Debug)]
 pub struct RangeDelFilter<I> {
     inner: I,
-    tombstones: Arc<FragmentedTombstones>,
+    sets: TombstoneSets,
     snapshot_seq: SeqNo,
     /// No entry of `inner` has a larger sequence number ([`MAX_SEQ`] when
-    /// unknown: then the filter never skips by seeking).
+    /// unknown: then only clean tombstones skip by seeking).
     source_largest_seq: SeqNo,
+    /// Sorted sequence numbers of the source's own tombstones whose range
+    /// holds no newer entry of the source.
+    clean_seqs: Arc<Vec<SeqNo>>,
 }
 
 /// What the filter does about the entry under the cursor.
@@ -42,24 +65,36 @@ enum Verdict {
     /// Deleted: step to the neighbouring entry.
     Step,
     /// Deleted, and so is every entry of the source in `[start, end)`.
-    SkipFragment { start: Bytes, end: Bytes },
+    Skip { start: Bytes, end: Bytes },
 }
 
 impl<I: InternalIterator> RangeDelFilter<I> {
     /// Filters `inner`, whose entries all have sequence numbers up to
-    /// `source_largest_seq`, with `tombstones` read at `snapshot_seq`.
+    /// `source_largest_seq`, with the tombstone `sets` read at
+    /// `snapshot_seq`.
     pub fn new(
         inner: I,
-        tombstones: Arc<FragmentedTombstones>,
+        sets: TombstoneSets,
         snapshot_seq: SeqNo,
         source_largest_seq: SeqNo,
     ) -> Self {
         Self {
             inner,
-            tombstones,
+            sets,
             snapshot_seq,
             source_largest_seq,
+            clean_seqs: Arc::new(Vec::new()),
         }
+    }
+
+    /// Names the source's clean tombstones (sorted sequence numbers): its
+    /// own range tombstones into whose range it holds no newer entry, as
+    /// seer-memtable's `RangeTombstoneSet` tracks them. A wrong claim hides
+    /// live entries.
+    pub fn with_clean_tombstones(mut self, clean_seqs: Arc<Vec<SeqNo>>) -> Self {
+        debug_assert!(clean_seqs.windows(2).all(|pair| pair[0] < pair[1]));
+        self.clean_seqs = clean_seqs;
+        self
     }
 
     /// The wrapped cursor.
@@ -67,44 +102,108 @@ impl<I: InternalIterator> RangeDelFilter<I> {
         &self.inner
     }
 
-    fn verdict(&self) -> Verdict {
+    /// Whether `fragment` deletes every entry of the source in its range at
+    /// the snapshot.
+    fn deletes_all(&self, fragment: &TombstoneFragment) -> bool {
+        fragment.max_seq_at(self.snapshot_seq).is_some_and(|seq| {
+            seq > self.source_largest_seq || self.clean_seqs.binary_search(&seq).is_ok()
+        })
+    }
+
+    /// The range that one seek may skip from fragment `index` of `set` on,
+    /// in `direction`: it and the contiguous fragments beyond it that also
+    /// delete everything.
+    fn chain(&self, set: &FragmentedTombstones, index: usize, direction: Direction) -> Verdict {
+        let fragments = set.fragments();
+        let (mut first, mut last) = (index, index);
+        match direction {
+            Direction::Forward => {
+                while let Some(next) = fragments.get(last + 1) {
+                    if next.start() != fragments[last].end() || !self.deletes_all(next) {
+                        break;
+                    }
+                    last += 1;
+                }
+            }
+            Direction::Backward => {
+                while let Some(previous) = first.checked_sub(1).map(|i| &fragments[i]) {
+                    if previous.end() != fragments[first].start() || !self.deletes_all(previous) {
+                        break;
+                    }
+                    first -= 1;
+                }
+            }
+        }
+        Verdict::Skip {
+            start: fragments[first].start().clone(),
+            end: fragments[last].end().clone(),
+        }
+    }
+
+    fn verdict(&self, direction: Direction) -> Verdict {
         if !self.inner.valid() {
             return Verdict::Keep;
         }
         let Ok(entry) = ParsedInternalKey::parse(self.inner.key()) else {
             return Verdict::Keep;
         };
-        let Some(fragment) = self.tombstones.fragment_containing(entry.user_key) else {
-            return Verdict::Keep;
-        };
-        match fragment.max_seq_at(self.snapshot_seq) {
-            Some(seq) if seq > entry.seq && seq > self.source_largest_seq => {
-                Verdict::SkipFragment {
-                    start: fragment.start().clone(),
-                    end: fragment.end().clone(),
-                }
+        let mut verdict = Verdict::Keep;
+        for set in self.sets.iter() {
+            let Some(index) = set.fragment_index_containing(entry.user_key) else {
+                continue;
+            };
+            let fragment = &set.fragments()[index];
+            if fragment
+                .max_seq_at(self.snapshot_seq)
+                .is_none_or(|seq| seq <= entry.seq)
+            {
+                continue;
             }
-            Some(seq) if seq > entry.seq => Verdict::Step,
-            _ => Verdict::Keep,
+            if !self.deletes_all(fragment) {
+                if matches!(verdict, Verdict::Keep) {
+                    verdict = Verdict::Step;
+                }
+                continue;
+            }
+            // Any one set's skippable chain is sound on its own; take the
+            // one reaching farthest.
+            let chain = self.chain(set, index, direction);
+            let farther = match (&verdict, &chain, direction) {
+                (
+                    Verdict::Skip { end, .. },
+                    Verdict::Skip { end: reach, .. },
+                    Direction::Forward,
+                ) => reach > end,
+                (
+                    Verdict::Skip { start, .. },
+                    Verdict::Skip { start: reach, .. },
+                    Direction::Backward,
+                ) => reach < start,
+                _ => true,
+            };
+            if farther {
+                verdict = chain;
+            }
         }
+        verdict
     }
 
     /// Moves in `direction` to the nearest entry that is not deleted.
     fn skip(&mut self, direction: Direction) -> Result<(), I::Error> {
-        if self.tombstones.is_empty() {
+        if self.sets.is_empty() {
             return Ok(());
         }
         loop {
-            match (self.verdict(), direction) {
+            match (self.verdict(direction), direction) {
                 (Verdict::Keep, _) => return Ok(()),
                 (Verdict::Step, Direction::Forward) => self.inner.next()?,
                 (Verdict::Step, Direction::Backward) => self.inner.prev()?,
-                (Verdict::SkipFragment { end, .. }, Direction::Forward) => self
+                (Verdict::Skip { end, .. }, Direction::Forward) => self
                     .inner
                     .seek(&InternalKey::seek_key(end, MAX_SEQ).encode())?,
                 // The seek key of `start` at MAX_SEQ sorts before every entry
                 // of `start`: the last entry at or before it is below `start`.
-                (Verdict::SkipFragment { start, .. }, Direction::Backward) => self
+                (Verdict::Skip { start, .. }, Direction::Backward) => self
                     .inner
                     .seek_for_prev(&InternalKey::seek_key(start, MAX_SEQ).encode())?,
             }
@@ -276,6 +375,10 @@ mod tests {
         MapCursor::new(entries)
     }
 
+    fn one_set(tombstones: &Arc<FragmentedTombstones>) -> TombstoneSets {
+        Arc::from(vec![Arc::clone(tombstones)])
+    }
+
     fn put(key: &str, seq: SeqNo) -> (InternalKey, Bytes) {
         (
             InternalKey::new(key.as_bytes().to_vec(), seq, ValueKind::Put),
@@ -292,7 +395,7 @@ mod tests {
             &b"l"[..],
             9,
         )]));
-        let mut filter = RangeDelFilter::new(source(&entries), Arc::clone(&tombstones), 20, 5);
+        let mut filter = RangeDelFilter::new(source(&entries), one_set(&tombstones), 20, 5);
         filter.seek_to_first().unwrap();
         assert_eq!(
             filter.key(),
@@ -302,9 +405,79 @@ mod tests {
         filter.prev().unwrap();
         assert!(!filter.valid());
         // Read below the tombstone, everything is there.
-        let mut below = RangeDelFilter::new(source(&entries), tombstones, 8, 5);
+        let mut below = RangeDelFilter::new(source(&entries), one_set(&tombstones), 8, 5);
         below.seek_to_first().unwrap();
         assert_eq!(below.key(), entries[0].0.encode());
+    }
+
+    #[test]
+    fn contiguous_clean_tombstones_over_a_queue_head_are_skipped_with_one_seek() {
+        // A queue: chunk i of ten messages was written at seq 2i and
+        // consumed by a range delete at seq 2i + 1; the newest chunk, at
+        // the tail, is newer than every tombstone.
+        let chunks = 200u64;
+        let key = |message: u64| format!("m{message:06}");
+        let mut entries = Vec::new();
+        let mut tombstones = Vec::new();
+        for chunk in 0..chunks {
+            for message in chunk * 10..chunk * 10 + 10 {
+                entries.push(put(&key(message), 2 * chunk));
+            }
+            tombstones.push(RangeTombstone::new(
+                key(chunk * 10).into_bytes(),
+                key(chunk * 10 + 10).into_bytes(),
+                2 * chunk + 1,
+            ));
+        }
+        let tail = chunks * 10;
+        entries.push(put(&key(tail), 2 * chunks));
+        let clean: Arc<Vec<SeqNo>> = Arc::new(tombstones.iter().map(|t| t.seq).collect());
+        let sets = one_set(&Arc::new(FragmentedTombstones::new(tombstones)));
+        let snapshot = 2 * chunks;
+        let mut filter =
+            RangeDelFilter::new(source(&entries), Arc::clone(&sets), snapshot, snapshot)
+                .with_clean_tombstones(Arc::clone(&clean));
+        filter.seek_to_first().unwrap();
+        assert_eq!(filter.key(), entries.last().unwrap().0.encode());
+        assert!(filter.inner().moves <= 2, "{} moves", filter.inner().moves);
+        filter.prev().unwrap();
+        assert!(!filter.valid());
+        assert!(filter.inner().moves <= 4, "{} moves", filter.inner().moves);
+        // Without the clean claim the source's newest entry is newer than
+        // every tombstone: the filter steps over each dead entry.
+        let mut stepping = RangeDelFilter::new(source(&entries), sets, snapshot, snapshot);
+        stepping.seek_to_first().unwrap();
+        assert_eq!(stepping.key(), entries.last().unwrap().0.encode());
+        assert!(
+            stepping.inner().moves > 1000,
+            "{} moves",
+            stepping.inner().moves
+        );
+    }
+
+    #[test]
+    fn a_clean_chain_stops_at_a_gap_and_at_a_tombstone_not_visible() {
+        let entries: Vec<_> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|k| put(k, 1))
+            .collect();
+        // [a, b)@5 [b, c)@6 then a gap at c, [d, e)@9 (above the snapshot).
+        let tombstones = Arc::new(FragmentedTombstones::new([
+            RangeTombstone::new(&b"a"[..], &b"b"[..], 5),
+            RangeTombstone::new(&b"b"[..], &b"c"[..], 6),
+            RangeTombstone::new(&b"d"[..], &b"e"[..], 9),
+        ]));
+        let clean = Arc::new(vec![5, 6, 9]);
+        let mut filter = RangeDelFilter::new(source(&entries), one_set(&tombstones), 8, 10)
+            .with_clean_tombstones(clean);
+        filter.seek_to_first().unwrap();
+        assert_eq!(filter.key(), entries[2].0.encode(), "c is live");
+        filter.next().unwrap();
+        assert_eq!(
+            filter.key(),
+            entries[3].0.encode(),
+            "d's tombstone is not visible"
+        );
     }
 
     #[derive(Debug, Clone)]
@@ -339,17 +512,45 @@ mod tests {
             ranges in proptest::collection::vec((user_key(), user_key(), 0..12u64), 0..5),
             snapshot_seq in 0..12u64,
             claim_largest in any::<bool>(),
+            claim_clean in any::<bool>(),
+            split_sets in any::<bool>(),
             ops in proptest::collection::vec(op(), 1..30),
         ) {
             let entries: Vec<(InternalKey, Bytes)> = keys
                 .iter()
                 .map(|(k, s)| (InternalKey::new(k.clone(), *s, ValueKind::Put), Bytes::new()))
                 .collect();
-            let tombstones = Arc::new(FragmentedTombstones::new(
-                ranges.iter().map(|(a, b, s)| RangeTombstone::new(a.clone(), b.clone(), *s)),
-            ));
+            let all: Vec<RangeTombstone> = ranges
+                .iter()
+                .enumerate()
+                // Distinct sequence numbers, as every write has its own.
+                .map(|(i, (a, b, s))| RangeTombstone::new(a.clone(), b.clone(), s * 8 + 1 + i as u64))
+                .collect();
+            let entries: Vec<(InternalKey, Bytes)> = entries
+                .into_iter()
+                .map(|(k, _)| (InternalKey::new(k.user_key().to_vec(), k.seq() * 8, ValueKind::Put), Bytes::new()))
+                .collect();
+            let snapshot_seq = snapshot_seq * 8 + 4;
+            let tombstones = Arc::new(FragmentedTombstones::new(all.clone()));
+            // Tombstones into whose range no newer entry was written.
+            let mut clean: Vec<SeqNo> = all
+                .iter()
+                .filter(|t| !entries.iter().any(|(k, _)| t.contains(k.user_key()) && k.seq() > t.seq))
+                .map(|t| t.seq)
+                .collect();
+            clean.sort_unstable();
+            clean.dedup();
+            let sets: TombstoneSets = if split_sets {
+                let (odd, even): (Vec<_>, Vec<_>) = all.into_iter().partition(|t| t.seq % 2 == 1);
+                Arc::from(vec![
+                    Arc::new(FragmentedTombstones::new(odd)),
+                    Arc::new(FragmentedTombstones::new(even)),
+                ])
+            } else {
+                one_set(&tombstones)
+            };
             let largest = if claim_largest {
-                keys.iter().map(|(_, s)| *s).max().unwrap_or(0)
+                entries.iter().map(|(k, _)| k.seq()).max().unwrap_or(0)
             } else {
                 MAX_SEQ
             };
@@ -359,7 +560,10 @@ mod tests {
                     .filter(|(k, _)| !tombstones.covers(k.user_key(), k.seq(), snapshot_seq))
                     .collect()
             };
-            let mut filter = RangeDelFilter::new(source(&entries), tombstones, snapshot_seq, largest);
+            let mut filter = RangeDelFilter::new(source(&entries), sets, snapshot_seq, largest);
+            if claim_clean {
+                filter = filter.with_clean_tombstones(Arc::new(clean));
+            }
             let mut model = source(&live);
             for op in ops {
                 if !model.valid() && matches!(op, Op::Next | Op::Prev) {

@@ -284,11 +284,18 @@ impl FragmentedTombstones {
 
     /// The fragment whose range holds `key`.
     pub fn fragment_containing(&self, key: &[u8]) -> Option<&TombstoneFragment> {
+        self.fragment_index_containing(key)
+            .map(|index| &self.fragments[index])
+    }
+
+    /// The position in [`Self::fragments`] of the fragment whose range
+    /// holds `key`.
+    pub fn fragment_index_containing(&self, key: &[u8]) -> Option<usize> {
         let after = self
             .fragments
             .partition_point(|fragment| fragment.start.as_ref() <= key);
-        let fragment = self.fragments.get(after.checked_sub(1)?)?;
-        fragment.contains(key).then_some(fragment)
+        let index = after.checked_sub(1)?;
+        self.fragments[index].contains(key).then_some(index)
     }
 
     /// The newest sequence number of a tombstone covering `key` visible at

@@ -4,8 +4,9 @@
 //!
 //! A range tombstone at `t` deletes every version of its keys with a smaller
 //! sequence number, in whichever source (memtable or table) it lies, so the
-//! tombstones of a view are one fragment set: the memtables' and the tree's
-//! ([`OpenVersion::range_tombstones`], built once per version). Point reads
+//! tombstones of a view are the fragment sets of its memtables and its tree
+//! ([`OpenVersion::range_tombstones`], built once per version), read side
+//! by side. Point reads
 //! take the usual path unless a source they reach holds a tombstone covering
 //! the key at their snapshot; then [`Engine::read_covered`] collects the
 //! key's versions from every source and drops those the tombstones delete.
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{
-    FragmentedTombstones, InternalIterator, InternalKey, ParsedInternalKey, SeqNo, ValueKind,
+    InternalIterator, InternalKey, ParsedInternalKey, SeqNo, TombstoneSets, ValueKind,
 };
 use seer_memtable::Memtable;
 
@@ -24,22 +25,19 @@ use crate::engine::{Engine, NewestFirstFold, ReadView};
 use crate::error::Result;
 use crate::tree::OpenVersion;
 
-/// The range tombstones of `view`: its memtables' and its tree's.
-pub(crate) fn view_tombstones(view: &ReadView) -> Arc<FragmentedTombstones> {
-    let memtables: Vec<_> = view
-        .memtables
+/// The range tombstone sets of `view`: each memtable's and the tree's that
+/// hold any, side by side (merging them would cost every new iterator time
+/// in the number of tombstones).
+pub(crate) fn view_tombstones(view: &ReadView) -> TombstoneSets {
+    view.memtables
         .iter()
         .filter(|memtable| !memtable.range_tombstones().is_empty())
         .map(|memtable| memtable.range_tombstones().fragments())
-        .collect();
-    if memtables.is_empty() {
-        return Arc::clone(&view.tree.range_tombstones);
-    }
-    let all = memtables
-        .iter()
-        .flat_map(|fragments| fragments.tombstones())
-        .chain(view.tree.range_tombstones.tombstones());
-    Arc::new(FragmentedTombstones::new(all))
+        .chain(
+            (!view.tree.range_tombstones.is_empty())
+                .then(|| Arc::clone(&view.tree.range_tombstones)),
+        )
+        .collect()
 }
 
 /// The newest range tombstone covering `key` visible at `seq` in any of

@@ -99,8 +99,16 @@ impl Stats {
         if seq < self.smallest_seq.load(Ordering::Relaxed) {
             self.smallest_seq.fetch_min(seq, Ordering::Relaxed);
         }
-        if seq > self.largest_seq.load(Ordering::Relaxed) {
-            self.largest_seq.fetch_max(seq, Ordering::Relaxed);
+        self.widen_largest_seq(seq);
+    }
+
+    /// Raises `largest_seq` to `seq`. Sequentially consistent, so that an
+    /// entry counted here before it checks the range tombstones and a range
+    /// tombstone published before it reads `largest_seq` cannot miss each
+    /// other (on x86 the same instructions as relaxed ones).
+    fn widen_largest_seq(&self, seq: SeqNo) {
+        if seq > self.largest_seq.load(Ordering::SeqCst) {
+            self.largest_seq.fetch_max(seq, Ordering::SeqCst);
         }
     }
 }
@@ -171,6 +179,10 @@ impl Memtable {
         value: Bytes,
     ) -> Result<(), MemtableError> {
         self.check_insert(user_key.len(), seq)?;
+        // Counted before the insert so that a range tombstone inserted
+        // concurrently sees it (see `range_del`).
+        self.stats.widen_largest_seq(seq);
+        self.range_tombstones.note_point_entry(user_key, seq);
         let charged_bytes = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
         let hash = xxhash_rust::xxh3::xxh3_64(user_key);
         let height = height_from_hash(mix(hash ^ seq.wrapping_mul(SEQ_MIX)));
@@ -203,6 +215,11 @@ impl Memtable {
             Bytes::copy_from_slice(end),
             seq,
         ));
+        // An entry newer than the tombstone may already be in its range
+        // (inserts out of sequence order): then it is not clean.
+        if self.stats.largest_seq.load(Ordering::SeqCst) > seq {
+            self.range_tombstones.mark_overwritten_seq(seq);
+        }
         let charged_bytes = start.len() + TRAILER_BYTES + end.len() + ENTRY_OVERHEAD_BYTES;
         self.stats.record_bytes_and_seq(seq, charged_bytes);
         Ok(())

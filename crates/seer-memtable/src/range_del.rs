@@ -1,4 +1,5 @@
-//! [`RangeTombstoneSet`]: a memtable's range tombstones.
+//! [`RangeTombstoneSet`]: a memtable's range tombstones, and which of them
+//! still delete every entry of the memtable in their range.
 //!
 //! Range deletes are rare next to point writes, so the set is simple: writers
 //! take a mutex, add the tombstone to the fragments in one pass
@@ -7,8 +8,20 @@
 //! atomic load when the set is empty, the common case). A reader sees every tombstone whose insert
 //! returned before its load: the DB publishes a sequence number as visible
 //! only after the whole batch, range deletes included, is in the memtable.
+//!
+//! The set also keeps the *clean* tombstones: those into whose range no
+//! entry newer than the tombstone was written in this memtable. A cursor
+//! over the memtable may skip a clean tombstone's range with one seek
+//! (`seer_core::RangeDelFilter::with_clean_tombstones`): a queue's consumed
+//! head is skipped, not walked. A tombstone stops being clean when a point
+//! entry newer than it lands in its range ([`RangeTombstoneSet::note_point_entry`],
+//! called before the entry is inserted, so before it can be visible), or,
+//! for entries inserted out of sequence order, when the memtable already
+//! held a newer entry as the tombstone went in (the memtable checks its
+//! largest sequence number after [`RangeTombstoneSet::insert`]; both sides
+//! use sequentially consistent operations, so one of them sees the other).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -17,12 +30,15 @@ use seer_core::{FragmentedTombstones, RangeTombstone, SeqNo};
 /// The range tombstones of one memtable.
 #[derive(Debug, Default)]
 pub struct RangeTombstoneSet {
-    /// Serialises writers; counts the tombstones inserted.
+    /// Serialises writers (inserts and clean-set updates); counts the
+    /// tombstones inserted.
     inserted_count: Mutex<usize>,
     /// The fragments of `inserted`, as last published.
     fragments: ArcSwap<FragmentedTombstones>,
-    /// Set once the first tombstone is published.
-    non_empty: AtomicBool,
+    /// Sorted sequence numbers of the clean tombstones, as last published.
+    clean_seqs: ArcSwap<Vec<SeqNo>>,
+    /// Tombstones published; written after `fragments` and `clean_seqs`.
+    published_count: AtomicU64,
 }
 
 impl RangeTombstoneSet {
@@ -31,32 +47,94 @@ impl RangeTombstoneSet {
         Self::default()
     }
 
-    /// Adds `tombstone` (an empty range is ignored) and publishes the new
-    /// fragments.
+    /// Adds `tombstone` (an empty range is ignored), clean, and publishes
+    /// the new fragments.
     pub fn insert(&self, tombstone: RangeTombstone) {
         if tombstone.is_empty() {
             return;
         }
-        // A poisoned lock only means another insert panicked before it
-        // published; the published fragments are always whole.
-        let mut count = self
-            .inserted_count
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut count = self.lock();
+        let seq = tombstone.seq;
         let fragments = self.fragments.load().with(tombstone);
         self.fragments.store(Arc::new(fragments));
+        let mut clean = Vec::clone(&self.clean_seqs.load());
+        if let Err(position) = clean.binary_search(&seq) {
+            clean.insert(position, seq);
+        }
+        self.clean_seqs.store(Arc::new(clean));
         *count += 1;
-        self.non_empty.store(true, Ordering::Release);
+        self.published_count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A poisoned lock only means another writer panicked before it
+    /// published; the published state is always whole.
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.inserted_count
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that a point entry of `user_key` at `seq` is about to be
+    /// inserted: every clean tombstone older than it covering the key stops
+    /// being clean. Call it before the entry can be read, after the entry's
+    /// `seq` is counted in the memtable's largest sequence number.
+    pub fn note_point_entry(&self, user_key: &[u8], seq: SeqNo) {
+        if self.published_count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let clean = self.clean_seqs.load();
+        if clean.is_empty() {
+            return;
+        }
+        let fragments = self.fragments.load();
+        let Some(fragment) = fragments.fragment_containing(user_key) else {
+            return;
+        };
+        let overwritten = fragment
+            .seqs()
+            .iter()
+            .filter(|&&tombstone_seq| tombstone_seq < seq)
+            .any(|tombstone_seq| clean.binary_search(tombstone_seq).is_ok());
+        if overwritten {
+            self.mark_overwritten(|tombstone_seq| {
+                tombstone_seq < seq && fragment.seqs().contains(&tombstone_seq)
+            });
+        }
+    }
+
+    /// Takes the tombstone at `seq` out of the clean set: an entry newer
+    /// than it may lie in its range.
+    pub fn mark_overwritten_seq(&self, seq: SeqNo) {
+        self.mark_overwritten(|tombstone_seq| tombstone_seq == seq);
+    }
+
+    fn mark_overwritten(&self, overwritten: impl Fn(SeqNo) -> bool) {
+        let _writer = self.lock();
+        let clean: Vec<SeqNo> = self
+            .clean_seqs
+            .load()
+            .iter()
+            .copied()
+            .filter(|&seq| !overwritten(seq))
+            .collect();
+        self.clean_seqs.store(Arc::new(clean));
     }
 
     /// Whether no tombstone was inserted.
     pub fn is_empty(&self) -> bool {
-        !self.non_empty.load(Ordering::Acquire)
+        self.published_count.load(Ordering::Acquire) == 0
     }
 
     /// The published fragments (shared, immutable).
     pub fn fragments(&self) -> Arc<FragmentedTombstones> {
         self.fragments.load_full()
+    }
+
+    /// The sorted sequence numbers of the clean tombstones: no entry of the
+    /// memtable newer than one of them lies in its range (as of every entry
+    /// whose insert returned before this call).
+    pub fn clean_seqs(&self) -> Arc<Vec<SeqNo>> {
+        self.clean_seqs.load_full()
     }
 
     /// The newest sequence number of a tombstone covering `user_key` visible
@@ -72,10 +150,7 @@ impl RangeTombstoneSet {
 
     /// Tombstones inserted so far.
     pub fn len(&self) -> usize {
-        *self
-            .inserted_count
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self.lock()
     }
 }
 
@@ -97,6 +172,42 @@ mod tests {
         assert_eq!(set.max_covering_seq(b"l", 8), Some(5));
         assert_eq!(set.max_covering_seq(b"z", 100), None);
         assert_eq!(set.fragments().fragments().len(), 3);
+    }
+
+    #[test]
+    fn a_tombstone_stops_being_clean_when_a_newer_entry_lands_in_its_range() {
+        let set = RangeTombstoneSet::new();
+        set.insert(RangeTombstone::new(&b"a"[..], &b"f"[..], 5));
+        set.insert(RangeTombstone::new(&b"d"[..], &b"k"[..], 8));
+        assert_eq!(&*set.clean_seqs(), &[5, 8]);
+        // Older entries and entries outside every range change nothing.
+        set.note_point_entry(b"b", 4);
+        set.note_point_entry(b"z", 20);
+        assert_eq!(&*set.clean_seqs(), &[5, 8]);
+        // Newer than 5 but older than 8, where both cover the key.
+        set.note_point_entry(b"e", 6);
+        assert_eq!(&*set.clean_seqs(), &[8]);
+        set.note_point_entry(b"j", 9);
+        assert!(set.clean_seqs().is_empty());
+        set.insert(RangeTombstone::new(&b"m"[..], &b"p"[..], 12));
+        set.mark_overwritten_seq(12);
+        assert!(set.clean_seqs().is_empty());
+    }
+
+    #[test]
+    fn a_tombstone_inserted_after_a_newer_entry_in_its_range_is_not_clean() {
+        let memtable = crate::Memtable::new(1, 1 << 20);
+        memtable
+            .insert(b"k", 9, seer_core::ValueKind::Put, bytes::Bytes::new())
+            .unwrap();
+        memtable.insert_range_tombstone(b"a", b"z", 7).unwrap();
+        assert!(memtable.range_tombstones().clean_seqs().is_empty());
+        memtable.insert_range_tombstone(b"a", b"z", 11).unwrap();
+        assert_eq!(&*memtable.range_tombstones().clean_seqs(), &[11]);
+        memtable
+            .insert(b"m", 12, seer_core::ValueKind::Put, bytes::Bytes::new())
+            .unwrap();
+        assert!(memtable.range_tombstones().clean_seqs().is_empty());
     }
 
     #[test]

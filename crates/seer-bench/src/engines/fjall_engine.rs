@@ -104,6 +104,14 @@ impl Engine for FjallEngine {
             match *op {
                 BatchOp::Put { key, value } => batch.insert(&self.keyspace, key, value),
                 BatchOp::Delete { key } => batch.remove(&self.keyspace, key),
+                // fjall has no range deletion (`drop_range` drops whole
+                // tables only): delete the keys the range holds.
+                BatchOp::DeleteRange { start, end } => {
+                    for entry in self.keyspace.range(start..end) {
+                        let key = entry.key().map_err(|error| engine_error(NAME, error))?;
+                        batch.remove(&self.keyspace, key);
+                    }
+                }
             }
         }
         batch.commit().map_err(|error| engine_error(NAME, error))?;

@@ -47,7 +47,8 @@ pub fn settings(kind: EngineKind, config: &EngineConfig) -> String {
              level, data and index block compression None, data blocks 4 KiB, other options \
              default (leveled compaction, worker threads min(CPUs, 4), no write buffer cap), \
              journal flushed to the OS per write (persist(SyncData) after each write in \
-             fillsync); no merge operator",
+             fillsync); no merge operator; no range delete (a batch's DeleteRange is a remove \
+             of each key the range holds)",
             env!("SEER_BENCH_FJALL_VERSION"),
             env!("SEER_BENCH_LSM_TREE_VERSION"),
         ),

@@ -194,6 +194,7 @@ impl Engine for RocksdbEngine {
             match *op {
                 BatchOp::Put { key, value } => batch.put(key, value),
                 BatchOp::Delete { key } => batch.delete(key),
+                BatchOp::DeleteRange { start, end } => batch.delete_range(start, end),
             }
         }
         self.db

@@ -135,6 +135,7 @@ impl Engine for SeerEngine {
             match *op {
                 BatchOp::Put { key, value } => batch.put(key, value),
                 BatchOp::Delete { key } => batch.delete(key),
+                BatchOp::DeleteRange { start, end } => batch.delete_range(start..end),
             };
         }
         self.commit(batch, sync)

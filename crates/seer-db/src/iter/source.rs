@@ -118,7 +118,15 @@ pub(crate) fn merged_cursor(db: &Arc<Engine>, view: &ReadView, bounds: &KeyBound
     };
     let memtables = view.memtables.iter().map(|memtable| {
         let cursor = SourceCursor::Memtable(memtable.range(lower, upper));
-        filtered(cursor, memtable.largest_seq().unwrap_or(0))
+        let filter = filtered(cursor, memtable.largest_seq().unwrap_or(0));
+        let own = memtable.range_tombstones();
+        if own.is_empty() {
+            filter
+        } else {
+            // A memtable's own clean tombstones skip its consumed ranges
+            // with one seek even though it holds newer entries elsewhere.
+            filter.with_clean_tombstones(own.clean_seqs())
+        }
     });
     let runs = view
         .tree
