@@ -70,6 +70,23 @@ impl Pipeline {
         }
     }
 
+    /// Creates segment `number` in the background as the spare the next
+    /// roll switches to (see [`CommitPipeline::prepare_segment`]).
+    pub(crate) fn prepare_segment(&self, number: u64) -> seer_wal::Result<()> {
+        match self {
+            Self::Writable(pipeline) => pipeline.prepare_segment(number),
+            Self::ReadOnly { .. } => Err(refused()),
+        }
+    }
+
+    /// The number of the prepared spare segment, if any.
+    pub(crate) fn spare_segment(&self) -> Option<u64> {
+        match self {
+            Self::Writable(pipeline) => pipeline.spare_segment(),
+            Self::ReadOnly { .. } => None,
+        }
+    }
+
     /// The newest sequence number whose whole group is applied.
     #[inline]
     pub(crate) fn visible_seq(&self) -> SeqNo {

@@ -4,9 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use seer_core::fault::{Fault, FaultFileSystem};
 use seer_db::{DBOptions, Error, HealthStatus, SyncPolicy};
+use seer_testkit::ForwardingFs;
 
 fn options(fs: &FaultFileSystem) -> DBOptions {
     DBOptions::default()
@@ -43,21 +46,29 @@ fn failed_fsync_fails_the_write_and_turns_read_only() {
 fn failed_flush_turns_read_only_without_losing_data() {
     let fs = FaultFileSystem::new();
     let path = Path::new("/db");
+    // Table creates fail once armed (the WAL's spare segment is created in
+    // the background meanwhile, so a counted `FailCreate` could hit it).
+    let fail_tables = Arc::new(AtomicBool::new(false));
+    let armed = Arc::clone(&fail_tables);
+    let failing = ForwardingFs::new(fs.shared()).on_create(move |file, inner| {
+        if armed.load(Ordering::SeqCst) && file.extension().is_some_and(|ext| ext == "sst") {
+            return Err(std::io::Error::other("injected table create failure"));
+        }
+        inner.create(file)
+    });
     let db = options(&fs)
+        .file_system(Arc::new(failing))
         .sync_policy(SyncPolicy::Never)
         .open(path)
         .unwrap();
     for i in 0..50u32 {
         db.put(format!("k{i}"), [7u8; 32]).unwrap();
     }
-    // The first create is the new WAL segment of the memtable switch, the
-    // second the flushed table.
-    fs.arm(Fault::FailCreate { nth: 2 });
+    fail_tables.store(true, Ordering::SeqCst);
     let error = db.flush().unwrap_err();
     assert!(matches!(error, Error::ReadOnly { .. }), "{error}");
     assert!(matches!(db.put(b"x", b"y"), Err(Error::ReadOnly { .. })));
     drop(db);
-    fs.disarm_all();
     let db = options(&fs).open(path).unwrap();
     for i in 0..50u32 {
         assert!(db.get(format!("k{i}")).unwrap().is_some(), "k{i}");

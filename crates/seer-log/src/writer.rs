@@ -109,6 +109,15 @@ impl LogWriter {
         &self.path
     }
 
+    /// Renames the log file to `to` (its open handle keeps writing to it);
+    /// the new name is durable after a sync of its directory.
+    pub fn rename(&mut self, fs: &dyn FileSystem, to: &Path) -> Result<()> {
+        fs.rename(&self.path, to)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        self.path = to.to_owned();
+        Ok(())
+    }
+
     /// Cuts the unused reservation off (the file then ends at its last
     /// frame; the cut is durable when this returns), when the log is
     /// retired or closed. Does nothing when nothing is reserved past the

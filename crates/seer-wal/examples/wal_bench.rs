@@ -8,6 +8,12 @@
 //! preallocation buys: N rounds, each running synced commits at 1 and 8
 //! writers without preallocation and then with the default step, printed per
 //! round and as medians, so both see the same machine state.
+//!
+//! With `--roll-rounds N` it measures how long a writer's `roll` takes
+//! under `SyncPolicy::Never`, with the new segment created at the roll or
+//! prepared as a spare beforehand, and with 32 MiB of unsynced records in the
+//! old segment or none: N rounds of the four cases, printed as medians and
+//! maxima in milliseconds.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -35,6 +41,7 @@ struct Args {
     seconds: f64,
     dir: PathBuf,
     preallocation_pairs: Option<usize>,
+    roll_rounds: Option<usize>,
 }
 
 fn parse_args() -> Args {
@@ -42,6 +49,7 @@ fn parse_args() -> Args {
         seconds: 2.0,
         dir: std::env::temp_dir(),
         preallocation_pairs: None,
+        roll_rounds: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -50,8 +58,10 @@ fn parse_args() -> Args {
             "--seconds" => args.seconds = value.parse().unwrap(),
             "--dir" => args.dir = PathBuf::from(value),
             "--preallocation-pairs" => args.preallocation_pairs = Some(value.parse().unwrap()),
+            "--roll-rounds" => args.roll_rounds = Some(value.parse().unwrap()),
             other => panic!(
-                "unknown argument {other}; use --seconds S --dir DIR [--preallocation-pairs N]"
+                "unknown argument {other}; use --seconds S --dir DIR \
+                 [--preallocation-pairs N | --roll-rounds N]"
             ),
         }
     }
@@ -155,9 +165,61 @@ fn compare_preallocation(base: &PathBuf, pairs: usize, duration: Duration) {
     }
 }
 
+/// Milliseconds of each `roll` per case (spare prepared or not, 32 MiB
+/// unsynced or nothing), `rounds` times each, printed as median and max.
+fn time_rolls(base: &PathBuf, rounds: usize) {
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let wal = open(&dir, SyncPolicy::Never, DEFAULT_PREALLOCATE_STEP_BYTES);
+    let record = put(4096, 0);
+    let unsynced_count = (32 << 20) / record.encoded_len();
+    let mut segment = 1;
+    let mut times_ms: [Vec<f64>; 4] = Default::default();
+    for _ in 0..rounds {
+        for (case, (spare, unsynced)) in
+            [(false, true), (true, true), (false, false), (true, false)]
+                .into_iter()
+                .enumerate()
+        {
+            let count = if unsynced { unsynced_count } else { 1 };
+            for _ in 0..count {
+                wal.write(record.clone(), WriteOptions::default()).unwrap();
+            }
+            if !unsynced {
+                wal.sync().unwrap();
+            }
+            segment += 1;
+            if spare {
+                wal.prepare_segment(segment).unwrap();
+                wal.wait_for_spare().unwrap();
+            }
+            // The previous roll's background work, out of the measurement.
+            wal.stop_syncer();
+            let start = Instant::now();
+            wal.roll(segment).unwrap();
+            times_ms[case].push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!("roll under SyncPolicy::Never       median ms     max ms");
+    let labels = [
+        "created at the roll, 32 MiB unsynced",
+        "spare, 32 MiB unsynced",
+        "created at the roll, all synced",
+        "spare, all synced",
+    ];
+    for (label, mut times) in labels.into_iter().zip(times_ms) {
+        times.sort_by(f64::total_cmp);
+        let (median, max) = (times[times.len() / 2], times[times.len() - 1]);
+        println!("{label:<37} {median:>9.2} {max:>10.2}");
+    }
+}
+
 fn main() {
     let args = parse_args();
     let duration = Duration::from_secs_f64(args.seconds);
+    if let Some(rounds) = args.roll_rounds {
+        time_rolls(&args.dir, rounds.max(1));
+        return;
+    }
     if let Some(pairs) = args.preallocation_pairs {
         compare_preallocation(&args.dir, pairs.max(1), duration);
         return;

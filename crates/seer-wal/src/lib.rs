@@ -8,8 +8,10 @@
 //! - [`segment`]: segment file names, listing and deletion;
 //! - [`pipeline`]: the group-commit [`CommitPipeline`] with its
 //!   [`SyncPolicy`], sequence numbering and `visible_seq` (with two private
-//!   modules: `sync_primitives`, the std-or-loom shim of its locks and
-//!   atomics, and `interval_syncer`, the thread of `SyncPolicy::Interval`);
+//!   modules: `sync_primitives`, the std-or-loom shim of its locks,
+//!   atomics and threads, `interval_syncer`, the thread of
+//!   `SyncPolicy::Interval`, and `segment_tasks`, the background half of a
+//!   segment roll: the spare segment and the retired segment's trim);
 //! - [`recovery`]: replay of the segments under a [`WalRecoveryMode`];
 //! - [`verify`]: verification of the segments ([`verify_segments`]): every
 //!   frame through `seer_log::verify_log`, every record decoded and in
@@ -33,6 +35,7 @@ pub mod pipeline;
 pub mod record;
 pub mod recovery;
 pub mod segment;
+mod segment_tasks;
 mod sync_primitives;
 pub mod verify;
 

@@ -23,7 +23,23 @@
 //! (none when nothing was appended since the last sync).
 //!
 //! Rolling to a new segment and explicit syncs travel through the same
-//! queue, so they happen between groups, never inside one. A failed append,
+//! queue, so they happen between groups, never inside one.
+//!
+//! A roll keeps file creation off the writer's path: the owner names the
+//! next segment ahead of time ([`CommitPipeline::prepare_segment`]), and a
+//! background thread creates, preallocates and syncs that *spare* under its
+//! temporary name (`NNN.tmp`, which recovery never replays and deletes as
+//! an orphan). The roll then syncs the old segment's records (if any are
+//! unsynced), waits for the previous roll's background work (normally long
+//! done), renames the spare to its segment name (`NNN.wal`) and switches
+//! to it. The old segment's trim and the directory sync that makes the new
+//! name durable run on a thread of their own; the first sync of the new
+//! segment (a synced group, a persist request, an interval sync, close)
+//! and the next roll wait for that thread, so a record of the new segment
+//! is acknowledged as durable only once its file's name is. Until then a
+//! power loss may take the whole new segment with it, and only records no
+//! sync covered are in it. Without a prepared spare a roll creates the
+//! segment itself, the same way. A failed append,
 //! sync or apply fails the whole group and *poisons* the pipeline: every
 //! later request fails with [`WalError::Poisoned`] (a failed fsync is never
 //! retried, as the kernel may have dropped the dirty pages). The owner hears
@@ -47,7 +63,8 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use seer_core::{SeqNo, SharedFileSystem, MAX_SEQ};
+use seer_core::filename::file_name;
+use seer_core::{FileKind, SeqNo, SharedFileSystem, MAX_SEQ};
 use seer_log::frame::{FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES};
 use seer_log::{FrameBuffer, LogHeader, LogKind, LogWriter};
 
@@ -55,6 +72,7 @@ use crate::error::{Result, WalError};
 use crate::interval_syncer::Syncer;
 use crate::record::WriteRecord;
 use crate::segment::segment_path;
+use crate::segment_tasks::{SegmentTasks, Spare, Task};
 use crate::sync_primitives::{
     lock, wait, yield_now, Arc, AtomicU64, Condvar, Mutex, MutexGuard, Ordering,
 };
@@ -239,6 +257,9 @@ struct ActiveLog {
     segment: u64,
     frames: FrameBuffer,
     unsynced: bool,
+    /// Renamed by a roll, its name not yet durable: the roll's background
+    /// directory sync must finish before the segment's first sync.
+    name_unsynced: bool,
 }
 
 impl ActiveLog {
@@ -248,6 +269,7 @@ impl ActiveLog {
             segment,
             frames: FrameBuffer::new(),
             unsynced: false,
+            name_unsynced: false,
         }
     }
 
@@ -296,6 +318,8 @@ pub(crate) struct Shared<A> {
     fs: SharedFileSystem,
     dir: PathBuf,
     options: WalOptions,
+    /// The spare segment and the last roll's background work.
+    tasks: Mutex<SegmentTasks>,
 }
 
 /// The write-ahead log's commit pipeline; share it (`&self` methods) among
@@ -328,7 +352,7 @@ impl<A: Apply> CommitPipeline<A> {
         options: WalOptions,
         apply: A,
     ) -> Result<Self> {
-        let writer = create_segment(&fs, dir, segment, options)?;
+        let writer = create_segment(&fs, dir, segment, options, &segment_path(dir, segment))?;
         let state = State {
             queue: VecDeque::new(),
             leader_active: false,
@@ -348,6 +372,7 @@ impl<A: Apply> CommitPipeline<A> {
             fs,
             dir: dir.to_owned(),
             options,
+            tasks: Mutex::new(SegmentTasks::default()),
         });
         let syncer = match options.sync_policy {
             SyncPolicy::Interval(period) => Some(Syncer::start(Arc::clone(&shared), period)?),
@@ -365,10 +390,13 @@ impl<A: Apply> CommitPipeline<A> {
         self.shared.write(record, options)
     }
 
-    /// Closes the current segment (synced) and continues in new segment
-    /// `new_segment`; returns the old segment's number. Runs in order with
-    /// the writes: every write before it is in the old segment and applied,
-    /// none after it is.
+    /// Closes the current segment (its records synced) and continues in
+    /// new segment `new_segment`, the spare when one was prepared (see
+    /// [`Self::prepare_segment`]; a roll to another number is refused);
+    /// returns the old segment's number. Runs in order with the writes:
+    /// every write before it is in the old segment and applied, none after
+    /// it is. The old segment's trim and the sync of the new name run in
+    /// the background (the module doc has the protocol).
     pub fn roll(&self, new_segment: u64) -> Result<u64> {
         self.roll_with(new_segment, |_| ()).map(|(old, ())| old)
     }
@@ -387,6 +415,55 @@ impl<A: Apply> CommitPipeline<A> {
     /// Makes every logged record durable now.
     pub fn sync(&self) -> Result<()> {
         self.shared.sync()
+    }
+
+    /// Creates segment `number` (above the current segment's) in the
+    /// background, under its temporary name, as the spare the next roll
+    /// switches to without creating a file; the owner reserves the number.
+    /// Refused while another spare is prepared. A failure to create it is
+    /// reported by that roll.
+    pub fn prepare_segment(&self, number: u64) -> Result<()> {
+        let mut tasks = lock(&self.shared.tasks);
+        if tasks.spare.is_some() {
+            return Err(WalError::InvalidWrite {
+                reason: "a spare segment is already prepared",
+            });
+        }
+        let (fs, dir, options) = (
+            SharedFileSystem::clone(&self.shared.fs),
+            self.shared.dir.clone(),
+            self.shared.options,
+        );
+        let temp = spare_path(&dir, number);
+        let task = Task::start("seer-wal-spare", temp.clone(), move || {
+            create_segment(&fs, &dir, number, options, &temp)
+        });
+        tasks.spare = Some(Spare {
+            segment: number,
+            task,
+        });
+        Ok(())
+    }
+
+    /// Waits until the prepared spare (if any) is created, and returns the
+    /// failure to create it (the spare stays prepared, so the next roll
+    /// fails with it too). An owner that wants the directory's files
+    /// settled, or a failure reported now, calls this.
+    pub fn wait_for_spare(&self) -> Result<()> {
+        let mut tasks = lock(&self.shared.tasks);
+        let Some(spare) = &mut tasks.spare else {
+            return Ok(());
+        };
+        spare.task.join();
+        spare
+            .task
+            .failure()
+            .map_or(Ok(()), |error| Err(error.clone()))
+    }
+
+    /// The number of the prepared spare segment, if any.
+    pub fn spare_segment(&self) -> Option<u64> {
+        self.shared.spare_segment()
     }
 
     /// Makes every write acknowledged before the call durable, without
@@ -428,30 +505,34 @@ impl<A: Apply> CommitPipeline<A> {
         &self.shared.apply
     }
 
-    /// Syncs what was logged, cuts the unused reservation off the segment
-    /// and stops the background syncer.
+    /// Syncs what was logged, cuts the unused reservation off the segment,
+    /// removes the spare and stops the background threads.
     pub fn close(self) -> Result<()> {
         self.stop_syncer();
         self.sync_and_trim()
     }
 
-    /// Makes every logged record durable and cuts the segment's unused
-    /// reservation off, so it ends at its last record (an owner that closes
-    /// without giving up the pipeline calls this). Later writes still work;
-    /// they extend the file without a reservation.
+    /// Makes every logged record durable, waits for the last roll's
+    /// background work, cuts the segment's unused reservation off, so it
+    /// ends at its last record, and removes the prepared spare (an owner
+    /// that closes without giving up the pipeline calls this). Later
+    /// writes still work; they extend the file without a reservation.
     pub fn sync_and_trim(&self) -> Result<()> {
         self.shared.sync_and_trim()
     }
 
     /// Stops and joins the background syncer of
-    /// [`SyncPolicy::Interval`](crate::SyncPolicy), so the log does no more
-    /// I/O of its own (an owner that must stop touching the directory
-    /// before the pipeline is dropped calls this). Idempotent.
+    /// [`SyncPolicy::Interval`](crate::SyncPolicy) and waits for the
+    /// background work of rolls and [`Self::prepare_segment`], so the log
+    /// does no more I/O of its own (an owner that must stop touching the
+    /// directory before the pipeline is dropped calls this). Idempotent;
+    /// a later roll or prepared spare starts background work again.
     pub fn stop_syncer(&self) {
         let syncer = self.syncer.lock().take();
         if let Some(syncer) = syncer {
             syncer.stop();
         }
+        lock(&self.shared.tasks).join_all();
     }
 }
 
@@ -461,16 +542,27 @@ impl<A: Apply> Drop for CommitPipeline<A> {
     }
 }
 
+/// The temporary name of spare segment `segment` until a roll renames it.
+fn spare_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(file_name(FileKind::Temp, segment))
+}
+
+/// Creates segment `segment` at `path` (its name, or its spare's), which
+/// must not exist under its segment name yet.
 fn create_segment(
     fs: &SharedFileSystem,
     dir: &Path,
     segment: u64,
     options: WalOptions,
+    path: &Path,
 ) -> Result<LogWriter> {
-    let path = segment_path(dir, segment);
-    if fs.exists(&path).map_err(|e| WalError::io(&path, e))? {
+    let final_path = segment_path(dir, segment);
+    if fs
+        .exists(&final_path)
+        .map_err(|e| WalError::io(&final_path, e))?
+    {
         let exists = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "WAL segment exists");
-        return Err(WalError::io(&path, exists));
+        return Err(WalError::io(&final_path, exists));
     }
     let header = LogHeader {
         kind: LogKind::Wal,
@@ -478,10 +570,19 @@ fn create_segment(
     };
     Ok(LogWriter::create_preallocated(
         fs.as_ref(),
-        &path,
+        path,
         header,
         options.preallocate_step_bytes,
     )?)
+}
+
+/// A roll's background work on the old segment: cuts its reservation off,
+/// then syncs the directory so the new segment's name (renamed from the
+/// spare's) is durable.
+fn retire_segment(fs: &SharedFileSystem, dir: &Path, mut old: ActiveLog) -> Result<()> {
+    trim_segment(fs, &mut old);
+    drop(old);
+    fs.sync_dir(dir).map_err(|e| WalError::io(dir, e))
 }
 
 /// Cuts the unused reservation off a segment that is retired or closed. Its
@@ -562,7 +663,7 @@ impl<A: Apply> Shared<A> {
         let mut log = self.take_front_log();
         let result = log
             .as_mut()
-            .map_or_else(|| Err(log_missing()), ActiveLog::sync_if_needed);
+            .map_or_else(|| Err(log_missing()), |active| self.sync_log(active));
         self.end_leadership(log, result.as_ref().err());
         result
     }
@@ -574,8 +675,10 @@ impl<A: Apply> Shared<A> {
         let result = log.as_mut().map_or_else(
             || Err(log_missing()),
             |active| {
-                active.sync_if_needed()?;
+                self.sync_log(active)?;
+                self.finish_retiring()?;
                 trim_segment(&self.fs, active);
+                self.discard_spare();
                 Ok(())
             },
         );
@@ -594,6 +697,16 @@ impl<A: Apply> Shared<A> {
                     reason: "a new segment must have a larger number",
                 });
             }
+            Some(_)
+                if self
+                    .spare_segment()
+                    .is_some_and(|spare| spare != new_segment) =>
+            {
+                self.end_leadership(log, None);
+                return Err(WalError::InvalidWrite {
+                    reason: "a roll must switch to the prepared spare segment",
+                });
+            }
             Some(active) => self.roll_log(active, new_segment),
         };
         let result = result.map(|old| (old, switch(old)));
@@ -601,12 +714,79 @@ impl<A: Apply> Shared<A> {
         result
     }
 
+    /// Switches `log` to segment `new_segment` (see the module doc): the
+    /// old segment's records synced, the previous roll's work finished,
+    /// the spare (or a segment created now) renamed, the old segment's
+    /// trim and the directory sync started in the background.
     fn roll_log(&self, log: &mut ActiveLog, new_segment: u64) -> Result<u64> {
-        log.sync_if_needed()?;
-        let writer = create_segment(&self.fs, &self.dir, new_segment, self.options)?;
-        let mut old = std::mem::replace(log, ActiveLog::new(writer, new_segment));
-        trim_segment(&self.fs, &mut old);
-        Ok(old.segment)
+        self.sync_log(log)?;
+        let mut tasks = lock(&self.tasks);
+        if let Some(previous) = tasks.retiring.take() {
+            previous.wait()?;
+        }
+        let spare = tasks.spare.take_if(|spare| spare.segment == new_segment);
+        let mut writer = match spare {
+            Some(spare) => spare.task.wait()?,
+            None => create_segment(
+                &self.fs,
+                &self.dir,
+                new_segment,
+                self.options,
+                &spare_path(&self.dir, new_segment),
+            )?,
+        };
+        writer.rename(self.fs.as_ref(), &segment_path(&self.dir, new_segment))?;
+        let old = std::mem::replace(log, ActiveLog::new(writer, new_segment));
+        log.name_unsynced = true;
+        let old_segment = old.segment;
+        let (fs, dir) = (SharedFileSystem::clone(&self.fs), self.dir.clone());
+        tasks.retiring = Some(Task::start("seer-wal-retire", dir.clone(), move || {
+            retire_segment(&fs, &dir, old)
+        }));
+        Ok(old_segment)
+    }
+
+    /// The number of the prepared spare, if any.
+    fn spare_segment(&self) -> Option<u64> {
+        lock(&self.tasks).spare.as_ref().map(|spare| spare.segment)
+    }
+
+    /// Makes everything logged durable: the segment's name first, when a
+    /// roll renamed it and its directory sync may still be running, then
+    /// its records, if any are unsynced.
+    fn sync_log(&self, log: &mut ActiveLog) -> Result<()> {
+        if log.name_unsynced {
+            self.finish_retiring()?;
+            log.name_unsynced = false;
+        }
+        log.sync_if_needed()
+    }
+
+    /// Waits for the last roll's background work and returns its outcome.
+    fn finish_retiring(&self) -> Result<()> {
+        let retiring = lock(&self.tasks).retiring.take();
+        retiring.map_or(Ok(()), Task::wait)
+    }
+
+    /// Removes the prepared spare (its number is then unused). A failure
+    /// leaves an orphan that recovery deletes: it is logged, not returned.
+    fn discard_spare(&self) {
+        let Some(spare) = lock(&self.tasks).spare.take() else {
+            return;
+        };
+        let path = spare_path(&self.dir, spare.segment);
+        let removed = match spare.task.wait() {
+            Ok(writer) => {
+                drop(writer);
+                self.fs
+                    .remove_file(&path)
+                    .map_err(|e| WalError::io(&path, e))
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = removed {
+            tracing::warn!(segment = spare.segment, %error, "spare WAL segment left behind");
+        }
     }
 
     /// Queues a request; returns whether the caller leads or is done.
@@ -806,7 +986,7 @@ impl<A: Apply> Shared<A> {
             || group.members.iter().any(|m| m.sync)
             || (self.options.sync_policy == SyncPolicy::Always && !log.frames.is_empty());
         if sync_wanted {
-            log.sync_if_needed()?;
+            self.sync_log(log)?;
         }
         let (Some(first), Some(last)) = (group.entries.first(), group.entries.last()) else {
             return Ok(());

@@ -250,3 +250,41 @@ fn loom_persist_racing_writers_completes_and_covers_acknowledged_writes() {
         assert_eq!(wal.visible_seq(), 2);
     });
 }
+
+/// A roll to a prepared spare racing a persist request under
+/// `SyncPolicy::Never`: the roll waits for the spare's creation if it is
+/// still running, its background thread (the old segment's trim and the
+/// directory sync of the new name) is joined by the pipeline, nothing
+/// deadlocks, and a persist that starts after the switch returns only once
+/// that directory sync ran (the open, the spare and the roll each sync the
+/// directory once).
+#[test]
+fn loom_roll_to_a_spare_waits_for_the_new_name_before_a_sync() {
+    loom::model(|| {
+        let fs = FaultFileSystem::new();
+        let wal = open(&fs, SyncPolicy::Never);
+        wal.write(put("a"), WriteOptions::default()).unwrap();
+        wal.prepare_segment(2).unwrap();
+        let persister = {
+            let (wal, fs) = (Arc::clone(&wal), fs.clone());
+            loom::thread::spawn(move || {
+                let rolled = wal.segment() == 2;
+                wal.persist().unwrap();
+                if rolled {
+                    assert_eq!(
+                        fs.stats().dir_syncs_count,
+                        3,
+                        "persist returned before the new segment's name was durable"
+                    );
+                }
+            })
+        };
+        assert_eq!(wal.roll(2).unwrap(), 1);
+        wal.write(put("b"), WriteOptions::default()).unwrap();
+        persister.join().unwrap();
+        assert_eq!(
+            (logged_seqs(&fs, 1), logged_seqs(&fs, 2)),
+            (vec![1], vec![2])
+        );
+    });
+}

@@ -1,4 +1,5 @@
-//! The synchronisation primitives of the commit pipeline, behind one shim:
+//! The synchronisation primitives and threads of the commit pipeline,
+//! behind one shim:
 //! `std` normally, `loom` under `--cfg loom`, so the loom models check the
 //! very code that runs in production.
 //!
@@ -10,14 +11,22 @@ pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
-pub(crate) use loom::thread::yield_now;
+pub(crate) use loom::thread::{yield_now, Builder as ThreadBuilder, JoinHandle};
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::thread::yield_now;
+pub(crate) use std::thread::{yield_now, Builder as ThreadBuilder, JoinHandle};
+
+/// Starts a thread named `name` running `work`.
+pub(crate) fn spawn_named<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<JoinHandle<T>> {
+    ThreadBuilder::new().name(name.to_owned()).spawn(work)
+}
 
 /// Locks `mutex`, entering it even if a panicking thread poisoned it.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

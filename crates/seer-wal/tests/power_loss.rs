@@ -2,7 +2,8 @@
 //! `seer_core::fault::FaultFileSystem`.
 //!
 //! Each power-loss iteration runs writers (single records and batches, some
-//! with `sync`, explicit syncs and segment rolls, one writer inline or
+//! with `sync`, explicit syncs and segment rolls, some to a prepared spare,
+//! one writer inline or
 //! several threads) against a [`CommitPipeline`], cuts the power at a random
 //! moment (both [`PowerLossMode`]s), replays the log with [`WalRecovery`]
 //! and checks what came back against what was acknowledged:
@@ -201,7 +202,7 @@ impl Run {
         for index in 0..ops_count {
             let ok = match rng.below(20) {
                 0 => self.pipeline.sync().is_ok(),
-                1 => self.roll().is_ok(),
+                1 => self.roll(rng.one_in(2)).is_ok(),
                 _ => self.write(&mut rng, writer, index),
             };
             cut(self.ops_done.fetch_add(1, Ordering::AcqRel) + 1);
@@ -229,10 +230,16 @@ impl Run {
         outcome != Outcome::Failed
     }
 
-    fn roll(&self) -> Result<u64, WalError> {
+    /// Rolls to the next number; half the time prepares the spare the
+    /// roll after it switches to.
+    fn roll(&self, prepare: bool) -> Result<u64, WalError> {
         let mut next_segment = self.next_segment.lock().unwrap();
         *next_segment += 1;
-        self.pipeline.roll(*next_segment)
+        let old = self.pipeline.roll(*next_segment)?;
+        if prepare {
+            self.pipeline.prepare_segment(*next_segment + 1)?;
+        }
+        Ok(old)
     }
 }
 

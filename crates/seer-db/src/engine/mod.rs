@@ -114,6 +114,10 @@ impl Engine {
             wal_options,
             applier,
         )?;
+        // The first roll's spare, created before the open returns (so the
+        // directory holds no file still being made).
+        pipeline.prepare_segment(tree.new_file_number())?;
+        pipeline.wait_for_spare()?;
         tracing::info!(path = %path.display(), last_seq, segment = wal_segment, "database opened");
         let engine = Self::assemble(
             options,

@@ -245,12 +245,18 @@ impl Engine {
             return Ok(false);
         }
         let next = self.memtables.new_memtable();
-        let segment = self.tree.new_file_number();
+        // The spare segment prepared at the last roll (or at open), so the
+        // roll creates no file; the next spare is prepared right after.
+        let segment = self
+            .pipeline
+            .spare_segment()
+            .unwrap_or_else(|| self.tree.new_file_number());
         let memtables = Arc::clone(&self.memtables);
         self.pipeline
             .roll_with(segment, move |old_segment| {
                 memtables.switch(next, old_segment)
             })
+            .and_then(|_| self.pipeline.prepare_segment(self.tree.new_file_number()))
             .map_err(|e| self.health.fail_write(e.into()))?;
         tracing::debug!(segment, "memtable switched");
         self.jobs.wake_flush();
