@@ -37,6 +37,7 @@ use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions,
 
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
+use crate::filter::{CompactionFilter, EntryFilter, FilterContext};
 use crate::picker::Compaction;
 use crate::range_del::{OutputSplitter, RangeDelCompaction};
 use crate::version::{InvariantViolation, Version, INVARIANT_CHECKS};
@@ -62,6 +63,14 @@ pub struct ExecutorContext {
     pub snapshots: Vec<SeqNo>,
     /// The merge operator; without one, operands are kept as they are.
     pub merge_operator: Option<Arc<dyn MergeOperator>>,
+    /// The compaction filter compactions (not flushes) ask about the puts
+    /// they keep ([`crate::filter`]); `None`: no filter.
+    pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
+    /// The newest sequence number a registered reader (snapshot,
+    /// transaction, iterator) reads at, without the database's visible
+    /// one, which `snapshots` also lists: the compaction filter sees only
+    /// versions above it. `None`: no registered reader.
+    pub newest_reader_seq: Option<SeqNo>,
     /// The block cache for reading compressed input tables.
     pub block_cache: Option<Arc<BlockCache>>,
     /// When set (by the owner, e.g. a closing database), the work stops at
@@ -156,12 +165,20 @@ pub fn run_compaction(
         min_split_bytes: 0,
     };
     let range_dels = RangeDelCompaction::new(tombstones, &context.snapshots, compaction.bottommost);
+    let entry_filter = EntryFilter::new(
+        context.compaction_filter.as_ref(),
+        FilterContext {
+            level: compaction.output_level,
+            is_bottommost: compaction.bottommost,
+        },
+        context.newest_reader_seq,
+    );
     let mut result = write_stream(
         &mut input,
         compaction.bottommost,
         &target,
         Some(&age_bounds),
-        &range_dels,
+        (&range_dels, &entry_filter),
         context,
         new_file_number,
     )?;
@@ -227,13 +244,14 @@ where
         split_keys,
         min_split_bytes: target_file_size_bytes / FLUSH_MIN_SPLIT_FRACTION,
     };
-    // A flush's run is read first and holds the newest data: no cut for age.
+    // A flush's run is read first and holds the newest data: no cut for
+    // age. Flushes do not call the compaction filter.
     write_stream(
         input.entries,
         false,
         &target,
         None,
-        &range_dels,
+        (&range_dels, &EntryFilter::default()),
         context,
         new_file_number,
     )
@@ -271,7 +289,7 @@ fn write_stream<I>(
     bottommost: bool,
     target: &OutputTarget,
     age_bounds: Option<&AgeBounds>,
-    range_dels: &RangeDelCompaction,
+    (range_dels, entry_filter): (&RangeDelCompaction, &EntryFilter<'_>),
     context: &ExecutorContext,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult>
@@ -291,7 +309,7 @@ where
         new_file_number,
     );
     writer.set_range_tombstones(range_dels.surviving());
-    let written = compact_stream_with(input, &compactor, range_dels, |entries| {
+    let written = compact_stream_with(input, &compactor, range_dels, entry_filter, |entries| {
         writer.add_key(entries)
     });
     let (outputs, counts) = match written {
@@ -899,15 +917,23 @@ where
     Error: From<I::Error>,
 {
     let no_range_dels = RangeDelCompaction::new([], compactor.snapshots, compactor.bottommost);
-    compact_stream_with(input, compactor, &no_range_dels, emit)
+    compact_stream_with(
+        input,
+        compactor,
+        &no_range_dels,
+        &EntryFilter::default(),
+        emit,
+    )
 }
 
 /// [`compact_stream`] with the inputs' range tombstones applied to each
-/// key's versions ([`RangeDelCompaction::apply_to_key`]).
+/// key's versions ([`RangeDelCompaction::apply_to_key`]), then the
+/// compaction filter ([`EntryFilter::apply`]).
 pub fn compact_stream_with<I>(
     input: &mut I,
     compactor: &KeyCompactor<'_>,
     range_dels: &RangeDelCompaction,
+    entry_filter: &EntryFilter<'_>,
     mut emit: impl FnMut(&[(InternalKey, Bytes)]) -> Result<()>,
 ) -> Result<(u64, u64)>
 where
@@ -930,10 +956,10 @@ where
             _ => false,
         };
         if new_key {
-            let survivors = if range_dels.is_empty() {
+            let survivors = if range_dels.is_empty() && entry_filter.is_noop() {
                 compactor.compact_key(&versions)?
             } else {
-                let applied = range_dels.apply_to_key(&versions);
+                let applied = entry_filter.apply(range_dels.apply_to_key(&versions));
                 range_dels.without_placed(compactor.compact_key(&applied)?)
             };
             written += survivors.len() as u64;
@@ -956,6 +982,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::FilterDecision;
     use crate::picker::{CompactionInput, CompactionReason};
     use proptest::prelude::*;
     use seer_core::fault::FaultFileSystem;
@@ -1162,6 +1189,107 @@ mod tests {
         assert_eq!(kept, vec![9]);
     }
 
+    /// Removes keys whose value is `n(2)`; replaces `n(3)` with `n(30)`.
+    struct RemoveTwoChangeThree;
+
+    impl CompactionFilter for RemoveTwoChangeThree {
+        fn name(&self) -> &str {
+            "test.remove_two_change_three"
+        }
+
+        fn filter(&self, _: &FilterContext, _: &[u8], value: &[u8]) -> FilterDecision {
+            match value {
+                v if v == n(2) => FilterDecision::Remove,
+                v if v == n(3) => FilterDecision::ChangeValue(n(30)),
+                _ => FilterDecision::Keep,
+            }
+        }
+    }
+
+    fn filtered(
+        input: Vec<(InternalKey, Bytes)>,
+        snapshots: &[SeqNo],
+        bottommost: bool,
+    ) -> Vec<(InternalKey, Bytes)> {
+        let filter: Arc<dyn CompactionFilter> = Arc::new(RemoveTwoChangeThree);
+        let compactor = KeyCompactor {
+            snapshots,
+            bottommost,
+            merge_operator: Some(&U64AddOperator),
+        };
+        let context = FilterContext {
+            level: 1,
+            is_bottommost: bottommost,
+        };
+        let entry_filter = EntryFilter::new(Some(&filter), context, snapshots.last().copied());
+        let no_range_dels = RangeDelCompaction::new([], snapshots, bottommost);
+        let mut output = Vec::new();
+        compact_stream_with(
+            &mut VecIter::new(input),
+            &compactor,
+            &no_range_dels,
+            &entry_filter,
+            |entries| {
+                output.extend_from_slice(entries);
+                Ok(())
+            },
+        )
+        .unwrap();
+        output
+    }
+
+    #[test]
+    fn a_filtered_removal_is_a_tombstone_above_the_bottom_and_dropped_at_it() {
+        let input = vec![
+            (key("a", 9, ValueKind::Put), n(2)),
+            (key("a", 4, ValueKind::Put), n(1)),
+            (key("b", 8, ValueKind::Put), n(3)),
+            (key("c", 7, ValueKind::Put), n(5)),
+        ];
+        let above = filtered(input.clone(), &[], false);
+        assert_eq!(
+            above,
+            vec![
+                (key("a", 9, ValueKind::Delete), Bytes::new()),
+                (key("b", 8, ValueKind::Put), n(30)),
+                (key("c", 7, ValueKind::Put), n(5)),
+            ]
+        );
+        let bottom = filtered(input, &[], true);
+        assert_eq!(
+            bottom,
+            vec![
+                (key("b", 8, ValueKind::Put), n(30)),
+                (key("c", 7, ValueKind::Put), n(5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_filter_skips_what_a_snapshot_reads_and_merge_operands() {
+        let input = vec![
+            // Newest put, but a snapshot at 9 reads it: not filtered.
+            (key("a", 5, ValueKind::Put), n(2)),
+            // Above the snapshot: filtered; the version the snapshot reads
+            // stays below the tombstone.
+            (key("b", 12, ValueKind::Put), n(2)),
+            (key("b", 6, ValueKind::Put), n(3)),
+            // A merge operand on top: not shown, and the base it merges
+            // onto is not the newest version.
+            (key("c", 11, ValueKind::Merge), n(2)),
+            (key("c", 10, ValueKind::Put), n(2)),
+        ];
+        assert_eq!(
+            filtered(input, &[9], true),
+            vec![
+                (key("a", 5, ValueKind::Put), n(2)),
+                (key("b", 12, ValueKind::Delete), Bytes::new()),
+                (key("b", 6, ValueKind::Put), n(3)),
+                (key("c", 11, ValueKind::Put), n(4)),
+            ]
+        );
+    }
+
     /// A put and a delete after a transaction's snapshot, compacted at the
     /// bottom, must leave a trace newer than the snapshot, or the
     /// transaction's validation finds nothing and commits over them.
@@ -1246,6 +1374,8 @@ mod tests {
             filter_bits_per_entry: 10.0,
             snapshots: Vec::new(),
             merge_operator: Some(Arc::new(U64AddOperator)),
+            compaction_filter: None,
+            newest_reader_seq: None,
             block_cache: None,
             cancel: None,
         }

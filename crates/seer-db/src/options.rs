@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use seer_compaction::picker::DEFAULT_MAX_SPACE_AMPLIFICATION;
-use seer_compaction::{PolicyParams, MAX_FILTER_BITS_PER_KEY};
+use seer_compaction::{CompactionFilter, PolicyParams, MAX_FILTER_BITS_PER_KEY};
 use seer_core::{FileSystem, MergeOperator, RealFileSystem, SharedFileSystem};
 use seer_sstable::{Compression, MAX_BLOCK_SIZE_BYTES};
 use seer_wal::{SyncPolicy, WalRecoveryMode};
@@ -59,6 +59,7 @@ pub struct DBOptions {
     pub(crate) max_key_size_bytes: usize,
     pub(crate) max_value_size_bytes: usize,
     pub(crate) merge_operator: Option<Arc<dyn MergeOperator>>,
+    pub(crate) compaction_filter: Option<Arc<dyn CompactionFilter>>,
     pub(crate) background_threads: usize,
     pub(crate) disable_metrics: bool,
     pub(crate) owned_values: bool,
@@ -93,6 +94,7 @@ impl Default for DBOptions {
             max_key_size_bytes: 64 << 10,
             max_value_size_bytes: 64 << 20,
             merge_operator: None,
+            compaction_filter: None,
             background_threads: 2,
             disable_metrics: false,
             owned_values: false,
@@ -131,6 +133,10 @@ impl fmt::Debug for DBOptions {
             .field(
                 "merge_operator",
                 &self.merge_operator.as_ref().map(|m| m.name().to_owned()),
+            )
+            .field(
+                "compaction_filter",
+                &self.compaction_filter.as_ref().map(|f| f.name().to_owned()),
             )
             .field("background_threads", &self.background_threads)
             .field("read_only", &self.read_only)
@@ -316,6 +322,17 @@ impl DBOptions {
     #[must_use]
     pub fn merge_operator(mut self, operator: impl MergeOperator) -> Self {
         self.merge_operator = Some(Arc::new(operator));
+        self
+    }
+
+    /// The filter compactions ask about every put they keep (default: none):
+    /// keep it, remove the key, or change its value. It is shown only a
+    /// key's newest version, and only when no live snapshot can read that
+    /// version; flushes do not call it (`docs/OPERATIONS.md`, "Compaction
+    /// filters").
+    #[must_use]
+    pub fn compaction_filter(mut self, filter: impl CompactionFilter) -> Self {
+        self.compaction_filter = Some(Arc::new(filter));
         self
     }
 
