@@ -11,7 +11,9 @@
 //! version. Merge operands on top of a stripe are collapsed with the
 //! [`MergeOperator`] once a base is known (a put or tombstone in the stripe,
 //! the resolved value of the stripe below, or nothing at all at the
-//! bottom), and partially merged otherwise. At the bottom (nothing older
+//! bottom), and partially merged otherwise; an expiring put is not a known
+//! base (it may expire later, and readers then merge onto nothing), so
+//! operands above it stay, partially merged, over it. At the bottom (nothing older
 //! below the compaction), tombstones with nothing older left are dropped
 //! once no snapshot is older than them (the oldest live snapshot sees them),
 //! so a transaction still finds every key written since it began.
@@ -30,8 +32,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::filename::file_name;
 use seer_core::{
-    FileKind, FragmentedTombstones, InternalIterator, InternalKey, MergeOperator, MergingIterator,
-    ParsedInternalKey, SeqNo, SharedFileSystem, ValueKind,
+    Clock, FileKind, FragmentedTombstones, InternalIterator, InternalKey, MergeOperator,
+    MergingIterator, ParsedInternalKey, SeqNo, SharedFileSystem, ValueKind,
 };
 use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions, UserKeyBounds};
 
@@ -71,6 +73,9 @@ pub struct ExecutorContext {
     /// one, which `snapshots` also lists: the compaction filter sees only
     /// versions above it. `None`: no registered reader.
     pub newest_reader_seq: Option<SeqNo>,
+    /// The clock that decides which expiring puts a compaction turns into
+    /// tombstones; `None`: none (flushes never do).
+    pub clock: Option<Arc<dyn Clock>>,
     /// The block cache for reading compressed input tables.
     pub block_cache: Option<Arc<BlockCache>>,
     /// When set (by the owner, e.g. a closing database), the work stops at
@@ -172,6 +177,7 @@ pub fn run_compaction(
             is_bottommost: compaction.bottommost,
         },
         context.newest_reader_seq,
+        context.clock.as_ref().map(|clock| clock.now_unix_ms()),
     );
     let mut result = write_stream(
         &mut input,
@@ -862,6 +868,9 @@ impl KeyCompactor<'_> {
             ValueKind::Put => {
                 return Ok((vec![stripe[0].clone()], Below::Value(top_value.clone())))
             }
+            // It may expire after this compaction: operands above it stay
+            // unresolved, for readers to merge with their clock.
+            ValueKind::ExpiringPut => return Ok((vec![stripe[0].clone()], Below::Unresolved)),
             ValueKind::Delete => return Ok((vec![stripe[0].clone()], Below::Deleted)),
             ValueKind::Merge => {}
         }
@@ -878,8 +887,12 @@ impl KeyCompactor<'_> {
             .rev()
             .map(|(_, value)| value.clone())
             .collect();
+        let expiring_base = stripe
+            .get(operands_count)
+            .filter(|(key, _)| key.kind() == ValueKind::ExpiringPut);
         let base = match stripe.get(operands_count) {
             Some((key, value)) if key.kind() == ValueKind::Put => Some(Some(value.clone())),
+            Some(_) if expiring_base.is_some() => None,
             Some(_) => Some(None),
             None => match below {
                 Below::Value(value) => Some(Some(value)),
@@ -897,10 +910,11 @@ impl KeyCompactor<'_> {
         let partial = (operands.len() >= 2)
             .then(|| operator.partial_merge(user_key, &operands))
             .flatten();
-        let kept = match partial {
+        let mut kept = match partial {
             Some(merged) => vec![(top_key.clone(), Bytes::from(merged))],
             None => stripe[..operands_count].to_vec(),
         };
+        kept.extend(expiring_base.cloned());
         Ok((kept, Below::Unresolved))
     }
 }
@@ -959,7 +973,7 @@ where
             let survivors = if range_dels.is_empty() && entry_filter.is_noop() {
                 compactor.compact_key(&versions)?
             } else {
-                let applied = entry_filter.apply(range_dels.apply_to_key(&versions));
+                let applied = entry_filter.apply(range_dels.apply_to_key(&versions))?;
                 range_dels.without_placed(compactor.compact_key(&applied)?)
             };
             written += survivors.len() as u64;
@@ -1221,7 +1235,8 @@ mod tests {
             level: 1,
             is_bottommost: bottommost,
         };
-        let entry_filter = EntryFilter::new(Some(&filter), context, snapshots.last().copied());
+        let entry_filter =
+            EntryFilter::new(Some(&filter), context, snapshots.last().copied(), None);
         let no_range_dels = RangeDelCompaction::new([], snapshots, bottommost);
         let mut output = Vec::new();
         compact_stream_with(
@@ -1376,6 +1391,7 @@ mod tests {
             merge_operator: Some(Arc::new(U64AddOperator)),
             compaction_filter: None,
             newest_reader_seq: None,
+            clock: None,
             block_cache: None,
             cancel: None,
         }

@@ -1,14 +1,16 @@
 //! Compaction filters: user code that a compaction asks, for each key it
 //! keeps, whether to keep the value, remove the key or replace the value
-//! ([`CompactionFilter`]), and the step of the executor that asks it
-//! ([`EntryFilter`]) before the per-key rules of the
-//! [`KeyCompactor`](crate::KeyCompactor) run.
+//! ([`CompactionFilter`]), and the step of the executor that asks it and
+//! turns expired puts into tombstones ([`EntryFilter`]) before the per-key
+//! rules of the [`KeyCompactor`](crate::KeyCompactor) run.
 //!
 //! The rule, which `docs/OPERATIONS.md` states for users: the filter sees a
 //! key's *newest* version in the compaction's inputs, only when that version
 //! is a put that no range tombstone of the inputs deletes, and only when its
-//! sequence number is above every live snapshot's (no snapshot can read it,
-//! so no snapshot needs it in its old form). Merge operands, and the values
+//! sequence number is above every registered reader's (no snapshot can read
+//! it, so no snapshot needs it in its old form). An expiring put is shown
+//! its value without the expiry, and a changed value keeps the expiry; an
+//! expired one is a tombstone before the filter runs. Merge operands, and the values
 //! a compaction folds from them, are not shown. A removed key becomes a
 //! point tombstone with the put's sequence number, so an older version below
 //! the compaction does not come back; the [`KeyCompactor`](crate::KeyCompactor)
@@ -19,7 +21,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use seer_core::expiry::{encode_expiring, is_expired, split_expiring};
 use seer_core::{InternalKey, SeqNo, ValueKind};
+
+use crate::error::Error;
 
 /// Where a compaction writes the entries a filter is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +84,9 @@ pub trait CompactionFilter: Send + Sync + 'static {
     fn filter(&self, context: &FilterContext, key: &[u8], value: &[u8]) -> FilterDecision;
 }
 
-/// The executor's step that applies a [`CompactionFilter`] to one user key's
-/// versions before the [`KeyCompactor`](crate::KeyCompactor) sees them.
+/// The executor's step that applies expiry and the [`CompactionFilter`] to
+/// one user key's versions before the [`KeyCompactor`](crate::KeyCompactor)
+/// sees them.
 #[derive(Clone, Copy, Default)]
 pub struct EntryFilter<'a> {
     /// The filter and the context it is called with; `None`: nothing is
@@ -89,50 +95,90 @@ pub struct EntryFilter<'a> {
     /// The newest registered reader's sequence number: versions at or
     /// below it are never filtered.
     pub newest_snapshot_seq: Option<SeqNo>,
+    /// The clock's reading at the compaction's start: expiring puts expired
+    /// by then become tombstones. `None`: expiry is left to readers.
+    pub now_unix_ms: Option<u64>,
 }
 
 impl<'a> EntryFilter<'a> {
     /// The step for a compaction writing to `context`'s level while the
-    /// newest registered reader reads at `newest_reader_seq`.
+    /// newest registered reader reads at `newest_reader_seq`, at
+    /// `now_unix_ms`.
     pub fn new(
         filter: Option<&'a Arc<dyn CompactionFilter>>,
         context: FilterContext,
         newest_reader_seq: Option<SeqNo>,
+        now_unix_ms: Option<u64>,
     ) -> Self {
         Self {
             filter: filter.map(|f| (f.as_ref(), context)),
             newest_snapshot_seq: newest_reader_seq,
+            now_unix_ms,
         }
     }
 
-    /// Whether the step changes nothing (no filter).
+    /// Whether the step changes nothing (no filter, no clock).
     pub fn is_noop(&self) -> bool {
-        self.filter.is_none()
+        self.filter.is_none() && self.now_unix_ms.is_none()
     }
 
-    /// One user key's versions, newest first, with the filter's decision
+    /// One user key's versions, newest first, with every expired put turned
+    /// into a tombstone of its sequence number (every reader, at any
+    /// snapshot, already finds it deleted), then the filter's decision
     /// applied to the newest when the rule allows it.
-    pub fn apply(&self, mut versions: Vec<(InternalKey, Bytes)>) -> Vec<(InternalKey, Bytes)> {
+    pub fn apply(
+        &self,
+        mut versions: Vec<(InternalKey, Bytes)>,
+    ) -> Result<Vec<(InternalKey, Bytes)>, Error> {
+        if let Some(now_unix_ms) = self.now_unix_ms {
+            for (key, value) in &mut versions {
+                if key.kind() != ValueKind::ExpiringPut {
+                    continue;
+                }
+                let (expiry_unix_ms, _) = split_expiring(value).map_err(Error::InputValue)?;
+                if is_expired(expiry_unix_ms, now_unix_ms) {
+                    *key = tombstone_of(key);
+                    *value = Bytes::new();
+                }
+            }
+        }
         let Some((filter, context)) = self.filter else {
-            return versions;
+            return Ok(versions);
         };
         let Some((key, value)) = versions.first_mut() else {
-            return versions;
+            return Ok(versions);
         };
         let unseen_by_snapshots = self.newest_snapshot_seq.is_none_or(|s| key.seq() > s);
-        if key.kind() != ValueKind::Put || !unseen_by_snapshots {
-            return versions;
+        if !key.kind().is_put() || !unseen_by_snapshots {
+            return Ok(versions);
         }
-        match filter.filter(&context, key.user_key(), value) {
+        let expiring = key.kind() == ValueKind::ExpiringPut;
+        let (expiry_unix_ms, user_value) = if expiring {
+            let (expiry, user_value) = split_expiring(value).map_err(Error::InputValue)?;
+            (Some(expiry), user_value)
+        } else {
+            (None, value.clone())
+        };
+        match filter.filter(&context, key.user_key(), &user_value) {
             FilterDecision::Keep => {}
-            FilterDecision::ChangeValue(new_value) => *value = new_value,
+            FilterDecision::ChangeValue(new_value) => {
+                *value = match expiry_unix_ms {
+                    Some(expiry) => encode_expiring(expiry, &new_value),
+                    None => new_value,
+                };
+            }
             FilterDecision::Remove => {
-                *key = InternalKey::new(key.user_key().clone(), key.seq(), ValueKind::Delete);
+                *key = tombstone_of(key);
                 *value = Bytes::new();
             }
         }
-        versions
+        Ok(versions)
     }
+}
+
+/// A point tombstone with `key`'s user key and sequence number.
+fn tombstone_of(key: &InternalKey) -> InternalKey {
+    InternalKey::new(key.user_key().clone(), key.seq(), ValueKind::Delete)
 }
 
 impl std::fmt::Debug for EntryFilter<'_> {
@@ -143,6 +189,7 @@ impl std::fmt::Debug for EntryFilter<'_> {
                 &self.filter.map(|(f, c)| (f.name().to_owned(), c)),
             )
             .field("newest_snapshot_seq", &self.newest_snapshot_seq)
+            .field("now_unix_ms", &self.now_unix_ms)
             .finish()
     }
 }

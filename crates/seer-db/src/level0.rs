@@ -84,6 +84,7 @@ pub(crate) fn executor_context(
         merge_operator: options.merge_operator.clone(),
         compaction_filter: options.compaction_filter.clone(),
         newest_reader_seq: None,
+        clock: Some(Arc::clone(&options.clock)),
         block_cache,
         cancel: None,
     }

@@ -51,7 +51,10 @@ pub use metrics::OpMetrics;
 pub use options::{CompactionPolicy, DBOptions};
 pub use report::{LevelMetrics, MetricsSnapshot};
 pub use seer_compaction::{CompactionFilter, FilterContext, FilterDecision, PolicyParams};
-pub use seer_core::{Corruption, IoError, MergeOperator, StringAppendOperator, U64AddOperator};
+pub use seer_core::{
+    Clock, Corruption, IoError, ManualClock, MergeOperator, StringAppendOperator, SystemClock,
+    U64AddOperator,
+};
 pub use seer_sstable::Compression;
 pub use seer_wal::{SyncPolicy, WalRecoveryMode, WriteOptions};
 pub use snapshot::Snapshot;

@@ -184,6 +184,9 @@ fn insert_op(
         WriteOp::Put { key, value } => insert(key, seq, ValueKind::Put, value.clone()),
         WriteOp::Delete { key } => insert(key, seq, ValueKind::Delete, bytes::Bytes::new()),
         WriteOp::Merge { key, operand } => insert(key, seq, ValueKind::Merge, operand.clone()),
+        WriteOp::ExpiringPut { key, stored } => {
+            insert(key, seq, ValueKind::ExpiringPut, stored.clone())
+        }
     };
     result.map_err(|e| Error::internal("memtable", e))
 }

@@ -31,7 +31,7 @@ use seer_memtable::Memtable;
 use seer_sstable::Table;
 
 use super::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::memtables::Frozen;
 use crate::snapshot_registry::SnapshotGuard;
 use crate::tree::OpenVersion;
@@ -79,6 +79,9 @@ struct PointView {
 struct Probe {
     /// Merge operands, newest first (allocated only when merges occur).
     operands: Vec<Bytes>,
+    /// The clock's reading for the whole read: expiring puts from this
+    /// instant on are tombstones.
+    now_unix_ms: u64,
 }
 
 /// The outcome of feeding one source's answer into a [`Probe`].
@@ -92,8 +95,14 @@ enum ProbeOutcome {
 }
 
 impl Probe {
-    fn feed(&mut self, lookup: Lookup) -> ProbeOutcome {
-        match lookup {
+    fn feed(&mut self, lookup: Lookup) -> Result<ProbeOutcome> {
+        let lookup = lookup
+            .at_time(self.now_unix_ms)
+            .map_err(|e| Error::Internal {
+                layer: "read path",
+                reason: e.to_string(),
+            })?;
+        Ok(match lookup {
             Lookup::NotFound => ProbeOutcome::Continue,
             Lookup::Value(value) if self.operands.is_empty() => ProbeOutcome::Done(Some(value)),
             Lookup::Value(value) => ProbeOutcome::Resolve(Some(value)),
@@ -105,9 +114,13 @@ impl Probe {
                     None => ProbeOutcome::Continue,
                     Some(MergeBase::Value(value)) => ProbeOutcome::Resolve(Some(value)),
                     Some(MergeBase::Deleted) => ProbeOutcome::Resolve(None),
+                    // `at_time` resolved it.
+                    Some(MergeBase::Expiring(_)) => ProbeOutcome::Resolve(None),
                 }
             }
-        }
+            // `at_time` resolved it.
+            Lookup::Expiring(_) => ProbeOutcome::Done(None),
+        })
     }
 }
 
@@ -151,9 +164,12 @@ impl Engine {
         memtables: impl Iterator<Item = &'m Memtable>,
         tree: &OpenVersion,
     ) -> Result<Option<Bytes>> {
-        let mut probe = Probe::default();
+        let mut probe = Probe {
+            operands: Vec::new(),
+            now_unix_ms: self.options().clock.now_unix_ms(),
+        };
         let mut runs_probed = 0;
-        let step = match probe_memtables(key, seq, memtables, &mut probe) {
+        let step = match probe_memtables(key, seq, memtables, &mut probe)? {
             ProbeOutcome::Continue => {
                 self.probe_tree(key, seq, tree, &mut probe, &mut runs_probed)?
             }
@@ -240,7 +256,7 @@ impl Engine {
             }
             *runs_probed += 1;
             let lookup = self.table_in(tree, meta)?.get(key, seq)?;
-            if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) = probe.feed(lookup) {
+            if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) = probe.feed(lookup)? {
                 return Ok(step);
             }
         }
@@ -355,15 +371,15 @@ fn probe_memtables<'m>(
     seq: SeqNo,
     memtables: impl Iterator<Item = &'m Memtable>,
     probe: &mut Probe,
-) -> ProbeOutcome {
+) -> Result<ProbeOutcome> {
     for memtable in memtables {
         if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) =
-            probe.feed(memtable.get(key, seq))
+            probe.feed(memtable.get(key, seq))?
         {
-            return step;
+            return Ok(step);
         }
     }
-    ProbeOutcome::Continue
+    Ok(ProbeOutcome::Continue)
 }
 
 fn no_operator() -> crate::Error {

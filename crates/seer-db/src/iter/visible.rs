@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use seer_core::expiry::live_value;
 use seer_core::{
     Corruption, DecodeError, InternalIterator, InternalKey, MergingIterator, ParsedInternalKey,
     SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES,
@@ -65,6 +66,17 @@ impl ReadContext {
             Yield::KeysOnly => Ok(Bytes::new()),
             Yield::KeysAndValues => self.db.resolve(user_key, operands_newest_first, base),
         }
+    }
+
+    /// The value of an expiring put's `stored` value now (the clock is read
+    /// per key, so an iterator never yields a value expired by then), or
+    /// `None` once it has expired.
+    fn live(&self, stored: &Bytes) -> Result<Option<Bytes>> {
+        let now_unix_ms = self.db.options().clock.now_unix_ms();
+        live_value(stored, now_unix_ms).map_err(|e| Error::Internal {
+            layer: "read path",
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -116,10 +128,14 @@ struct OldestFirstFold {
 }
 
 impl OldestFirstFold {
-    fn feed(&mut self, kind: ValueKind, value: &Bytes) {
+    fn feed(&mut self, context: &ReadContext, kind: ValueKind, value: &Bytes) -> Result<()> {
         match kind {
             ValueKind::Put => {
                 self.base = Some(value.clone());
+                self.operands.clear();
+            }
+            ValueKind::ExpiringPut => {
+                self.base = context.live(value)?;
                 self.operands.clear();
             }
             ValueKind::Delete => {
@@ -128,6 +144,7 @@ impl OldestFirstFold {
             }
             ValueKind::Merge => self.operands.push(value.clone()),
         }
+        Ok(())
     }
 
     /// The key's value, or `None` when it is absent or deleted; leaves the
@@ -352,6 +369,7 @@ impl VisibleCursor {
             self.cursor.next()?;
             let found = match kind {
                 ValueKind::Put => Some(value),
+                ValueKind::ExpiringPut => context.live(&value)?,
                 ValueKind::Delete => None,
                 ValueKind::Merge => {
                     Some(merge_forward(&mut self.cursor, context, &self.key, value)?)
@@ -386,7 +404,7 @@ impl VisibleCursor {
             while self.cursor.valid() && user_key_of(self.cursor.key()) == self.key.as_slice() {
                 let entry = parse_entry(self.cursor.key())?;
                 if entry.seq <= context.seq() {
-                    self.fold.feed(entry.kind, self.cursor.value());
+                    self.fold.feed(context, entry.kind, self.cursor.value())?;
                 }
                 self.cursor.prev()?;
             }
@@ -418,6 +436,10 @@ fn merge_forward(
             ValueKind::Merge => operands.push(value),
             ValueKind::Put => {
                 base = Some(value);
+                break;
+            }
+            ValueKind::ExpiringPut => {
+                base = context.live(&value)?;
                 break;
             }
             ValueKind::Delete => break,
