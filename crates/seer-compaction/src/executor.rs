@@ -1064,11 +1064,12 @@ mod tests {
         Bytes::copy_from_slice(&value.to_le_bytes())
     }
 
-    /// What a reader at `snapshot` sees for `user_key` in `entries`.
+    /// What a reader at `snapshot` sees for `user_key` in `entries` at
+    /// `now_unix_ms`.
     fn view(
         entries: &[(InternalKey, Bytes)],
         user_key: &[u8],
-        snapshot: SeqNo,
+        (snapshot, now_unix_ms): (SeqNo, u64),
         operator: &dyn MergeOperator,
     ) -> Option<Bytes> {
         let mut versions: Vec<&(InternalKey, Bytes)> = entries
@@ -1081,12 +1082,18 @@ mod tests {
             match key.kind() {
                 ValueKind::Merge => operands.push(value.clone()),
                 kind => {
-                    let base = (kind == ValueKind::Put).then_some(value);
+                    let base = match kind {
+                        ValueKind::Put => Some(value.clone()),
+                        ValueKind::ExpiringPut => {
+                            seer_core::expiry::live_value(value, now_unix_ms).unwrap()
+                        }
+                        _ => None,
+                    };
                     if operands.is_empty() {
-                        return base.cloned();
+                        return base;
                     }
                     operands.reverse();
-                    let merged = operator.full_merge(user_key, base.map(|b| &b[..]), &operands);
+                    let merged = operator.full_merge(user_key, base.as_deref(), &operands);
                     return Some(Bytes::from(merged.unwrap()));
                 }
             }
@@ -1114,19 +1121,34 @@ mod tests {
     }
 
     fn entry() -> impl Strategy<Value = (u8, u8, u64)> {
-        (0u8..4, 0u8..3, 0u64..1000)
+        (0u8..4, 0u8..4, 0u64..1000)
     }
 
-    /// Builds entries with unique sequence numbers from `first_seq` on.
+    /// When the expiring puts [`build`] makes expire.
+    const BUILT_EXPIRY_MS: u64 = 500;
+
+    /// Builds entries with unique sequence numbers from `first_seq` on
+    /// (expiring puts expire at [`BUILT_EXPIRY_MS`]).
     fn build(raw: &[(u8, u8, u64)], first_seq: SeqNo) -> Vec<(InternalKey, Bytes)> {
         raw.iter()
             .enumerate()
             .map(|(i, &(key, kind, value))| {
-                let kind = [ValueKind::Put, ValueKind::Delete, ValueKind::Merge][kind as usize];
+                let kind = [
+                    ValueKind::Put,
+                    ValueKind::Delete,
+                    ValueKind::Merge,
+                    ValueKind::ExpiringPut,
+                ][kind as usize];
                 let user_key = Bytes::copy_from_slice(&[b'a' + key]);
+                let value = match kind {
+                    ValueKind::ExpiringPut => {
+                        seer_core::expiry::encode_expiring(BUILT_EXPIRY_MS, &n(value))
+                    }
+                    _ => n(value),
+                };
                 (
                     InternalKey::new(user_key, first_seq + i as u64, kind),
-                    n(value),
+                    value,
                 )
             })
             .collect()
@@ -1155,13 +1177,17 @@ mod tests {
             prop_assert!(output.len() <= input.len());
             let before: Vec<_> = input.iter().chain(&lower).cloned().collect();
             let after: Vec<_> = output.iter().chain(&lower).cloned().collect();
-            for key in [b"a", b"b", b"c", b"d"] {
-                for &snapshot in snapshots.iter().chain([MAX_SEQ].iter()) {
-                    prop_assert_eq!(
-                        view(&before, key, snapshot, &operator),
-                        view(&after, key, snapshot, &operator),
-                        "key {:?} at {}", key, snapshot
-                    );
+            // Before and after the expiring puts expire: a compaction that
+            // ran before the expiry must agree with readers after it.
+            for now_unix_ms in [0, BUILT_EXPIRY_MS] {
+                for key in [b"a", b"b", b"c", b"d"] {
+                    for &snapshot in snapshots.iter().chain([MAX_SEQ].iter()) {
+                        prop_assert_eq!(
+                            view(&before, key, (snapshot, now_unix_ms), &operator),
+                            view(&after, key, (snapshot, now_unix_ms), &operator),
+                            "key {:?} at {} at {} ms", key, snapshot, now_unix_ms
+                        );
+                    }
                 }
             }
         }

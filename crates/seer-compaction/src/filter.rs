@@ -193,3 +193,57 @@ impl std::fmt::Debug for EntryFilter<'_> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends `!` to every value it is shown.
+    struct Exclaim;
+
+    impl CompactionFilter for Exclaim {
+        fn name(&self) -> &str {
+            "test.exclaim"
+        }
+
+        fn filter(&self, _: &FilterContext, _: &[u8], value: &[u8]) -> FilterDecision {
+            let mut changed = value.to_vec();
+            changed.push(b'!');
+            FilterDecision::ChangeValue(changed.into())
+        }
+    }
+
+    fn entry(seq: SeqNo, kind: ValueKind, value: Bytes) -> (InternalKey, Bytes) {
+        (InternalKey::new(Bytes::from_static(b"k"), seq, kind), value)
+    }
+
+    #[test]
+    fn expired_puts_become_tombstones_and_a_changed_value_keeps_its_expiry() {
+        let filter: Arc<dyn CompactionFilter> = Arc::new(Exclaim);
+        let context = FilterContext {
+            level: 2,
+            is_bottommost: false,
+        };
+        let step = EntryFilter::new(Some(&filter), context, None, Some(1_000));
+        let live = encode_expiring(1_001, b"v");
+        let versions = vec![
+            entry(9, ValueKind::ExpiringPut, live),
+            entry(5, ValueKind::ExpiringPut, encode_expiring(1_000, b"old")),
+        ];
+        let applied = step.apply(versions).unwrap();
+        assert_eq!(applied[0].0.kind(), ValueKind::ExpiringPut);
+        assert_eq!(
+            split_expiring(&applied[0].1).unwrap(),
+            (1_001, Bytes::from_static(b"v!"))
+        );
+        assert_eq!(applied[1], entry(5, ValueKind::Delete, Bytes::new()));
+        // An expired newest version is a tombstone: the filter is not asked.
+        let expired = vec![entry(9, ValueKind::ExpiringPut, encode_expiring(7, b"v"))];
+        assert_eq!(
+            step.apply(expired).unwrap(),
+            vec![entry(9, ValueKind::Delete, Bytes::new())]
+        );
+        let short = vec![entry(9, ValueKind::ExpiringPut, Bytes::from_static(b"1"))];
+        assert!(step.apply(short).is_err());
+    }
+}
