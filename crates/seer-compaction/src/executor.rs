@@ -976,6 +976,9 @@ where
                 let applied = entry_filter.apply(range_dels.apply_to_key(&versions))?;
                 range_dels.without_placed(compactor.compact_key(&applied)?)
             };
+            if INVARIANT_CHECKS {
+                entry_filter.check_survivors(&survivors)?;
+            }
             written += survivors.len() as u64;
             if !survivors.is_empty() {
                 emit(&survivors)?;

@@ -25,6 +25,7 @@ use seer_core::expiry::{encode_expiring, is_expired, split_expiring};
 use seer_core::{InternalKey, SeqNo, ValueKind};
 
 use crate::error::Error;
+use crate::version::InvariantViolation;
 
 /// Where a compaction writes the entries a filter is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +177,36 @@ impl<'a> EntryFilter<'a> {
     }
 }
 
+impl EntryFilter<'_> {
+    /// The invariant check of a key's survivors (when
+    /// [`INVARIANT_CHECKS`](crate::INVARIANT_CHECKS) is on): every expiring
+    /// put has a well-formed expiry, not yet reached at the compaction's
+    /// start.
+    pub fn check_survivors(&self, survivors: &[(InternalKey, Bytes)]) -> Result<(), Error> {
+        for (key, value) in survivors {
+            if key.kind() != ValueKind::ExpiringPut {
+                continue;
+            }
+            let violation = |detail: String| {
+                Error::Invariant(InvariantViolation::ExpiringSurvivor {
+                    key: format!("{key:?}"),
+                    detail,
+                })
+            };
+            let (expiry_unix_ms, _) =
+                split_expiring(value).map_err(|e| violation(e.to_string()))?;
+            if let Some(now_unix_ms) = self.now_unix_ms {
+                if is_expired(expiry_unix_ms, now_unix_ms) {
+                    return Err(violation(format!(
+                        "expired at {expiry_unix_ms} ms, compacted at {now_unix_ms} ms"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A point tombstone with `key`'s user key and sequence number.
 fn tombstone_of(key: &InternalKey) -> InternalKey {
     InternalKey::new(key.user_key().clone(), key.seq(), ValueKind::Delete)
@@ -245,5 +276,29 @@ mod tests {
         );
         let short = vec![entry(9, ValueKind::ExpiringPut, Bytes::from_static(b"1"))];
         assert!(step.apply(short).is_err());
+    }
+
+    #[test]
+    fn the_survivor_check_refuses_an_expired_or_malformed_expiring_put() {
+        let step = EntryFilter::new(
+            None,
+            FilterContext {
+                level: 1,
+                is_bottommost: true,
+            },
+            None,
+            Some(1_000),
+        );
+        let live = entry(3, ValueKind::ExpiringPut, encode_expiring(1_001, b"v"));
+        assert!(step.check_survivors(std::slice::from_ref(&live)).is_ok());
+        let expired = entry(4, ValueKind::ExpiringPut, encode_expiring(1_000, b"v"));
+        assert!(matches!(
+            step.check_survivors(&[live, expired]),
+            Err(Error::Invariant(
+                InvariantViolation::ExpiringSurvivor { .. }
+            ))
+        ));
+        let short = entry(5, ValueKind::ExpiringPut, Bytes::from_static(b"1"));
+        assert!(step.check_survivors(&[short]).is_err());
     }
 }
