@@ -31,13 +31,14 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    /// This answer as a reader at `now_unix_ms` sees it: an expiring put
+    /// This answer as a reader sees it at the time `now_unix_ms` gives
+    /// (called only when the answer holds an expiring put): an expiring put
     /// (as the entry or as the operands' base) is its value before its
     /// expiry and a tombstone from it on. Fails on a stored value too short
     /// for its expiry.
-    pub fn at_time(self, now_unix_ms: u64) -> Result<Self, DecodeError> {
+    pub fn at_time(self, now_unix_ms: impl FnOnce() -> u64) -> Result<Self, DecodeError> {
         Ok(match self {
-            Self::Expiring(stored) => match live_value(&stored, now_unix_ms)? {
+            Self::Expiring(stored) => match live_value(&stored, now_unix_ms())? {
                 Some(value) => Self::Value(value),
                 None => Self::Deleted,
             },
@@ -46,7 +47,7 @@ impl Lookup {
                 base: Some(MergeBase::Expiring(stored)),
             } => Self::Merge {
                 operands,
-                base: Some(match live_value(&stored, now_unix_ms)? {
+                base: Some(match live_value(&stored, now_unix_ms())? {
                     Some(value) => MergeBase::Value(value),
                     None => MergeBase::Deleted,
                 }),

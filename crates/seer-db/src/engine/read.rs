@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_compaction::TableMeta;
-use seer_core::{Lookup, MergeBase, MergeError, SeqNo};
+use seer_core::{Clock, Lookup, MergeBase, MergeError, SeqNo};
 use seer_memtable::Memtable;
 use seer_sstable::Table;
 
@@ -75,13 +75,12 @@ struct PointView {
 }
 
 /// What a lookup found so far across sources, newest first.
-#[derive(Debug, Default)]
-struct Probe {
+struct Probe<'c> {
     /// Merge operands, newest first (allocated only when merges occur).
     operands: Vec<Bytes>,
-    /// The clock's reading for the whole read: expiring puts from this
-    /// instant on are tombstones.
-    now_unix_ms: u64,
+    /// The database's clock, read only when an expiring put is found:
+    /// from its expiry on it is a tombstone.
+    clock: &'c dyn Clock,
 }
 
 /// The outcome of feeding one source's answer into a [`Probe`].
@@ -94,10 +93,11 @@ enum ProbeOutcome {
     Resolve(Option<Bytes>),
 }
 
-impl Probe {
+impl Probe<'_> {
     fn feed(&mut self, lookup: Lookup) -> Result<ProbeOutcome> {
+        let clock = self.clock;
         let lookup = lookup
-            .at_time(self.now_unix_ms)
+            .at_time(|| clock.now_unix_ms())
             .map_err(|e| Error::Internal {
                 layer: "read path",
                 reason: e.to_string(),
@@ -166,7 +166,7 @@ impl Engine {
     ) -> Result<Option<Bytes>> {
         let mut probe = Probe {
             operands: Vec::new(),
-            now_unix_ms: self.options().clock.now_unix_ms(),
+            clock: self.options().clock.as_ref(),
         };
         let mut runs_probed = 0;
         let step = match probe_memtables(key, seq, memtables, &mut probe)? {
@@ -244,7 +244,7 @@ impl Engine {
         key: &[u8],
         seq: SeqNo,
         tree: &OpenVersion,
-        probe: &mut Probe,
+        probe: &mut Probe<'_>,
         runs_probed: &mut u64,
     ) -> Result<ProbeOutcome> {
         for (_, run) in tree.version.runs_newest_first() {
@@ -370,7 +370,7 @@ fn probe_memtables<'m>(
     key: &[u8],
     seq: SeqNo,
     memtables: impl Iterator<Item = &'m Memtable>,
-    probe: &mut Probe,
+    probe: &mut Probe<'_>,
 ) -> Result<ProbeOutcome> {
     for memtable in memtables {
         if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) =
