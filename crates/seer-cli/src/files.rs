@@ -238,6 +238,25 @@ fn write_op(op: &WriteOp, formats: DumpFormats) -> String {
             formats.key.render(start),
             formats.key.render(end)
         ),
+        WriteOp::ExpiringPut { key, stored } => format!(
+            "put {} = {}",
+            formats.key.render(key),
+            expiring_value(stored, formats)
+        ),
+    }
+}
+
+/// An expiring put's stored value as dumps print it: `VALUE expires MS`
+/// (the absolute expiry in Unix milliseconds).
+fn expiring_value(stored: &bytes::Bytes, formats: DumpFormats) -> String {
+    match seer_core::expiry::split_expiring(stored) {
+        Ok((expiry_unix_ms, value)) => {
+            format!("{} expires {expiry_unix_ms}", formats.value.render(&value))
+        }
+        Err(error) => format!(
+            "<bad expiring value {}: {error}>",
+            ByteFormat::Hex.render(stored)
+        ),
     }
 }
 
@@ -483,10 +502,11 @@ fn write_entries(
     iter.seek_to_first().map_err(fail)?;
     while iter.valid() {
         let key = formats.internal_key(iter.key());
-        let is_tombstone = ParsedInternalKey::parse(iter.key())
-            .is_ok_and(|key| key.kind == seer_core::ValueKind::Delete);
-        if is_tombstone {
+        let kind = ParsedInternalKey::parse(iter.key()).map(|key| key.kind);
+        if kind == Ok(seer_core::ValueKind::Delete) {
             writeln!(out, "  {key}")?;
+        } else if kind == Ok(seer_core::ValueKind::ExpiringPut) {
+            writeln!(out, "  {key} = {}", expiring_value(iter.value(), formats))?;
         } else {
             writeln!(out, "  {key} = {}", formats.value.render(iter.value()))?;
         }
@@ -502,7 +522,8 @@ fn error_in(file: &Path, error: &seer_sstable::Error) -> String {
     format!("{}: {}", file_label(file), file_error(file, error).message)
 }
 
-/// A value kind as dumps print it (`put`, `delete`, `merge`).
+/// A value kind as dumps print it (`put`, `delete`, `merge`,
+/// `expiringput`).
 fn kind_name(kind: seer_core::ValueKind) -> String {
     format!("{kind:?}").to_lowercase()
 }

@@ -9,7 +9,8 @@
 //!
 //! - `db`: a new database (with the tests' fixed options) receiving the
 //!   writes the input lists, one a line: `put K V`, `delete K`,
-//!   `merge K OPERAND`, `batch OP; OP; ...` (one atomic batch of those),
+//!   `merge K OPERAND`, `put_ttl K V TTL_MS` (an expiring put; the clock
+//!   stands at 1 000 000 ms), `batch OP; OP; ...` (one atomic batch of those),
 //!   `flush`, `compact`; closed at the end. Prints its files' names.
 //! - `seer ARGS...`: runs the binary; in `ARGS`, `DB` is the database
 //!   directory and `DB/NAME` a file in it, where `NAME` may be `sst:N` or
@@ -30,8 +31,9 @@ mod support;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use seer_db::DB;
+use seer_db::{ManualClock, DB};
 use seer_testkit::datadriven::{run_file, test_files, TestCase};
 use support::{files_ending, options, seer};
 
@@ -93,7 +95,11 @@ fn run_case(state: &mut Option<State>, case: &TestCase) -> String {
 }
 
 fn build(path: &Path, input: &str) {
-    let db = options().open(path).unwrap();
+    // A clock standing at 1 000 000 ms: expiries in the dumps are fixed.
+    let db = options()
+        .clock(ManualClock::new(1_000_000))
+        .open(path)
+        .unwrap();
     for line in input.lines() {
         let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
         match verb {
@@ -105,6 +111,7 @@ fn build(path: &Path, input: &str) {
                     let words: Vec<&str> = op.split_whitespace().collect();
                     match words[..] {
                         ["put", key, value] => batch.put(key, value),
+                        ["put_ttl", key, value, ms] => batch.put_with_ttl(key, value, ttl(ms)),
                         ["delete", key] => batch.delete(key),
                         ["merge", key, operand] => batch.merge(key, operand),
                         _ => panic!("bad batch op {op:?}"),
@@ -122,10 +129,15 @@ fn write_one(db: &DB, verb: &str, rest: &str) {
     let words: Vec<&str> = rest.split_whitespace().collect();
     match (verb, &words[..]) {
         ("put", [key, value]) => db.put(key, value).unwrap(),
+        ("put_ttl", [key, value, ms]) => db.put_with_ttl(key, value, ttl(ms)).unwrap(),
         ("delete", [key]) => db.delete(key).unwrap(),
         ("merge", [key, operand]) => db.merge(key, operand).unwrap(),
         _ => panic!("bad write {verb} {rest:?}"),
     }
+}
+
+fn ttl(ms: &str) -> Duration {
+    Duration::from_millis(ms.parse().unwrap())
 }
 
 fn file_names(db: &Path) -> String {

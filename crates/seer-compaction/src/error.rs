@@ -61,6 +61,10 @@ pub enum Error {
     /// A compaction input yielded bytes that are not an internal key.
     #[error("compaction input holds an invalid internal key: {0}")]
     InputKey(seer_core::DecodeError),
+    /// A compaction input holds an expiring put whose value is too short
+    /// for its expiry.
+    #[error("compaction input holds an invalid expiring value: {0}")]
+    InputValue(seer_core::DecodeError),
 }
 
 impl Error {

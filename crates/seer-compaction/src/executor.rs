@@ -11,7 +11,9 @@
 //! version. Merge operands on top of a stripe are collapsed with the
 //! [`MergeOperator`] once a base is known (a put or tombstone in the stripe,
 //! the resolved value of the stripe below, or nothing at all at the
-//! bottom), and partially merged otherwise. At the bottom (nothing older
+//! bottom), and partially merged otherwise; an expiring put is not a known
+//! base (it may expire later, and readers then merge onto nothing), so
+//! operands above it stay, partially merged, over it. At the bottom (nothing older
 //! below the compaction), tombstones with nothing older left are dropped
 //! once no snapshot is older than them (the oldest live snapshot sees them),
 //! so a transaction still finds every key written since it began.
@@ -30,13 +32,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seer_core::filename::file_name;
 use seer_core::{
-    FileKind, FragmentedTombstones, InternalIterator, InternalKey, MergeOperator, MergingIterator,
-    ParsedInternalKey, SeqNo, SharedFileSystem, ValueKind,
+    Clock, FileKind, FragmentedTombstones, InternalIterator, InternalKey, MergeOperator,
+    MergingIterator, ParsedInternalKey, SeqNo, SharedFileSystem, ValueKind,
 };
 use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions, UserKeyBounds};
 
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
+use crate::filter::{CompactionFilter, EntryFilter, FilterContext};
 use crate::picker::Compaction;
 use crate::range_del::{OutputSplitter, RangeDelCompaction};
 use crate::version::{InvariantViolation, Version, INVARIANT_CHECKS};
@@ -62,6 +65,17 @@ pub struct ExecutorContext {
     pub snapshots: Vec<SeqNo>,
     /// The merge operator; without one, operands are kept as they are.
     pub merge_operator: Option<Arc<dyn MergeOperator>>,
+    /// The compaction filter compactions (not flushes) ask about the puts
+    /// they keep ([`crate::filter`]); `None`: no filter.
+    pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
+    /// The newest sequence number a registered reader (snapshot,
+    /// transaction, iterator) reads at, without the database's visible
+    /// one, which `snapshots` also lists: the compaction filter sees only
+    /// versions above it. `None`: no registered reader.
+    pub newest_reader_seq: Option<SeqNo>,
+    /// The clock that decides which expiring puts a compaction turns into
+    /// tombstones; `None`: none (flushes never do).
+    pub clock: Option<Arc<dyn Clock>>,
     /// The block cache for reading compressed input tables.
     pub block_cache: Option<Arc<BlockCache>>,
     /// When set (by the owner, e.g. a closing database), the work stops at
@@ -156,12 +170,21 @@ pub fn run_compaction(
         min_split_bytes: 0,
     };
     let range_dels = RangeDelCompaction::new(tombstones, &context.snapshots, compaction.bottommost);
+    let entry_filter = EntryFilter::new(
+        context.compaction_filter.as_ref(),
+        FilterContext {
+            level: compaction.output_level,
+            is_bottommost: compaction.bottommost,
+        },
+        context.newest_reader_seq,
+        context.clock.as_ref().map(|clock| clock.now_unix_ms()),
+    );
     let mut result = write_stream(
         &mut input,
         compaction.bottommost,
         &target,
         Some(&age_bounds),
-        &range_dels,
+        (&range_dels, &entry_filter),
         context,
         new_file_number,
     )?;
@@ -227,13 +250,14 @@ where
         split_keys,
         min_split_bytes: target_file_size_bytes / FLUSH_MIN_SPLIT_FRACTION,
     };
-    // A flush's run is read first and holds the newest data: no cut for age.
+    // A flush's run is read first and holds the newest data: no cut for
+    // age. Flushes do not call the compaction filter.
     write_stream(
         input.entries,
         false,
         &target,
         None,
-        &range_dels,
+        (&range_dels, &EntryFilter::default()),
         context,
         new_file_number,
     )
@@ -271,7 +295,7 @@ fn write_stream<I>(
     bottommost: bool,
     target: &OutputTarget,
     age_bounds: Option<&AgeBounds>,
-    range_dels: &RangeDelCompaction,
+    (range_dels, entry_filter): (&RangeDelCompaction, &EntryFilter<'_>),
     context: &ExecutorContext,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult>
@@ -291,7 +315,7 @@ where
         new_file_number,
     );
     writer.set_range_tombstones(range_dels.surviving());
-    let written = compact_stream_with(input, &compactor, range_dels, |entries| {
+    let written = compact_stream_with(input, &compactor, range_dels, entry_filter, |entries| {
         writer.add_key(entries)
     });
     let (outputs, counts) = match written {
@@ -861,6 +885,9 @@ impl KeyCompactor<'_> {
             ValueKind::Put => {
                 return Ok((vec![stripe[0].clone()], Below::Value(top_value.clone())))
             }
+            // It may expire after this compaction: operands above it stay
+            // unresolved, for readers to merge with their clock.
+            ValueKind::ExpiringPut => return Ok((vec![stripe[0].clone()], Below::Unresolved)),
             ValueKind::Delete => return Ok((vec![stripe[0].clone()], Below::Deleted)),
             ValueKind::Merge => {}
         }
@@ -877,8 +904,12 @@ impl KeyCompactor<'_> {
             .rev()
             .map(|(_, value)| value.clone())
             .collect();
+        let expiring_base = stripe
+            .get(operands_count)
+            .filter(|(key, _)| key.kind() == ValueKind::ExpiringPut);
         let base = match stripe.get(operands_count) {
             Some((key, value)) if key.kind() == ValueKind::Put => Some(Some(value.clone())),
+            Some(_) if expiring_base.is_some() => None,
             Some(_) => Some(None),
             None => match below {
                 Below::Value(value) => Some(Some(value)),
@@ -896,10 +927,11 @@ impl KeyCompactor<'_> {
         let partial = (operands.len() >= 2)
             .then(|| operator.partial_merge(user_key, &operands))
             .flatten();
-        let kept = match partial {
+        let mut kept = match partial {
             Some(merged) => vec![(top_key.clone(), Bytes::from(merged))],
             None => stripe[..operands_count].to_vec(),
         };
+        kept.extend(expiring_base.cloned());
         Ok((kept, Below::Unresolved))
     }
 }
@@ -916,15 +948,23 @@ where
     Error: From<I::Error>,
 {
     let no_range_dels = RangeDelCompaction::new([], compactor.snapshots, compactor.bottommost);
-    compact_stream_with(input, compactor, &no_range_dels, emit)
+    compact_stream_with(
+        input,
+        compactor,
+        &no_range_dels,
+        &EntryFilter::default(),
+        emit,
+    )
 }
 
 /// [`compact_stream`] with the inputs' range tombstones applied to each
-/// key's versions ([`RangeDelCompaction::apply_to_key`]).
+/// key's versions ([`RangeDelCompaction::apply_to_key`]), then the
+/// compaction filter ([`EntryFilter::apply`]).
 pub fn compact_stream_with<I>(
     input: &mut I,
     compactor: &KeyCompactor<'_>,
     range_dels: &RangeDelCompaction,
+    entry_filter: &EntryFilter<'_>,
     mut emit: impl FnMut(&[(InternalKey, Bytes)]) -> Result<()>,
 ) -> Result<(u64, u64)>
 where
@@ -947,12 +987,15 @@ where
             _ => false,
         };
         if new_key {
-            let survivors = if range_dels.is_empty() {
+            let survivors = if range_dels.is_empty() && entry_filter.is_noop() {
                 compactor.compact_key(&versions)?
             } else {
-                let applied = range_dels.apply_to_key(&versions);
+                let applied = entry_filter.apply(range_dels.apply_to_key(&versions))?;
                 range_dels.without_placed(compactor.compact_key(&applied)?)
             };
+            if INVARIANT_CHECKS {
+                entry_filter.check_survivors(&survivors)?;
+            }
             written += survivors.len() as u64;
             if !survivors.is_empty() {
                 emit(&survivors)?;
@@ -973,6 +1016,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::FilterDecision;
     use crate::picker::{CompactionInput, CompactionReason};
     use proptest::prelude::*;
     use seer_core::fault::FaultFileSystem;
@@ -1040,11 +1084,12 @@ mod tests {
         Bytes::copy_from_slice(&value.to_le_bytes())
     }
 
-    /// What a reader at `snapshot` sees for `user_key` in `entries`.
+    /// What a reader at `snapshot` sees for `user_key` in `entries` at
+    /// `now_unix_ms`.
     fn view(
         entries: &[(InternalKey, Bytes)],
         user_key: &[u8],
-        snapshot: SeqNo,
+        (snapshot, now_unix_ms): (SeqNo, u64),
         operator: &dyn MergeOperator,
     ) -> Option<Bytes> {
         let mut versions: Vec<&(InternalKey, Bytes)> = entries
@@ -1057,12 +1102,18 @@ mod tests {
             match key.kind() {
                 ValueKind::Merge => operands.push(value.clone()),
                 kind => {
-                    let base = (kind == ValueKind::Put).then_some(value);
+                    let base = match kind {
+                        ValueKind::Put => Some(value.clone()),
+                        ValueKind::ExpiringPut => {
+                            seer_core::expiry::live_value(value, now_unix_ms).unwrap()
+                        }
+                        _ => None,
+                    };
                     if operands.is_empty() {
-                        return base.cloned();
+                        return base;
                     }
                     operands.reverse();
-                    let merged = operator.full_merge(user_key, base.map(|b| &b[..]), &operands);
+                    let merged = operator.full_merge(user_key, base.as_deref(), &operands);
                     return Some(Bytes::from(merged.unwrap()));
                 }
             }
@@ -1090,19 +1141,34 @@ mod tests {
     }
 
     fn entry() -> impl Strategy<Value = (u8, u8, u64)> {
-        (0u8..4, 0u8..3, 0u64..1000)
+        (0u8..4, 0u8..4, 0u64..1000)
     }
 
-    /// Builds entries with unique sequence numbers from `first_seq` on.
+    /// When the expiring puts [`build`] makes expire.
+    const BUILT_EXPIRY_MS: u64 = 500;
+
+    /// Builds entries with unique sequence numbers from `first_seq` on
+    /// (expiring puts expire at [`BUILT_EXPIRY_MS`]).
     fn build(raw: &[(u8, u8, u64)], first_seq: SeqNo) -> Vec<(InternalKey, Bytes)> {
         raw.iter()
             .enumerate()
             .map(|(i, &(key, kind, value))| {
-                let kind = [ValueKind::Put, ValueKind::Delete, ValueKind::Merge][kind as usize];
+                let kind = [
+                    ValueKind::Put,
+                    ValueKind::Delete,
+                    ValueKind::Merge,
+                    ValueKind::ExpiringPut,
+                ][kind as usize];
                 let user_key = Bytes::copy_from_slice(&[b'a' + key]);
+                let value = match kind {
+                    ValueKind::ExpiringPut => {
+                        seer_core::expiry::encode_expiring(BUILT_EXPIRY_MS, &n(value))
+                    }
+                    _ => n(value),
+                };
                 (
                     InternalKey::new(user_key, first_seq + i as u64, kind),
-                    n(value),
+                    value,
                 )
             })
             .collect()
@@ -1131,13 +1197,17 @@ mod tests {
             prop_assert!(output.len() <= input.len());
             let before: Vec<_> = input.iter().chain(&lower).cloned().collect();
             let after: Vec<_> = output.iter().chain(&lower).cloned().collect();
-            for key in [b"a", b"b", b"c", b"d"] {
-                for &snapshot in snapshots.iter().chain([MAX_SEQ].iter()) {
-                    prop_assert_eq!(
-                        view(&before, key, snapshot, &operator),
-                        view(&after, key, snapshot, &operator),
-                        "key {:?} at {}", key, snapshot
-                    );
+            // Before and after the expiring puts expire: a compaction that
+            // ran before the expiry must agree with readers after it.
+            for now_unix_ms in [0, BUILT_EXPIRY_MS] {
+                for key in [b"a", b"b", b"c", b"d"] {
+                    for &snapshot in snapshots.iter().chain([MAX_SEQ].iter()) {
+                        prop_assert_eq!(
+                            view(&before, key, (snapshot, now_unix_ms), &operator),
+                            view(&after, key, (snapshot, now_unix_ms), &operator),
+                            "key {:?} at {} at {} ms", key, snapshot, now_unix_ms
+                        );
+                    }
                 }
             }
         }
@@ -1177,6 +1247,108 @@ mod tests {
             .collect();
         // The tombstone at 5 hides 3 from snapshot 6 and nothing lies below: both go.
         assert_eq!(kept, vec![9]);
+    }
+
+    /// Removes keys whose value is `n(2)`; replaces `n(3)` with `n(30)`.
+    struct RemoveTwoChangeThree;
+
+    impl CompactionFilter for RemoveTwoChangeThree {
+        fn name(&self) -> &str {
+            "test.remove_two_change_three"
+        }
+
+        fn filter(&self, _: &FilterContext, _: &[u8], value: &[u8]) -> FilterDecision {
+            match value {
+                v if v == n(2) => FilterDecision::Remove,
+                v if v == n(3) => FilterDecision::ChangeValue(n(30)),
+                _ => FilterDecision::Keep,
+            }
+        }
+    }
+
+    fn filtered(
+        input: Vec<(InternalKey, Bytes)>,
+        snapshots: &[SeqNo],
+        bottommost: bool,
+    ) -> Vec<(InternalKey, Bytes)> {
+        let filter: Arc<dyn CompactionFilter> = Arc::new(RemoveTwoChangeThree);
+        let compactor = KeyCompactor {
+            snapshots,
+            bottommost,
+            merge_operator: Some(&U64AddOperator),
+        };
+        let context = FilterContext {
+            level: 1,
+            is_bottommost: bottommost,
+        };
+        let entry_filter =
+            EntryFilter::new(Some(&filter), context, snapshots.last().copied(), None);
+        let no_range_dels = RangeDelCompaction::new([], snapshots, bottommost);
+        let mut output = Vec::new();
+        compact_stream_with(
+            &mut VecIter::new(input),
+            &compactor,
+            &no_range_dels,
+            &entry_filter,
+            |entries| {
+                output.extend_from_slice(entries);
+                Ok(())
+            },
+        )
+        .unwrap();
+        output
+    }
+
+    #[test]
+    fn a_filtered_removal_is_a_tombstone_above_the_bottom_and_dropped_at_it() {
+        let input = vec![
+            (key("a", 9, ValueKind::Put), n(2)),
+            (key("a", 4, ValueKind::Put), n(1)),
+            (key("b", 8, ValueKind::Put), n(3)),
+            (key("c", 7, ValueKind::Put), n(5)),
+        ];
+        let above = filtered(input.clone(), &[], false);
+        assert_eq!(
+            above,
+            vec![
+                (key("a", 9, ValueKind::Delete), Bytes::new()),
+                (key("b", 8, ValueKind::Put), n(30)),
+                (key("c", 7, ValueKind::Put), n(5)),
+            ]
+        );
+        let bottom = filtered(input, &[], true);
+        assert_eq!(
+            bottom,
+            vec![
+                (key("b", 8, ValueKind::Put), n(30)),
+                (key("c", 7, ValueKind::Put), n(5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_filter_skips_what_a_snapshot_reads_and_merge_operands() {
+        let input = vec![
+            // Newest put, but a snapshot at 9 reads it: not filtered.
+            (key("a", 5, ValueKind::Put), n(2)),
+            // Above the snapshot: filtered; the version the snapshot reads
+            // stays below the tombstone.
+            (key("b", 12, ValueKind::Put), n(2)),
+            (key("b", 6, ValueKind::Put), n(3)),
+            // A merge operand on top: not shown, and the base it merges
+            // onto is not the newest version.
+            (key("c", 11, ValueKind::Merge), n(2)),
+            (key("c", 10, ValueKind::Put), n(2)),
+        ];
+        assert_eq!(
+            filtered(input, &[9], true),
+            vec![
+                (key("a", 5, ValueKind::Put), n(2)),
+                (key("b", 12, ValueKind::Delete), Bytes::new()),
+                (key("b", 6, ValueKind::Put), n(3)),
+                (key("c", 11, ValueKind::Put), n(4)),
+            ]
+        );
     }
 
     /// A put and a delete after a transaction's snapshot, compacted at the
@@ -1263,6 +1435,9 @@ mod tests {
             filter_bits_per_entry: 10.0,
             snapshots: Vec::new(),
             merge_operator: Some(Arc::new(U64AddOperator)),
+            compaction_filter: None,
+            newest_reader_seq: None,
+            clock: None,
             block_cache: None,
             cancel: None,
         }

@@ -18,6 +18,9 @@
 //! - [`executor`]: the merge itself (snapshots, tombstones, merge operands,
 //!   output cutting, also where the age rule needs it) and the memtable
 //!   flush;
+//! - [`filter`]: [`CompactionFilter`], the user's keep / remove / change
+//!   decision on the puts a compaction keeps, and the rule of which entries
+//!   it is shown;
 //! - [`range_del`]: [`RangeDelCompaction`], the rules a compaction applies to
 //!   range tombstones and the versions they delete (per stripe, at the
 //!   bottom, and where consecutive outputs split them), which the executor
@@ -39,6 +42,7 @@ pub mod cost;
 pub mod edit;
 mod error;
 pub mod executor;
+pub mod filter;
 pub mod inspect;
 pub mod manifest;
 pub mod picker;
@@ -56,6 +60,7 @@ pub use executor::{
     flush, run_compaction, AgeBounds, AgeCursor, CompactionResult, CompactionStats,
     ExecutorContext, FlushInput, KeyCompactor, MAX_FILTER_BITS_PER_KEY,
 };
+pub use filter::{CompactionFilter, EntryFilter, FilterContext, FilterDecision};
 pub use inspect::{InspectedEdit, ManifestInspector};
 pub use picker::{
     Compaction, CompactionReason, CompactionsInProgress, ManualPick, Picker, PickerOptions,

@@ -298,7 +298,7 @@ mod tests {
         for (key, value) in versions {
             match key.kind() {
                 ValueKind::Merge => operands.push(value.clone()),
-                ValueKind::Put => {
+                ValueKind::Put | ValueKind::ExpiringPut => {
                     base = Some(value.clone());
                     break;
                 }

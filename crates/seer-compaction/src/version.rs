@@ -126,6 +126,15 @@ pub enum InvariantViolation {
         /// What is wrong.
         detail: String,
     },
+    /// A compaction kept an expiring put that had expired at its start, or
+    /// one whose value is too short for its expiry.
+    #[error("compaction kept expiring put {key}: {detail}")]
+    ExpiringSurvivor {
+        /// The entry's internal key, printed.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A table read later holds data newer than a table read earlier whose
     /// key range overlaps it: a point read could return the older version.
     #[error(

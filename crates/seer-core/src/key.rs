@@ -35,9 +35,20 @@ pub enum ValueKind {
     Put = 1,
     /// A merge operand, combined with older versions by a `MergeOperator`.
     Merge = 2,
+    /// A full value that readers treat as deleted from its expiry on: the
+    /// stored value is `expiry_unix_ms: u64 LE | value`
+    /// ([`crate::expiry`]).
+    ExpiringPut = 3,
 }
 
 impl ValueKind {
+    /// Whether the entry is a full value ([`Self::Put`] or
+    /// [`Self::ExpiringPut`]).
+    #[inline]
+    pub fn is_put(self) -> bool {
+        matches!(self, Self::Put | Self::ExpiringPut)
+    }
+
     /// Decodes a kind byte.
     #[inline]
     pub fn from_byte(byte: u8) -> Result<Self, DecodeError> {
@@ -45,6 +56,7 @@ impl ValueKind {
             0 => Ok(Self::Delete),
             1 => Ok(Self::Put),
             2 => Ok(Self::Merge),
+            3 => Ok(Self::ExpiringPut),
             other => Err(DecodeError::Invalid {
                 what: "value kind",
                 detail: format!("unknown kind byte {other}"),

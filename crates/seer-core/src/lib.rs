@@ -5,6 +5,8 @@
 //! - [`key`]: sequence numbers, [`ValueKind`], [`InternalKey`] and the internal
 //!   key order (user key ascending, then sequence number descending), in owned
 //!   and encoded form.
+//! - [`expiry`]: the stored value of an expiring put (time to live) and the
+//!   injectable [`Clock`] that decides when it has expired.
 //! - [`merge_operator`]: the [`MergeOperator`] trait and the two operators
 //!   seerdb ships (u64 add and string append).
 //! - [`range_tombstone`]: [`RangeTombstone`] (`[start, end) @ seq`) and the
@@ -30,6 +32,7 @@
 
 pub mod checksum;
 pub mod error;
+pub mod expiry;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod filename;
@@ -45,6 +48,7 @@ pub mod varint;
 
 pub use checksum::{checksum, Checksummer};
 pub use error::{Corruption, DecodeError, IoError};
+pub use expiry::{Clock, ManualClock, SystemClock};
 pub use filename::FileKind;
 pub use fs::{
     FileLock, FileSystem, RandomAccessFile, RealFileSystem, SharedFileSystem, WritableFile,

@@ -1,10 +1,15 @@
 //! [`Batch`]: puts, deletes and merges applied atomically by `DB::write`,
-//! and the copy of a write's key and value into the writer thread's copy
-//! chunk ([`key_and_value`], [`copy_key`]), which every write goes through.
+//! its expiring puts stamped with their expiry when it is written
+//! ([`Batch::into_record_at`]), and the copy of a write's key and value
+//! into the writer thread's copy chunk ([`key_and_value`],
+//! [`key_and_expiring_value`], [`copy_key`]), which every write goes
+//! through.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use seer_core::expiry::{split_expiring, EXPIRY_BYTES};
 use seer_wal::{WriteOp, WriteRecord};
 
 /// An atomic group of writes: all of them become visible together, with
@@ -34,6 +39,20 @@ impl Batch {
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
         let (key, value) = key_and_value(key.as_ref(), value.as_ref());
         self.push(WriteOp::Put { key, value })
+    }
+
+    /// Sets `key` to `value` for `ttl`: from `ttl` after the batch is
+    /// written on (by the database's clock), readers find the key deleted,
+    /// and compactions remove it.
+    pub fn put_with_ttl(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> &mut Self {
+        // The expiry is relative until `into_record_at` stamps it.
+        let (key, stored) = key_and_expiring_value(key.as_ref(), ttl_ms(ttl), value.as_ref());
+        self.push(WriteOp::ExpiringPut { key, stored })
     }
 
     /// Deletes `key`.
@@ -92,6 +111,40 @@ impl Batch {
         WriteRecord::Batch(self.ops)
     }
 
+    /// The WAL record of the batch written at `now_unix_ms`: its expiring
+    /// puts' times to live become absolute expiries, and with a
+    /// `default_ttl` its plain puts become expiring puts.
+    pub(crate) fn into_record_at(
+        mut self,
+        now_unix_ms: u64,
+        default_ttl: Option<Duration>,
+    ) -> WriteRecord {
+        for op in &mut self.ops {
+            match op {
+                WriteOp::ExpiringPut { stored, .. } => {
+                    // Every expiring put of a batch comes from
+                    // `put_with_ttl`, whose stored value is well formed.
+                    if let Ok((ttl_ms, value)) = split_expiring(stored) {
+                        let expiry_unix_ms = now_unix_ms.saturating_add(ttl_ms);
+                        *stored = key_and_expiring_value(b"", expiry_unix_ms, &value).1;
+                    }
+                }
+                WriteOp::Put { key, value } => {
+                    if let Some(ttl) = default_ttl {
+                        let expiry_unix_ms = now_unix_ms.saturating_add(ttl_ms(ttl));
+                        let stored = key_and_expiring_value(b"", expiry_unix_ms, value).1;
+                        *op = WriteOp::ExpiringPut {
+                            key: key.clone(),
+                            stored,
+                        };
+                    }
+                }
+                WriteOp::Delete { .. } | WriteOp::Merge { .. } | WriteOp::DeleteRange { .. } => {}
+            }
+        }
+        self.into_record()
+    }
+
     fn push(&mut self, op: WriteOp) -> &mut Self {
         self.payload_bytes += op_payload_bytes(&op);
         self.ops.push(op);
@@ -106,7 +159,13 @@ pub(crate) fn op_payload_bytes(op: &WriteOp) -> usize {
         WriteOp::Merge { key, operand } => key.len() + operand.len(),
         WriteOp::Delete { key } => key.len(),
         WriteOp::DeleteRange { start, end } => start.len() + end.len(),
+        WriteOp::ExpiringPut { key, stored } => key.len() + stored.len(),
     }
+}
+
+/// A time to live in whole milliseconds (saturating).
+pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Bytes of a writer thread's copy chunk once it writes steadily.
@@ -145,6 +204,22 @@ pub(crate) fn key_and_value(key: &[u8], value: &[u8]) -> (Bytes, Bytes) {
     with_room(key.len() + value.len(), |buffer| {
         buffer.extend_from_slice(key);
         let key = buffer.split().freeze();
+        buffer.extend_from_slice(value);
+        (key, buffer.split().freeze())
+    })
+}
+
+/// Copies a key and an expiring put's stored value (`expiry_unix_ms`, then
+/// `value`) into the writer thread's copy chunk, as [`key_and_value`] does.
+pub(crate) fn key_and_expiring_value(
+    key: &[u8],
+    expiry_unix_ms: u64,
+    value: &[u8],
+) -> (Bytes, Bytes) {
+    with_room(key.len() + EXPIRY_BYTES + value.len(), |buffer| {
+        buffer.extend_from_slice(key);
+        let key = buffer.split().freeze();
+        buffer.put_u64_le(expiry_unix_ms);
         buffer.extend_from_slice(value);
         (key, buffer.split().freeze())
     })

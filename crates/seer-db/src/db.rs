@@ -140,6 +140,22 @@ impl DB {
         Ok(())
     }
 
+    /// Sets `key` to `value` for `ttl`: from `ttl` after now (by
+    /// [`DBOptions::clock`](crate::DBOptions::clock)) on, every read finds
+    /// the key deleted, and compactions remove it (`docs/OPERATIONS.md`,
+    /// "Expiring data").
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        self.inner.refuse_read_only()?;
+        self.inner
+            .put_with_ttl(key.as_ref(), value.as_ref(), ttl, WriteOptions::default())?;
+        Ok(())
+    }
+
     /// Sets `key` to `value` with per-write options.
     pub fn put_opt(
         &self,

@@ -109,8 +109,8 @@ pub enum Error {
     /// seerdb bug, never bad input or damaged bytes.
     #[error("internal error in the {layer}: {reason}")]
     Internal {
-        /// The layer that failed: `table`, `version set`, `memtable` or
-        /// `commit`.
+        /// The layer that failed: `table`, `version set`, `memtable`,
+        /// `commit` or `read path`.
         layer: &'static str,
         /// The failure.
         reason: String,

@@ -82,6 +82,9 @@ pub(crate) fn executor_context(
         filter_bits_per_entry: f64::from(options.bloom_bits_per_key),
         snapshots,
         merge_operator: options.merge_operator.clone(),
+        compaction_filter: options.compaction_filter.clone(),
+        newest_reader_seq: None,
+        clock: Some(Arc::clone(&options.clock)),
         block_cache,
         cancel: None,
     }

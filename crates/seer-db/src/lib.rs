@@ -57,8 +57,11 @@ pub use iter::{Cursor, DbIterator, KeyIterator, KeyRange};
 pub use metrics::OpMetrics;
 pub use options::{CompactionPolicy, DBOptions};
 pub use report::{LevelMetrics, MetricsSnapshot};
-pub use seer_compaction::PolicyParams;
-pub use seer_core::{Corruption, IoError, MergeOperator, StringAppendOperator, U64AddOperator};
+pub use seer_compaction::{CompactionFilter, FilterContext, FilterDecision, PolicyParams};
+pub use seer_core::{
+    Clock, Corruption, IoError, ManualClock, MergeOperator, StringAppendOperator, SystemClock,
+    U64AddOperator,
+};
 pub use seer_sstable::Compression;
 pub use seer_wal::{SyncPolicy, WalRecoveryMode, WriteOptions};
 pub use snapshot::Snapshot;

@@ -189,6 +189,9 @@ fn insert_op(
         WriteOp::Delete { key } => insert(key, seq, ValueKind::Delete, bytes::Bytes::new()),
         WriteOp::Merge { key, operand } => insert(key, seq, ValueKind::Merge, operand.clone()),
         WriteOp::DeleteRange { start, end } => memtable.insert_range_tombstone(start, end, seq),
+        WriteOp::ExpiringPut { key, stored } => {
+            insert(key, seq, ValueKind::ExpiringPut, stored.clone())
+        }
     };
     result.map_err(|e| Error::internal("memtable", e))
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use seer_compaction::picker::DEFAULT_MAX_SPACE_AMPLIFICATION;
-use seer_compaction::{PolicyParams, MAX_FILTER_BITS_PER_KEY};
-use seer_core::{FileSystem, MergeOperator, RealFileSystem, SharedFileSystem};
+use seer_compaction::{CompactionFilter, PolicyParams, MAX_FILTER_BITS_PER_KEY};
+use seer_core::{Clock, FileSystem, MergeOperator, RealFileSystem, SharedFileSystem, SystemClock};
 use seer_sstable::{Compression, MAX_BLOCK_SIZE_BYTES};
 use seer_wal::{SyncPolicy, WalRecoveryMode};
 
@@ -59,6 +59,9 @@ pub struct DBOptions {
     pub(crate) max_key_size_bytes: usize,
     pub(crate) max_value_size_bytes: usize,
     pub(crate) merge_operator: Option<Arc<dyn MergeOperator>>,
+    pub(crate) compaction_filter: Option<Arc<dyn CompactionFilter>>,
+    pub(crate) default_ttl: Option<Duration>,
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) background_threads: usize,
     pub(crate) disable_metrics: bool,
     pub(crate) owned_values: bool,
@@ -93,6 +96,9 @@ impl Default for DBOptions {
             max_key_size_bytes: 64 << 10,
             max_value_size_bytes: 64 << 20,
             merge_operator: None,
+            compaction_filter: None,
+            default_ttl: None,
+            clock: Arc::new(SystemClock),
             background_threads: 2,
             disable_metrics: false,
             owned_values: false,
@@ -132,6 +138,11 @@ impl fmt::Debug for DBOptions {
                 "merge_operator",
                 &self.merge_operator.as_ref().map(|m| m.name().to_owned()),
             )
+            .field(
+                "compaction_filter",
+                &self.compaction_filter.as_ref().map(|f| f.name().to_owned()),
+            )
+            .field("default_ttl", &self.default_ttl)
             .field("background_threads", &self.background_threads)
             .field("read_only", &self.read_only)
             .finish_non_exhaustive()
@@ -316,6 +327,36 @@ impl DBOptions {
     #[must_use]
     pub fn merge_operator(mut self, operator: impl MergeOperator) -> Self {
         self.merge_operator = Some(Arc::new(operator));
+        self
+    }
+
+    /// The filter compactions ask about every put they keep (default: none):
+    /// keep it, remove the key, or change its value. It is shown only a
+    /// key's newest version, and only when no live snapshot can read that
+    /// version; flushes do not call it (`docs/OPERATIONS.md`, "Compaction
+    /// filters").
+    #[must_use]
+    pub fn compaction_filter(mut self, filter: impl CompactionFilter) -> Self {
+        self.compaction_filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// The time to live of plain puts (`put`, `Batch::put`, transactions'
+    /// puts; default `None`: they never expire): when set, each is written
+    /// as an expiring put, as [`DB::put_with_ttl`](crate::DB::put_with_ttl)
+    /// writes it. Changing it affects only later writes.
+    #[must_use]
+    pub fn default_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// The wall clock that stamps expiring puts and decides, on every read
+    /// and compaction, whether they have expired (default: the system's;
+    /// tests inject a [`crate::ManualClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 

@@ -116,7 +116,7 @@ impl Engine {
         versions.sort_by_key(|(version_seq, _, _)| std::cmp::Reverse(*version_seq));
         let mut fold = NewestFirstFold::default();
         for (_, kind, value) in versions {
-            if !fold.feed(kind, value) {
+            if !fold.feed(kind, value, self.options().clock.as_ref())? {
                 break;
             }
         }

@@ -72,6 +72,12 @@ impl SnapshotRegistry {
         seqs
     }
 
+    /// The newest registered sequence number, if any (without the visible
+    /// one): the compaction filter sees only versions above it.
+    pub(crate) fn newest_registered_seq(&self) -> Option<SeqNo> {
+        self.live.lock().keys().next_back().copied()
+    }
+
     /// How many registrations are live.
     pub(crate) fn live_count(&self) -> usize {
         self.live.lock().values().sum()
@@ -132,6 +138,11 @@ impl<'db> LiveSnapshots<'db> {
     /// registry's lock, ascending: what a flush or compaction must keep.
     pub(crate) fn live_seqs(self) -> Vec<SeqNo> {
         self.registry.live_seqs(|| self.pipeline.visible_seq())
+    }
+
+    /// The newest registered sequence number, if any.
+    pub(crate) fn newest_registered_seq(self) -> Option<SeqNo> {
+        self.registry.newest_registered_seq()
     }
 
     /// How many registrations are live.

@@ -86,7 +86,7 @@ impl Stats {
         match kind {
             ValueKind::Delete => self.tombstone_count.fetch_add(1, Ordering::Relaxed),
             ValueKind::Merge => self.merge_count.fetch_add(1, Ordering::Relaxed),
-            ValueKind::Put => 0,
+            ValueKind::Put | ValueKind::ExpiringPut => 0,
         };
         self.record_bytes_and_seq(seq, charged_bytes);
     }
@@ -270,6 +270,7 @@ impl Memtable {
                     continue;
                 }
                 ValueKind::Put => MergeBase::Value(entry.value().clone()),
+                ValueKind::ExpiringPut => MergeBase::Expiring(entry.value().clone()),
                 ValueKind::Delete => MergeBase::Deleted,
             };
             return lookup_with_base(operands, Some(base));
@@ -418,6 +419,7 @@ fn lookup_with_base(operands: Vec<Bytes>, base: Option<MergeBase>) -> Lookup {
     match (operands.is_empty(), base) {
         (true, None) => Lookup::NotFound,
         (true, Some(MergeBase::Value(value))) => Lookup::Value(value),
+        (true, Some(MergeBase::Expiring(stored))) => Lookup::Expiring(stored),
         (true, Some(MergeBase::Deleted)) => Lookup::Deleted,
         (false, base) => Lookup::Merge { operands, base },
     }

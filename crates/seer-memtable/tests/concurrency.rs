@@ -119,6 +119,7 @@ fn concurrent_inserts_are_all_visible_and_sorted() {
             let answer = memtable.get(&key, seq);
             match kind_of(seq) {
                 ValueKind::Put => assert_eq!(answer, Lookup::Value(value)),
+                ValueKind::ExpiringPut => assert_eq!(answer, Lookup::Expiring(value)),
                 ValueKind::Delete => assert_eq!(answer, Lookup::Deleted),
                 ValueKind::Merge => match answer {
                     Lookup::Merge { operands, .. } => assert_eq!(operands[0], value),

@@ -149,6 +149,7 @@ fn model_get(model: &Model, key: &[u8], snapshot_seq: SeqNo) -> Lookup {
         };
         return match (operands.is_empty(), base) {
             (true, MergeBase::Value(value)) => Lookup::Value(value),
+            (true, MergeBase::Expiring(stored)) => Lookup::Expiring(stored),
             (true, MergeBase::Deleted) => Lookup::Deleted,
             (false, base) => Lookup::Merge {
                 operands,

@@ -8,16 +8,21 @@
 //! Payload layout (all integers little-endian, lengths LEB128 varints):
 //!
 //! ```text
-//! tag: u8 (1 Put, 2 Delete, 3 Merge, 4 Batch) | seq: u64
+//! tag: u8 (1 Put, 2 Delete, 3 Merge, 4 Batch, 6 ExpiringPut) | seq: u64
 //! Put:    key_len | key | value_len | value
 //! Delete: key_len | key
 //! Merge:  key_len | key | operand_len | operand
-//! Batch:  op_count | op_count x (op_tag: u8 (1,2,3) | key_len | key | [value_len | value])
+//! ExpiringPut: key_len | key | value_len | expiry_unix_ms: u64 | value
+//! Batch:  op_count | op_count x (op_tag: u8 (1,2,3,6) | key_len | key | [value_len | value])
 //! ```
+//!
+//! An expiring put's value field is its stored value, the 8-byte absolute
+//! expiry first (`seer_core::expiry`); tag 5 is left to range deletes.
 //!
 //! A batch's `seq` is its base: op `i` has sequence number `seq + i`.
 
 use bytes::Bytes;
+use seer_core::expiry::EXPIRY_BYTES;
 use seer_core::varint::{get_varint32, put_varint64, varint_len};
 use seer_core::{DecodeError, SeqNo, MAX_SEQ};
 
@@ -26,6 +31,7 @@ const TAG_DELETE: u8 = 2;
 const TAG_MERGE: u8 = 3;
 const TAG_BATCH: u8 = 4;
 const TAG_DELETE_RANGE: u8 = 5;
+const TAG_EXPIRING_PUT: u8 = 6;
 const SEQ_BYTES: usize = 8;
 
 /// One operation of a write, without a sequence number.
@@ -57,13 +63,24 @@ pub enum WriteOp {
         /// The first key past the range.
         end: Bytes,
     },
+    /// Sets `key` to a value that expires: `stored` is
+    /// `expiry_unix_ms: u64 LE | value` (`seer_core::expiry`).
+    ExpiringPut {
+        /// The user key.
+        key: Bytes,
+        /// The expiry and the value.
+        stored: Bytes,
+    },
 }
 
 impl WriteOp {
     /// The operation's user key (a range delete's start).
     pub fn key(&self) -> &Bytes {
         match self {
-            Self::Put { key, .. } | Self::Delete { key } | Self::Merge { key, .. } => key,
+            Self::Put { key, .. }
+            | Self::Delete { key }
+            | Self::Merge { key, .. }
+            | Self::ExpiringPut { key, .. } => key,
             Self::DeleteRange { start, .. } => start,
         }
     }
@@ -74,13 +91,14 @@ impl WriteOp {
             Self::Delete { .. } => TAG_DELETE,
             Self::Merge { .. } => TAG_MERGE,
             Self::DeleteRange { .. } => TAG_DELETE_RANGE,
+            Self::ExpiringPut { .. } => TAG_EXPIRING_PUT,
         }
     }
 
     /// The second field: a value, an operand or a range delete's end.
     fn value(&self) -> Option<&Bytes> {
         match self {
-            Self::Put { value, .. } => Some(value),
+            Self::Put { value, .. } | Self::ExpiringPut { stored: value, .. } => Some(value),
             Self::Merge { operand, .. } => Some(operand),
             Self::DeleteRange { end, .. } => Some(end),
             Self::Delete { .. } => None,
@@ -185,6 +203,16 @@ pub enum Record {
         /// Its sequence number.
         seq: SeqNo,
     },
+    /// `key` set at `seq` to a value that expires (`stored`: expiry and
+    /// value).
+    ExpiringPut {
+        /// The user key.
+        key: Bytes,
+        /// The expiry and the value.
+        stored: Bytes,
+        /// Its sequence number.
+        seq: SeqNo,
+    },
     /// An atomic batch; op `i` has sequence number `base_seq + i`.
     Batch {
         /// Sequence number of the first op.
@@ -206,6 +234,9 @@ impl Record {
             WriteRecord::Single(WriteOp::DeleteRange { start, end }) => {
                 Self::DeleteRange { start, end, seq }
             }
+            WriteRecord::Single(WriteOp::ExpiringPut { key, stored }) => {
+                Self::ExpiringPut { key, stored, seq }
+            }
             WriteRecord::Batch(ops) => Self::Batch { base_seq: seq, ops },
         }
     }
@@ -224,6 +255,10 @@ impl Record {
                 seq,
                 WriteRecord::Single(WriteOp::DeleteRange { start, end }),
             ),
+            Self::ExpiringPut { key, stored, seq } => (
+                seq,
+                WriteRecord::Single(WriteOp::ExpiringPut { key, stored }),
+            ),
             Self::Batch { base_seq, ops } => (base_seq, WriteRecord::Batch(ops)),
         }
     }
@@ -234,7 +269,8 @@ impl Record {
             Self::Put { seq, .. }
             | Self::Delete { seq, .. }
             | Self::Merge { seq, .. }
-            | Self::DeleteRange { seq, .. } => *seq,
+            | Self::DeleteRange { seq, .. }
+            | Self::ExpiringPut { seq, .. } => *seq,
             Self::Batch { base_seq, .. } => *base_seq,
         }
     }
@@ -251,6 +287,9 @@ impl Record {
     pub fn encoded_len(&self) -> usize {
         match self {
             Self::Put { key, value, .. }
+            | Self::ExpiringPut {
+                key, stored: value, ..
+            }
             | Self::Merge {
                 key,
                 operand: value,
@@ -272,6 +311,9 @@ impl Record {
         match self {
             Self::Put { key, value, seq } => encode_fields(out, TAG_PUT, *seq, key, Some(value)),
             Self::Delete { key, seq } => encode_fields(out, TAG_DELETE, *seq, key, None),
+            Self::ExpiringPut { key, stored, seq } => {
+                encode_fields(out, TAG_EXPIRING_PUT, *seq, key, Some(stored))
+            }
             Self::Merge { key, operand, seq } => {
                 encode_fields(out, TAG_MERGE, *seq, key, Some(operand))
             }
@@ -388,6 +430,16 @@ impl Cursor<'_> {
                 value: self.slice("value")?,
             }),
             TAG_DELETE => Ok(WriteOp::Delete { key }),
+            TAG_EXPIRING_PUT => {
+                let stored = self.slice("expiring value")?;
+                if stored.len() < EXPIRY_BYTES {
+                    return Err(invalid(
+                        "expiring value",
+                        format!("{} bytes, shorter than its expiry", stored.len()),
+                    ));
+                }
+                Ok(WriteOp::ExpiringPut { key, stored })
+            }
             TAG_MERGE => Ok(WriteOp::Merge {
                 key,
                 operand: self.slice("merge operand")?,
@@ -456,6 +508,10 @@ pub(crate) mod tests {
             bytes().prop_map(|key| WriteOp::Delete { key }),
             (bytes(), bytes()).prop_map(|(key, operand)| WriteOp::Merge { key, operand }),
             (bytes(), bytes()).prop_map(|(start, end)| WriteOp::DeleteRange { start, end }),
+            (bytes(), any::<u64>(), bytes()).prop_map(|(key, expiry, value)| {
+                let stored = seer_core::expiry::encode_expiring(expiry, &value);
+                WriteOp::ExpiringPut { key, stored }
+            }),
         ]
     }
 
@@ -532,6 +588,19 @@ pub(crate) mod tests {
         big_seq.extend_from_slice(&(MAX_SEQ + 1).to_le_bytes());
         big_seq.push(0);
         assert!(Record::decode(&Bytes::from(big_seq)).is_err());
+    }
+
+    #[test]
+    fn an_expiring_put_shorter_than_its_expiry_is_refused() {
+        let mut out = Vec::new();
+        let record = Record::ExpiringPut {
+            key: Bytes::from_static(b"k"),
+            stored: Bytes::from_static(b"1234567"),
+            seq: 3,
+        };
+        record.encode(&mut out);
+        assert_eq!(out[0], TAG_EXPIRING_PUT);
+        assert!(Record::decode(&Bytes::from(out)).is_err());
     }
 
     proptest! {

@@ -96,13 +96,18 @@ impl JobContext<'_> {
 
     /// The executor context of a flush or compaction starting now.
     pub(crate) fn executor_context(&self) -> ExecutorContext {
-        executor_context(
-            self.options(),
-            self.fs,
-            self.dir.path(),
-            self.block_cache.clone(),
-            self.snapshots.live_seqs(),
-        )
+        ExecutorContext {
+            // Loaded before the live snapshots: a reader registered in
+            // between is one registered while the work runs.
+            newest_reader_seq: self.snapshots.newest_registered_seq(),
+            ..executor_context(
+                self.options(),
+                self.fs,
+                self.dir.path(),
+                self.block_cache.clone(),
+                self.snapshots.live_seqs(),
+            )
+        }
     }
 }
 

@@ -49,7 +49,7 @@ use crate::tree::{LiveFiles, OpenVersionSet};
 use crate::verify::{verify, VerifyReport};
 
 use crate::pipeline::Pipeline;
-pub(crate) use read::{NewestFirstFold, PinnedView, ReadView};
+pub(crate) use read::{live_now, NewestFirstFold, PinnedView, ReadView};
 
 /// The engine's shared state.
 pub(crate) struct Engine {

@@ -26,12 +26,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_compaction::TableMeta;
-use seer_core::{Lookup, MergeBase, MergeError, SeqNo, ValueKind};
+use seer_core::{Clock, Lookup, MergeBase, MergeError, SeqNo, ValueKind};
 use seer_memtable::Memtable;
 use seer_sstable::Table;
 
 use super::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::memtables::Frozen;
 use crate::snapshot_registry::SnapshotGuard;
 use crate::tree::OpenVersion;
@@ -75,10 +75,12 @@ struct PointView {
 }
 
 /// What a lookup found so far across sources, newest first.
-#[derive(Debug, Default)]
-struct Probe {
+struct Probe<'c> {
     /// Merge operands, newest first (allocated only when merges occur).
     operands: Vec<Bytes>,
+    /// The database's clock, read only when an expiring put is found:
+    /// from its expiry on it is a tombstone.
+    clock: &'c dyn Clock,
 }
 
 /// The outcome of feeding one source's answer into a [`Probe`].
@@ -94,9 +96,16 @@ enum ProbeOutcome {
     Resolve(Option<Bytes>),
 }
 
-impl Probe {
-    fn feed(&mut self, lookup: Lookup) -> ProbeOutcome {
-        match lookup {
+impl Probe<'_> {
+    fn feed(&mut self, lookup: Lookup) -> Result<ProbeOutcome> {
+        let clock = self.clock;
+        let lookup = lookup
+            .at_time(|| clock.now_unix_ms())
+            .map_err(|e| Error::Internal {
+                layer: "read path",
+                reason: e.to_string(),
+            })?;
+        Ok(match lookup {
             Lookup::NotFound => ProbeOutcome::Continue,
             Lookup::Value(value) if self.operands.is_empty() => ProbeOutcome::Done(Some(value)),
             Lookup::Value(value) => ProbeOutcome::Resolve(Some(value)),
@@ -108,9 +117,13 @@ impl Probe {
                     None => ProbeOutcome::Continue,
                     Some(MergeBase::Value(value)) => ProbeOutcome::Resolve(Some(value)),
                     Some(MergeBase::Deleted) => ProbeOutcome::Resolve(None),
+                    // `at_time` resolved it.
+                    Some(MergeBase::Expiring(_)) => ProbeOutcome::Resolve(None),
                 }
             }
-        }
+            // `at_time` resolved it.
+            Lookup::Expiring(_) => ProbeOutcome::Done(None),
+        })
     }
 }
 
@@ -167,9 +180,12 @@ impl Engine {
         memtables: impl Iterator<Item = &'m Memtable>,
         tree: &OpenVersion,
     ) -> Result<Option<Option<Bytes>>> {
-        let mut probe = Probe::default();
+        let mut probe = Probe {
+            operands: Vec::new(),
+            clock: self.options().clock.as_ref(),
+        };
         let mut runs_probed = 0;
-        let step = match probe_memtables(key, seq, memtables, &mut probe) {
+        let step = match probe_memtables(key, seq, memtables, &mut probe)? {
             ProbeOutcome::Continue => {
                 self.probe_tree(key, seq, tree, &mut probe, &mut runs_probed)?
             }
@@ -245,7 +261,7 @@ impl Engine {
         key: &[u8],
         seq: SeqNo,
         tree: &OpenVersion,
-        probe: &mut Probe,
+        probe: &mut Probe<'_>,
         runs_probed: &mut u64,
     ) -> Result<ProbeOutcome> {
         if tree.range_tombstones.max_covering_seq(key, seq).is_some() {
@@ -260,7 +276,7 @@ impl Engine {
             }
             *runs_probed += 1;
             let lookup = self.table_in(tree, meta)?.get(key, seq)?;
-            if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) = probe.feed(lookup) {
+            if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) = probe.feed(lookup)? {
                 return Ok(step);
             }
         }
@@ -374,23 +390,23 @@ fn probe_memtables<'m>(
     key: &[u8],
     seq: SeqNo,
     memtables: impl Iterator<Item = &'m Memtable>,
-    probe: &mut Probe,
-) -> ProbeOutcome {
+    probe: &mut Probe<'_>,
+) -> Result<ProbeOutcome> {
     for memtable in memtables {
         if memtable
             .range_tombstones()
             .max_covering_seq(key, seq)
             .is_some()
         {
-            return ProbeOutcome::Covered;
+            return Ok(ProbeOutcome::Covered);
         }
         if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) =
-            probe.feed(memtable.get(key, seq))
+            probe.feed(memtable.get(key, seq))?
         {
-            return step;
+            return Ok(step);
         }
     }
-    ProbeOutcome::Continue
+    Ok(ProbeOutcome::Continue)
 }
 
 fn no_operator() -> crate::Error {
@@ -479,9 +495,15 @@ pub(crate) struct NewestFirstFold {
 
 impl NewestFirstFold {
     /// Takes the next older version: false once a put or a tombstone ended
-    /// the fold (older versions do not matter).
-    pub(crate) fn feed(&mut self, kind: ValueKind, value: Bytes) -> bool {
-        match kind {
+    /// the fold (older versions do not matter). An expiring put is a base
+    /// until `clock` passes its expiry, then a tombstone.
+    pub(crate) fn feed(
+        &mut self,
+        kind: ValueKind,
+        value: Bytes,
+        clock: &dyn Clock,
+    ) -> Result<bool> {
+        Ok(match kind {
             ValueKind::Merge => {
                 self.operands.push(value);
                 true
@@ -490,7 +512,20 @@ impl NewestFirstFold {
                 self.base = Some(value);
                 false
             }
+            ValueKind::ExpiringPut => {
+                self.base = live_now(&value, clock)?;
+                false
+            }
             ValueKind::Delete => false,
-        }
+        })
     }
+}
+
+/// The value of an expiring put's `stored` value at `clock`'s time, or
+/// `None` once it has expired.
+pub(crate) fn live_now(stored: &Bytes, clock: &dyn Clock) -> Result<Option<Bytes>> {
+    seer_core::expiry::live_value(stored, clock.now_unix_ms()).map_err(|e| Error::Internal {
+        layer: "read path",
+        reason: e.to_string(),
+    })
 }

@@ -5,13 +5,17 @@
 //! happens between commit groups.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use seer_core::expiry::EXPIRY_BYTES;
 use seer_core::SeqNo;
 use seer_wal::{WriteOp, WriteOptions, WriteRecord};
 
 use super::Engine;
 use crate::backpressure::Stall;
-use crate::batch::{copy_key, key_and_value, op_payload_bytes, Batch};
+use crate::batch::{
+    copy_key, key_and_expiring_value, key_and_value, op_payload_bytes, ttl_ms, Batch,
+};
 use crate::error::{Error, Result};
 use crate::metrics::Op;
 
@@ -25,9 +29,27 @@ enum Gate<'a> {
 
 impl Engine {
     pub(crate) fn put(&self, key: &[u8], value: &[u8], options: WriteOptions) -> Result<SeqNo> {
+        if let Some(ttl) = self.options.default_ttl {
+            return self.put_with_ttl(key, value, ttl, options);
+        }
         self.check_sizes(key, Some(value))?;
         let (key, value) = key_and_value(key, value);
         self.commit_one(WriteOp::Put { key, value }, options)
+    }
+
+    /// Writes an expiring put of `value` that expires `ttl` from now by
+    /// the database's clock.
+    pub(crate) fn put_with_ttl(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Duration,
+        options: WriteOptions,
+    ) -> Result<SeqNo> {
+        self.check_sizes(key, Some(value))?;
+        let expiry_unix_ms = self.options.clock.now_unix_ms().saturating_add(ttl_ms(ttl));
+        let (key, stored) = key_and_expiring_value(key, expiry_unix_ms, value);
+        self.commit_one(WriteOp::ExpiringPut { key, stored }, options)
     }
 
     pub(crate) fn delete(&self, key: &[u8], options: WriteOptions) -> Result<SeqNo> {
@@ -47,7 +69,7 @@ impl Engine {
     /// write is refused without allocating for it.
     fn commit_one(&self, write: WriteOp, options: WriteOptions) -> Result<SeqNo> {
         let op = match write {
-            WriteOp::Put { .. } => Op::Put,
+            WriteOp::Put { .. } | WriteOp::ExpiringPut { .. } => Op::Put,
             WriteOp::Delete { .. } | WriteOp::DeleteRange { .. } => Op::Delete,
             WriteOp::Merge { .. } => Op::Merge,
         };
@@ -61,7 +83,8 @@ impl Engine {
             self.check_open()?;
             return Ok(self.visible_seq());
         }
-        self.commit(Op::Write, batch.into_record(), options)
+        let record = self.stamped(batch);
+        self.commit(Op::Write, record, options)
     }
 
     fn check_batch(&self, batch: &Batch) -> Result<()> {
@@ -73,6 +96,9 @@ impl Engine {
     fn check_op(&self, op: &WriteOp) -> Result<()> {
         match op {
             WriteOp::Put { key, value } => self.check_sizes(key, Some(value)),
+            WriteOp::ExpiringPut { key, stored } => {
+                self.check_sizes(key, stored.get(EXPIRY_BYTES..))
+            }
             WriteOp::Delete { key } => self.check_sizes(key, None),
             WriteOp::Merge { key, operand } => {
                 self.check_merge_operator()?;
@@ -83,6 +109,11 @@ impl Engine {
                 self.check_sizes(end, None)
             }
         }
+    }
+
+    /// `batch`'s record, its expiries stamped by the clock now.
+    fn stamped(&self, batch: Batch) -> WriteRecord {
+        batch.into_record_at(self.options.clock.now_unix_ms(), self.options.default_ttl)
     }
 
     fn check_merge_operator(&self) -> Result<()> {
@@ -124,7 +155,7 @@ impl Engine {
         validate: impl FnOnce() -> Result<()>,
     ) -> Result<SeqNo> {
         self.check_batch(batch)?;
-        let record = batch.clone().into_record();
+        let record = self.stamped(batch.clone());
         self.commit_gated(
             Op::Write,
             record,

@@ -66,6 +66,13 @@ impl ReadContext {
             Yield::KeysAndValues => self.db.resolve(user_key, operands_newest_first, base),
         }
     }
+
+    /// The value of an expiring put's `stored` value now (the clock is read
+    /// per key, so an iterator never yields a value expired by then), or
+    /// `None` once it has expired.
+    fn live(&self, stored: &Bytes) -> Result<Option<Bytes>> {
+        crate::engine::live_now(stored, self.db.options().clock.as_ref())
+    }
 }
 
 /// The user key of an encoded internal key.
@@ -116,10 +123,14 @@ struct OldestFirstFold {
 }
 
 impl OldestFirstFold {
-    fn feed(&mut self, kind: ValueKind, value: &Bytes) {
+    fn feed(&mut self, context: &ReadContext, kind: ValueKind, value: &Bytes) -> Result<()> {
         match kind {
             ValueKind::Put => {
                 self.base = Some(value.clone());
+                self.operands.clear();
+            }
+            ValueKind::ExpiringPut => {
+                self.base = context.live(value)?;
                 self.operands.clear();
             }
             ValueKind::Delete => {
@@ -128,6 +139,7 @@ impl OldestFirstFold {
             }
             ValueKind::Merge => self.operands.push(value.clone()),
         }
+        Ok(())
     }
 
     /// The key's value, or `None` when it is absent or deleted; leaves the
@@ -352,6 +364,7 @@ impl VisibleCursor {
             self.cursor.next()?;
             let found = match kind {
                 ValueKind::Put => Some(value),
+                ValueKind::ExpiringPut => context.live(&value)?,
                 ValueKind::Delete => None,
                 ValueKind::Merge => {
                     Some(merge_forward(&mut self.cursor, context, &self.key, value)?)
@@ -386,7 +399,7 @@ impl VisibleCursor {
             while self.cursor.valid() && user_key_of(self.cursor.key()) == self.key.as_slice() {
                 let entry = parse_entry(self.cursor.key())?;
                 if entry.seq <= context.seq() {
-                    self.fold.feed(entry.kind, self.cursor.value());
+                    self.fold.feed(context, entry.kind, self.cursor.value())?;
                 }
                 self.cursor.prev()?;
             }
@@ -416,7 +429,7 @@ fn merge_forward(
         let kind = parse_entry(cursor.key())?.kind;
         let value = cursor.value().clone();
         cursor.next()?;
-        if !fold.feed(kind, value) {
+        if !fold.feed(kind, value, context.db.options().clock.as_ref())? {
             break;
         }
     }

@@ -41,6 +41,7 @@ pub fn expected_lookup(entries: &[Entry], user_key: &[u8], snapshot_seq: SeqNo) 
     };
     let mut operands = match first.kind {
         ValueKind::Put => return Lookup::Value(value(first_value)),
+        ValueKind::ExpiringPut => return Lookup::Expiring(value(first_value)),
         ValueKind::Delete => return Lookup::Deleted,
         ValueKind::Merge => vec![value(first_value)],
     };
@@ -51,6 +52,7 @@ pub fn expected_lookup(entries: &[Entry], user_key: &[u8], snapshot_seq: SeqNo) 
                 continue;
             }
             ValueKind::Put => MergeBase::Value(value(v)),
+            ValueKind::ExpiringPut => MergeBase::Expiring(value(v)),
             ValueKind::Delete => MergeBase::Deleted,
         };
         return Lookup::Merge {

@@ -138,6 +138,7 @@ fn model_get(model: &Model, user_key: &[u8], snapshot_seq: SeqNo) -> Lookup {
         match kind {
             ValueKind::Merge => operands.push(value.clone()),
             ValueKind::Put => base = Some(MergeBase::Value(value.clone())),
+            ValueKind::ExpiringPut => base = Some(MergeBase::Expiring(value.clone())),
             ValueKind::Delete => base = Some(MergeBase::Deleted),
         }
         if base.is_some() {
@@ -149,6 +150,7 @@ fn model_get(model: &Model, user_key: &[u8], snapshot_seq: SeqNo) -> Lookup {
     }
     base.map_or(Lookup::NotFound, |base| match base {
         MergeBase::Value(value) => Lookup::Value(value),
+        MergeBase::Expiring(stored) => Lookup::Expiring(stored),
         MergeBase::Deleted => Lookup::Deleted,
     })
 }
