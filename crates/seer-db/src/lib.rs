@@ -34,11 +34,8 @@ mod lifecycle;
 mod memtables;
 mod metrics;
 mod options;
-<<<<<<< HEAD
-mod range_del;
-=======
 mod pipeline;
->>>>>>> main
+mod range_del;
 mod recovery;
 mod report;
 mod snapshot;

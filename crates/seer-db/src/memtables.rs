@@ -158,6 +158,7 @@ pub(crate) fn insert_ops(
 ) -> Result<(), Error> {
     if let [op] = ops {
         return insert_op(
+            memtable,
             |key, seq, kind, value| memtable.insert(key, seq, kind, value),
             first_seq,
             op,
@@ -165,32 +166,20 @@ pub(crate) fn insert_ops(
     }
     let mut inserter = memtable.inserter();
     for (offset, op) in ops.iter().enumerate() {
-<<<<<<< HEAD
-        let seq = first_seq + offset as u64;
-        let result = match op {
-            WriteOp::Put { key, value } => memtable.insert(key, seq, ValueKind::Put, value.clone()),
-            WriteOp::Delete { key } => {
-                memtable.insert(key, seq, ValueKind::Delete, bytes::Bytes::new())
-            }
-            WriteOp::Merge { key, operand } => {
-                memtable.insert(key, seq, ValueKind::Merge, operand.clone())
-            }
-            WriteOp::DeleteRange { start, end } => memtable.insert_range_tombstone(start, end, seq),
-        };
-        result.map_err(|e| Error::internal("memtable", e))?;
-=======
         insert_op(
+            memtable,
             |key, seq, kind, value| inserter.insert(key, seq, kind, value),
             first_seq + offset as u64,
             op,
         )?;
->>>>>>> main
     }
     Ok(())
 }
 
-/// Inserts `op` at `seq` through `insert` (a memtable's or an inserter's).
+/// Inserts `op` at `seq` through `insert` (a memtable's or an inserter's);
+/// a range tombstone goes to `memtable`'s tombstone list.
 fn insert_op(
+    memtable: &Memtable,
     mut insert: impl FnMut(&[u8], u64, ValueKind, bytes::Bytes) -> Result<(), MemtableError>,
     seq: u64,
     op: &WriteOp,
@@ -199,6 +188,7 @@ fn insert_op(
         WriteOp::Put { key, value } => insert(key, seq, ValueKind::Put, value.clone()),
         WriteOp::Delete { key } => insert(key, seq, ValueKind::Delete, bytes::Bytes::new()),
         WriteOp::Merge { key, operand } => insert(key, seq, ValueKind::Merge, operand.clone()),
+        WriteOp::DeleteRange { start, end } => memtable.insert_range_tombstone(start, end, seq),
     };
     result.map_err(|e| Error::internal("memtable", e))
 }

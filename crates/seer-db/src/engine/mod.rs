@@ -48,12 +48,8 @@ use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
 use crate::tree::OpenVersionSet;
 use crate::verify::{verify, VerifyReport};
 
-<<<<<<< HEAD
-pub(crate) use read::{NewestFirstFold, PinnedView, ReadView};
-=======
 use crate::pipeline::Pipeline;
-pub(crate) use read::{PinnedView, ReadView};
->>>>>>> main
+pub(crate) use read::{NewestFirstFold, PinnedView, ReadView};
 
 /// The engine's shared state.
 pub(crate) struct Engine {
