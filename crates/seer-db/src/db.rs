@@ -24,6 +24,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::Health;
 use crate::iter::{Cursor, DbIterator, KeyBounds, KeyIterator, KeyRange};
+use crate::keyspace::{Keyspace, KeyspaceOptions};
 use crate::options::DBOptions;
 use crate::report::MetricsSnapshot;
 use crate::snapshot::Snapshot;
@@ -274,6 +275,28 @@ impl DB {
         Transaction::new(&self.inner)
     }
 
+    // Keyspaces.
+
+    /// Opens the named keyspace `name`, creating it (durably: recorded in
+    /// the manifest before this returns) when the database has none of
+    /// that name, with the database's options; see [`Keyspace`].
+    pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        self.keyspace_with(name, KeyspaceOptions::default())
+    }
+
+    /// [`DB::keyspace`] with `options` over the database's (they hold
+    /// until the database closes; a keyspace already open keeps its own).
+    pub fn keyspace_with(&self, name: &str, options: KeyspaceOptions) -> Result<Keyspace> {
+        let engine = self.inner.open_keyspace(name, &options)?;
+        Ok(Keyspace::new(self.clone(), engine, name))
+    }
+
+    /// The names of the database's named keyspaces, sorted (the default
+    /// keyspace, which the `DB` methods act on, has none).
+    pub fn keyspace_names(&self) -> Vec<String> {
+        self.inner.keyspace_names()
+    }
+
     // Maintenance.
 
     /// Makes every write so far durable in a table: switches the memtable
@@ -356,7 +379,7 @@ impl DB {
 
 /// The user key of a bound, owned, for manual compaction (`None` when
 /// unbounded).
-fn bound_bytes<K: AsRef<[u8]>>(bound: std::ops::Bound<&K>) -> Option<Bytes> {
+pub(crate) fn bound_bytes<K: AsRef<[u8]>>(bound: std::ops::Bound<&K>) -> Option<Bytes> {
     match bound {
         std::ops::Bound::Included(key) | std::ops::Bound::Excluded(key) => {
             Some(Bytes::copy_from_slice(key.as_ref()))

@@ -23,6 +23,10 @@ pub(crate) enum DirState {
     Existing,
 }
 
+/// The subdirectory of a database directory that holds one directory per
+/// named keyspace's tree (see [`crate::recovery::keyspace_dir`]).
+pub(crate) const KEYSPACES_DIR_NAME: &str = "keyspaces";
+
 /// An open, locked database directory; the lock is released by
 /// [`DbDir::unlock`] (at close) or on drop.
 #[derive(Debug)]
@@ -80,6 +84,16 @@ impl DbDir {
         })
     }
 
+    /// A named keyspace's directory inside an open database's (created
+    /// when missing): not locked, the database's lock covers it.
+    pub(crate) fn keyspace(fs: &dyn FileSystem, path: &Path) -> Result<Self> {
+        fs.create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            lock: parking_lot::Mutex::new(None),
+        })
+    }
+
     /// The directory.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -94,7 +108,10 @@ impl DbDir {
 /// Whether `path` is empty, a seerdb, or something else (an error).
 fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
     let names = fs.list_dir(path).map_err(|e| Error::io(path, e))?;
-    if let Some(foreign) = names.iter().find(|name| parse_file_name(name).is_none()) {
+    if let Some(foreign) = names
+        .iter()
+        .find(|name| parse_file_name(name).is_none() && *name != KEYSPACES_DIR_NAME)
+    {
         return Err(Error::NotADatabase {
             path: path.to_owned(),
             reason: format!("it holds {foreign:?}, which is not a seerdb file"),

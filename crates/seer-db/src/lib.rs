@@ -17,6 +17,9 @@
 //!   [`DB::prefix`], [`DB::keys`]; read-only [`Snapshot`]s
 //!   ([`DB::snapshot`]); optimistic [`Transaction`]s
 //!   ([`DB::begin_transaction`]);
+//! - named keyspaces, each with its own memtables and tree in one WAL:
+//!   [`DB::keyspace`], [`DB::keyspace_with`] ([`KeyspaceOptions`]),
+//!   [`DB::keyspace_names`]; a [`Keyspace`] has the data API above;
 //! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
 //! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
 
@@ -29,6 +32,8 @@ mod engine;
 mod error;
 mod health;
 mod iter;
+mod keyspace;
+mod keyspace_routes;
 mod level0;
 mod lifecycle;
 mod memtables;
@@ -49,6 +54,7 @@ pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};
 pub use iter::{Cursor, DbIterator, KeyIterator, KeyRange};
+pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use metrics::OpMetrics;
 pub use options::{CompactionPolicy, DBOptions};
 pub use report::{LevelMetrics, MetricsSnapshot};

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use seer_memtable::{Memtable, MemtableError};
-use seer_wal::{Apply, Sequenced, WalError, WriteOp};
+use seer_wal::{Apply, KeyspaceId, Sequenced, WalError, WriteOp, WriteRecord, DEFAULT_KEYSPACE};
 
 use seer_core::ValueKind;
 
 use crate::error::Error;
 use crate::health::HealthState;
+use crate::keyspace_routes::KeyspaceRoutes;
 
 /// A frozen memtable and the WAL segment its records are in.
 #[derive(Debug, Clone)]
@@ -122,12 +123,15 @@ impl Memtables {
 }
 
 /// The pipeline's [`Apply`]: inserts each committed group into the active
-/// memtable, and turns the database read-only the moment the log is
+/// memtable (an op of a named keyspace into that keyspace's, through the
+/// [`KeyspaceRoutes`]; one of a keyspace dropped meanwhile nowhere), and turns the database read-only the moment the log is
 /// poisoned (a failed interval sync included, which no writer waits for).
 #[derive(Debug)]
 pub(crate) struct MemtableApplier {
     /// The set whose active memtable receives the groups.
     pub memtables: Arc<Memtables>,
+    /// The memtable sets of the named keyspaces.
+    pub routes: Arc<KeyspaceRoutes>,
     /// The database's health, told of a poisoned log.
     pub health: Arc<HealthState>,
 }
@@ -138,7 +142,13 @@ impl Apply for MemtableApplier {
     fn apply(&self, group: &[Sequenced]) -> Result<(), Error> {
         let active = self.memtables.active();
         for sequenced in group {
-            insert_ops(&active, sequenced.seq, sequenced.record.ops())?;
+            insert_record(sequenced.seq, &sequenced.record, |id, seq, ops| match id {
+                DEFAULT_KEYSPACE => insert_ops(&active, seq, ops),
+                id => match self.routes.memtables(id) {
+                    Some(memtables) => insert_ops(&memtables.active(), seq, ops),
+                    None => Ok(()),
+                },
+            })?;
         }
         Ok(())
     }
@@ -146,6 +156,27 @@ impl Apply for MemtableApplier {
     fn poisoned(&self, cause: &WalError) {
         self.health.set_read_only(Error::from(cause.clone()));
     }
+}
+
+/// Hands the ops of `record` (logged at `first_seq`) to `insert` with their
+/// keyspace and first sequence number: all at once for a record without
+/// keyspace ids (all in the default keyspace), one by one for a keyed one.
+pub(crate) fn insert_record(
+    first_seq: u64,
+    record: &WriteRecord,
+    mut insert: impl FnMut(KeyspaceId, u64, &[WriteOp]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if !matches!(record, WriteRecord::Keyed { .. }) {
+        return insert(DEFAULT_KEYSPACE, first_seq, record.ops());
+    }
+    for (index, op) in record.ops().iter().enumerate() {
+        insert(
+            record.keyspace_of(index),
+            first_seq + index as u64,
+            std::slice::from_ref(op),
+        )?;
+    }
+    Ok(())
 }
 
 /// Inserts `ops` at consecutive sequence numbers from `first_seq`. A batch
@@ -215,6 +246,7 @@ mod tests {
         memtables.active().freeze();
         let applier = MemtableApplier {
             memtables,
+            routes: Arc::default(),
             health: Arc::new(HealthState::default()),
         };
         let wal = CommitPipeline::open(

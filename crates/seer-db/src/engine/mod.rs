@@ -15,13 +15,18 @@
 //!   refused with [`Error::OpenedReadOnly`]; [`Engine::try_catch_up`] swaps
 //!   in a newer load of the directory.
 //!
+//! - named keyspaces ([`keyspaces`](mod@keyspaces)): each is an engine of
+//!   its own (memtables, tree, background jobs, options) sharing the
+//!   database's commit pipeline, snapshot registry, health and WAL.
+//!
 //! The fields are private to this module and its children; the rest of the
 //! crate reaches the engine only through the methods below.
 
+mod keyspaces;
 mod read;
 mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,6 +43,7 @@ use crate::backpressure::Backpressure;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthState, HealthStatus};
+use crate::keyspace_routes::{KeyspaceRoutes, Route};
 use crate::lifecycle::Lifecycle;
 use crate::memtables::{MemtableApplier, Memtables};
 use crate::metrics::{Metrics, Op};
@@ -49,7 +55,18 @@ use crate::tree::OpenVersionSet;
 use crate::verify::{verify, VerifyReport};
 
 use crate::pipeline::Pipeline;
+use keyspaces::KeyspaceSet;
 pub(crate) use read::{NewestFirstFold, PinnedView, ReadView};
+
+/// What every keyspace's engine shares with the database's (the default
+/// keyspace's) engine.
+struct Shared {
+    snapshots: Arc<SnapshotRegistry>,
+    routes: Arc<KeyspaceRoutes>,
+    health: Arc<HealthState>,
+    /// The database directory, which holds the WAL.
+    wal_dir: PathBuf,
+}
 
 /// The engine's shared state.
 pub(crate) struct Engine {
@@ -58,9 +75,15 @@ pub(crate) struct Engine {
     fs: SharedFileSystem,
     memtables: Arc<Memtables>,
     pipeline: Pipeline,
-    tree: OpenVersionSet,
+    tree: Arc<OpenVersionSet>,
     block_cache: Option<Arc<BlockCache>>,
-    snapshots: SnapshotRegistry,
+    snapshots: Arc<SnapshotRegistry>,
+    /// Every open keyspace's memtables and tree (shared by all keyspaces).
+    routes: Arc<KeyspaceRoutes>,
+    /// The database directory, which holds the WAL.
+    wal_dir: PathBuf,
+    /// The named keyspaces (the default keyspace's engine only).
+    keyspaces: KeyspaceSet,
     jobs: Jobs,
     backpressure: Backpressure,
     health: Arc<HealthState>,
@@ -90,6 +113,7 @@ impl Engine {
             recorded_policy,
             last_seq,
             wal_segment,
+            keyspaces,
         } = recover(path, &options)?;
         let fs = Arc::clone(&options.file_system);
         let memtables = Arc::new(Memtables::new(
@@ -98,8 +122,10 @@ impl Engine {
             Vec::new(),
         ));
         let health = Arc::new(HealthState::default());
+        let routes = Arc::new(KeyspaceRoutes::default());
         let applier = MemtableApplier {
             memtables: Arc::clone(&memtables),
+            routes: Arc::clone(&routes),
             health: Arc::clone(&health),
         };
         let wal_options = WalOptions {
@@ -115,15 +141,30 @@ impl Engine {
             applier,
         )?;
         tracing::info!(path = %path.display(), last_seq, segment = wal_segment, "database opened");
+        let tree = Arc::new(tree);
+        routes.insert(
+            seer_wal::DEFAULT_KEYSPACE,
+            Route {
+                memtables: Arc::clone(&memtables),
+                tree: Arc::clone(&tree),
+            },
+        );
+        let shared = Shared {
+            snapshots: Arc::default(),
+            routes,
+            health,
+            wal_dir: path.to_owned(),
+        };
         let engine = Self::assemble(
             options,
             dir,
             memtables,
-            Pipeline::Writable(pipeline),
+            Pipeline::Writable(Arc::new(pipeline)),
             tree,
             block_cache,
-            health,
+            shared,
             recorded_policy,
+            KeyspaceSet::recovered(keyspaces),
         );
         background::start(&engine, Self::job_context)?;
         Ok(engine)
@@ -156,10 +197,16 @@ impl Engine {
             Pipeline::ReadOnly {
                 visible_seq: AtomicU64::new(last_seq),
             },
-            tree,
+            Arc::new(tree),
             block_cache,
-            Arc::new(HealthState::default()),
+            Shared {
+                snapshots: Arc::default(),
+                routes: Arc::default(),
+                health: Arc::new(HealthState::default()),
+                wal_dir: path.to_owned(),
+            },
             Some(recorded_policy),
+            KeyspaceSet::default(),
         ))
     }
 
@@ -170,10 +217,11 @@ impl Engine {
         dir: DbDir,
         memtables: Arc<Memtables>,
         pipeline: Pipeline,
-        tree: OpenVersionSet,
+        tree: Arc<OpenVersionSet>,
         block_cache: Option<Arc<BlockCache>>,
-        health: Arc<HealthState>,
+        shared: Shared,
         recorded_policy: Option<seer_compaction::PolicyParams>,
+        keyspaces: KeyspaceSet,
     ) -> Arc<Self> {
         let fs = Arc::clone(&options.file_system);
         Arc::new(Self {
@@ -192,8 +240,11 @@ impl Engine {
             pipeline,
             tree,
             block_cache,
-            snapshots: SnapshotRegistry::default(),
-            health,
+            snapshots: shared.snapshots,
+            routes: shared.routes,
+            wal_dir: shared.wal_dir,
+            keyspaces,
+            health: shared.health,
             switch_lock: Mutex::new(()),
             commit_gate: RwLock::new(()),
             lifecycle: Lifecycle::default(),
@@ -272,6 +323,8 @@ impl Engine {
             block_cache: &self.block_cache,
             memtables: &self.memtables,
             tree: &self.tree,
+            routes: &self.routes,
+            wal_dir: &self.wal_dir,
             snapshots: self.snapshots(),
             jobs: &self.jobs,
             health: &self.health,
@@ -475,6 +528,9 @@ impl Engine {
         }
         let span = tracing::info_span!("close", path = %self.dir.path().display());
         let _entered = span.enter();
+        // The keyspaces first: their work in flight writes through the
+        // pipeline, which closes last.
+        let keyspaces = self.keyspaces.close_all();
         self.jobs.announce_progress();
         self.lifecycle.wait_drained();
         self.pipeline.stop_syncer();
@@ -489,7 +545,7 @@ impl Engine {
         if let Some(cause) = self.health.cause() {
             return Err(Error::clone(&cause));
         }
-        sync.and(cleanup)
+        keyspaces.and(sync).and(cleanup)
     }
 }
 

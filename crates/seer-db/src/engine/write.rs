@@ -245,7 +245,7 @@ impl Engine {
             return Ok(false);
         }
         let next = self.memtables.new_memtable();
-        let segment = self.tree.new_file_number();
+        let segment = self.pipeline.new_segment_number(&self.tree);
         let memtables = Arc::clone(&self.memtables);
         self.pipeline
             .roll_with(segment, move |old_segment| {

@@ -1,0 +1,75 @@
+//! Where the one WAL's ops go and which of its segments are still needed:
+//! [`KeyspaceRoutes`] maps each open keyspace's id (the default keyspace's
+//! too) to its memtable set and its tree. The commit pipeline's applier
+//! inserts each op into its keyspace's active memtable; a flush deletes the
+//! WAL segments below the one every keyspace still needs.
+//!
+//! A keyspace needs the segments from its tree's log number on while it
+//! holds unflushed data (a non-empty active memtable or an immutable); one
+//! holding none needs no segment, so a keyspace written once and never
+//! again does not pin the WAL (its data is in its tables).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use seer_wal::KeyspaceId;
+
+use crate::memtables::Memtables;
+use crate::tree::OpenVersionSet;
+
+/// One keyspace's memtable set and tree.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    /// The memtables its ops go to.
+    pub memtables: Arc<Memtables>,
+    /// Its tree, whose log number says which segments it flushed past.
+    pub tree: Arc<OpenVersionSet>,
+}
+
+impl Route {
+    /// The oldest WAL segment this keyspace still needs (`None`: none).
+    fn oldest_needed_segment(&self) -> Option<u64> {
+        let unflushed =
+            !self.memtables.active().is_empty() || !self.memtables.immutables().is_empty();
+        unflushed.then(|| self.tree.current().log_number)
+    }
+}
+
+/// The routes of every open keyspace, swapped whole (read lock-free by the
+/// applier on every commit group).
+#[derive(Debug, Default)]
+pub(crate) struct KeyspaceRoutes {
+    routes: ArcSwap<HashMap<KeyspaceId, Route>>,
+}
+
+impl KeyspaceRoutes {
+    /// Adds (or replaces) the route of keyspace `id`.
+    pub(crate) fn insert(&self, id: KeyspaceId, route: Route) {
+        self.routes.rcu(|routes| {
+            let mut next = HashMap::clone(routes);
+            next.insert(id, route.clone());
+            next
+        });
+    }
+
+    /// The memtable set of keyspace `id`, when it is open.
+    pub(crate) fn memtables(&self, id: KeyspaceId) -> Option<Arc<Memtables>> {
+        self.routes
+            .load()
+            .get(&id)
+            .map(|route| Arc::clone(&route.memtables))
+    }
+
+    /// The number below which every WAL segment is obsolete, given that
+    /// the caller has flushed everything of its keyspace below `flushed_to`:
+    /// the smallest of `flushed_to` and every keyspace's oldest needed
+    /// segment.
+    pub(crate) fn obsolete_below(&self, flushed_to: u64) -> u64 {
+        self.routes
+            .load()
+            .values()
+            .filter_map(Route::oldest_needed_segment)
+            .fold(flushed_to, u64::min)
+    }
+}
