@@ -136,6 +136,11 @@ impl LoadedManifest {
         self.state.policy.unwrap_or(self.options.initial_policy)
     }
 
+    /// The live named keyspaces the manifest recorded, by id.
+    pub fn keyspaces(&self) -> &BTreeMap<u32, String> {
+        &self.state.keyspaces
+    }
+
     /// What the replay found; the orphans listed are still on disk.
     pub fn report(&self) -> &ManifestRecoveryReport {
         &self.report

@@ -124,8 +124,9 @@ impl Memtables {
 
 /// The pipeline's [`Apply`]: inserts each committed group into the active
 /// memtable (an op of a named keyspace into that keyspace's, through the
-/// [`KeyspaceRoutes`]; one of a keyspace dropped meanwhile nowhere), and turns the database read-only the moment the log is
-/// poisoned (a failed interval sync included, which no writer waits for).
+/// [`KeyspaceRoutes`]; one of a keyspace dropped meanwhile nowhere), and
+/// turns the database read-only the moment the log is poisoned (a failed
+/// interval sync included, which no writer waits for).
 #[derive(Debug)]
 pub(crate) struct MemtableApplier {
     /// The set whose active memtable receives the groups.
@@ -207,8 +208,8 @@ pub(crate) fn insert_ops(
     Ok(())
 }
 
-/// Inserts `op` at `seq` through `insert` (a memtable's or an inserter's);
-/// a range tombstone goes to `memtable`'s tombstone list.
+/// Inserts `op` at `seq`: a point op through `insert` (the memtable's or
+/// an inserter's), a range delete into the memtable's tombstone set.
 fn insert_op(
     memtable: &Memtable,
     mut insert: impl FnMut(&[u8], u64, ValueKind, bytes::Bytes) -> Result<(), MemtableError>,
