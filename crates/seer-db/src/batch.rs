@@ -1,18 +1,25 @@
-//! [`Batch`]: puts, deletes and merges applied atomically by `DB::write`,
+//! [`Batch`]: puts, deletes and merges applied atomically by `DB::write`
+//! (in the default keyspace, or in named ones: `put_in` and the like),
 //! and the copy of a write's key and value into the writer thread's copy
 //! chunk ([`key_and_value`], [`copy_key`]), which every write goes through.
 
 use std::cell::RefCell;
 
 use bytes::{Bytes, BytesMut};
-use seer_wal::{WriteOp, WriteRecord};
+use seer_wal::{KeyspaceId, WriteOp, WriteRecord, DEFAULT_KEYSPACE};
+
+use crate::keyspace::Keyspace;
 
 /// An atomic group of writes: all of them become visible together, with
 /// consecutive sequence numbers, or none does. Later operations on the same
-/// key win over earlier ones.
+/// key win over earlier ones. A batch may span keyspaces (`put_in` and
+/// the like, with keyspaces of the database it is written to): it is still
+/// one atomic write, all of it or none after a crash.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     ops: Vec<WriteOp>,
+    /// The keyspace of each op; empty while every op is in the default one.
+    keyspaces: Vec<KeyspaceId>,
     payload_bytes: usize,
 }
 
@@ -26,6 +33,7 @@ impl Batch {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             ops: Vec::with_capacity(capacity),
+            keyspaces: Vec::new(),
             payload_bytes: 0,
         }
     }
@@ -56,6 +64,46 @@ impl Batch {
         self.push(WriteOp::DeleteRange { start, end })
     }
 
+    /// Sets `key` to `value` in `keyspace`.
+    pub fn put_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> &mut Self {
+        let (key, value) = key_and_value(key.as_ref(), value.as_ref());
+        self.push_in(keyspace.id(), WriteOp::Put { key, value })
+    }
+
+    /// Deletes `key` in `keyspace`.
+    pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> &mut Self {
+        let key = copy_key(key.as_ref());
+        self.push_in(keyspace.id(), WriteOp::Delete { key })
+    }
+
+    /// Adds a merge operand to `key` in `keyspace` (resolved by its merge
+    /// operator).
+    pub fn merge_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+    ) -> &mut Self {
+        let (key, operand) = key_and_value(key.as_ref(), operand.as_ref());
+        self.push_in(keyspace.id(), WriteOp::Merge { key, operand })
+    }
+
+    /// Deletes every key of `keyspace` in `range` with one range tombstone
+    /// (as [`Batch::delete_range`]).
+    pub fn delete_range_in<K: AsRef<[u8]>>(
+        &mut self,
+        keyspace: &Keyspace,
+        range: std::ops::Range<K>,
+    ) -> &mut Self {
+        let (start, end) = key_and_value(range.start.as_ref(), range.end.as_ref());
+        self.push_in(keyspace.id(), WriteOp::DeleteRange { start, end })
+    }
+
     /// Number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -74,6 +122,7 @@ impl Batch {
     /// Removes every operation.
     pub fn clear(&mut self) {
         self.ops.clear();
+        self.keyspaces.clear();
         self.payload_bytes = 0;
     }
 
@@ -82,8 +131,37 @@ impl Batch {
         &self.ops
     }
 
-    /// The WAL record of the batch (a single op travels as `Single`).
+    /// The keyspace of op `index`.
+    pub(crate) fn keyspace_of(&self, index: usize) -> KeyspaceId {
+        self.keyspaces
+            .get(index)
+            .copied()
+            .unwrap_or(DEFAULT_KEYSPACE)
+    }
+
+    /// The named keyspaces the batch writes to, each once, ascending.
+    pub(crate) fn named_keyspaces(&self) -> Vec<KeyspaceId> {
+        let mut ids: Vec<KeyspaceId> = self
+            .keyspaces
+            .iter()
+            .copied()
+            .filter(|&id| id != DEFAULT_KEYSPACE)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The WAL record of the batch (a single op of the default keyspace
+    /// travels as `Single`, a batch with an op in a named keyspace as
+    /// `Keyed`).
     pub(crate) fn into_record(mut self) -> WriteRecord {
+        if !self.keyspaces.is_empty() {
+            return WriteRecord::Keyed {
+                ops: self.ops,
+                keyspaces: self.keyspaces,
+            };
+        }
         if self.ops.len() == 1 {
             if let Some(op) = self.ops.pop() {
                 return WriteRecord::Single(op);
@@ -93,6 +171,15 @@ impl Batch {
     }
 
     fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.push_in(DEFAULT_KEYSPACE, op)
+    }
+
+    fn push_in(&mut self, id: KeyspaceId, op: WriteOp) -> &mut Self {
+        let keyed = id != DEFAULT_KEYSPACE || !self.keyspaces.is_empty();
+        if keyed {
+            self.keyspaces.resize(self.ops.len(), DEFAULT_KEYSPACE);
+            self.keyspaces.push(id);
+        }
         self.payload_bytes += op_payload_bytes(&op);
         self.ops.push(op);
         self

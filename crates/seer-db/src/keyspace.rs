@@ -153,6 +153,16 @@ impl Keyspace {
         }
     }
 
+    /// The keyspace's id in the WAL.
+    pub(crate) fn id(&self) -> seer_wal::KeyspaceId {
+        self.inner.keyspace_id()
+    }
+
+    /// The keyspace's engine.
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.inner
+    }
+
     /// The keyspace's name.
     pub fn name(&self) -> &str {
         &self.name

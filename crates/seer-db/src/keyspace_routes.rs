@@ -10,10 +10,15 @@
 //! again does not pin the WAL (its data is in its tables).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use seer_wal::KeyspaceId;
+use parking_lot::Mutex;
+use seer_core::FileSystem;
+use seer_wal::{delete_segments_before, KeyspaceId};
+
+use crate::error::Result;
 
 use crate::memtables::Memtables;
 use crate::tree::OpenVersionSet;
@@ -41,6 +46,10 @@ impl Route {
 #[derive(Debug, Default)]
 pub(crate) struct KeyspaceRoutes {
     routes: ArcSwap<HashMap<KeyspaceId, Route>>,
+    /// Held while segments are deleted: each keyspace's flush thread
+    /// deletes, and two listing the same segments must not both remove
+    /// them.
+    deleting: Mutex<()>,
 }
 
 impl KeyspaceRoutes {
@@ -61,11 +70,25 @@ impl KeyspaceRoutes {
             .map(|route| Arc::clone(&route.memtables))
     }
 
+    /// Deletes the WAL segments in `wal_dir` no keyspace needs any more,
+    /// given that the caller flushed everything of its keyspace below
+    /// `flushed_to` (see [`Self::obsolete_below`]).
+    pub(crate) fn delete_obsolete_segments(
+        &self,
+        fs: &dyn FileSystem,
+        wal_dir: &Path,
+        flushed_to: u64,
+    ) -> Result<()> {
+        let _one_at_a_time = self.deleting.lock();
+        delete_segments_before(fs, wal_dir, self.obsolete_below(flushed_to))?;
+        Ok(())
+    }
+
     /// The number below which every WAL segment is obsolete, given that
     /// the caller has flushed everything of its keyspace below `flushed_to`:
     /// the smallest of `flushed_to` and every keyspace's oldest needed
     /// segment.
-    pub(crate) fn obsolete_below(&self, flushed_to: u64) -> u64 {
+    fn obsolete_below(&self, flushed_to: u64) -> u64 {
         self.routes
             .load()
             .values()

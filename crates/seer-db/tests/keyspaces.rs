@@ -125,3 +125,65 @@ fn a_keyspace_has_its_own_merge_operator() {
     let counters = db.keyspace_with("counters", with()).unwrap();
     assert_eq!(counters.get("k").unwrap().as_deref(), Some(&b"a,b,c"[..]));
 }
+
+/// A batch spans keyspaces (one atomic write, one sequence range), and a
+/// snapshot reads every keyspace at its one sequence number, whatever is
+/// written, flushed or compacted after it.
+#[test]
+fn batches_and_snapshots_span_keyspaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let log = db.keyspace("log").unwrap();
+    let state = db.keyspace("state").unwrap();
+    let mut batch = db.batch();
+    batch
+        .put("applied", "1")
+        .put_in(&log, "entry-1", "set x")
+        .put_in(&state, "x", "1")
+        .delete_in(&state, "gone");
+    let first_seq = db.write(batch, seer_db::WriteOptions::default()).unwrap();
+    assert_eq!(db.visible_seq(), first_seq + 3);
+    let snapshot = db.snapshot();
+    let mut batch = db.batch();
+    batch
+        .put_in(&log, "entry-2", "set x")
+        .put_in(&state, "x", "2")
+        .delete_range_in(&log, "entry-1".."entry-2");
+    db.write(batch, seer_db::WriteOptions::default()).unwrap();
+    state.flush().unwrap();
+    state.compact_range::<&[u8]>(..).unwrap();
+    assert_eq!(state.get("x").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(log.get("entry-1").unwrap(), None);
+    assert_eq!(
+        snapshot.get_in(&state, "x").unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(
+        scan(snapshot.range_in(&log, ..)),
+        vec![("entry-1".into(), "set x".into())]
+    );
+    assert_eq!(snapshot.get("applied").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(scan(log.iter()), vec![("entry-2".into(), "set x".into())]);
+    drop(snapshot);
+    drop((db, log, state));
+    let db = small().open(dir.path()).unwrap();
+    let log = db.keyspace("log").unwrap();
+    let state = db.keyspace("state").unwrap();
+    assert_eq!(state.get("x").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(scan(log.iter()), vec![("entry-2".into(), "set x".into())]);
+}
+
+/// The first op of a batch may be the one in a named keyspace (the bug:
+/// its keyspace was lost, so it was written to the default keyspace).
+#[test]
+fn a_batch_whose_first_op_is_in_a_named_keyspace_writes_it_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let log = db.keyspace("log").unwrap();
+    let mut batch = db.batch();
+    batch.put_in(&log, "first", "1").put("second", "2");
+    db.write(batch, seer_db::WriteOptions::default()).unwrap();
+    assert_eq!(log.get("first").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(db.get("first").unwrap(), None);
+    assert_eq!(db.get("second").unwrap().as_deref(), Some(&b"2"[..]));
+}

@@ -13,8 +13,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use seer_wal::delete_segments_before;
-
 use super::JobContext;
 use crate::error::Result;
 use crate::level0::{largest_seq, write_level0};
@@ -71,8 +69,8 @@ fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
     db.tree().install(edit, new_tables)?;
     db.memtables().remove_flushed(&frozen.memtable);
     // Only the segments every keyspace has flushed past.
-    let obsolete_below = db.routes.obsolete_below(frozen.wal_segment + 1);
-    delete_segments_before(db.fs.as_ref(), db.wal_dir, obsolete_below)?;
+    db.routes
+        .delete_obsolete_segments(db.fs.as_ref(), db.wal_dir, frozen.wal_segment + 1)?;
     // Tables a reader held when their compaction finished go once it let
     // them go, with the next flush at the latest.
     db.tree().delete_unreferenced()?;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use seer_compaction::{VersionEdit, VersionSet};
+use seer_wal::KeyspaceId;
 
 use super::{Engine, Shared};
 use crate::background;
@@ -76,6 +77,26 @@ impl Engine {
         let mut names: Vec<String> = self.tree.versions().keyspaces().into_values().collect();
         names.sort();
         names
+    }
+
+    /// This engine's keyspace id ([`seer_wal::DEFAULT_KEYSPACE`] for the
+    /// database's own).
+    pub(crate) fn keyspace_id(&self) -> KeyspaceId {
+        self.pipeline.keyspace_id()
+    }
+
+    /// The engine of the open keyspace `id` of this database; fails when
+    /// none is open (a batch naming a keyspace of another database, or
+    /// one dropped).
+    pub(crate) fn open_keyspace_by_id(&self, id: KeyspaceId) -> Result<Arc<Self>> {
+        self.keyspaces
+            .state
+            .lock()
+            .opened
+            .values()
+            .find(|engine| engine.keyspace_id() == id)
+            .cloned()
+            .ok_or_else(|| Error::invalid(format!("keyspace id {id} is not open in this database")))
     }
 
     /// Opens the named keyspace `name`, creating it (durably) when the
@@ -164,7 +185,7 @@ impl Engine {
         name: &str,
         options: &DBOptions,
         first_segment: u64,
-    ) -> Result<(seer_wal::KeyspaceId, OpenVersionSet)> {
+    ) -> Result<(KeyspaceId, OpenVersionSet)> {
         let id = self.tree.versions().next_keyspace_id();
         let dir = keyspace_dir(&self.wal_dir, id);
         let fs = self.fs.as_ref();

@@ -61,11 +61,34 @@ impl Engine {
             self.check_open()?;
             return Ok(self.visible_seq());
         }
-        self.commit(Op::Write, batch.into_record(), options)
+        let named = batch.named_keyspaces();
+        let seq = self.commit(Op::Write, batch.into_record(), options)?;
+        self.switch_full_keyspaces(&named)?;
+        Ok(seq)
     }
 
+    /// Checks each op of `batch` against the options of its keyspace
+    /// (which must be open in this database).
     fn check_batch(&self, batch: &Batch) -> Result<()> {
-        batch.ops().iter().try_for_each(|op| self.check_op(op))
+        batch
+            .ops()
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, op)| match batch.keyspace_of(index) {
+                seer_wal::DEFAULT_KEYSPACE => self.check_op(op),
+                id => self.open_keyspace_by_id(id)?.check_op(op),
+            })
+    }
+
+    /// Switches the full memtables of the named keyspaces `ids` a batch of
+    /// this (the database's) engine wrote to, as their own writes would.
+    fn switch_full_keyspaces(&self, ids: &[seer_wal::KeyspaceId]) -> Result<()> {
+        for &id in ids {
+            let keyspace = self.open_keyspace_by_id(id)?;
+            let _active = keyspace.lifecycle.enter()?;
+            keyspace.maybe_switch_memtable()?;
+        }
+        Ok(())
     }
 
     /// Checks an operation's key and value sizes, and that a merge has a
@@ -125,12 +148,14 @@ impl Engine {
     ) -> Result<SeqNo> {
         self.check_batch(batch)?;
         let record = batch.clone().into_record();
-        self.commit_gated(
+        let seq = self.commit_gated(
             Op::Write,
             record,
             options,
             Gate::Exclusive(Box::new(validate)),
-        )
+        )?;
+        self.switch_full_keyspaces(&batch.named_keyspaces())?;
+        Ok(seq)
     }
 
     /// Admits, commits and accounts one record; switches the memtable when
