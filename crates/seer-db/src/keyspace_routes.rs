@@ -11,25 +11,40 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use seer_core::FileSystem;
-use seer_wal::{delete_segments_before, KeyspaceId};
+use seer_wal::{delete_segments_before, list_segments, segment_path, KeyspaceId};
 
 use crate::error::Result;
 
 use crate::memtables::Memtables;
 use crate::tree::OpenVersionSet;
 
+/// What can be asked to flush a keyspace's memtable (its engine).
+pub(crate) trait FlushRequest: Send + Sync {
+    /// Switches the keyspace's memtable (when it holds anything) so that
+    /// its flush moves its log number on.
+    fn request_flush(&self) -> Result<()>;
+}
+
 /// One keyspace's memtable set and tree.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Route {
     /// The memtables its ops go to.
     pub memtables: Arc<Memtables>,
     /// Its tree, whose log number says which segments it flushed past.
     pub tree: Arc<OpenVersionSet>,
+    /// Its engine, asked to flush when the WAL outgrows its bound.
+    pub flusher: Weak<dyn FlushRequest>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route").finish_non_exhaustive()
+    }
 }
 
 impl Route {
@@ -82,6 +97,53 @@ impl KeyspaceRoutes {
         let _one_at_a_time = self.deleting.lock();
         delete_segments_before(fs, wal_dir, self.obsolete_below(flushed_to))?;
         Ok(())
+    }
+
+    /// When the sealed WAL segments in `wal_dir` (all but the one being
+    /// written, whose file is preallocated ahead) total more than
+    /// `bound_bytes`,
+    /// asks every keyspace that still needs the oldest one to flush (its
+    /// flush moves its log number past it). Returns how many were asked.
+    pub(crate) fn bound_wal(
+        &self,
+        fs: &dyn FileSystem,
+        wal_dir: &Path,
+        bound_bytes: u64,
+    ) -> Result<usize> {
+        let segments = list_segments(fs, wal_dir)?;
+        let Some(&oldest) = segments.first() else {
+            return Ok(0);
+        };
+        let sealed = &segments[..segments.len() - 1];
+        let mut total_bytes = 0;
+        for &number in sealed {
+            let path = segment_path(wal_dir, number);
+            // A segment deleted meanwhile by a flush counts nothing.
+            total_bytes += fs.file_size(&path).unwrap_or(0);
+        }
+        if total_bytes <= bound_bytes {
+            return Ok(0);
+        }
+        let pinning: Vec<Weak<dyn FlushRequest>> = self
+            .routes
+            .load()
+            .values()
+            .filter(|route| route.oldest_needed_segment().is_some_and(|s| s <= oldest))
+            .map(|route| Weak::clone(&route.flusher))
+            .collect();
+        tracing::debug!(
+            total_bytes,
+            bound_bytes,
+            oldest,
+            pinning = pinning.len(),
+            "WAL past its bound"
+        );
+        for flusher in &pinning {
+            if let Some(flusher) = flusher.upgrade() {
+                flusher.request_flush()?;
+            }
+        }
+        Ok(pinning.len())
     }
 
     /// The number below which every WAL segment is obsolete, given that

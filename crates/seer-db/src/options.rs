@@ -54,6 +54,7 @@ pub struct DBOptions {
     pub(crate) max_space_amplification: f64,
     pub(crate) levels_count: usize,
     pub(crate) max_memory_bytes: Option<u64>,
+    pub(crate) max_total_wal_bytes: Option<u64>,
     pub(crate) min_free_disk_bytes: Option<u64>,
     pub(crate) write_stall_timeout: Duration,
     pub(crate) max_key_size_bytes: usize,
@@ -88,6 +89,7 @@ impl Default for DBOptions {
             max_space_amplification: DEFAULT_MAX_SPACE_AMPLIFICATION,
             levels_count: 7,
             max_memory_bytes: None,
+            max_total_wal_bytes: None,
             min_free_disk_bytes: None,
             write_stall_timeout: Duration::from_secs(30),
             max_key_size_bytes: 64 << 10,
@@ -126,6 +128,7 @@ impl fmt::Debug for DBOptions {
             )
             .field("l0_stop_writes_trigger", &self.l0_stop_writes_trigger)
             .field("max_memory_bytes", &self.max_memory_bytes)
+            .field("max_total_wal_bytes", &self.max_total_wal_bytes)
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
             .field("write_stall_timeout", &self.write_stall_timeout)
             .field(
@@ -260,6 +263,13 @@ impl DBOptions {
         max_memory_bytes, max_memory_bytes: Option<u64>
     );
     setter!(
+        /// Bytes of WAL segments past which the keyspaces holding data in
+        /// the oldest segment are flushed, so one rarely written keyspace
+        /// does not keep every segment (RocksDB's `max_total_wal_size`);
+        /// `None` (the default): four memtables' capacity.
+        max_total_wal_bytes, max_total_wal_bytes: Option<u64>
+    );
+    setter!(
         /// Writes stop while the disk has less free space than this.
         min_free_disk_bytes, min_free_disk_bytes: Option<u64>
     );
@@ -327,6 +337,12 @@ impl DBOptions {
     }
 
     /// The configured merge operator.
+    /// The WAL size bound in force (see [`DBOptions::max_total_wal_bytes`]).
+    pub(crate) fn wal_bound_bytes(&self) -> u64 {
+        self.max_total_wal_bytes
+            .unwrap_or(4 * self.memtable_capacity_bytes as u64)
+    }
+
     pub(crate) fn merge_operator_ref(&self) -> Option<&dyn MergeOperator> {
         self.merge_operator.as_deref()
     }

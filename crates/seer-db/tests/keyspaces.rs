@@ -187,3 +187,61 @@ fn a_batch_whose_first_op_is_in_a_named_keyspace_writes_it_there() {
     assert_eq!(db.get("first").unwrap(), None);
     assert_eq!(db.get("second").unwrap().as_deref(), Some(&b"2"[..]));
 }
+
+/// The bytes of the sealed WAL segments in `dir` (all but the newest,
+/// whose file is preallocated ahead of its writes).
+fn wal_bytes(dir: &std::path::Path) -> u64 {
+    let mut segments: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".wal"))
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, entry.metadata().unwrap().len())
+        })
+        .collect();
+    segments.sort();
+    segments.pop();
+    segments.iter().map(|(_, bytes)| bytes).sum()
+}
+
+/// A keyspace written once and never again would keep its WAL segment,
+/// and every later one, forever; past `max_total_wal_bytes` it is flushed,
+/// so the WAL shrinks back under the bound while the default keyspace
+/// keeps writing.
+#[test]
+fn a_rarely_written_keyspace_does_not_pin_the_wal_past_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound_bytes = 256 << 10;
+    let db = small()
+        .sync_policy(seer_db::SyncPolicy::Never)
+        .max_total_wal_bytes(Some(bound_bytes))
+        .open(dir.path())
+        .unwrap();
+    let rare = db.keyspace("rare").unwrap();
+    rare.put("once", "x").unwrap();
+    for i in 0..4000 {
+        db.put(format!("key{i:05}"), "v".repeat(100)).unwrap();
+    }
+    // Flushes run in the background: wait (without a deadline on a
+    // loaded machine) until the WAL is back under its bound, which it
+    // never is while `rare` pins its first segment.
+    let mut attempts = 0;
+    while wal_bytes(dir.path()) > bound_bytes + (64 << 10) {
+        db.flush().unwrap();
+        attempts += 1;
+        assert!(
+            attempts < 2000,
+            "the WAL stays at {} bytes",
+            wal_bytes(dir.path())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(rare.get("once").unwrap().as_deref(), Some(&b"x"[..]));
+    drop((db, rare));
+    let db = small().open(dir.path()).unwrap();
+    assert_eq!(
+        db.keyspace("rare").unwrap().get("once").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+}

@@ -170,7 +170,15 @@ impl Engine {
             recorded_policy,
             KeyspaceSet::default(),
         );
-        self.routes.insert(id, Route { memtables, tree });
+        let flusher: std::sync::Weak<Self> = Arc::downgrade(&engine);
+        self.routes.insert(
+            id,
+            Route {
+                memtables,
+                tree,
+                flusher,
+            },
+        );
         background::start(&engine, Self::job_context)?;
         state.opened.insert(name.to_owned(), Arc::clone(&engine));
         tracing::info!(name, id, "keyspace opened");

@@ -142,29 +142,31 @@ impl Engine {
         )?;
         tracing::info!(path = %path.display(), last_seq, segment = wal_segment, "database opened");
         let tree = Arc::new(tree);
-        routes.insert(
-            seer_wal::DEFAULT_KEYSPACE,
-            Route {
-                memtables: Arc::clone(&memtables),
-                tree: Arc::clone(&tree),
-            },
-        );
         let shared = Shared {
             snapshots: Arc::default(),
-            routes,
+            routes: Arc::clone(&routes),
             health,
             wal_dir: path.to_owned(),
         };
         let engine = Self::assemble(
             options,
             dir,
-            memtables,
+            Arc::clone(&memtables),
             Pipeline::Writable(Arc::new(pipeline)),
-            tree,
+            Arc::clone(&tree),
             block_cache,
             shared,
             recorded_policy,
             KeyspaceSet::recovered(keyspaces),
+        );
+        let flusher: std::sync::Weak<Self> = Arc::downgrade(&engine);
+        routes.insert(
+            seer_wal::DEFAULT_KEYSPACE,
+            Route {
+                memtables,
+                tree,
+                flusher,
+            },
         );
         background::start(&engine, Self::job_context)?;
         Ok(engine)

@@ -13,6 +13,7 @@ use super::Engine;
 use crate::backpressure::Stall;
 use crate::batch::{copy_key, key_and_value, op_payload_bytes, Batch};
 use crate::error::{Error, Result};
+use crate::keyspace_routes::FlushRequest;
 use crate::metrics::Op;
 
 /// How a commit holds the commit gate.
@@ -260,8 +261,25 @@ impl Engine {
     /// segment, at a point between commit groups; wakes the flush thread.
     /// Callers are inside the lifecycle gate (it rolls the WAL).
     /// `force` switches even a memtable that is not full (but never an
-    /// empty one). Returns whether a switch happened.
+    /// empty one). Returns whether a switch happened. A switch rolls the
+    /// WAL: when its segments then outgrow
+    /// [`DBOptions::max_total_wal_bytes`](crate::DBOptions::max_total_wal_bytes),
+    /// the keyspaces still holding data in the oldest one are switched too
+    /// (see [`KeyspaceRoutes::bound_wal`](crate::keyspace_routes::KeyspaceRoutes::bound_wal)).
     pub(crate) fn switch_memtable(&self, force: bool) -> Result<bool> {
+        let switched = self.switch_memtable_alone(force)?;
+        if switched {
+            self.routes.bound_wal(
+                self.fs.as_ref(),
+                &self.wal_dir,
+                self.options.wal_bound_bytes(),
+            )?;
+        }
+        Ok(switched)
+    }
+
+    /// [`Engine::switch_memtable`] of this keyspace alone.
+    fn switch_memtable_alone(&self, force: bool) -> Result<bool> {
         let _switching = self.switch_lock.lock();
         let active = self.memtables.active_full();
         if active.is_empty()
@@ -280,5 +298,16 @@ impl Engine {
         tracing::debug!(segment, "memtable switched");
         self.jobs.wake_flush();
         Ok(true)
+    }
+}
+
+impl FlushRequest for Engine {
+    /// Switches a non-empty memtable (a closed keyspace does nothing: what
+    /// it did not flush is in the WAL, which the next open replays).
+    fn request_flush(&self) -> Result<()> {
+        let Ok(_active) = self.lifecycle.enter() else {
+            return Ok(());
+        };
+        self.switch_memtable_alone(true).map(|_| ())
     }
 }
