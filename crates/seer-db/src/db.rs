@@ -291,6 +291,17 @@ impl DB {
         Ok(Keyspace::new(self.clone(), engine, name))
     }
 
+    /// Drops the named keyspace `name`, durably (recorded in the manifest
+    /// before this returns): its handles' operations then fail with
+    /// [`Error::Closed`](crate::Error::Closed), iterators already made keep
+    /// reading what they pinned, and its files are deleted once the last
+    /// of them goes. The name can be created again, empty. Fails with
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no
+    /// keyspace has that name.
+    pub fn drop_keyspace(&self, name: &str) -> Result<()> {
+        self.inner.drop_keyspace(name)
+    }
+
     /// The names of the database's named keyspaces, sorted (the default
     /// keyspace, which the `DB` methods act on, has none).
     pub fn keyspace_names(&self) -> Vec<String> {

@@ -105,6 +105,25 @@ impl DbDir {
     }
 }
 
+/// Removes every file in `dir` (a dropped keyspace's directory; the empty
+/// directory stays).
+pub(crate) fn remove_files_in(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let names = match fs.list_dir(dir) {
+        Ok(names) => names,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for name in names {
+        let path = dir.join(&name);
+        match fs.remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))
+}
+
 /// Whether `path` is empty, a seerdb, or something else (an error).
 fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
     let names = fs.list_dir(path).map_err(|e| Error::io(path, e))?;

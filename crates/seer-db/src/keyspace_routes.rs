@@ -77,6 +77,16 @@ impl KeyspaceRoutes {
         });
     }
 
+    /// Removes the route of keyspace `id` (dropped): ops of it sequenced
+    /// meanwhile go nowhere, and it pins no WAL segment.
+    pub(crate) fn remove(&self, id: KeyspaceId) {
+        self.routes.rcu(|routes| {
+            let mut next = HashMap::clone(routes);
+            next.remove(&id);
+            next
+        });
+    }
+
     /// The memtable set of keyspace `id`, when it is open.
     pub(crate) fn memtables(&self, id: KeyspaceId) -> Option<Arc<Memtables>> {
         self.routes

@@ -181,6 +181,7 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
 
     // Writes.
     remove_orphans(fs.as_ref(), path, loaded.report())?;
+    remove_dropped_keyspaces(fs.as_ref(), path, loaded.keyspaces())?;
     let (versions, report) = loaded.start()?;
     let mut started = Vec::with_capacity(keyspaces.len());
     for keyspace in keyspaces {
@@ -616,6 +617,30 @@ pub(crate) fn check_merge_operator(options: &DBOptions, recorded: Option<&str>) 
         }
         _ => Ok(()),
     }
+}
+
+/// Deletes the files of every keyspace directory the registry no longer
+/// names (a keyspace dropped, whose last reader had not gone before the
+/// process ended; or one whose creation a crash cut short).
+fn remove_dropped_keyspaces(
+    fs: &dyn FileSystem,
+    root: &Path,
+    live: &std::collections::BTreeMap<KeyspaceId, String>,
+) -> Result<()> {
+    let parent = root.join(crate::dir::KEYSPACES_DIR_NAME);
+    if !fs.exists(&parent).map_err(|e| Error::io(&parent, e))? {
+        return Ok(());
+    }
+    let names = fs.list_dir(&parent).map_err(|e| Error::io(&parent, e))?;
+    for name in names {
+        let dropped = name
+            .parse::<KeyspaceId>()
+            .map_or(true, |id| !live.contains_key(&id));
+        if dropped {
+            crate::dir::remove_files_in(fs, &parent.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes the tables and temp files no version refers to (left by a flush

@@ -245,3 +245,51 @@ fn a_rarely_written_keyspace_does_not_pin_the_wal_past_its_bound() {
         Some(&b"x"[..])
     );
 }
+
+/// The files of keyspace directory `id` of database `dir`.
+fn keyspace_files(dir: &std::path::Path, id: u32) -> usize {
+    match std::fs::read_dir(dir.join("keyspaces").join(id.to_string())) {
+        Ok(entries) => entries.count(),
+        Err(_) => 0,
+    }
+}
+
+/// A dropped keyspace is gone from the registry at once (and after a
+/// reopen), an iterator made before keeps reading it, its files go only
+/// when that iterator and the last handle go, and its name can be created
+/// again, empty, under a new id.
+#[test]
+fn a_dropped_keyspace_keeps_its_files_until_its_last_reader_goes_and_its_name_comes_back_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let doomed = db.keyspace("doomed").unwrap();
+    for i in 0..100 {
+        doomed.put(format!("k{i:03}"), "v").unwrap();
+    }
+    doomed.flush().unwrap();
+    doomed.put("unflushed", "w").unwrap();
+    let mut reader = doomed.iter();
+    db.drop_keyspace("doomed").unwrap();
+    assert!(db.keyspace_names().is_empty());
+    assert!(matches!(doomed.get("k000"), Err(seer_db::Error::Closed)));
+    assert!(
+        keyspace_files(dir.path(), 1) > 0,
+        "a reader still holds them"
+    );
+    assert_eq!(reader.next().unwrap().unwrap().0.as_ref(), b"k000");
+    assert_eq!(reader.count(), 100, "the rest, and the unflushed write");
+    drop(doomed);
+    assert_eq!(keyspace_files(dir.path(), 1), 0, "the last reader went");
+    assert!(db.drop_keyspace("doomed").is_err(), "no such keyspace");
+
+    let again = db.keyspace("doomed").unwrap();
+    assert_eq!(again.get("k000").unwrap(), None);
+    again.put("new", "1").unwrap();
+    drop(again);
+    drop(db);
+    let db = small().open(dir.path()).unwrap();
+    assert_eq!(db.keyspace_names(), vec!["doomed".to_owned()]);
+    let again = db.keyspace("doomed").unwrap();
+    assert_eq!(scan(again.iter()), vec![("new".into(), "1".into())]);
+    assert_eq!(keyspace_files(dir.path(), 1), 0);
+}

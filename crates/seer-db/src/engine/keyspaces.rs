@@ -9,8 +9,16 @@
 //! manifest first, then records it in the default keyspace's manifest (the
 //! registry); a crash in between leaves a directory the registry does not
 //! name, which is never read.
+//!
+//! Dropping a keyspace records the drop in the registry first (durable when
+//! [`Engine::drop_keyspace`] returns), then closes its engine; its files
+//! are deleted when the engine itself goes, with the last handle, iterator
+//! or snapshot view holding it (an open deletes those of a keyspace the
+//! registry no longer names, should a crash have come first). Its ops
+//! still in the WAL are skipped by recovery, and its id is never reused.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -77,6 +85,34 @@ impl Engine {
         let mut names: Vec<String> = self.tree.versions().keyspaces().into_values().collect();
         names.sort();
         names
+    }
+
+    /// Drops the named keyspace `name` (see the module documentation).
+    pub(crate) fn drop_keyspace(&self, name: &str) -> Result<()> {
+        let _active = self.lifecycle.enter()?;
+        self.refuse_read_only()?;
+        self.health.check_writable()?;
+        let mut state = self.keyspaces.state.lock();
+        let registry = self.tree.versions().keyspaces();
+        let Some((&id, _)) = registry.iter().find(|(_, live)| live.as_str() == name) else {
+            return Err(Error::invalid(format!("no keyspace is named {name:?}")));
+        };
+        let dropped = VersionEdit {
+            dropped_keyspaces: vec![id],
+            ..VersionEdit::default()
+        };
+        self.tree.install(dropped, Vec::new())?;
+        self.routes.remove(id);
+        tracing::info!(name, id, "keyspace dropped");
+        if let Some(engine) = state.opened.remove(name) {
+            engine.dropped.store(true, Ordering::Release);
+            return engine.close();
+        }
+        if let Some(recovered) = state.recovered.remove(name) {
+            drop(recovered);
+            crate::dir::remove_files_in(self.fs.as_ref(), &keyspace_dir(&self.wal_dir, id))?;
+        }
+        Ok(())
     }
 
     /// This engine's keyspace id ([`seer_wal::DEFAULT_KEYSPACE`] for the

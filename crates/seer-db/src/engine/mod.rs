@@ -84,6 +84,9 @@ pub(crate) struct Engine {
     wal_dir: PathBuf,
     /// The named keyspaces (the default keyspace's engine only).
     keyspaces: KeyspaceSet,
+    /// Set on a named keyspace's engine when the keyspace is dropped: its
+    /// files are deleted when the engine goes.
+    dropped: std::sync::atomic::AtomicBool,
     jobs: Jobs,
     backpressure: Backpressure,
     health: Arc<HealthState>,
@@ -246,6 +249,7 @@ impl Engine {
             routes: shared.routes,
             wal_dir: shared.wal_dir,
             keyspaces,
+            dropped: std::sync::atomic::AtomicBool::new(false),
             health: shared.health,
             switch_lock: Mutex::new(()),
             commit_gate: RwLock::new(()),
@@ -556,6 +560,12 @@ impl Drop for Engine {
         if !self.lifecycle.is_closed() {
             if let Err(error) = self.close() {
                 tracing::warn!(%error, "closing the database on drop failed");
+            }
+        }
+        if self.dropped.load(Ordering::Acquire) {
+            // The last reader of a dropped keyspace went.
+            if let Err(error) = crate::dir::remove_files_in(self.fs.as_ref(), self.dir.path()) {
+                tracing::warn!(%error, "deleting a dropped keyspace's files failed; the next open deletes them");
             }
         }
     }
