@@ -38,7 +38,7 @@ use seer_sstable::{BlockCache, Table, TableBuilder, TableIterator, TableOptions,
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
 use crate::picker::Compaction;
-use crate::range_del::{output_boundary, OutputSplitter, RangeDelCompaction};
+use crate::range_del::{OutputSplitter, RangeDelCompaction};
 use crate::version::{InvariantViolation, Version, INVARIANT_CHECKS};
 use crate::TableMeta;
 
@@ -389,7 +389,17 @@ fn check_within_inputs(compaction: &Compaction, outputs: &[Arc<TableMeta>]) -> R
 }
 
 /// Writes survivors into tables, starting a new one at a user-key boundary
-/// once the current one reaches the target size.
+/// once the current one reaches the target size, and wherever the age
+/// cursor says the table would break the age rule.
+///
+/// The age cursor is shown every user key where a table's claimed key
+/// range can grow, in key order: each entry's key, each surviving
+/// fragment's start and upper claim, and each boundary of a table outside
+/// the compaction (where the set of tables an output meets changes), each
+/// with the sequence numbers the table takes on reaching it. A table ends
+/// at the last such position before the one the cursor refuses, and its
+/// share of the fragments ends there (`position + [0]`), so its key range
+/// is exactly what the cursor checked, with or without entries.
 struct OutputWriter<'a> {
     target: &'a OutputTarget,
     age: Option<AgeCursor<'a>>,
@@ -401,13 +411,14 @@ struct OutputWriter<'a> {
     next_split: usize,
     /// Hands each table its share of the surviving range tombstones.
     splitter: OutputSplitter,
-    /// The surviving fragments as the age cursor must see them, in key
-    /// order: `(start, smallest seq, largest seq)`, then the last one's
-    /// upper key claim; `next_age_key` is the first not yet shown.
-    age_keys: Vec<(Bytes, SeqNo, SeqNo)>,
-    next_age_key: usize,
-    /// The user key of the entries added last.
-    last_user_key: Bytes,
+    /// The positions other than entries' keys the age cursor is shown
+    /// (ascending); `next_position` is the first not yet shown.
+    positions: Vec<Bytes>,
+    next_position: usize,
+    /// The last position the open table reached (its share ends there).
+    last_position: Bytes,
+    /// Whether the open table holds fragments (it may hold no entry).
+    holds_fragments: bool,
 }
 
 impl<'a> OutputWriter<'a> {
@@ -426,9 +437,10 @@ impl<'a> OutputWriter<'a> {
             finished: Vec::new(),
             next_split: 0,
             splitter: OutputSplitter::new(FragmentedTombstones::default()),
-            age_keys: Vec::new(),
-            next_age_key: 0,
-            last_user_key: Bytes::new(),
+            positions: Vec::new(),
+            next_position: 0,
+            last_position: Bytes::new(),
+            holds_fragments: false,
         }
     }
 
@@ -451,63 +463,49 @@ impl<'a> OutputWriter<'a> {
                 .is_some_and(|b| b.estimated_file_size() >= self.target.min_split_bytes)
     }
 
-    /// Sets the range tombstones the tables share, and what the age cursor
-    /// must see of them: a fragment widens the table it goes to, so a table
-    /// ends before a fragment that would make it break the age rule.
+    /// Sets the range tombstones the tables share, and the positions the
+    /// age cursor must be shown because of them: the fragments' starts and
+    /// claims, and the boundaries of the tables outside the compaction
+    /// (inside a fragment, a table's key range grows past them without an
+    /// entry).
     fn set_range_tombstones(&mut self, surviving: FragmentedTombstones) {
-        self.age_keys = surviving
-            .fragments()
-            .iter()
-            .map(|f| {
-                let seqs = f.seqs();
-                let (low, high) = (seqs.last().copied(), seqs.first().copied());
-                (f.start().clone(), low.unwrap_or(0), high.unwrap_or(0))
-            })
-            .collect();
-        if let (Some((_, claim)), Some(last)) =
-            (surviving.user_key_bounds(), self.age_keys.last().cloned())
-        {
-            if claim > last.0.as_ref() {
-                self.age_keys
-                    .push((Bytes::copy_from_slice(claim), last.1, last.2));
+        self.splitter = OutputSplitter::new(surviving);
+        self.positions = self.splitter.positions();
+        if let Some(age) = &self.age {
+            if !self.positions.is_empty() {
+                self.positions.extend(age.boundaries());
+                self.positions.sort();
+                self.positions.dedup();
             }
         }
-        self.splitter = OutputSplitter::new(surviving);
     }
 
-    /// Shows the age cursor the fragment keys below `user_key` (all that
-    /// are left when `None`), ending the table before one that needs it.
-    /// A table still without entries cannot end inside its tombstones' span
-    /// (claimed ranges are inclusive, so two tables would share a boundary
-    /// key): its fragments then stay with the next entry's table.
-    fn show_age_keys_below(&mut self, user_key: Option<&[u8]>) -> Result<()> {
-        while let Some((key, low, high)) = self.age_keys.get(self.next_age_key).cloned() {
-            if user_key.is_some_and(|user_key| key.as_ref() >= user_key) {
+    /// Shows the age cursor the positions below `user_key` (all that are
+    /// left when `None`) that a fragment reaches, ending the table before
+    /// one that needs it; positions equal to `user_key` are its entry's.
+    fn show_positions_below(&mut self, user_key: Option<&[u8]>) -> Result<()> {
+        while let Some(position) = self.positions.get(self.next_position).cloned() {
+            if user_key.is_some_and(|user_key| position.as_ref() > user_key) {
                 break;
             }
-            self.next_age_key += 1;
+            self.next_position += 1;
+            if user_key.is_some_and(|user_key| position.as_ref() == user_key) {
+                break;
+            }
+            let Some((low, high)) = self.splitter.seqs_around(&position) else {
+                continue;
+            };
             if self
                 .age
                 .as_mut()
-                .is_some_and(|age| age.needs_cut(&key, low, high))
+                .is_some_and(|age| age.needs_cut(&position, low, high))
             {
                 self.finish_table(false)?;
             }
+            self.last_position = position;
+            self.holds_fragments = true;
         }
         Ok(())
-    }
-
-    /// The sequence range of the fragment keys equal to `user_key`, taken.
-    fn take_age_keys_at(&mut self, user_key: &[u8]) -> Option<(SeqNo, SeqNo)> {
-        let mut range: Option<(SeqNo, SeqNo)> = None;
-        while let Some((key, low, high)) = self.age_keys.get(self.next_age_key) {
-            if key.as_ref() != user_key {
-                break;
-            }
-            range = Some(range.map_or((*low, *high), |(l, h)| (l.min(*low), h.max(*high))));
-            self.next_age_key += 1;
-        }
-        range
     }
 
     fn add_key(&mut self, entries: &[(InternalKey, Bytes)]) -> Result<()> {
@@ -529,15 +527,14 @@ impl<'a> OutputWriter<'a> {
             }
             self.finish_table(false)?;
         }
-        self.show_age_keys_below(Some(first.user_key()))?;
-        let at_key = self.take_age_keys_at(first.user_key());
+        self.show_positions_below(Some(first.user_key()))?;
         let too_old = match &mut self.age {
             Some(age) => {
                 let seqs = entries.iter().map(|(key, _)| key.seq());
-                let spanning = self.splitter.seqs_at(first.user_key());
-                let fragment_seqs = at_key
+                let fragment_seqs = self
+                    .splitter
+                    .seqs_around(first.user_key())
                     .into_iter()
-                    .chain(spanning)
                     .flat_map(|(low, high)| [low, high]);
                 let seqs = seqs.chain(fragment_seqs);
                 let smallest_seq = seqs.clone().min().unwrap_or(0);
@@ -549,9 +546,6 @@ impl<'a> OutputWriter<'a> {
         if too_old {
             self.finish_table(false)?;
         }
-        if self.builder.is_none() {
-            self.split_off_gap_before(first.user_key())?;
-        }
         let builder = match &mut self.builder {
             Some(builder) => builder,
             None => self.builder.insert(self.new_builder()?),
@@ -562,34 +556,7 @@ impl<'a> OutputWriter<'a> {
             key.encode_into(&mut encoded);
             builder.add(&encoded, value)?;
         }
-        self.last_user_key = first.user_key().clone();
-        Ok(())
-    }
-
-    /// Before a table starts at `user_key`: the fragments left between the
-    /// previous table and `user_key` would widen it over the tables outside
-    /// the compaction that end in that gap, which the age cursor does not
-    /// see. They go to a table of their own, up to the last such end, so
-    /// the new table starts past every one of them. (Its fragments come
-    /// from inputs meeting those tables, which are newer where they meet.)
-    fn split_off_gap_before(&mut self, user_key: &[u8]) -> Result<()> {
-        if self.splitter.is_exhausted() {
-            return Ok(());
-        }
-        let Some(age) = self.age.as_ref() else {
-            return Ok(());
-        };
-        let lower = self.splitter.lower().clone();
-        let tables_end = age.last_end_within(&lower, user_key);
-        let Some(end) = tables_end.max(self.splitter.last_claim_below(user_key)) else {
-            return Ok(());
-        };
-        let share = self.splitter.for_output(&end);
-        if !share.is_empty() {
-            let mut builder = self.new_builder()?;
-            builder.set_range_tombstones(share)?;
-            self.finished.push(Arc::new(builder.finish()?));
-        }
+        self.last_position = first.user_key().clone();
         Ok(())
     }
 
@@ -609,39 +576,35 @@ impl<'a> OutputWriter<'a> {
         )?)
     }
 
-    /// Finishes the open table with its share of the range tombstones (all
-    /// that are left when it is the `last`). The last table is written even
-    /// without entries when tombstones are left.
+    /// Finishes the open table with its share of the range tombstones, up
+    /// to its last position (all that are left when it is the `last`). A
+    /// table is written without entries when it holds tombstones.
     fn finish_table(&mut self, last: bool) -> Result<()> {
-        if last && self.builder.is_none() && !self.splitter.is_exhausted() {
-            self.builder = Some(self.new_builder()?);
+        let open = self.builder.is_some()
+            || self.holds_fragments
+            || (last && !self.splitter.is_exhausted());
+        self.holds_fragments = false;
+        if !open {
+            return Ok(());
         }
-        if let Some(mut builder) = self.builder.take() {
-            let share = match last {
-                true => self.splitter.for_last_output(),
-                false => self.splitter.for_output(&self.last_user_key),
-            };
-            builder.set_range_tombstones(share)?;
-            self.finished.push(Arc::new(builder.finish()?));
-        }
+        let share = match last {
+            true => self.splitter.for_last_output(),
+            false => self.splitter.for_output(&self.last_position),
+        };
+        let mut builder = match self.builder.take() {
+            Some(builder) => builder,
+            None if share.is_empty() => return Ok(()),
+            None => self.new_builder()?,
+        };
+        builder.set_range_tombstones(share)?;
+        self.finished.push(Arc::new(builder.finish()?));
         Ok(())
     }
 
     fn finish(mut self) -> Result<Vec<Arc<TableMeta>>> {
-        let finished = self.show_age_keys_below(None).and_then(|()| {
-            // Fragments past the last entry would widen its table over the
-            // tables outside the compaction there: they go to one of their own.
-            let tail_meets = self.builder.is_some()
-                && !self.splitter.is_exhausted()
-                && self
-                    .age
-                    .as_ref()
-                    .is_some_and(|age| age.meets_from(&output_boundary(&self.last_user_key)));
-            if tail_meets {
-                self.finish_table(false)?;
-            }
-            self.finish_table(true)
-        });
+        let finished = self
+            .show_positions_below(None)
+            .and_then(|()| self.finish_table(true));
         match finished {
             Ok(()) => Ok(std::mem::take(&mut self.finished)),
             Err(error) => {
@@ -753,26 +716,13 @@ impl AgeCursor<'_> {
         self.table = None;
     }
 
-    /// The last user key at or above `low` and below `high` where a table
-    /// outside the compaction ends.
-    fn last_end_within(&self, low: &[u8], high: &[u8]) -> Option<Bytes> {
+    /// The user keys where a table outside the compaction starts or ends.
+    fn boundaries(&self) -> impl Iterator<Item = Bytes> + '_ {
         self.bounds
             .above
             .iter()
             .chain(&self.bounds.below)
-            .map(|t| t.largest.user_key())
-            .filter(|end| end.as_ref() >= low && end.as_ref() < high)
-            .max()
-            .cloned()
-    }
-
-    /// Whether a table outside the compaction reaches `low` or beyond.
-    fn meets_from(&self, low: &[u8]) -> bool {
-        self.bounds
-            .above
-            .iter()
-            .chain(&self.bounds.below)
-            .any(|t| t.largest.user_key().as_ref() >= low)
+            .flat_map(|t| [t.smallest.user_key().clone(), t.largest.user_key().clone()])
     }
 
     /// Takes the next user key (greater than every key before), whose
@@ -1785,5 +1735,143 @@ mod tests {
             result.outputs[0].entry_count, 0,
             "a tombstone-only table first"
         );
+    }
+
+    /// One flush of the property below: puts at keys `k00..k23` and range
+    /// deletes `[start, start + length)` over them, in the drawn order (each
+    /// its own sequence number), and the flush's target table size.
+    type FlushDraw = (Vec<(bool, u8, u8)>, u64);
+
+    fn flush_draw() -> impl Strategy<Value = FlushDraw> {
+        (
+            proptest::collection::vec((any::<bool>(), 0..24u8, 1..8u8), 1..24),
+            24..160u64,
+        )
+    }
+
+    /// One phase: flushes, which level-0 tables seed the compaction (by
+    /// position in level order), and the compaction's target table size.
+    type PhaseDraw = (Vec<FlushDraw>, Vec<bool>, u64);
+
+    fn phase_draw() -> impl Strategy<Value = PhaseDraw> {
+        (
+            proptest::collection::vec(flush_draw(), 1..6),
+            proptest::collection::vec(any::<bool>(), 64),
+            24..240u64,
+        )
+    }
+
+    /// The level-0 tables `seeds` picks, closed as a legal level-0
+    /// compaction must be: with every table of an older run meeting a
+    /// picked one (whatever newer tables it leaves above).
+    fn closed_level0_pick(version: &Version, seeds: &[bool]) -> Vec<CompactionInput> {
+        let runs = version.levels()[0].runs();
+        let meets = |a: &TableMeta, b: &TableMeta| {
+            a.smallest.user_key() <= b.largest.user_key()
+                && b.smallest.user_key() <= a.largest.user_key()
+        };
+        let mut picked: Vec<Vec<bool>> = Vec::new();
+        let mut position = 0;
+        for run in runs {
+            let flags = run.tables().iter().map(|_| {
+                position += 1;
+                seeds.get(position - 1).copied().unwrap_or(false)
+            });
+            picked.push(flags.collect());
+        }
+        // Runs are newest first: carry each pick down to the older runs.
+        for newer in 0..runs.len() {
+            for older in newer + 1..runs.len() {
+                for (i, table) in runs[newer].tables().iter().enumerate() {
+                    if !picked[newer][i] {
+                        continue;
+                    }
+                    for (j, below) in runs[older].tables().iter().enumerate() {
+                        if meets(table, below) {
+                            picked[older][j] = true;
+                        }
+                    }
+                }
+            }
+        }
+        runs.iter()
+            .zip(&picked)
+            .filter_map(|(run, flags)| {
+                let tables: Vec<Arc<TableMeta>> = run
+                    .tables()
+                    .iter()
+                    .zip(flags)
+                    .filter(|(_, picked)| **picked)
+                    .map(|(table, _)| Arc::clone(table))
+                    .collect();
+                (!tables.is_empty()).then(|| CompactionInput {
+                    level: 0,
+                    run_id: run.run_id(),
+                    tables,
+                })
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        /// Level-0 runs of puts and range deletes, cut into small tables;
+        /// a legal pick of some of them (newer tables left above, between
+        /// and inside the picked ones) into level 3, then more flushes and
+        /// a pick into level 2 over the level-3 run: every version the
+        /// compactions give keeps the age rule, however the fragments fall
+        /// among the outputs and the tables left out.
+        #[test]
+        fn compactions_with_range_tombstones_keep_the_age_rule_against_the_tables_left_out(
+            phases in proptest::collection::vec(phase_draw(), 2),
+        ) {
+            use seer_core::RangeTombstone;
+            let fs = FaultFileSystem::new();
+            fs.create_dir_all(Path::new("/db")).unwrap();
+            let context = context(&fs);
+            let next = file_numbers_from(11);
+            let mut version = Version::empty(4);
+            let mut seq = 0;
+            let user = |i: u8| Bytes::from(format!("k{i:02}"));
+            for ((flushes, seeds, target_file_size_bytes), output_level) in phases.iter().zip([3, 2]) {
+                for (writes, flush_target_bytes) in flushes {
+                    let mut entries = std::collections::BTreeMap::new();
+                    let mut tombstones = Vec::new();
+                    for &(is_delete, key, length) in writes {
+                        seq += 1;
+                        if is_delete {
+                            tombstones.push(RangeTombstone::new(user(key), user(key + length), seq));
+                        } else {
+                            entries.insert(user(key), (InternalKey::new(user(key), seq, ValueKind::Put), n(seq)));
+                        }
+                    }
+                    let entries: Vec<_> = entries.into_values().collect();
+                    let input = FlushInput {
+                        entries_count: entries.len() as u64,
+                        entries: &mut VecIter::new(entries),
+                        range_tombstones: &FragmentedTombstones::new(tombstones),
+                    };
+                    let flushed = flush(input, &version, &context, *flush_target_bytes, Vec::new(), &next).unwrap();
+                    version = version.apply(&flushed.edit).unwrap();
+                    version.check_invariants().unwrap();
+                }
+                let inputs = closed_level0_pick(&version, seeds);
+                if inputs.is_empty() {
+                    continue;
+                }
+                let compaction = Compaction {
+                    inputs,
+                    output_level,
+                    reason: CompactionReason::Manual,
+                    score: 1.0,
+                    bottommost: false,
+                    target_file_size_bytes: *target_file_size_bytes,
+                    output_run_id: None,
+                };
+                let result = run_compaction(&compaction, &version, &context, &next).unwrap();
+                version = version.apply(&result.edit).unwrap();
+                prop_assert!(version.check_invariants().is_ok(), "{:?}\n{version:?}", version.check_invariants());
+            }
+        }
     }
 }

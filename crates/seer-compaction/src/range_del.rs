@@ -21,8 +21,9 @@
 //!   versions it deleted are gone (they were all in its stripe) and nothing
 //!   lies below ([`RangeDelCompaction::surviving`]), as point tombstones are;
 //! - consecutive outputs split the surviving fragments at
-//!   [`output_boundary`] ([`OutputSplitter`]): an output whose last key is `k` holds the
-//!   fragments below `k + [0]`, the next one those at or above it, so that
+//!   [`output_boundary`] ([`OutputSplitter`]): an output whose last key is
+//!   `k` (an entry's, or a position the fragments give) holds the fragments
+//!   below `k + [0]`, the next one those at or above it, so that
 //!   their claimed key ranges stay disjoint and the gap between them stays
 //!   covered.
 
@@ -159,7 +160,8 @@ impl RangeDelCompaction {
 
 /// Hands each output of a compaction, in key order, its share of the
 /// surviving tombstones: from where the previous output's share ended up to
-/// [`output_boundary`] of its last user key, and everything left to the last
+/// [`output_boundary`] of the last user key it reaches (an entry's, or one of
+/// [`OutputSplitter::positions`]), and everything left to the last
 /// output (a compaction whose entries all went still writes one table when
 /// tombstones survive).
 #[derive(Debug, Clone)]
@@ -186,38 +188,36 @@ impl OutputSplitter {
             .is_none_or(|last| last.end().as_ref() <= self.lower.as_ref())
     }
 
-    /// Where the next output's share starts (empty: the smallest key).
-    pub fn lower(&self) -> &Bytes {
-        &self.lower
-    }
-
-    /// The largest upper key claim below `user_key` of a fragment not yet
-    /// handed out (see `FragmentedTombstones::user_key_bounds`) at which
-    /// a share can end without taking part of the next fragment (a claim
-    /// `k` ends the share at `k + [0]`, which a fragment starting at `k`
-    /// would cross).
-    pub fn last_claim_below(&self, user_key: &[u8]) -> Option<Bytes> {
-        self.tombstones
+    /// The user keys where a table's claimed key range can start or end
+    /// because of the fragments: each fragment's start and upper claim
+    /// ([`upper_claim`]), ascending and distinct.
+    pub fn positions(&self) -> Vec<Bytes> {
+        let mut positions: Vec<Bytes> = self
+            .tombstones
             .fragments()
             .iter()
-            .filter(|f| f.end().as_ref() > self.lower.as_ref())
-            .map(|f| match f.end().split_last() {
-                Some((0, below)) => f.end().slice(..below.len()),
-                _ => f.end().clone(),
-            })
-            .filter(|claim| claim.as_ref() < user_key)
-            .filter(|claim| {
-                self.tombstones
-                    .fragment_containing(claim)
-                    .is_none_or(|f| f.end().as_ref() <= output_boundary(claim).as_ref())
-            })
-            .max()
+            .flat_map(|f| [f.start().clone(), upper_claim(f.end())])
+            .collect();
+        positions.sort();
+        positions.dedup();
+        positions
     }
 
-    /// The sequence range of the fragment containing `user_key`.
-    pub fn seqs_at(&self, user_key: &[u8]) -> Option<(SeqNo, SeqNo)> {
-        let seqs = self.tombstones.fragment_containing(user_key)?.seqs();
-        Some((*seqs.last()?, *seqs.first()?))
+    /// The sequence range of the fragments a table takes with it when its
+    /// claimed key range reaches `user_key` from below: those whose claimed
+    /// range `[start, upper claim]` holds `user_key` (the one containing it,
+    /// and one ending at it whose claim is `user_key` itself).
+    pub fn seqs_around(&self, user_key: &[u8]) -> Option<(SeqNo, SeqNo)> {
+        let fragments = self.tombstones.fragments();
+        let after = fragments.partition_point(|f| f.start().as_ref() <= user_key);
+        fragments[after.saturating_sub(2)..after]
+            .iter()
+            .filter(|f| upper_claim(f.end()).as_ref() >= user_key)
+            .flat_map(|f| f.seqs().iter().copied())
+            .fold(None, |range, seq| match range {
+                None => Some((seq, seq)),
+                Some((low, high)) => Some((seq.min(low), seq.max(high))),
+            })
     }
 
     /// The share of the output whose last user key is `last_user_key`.
@@ -249,6 +249,17 @@ pub fn output_boundary(last_user_key: &[u8]) -> Bytes {
     boundary.extend_from_slice(last_user_key);
     boundary.push(0);
     Bytes::from(boundary)
+}
+
+/// The inclusive upper user key a table claims for fragments ending at the
+/// exclusive `end`: the key just below it when `end` is `k + [0]` (whose
+/// only smaller neighbour is `k`), else `end` itself (see
+/// `FragmentedTombstones::user_key_bounds`).
+pub fn upper_claim(end: &Bytes) -> Bytes {
+    match end.split_last() {
+        Some((0, below)) => end.slice(..below.len()),
+        _ => end.clone(),
+    }
 }
 
 #[cfg(test)]
