@@ -8,12 +8,11 @@ use std::cell::RefCell;
 use bytes::{Bytes, BytesMut};
 use seer_wal::{KeyspaceId, WriteOp, WriteRecord, DEFAULT_KEYSPACE};
 
-use crate::keyspace::Keyspace;
-
 /// An atomic group of writes: all of them become visible together, with
 /// consecutive sequence numbers, or none does. Later operations on the same
-/// key win over earlier ones. A batch may span keyspaces (`put_in` and
-/// the like, with keyspaces of the database it is written to): it is still
+/// key win over earlier ones. A batch may span keyspaces
+/// ([`Batch::put_in`] and the like, with keyspaces of the database it is
+/// written to): it is still
 /// one atomic write, all of it or none after a crash.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -62,46 +61,6 @@ impl Batch {
     pub fn delete_range<K: AsRef<[u8]>>(&mut self, range: std::ops::Range<K>) -> &mut Self {
         let (start, end) = key_and_value(range.start.as_ref(), range.end.as_ref());
         self.push(WriteOp::DeleteRange { start, end })
-    }
-
-    /// Sets `key` to `value` in `keyspace`.
-    pub fn put_in(
-        &mut self,
-        keyspace: &Keyspace,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-    ) -> &mut Self {
-        let (key, value) = key_and_value(key.as_ref(), value.as_ref());
-        self.push_in(keyspace.id(), WriteOp::Put { key, value })
-    }
-
-    /// Deletes `key` in `keyspace`.
-    pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> &mut Self {
-        let key = copy_key(key.as_ref());
-        self.push_in(keyspace.id(), WriteOp::Delete { key })
-    }
-
-    /// Adds a merge operand to `key` in `keyspace` (resolved by its merge
-    /// operator).
-    pub fn merge_in(
-        &mut self,
-        keyspace: &Keyspace,
-        key: impl AsRef<[u8]>,
-        operand: impl AsRef<[u8]>,
-    ) -> &mut Self {
-        let (key, operand) = key_and_value(key.as_ref(), operand.as_ref());
-        self.push_in(keyspace.id(), WriteOp::Merge { key, operand })
-    }
-
-    /// Deletes every key of `keyspace` in `range` with one range tombstone
-    /// (as [`Batch::delete_range`]).
-    pub fn delete_range_in<K: AsRef<[u8]>>(
-        &mut self,
-        keyspace: &Keyspace,
-        range: std::ops::Range<K>,
-    ) -> &mut Self {
-        let (start, end) = key_and_value(range.start.as_ref(), range.end.as_ref());
-        self.push_in(keyspace.id(), WriteOp::DeleteRange { start, end })
     }
 
     /// Number of operations.
@@ -174,7 +133,8 @@ impl Batch {
         self.push_in(DEFAULT_KEYSPACE, op)
     }
 
-    fn push_in(&mut self, id: KeyspaceId, op: WriteOp) -> &mut Self {
+    /// Appends `op` in keyspace `id`.
+    pub(crate) fn push_in(&mut self, id: KeyspaceId, op: WriteOp) -> &mut Self {
         let keyed = id != DEFAULT_KEYSPACE || !self.keyspaces.is_empty();
         if keyed {
             self.keyspaces.resize(self.ops.len(), DEFAULT_KEYSPACE);

@@ -23,9 +23,9 @@ use crate::batch::Batch;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::Health;
-use crate::iter::{Cursor, DbIterator, KeyBounds, KeyIterator, KeyRange};
-use crate::keyspace::{Keyspace, KeyspaceOptions};
-use crate::options::DBOptions;
+use crate::iter::{bound_bytes, Cursor, DbIterator, KeyBounds, KeyIterator, KeyRange};
+use crate::keyspace::Keyspace;
+use crate::options::{DBOptions, KeyspaceOptions};
 use crate::report::MetricsSnapshot;
 use crate::snapshot::Snapshot;
 use crate::transaction::Transaction;
@@ -288,7 +288,8 @@ impl DB {
     /// until the database closes; a keyspace already open keeps its own).
     pub fn keyspace_with(&self, name: &str, options: KeyspaceOptions) -> Result<Keyspace> {
         let engine = self.inner.open_keyspace(name, &options)?;
-        Ok(Keyspace::new(self.clone(), engine, name))
+        let owner: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&self._owner) as _;
+        Ok(Keyspace::new(owner, engine, name))
     }
 
     /// Drops the named keyspace `name`, durably (recorded in the manifest
@@ -385,16 +386,5 @@ impl DB {
     /// The database directory.
     pub fn path(&self) -> &Path {
         self.inner.path()
-    }
-}
-
-/// The user key of a bound, owned, for manual compaction (`None` when
-/// unbounded).
-pub(crate) fn bound_bytes<K: AsRef<[u8]>>(bound: std::ops::Bound<&K>) -> Option<Bytes> {
-    match bound {
-        std::ops::Bound::Included(key) | std::ops::Bound::Excluded(key) => {
-            Some(Bytes::copy_from_slice(key.as_ref()))
-        }
-        std::ops::Bound::Unbounded => None,
     }
 }

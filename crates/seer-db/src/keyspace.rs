@@ -1,7 +1,8 @@
 //! Named keyspaces, the public side: [`Keyspace`], the handle to one (the
-//! whole data API, as [`DB`]'s on the default keyspace), and
-//! [`KeyspaceOptions`], the per-tree options a keyspace may set apart from
-//! the database's. A keyspace has its own memtables and tree (see
+//! whole data API, as [`DB`](crate::DB)'s on the default keyspace), and the
+//! [`Batch`] writes in named keyspaces (the per-tree options a keyspace may
+//! set apart from the database's, `KeyspaceOptions`, are with the other
+//! options). A keyspace has its own memtables and tree (see
 //! [`crate::engine`]'s `keyspaces`) and shares the database's WAL, commit
 //! pipeline and sequence numbers; `DB::keyspace` opens or creates one.
 
@@ -9,127 +10,69 @@ use std::ops::RangeBounds;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{MergeOperator, SeqNo};
-use seer_sstable::Compression;
-use seer_wal::WriteOptions;
+use seer_core::SeqNo;
+use seer_wal::{WriteOp, WriteOptions};
 
-use crate::batch::Batch;
-use crate::db::{bound_bytes, DB};
+use crate::batch::{copy_key, key_and_value, Batch};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::iter::{Cursor, DbIterator, KeyBounds, KeyRange};
-use crate::options::{CompactionPolicy, DBOptions};
+use crate::iter::{bound_bytes, Cursor, DbIterator, KeyBounds, KeyRange};
 use crate::report::MetricsSnapshot;
 use crate::verify::VerifyReport;
 
-/// The options of a named keyspace that may differ from the database's
-/// [`DBOptions`]: each one left unset is the database's. As with
-/// `DBOptions`, a reopen may change them (a keyspace written with a merge
-/// operator must be opened with the same one).
-#[derive(Clone, Default)]
-pub struct KeyspaceOptions {
-    merge_operator: Option<Arc<dyn MergeOperator>>,
-    compaction_policy: Option<CompactionPolicy>,
-    bloom_bits_per_key: Option<u32>,
-    compression: Option<Compression>,
-    block_size_bytes: Option<usize>,
-    memtable_capacity_bytes: Option<usize>,
-}
-
-impl std::fmt::Debug for KeyspaceOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyspaceOptions")
-            .field(
-                "merge_operator",
-                &self.merge_operator.as_ref().map(|op| op.name().to_owned()),
-            )
-            .field("compaction_policy", &self.compaction_policy)
-            .field("bloom_bits_per_key", &self.bloom_bits_per_key)
-            .field("compression", &self.compression)
-            .field("block_size_bytes", &self.block_size_bytes)
-            .field("memtable_capacity_bytes", &self.memtable_capacity_bytes)
-            .finish()
-    }
-}
-
-impl KeyspaceOptions {
-    /// The keyspace's merge operator (the database's is not inherited: a
-    /// keyspace without one takes no merges).
-    #[must_use]
-    pub fn merge_operator(mut self, operator: impl MergeOperator) -> Self {
-        self.merge_operator = Some(Arc::new(operator));
-        self
+/// Writes of a [`Batch`] in named keyspaces (kept with [`Keyspace`], which
+/// they take).
+impl Batch {
+    /// Sets `key` to `value` in `keyspace`.
+    pub fn put_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> &mut Self {
+        let (key, value) = key_and_value(key.as_ref(), value.as_ref());
+        self.push_in(keyspace.id(), WriteOp::Put { key, value })
     }
 
-    /// The keyspace's compaction policy.
-    #[must_use]
-    pub fn compaction_policy(mut self, policy: CompactionPolicy) -> Self {
-        self.compaction_policy = Some(policy);
-        self
+    /// Deletes `key` in `keyspace`.
+    pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> &mut Self {
+        let key = copy_key(key.as_ref());
+        self.push_in(keyspace.id(), WriteOp::Delete { key })
     }
 
-    /// Bloom filter bits per key of the keyspace's tables.
-    #[must_use]
-    pub fn bloom_bits_per_key(mut self, bits: u32) -> Self {
-        self.bloom_bits_per_key = Some(bits);
-        self
+    /// Adds a merge operand to `key` in `keyspace` (resolved by its merge
+    /// operator).
+    pub fn merge_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+    ) -> &mut Self {
+        let (key, operand) = key_and_value(key.as_ref(), operand.as_ref());
+        self.push_in(keyspace.id(), WriteOp::Merge { key, operand })
     }
 
-    /// Compression of the keyspace's table data blocks.
-    #[must_use]
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = Some(compression);
-        self
-    }
-
-    /// Uncompressed size of the keyspace's data blocks.
-    #[must_use]
-    pub fn block_size(mut self, bytes: usize) -> Self {
-        self.block_size_bytes = Some(bytes);
-        self
-    }
-
-    /// Bytes one of the keyspace's memtables holds before it is flushed.
-    #[must_use]
-    pub fn memtable_capacity(mut self, bytes: usize) -> Self {
-        self.memtable_capacity_bytes = Some(bytes);
-        self
-    }
-
-    /// The options of the keyspace's engine: `base` (the database's) with
-    /// these set over it, one background compaction thread, and no merge
-    /// operator unless set here.
-    pub(crate) fn apply(&self, base: &DBOptions) -> DBOptions {
-        let mut options = base.clone();
-        options.merge_operator.clone_from(&self.merge_operator);
-        options.background_threads = 1;
-        if let Some(policy) = self.compaction_policy {
-            options.compaction_policy = policy;
-        }
-        if let Some(bits) = self.bloom_bits_per_key {
-            options.bloom_bits_per_key = bits;
-        }
-        if let Some(compression) = self.compression {
-            options.compression = compression;
-        }
-        if let Some(bytes) = self.block_size_bytes {
-            options.block_size_bytes = bytes;
-        }
-        if let Some(bytes) = self.memtable_capacity_bytes {
-            options.memtable_capacity_bytes = bytes;
-        }
-        options
+    /// Deletes every key of `keyspace` in `range` with one range tombstone
+    /// (as [`Batch::delete_range`]).
+    pub fn delete_range_in<K: AsRef<[u8]>>(
+        &mut self,
+        keyspace: &Keyspace,
+        range: std::ops::Range<K>,
+    ) -> &mut Self {
+        let (start, end) = key_and_value(range.start.as_ref(), range.end.as_ref());
+        self.push_in(keyspace.id(), WriteOp::DeleteRange { start, end })
     }
 }
 
 /// A handle to a named keyspace of an open database: cheap to clone,
-/// `Send` and `Sync`. Its methods are [`DB`]'s data API on this keyspace's
+/// `Send` and `Sync`. Its methods are [`DB`](crate::DB)'s data API on this keyspace's
 /// own memtables and tree; writes go through the database's one WAL and
 /// commit pipeline, so they share its sequence numbers and group commits.
-/// A handle keeps the database open (as a [`DB`] clone does).
+/// A handle keeps the database open (as a `DB` clone does).
 #[derive(Clone)]
 pub struct Keyspace {
-    db: DB,
+    /// Keeps the database open (its last-handle close token).
+    _db: Arc<dyn std::any::Any + Send + Sync>,
     inner: Arc<Engine>,
     name: Arc<str>,
 }
@@ -144,10 +87,15 @@ impl std::fmt::Debug for Keyspace {
 }
 
 impl Keyspace {
-    /// The handle of `name`'s engine `inner`, of database `db`.
-    pub(crate) fn new(db: DB, inner: Arc<Engine>, name: &str) -> Self {
+    /// The handle of `name`'s engine `inner`, keeping the database open
+    /// through `db` (a `DB`'s last-handle token).
+    pub(crate) fn new(
+        db: Arc<dyn std::any::Any + Send + Sync>,
+        inner: Arc<Engine>,
+        name: &str,
+    ) -> Self {
         Self {
-            db,
+            _db: db,
             inner,
             name: Arc::from(name),
         }
@@ -166,11 +114,6 @@ impl Keyspace {
     /// The keyspace's name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The database the keyspace belongs to.
-    pub fn database(&self) -> &DB {
-        &self.db
     }
 
     /// Sets `key` to `value`.
@@ -198,17 +141,19 @@ impl Keyspace {
     }
 
     /// Deletes every key in `range` with one range tombstone, as
-    /// [`DB::delete_range`].
+    /// [`DB::delete_range`](crate::DB::delete_range).
     pub fn delete_range<K: AsRef<[u8]>>(&self, range: std::ops::Range<K>) -> Result<()> {
-        let mut batch = Batch::new();
-        batch.delete_range(range);
-        self.inner
-            .write_owned_batch(batch, WriteOptions::default())?;
+        self.inner.refuse_read_only()?;
+        self.inner.delete_range(
+            range.start.as_ref(),
+            range.end.as_ref(),
+            WriteOptions::default(),
+        )?;
         Ok(())
     }
 
     /// Adds a merge operand to `key` (the keyspace needs a merge operator,
-    /// [`KeyspaceOptions::merge_operator`]).
+    /// [`KeyspaceOptions::merge_operator`](crate::KeyspaceOptions::merge_operator)).
     pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
         self.inner.refuse_read_only()?;
         self.inner
@@ -266,7 +211,7 @@ impl Keyspace {
     }
 
     /// Compacts the keyspace's keys in `range` down into one run of its
-    /// largest level, as [`DB::compact_range`].
+    /// largest level, as [`DB::compact_range`](crate::DB::compact_range).
     pub fn compact_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<()> {
         let start = bound_bytes(range.start_bound());
         let end = bound_bytes(range.end_bound());
@@ -274,7 +219,7 @@ impl Keyspace {
     }
 
     /// Checks the checksums of the keyspace's manifest and tables; see
-    /// [`VerifyReport`] (the WAL is the database's: [`DB::verify`]).
+    /// [`VerifyReport`] (the WAL is the database's: [`DB::verify`](crate::DB::verify)).
     pub fn verify(&self) -> Result<VerifyReport> {
         self.inner.verify()
     }

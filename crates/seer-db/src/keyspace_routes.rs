@@ -1,8 +1,9 @@
 //! Where the one WAL's ops go and which of its segments are still needed:
 //! [`KeyspaceRoutes`] maps each open keyspace's id (the default keyspace's
 //! too) to its memtable set and its tree. The commit pipeline's applier
-//! inserts each op into its keyspace's active memtable; a flush deletes the
-//! WAL segments below the one every keyspace still needs.
+//! ([`MemtableApplier`]) inserts each op into its keyspace's active
+//! memtable; a flush deletes the WAL segments below the one every keyspace
+//! still needs.
 //!
 //! A keyspace needs the segments from its tree's log number on while it
 //! holds unflushed data (a non-empty active memtable or an immutable); one
@@ -16,11 +17,15 @@ use std::sync::{Arc, Weak};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use seer_core::FileSystem;
-use seer_wal::{delete_segments_before, list_segments, segment_path, KeyspaceId};
+use seer_wal::{
+    delete_segments_before, list_segments, segment_path, Apply, KeyspaceId, Sequenced, WalError,
+    DEFAULT_KEYSPACE,
+};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::health::HealthState;
 
-use crate::memtables::Memtables;
+use crate::memtables::{insert_ops, insert_record, Memtables};
 use crate::tree::OpenVersionSet;
 
 /// What can be asked to flush a keyspace's memtable (its engine).
@@ -166,5 +171,91 @@ impl KeyspaceRoutes {
             .values()
             .filter_map(Route::oldest_needed_segment)
             .fold(flushed_to, u64::min)
+    }
+}
+
+/// The pipeline's [`Apply`]: inserts each committed group into the active
+/// memtable (an op of a named keyspace into that keyspace's, through the
+/// [`KeyspaceRoutes`]; one of a keyspace dropped meanwhile nowhere), and
+/// turns the database read-only the moment the log is poisoned (a failed
+/// interval sync included, which no writer waits for).
+#[derive(Debug)]
+pub(crate) struct MemtableApplier {
+    /// The set whose active memtable receives the groups.
+    pub memtables: Arc<Memtables>,
+    /// The memtable sets of the named keyspaces.
+    pub routes: Arc<KeyspaceRoutes>,
+    /// The database's health, told of a poisoned log.
+    pub health: Arc<HealthState>,
+}
+
+impl Apply for MemtableApplier {
+    type Error = Error;
+
+    fn apply(&self, group: &[Sequenced]) -> Result<(), Error> {
+        let active = self.memtables.active();
+        for sequenced in group {
+            insert_record(sequenced.seq, &sequenced.record, |id, seq, ops| match id {
+                DEFAULT_KEYSPACE => insert_ops(&active, seq, ops),
+                id => match self.routes.memtables(id) {
+                    Some(memtables) => insert_ops(&memtables.active(), seq, ops),
+                    None => Ok(()),
+                },
+            })?;
+        }
+        Ok(())
+    }
+
+    fn poisoned(&self, cause: &WalError) {
+        self.health.set_read_only(Error::from(cause.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use seer_core::fault::FaultFileSystem;
+    use seer_wal::{CommitPipeline, WalOptions, WriteOp, WriteOptions, WriteRecord};
+
+    use super::*;
+
+    /// The applier's own error crosses the pipeline's `Apply` boundary
+    /// typed: the writer gets back the `Error` the applier returned (here
+    /// an insert into a frozen memtable), not a string or a background
+    /// failure.
+    #[test]
+    fn a_failed_apply_reaches_the_writer_as_the_appliers_own_error() {
+        let fs = FaultFileSystem::new();
+        fs.create_dir_all(Path::new("/db")).unwrap();
+        let memtables = Arc::new(Memtables::new(1, 1 << 20, Vec::new()));
+        memtables.active().freeze();
+        let applier = MemtableApplier {
+            memtables,
+            routes: Arc::default(),
+            health: Arc::new(HealthState::default()),
+        };
+        let wal = CommitPipeline::open(
+            Arc::new(fs),
+            Path::new("/db"),
+            1,
+            0,
+            WalOptions::default(),
+            applier,
+        )
+        .unwrap();
+        let put = WriteOp::Put {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        let error = Error::from(
+            wal.write(WriteRecord::Single(put), WriteOptions::default())
+                .unwrap_err(),
+        );
+        assert!(
+            matches!(&error, Error::Internal { layer: "memtable", reason }
+                if reason.contains("frozen")),
+            "{error}"
+        );
     }
 }

@@ -18,7 +18,7 @@ use seer_core::SeqNo;
 use seer_wal::{CommitPipeline, KeyspaceId, WalError, WriteOptions, WriteRecord};
 
 use crate::error::Error;
-use crate::memtables::MemtableApplier;
+use crate::keyspace_routes::MemtableApplier;
 use crate::tree::OpenVersionSet;
 
 /// The commit pipeline of a writable engine, or a read-only engine's fixed

@@ -5,7 +5,7 @@
 //! [`KeyspaceOptions`] applied over the database's [`DBOptions`], sharing
 //! the database's commit pipeline (so one WAL and one group commit), its
 //! snapshot registry (so one sequence of snapshots), its health and its
-//! [`KeyspaceRoutes`]. Creating a keyspace makes its directory and empty
+//! [`KeyspaceRoutes`](crate::keyspace_routes::KeyspaceRoutes). Creating a keyspace makes its directory and empty
 //! manifest first, then records it in the default keyspace's manifest (the
 //! registry); a crash in between leaves a directory the registry does not
 //! name, which is never read.
@@ -29,10 +29,9 @@ use super::{Engine, Shared};
 use crate::background;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
-use crate::keyspace::KeyspaceOptions;
 use crate::keyspace_routes::Route;
 use crate::memtables::Memtables;
-use crate::options::DBOptions;
+use crate::options::{DBOptions, KeyspaceOptions};
 use crate::pipeline::Pipeline;
 use crate::recovery::{check_merge_operator, keyspace_dir, version_set_options, RecoveredKeyspace};
 use crate::tree::OpenVersionSet;

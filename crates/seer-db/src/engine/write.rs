@@ -43,6 +43,19 @@ impl Engine {
         self.commit_one(WriteOp::Merge { key, operand }, options)
     }
 
+    /// Deletes `start..end` with one range tombstone.
+    pub(crate) fn delete_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        options: WriteOptions,
+    ) -> Result<SeqNo> {
+        self.check_sizes(start, None)?;
+        self.check_sizes(end, None)?;
+        let (start, end) = key_and_value(start, end);
+        self.commit_one(WriteOp::DeleteRange { start, end }, options)
+    }
+
     /// Commits one operation, accounted under its own [`Op`]. The callers
     /// check sizes before they copy the key and value, so an oversized
     /// write is refused without allocating for it.
