@@ -367,7 +367,8 @@ impl DB {
         self.inner.metrics_snapshot()
     }
 
-    /// [`DB::metrics`] and the tree's shape as readable text.
+    /// [`DB::metrics`] and the tree's shape as readable text, followed by
+    /// the same for each open named keyspace.
     pub fn stats(&self) -> String {
         self.inner.stats_text()
     }

@@ -45,6 +45,8 @@ fn keyspaces_hold_separate_data_that_survives_reopen_from_wal_and_tables() {
         db.keyspace_names(),
         vec!["log".to_owned(), "state".to_owned()]
     );
+    let stats = db.stats();
+    assert!(stats.contains("** keyspace log **") && stats.contains("** keyspace state **"));
     db.close().unwrap();
     drop((db, log, state));
 

@@ -67,6 +67,19 @@ impl KeyspaceSet {
         }
     }
 
+    /// The open keyspaces' engines, by name, sorted.
+    pub(super) fn opened(&self) -> Vec<(String, Arc<Engine>)> {
+        let mut opened: Vec<(String, Arc<Engine>)> = self
+            .state
+            .lock()
+            .opened
+            .iter()
+            .map(|(name, engine)| (name.clone(), Arc::clone(engine)))
+            .collect();
+        opened.sort_by(|a, b| a.0.cmp(&b.0));
+        opened
+    }
+
     /// Closes every open keyspace's engine; the first failure.
     pub(super) fn close_all(&self) -> Result<()> {
         let opened: Vec<Arc<Engine>> = self.state.lock().opened.values().cloned().collect();

@@ -461,9 +461,16 @@ impl Engine {
         })
     }
 
-    /// The metrics and the tree's shape as readable text.
+    /// The metrics and the tree's shape as readable text, then those of
+    /// every open named keyspace.
     pub(crate) fn stats_text(&self) -> String {
-        self.metrics_snapshot().to_text(self.dir.path())
+        let mut text = self.metrics_snapshot().to_text(self.dir.path());
+        // The database's text goes on with each open named keyspace's.
+        for (name, keyspace) in self.keyspaces.opened() {
+            text.push_str(&format!("\n** keyspace {name} **\n"));
+            text.push_str(&keyspace.stats_text());
+        }
+        text
     }
 
     /// Reads every live file back and checks its checksums (see
