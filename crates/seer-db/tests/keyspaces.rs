@@ -295,3 +295,76 @@ fn a_dropped_keyspace_keeps_its_files_until_its_last_reader_goes_and_its_name_co
     assert_eq!(scan(again.iter()), vec![("new".into(), "1".into())]);
     assert_eq!(keyspace_files(dir.path(), 1), 0);
 }
+
+/// Copies the checked-in database written before keyspaces existed (a
+/// table, a WAL segment with a batch and a merge, edit format version 1)
+/// into a fresh directory.
+fn pre_keyspace_fixture() -> tempfile::TempDir {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/pre_keyspaces");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+/// The first byte of the first edit of the live manifest: its format
+/// version (after the 24-byte log header and the 12-byte frame header).
+fn manifest_format_version(dir: &std::path::Path) -> u8 {
+    let current = std::fs::read_to_string(dir.join("CURRENT")).unwrap();
+    let name = current.lines().next().unwrap();
+    std::fs::read(dir.join(name)).unwrap()[36]
+}
+
+/// A database written before keyspaces reads unchanged, is rewritten in
+/// the old formats while it makes no keyspace (so older code still reads
+/// it), and takes a keyspace beside its data.
+#[test]
+fn a_database_written_before_keyspaces_reads_unchanged_and_takes_keyspaces() {
+    let dir = pre_keyspace_fixture();
+    let open = || {
+        small()
+            .merge_operator(StringAppendOperator::new(","))
+            .open(dir.path())
+            .unwrap()
+    };
+    let check = |db: &DB| {
+        assert_eq!(db.get("table00").unwrap().as_deref(), Some(&b"v0"[..]));
+        assert_eq!(db.get("table07").unwrap(), None);
+        assert_eq!(db.get("table08").unwrap(), None);
+        assert_eq!(db.get("table49").unwrap().as_deref(), Some(&b"v49"[..]));
+        assert_eq!(db.get("wal-1").unwrap().as_deref(), Some(&b"a,c"[..]));
+        assert_eq!(db.iter().count(), 50);
+    };
+    assert_eq!(manifest_format_version(dir.path()), 1);
+    let db = open();
+    check(&db);
+    assert!(db.keyspace_names().is_empty());
+    db.close().unwrap();
+    drop(db);
+    assert_eq!(
+        manifest_format_version(dir.path()),
+        1,
+        "no keyspace, old format"
+    );
+    assert!(!dir.path().join("keyspaces").exists());
+
+    let db = open();
+    db.keyspace("new").unwrap().put("k", "v").unwrap();
+    db.close().unwrap();
+    drop(db);
+    let db = open();
+    // The open's fresh manifest starts with a snapshot holding the registry.
+    assert_eq!(
+        manifest_format_version(dir.path()),
+        2,
+        "the registry needs the new one"
+    );
+    check(&db);
+    assert_eq!(
+        db.keyspace("new").unwrap().get("k").unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+}
