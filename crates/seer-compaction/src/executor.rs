@@ -1818,12 +1818,14 @@ mod tests {
         /// Level-0 runs of puts and range deletes, cut into small tables;
         /// a legal pick of some of them (newer tables left above, between
         /// and inside the picked ones) into level 3, then more flushes and
-        /// a pick into level 2 over the level-3 run: every version the
-        /// compactions give keeps the age rule, however the fragments fall
-        /// among the outputs and the tables left out.
+        /// a pick into level 2 over the level-3 run, then some of level 2
+        /// into level 3's run: every version the compactions give keeps the
+        /// age rule, however the fragments fall among the outputs and the
+        /// tables left out.
         #[test]
         fn compactions_with_range_tombstones_keep_the_age_rule_against_the_tables_left_out(
             phases in proptest::collection::vec(phase_draw(), 2),
+            deeper in (0..16usize, 0..3usize, 24..240u64),
         ) {
             use seer_core::RangeTombstone;
             let fs = FaultFileSystem::new();
@@ -1872,6 +1874,39 @@ mod tests {
                 version = version.apply(&result.edit).unwrap();
                 prop_assert!(version.check_invariants().is_ok(), "{:?}\n{version:?}", version.check_invariants());
             }
+            // Tables of level 2's run into level 3's, with the level-3
+            // tables they meet: fragments of both levels, level-0 tables
+            // left above inside and between them.
+            let (first, extra, target_file_size_bytes) = deeper;
+            let Some(run) = version.levels()[2].runs().first() else {
+                return Ok(());
+            };
+            let tables = run.tables();
+            let first = first % tables.len();
+            let moved = &tables[first..(first + extra + 1).min(tables.len())];
+            let (Some(low), Some(high)) = (moved.first(), moved.last()) else {
+                return Ok(());
+            };
+            let mut inputs = vec![CompactionInput { level: 2, run_id: run.run_id(), tables: moved.to_vec() }];
+            let target_run = version.levels()[3].runs().first();
+            if let Some(target) = target_run {
+                let meeting = target.overlapping_tables(low.smallest.user_key(), high.largest.user_key());
+                if !meeting.is_empty() {
+                    inputs.push(CompactionInput { level: 3, run_id: target.run_id(), tables: meeting.to_vec() });
+                }
+            }
+            let compaction = Compaction {
+                inputs,
+                output_level: 3,
+                reason: CompactionReason::Manual,
+                score: 1.0,
+                bottommost: false,
+                target_file_size_bytes,
+                output_run_id: target_run.map(crate::version::SortedRun::run_id),
+            };
+            let result = run_compaction(&compaction, &version, &context, &next).unwrap();
+            version = version.apply(&result.edit).unwrap();
+            prop_assert!(version.check_invariants().is_ok(), "{:?}\n{version:?}", version.check_invariants());
         }
     }
 }
