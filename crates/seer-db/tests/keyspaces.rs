@@ -368,3 +368,50 @@ fn a_database_written_before_keyspaces_reads_unchanged_and_takes_keyspaces() {
         Some(&b"v"[..])
     );
 }
+
+/// A transaction spans keyspaces: it reads each at its start, commits its
+/// writes to all of them atomically, and conflicts when a key it read in a
+/// named keyspace was written there after it began (writing nothing).
+#[test]
+fn a_transaction_spans_keyspaces_and_conflicts_per_keyspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let log = db.keyspace("log").unwrap();
+    let state = db.keyspace("state").unwrap();
+    state.put("x", "1").unwrap();
+
+    let mut txn = db.begin_transaction();
+    assert_eq!(txn.get_in(&state, "x").unwrap().as_deref(), Some(&b"1"[..]));
+    state.put("x", "2").unwrap();
+    assert_eq!(
+        txn.get_in(&state, "x").unwrap().as_deref(),
+        Some(&b"1"[..]),
+        "its start"
+    );
+    txn.put_in(&log, "entry", "x=1+1");
+    txn.put("applied", "1");
+    assert!(matches!(
+        txn.commit(),
+        Err(seer_db::Error::TransactionConflict { .. })
+    ));
+    assert_eq!(log.get("entry").unwrap(), None, "nothing written");
+    assert_eq!(db.get("applied").unwrap(), None);
+
+    let mut txn = db.begin_transaction();
+    let x = txn.get_in(&state, "x").unwrap().unwrap();
+    txn.put_in(&log, "entry", [&b"x="[..], &x].concat());
+    txn.put_in(&state, "x", "3");
+    txn.delete_in(&state, "absent");
+    txn.put("applied", "2");
+    assert_eq!(
+        txn.get_in(&state, "x").unwrap().as_deref(),
+        Some(&b"3"[..]),
+        "its own write"
+    );
+    // A write in another keyspace, or to a key it did not touch, is no conflict.
+    log.put("other", "o").unwrap();
+    txn.commit().unwrap();
+    assert_eq!(log.get("entry").unwrap().as_deref(), Some(&b"x=2"[..]));
+    assert_eq!(state.get("x").unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(db.get("applied").unwrap().as_deref(), Some(&b"2"[..]));
+}

@@ -212,6 +212,7 @@ impl Engine {
             Shared {
                 snapshots: Arc::clone(&self.snapshots),
                 routes: Arc::clone(&self.routes),
+                commit_gate: Arc::clone(&self.commit_gate),
                 health: Arc::clone(&self.health),
                 wal_dir: self.wal_dir.clone(),
             },

@@ -66,6 +66,8 @@ struct Shared {
     health: Arc<HealthState>,
     /// The database directory, which holds the WAL.
     wal_dir: PathBuf,
+    /// The database's commit gate.
+    commit_gate: Arc<RwLock<()>>,
 }
 
 /// The engine's shared state.
@@ -95,8 +97,9 @@ pub(crate) struct Engine {
     switch_lock: Mutex<()>,
     /// Held shared by plain writes and exclusively by validated
     /// (transaction) writes, so nothing is sequenced between a
-    /// transaction's validation and its write.
-    commit_gate: RwLock<()>,
+    /// transaction's validation and its write; one for the whole database
+    /// (every keyspace's engine shares it, as a transaction spans them).
+    commit_gate: Arc<RwLock<()>>,
     /// Open or closed, and the gate every piece of I/O work passes.
     lifecycle: Lifecycle,
     /// Odd while a read-only catch-up swaps the state in, bumped twice by
@@ -148,6 +151,7 @@ impl Engine {
         let shared = Shared {
             snapshots: Arc::default(),
             routes: Arc::clone(&routes),
+            commit_gate: Arc::default(),
             health,
             wal_dir: path.to_owned(),
         };
@@ -207,6 +211,7 @@ impl Engine {
             Shared {
                 snapshots: Arc::default(),
                 routes: Arc::default(),
+                commit_gate: Arc::default(),
                 health: Arc::new(HealthState::default()),
                 wal_dir: path.to_owned(),
             },
@@ -252,7 +257,7 @@ impl Engine {
             dropped: std::sync::atomic::AtomicBool::new(false),
             health: shared.health,
             switch_lock: Mutex::new(()),
-            commit_gate: RwLock::new(()),
+            commit_gate: shared.commit_gate,
             lifecycle: Lifecycle::default(),
             catch_up_generation: AtomicU64::new(0),
         })
