@@ -78,6 +78,12 @@ fn keyspaces_hold_separate_data_that_survives_reopen_from_wal_and_tables() {
         ]
     );
     assert_eq!(scan(db.iter()), vec![("k".into(), "default".into())]);
+    // Each tree verifies on its own, the database's beside the keyspaces'
+    // directory.
+    let report = db.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let report = log.verify().unwrap();
+    assert!(report.is_ok(), "{report:?}");
 }
 
 /// A keyspace written once holds its data in a WAL segment that the

@@ -191,14 +191,9 @@ impl Engine {
         let _active = self.lifecycle.enter()?;
         self.health.check_writable()?;
         let payload_bytes: usize = record.ops().iter().map(op_payload_bytes).sum();
-        let stall = Stall {
-            tree: &self.tree,
-            jobs: &self.jobs,
-            health: &self.health,
-            lifecycle: &self.lifecycle,
-            metrics: &self.metrics,
-        };
-        self.backpressure.admit(&stall, payload_bytes)?;
+        self.admit(payload_bytes)?;
+        // The named keyspaces a keyed batch writes to admit their share.
+        self.admit_keyspaces(&record)?;
         let seq = match gate {
             Gate::Shared => {
                 let _shared = self.commit_gate.read();
@@ -212,6 +207,41 @@ impl Engine {
         };
         self.maybe_switch_memtable()?;
         Ok(seq)
+    }
+
+    /// Admits `payload_bytes` through this keyspace's backpressure.
+    fn admit(&self, payload_bytes: usize) -> Result<()> {
+        let stall = Stall {
+            tree: &self.tree,
+            jobs: &self.jobs,
+            health: &self.health,
+            lifecycle: &self.lifecycle,
+            metrics: &self.metrics,
+        };
+        self.backpressure.admit(&stall, payload_bytes)
+    }
+
+    /// Admits the ops of `record` in named keyspaces (a keyed batch of the
+    /// database's engine) through each keyspace's own backpressure, so a
+    /// keyspace written only by batches still stalls when its flushes lag.
+    fn admit_keyspaces(&self, record: &WriteRecord) -> Result<()> {
+        if !matches!(record, WriteRecord::Keyed { .. }) {
+            return Ok(());
+        }
+        let mut bytes_by_keyspace: std::collections::BTreeMap<seer_wal::KeyspaceId, usize> =
+            std::collections::BTreeMap::new();
+        for (index, op) in record.ops().iter().enumerate() {
+            match record.keyspace_of(index) {
+                seer_wal::DEFAULT_KEYSPACE => {}
+                id => *bytes_by_keyspace.entry(id).or_default() += op_payload_bytes(op),
+            }
+        }
+        for (id, payload_bytes) in bytes_by_keyspace {
+            let keyspace = self.open_keyspace_by_id(id)?;
+            let _active = keyspace.lifecycle.enter()?;
+            keyspace.admit(payload_bytes)?;
+        }
+        Ok(())
     }
 
     fn commit_record(
