@@ -190,7 +190,7 @@ impl OutputSplitter {
 
     /// The user keys where a table's claimed key range can start or end
     /// because of the fragments: each fragment's start and upper claim
-    /// ([`upper_claim`]), ascending and distinct.
+    /// (`k` for an end `k + [0]`, else the end), ascending and distinct.
     pub fn positions(&self) -> Vec<Bytes> {
         let mut positions: Vec<Bytes> = self
             .tombstones
@@ -255,7 +255,7 @@ pub fn output_boundary(last_user_key: &[u8]) -> Bytes {
 /// exclusive `end`: the key just below it when `end` is `k + [0]` (whose
 /// only smaller neighbour is `k`), else `end` itself (see
 /// `FragmentedTombstones::user_key_bounds`).
-pub fn upper_claim(end: &Bytes) -> Bytes {
+fn upper_claim(end: &Bytes) -> Bytes {
     match end.split_last() {
         Some((0, below)) => end.slice(..below.len()),
         _ => end.clone(),
@@ -370,6 +370,23 @@ mod tests {
         let kept: BTreeSet<SeqNo> = no_bottom.surviving().tombstones().map(|t| t.seq).collect();
         assert_eq!(kept, BTreeSet::from([6, 9]));
         assert_eq!(output_boundary(b"k"), Bytes::from_static(b"k\0"));
+    }
+
+    #[test]
+    fn a_position_takes_the_fragments_whose_claimed_range_holds_it() {
+        let splitter = OutputSplitter::new(FragmentedTombstones::new([
+            RangeTombstone::new(&b"a"[..], &b"c"[..], 5),
+            RangeTombstone::new(&b"c"[..], &b"e\0"[..], 7),
+        ]));
+        let positions: Vec<&[u8]> = vec![b"a", b"c", b"e"];
+        assert_eq!(splitter.positions(), positions);
+        // `[a, c)` claims `c` (a table holding it reaches `c`), and `[c, e + [0])`
+        // holds it.
+        assert_eq!(splitter.seqs_around(b"c"), Some((5, 7)));
+        assert_eq!(splitter.seqs_around(b"b"), Some((5, 5)));
+        assert_eq!(splitter.seqs_around(b"e"), Some((7, 7)));
+        assert_eq!(splitter.seqs_around(b"e\0"), None);
+        assert_eq!(splitter.seqs_around(b"0"), None);
     }
 
     proptest! {
