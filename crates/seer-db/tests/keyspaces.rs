@@ -50,6 +50,17 @@ fn keyspaces_hold_separate_data_that_survives_reopen_from_wal_and_tables() {
     db.close().unwrap();
     drop((db, log, state));
 
+    // A read-only open reads the default keyspace (its WAL ops among the
+    // keyed ones) and opens no named keyspace.
+    let reader = DB::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.get("k").unwrap().as_deref(), Some(&b"default"[..]));
+    assert_eq!(reader.get("only-log").unwrap(), None);
+    assert!(matches!(
+        reader.keyspace("log"),
+        Err(seer_db::Error::OpenedReadOnly)
+    ));
+    drop(reader);
+
     // From the WAL.
     let db = small().open(dir.path()).unwrap();
     assert_eq!(
