@@ -1,8 +1,9 @@
 //! [`VersionEdit`]: one change to the tree's shape, and its binary encoding
 //! (the payload of one manifest frame; see `docs/FORMATS.md`, "Manifest").
 //!
-//! Encoding: `format_version: u8 (= 1)`, then fields until the end, each a
-//! tag byte and a body (all numbers varints):
+//! Encoding: `format_version: u8` (1, or 2 for an edit with a keyspace
+//! field, tags 8 to 10, which code before keyspaces cannot read), then
+//! fields until the end, each a tag byte and a body (all numbers varints):
 //!
 //! | tag | field | body |
 //! |---|---|---|
@@ -13,6 +14,13 @@
 //! | 5 | merge operator | `len`, UTF-8 name |
 //! | 6 | removed table | `level`, `file_number` |
 //! | 7 | added table | `level`, `run_id`, `len`, table meta (seer-sstable encoding) |
+//! | 8 | keyspace created | `id`, `len`, UTF-8 name |
+//! | 9 | keyspace dropped | `id` |
+//! | 10 | next keyspace id | `next_keyspace_id` |
+//!
+//! The keyspace fields are the registry of the database's named keyspaces,
+//! recorded in the default keyspace's manifest only (each keyspace's own
+//! tree has its own manifest, in its own directory).
 //!
 //! Applying an edit removes tables first and then adds, so one edit can move
 //! a table between levels.
@@ -25,8 +33,12 @@ use seer_core::{DecodeError, SeqNo};
 use crate::policy::PolicyParams;
 use crate::TableMeta;
 
-/// The version of the edit encoding written by this code.
+/// The version of the edit encoding written by this code for an edit
+/// without keyspace fields (the only one code before keyspaces reads).
 pub const EDIT_FORMAT_VERSION: u8 = 1;
+
+/// The version of the edit encoding of an edit with a keyspace field.
+pub const KEYSPACE_EDIT_FORMAT_VERSION: u8 = 2;
 
 const TAG_LOG_NUMBER: u8 = 1;
 const TAG_NEXT_FILE_NUMBER: u8 = 2;
@@ -35,6 +47,9 @@ const TAG_POLICY: u8 = 4;
 const TAG_MERGE_OPERATOR: u8 = 5;
 const TAG_REMOVED_TABLE: u8 = 6;
 const TAG_ADDED_TABLE: u8 = 7;
+const TAG_KEYSPACE_CREATED: u8 = 8;
+const TAG_KEYSPACE_DROPPED: u8 = 9;
+const TAG_NEXT_KEYSPACE_ID: u8 = 10;
 
 /// A table added to a level's sorted run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +88,13 @@ pub struct VersionEdit {
     pub policy: Option<PolicyParams>,
     /// The merge operator's name, so the DB is not reopened with another.
     pub merge_operator_name: Option<String>,
+    /// Keyspaces created, as `(id, name)` (applied before the drops).
+    pub created_keyspaces: Vec<(u32, String)>,
+    /// Ids of keyspaces dropped.
+    pub dropped_keyspaces: Vec<u32>,
+    /// The next unused keyspace id (ids are never reused, so no WAL record
+    /// of a dropped keyspace is replayed into a new one).
+    pub next_keyspace_id: Option<u32>,
 }
 
 impl VersionEdit {
@@ -98,13 +120,28 @@ impl VersionEdit {
         self
     }
 
-    /// The encoding, starting with [`EDIT_FORMAT_VERSION`].
+    /// Whether the edit has a keyspace field (and so encodes as
+    /// [`KEYSPACE_EDIT_FORMAT_VERSION`]).
+    fn has_keyspace_fields(&self) -> bool {
+        !self.created_keyspaces.is_empty()
+            || !self.dropped_keyspaces.is_empty()
+            || self.next_keyspace_id.is_some()
+    }
+
+    /// The encoding, starting with [`EDIT_FORMAT_VERSION`] (or
+    /// [`KEYSPACE_EDIT_FORMAT_VERSION`] for an edit with a keyspace field).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![EDIT_FORMAT_VERSION];
+        let version = if self.has_keyspace_fields() {
+            KEYSPACE_EDIT_FORMAT_VERSION
+        } else {
+            EDIT_FORMAT_VERSION
+        };
+        let mut out = vec![version];
         let scalars = [
             (TAG_LOG_NUMBER, self.log_number),
             (TAG_NEXT_FILE_NUMBER, self.next_file_number),
             (TAG_LAST_SEQ, self.last_seq),
+            (TAG_NEXT_KEYSPACE_ID, self.next_keyspace_id.map(u64::from)),
         ];
         for (tag, value) in scalars {
             if let Some(value) = value {
@@ -136,6 +173,16 @@ impl VersionEdit {
             put_varint64(&mut out, meta.len() as u64);
             out.extend_from_slice(&meta);
         }
+        for (id, name) in &self.created_keyspaces {
+            out.push(TAG_KEYSPACE_CREATED);
+            put_varint64(&mut out, u64::from(*id));
+            put_varint64(&mut out, name.len() as u64);
+            out.extend_from_slice(name.as_bytes());
+        }
+        for id in &self.dropped_keyspaces {
+            out.push(TAG_KEYSPACE_DROPPED);
+            put_varint64(&mut out, u64::from(*id));
+        }
         out
     }
 
@@ -143,7 +190,7 @@ impl VersionEdit {
     pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
         let mut reader = Reader { input, position: 0 };
         let version = reader.byte("edit format version")?;
-        if version != EDIT_FORMAT_VERSION {
+        if version != EDIT_FORMAT_VERSION && version != KEYSPACE_EDIT_FORMAT_VERSION {
             return Err(invalid(
                 "edit format version",
                 format!("unknown version {version}"),
@@ -189,6 +236,20 @@ impl VersionEdit {
                     return Err(invalid("table meta", "trailing bytes".to_owned()));
                 }
                 self.add_table(level, run_id, Arc::new(meta));
+            }
+            TAG_KEYSPACE_CREATED => {
+                let id = reader.varint32("keyspace id")?;
+                let bytes = reader.length_prefixed("keyspace name")?;
+                let name = std::str::from_utf8(bytes)
+                    .map_err(|error| invalid("keyspace name", error.to_string()))?;
+                self.created_keyspaces.push((id, name.to_owned()));
+            }
+            TAG_KEYSPACE_DROPPED => {
+                let id = reader.varint32("keyspace id")?;
+                self.dropped_keyspaces.push(id);
+            }
+            TAG_NEXT_KEYSPACE_ID => {
+                self.next_keyspace_id = Some(reader.varint32("next keyspace id")?);
             }
             other => return Err(invalid("edit tag", format!("unknown tag {other}"))),
         }
@@ -311,10 +372,39 @@ pub(crate) mod tests {
         assert_eq!(VersionEdit::decode(&[1]).unwrap(), VersionEdit::new());
     }
 
+    /// The keyspace registry's fields round-trip, and only an edit with
+    /// one is written as format version 2 (so a database that never made a
+    /// keyspace stays readable by code before keyspaces).
+    #[test]
+    fn keyspace_fields_round_trip_as_format_version_2() {
+        let edit = VersionEdit {
+            created_keyspaces: vec![(1, "raft-log".to_owned()), (300, "état".to_owned())],
+            dropped_keyspaces: vec![1],
+            next_keyspace_id: Some(301),
+            ..VersionEdit::default()
+        };
+        let encoded = edit.encode();
+        assert_eq!(encoded[0], KEYSPACE_EDIT_FORMAT_VERSION);
+        assert_eq!(VersionEdit::decode(&encoded).unwrap(), edit);
+        let plain = VersionEdit {
+            log_number: Some(3),
+            ..VersionEdit::default()
+        };
+        assert_eq!(plain.encode()[0], EDIT_FORMAT_VERSION);
+        // A name cut short is an error, not a shorter name.
+        let mut cut = VersionEdit {
+            created_keyspaces: vec![(1, "raft-log".to_owned())],
+            ..VersionEdit::default()
+        }
+        .encode();
+        cut.pop();
+        assert!(VersionEdit::decode(&cut).is_err());
+    }
+
     #[test]
     fn malformed_edits_are_errors() {
         assert!(VersionEdit::decode(&[]).is_err());
-        assert!(VersionEdit::decode(&[2]).is_err());
+        assert!(VersionEdit::decode(&[3]).is_err());
         assert!(VersionEdit::decode(&[1, 99]).is_err());
         assert!(VersionEdit::decode(&[1, TAG_POLICY, 10, 0, 1]).is_err());
         assert!(VersionEdit::decode(&[1, TAG_REMOVED_TABLE, 64, 1]).is_err());

@@ -12,6 +12,7 @@
 //! checks a directory's `CURRENT`, its manifest and the presence of every
 //! table the manifest references.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use seer_log::{LogEnd, LogHeader, LogKind, LogReader, LogWriter, RecoveryMode};
 use crate::edit::VersionEdit;
 use crate::error::{Error, Result};
 use crate::policy::PolicyParams;
-use crate::version::Version;
+use crate::version::{EditError, Version};
 
 /// An open manifest being appended to.
 #[derive(Debug)]
@@ -211,6 +212,11 @@ pub struct ManifestState {
     pub policy: Option<PolicyParams>,
     /// The merge operator's name.
     pub merge_operator_name: Option<String>,
+    /// The live named keyspaces, by id (the default keyspace, id 0, is not
+    /// listed).
+    pub keyspaces: BTreeMap<u32, String>,
+    /// The next unused keyspace id (1 in a database that made none).
+    pub next_keyspace_id: u32,
     /// Edits replayed.
     pub edits_count: usize,
     /// Bytes of a torn final edit that were dropped (0 when none).
@@ -227,6 +233,8 @@ impl ManifestState {
             last_seq: 0,
             policy: None,
             merge_operator_name: None,
+            keyspaces: BTreeMap::new(),
+            next_keyspace_id: 1,
             edits_count: 0,
             dropped_tail_bytes: 0,
         }
@@ -251,6 +259,25 @@ impl ManifestState {
             self.merge_operator_name
                 .clone_from(&edit.merge_operator_name);
         }
+        for (id, name) in &edit.created_keyspaces {
+            if *id == 0
+                || self.keyspaces.contains_key(id)
+                || self.keyspaces.values().any(|live| live == name)
+            {
+                return Err(Error::Edit(EditError::KeyspaceClash {
+                    id: *id,
+                    name: name.clone(),
+                }));
+            }
+            self.keyspaces.insert(*id, name.clone());
+            self.next_keyspace_id = self.next_keyspace_id.max(id.saturating_add(1));
+        }
+        for id in &edit.dropped_keyspaces {
+            self.keyspaces.remove(id);
+        }
+        if let Some(next) = edit.next_keyspace_id {
+            self.next_keyspace_id = self.next_keyspace_id.max(next);
+        }
         self.edits_count += 1;
         Ok(())
     }
@@ -264,6 +291,14 @@ impl ManifestState {
         edit.policy = self.policy;
         edit.merge_operator_name
             .clone_from(&self.merge_operator_name);
+        edit.created_keyspaces = self
+            .keyspaces
+            .iter()
+            .map(|(id, name)| (*id, name.clone()))
+            .collect();
+        if self.next_keyspace_id > 1 {
+            edit.next_keyspace_id = Some(self.next_keyspace_id);
+        }
         edit
     }
 }

@@ -39,6 +39,15 @@ pub enum EditError {
         /// The table.
         file_number: u64,
     },
+    /// A created keyspace has id 0 (the default's), or an id or a name a
+    /// live keyspace has.
+    #[error("keyspace {name:?} (id {id}) clashes with a live keyspace")]
+    KeyspaceClash {
+        /// The id created.
+        id: u32,
+        /// The name created.
+        name: String,
+    },
     /// An added table is already in the version.
     #[error("table {file_number} is already in the version")]
     DuplicateTable {

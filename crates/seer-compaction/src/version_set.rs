@@ -14,7 +14,7 @@
 //! so an open refused afterwards leaves the directory as it was) and
 //! [`LoadedManifest::start`] (the first write).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -134,6 +134,11 @@ impl LoadedManifest {
     /// new database).
     pub fn policy(&self) -> PolicyParams {
         self.state.policy.unwrap_or(self.options.initial_policy)
+    }
+
+    /// The live named keyspaces the manifest recorded, by id.
+    pub fn keyspaces(&self) -> &BTreeMap<u32, String> {
+        &self.state.keyspaces
     }
 
     /// What the replay found; the orphans listed are still on disk.
@@ -334,6 +339,17 @@ impl VersionSet {
     /// The merge operator name last recorded.
     pub fn merge_operator_name(&self) -> Option<String> {
         self.lock().state.merge_operator_name.clone()
+    }
+
+    /// The live named keyspaces, by id (the default keyspace is not
+    /// listed).
+    pub fn keyspaces(&self) -> BTreeMap<u32, String> {
+        self.lock().state.keyspaces.clone()
+    }
+
+    /// The next unused keyspace id.
+    pub fn next_keyspace_id(&self) -> u32 {
+        self.lock().state.next_keyspace_id
     }
 
     /// The live manifest's file number (0 for a read-only set, which

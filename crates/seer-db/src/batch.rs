@@ -1,5 +1,6 @@
-//! [`Batch`]: puts, deletes and merges applied atomically by `DB::write`,
-//! its expiring puts stamped with their expiry when it is written
+//! [`Batch`]: puts, deletes and merges applied atomically by `DB::write`
+//! (in the default keyspace, or in named ones: `put_in` and the like), its
+//! expiring puts stamped with their expiry when it is written
 //! ([`Batch::into_record_at`]), and the copy of a write's key and value
 //! into the writer thread's copy chunk ([`key_and_value`],
 //! [`key_and_expiring_value`], [`copy_key`]), which every write goes
@@ -10,14 +11,19 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use seer_core::expiry::{split_expiring, EXPIRY_BYTES};
-use seer_wal::{WriteOp, WriteRecord};
+use seer_wal::{KeyspaceId, WriteOp, WriteRecord, DEFAULT_KEYSPACE};
 
 /// An atomic group of writes: all of them become visible together, with
 /// consecutive sequence numbers, or none does. Later operations on the same
-/// key win over earlier ones.
+/// key win over earlier ones. A batch may span keyspaces
+/// ([`Batch::put_in`] and the like, with keyspaces of the database it is
+/// written to): it is still
+/// one atomic write, all of it or none after a crash.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     ops: Vec<WriteOp>,
+    /// The keyspace of each op; empty while every op is in the default one.
+    keyspaces: Vec<KeyspaceId>,
     payload_bytes: usize,
 }
 
@@ -31,6 +37,7 @@ impl Batch {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             ops: Vec::with_capacity(capacity),
+            keyspaces: Vec::new(),
             payload_bytes: 0,
         }
     }
@@ -93,6 +100,7 @@ impl Batch {
     /// Removes every operation.
     pub fn clear(&mut self) {
         self.ops.clear();
+        self.keyspaces.clear();
         self.payload_bytes = 0;
     }
 
@@ -101,8 +109,37 @@ impl Batch {
         &self.ops
     }
 
-    /// The WAL record of the batch (a single op travels as `Single`).
+    /// The keyspace of op `index`.
+    pub(crate) fn keyspace_of(&self, index: usize) -> KeyspaceId {
+        self.keyspaces
+            .get(index)
+            .copied()
+            .unwrap_or(DEFAULT_KEYSPACE)
+    }
+
+    /// The named keyspaces the batch writes to, each once, ascending.
+    pub(crate) fn named_keyspaces(&self) -> Vec<KeyspaceId> {
+        let mut ids: Vec<KeyspaceId> = self
+            .keyspaces
+            .iter()
+            .copied()
+            .filter(|&id| id != DEFAULT_KEYSPACE)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The WAL record of the batch (a single op of the default keyspace
+    /// travels as `Single`, a batch with an op in a named keyspace as
+    /// `Keyed`).
     pub(crate) fn into_record(mut self) -> WriteRecord {
+        if !self.keyspaces.is_empty() {
+            return WriteRecord::Keyed {
+                ops: self.ops,
+                keyspaces: self.keyspaces,
+            };
+        }
         if self.ops.len() == 1 {
             if let Some(op) = self.ops.pop() {
                 return WriteRecord::Single(op);
@@ -146,6 +183,16 @@ impl Batch {
     }
 
     fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.push_in(DEFAULT_KEYSPACE, op)
+    }
+
+    /// Appends `op` in keyspace `id`.
+    pub(crate) fn push_in(&mut self, id: KeyspaceId, op: WriteOp) -> &mut Self {
+        let keyed = id != DEFAULT_KEYSPACE || !self.keyspaces.is_empty();
+        if keyed {
+            self.keyspaces.resize(self.ops.len(), DEFAULT_KEYSPACE);
+            self.keyspaces.push(id);
+        }
         self.payload_bytes += op_payload_bytes(&op);
         self.ops.push(op);
         self

@@ -24,8 +24,9 @@ use crate::checkpoint::{write_checkpoint, CheckpointOptions, CheckpointReport};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::health::Health;
-use crate::iter::{Cursor, DbIterator, KeyBounds, KeyIterator, KeyRange};
-use crate::options::DBOptions;
+use crate::iter::{bound_bytes, Cursor, DbIterator, KeyBounds, KeyIterator, KeyRange};
+use crate::keyspace::Keyspace;
+use crate::options::{DBOptions, KeyspaceOptions};
 use crate::report::MetricsSnapshot;
 use crate::snapshot::Snapshot;
 use crate::transaction::Transaction;
@@ -291,6 +292,40 @@ impl DB {
         Transaction::new(&self.inner)
     }
 
+    // Keyspaces.
+
+    /// Opens the named keyspace `name`, creating it (durably: recorded in
+    /// the manifest before this returns) when the database has none of
+    /// that name, with the database's options; see [`Keyspace`].
+    pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        self.keyspace_with(name, KeyspaceOptions::default())
+    }
+
+    /// [`DB::keyspace`] with `options` over the database's (they hold
+    /// until the database closes; a keyspace already open keeps its own).
+    pub fn keyspace_with(&self, name: &str, options: KeyspaceOptions) -> Result<Keyspace> {
+        let engine = self.inner.open_keyspace(name, &options)?;
+        let owner: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&self._owner) as _;
+        Ok(Keyspace::new(owner, engine, name))
+    }
+
+    /// Drops the named keyspace `name`, durably (recorded in the manifest
+    /// before this returns): its handles' operations then fail with
+    /// [`Error::Closed`](crate::Error::Closed), iterators already made keep
+    /// reading what they pinned, and its files are deleted once the last
+    /// of them goes. The name can be created again, empty. Fails with
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no
+    /// keyspace has that name.
+    pub fn drop_keyspace(&self, name: &str) -> Result<()> {
+        self.inner.drop_keyspace(name)
+    }
+
+    /// The names of the database's named keyspaces, sorted (the default
+    /// keyspace, which the `DB` methods act on, has none).
+    pub fn keyspace_names(&self) -> Vec<String> {
+        self.inner.keyspace_names()
+    }
+
     // Maintenance.
 
     /// Makes every write so far durable in a table: switches the memtable
@@ -380,7 +415,8 @@ impl DB {
         self.inner.metrics_snapshot()
     }
 
-    /// [`DB::metrics`] and the tree's shape as readable text.
+    /// [`DB::metrics`] and the tree's shape as readable text, followed by
+    /// the same for each open named keyspace.
     pub fn stats(&self) -> String {
         self.inner.stats_text()
     }
@@ -399,16 +435,5 @@ impl DB {
     /// The database directory.
     pub fn path(&self) -> &Path {
         self.inner.path()
-    }
-}
-
-/// The user key of a bound, owned, for manual compaction (`None` when
-/// unbounded).
-fn bound_bytes<K: AsRef<[u8]>>(bound: std::ops::Bound<&K>) -> Option<Bytes> {
-    match bound {
-        std::ops::Bound::Included(key) | std::ops::Bound::Excluded(key) => {
-            Some(Bytes::copy_from_slice(key.as_ref()))
-        }
-        std::ops::Bound::Unbounded => None,
     }
 }

@@ -30,6 +30,10 @@ pub(crate) enum DirState {
     Existing,
 }
 
+/// The subdirectory of a database directory that holds one directory per
+/// named keyspace's tree (see [`crate::recovery::keyspace_dir`]).
+pub(crate) const KEYSPACES_DIR_NAME: &str = "keyspaces";
+
 /// An open, locked database directory; the lock is released by
 /// [`DbDir::unlock`] (at close) or on drop.
 #[derive(Debug)]
@@ -81,6 +85,16 @@ impl DbDir {
         })
     }
 
+    /// A named keyspace's directory inside an open database's (created
+    /// when missing): not locked, the database's lock covers it.
+    pub(crate) fn keyspace(fs: &dyn FileSystem, path: &Path) -> Result<Self> {
+        fs.create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            lock: parking_lot::Mutex::new(None),
+        })
+    }
+
     /// The directory.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -105,6 +119,25 @@ pub(crate) fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn FileLo
     })
 }
 
+/// Removes every file in `dir` (a dropped keyspace's directory; the empty
+/// directory stays).
+pub(crate) fn remove_files_in(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let names = match fs.list_dir(dir) {
+        Ok(names) => names,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for name in names {
+        let path = dir.join(&name);
+        match fs.remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))
+}
+
 /// Whether `path` is empty, a seerdb, or something else (an error).
 fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
     let names = fs.list_dir(path).map_err(|e| Error::io(path, e))?;
@@ -113,7 +146,10 @@ fn classify(fs: &dyn FileSystem, path: &Path) -> Result<DirState> {
             path: path.to_owned(),
         });
     }
-    if let Some(foreign) = names.iter().find(|name| parse_file_name(name).is_none()) {
+    if let Some(foreign) = names
+        .iter()
+        .find(|name| parse_file_name(name).is_none() && *name != KEYSPACES_DIR_NAME)
+    {
         return Err(Error::NotADatabase {
             path: path.to_owned(),
             reason: format!("it holds {foreign:?}, which is not a seerdb file"),

@@ -17,6 +17,9 @@
 //!   [`DB::prefix`], [`DB::keys`]; read-only [`Snapshot`]s
 //!   ([`DB::snapshot`]); optimistic [`Transaction`]s
 //!   ([`DB::begin_transaction`]);
+//! - named keyspaces, each with its own memtables and tree in one WAL:
+//!   [`DB::keyspace`], [`DB::keyspace_with`] ([`KeyspaceOptions`]),
+//!   [`DB::keyspace_names`]; a [`Keyspace`] has the data API above;
 //! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
 //! - copies: [`DB::checkpoint`], incremental backups with [`BackupEngine`];
 //! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
@@ -32,6 +35,8 @@ mod engine;
 mod error;
 mod health;
 mod iter;
+mod keyspace;
+mod keyspace_routes;
 mod level0;
 mod lifecycle;
 mod memtables;
@@ -54,8 +59,9 @@ pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};
 pub use iter::{Cursor, DbIterator, KeyIterator, KeyRange};
+pub use keyspace::Keyspace;
 pub use metrics::OpMetrics;
-pub use options::{CompactionPolicy, DBOptions};
+pub use options::{CompactionPolicy, DBOptions, KeyspaceOptions};
 pub use report::{LevelMetrics, MetricsSnapshot};
 pub use seer_compaction::{CompactionFilter, FilterContext, FilterDecision, PolicyParams};
 pub use seer_core::{

@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use seer_memtable::{Memtable, MemtableError};
-use seer_wal::{Apply, Sequenced, WalError, WriteOp};
+use seer_wal::{KeyspaceId, WriteOp, WriteRecord, DEFAULT_KEYSPACE};
 
 use seer_core::ValueKind;
 
 use crate::error::Error;
-use crate::health::HealthState;
 
 /// A frozen memtable and the WAL segment its records are in.
 #[derive(Debug, Clone)]
@@ -121,31 +120,25 @@ impl Memtables {
     }
 }
 
-/// The pipeline's [`Apply`]: inserts each committed group into the active
-/// memtable, and turns the database read-only the moment the log is
-/// poisoned (a failed interval sync included, which no writer waits for).
-#[derive(Debug)]
-pub(crate) struct MemtableApplier {
-    /// The set whose active memtable receives the groups.
-    pub memtables: Arc<Memtables>,
-    /// The database's health, told of a poisoned log.
-    pub health: Arc<HealthState>,
-}
-
-impl Apply for MemtableApplier {
-    type Error = Error;
-
-    fn apply(&self, group: &[Sequenced]) -> Result<(), Error> {
-        let active = self.memtables.active();
-        for sequenced in group {
-            insert_ops(&active, sequenced.seq, sequenced.record.ops())?;
-        }
-        Ok(())
+/// Hands the ops of `record` (logged at `first_seq`) to `insert` with their
+/// keyspace and first sequence number: all at once for a record without
+/// keyspace ids (all in the default keyspace), one by one for a keyed one.
+pub(crate) fn insert_record(
+    first_seq: u64,
+    record: &WriteRecord,
+    mut insert: impl FnMut(KeyspaceId, u64, &[WriteOp]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if !matches!(record, WriteRecord::Keyed { .. }) {
+        return insert(DEFAULT_KEYSPACE, first_seq, record.ops());
     }
-
-    fn poisoned(&self, cause: &WalError) {
-        self.health.set_read_only(Error::from(cause.clone()));
+    for (index, op) in record.ops().iter().enumerate() {
+        insert(
+            record.keyspace_of(index),
+            first_seq + index as u64,
+            std::slice::from_ref(op),
+        )?;
     }
+    Ok(())
 }
 
 /// Inserts `ops` at consecutive sequence numbers from `first_seq`. A batch
@@ -194,53 +187,4 @@ fn insert_op(
         }
     };
     result.map_err(|e| Error::internal("memtable", e))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use seer_core::fault::FaultFileSystem;
-    use seer_core::FileSystem;
-    use seer_wal::{CommitPipeline, WalOptions, WriteOptions, WriteRecord};
-
-    use super::*;
-
-    /// The applier's own error crosses the pipeline's `Apply` boundary
-    /// typed: the writer gets back the `Error` the applier returned (here
-    /// an insert into a frozen memtable), not a string or a background
-    /// failure.
-    #[test]
-    fn a_failed_apply_reaches_the_writer_as_the_appliers_own_error() {
-        let fs = FaultFileSystem::new();
-        fs.create_dir_all(Path::new("/db")).unwrap();
-        let memtables = Arc::new(Memtables::new(1, 1 << 20, Vec::new()));
-        memtables.active().freeze();
-        let applier = MemtableApplier {
-            memtables,
-            health: Arc::new(HealthState::default()),
-        };
-        let wal = CommitPipeline::open(
-            Arc::new(fs),
-            Path::new("/db"),
-            1,
-            0,
-            WalOptions::default(),
-            applier,
-        )
-        .unwrap();
-        let put = WriteOp::Put {
-            key: "k".into(),
-            value: "v".into(),
-        };
-        let error = Error::from(
-            wal.write(WriteRecord::Single(put), WriteOptions::default())
-                .unwrap_err(),
-        );
-        assert!(
-            matches!(&error, Error::Internal { layer: "memtable", reason }
-                if reason.contains("frozen")),
-            "{error}"
-        );
-    }
 }

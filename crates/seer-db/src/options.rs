@@ -54,6 +54,7 @@ pub struct DBOptions {
     pub(crate) max_space_amplification: f64,
     pub(crate) levels_count: usize,
     pub(crate) max_memory_bytes: Option<u64>,
+    pub(crate) max_total_wal_bytes: Option<u64>,
     pub(crate) min_free_disk_bytes: Option<u64>,
     pub(crate) write_stall_timeout: Duration,
     pub(crate) max_key_size_bytes: usize,
@@ -91,6 +92,7 @@ impl Default for DBOptions {
             max_space_amplification: DEFAULT_MAX_SPACE_AMPLIFICATION,
             levels_count: 7,
             max_memory_bytes: None,
+            max_total_wal_bytes: None,
             min_free_disk_bytes: None,
             write_stall_timeout: Duration::from_secs(30),
             max_key_size_bytes: 64 << 10,
@@ -132,6 +134,7 @@ impl fmt::Debug for DBOptions {
             )
             .field("l0_stop_writes_trigger", &self.l0_stop_writes_trigger)
             .field("max_memory_bytes", &self.max_memory_bytes)
+            .field("max_total_wal_bytes", &self.max_total_wal_bytes)
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
             .field("write_stall_timeout", &self.write_stall_timeout)
             .field(
@@ -271,6 +274,13 @@ impl DBOptions {
         max_memory_bytes, max_memory_bytes: Option<u64>
     );
     setter!(
+        /// Bytes of WAL segments past which the keyspaces holding data in
+        /// the oldest segment are flushed, so one rarely written keyspace
+        /// does not keep every segment (RocksDB's `max_total_wal_size`);
+        /// `None` (the default): four memtables' capacity.
+        max_total_wal_bytes, max_total_wal_bytes: Option<u64>
+    );
+    setter!(
         /// Writes stop while the disk has less free space than this.
         min_free_disk_bytes, min_free_disk_bytes: Option<u64>
     );
@@ -368,6 +378,12 @@ impl DBOptions {
     }
 
     /// The configured merge operator.
+    /// The WAL size bound in force (see [`DBOptions::max_total_wal_bytes`]).
+    pub(crate) fn wal_bound_bytes(&self) -> u64 {
+        self.max_total_wal_bytes
+            .unwrap_or(4 * self.memtable_capacity_bytes as u64)
+    }
+
     pub(crate) fn merge_operator_ref(&self) -> Option<&dyn MergeOperator> {
         self.merge_operator.as_deref()
     }
@@ -476,4 +492,104 @@ impl DBOptions {
 /// The adaptive policy's starting point: lazy leveling with `T = 10`.
 fn default_adaptive_start() -> PolicyParams {
     PolicyParams::lazy_leveling(10).expect("T = 10 lazy leveling is a valid policy")
+}
+
+/// The options of a named keyspace that may differ from the database's
+/// [`DBOptions`]: each one left unset is the database's. As with
+/// `DBOptions`, a reopen may change them (a keyspace written with a merge
+/// operator must be opened with the same one).
+#[derive(Clone, Default)]
+pub struct KeyspaceOptions {
+    merge_operator: Option<Arc<dyn MergeOperator>>,
+    compaction_policy: Option<CompactionPolicy>,
+    bloom_bits_per_key: Option<u32>,
+    compression: Option<Compression>,
+    block_size_bytes: Option<usize>,
+    memtable_capacity_bytes: Option<usize>,
+}
+
+impl std::fmt::Debug for KeyspaceOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyspaceOptions")
+            .field(
+                "merge_operator",
+                &self.merge_operator.as_ref().map(|op| op.name().to_owned()),
+            )
+            .field("compaction_policy", &self.compaction_policy)
+            .field("bloom_bits_per_key", &self.bloom_bits_per_key)
+            .field("compression", &self.compression)
+            .field("block_size_bytes", &self.block_size_bytes)
+            .field("memtable_capacity_bytes", &self.memtable_capacity_bytes)
+            .finish()
+    }
+}
+
+impl KeyspaceOptions {
+    /// The keyspace's merge operator (the database's is not inherited: a
+    /// keyspace without one takes no merges).
+    #[must_use]
+    pub fn merge_operator(mut self, operator: impl MergeOperator) -> Self {
+        self.merge_operator = Some(Arc::new(operator));
+        self
+    }
+
+    /// The keyspace's compaction policy.
+    #[must_use]
+    pub fn compaction_policy(mut self, policy: CompactionPolicy) -> Self {
+        self.compaction_policy = Some(policy);
+        self
+    }
+
+    /// Bloom filter bits per key of the keyspace's tables.
+    #[must_use]
+    pub fn bloom_bits_per_key(mut self, bits: u32) -> Self {
+        self.bloom_bits_per_key = Some(bits);
+        self
+    }
+
+    /// Compression of the keyspace's table data blocks.
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// Uncompressed size of the keyspace's data blocks.
+    #[must_use]
+    pub fn block_size(mut self, bytes: usize) -> Self {
+        self.block_size_bytes = Some(bytes);
+        self
+    }
+
+    /// Bytes one of the keyspace's memtables holds before it is flushed.
+    #[must_use]
+    pub fn memtable_capacity(mut self, bytes: usize) -> Self {
+        self.memtable_capacity_bytes = Some(bytes);
+        self
+    }
+
+    /// The options of the keyspace's engine: `base` (the database's) with
+    /// these set over it, one background compaction thread, and no merge
+    /// operator unless set here.
+    pub(crate) fn apply(&self, base: &DBOptions) -> DBOptions {
+        let mut options = base.clone();
+        options.merge_operator.clone_from(&self.merge_operator);
+        options.background_threads = 1;
+        if let Some(policy) = self.compaction_policy {
+            options.compaction_policy = policy;
+        }
+        if let Some(bits) = self.bloom_bits_per_key {
+            options.bloom_bits_per_key = bits;
+        }
+        if let Some(compression) = self.compression {
+            options.compression = compression;
+        }
+        if let Some(bytes) = self.block_size_bytes {
+            options.block_size_bytes = bytes;
+        }
+        if let Some(bytes) = self.memtable_capacity_bytes {
+            options.memtable_capacity_bytes = bytes;
+        }
+        options
+    }
 }

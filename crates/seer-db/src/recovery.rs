@@ -44,6 +44,23 @@
 //! crash during replay leaves a database that deletes the orphans and
 //! replays the same segments again, so no record (a merge operand in
 //! particular) is ever applied both from a table and from the WAL.
+//!
+//! # Keyspaces
+//!
+//! Each named keyspace the manifest's registry lists has its own tree in
+//! `keyspaces/<id>/` (its own manifest and tables, see [`keyspace_dir`]).
+//! Recovery loads them all with the default keyspace's, replays the WAL
+//! from the smallest of their log numbers, and routes every op to its
+//! keyspace, skipping the ops in segments below that keyspace's own log
+//! number (already in its tables) and those of keyspaces no longer listed
+//! (dropped). Each keyspace's replayed memtables become level-0 runs of its
+//! own tree, logged with the new segment as its log number, the keyspaces
+//! first and the default keyspace last; only then are the old segments
+//! deleted. A crash in between leaves some trees moved past the segments
+//! and the others not, which the next open replays again: an atomic batch
+//! across keyspaces is never half applied. The replay writes keyspace
+//! tables without a merge operator (operands stay operands until the
+//! keyspace, opened with its own operator, compacts them).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -56,12 +73,15 @@ use seer_core::filename::file_name;
 use seer_core::{FileKind, FileSystem, SeqNo};
 use seer_memtable::Memtable;
 use seer_sstable::BlockCache;
-use seer_wal::{delete_segments_before, truncate_torn_tail, WalRecovery, WalRecoveryReport};
+use seer_wal::{
+    delete_segments_before, truncate_torn_tail, KeyspaceId, WalRecovery, WalRecoveryReport,
+    DEFAULT_KEYSPACE,
+};
 
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::level0::{executor_context, largest_seq, write_level0};
-use crate::memtables::{insert_ops, Frozen};
+use crate::memtables::{insert_ops, insert_record, Frozen};
 use crate::options::DBOptions;
 use crate::tree::{open_tables, OpenVersion, OpenVersionSet};
 
@@ -81,6 +101,35 @@ pub(crate) struct Recovered {
     pub last_seq: SeqNo,
     /// The WAL segment new writes go to (every older one is deleted).
     pub wal_segment: u64,
+    /// The named keyspaces, recovered (their trees hold every replayed op).
+    pub keyspaces: Vec<RecoveredKeyspace>,
+}
+
+/// A named keyspace's recovered tree, waiting for
+/// [`crate::DB::keyspace`] to open it with its options.
+pub(crate) struct RecoveredKeyspace {
+    /// Its id.
+    pub id: KeyspaceId,
+    /// Its name.
+    pub name: String,
+    /// Its version set with its current version's tables open.
+    pub tree: OpenVersionSet,
+}
+
+/// The directory of keyspace `id`'s tree (manifest and tables) inside the
+/// database directory `root`.
+pub(crate) fn keyspace_dir(root: &Path, id: KeyspaceId) -> std::path::PathBuf {
+    root.join(crate::dir::KEYSPACES_DIR_NAME)
+        .join(id.to_string())
+}
+
+/// A keyspace's loaded manifest and open tables, before recovery writes.
+struct LoadedKeyspace {
+    id: KeyspaceId,
+    name: String,
+    dir: std::path::PathBuf,
+    loaded: seer_compaction::LoadedManifest,
+    tables: std::collections::HashMap<u64, Arc<seer_sstable::Table>>,
 }
 
 /// Recovers the database at `path` opened with `options`.
@@ -93,30 +142,89 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
     let version_options = version_set_options(options);
 
     // Reads: everything that can refuse the database, before any write.
-    let loaded = VersionSet::load(Arc::clone(&fs), path, version_options)?;
+    let loaded = VersionSet::load(Arc::clone(&fs), path, version_options.clone())?;
     check_merge_operator(options, loaded.merge_operator_name())?;
     let cache = (options.block_cache_capacity_bytes > 0)
         .then(|| Arc::new(BlockCache::new(options.block_cache_capacity_bytes)));
     let tables = open_tables(fs.as_ref(), path, loaded.version(), cache.as_ref())?;
+    let mut keyspaces = Vec::new();
+    for (&id, name) in loaded.keyspaces() {
+        let dir = keyspace_dir(path, id);
+        // A keyspace's directory is made before the registry names it; the
+        // one exception to reading first is a crash between the two steps
+        // of a drop's cleanup, which left it empty or gone.
+        fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let loaded = VersionSet::load(Arc::clone(&fs), &dir, version_options.clone())?;
+        let tables = open_tables(fs.as_ref(), &dir, loaded.version(), cache.as_ref())?;
+        keyspaces.push(LoadedKeyspace {
+            id,
+            name: name.clone(),
+            dir,
+            loaded,
+            tables,
+        });
+    }
+    let targets: Vec<ReplayTarget> = std::iter::once(ReplayTarget {
+        id: DEFAULT_KEYSPACE,
+        log_number: loaded.log_number(),
+    })
+    .chain(keyspaces.iter().map(|ks| ReplayTarget {
+        id: ks.id,
+        log_number: ks.loaded.log_number(),
+    }))
+    .collect();
     let mut filled_count = 0_usize;
-    let checked = replay_wal(fs.as_ref(), path, options, loaded.log_number(), &mut |_| {
+    let checked = replay_wal(fs.as_ref(), path, options, &targets, &mut |_, _| {
         filled_count += 1;
         Ok(())
     })?;
 
     // Writes.
     remove_orphans(fs.as_ref(), path, loaded.report())?;
+    remove_dropped_keyspaces(fs.as_ref(), path, loaded.keyspaces())?;
     let (versions, report) = loaded.start()?;
-    let version = versions.current();
-    let mut level0 = ReplayLevel0 {
-        // No snapshot is live while the database opens.
-        context: executor_context(options, &fs, path, cache.clone(), Vec::new()),
-        version: &version,
-        versions: &versions,
-        options,
-        edit: VersionEdit::new(),
-        largest_seq: 0,
+    let mut started = Vec::with_capacity(keyspaces.len());
+    for keyspace in keyspaces {
+        remove_orphans(fs.as_ref(), &keyspace.dir, keyspace.loaded.report())?;
+        let (versions, _) = keyspace.loaded.start()?;
+        started.push((
+            keyspace.id,
+            keyspace.name,
+            keyspace.dir,
+            versions,
+            keyspace.tables,
+        ));
+    }
+    let versions_of: Vec<(&Path, &VersionSet, Arc<Version>)> =
+        std::iter::once((path, &versions, versions.current()))
+            .chain(
+                started
+                    .iter()
+                    .map(|(_, _, dir, versions, _)| (dir.as_path(), versions, versions.current())),
+            )
+            .collect();
+    // Keyspace tables are written without the default keyspace's operator.
+    let keyspace_options = DBOptions {
+        merge_operator: None,
+        ..options.clone()
     };
+    let mut level0s: Vec<ReplayLevel0<'_>> = versions_of
+        .iter()
+        .enumerate()
+        .map(|(index, (dir, versions, version))| ReplayLevel0 {
+            // No snapshot is live while the database opens.
+            context: executor_context(options, &fs, dir, cache.clone(), Vec::new()),
+            version,
+            versions,
+            options: if index == 0 {
+                options
+            } else {
+                &keyspace_options
+            },
+            edit: VersionEdit::new(),
+            largest_seq: 0,
+        })
+        .collect();
     let replayed = if filled_count == 0 {
         checked
     } else {
@@ -124,22 +232,32 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
             fs.as_ref(),
             path,
             options,
-            versions.log_number(),
-            &mut |memtable| level0.write(memtable),
+            &targets,
+            &mut |index, memtable| level0s[index].write(memtable),
         )?
     };
-    level0.write(&replayed.last_memtable)?;
+    for (level0, memtable) in level0s.iter_mut().zip(&replayed.last_memtables) {
+        level0.write(memtable)?;
+    }
     log_wal_replay(&replayed.report);
     if let Some(torn) = &replayed.report.torn_tail {
         truncate_torn_tail(fs.as_ref(), torn)?;
     }
-    let last_seq = versions
-        .last_seq()
-        .max(replayed.report.last_seq.unwrap_or(0))
-        .max(tables_last_seq(&version))
-        .max(level0.largest_seq);
-    let mut edit = level0.edit;
+    // Sequence numbers are the database's: above every keyspace's too.
+    let last_seq = versions_of
+        .iter()
+        .map(|(_, versions, version)| versions.last_seq().max(tables_last_seq(version)))
+        .chain(level0s.iter().map(|level0| level0.largest_seq))
+        .fold(replayed.report.last_seq.unwrap_or(0), SeqNo::max);
     let segment = versions.new_file_number();
+    let mut edits: Vec<VersionEdit> = level0s.into_iter().map(|level0| level0.edit).collect();
+    for (edit, (_, versions, _)) in edits.iter_mut().zip(&versions_of).skip(1) {
+        edit.log_number = Some(segment);
+        edit.last_seq = Some(last_seq);
+        versions.log_and_apply(std::mem::take(edit))?;
+    }
+    drop(versions_of);
+    let mut edit = edits.swap_remove(0);
     edit.log_number = Some(segment);
     edit.last_seq = Some(last_seq);
     edit.merge_operator_name = options.merge_operator_ref().map(|m| m.name().to_owned());
@@ -148,7 +266,19 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
 
     let recorded_policy = (!report.created).then(|| versions.policy());
     let tree = OpenVersionSet::new(Arc::clone(&fs), path, cache.clone(), versions, tables)?;
-    tracing::info!(last_seq, segment, "database recovered");
+    let keyspaces = started
+        .into_iter()
+        .map(|(id, name, dir, versions, tables)| {
+            let tree = OpenVersionSet::new(Arc::clone(&fs), &dir, cache.clone(), versions, tables)?;
+            Ok(RecoveredKeyspace { id, name, tree })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    tracing::info!(
+        last_seq,
+        segment,
+        keyspaces = keyspaces.len(),
+        "database recovered"
+    );
     Ok(Recovered {
         dir,
         block_cache: cache,
@@ -156,6 +286,7 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
         recorded_policy,
         last_seq,
         wal_segment: segment,
+        keyspaces,
     })
 }
 
@@ -321,7 +452,11 @@ fn replay_wal_frozen(
         }
         let (seq, write) = record.into_write();
         if let Some(last) = frozen.last() {
-            insert_ops(&last.memtable, seq, write.ops())?;
+            // A read-only open reads the default keyspace only.
+            insert_record(seq, &write, |id, seq, ops| match id {
+                DEFAULT_KEYSPACE => insert_ops(&last.memtable, seq, ops),
+                _ => Ok(()),
+            })?;
         }
     }
     let report = recovery.into_report();
@@ -372,22 +507,31 @@ impl ReplayLevel0<'_> {
     }
 }
 
-/// What reading the WAL found: the report and the last memtable (never
-/// handed to `on_full`).
+/// What reading the WAL found: the report and each target's last memtable
+/// (never handed to `on_full`).
 struct WalReplay {
     report: WalRecoveryReport,
-    last_memtable: Arc<Memtable>,
+    last_memtables: Vec<Arc<Memtable>>,
 }
 
-/// Replays every segment numbered `log_number` or above into memtables of
-/// the configured capacity, each handed to `on_full` when it fills; the
-/// last one is returned with the report.
+/// A keyspace WAL replay fills: its id and the first segment it needs.
+struct ReplayTarget {
+    id: KeyspaceId,
+    log_number: u64,
+}
+
+/// Replays every segment numbered at or above the smallest log number of
+/// `targets` into memtables of the configured capacity, one set per
+/// target, each op into its keyspace's unless its segment is below that
+/// keyspace's log number (or its keyspace is not a target: dropped); a
+/// memtable is handed to `on_full` with its target's index when it fills.
+/// The last memtable of each target is returned with the report.
 fn replay_wal(
     fs: &dyn FileSystem,
     dir: &Path,
     options: &DBOptions,
-    log_number: u64,
-    on_full: &mut dyn FnMut(&Arc<Memtable>) -> Result<()>,
+    targets: &[ReplayTarget],
+    on_full: &mut dyn FnMut(usize, &Arc<Memtable>) -> Result<()>,
 ) -> Result<WalReplay> {
     let new_memtable = || {
         Arc::new(Memtable::new(
@@ -395,19 +539,38 @@ fn replay_wal(
             options.memtable_capacity_bytes,
         ))
     };
-    let mut recovery = WalRecovery::open(fs, dir, log_number, options.wal_recovery_mode)?;
-    let mut memtable = new_memtable();
+    let first_live = targets.iter().map(|t| t.log_number).min().unwrap_or(0);
+    let mut recovery = WalRecovery::open(fs, dir, first_live, options.wal_recovery_mode)?;
+    let mut memtables: Vec<Arc<Memtable>> = targets.iter().map(|_| new_memtable()).collect();
     while let Some(record) = recovery.next_record()? {
+        let segment = recovery
+            .report()
+            .segments
+            .last()
+            .copied()
+            .unwrap_or(first_live);
         let (seq, write) = record.into_write();
-        insert_ops(&memtable, seq, write.ops())?;
-        if memtable.should_flush() {
-            on_full(&memtable)?;
-            memtable = new_memtable();
+        let mut touched = Vec::new();
+        insert_record(seq, &write, |id, seq, ops| {
+            let Some(index) = targets
+                .iter()
+                .position(|t| t.id == id && segment >= t.log_number)
+            else {
+                return Ok(());
+            };
+            touched.push(index);
+            insert_ops(&memtables[index], seq, ops)
+        })?;
+        for index in touched {
+            if memtables[index].should_flush() {
+                on_full(index, &memtables[index])?;
+                memtables[index] = new_memtable();
+            }
         }
     }
     Ok(WalReplay {
         report: recovery.into_report(),
-        last_memtable: memtable,
+        last_memtables: memtables,
     })
 }
 
@@ -434,7 +597,7 @@ fn tables_last_seq(version: &Version) -> SeqNo {
 }
 
 /// The version set's options of a database opened with `options`.
-fn version_set_options(options: &DBOptions) -> VersionSetOptions {
+pub(crate) fn version_set_options(options: &DBOptions) -> VersionSetOptions {
     VersionSetOptions {
         levels_count: options.levels_count,
         initial_policy: options.initial_policy(),
@@ -444,7 +607,7 @@ fn version_set_options(options: &DBOptions) -> VersionSetOptions {
 
 /// A database written with one merge operator must not be read with
 /// another.
-fn check_merge_operator(options: &DBOptions, recorded: Option<&str>) -> Result<()> {
+pub(crate) fn check_merge_operator(options: &DBOptions, recorded: Option<&str>) -> Result<()> {
     match (recorded, options.merge_operator_ref()) {
         (Some(recorded), Some(configured)) if recorded != configured.name() => {
             Err(Error::invalid(format!(
@@ -454,6 +617,30 @@ fn check_merge_operator(options: &DBOptions, recorded: Option<&str>) -> Result<(
         }
         _ => Ok(()),
     }
+}
+
+/// Deletes the files of every keyspace directory the registry no longer
+/// names (a keyspace dropped, whose last reader had not gone before the
+/// process ended; or one whose creation a crash cut short).
+fn remove_dropped_keyspaces(
+    fs: &dyn FileSystem,
+    root: &Path,
+    live: &std::collections::BTreeMap<KeyspaceId, String>,
+) -> Result<()> {
+    let parent = root.join(crate::dir::KEYSPACES_DIR_NAME);
+    if !fs.exists(&parent).map_err(|e| Error::io(&parent, e))? {
+        return Ok(());
+    }
+    let names = fs.list_dir(&parent).map_err(|e| Error::io(&parent, e))?;
+    for name in names {
+        let dropped = name
+            .parse::<KeyspaceId>()
+            .map_or(true, |id| !live.contains_key(&id));
+        if dropped {
+            crate::dir::remove_files_in(fs, &parent.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes the tables and temp files no version refers to (left by a flush

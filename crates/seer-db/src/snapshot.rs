@@ -13,6 +13,7 @@ use seer_core::SeqNo;
 use crate::engine::{Engine, PinnedView};
 use crate::error::Result;
 use crate::iter::{Cursor, DbIterator, KeyBounds, KeyRange};
+use crate::keyspace::Keyspace;
 
 /// A read-only view of the database as of its creation: later writes are
 /// not seen by its reads or iterators.
@@ -82,6 +83,24 @@ impl Snapshot {
     /// seek from the back, not a scan.
     pub fn last_key_value(&self) -> Result<Option<(Bytes, Bytes)>> {
         self.cursor()?.into_last_entry()
+    }
+
+    /// The value of `key` in `keyspace` as of the snapshot, or `None` (a
+    /// snapshot spans every keyspace of its database: all read at its one
+    /// sequence number).
+    pub fn get_in(&self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let engine = keyspace.engine();
+        engine.check_open()?;
+        let pinned = engine.pin_at(&self.pinned);
+        engine.get_in(key.as_ref(), pinned.view())
+    }
+
+    /// The `(key, value)` pairs of `keyspace` in `range` as of the
+    /// snapshot.
+    pub fn range_in(&self, keyspace: &Keyspace, range: impl KeyRange) -> DbIterator {
+        let engine = keyspace.engine();
+        let pinned = engine.pin_at(&self.pinned);
+        DbIterator::new(Arc::clone(engine), pinned, KeyBounds::from_range(range))
     }
 
     fn iterator(&self, bounds: KeyBounds) -> DbIterator {

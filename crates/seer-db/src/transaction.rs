@@ -12,21 +12,28 @@
 //! rules the key out), so only data written since the transaction began is
 //! read. The DB runs validation and the write under its commit lock, taken
 //! exclusively here and shared by every plain write, so no write can be
-//! sequenced between the validation and the transaction's own write.
+//! sequenced between the validation and the transaction's own write (the
+//! lock is the database's, shared by every keyspace's writes).
+//!
+//! A transaction spans keyspaces: `get_in`, `put_in` and `delete_in` read
+//! a named keyspace at the transaction's sequence number and buffer writes
+//! to it; commit validates those keys against that keyspace's data and
+//! writes everything in one batch.
 
-use std::collections::{btree_map, BTreeMap, HashSet};
+use std::collections::{btree_map, BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use seer_core::{InternalIterator, ParsedInternalKey, SeqNo, TRAILER_BYTES};
-use seer_wal::WriteOptions;
+use seer_wal::{KeyspaceId, WriteOptions};
 
 use crate::batch::Batch;
 use crate::engine::{Engine, PinnedView, ReadView};
 use crate::error::{Error, Result};
 use crate::iter::{DbIterator, End, KeyBounds, KeyRange};
+use crate::keyspace::Keyspace;
 
 /// What a transaction wrote to one key before the merge operands it added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +126,13 @@ pub struct Transaction {
     writes: BTreeMap<Bytes, PendingWrite>,
     /// Keys read through the snapshot, validated at commit.
     reads: Mutex<HashSet<Bytes>>,
+    /// Writes to named keyspaces, by keyspace and key: a value to put, or
+    /// `None` to delete.
+    keyspace_writes: BTreeMap<(KeyspaceId, Bytes), Option<Bytes>>,
+    /// Keys of named keyspaces read, by keyspace and key.
+    keyspace_reads: Mutex<HashSet<(KeyspaceId, Bytes)>>,
+    /// The named keyspaces read or written.
+    keyspaces: Mutex<HashMap<KeyspaceId, Keyspace>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -139,6 +153,9 @@ impl Transaction {
             pinned: db.pin(),
             writes: BTreeMap::new(),
             reads: Mutex::new(HashSet::new()),
+            keyspace_writes: BTreeMap::new(),
+            keyspace_reads: Mutex::new(HashSet::new()),
+            keyspaces: Mutex::new(HashMap::new()),
         }
     }
 
@@ -161,6 +178,49 @@ impl Transaction {
             }
             None => self.db.get_in(key, self.pinned.view()),
         }
+    }
+
+    /// The value of `key` in `keyspace` (of this transaction's database):
+    /// the transaction's own write if it made one, otherwise the value as
+    /// of the transaction's start. Records the key for validation.
+    pub fn get_in(&self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let key = Bytes::copy_from_slice(key.as_ref());
+        let id = self.note_keyspace(keyspace);
+        let entry = (id, key);
+        if let Some(written) = self.keyspace_writes.get(&entry) {
+            return Ok(written.clone());
+        }
+        let engine = keyspace.engine();
+        engine.check_open()?;
+        let pinned = engine.pin_at(&self.pinned);
+        let value = engine.get_in(&entry.1, pinned.view())?;
+        self.keyspace_reads.lock().insert(entry);
+        Ok(value)
+    }
+
+    /// Sets `key` to `value` in `keyspace` at commit.
+    pub fn put_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let id = self.note_keyspace(keyspace);
+        let value = Bytes::copy_from_slice(value.as_ref());
+        self.keyspace_writes
+            .insert((id, Bytes::copy_from_slice(key.as_ref())), Some(value));
+    }
+
+    /// Deletes `key` in `keyspace` at commit.
+    pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) {
+        let id = self.note_keyspace(keyspace);
+        self.keyspace_writes
+            .insert((id, Bytes::copy_from_slice(key.as_ref())), None);
+    }
+
+    /// Remembers `keyspace` (for the commit); its id.
+    fn note_keyspace(&self, keyspace: &Keyspace) -> KeyspaceId {
+        let id = keyspace.id();
+        self.keyspaces
+            .lock()
+            .entry(id)
+            .or_insert_with(|| keyspace.clone());
+        id
     }
 
     /// Sets `key` to `value` at commit (replacing earlier writes to it).
@@ -248,19 +308,40 @@ impl Transaction {
     /// writes on a read-only open fails with [`Error::OpenedReadOnly`].
     pub fn commit_with(self, options: WriteOptions) -> Result<()> {
         self.db.check_open()?;
-        if self.writes.is_empty() {
+        if self.writes.is_empty() && self.keyspace_writes.is_empty() {
             return Ok(());
         }
         self.db.refuse_read_only()?;
-        let mut batch = Batch::with_capacity(self.writes.len());
+        let mut batch = Batch::with_capacity(self.writes.len() + self.keyspace_writes.len());
         for (key, pending) in &self.writes {
             pending.append_to(key, &mut batch);
         }
+        let keyspaces = self.keyspaces.lock().clone();
+        for ((id, key), value) in &self.keyspace_writes {
+            let Some(keyspace) = keyspaces.get(id) else {
+                continue;
+            };
+            match value {
+                Some(value) => batch.put_in(keyspace, key, value),
+                None => batch.delete_in(keyspace, key),
+            };
+        }
         let mut keys: Vec<Bytes> = self.reads.lock().iter().cloned().collect();
         keys.extend(self.writes.keys().cloned());
+        let mut keyspace_keys: Vec<(KeyspaceId, Bytes)> =
+            self.keyspace_reads.lock().iter().cloned().collect();
+        keyspace_keys.extend(self.keyspace_writes.keys().cloned());
         let start_seq = self.start_seq();
         let db = &self.db;
-        db.write_batch_validated(&batch, options, || validate(db, &keys, start_seq))?;
+        db.write_batch_validated(&batch, options, || {
+            validate(db, &keys, start_seq)?;
+            for (id, key) in &keyspace_keys {
+                if let Some(keyspace) = keyspaces.get(id) {
+                    validate(keyspace.engine(), std::slice::from_ref(key), start_seq)?;
+                }
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 

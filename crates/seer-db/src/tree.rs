@@ -108,6 +108,11 @@ impl OpenVersionSet {
         self.current.load()
     }
 
+    /// The version set (its counters and the keyspace registry).
+    pub(crate) fn versions(&self) -> &VersionSet {
+        &self.versions
+    }
+
     /// A new, unique file number (tables, WAL segments, run ids).
     pub(crate) fn new_file_number(&self) -> u64 {
         self.versions.new_file_number()

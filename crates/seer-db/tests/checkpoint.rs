@@ -264,6 +264,25 @@ fn a_checkpoint_onto_an_existing_path_is_refused_and_changes_nothing() {
     assert!(!target.exists());
 }
 
+#[test]
+fn a_checkpoint_or_backup_of_a_database_with_named_keyspaces_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DBOptions::default().open(dir.path().join("db")).unwrap();
+    fill(&db, 1);
+    db.keyspace("queue").unwrap().put(b"k", b"v").unwrap();
+    let target = dir.path().join("ckpt");
+    match db.checkpoint(&target) {
+        Err(Error::InvalidArgument(reason)) => assert!(reason.contains("queue"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!target.exists());
+    let mut backups = seer_db::BackupEngine::open(dir.path().join("backups")).unwrap();
+    assert!(matches!(
+        backups.create_backup(&db),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
 /// What the crashes during a checkpoint left: the target complete or
 /// absent; the staging directory empty, refused or complete.
 #[derive(Debug, Default)]

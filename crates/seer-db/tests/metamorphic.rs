@@ -1,7 +1,9 @@
 //! The metamorphic test (after Pebble's `metamorphic` package): random
 //! operation sequences (puts, deletes, merges, batches, transactions,
 //! snapshots, point reads, `multi_get`, forward, reverse and bounded scans,
-//! flushes, `compact_range`, close and reopen with newly drawn options),
+//! flushes, `compact_range`, close and reopen with newly drawn options,
+//! batches across the default keyspace and a named one, `second`, whose
+//! contents are checked with the default keyspace's, and its flushes),
 //! each run under several configurations of drawn options against a
 //! `BTreeMap` model, with background flushes and compactions on.
 //!

@@ -8,18 +8,23 @@
 //! Payload layout (all integers little-endian, lengths LEB128 varints):
 //!
 //! ```text
-//! tag: u8 (1 Put, 2 Delete, 3 Merge, 4 Batch, 6 ExpiringPut) | seq: u64
+//! tag: u8 (1 Put, 2 Delete, 3 Merge, 4 Batch, 5 DeleteRange, 6 ExpiringPut, 7 KeyedBatch) | seq: u64
 //! Put:    key_len | key | value_len | value
 //! Delete: key_len | key
 //! Merge:  key_len | key | operand_len | operand
+//! DeleteRange: start_len | start | end_len | end
 //! ExpiringPut: key_len | key | value_len | expiry_unix_ms: u64 | value
-//! Batch:  op_count | op_count x (op_tag: u8 (1,2,3,6) | key_len | key | [value_len | value])
+//! Batch:  op_count | op_count x (op_tag: u8 (1,2,3,5,6) | key_len | key | [value_len | value])
+//! KeyedBatch: op_count | op_count x (keyspace_id | op_tag | key_len | key | [value_len | value])
 //! ```
 //!
 //! An expiring put's value field is its stored value, the 8-byte absolute
-//! expiry first (`seer_core::expiry`); tag 5 is left to range deletes.
+//! expiry first (`seer_core::expiry`).
 //!
-//! A batch's `seq` is its base: op `i` has sequence number `seq + i`.
+//! A batch's `seq` is its base: op `i` has sequence number `seq + i`. Every
+//! op of the first six tags is in the default keyspace (id 0), the only
+//! one a log written before keyspaces holds; a record with an op in another
+//! keyspace is a `KeyedBatch` (one op or many), each op naming its keyspace.
 
 use bytes::Bytes;
 use seer_core::expiry::EXPIRY_BYTES;
@@ -32,7 +37,16 @@ const TAG_MERGE: u8 = 3;
 const TAG_BATCH: u8 = 4;
 const TAG_DELETE_RANGE: u8 = 5;
 const TAG_EXPIRING_PUT: u8 = 6;
+const TAG_KEYED_BATCH: u8 = 7;
 const SEQ_BYTES: usize = 8;
+
+/// The id of a keyspace (seer-db's named key spaces, each with its own
+/// memtables and tree, sharing one WAL); [`DEFAULT_KEYSPACE`] is the
+/// database's original one.
+pub type KeyspaceId = u32;
+
+/// The default keyspace's id: ops of records without keyspace ids are in it.
+pub const DEFAULT_KEYSPACE: KeyspaceId = 0;
 
 /// One operation of a write, without a sequence number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +144,14 @@ pub enum WriteRecord {
     Single(WriteOp),
     /// Operations applied atomically, op `i` at `first_seq + i`.
     Batch(Vec<WriteOp>),
+    /// Operations applied atomically across keyspaces: op `i` at
+    /// `first_seq + i` in keyspace `keyspaces[i]` (the two are as long).
+    Keyed {
+        /// The operations.
+        ops: Vec<WriteOp>,
+        /// The keyspace of each operation.
+        keyspaces: Vec<KeyspaceId>,
+    },
 }
 
 impl WriteRecord {
@@ -137,7 +159,7 @@ impl WriteRecord {
     pub fn seq_count(&self) -> u64 {
         match self {
             Self::Single(_) => 1,
-            Self::Batch(ops) => ops.len() as u64,
+            Self::Batch(ops) | Self::Keyed { ops, .. } => ops.len() as u64,
         }
     }
 
@@ -145,7 +167,8 @@ impl WriteRecord {
     pub fn encoded_len(&self) -> usize {
         match self {
             Self::Single(op) => 1 + SEQ_BYTES + op.body_len(),
-            Self::Batch(ops) => batch_encoded_len(ops),
+            Self::Batch(ops) => batch_encoded_len(ops, None),
+            Self::Keyed { ops, keyspaces } => batch_encoded_len(ops, Some(keyspaces)),
         }
     }
 
@@ -153,7 +176,8 @@ impl WriteRecord {
     pub fn encode(&self, seq: SeqNo, out: &mut Vec<u8>) {
         match self {
             Self::Single(op) => encode_single(op, seq, out),
-            Self::Batch(ops) => encode_batch(ops, seq, out),
+            Self::Batch(ops) => encode_batch(ops, None, seq, out),
+            Self::Keyed { ops, keyspaces } => encode_batch(ops, Some(keyspaces), seq, out),
         }
     }
 
@@ -161,7 +185,18 @@ impl WriteRecord {
     pub fn ops(&self) -> &[WriteOp] {
         match self {
             Self::Single(op) => std::slice::from_ref(op),
-            Self::Batch(ops) => ops,
+            Self::Batch(ops) | Self::Keyed { ops, .. } => ops,
+        }
+    }
+
+    /// The keyspace of op `index` ([`DEFAULT_KEYSPACE`] for a record
+    /// without keyspace ids, or past the end).
+    pub fn keyspace_of(&self, index: usize) -> KeyspaceId {
+        match self {
+            Self::Keyed { keyspaces, .. } => {
+                keyspaces.get(index).copied().unwrap_or(DEFAULT_KEYSPACE)
+            }
+            Self::Single(_) | Self::Batch(_) => DEFAULT_KEYSPACE,
         }
     }
 }
@@ -220,6 +255,16 @@ pub enum Record {
         /// The operations (never empty).
         ops: Vec<WriteOp>,
     },
+    /// An atomic batch across keyspaces; op `i` has sequence number
+    /// `base_seq + i` and is in keyspace `keyspaces[i]`.
+    KeyedBatch {
+        /// Sequence number of the first op.
+        base_seq: SeqNo,
+        /// The operations (never empty).
+        ops: Vec<WriteOp>,
+        /// The keyspace of each operation (as long as `ops`).
+        keyspaces: Vec<KeyspaceId>,
+    },
 }
 
 impl Record {
@@ -238,6 +283,11 @@ impl Record {
                 Self::ExpiringPut { key, stored, seq }
             }
             WriteRecord::Batch(ops) => Self::Batch { base_seq: seq, ops },
+            WriteRecord::Keyed { ops, keyspaces } => Self::KeyedBatch {
+                base_seq: seq,
+                ops,
+                keyspaces,
+            },
         }
     }
 
@@ -260,6 +310,11 @@ impl Record {
                 WriteRecord::Single(WriteOp::ExpiringPut { key, stored }),
             ),
             Self::Batch { base_seq, ops } => (base_seq, WriteRecord::Batch(ops)),
+            Self::KeyedBatch {
+                base_seq,
+                ops,
+                keyspaces,
+            } => (base_seq, WriteRecord::Keyed { ops, keyspaces }),
         }
     }
 
@@ -271,14 +326,16 @@ impl Record {
             | Self::Merge { seq, .. }
             | Self::DeleteRange { seq, .. }
             | Self::ExpiringPut { seq, .. } => *seq,
-            Self::Batch { base_seq, .. } => *base_seq,
+            Self::Batch { base_seq, .. } | Self::KeyedBatch { base_seq, .. } => *base_seq,
         }
     }
 
     /// The record's last sequence number.
     pub fn last_seq(&self) -> SeqNo {
         match self {
-            Self::Batch { base_seq, ops } => base_seq + ops.len() as u64 - 1,
+            Self::Batch { base_seq, ops } | Self::KeyedBatch { base_seq, ops, .. } => {
+                base_seq + ops.len() as u64 - 1
+            }
             _ => self.first_seq(),
         }
     }
@@ -301,7 +358,8 @@ impl Record {
                 ..
             } => 1 + SEQ_BYTES + slice_len(key) + slice_len(value),
             Self::Delete { key, .. } => 1 + SEQ_BYTES + slice_len(key),
-            Self::Batch { ops, .. } => batch_encoded_len(ops),
+            Self::Batch { ops, .. } => batch_encoded_len(ops, None),
+            Self::KeyedBatch { ops, keyspaces, .. } => batch_encoded_len(ops, Some(keyspaces)),
         }
     }
 
@@ -320,7 +378,12 @@ impl Record {
             Self::DeleteRange { start, end, seq } => {
                 encode_fields(out, TAG_DELETE_RANGE, *seq, start, Some(end))
             }
-            Self::Batch { base_seq, ops } => encode_batch(ops, *base_seq, out),
+            Self::Batch { base_seq, ops } => encode_batch(ops, None, *base_seq, out),
+            Self::KeyedBatch {
+                base_seq,
+                ops,
+                keyspaces,
+            } => encode_batch(ops, Some(keyspaces), *base_seq, out),
         }
     }
 
@@ -333,7 +396,8 @@ impl Record {
         let tag = cursor.byte("record tag")?;
         let seq = cursor.seq()?;
         let record = match tag {
-            TAG_BATCH => decode_batch(&mut cursor, seq)?,
+            TAG_BATCH => decode_batch(&mut cursor, seq, false)?,
+            TAG_KEYED_BATCH => decode_batch(&mut cursor, seq, true)?,
             _ => Self::from_write(WriteRecord::Single(cursor.op(tag)?), seq),
         };
         if cursor.pos != payload.len() {
@@ -346,7 +410,12 @@ impl Record {
     }
 }
 
-fn decode_batch(cursor: &mut Cursor<'_>, base_seq: SeqNo) -> Result<Record, DecodeError> {
+/// Decodes a batch's ops (`keyed`: each after its keyspace id).
+fn decode_batch(
+    cursor: &mut Cursor<'_>,
+    base_seq: SeqNo,
+    keyed: bool,
+) -> Result<Record, DecodeError> {
     let count = cursor.varint32("batch op count")? as usize;
     // Every op takes at least two bytes, which bounds the allocation.
     if count == 0 || count > cursor.remaining() / 2 {
@@ -359,9 +428,20 @@ fn decode_batch(cursor: &mut Cursor<'_>, base_seq: SeqNo) -> Result<Record, Deco
         ));
     }
     let mut ops = Vec::with_capacity(count);
+    let mut keyspaces = Vec::with_capacity(if keyed { count } else { 0 });
     for _ in 0..count {
+        if keyed {
+            keyspaces.push(cursor.varint32("keyspace id")?);
+        }
         let tag = cursor.byte("batch op tag")?;
         ops.push(cursor.op(tag)?);
+    }
+    if keyed {
+        return Ok(Record::KeyedBatch {
+            base_seq,
+            ops,
+            keyspaces,
+        });
     }
     Ok(Record::Batch { base_seq, ops })
 }
@@ -480,17 +560,39 @@ fn encode_single(op: &WriteOp, seq: SeqNo, out: &mut Vec<u8>) {
     encode_fields(out, op.tag(), seq, op.key(), op.value());
 }
 
-fn batch_encoded_len(ops: &[WriteOp]) -> usize {
+/// A batch's encoded length; with `keyspaces`, a keyed batch's.
+fn batch_encoded_len(ops: &[WriteOp], keyspaces: Option<&[KeyspaceId]>) -> usize {
     let ops_len: usize = ops.iter().map(|op| 1 + op.body_len()).sum();
-    1 + SEQ_BYTES + varint_len(ops.len() as u64) + ops_len
+    let ids_len: usize = keyspaces.map_or(0, |ids| {
+        ids.iter().map(|&id| varint_len(u64::from(id))).sum()
+    });
+    1 + SEQ_BYTES + varint_len(ops.len() as u64) + ops_len + ids_len
 }
 
-fn encode_batch(ops: &[WriteOp], base_seq: SeqNo, out: &mut Vec<u8>) {
+/// Encodes a batch; with `keyspaces`, a keyed batch (op `i` after
+/// `keyspaces[i]`).
+fn encode_batch(
+    ops: &[WriteOp],
+    keyspaces: Option<&[KeyspaceId]>,
+    base_seq: SeqNo,
+    out: &mut Vec<u8>,
+) {
     debug_assert!(!ops.is_empty(), "an empty batch has no sequence number");
-    out.push(TAG_BATCH);
+    debug_assert!(keyspaces.is_none_or(|ids| ids.len() == ops.len()));
+    out.push(if keyspaces.is_some() {
+        TAG_KEYED_BATCH
+    } else {
+        TAG_BATCH
+    });
     out.extend_from_slice(&base_seq.to_le_bytes());
     put_varint64(out, ops.len() as u64);
-    for op in ops {
+    for (index, op) in ops.iter().enumerate() {
+        if let Some(ids) = keyspaces {
+            put_varint64(
+                out,
+                u64::from(ids.get(index).copied().unwrap_or(DEFAULT_KEYSPACE)),
+            );
+        }
         out.push(op.tag());
         op.encode_body(out);
     }
@@ -536,7 +638,43 @@ pub(crate) mod tests {
         prop_oneof![
             arb_op().prop_map(WriteRecord::Single),
             proptest::collection::vec(arb_op(), 1..6).prop_map(WriteRecord::Batch),
+            proptest::collection::vec((arb_op(), any::<u32>()), 1..6).prop_map(|keyed| {
+                let (ops, keyspaces) = keyed.into_iter().unzip();
+                WriteRecord::Keyed { ops, keyspaces }
+            }),
         ]
+    }
+
+    /// A keyed batch names each op's keyspace before its tag (a varint:
+    /// one byte for id 3, two for 300), and reports it back per op.
+    #[test]
+    fn known_keyed_batch_layout_names_each_ops_keyspace() {
+        let write = WriteRecord::Keyed {
+            ops: vec![
+                WriteOp::Delete {
+                    key: Bytes::from_static(b"a"),
+                },
+                WriteOp::Put {
+                    key: Bytes::from_static(b"b"),
+                    value: Bytes::from_static(b"v"),
+                },
+            ],
+            keyspaces: vec![3, 300],
+        };
+        let mut out = Vec::new();
+        write.encode(9, &mut out);
+        let expected = [
+            &[6, 9, 0, 0, 0, 0, 0, 0, 0, 2][..],
+            &[3, 2, 1, b'a'],
+            &[0xac, 0x02, 1, 1, b'b', 1, b'v'],
+        ]
+        .concat();
+        assert_eq!(out, expected);
+        assert_eq!(write.encoded_len(), out.len());
+        assert_eq!((write.keyspace_of(0), write.keyspace_of(1)), (3, 300));
+        let decoded = Record::decode(&Bytes::from(out)).unwrap();
+        assert_eq!(decoded.into_write(), (9, write));
+        assert_eq!(put("k", "v").keyspace_of(0), DEFAULT_KEYSPACE);
     }
 
     pub(crate) fn put(key: &str, value: &str) -> WriteRecord {

@@ -3,7 +3,7 @@
 //! for the run, shadowed versions no live snapshot sees dropped, merge
 //! operands collapsed), recorded in the manifest with the WAL log number
 //! that makes its segment obsolete; then the immutable leaves the memtable
-//! set and the obsolete WAL segments are deleted (with the tables no live
+//! set and the WAL segments no keyspace needs any more are deleted (with the tables no live
 //! version lists any more). Each flush runs inside the lifecycle gate; once
 //! the database closes the flush thread stops after the flush it is in.
 //! The memtable becomes tables through [`crate::level0`], the step recovery
@@ -12,8 +12,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-
-use seer_wal::delete_segments_before;
 
 use super::JobContext;
 use crate::error::Result;
@@ -70,7 +68,9 @@ fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
     edit.log_number = Some(frozen.wal_segment + 1);
     db.tree().install(edit, new_tables)?;
     db.memtables().remove_flushed(&frozen.memtable);
-    delete_segments_before(db.fs.as_ref(), dir, frozen.wal_segment + 1)?;
+    // Only the segments every keyspace has flushed past.
+    db.routes
+        .delete_obsolete_segments(db.fs.as_ref(), db.wal_dir, frozen.wal_segment + 1)?;
     // Tables a reader held when their compaction finished go once it let
     // them go, with the next flush at the latest.
     db.tree().delete_unreferenced()?;

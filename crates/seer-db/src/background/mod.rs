@@ -32,6 +32,7 @@ use seer_sstable::BlockCache;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::HealthState;
+use crate::keyspace_routes::KeyspaceRoutes;
 use crate::level0::executor_context;
 use crate::lifecycle::Lifecycle;
 use crate::memtables::Memtables;
@@ -56,6 +57,11 @@ pub(crate) struct JobContext<'a> {
     pub memtables: &'a Memtables,
     /// The on-disk tree the jobs install their edits into.
     pub tree: &'a OpenVersionSet,
+    /// Every open keyspace's memtables and tree: a flush deletes only the
+    /// WAL segments all of them flushed past.
+    pub routes: &'a KeyspaceRoutes,
+    /// The database directory, which holds the WAL.
+    pub wal_dir: &'a std::path::Path,
     /// The live snapshots a flush or compaction must keep.
     pub snapshots: LiveSnapshots<'a>,
     /// The jobs' own state: wake-ups, progress, compaction picker.

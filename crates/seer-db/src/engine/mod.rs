@@ -15,13 +15,18 @@
 //!   refused with [`Error::OpenedReadOnly`]; [`Engine::try_catch_up`] swaps
 //!   in a newer load of the directory.
 //!
+//! - named keyspaces ([`keyspaces`](mod@keyspaces)): each is an engine of
+//!   its own (memtables, tree, background jobs, options) sharing the
+//!   database's commit pipeline, snapshot registry, health and WAL.
+//!
 //! The fields are private to this module and its children; the rest of the
 //! crate reaches the engine only through the methods below.
 
+mod keyspaces;
 mod read;
 mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,8 +43,9 @@ use crate::backpressure::Backpressure;
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::{Health, HealthState, HealthStatus};
+use crate::keyspace_routes::{KeyspaceRoutes, MemtableApplier, Route};
 use crate::lifecycle::Lifecycle;
-use crate::memtables::{MemtableApplier, Memtables};
+use crate::memtables::Memtables;
 use crate::metrics::{Metrics, Op};
 use crate::options::DBOptions;
 use crate::recovery::{load_read_only, recover, recover_read_only, Recovered, RecoveredReadOnly};
@@ -49,7 +55,20 @@ use crate::tree::{LiveFiles, OpenVersionSet};
 use crate::verify::{verify, VerifyReport};
 
 use crate::pipeline::Pipeline;
+use keyspaces::KeyspaceSet;
 pub(crate) use read::{live_now, NewestFirstFold, PinnedView, ReadView};
+
+/// What every keyspace's engine shares with the database's (the default
+/// keyspace's) engine.
+struct Shared {
+    snapshots: Arc<SnapshotRegistry>,
+    routes: Arc<KeyspaceRoutes>,
+    health: Arc<HealthState>,
+    /// The database directory, which holds the WAL.
+    wal_dir: PathBuf,
+    /// The database's commit gate.
+    commit_gate: Arc<RwLock<()>>,
+}
 
 /// The engine's shared state.
 pub(crate) struct Engine {
@@ -58,9 +77,18 @@ pub(crate) struct Engine {
     fs: SharedFileSystem,
     memtables: Arc<Memtables>,
     pipeline: Pipeline,
-    tree: OpenVersionSet,
+    tree: Arc<OpenVersionSet>,
     block_cache: Option<Arc<BlockCache>>,
-    snapshots: SnapshotRegistry,
+    snapshots: Arc<SnapshotRegistry>,
+    /// Every open keyspace's memtables and tree (shared by all keyspaces).
+    routes: Arc<KeyspaceRoutes>,
+    /// The database directory, which holds the WAL.
+    wal_dir: PathBuf,
+    /// The named keyspaces (the default keyspace's engine only).
+    keyspaces: KeyspaceSet,
+    /// Set on a named keyspace's engine when the keyspace is dropped: its
+    /// files are deleted when the engine goes.
+    dropped: std::sync::atomic::AtomicBool,
     jobs: Jobs,
     backpressure: Backpressure,
     health: Arc<HealthState>,
@@ -69,8 +97,9 @@ pub(crate) struct Engine {
     switch_lock: Mutex<()>,
     /// Held shared by plain writes and exclusively by validated
     /// (transaction) writes, so nothing is sequenced between a
-    /// transaction's validation and its write.
-    commit_gate: RwLock<()>,
+    /// transaction's validation and its write; one for the whole database
+    /// (every keyspace's engine shares it, as a transaction spans them).
+    commit_gate: Arc<RwLock<()>>,
     /// Open or closed, and the gate every piece of I/O work passes.
     lifecycle: Lifecycle,
     /// Odd while a read-only catch-up swaps the state in, bumped twice by
@@ -90,6 +119,7 @@ impl Engine {
             recorded_policy,
             last_seq,
             wal_segment,
+            keyspaces,
         } = recover(path, &options)?;
         let fs = Arc::clone(&options.file_system);
         let memtables = Arc::new(Memtables::new(
@@ -98,8 +128,10 @@ impl Engine {
             Vec::new(),
         ));
         let health = Arc::new(HealthState::default());
+        let routes = Arc::new(KeyspaceRoutes::default());
         let applier = MemtableApplier {
             memtables: Arc::clone(&memtables),
+            routes: Arc::clone(&routes),
             health: Arc::clone(&health),
         };
         let wal_options = WalOptions {
@@ -119,15 +151,33 @@ impl Engine {
         pipeline.prepare_segment(tree.new_file_number())?;
         pipeline.wait_for_spare()?;
         tracing::info!(path = %path.display(), last_seq, segment = wal_segment, "database opened");
+        let tree = Arc::new(tree);
+        let shared = Shared {
+            snapshots: Arc::default(),
+            routes: Arc::clone(&routes),
+            commit_gate: Arc::default(),
+            health,
+            wal_dir: path.to_owned(),
+        };
         let engine = Self::assemble(
             options,
             dir,
-            memtables,
-            Pipeline::Writable(pipeline),
-            tree,
+            Arc::clone(&memtables),
+            Pipeline::Writable(Arc::new(pipeline)),
+            Arc::clone(&tree),
             block_cache,
-            health,
+            shared,
             recorded_policy,
+            KeyspaceSet::recovered(keyspaces),
+        );
+        let flusher: std::sync::Weak<Self> = Arc::downgrade(&engine);
+        routes.insert(
+            seer_wal::DEFAULT_KEYSPACE,
+            Route {
+                memtables,
+                tree,
+                flusher,
+            },
         );
         background::start(&engine, Self::job_context)?;
         Ok(engine)
@@ -160,10 +210,17 @@ impl Engine {
             Pipeline::ReadOnly {
                 visible_seq: AtomicU64::new(last_seq),
             },
-            tree,
+            Arc::new(tree),
             block_cache,
-            Arc::new(HealthState::default()),
+            Shared {
+                snapshots: Arc::default(),
+                routes: Arc::default(),
+                commit_gate: Arc::default(),
+                health: Arc::new(HealthState::default()),
+                wal_dir: path.to_owned(),
+            },
             Some(recorded_policy),
+            KeyspaceSet::default(),
         ))
     }
 
@@ -174,10 +231,11 @@ impl Engine {
         dir: DbDir,
         memtables: Arc<Memtables>,
         pipeline: Pipeline,
-        tree: OpenVersionSet,
+        tree: Arc<OpenVersionSet>,
         block_cache: Option<Arc<BlockCache>>,
-        health: Arc<HealthState>,
+        shared: Shared,
         recorded_policy: Option<seer_compaction::PolicyParams>,
+        keyspaces: KeyspaceSet,
     ) -> Arc<Self> {
         let fs = Arc::clone(&options.file_system);
         Arc::new(Self {
@@ -196,10 +254,14 @@ impl Engine {
             pipeline,
             tree,
             block_cache,
-            snapshots: SnapshotRegistry::default(),
-            health,
+            snapshots: shared.snapshots,
+            routes: shared.routes,
+            wal_dir: shared.wal_dir,
+            keyspaces,
+            dropped: std::sync::atomic::AtomicBool::new(false),
+            health: shared.health,
             switch_lock: Mutex::new(()),
-            commit_gate: RwLock::new(()),
+            commit_gate: shared.commit_gate,
             lifecycle: Lifecycle::default(),
             catch_up_generation: AtomicU64::new(0),
         })
@@ -276,6 +338,8 @@ impl Engine {
             block_cache: &self.block_cache,
             memtables: &self.memtables,
             tree: &self.tree,
+            routes: &self.routes,
+            wal_dir: &self.wal_dir,
             snapshots: self.snapshots(),
             jobs: &self.jobs,
             health: &self.health,
@@ -406,9 +470,16 @@ impl Engine {
         })
     }
 
-    /// The metrics and the tree's shape as readable text.
+    /// The metrics and the tree's shape as readable text, then those of
+    /// every open named keyspace.
     pub(crate) fn stats_text(&self) -> String {
-        self.metrics_snapshot().to_text(self.dir.path())
+        let mut text = self.metrics_snapshot().to_text(self.dir.path());
+        // The database's text goes on with each open named keyspace's.
+        for (name, keyspace) in self.keyspaces.opened() {
+            text.push_str(&format!("\n** keyspace {name} **\n"));
+            text.push_str(&keyspace.stats_text());
+        }
+        text
     }
 
     /// Reads every live file back and checks its checksums (see
@@ -426,6 +497,16 @@ impl Engine {
         &self,
         copy: impl FnOnce(&dyn FileSystem, LiveFiles) -> Result<T>,
     ) -> Result<T> {
+        // The live files are the default keyspace's: copying a database
+        // with named keyspaces would leave them out, so it is refused.
+        let named = self.keyspace_names();
+        if !named.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoints and backups copy only the default keyspace; this database has \
+                 named keyspaces ({}), which they do not support yet",
+                named.join(", ")
+            )));
+        }
         self.flush()?;
         let _active = self.lifecycle.enter()?;
         copy(self.fs.as_ref(), self.tree.live_files())
@@ -492,6 +573,9 @@ impl Engine {
         }
         let span = tracing::info_span!("close", path = %self.dir.path().display());
         let _entered = span.enter();
+        // The keyspaces first: their work in flight writes through the
+        // pipeline, which closes last.
+        let keyspaces = self.keyspaces.close_all();
         self.jobs.announce_progress();
         self.lifecycle.wait_drained();
         self.pipeline.stop_syncer();
@@ -506,7 +590,7 @@ impl Engine {
         if let Some(cause) = self.health.cause() {
             return Err(Error::clone(&cause));
         }
-        sync.and(cleanup)
+        keyspaces.and(sync).and(cleanup)
     }
 }
 
@@ -515,6 +599,12 @@ impl Drop for Engine {
         if !self.lifecycle.is_closed() {
             if let Err(error) = self.close() {
                 tracing::warn!(%error, "closing the database on drop failed");
+            }
+        }
+        if self.dropped.load(Ordering::Acquire) {
+            // The last reader of a dropped keyspace went.
+            if let Err(error) = crate::dir::remove_files_in(self.fs.as_ref(), self.dir.path()) {
+                tracing::warn!(%error, "deleting a dropped keyspace's files failed; the next open deletes them");
             }
         }
     }

@@ -333,6 +333,19 @@ impl Engine {
         }
     }
 
+    /// This keyspace's state at the sequence number `other` (a view of
+    /// another keyspace of the same database) pinned, sharing its
+    /// registration: a snapshot's view of a second keyspace. The
+    /// registration already keeps what this keyspace's compactions must
+    /// not drop, so sources loaded now still hold everything `other`'s
+    /// sequence number sees.
+    pub(crate) fn pin_at(&self, other: &PinnedView) -> PinnedView {
+        PinnedView {
+            view: self.read_view_at(other.view.seq),
+            _registration: other._registration.clone(),
+        }
+    }
+
     /// A consistent view of the current state at the visible sequence
     /// number loaded after its sources (see [`Engine::load_sources`]).
     pub(crate) fn read_view(&self) -> ReadView {

@@ -17,6 +17,7 @@ use crate::batch::{
     copy_key, key_and_expiring_value, key_and_value, op_payload_bytes, ttl_ms, Batch,
 };
 use crate::error::{Error, Result};
+use crate::keyspace_routes::FlushRequest;
 use crate::metrics::Op;
 
 /// How a commit holds the commit gate.
@@ -64,6 +65,19 @@ impl Engine {
         self.commit_one(WriteOp::Merge { key, operand }, options)
     }
 
+    /// Deletes `start..end` with one range tombstone.
+    pub(crate) fn delete_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        options: WriteOptions,
+    ) -> Result<SeqNo> {
+        self.check_sizes(start, None)?;
+        self.check_sizes(end, None)?;
+        let (start, end) = key_and_value(start, end);
+        self.commit_one(WriteOp::DeleteRange { start, end }, options)
+    }
+
     /// Commits one operation, accounted under its own [`Op`]. The callers
     /// check sizes before they copy the key and value, so an oversized
     /// write is refused without allocating for it.
@@ -83,12 +97,35 @@ impl Engine {
             self.check_open()?;
             return Ok(self.visible_seq());
         }
+        let named = batch.named_keyspaces();
         let record = self.stamped(batch);
-        self.commit(Op::Write, record, options)
+        let seq = self.commit(Op::Write, record, options)?;
+        self.switch_full_keyspaces(&named)?;
+        Ok(seq)
     }
 
+    /// Checks each op of `batch` against the options of its keyspace
+    /// (which must be open in this database).
     fn check_batch(&self, batch: &Batch) -> Result<()> {
-        batch.ops().iter().try_for_each(|op| self.check_op(op))
+        batch
+            .ops()
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, op)| match batch.keyspace_of(index) {
+                seer_wal::DEFAULT_KEYSPACE => self.check_op(op),
+                id => self.open_keyspace_by_id(id)?.check_op(op),
+            })
+    }
+
+    /// Switches the full memtables of the named keyspaces `ids` a batch of
+    /// this (the database's) engine wrote to, as their own writes would.
+    fn switch_full_keyspaces(&self, ids: &[seer_wal::KeyspaceId]) -> Result<()> {
+        for &id in ids {
+            let keyspace = self.open_keyspace_by_id(id)?;
+            let _active = keyspace.lifecycle.enter()?;
+            keyspace.maybe_switch_memtable()?;
+        }
+        Ok(())
     }
 
     /// Checks an operation's key and value sizes, and that a merge has a
@@ -156,12 +193,14 @@ impl Engine {
     ) -> Result<SeqNo> {
         self.check_batch(batch)?;
         let record = self.stamped(batch.clone());
-        self.commit_gated(
+        let seq = self.commit_gated(
             Op::Write,
             record,
             options,
             Gate::Exclusive(Box::new(validate)),
-        )
+        )?;
+        self.switch_full_keyspaces(&batch.named_keyspaces())?;
+        Ok(seq)
     }
 
     /// Admits, commits and accounts one record; switches the memtable when
@@ -183,14 +222,9 @@ impl Engine {
         let _active = self.lifecycle.enter()?;
         self.health.check_writable()?;
         let payload_bytes: usize = record.ops().iter().map(op_payload_bytes).sum();
-        let stall = Stall {
-            tree: &self.tree,
-            jobs: &self.jobs,
-            health: &self.health,
-            lifecycle: &self.lifecycle,
-            metrics: &self.metrics,
-        };
-        self.backpressure.admit(&stall, payload_bytes)?;
+        self.admit(payload_bytes)?;
+        // The named keyspaces a keyed batch writes to admit their share.
+        self.admit_keyspaces(&record)?;
         let seq = match gate {
             Gate::Shared => {
                 let _shared = self.commit_gate.read();
@@ -204,6 +238,41 @@ impl Engine {
         };
         self.maybe_switch_memtable()?;
         Ok(seq)
+    }
+
+    /// Admits `payload_bytes` through this keyspace's backpressure.
+    fn admit(&self, payload_bytes: usize) -> Result<()> {
+        let stall = Stall {
+            tree: &self.tree,
+            jobs: &self.jobs,
+            health: &self.health,
+            lifecycle: &self.lifecycle,
+            metrics: &self.metrics,
+        };
+        self.backpressure.admit(&stall, payload_bytes)
+    }
+
+    /// Admits the ops of `record` in named keyspaces (a keyed batch of the
+    /// database's engine) through each keyspace's own backpressure, so a
+    /// keyspace written only by batches still stalls when its flushes lag.
+    fn admit_keyspaces(&self, record: &WriteRecord) -> Result<()> {
+        if !matches!(record, WriteRecord::Keyed { .. }) {
+            return Ok(());
+        }
+        let mut bytes_by_keyspace: std::collections::BTreeMap<seer_wal::KeyspaceId, usize> =
+            std::collections::BTreeMap::new();
+        for (index, op) in record.ops().iter().enumerate() {
+            match record.keyspace_of(index) {
+                seer_wal::DEFAULT_KEYSPACE => {}
+                id => *bytes_by_keyspace.entry(id).or_default() += op_payload_bytes(op),
+            }
+        }
+        for (id, payload_bytes) in bytes_by_keyspace {
+            let keyspace = self.open_keyspace_by_id(id)?;
+            let _active = keyspace.lifecycle.enter()?;
+            keyspace.admit(payload_bytes)?;
+        }
+        Ok(())
     }
 
     fn commit_record(
@@ -266,8 +335,25 @@ impl Engine {
     /// segment, at a point between commit groups; wakes the flush thread.
     /// Callers are inside the lifecycle gate (it rolls the WAL).
     /// `force` switches even a memtable that is not full (but never an
-    /// empty one). Returns whether a switch happened.
+    /// empty one). Returns whether a switch happened. A switch rolls the
+    /// WAL: when its segments then outgrow
+    /// [`DBOptions::max_total_wal_bytes`](crate::DBOptions::max_total_wal_bytes),
+    /// the keyspaces still holding data in the oldest one are switched too
+    /// (see [`KeyspaceRoutes::bound_wal`](crate::keyspace_routes::KeyspaceRoutes::bound_wal)).
     pub(crate) fn switch_memtable(&self, force: bool) -> Result<bool> {
+        let switched = self.switch_memtable_alone(force)?;
+        if switched {
+            self.routes.bound_wal(
+                self.fs.as_ref(),
+                &self.wal_dir,
+                self.options.wal_bound_bytes(),
+            )?;
+        }
+        Ok(switched)
+    }
+
+    /// [`Engine::switch_memtable`] of this keyspace alone.
+    fn switch_memtable_alone(&self, force: bool) -> Result<bool> {
         let _switching = self.switch_lock.lock();
         let active = self.memtables.active_full();
         if active.is_empty()
@@ -281,16 +367,30 @@ impl Engine {
         let segment = self
             .pipeline
             .spare_segment()
-            .unwrap_or_else(|| self.tree.new_file_number());
+            .unwrap_or_else(|| self.pipeline.new_segment_number(&self.tree));
         let memtables = Arc::clone(&self.memtables);
         self.pipeline
             .roll_with(segment, move |old_segment| {
                 memtables.switch(next, old_segment)
             })
-            .and_then(|_| self.pipeline.prepare_segment(self.tree.new_file_number()))
+            .and_then(|_| {
+                self.pipeline
+                    .prepare_segment(self.pipeline.new_segment_number(&self.tree))
+            })
             .map_err(|e| self.health.fail_write(e.into()))?;
         tracing::debug!(segment, "memtable switched");
         self.jobs.wake_flush();
         Ok(true)
+    }
+}
+
+impl FlushRequest for Engine {
+    /// Switches a non-empty memtable (a closed keyspace does nothing: what
+    /// it did not flush is in the WAL, which the next open replays).
+    fn request_flush(&self) -> Result<()> {
+        let Ok(_active) = self.lifecycle.enter() else {
+            return Ok(());
+        };
+        self.switch_memtable_alone(true).map(|_| ())
     }
 }

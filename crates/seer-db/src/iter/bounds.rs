@@ -189,6 +189,15 @@ impl KeyBounds {
     }
 }
 
+/// The user key of a bound, owned, for manual compaction (`None` when
+/// unbounded).
+pub(crate) fn bound_bytes<K: AsRef<[u8]>>(bound: Bound<&K>) -> Option<Bytes> {
+    match bound {
+        Bound::Included(key) | Bound::Excluded(key) => Some(Bytes::copy_from_slice(key.as_ref())),
+        Bound::Unbounded => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,8 +36,8 @@ use seer_core::SeqNo;
 use crate::engine::{Engine, PinnedView};
 use crate::error::{Error, Result};
 
-pub(crate) use bounds::KeyBounds;
 pub use bounds::KeyRange;
+pub(crate) use bounds::{bound_bytes, KeyBounds};
 pub use cursor::Cursor;
 use visible::{ReadContext, VisibleCursor, Yield};
 

@@ -240,6 +240,12 @@ pub enum Op {
     ReleaseSnapshot(u8),
     /// `flush`.
     Flush,
+    /// An atomic batch across the default keyspace and the named keyspace
+    /// `second` (each write's flag: in `second`; puts and deletes only
+    /// there, which has no merge operator).
+    SecondBatch(Vec<(bool, Write)>),
+    /// `flush` of the keyspace `second`.
+    SecondFlush,
     /// `compact_range` over two keys (ordered by their bytes), or `..`.
     CompactRange(Option<(KeyId, KeyId)>),
     /// Close and reopen; configurations that redraw options draw them from
@@ -403,7 +409,7 @@ impl Generator {
     }
 
     fn op(&mut self) -> Op {
-        let weights = [30, 5, 4, 15, 4, 6, 2, 4, 2, 1, 3, 4, 2, 2];
+        let weights = [30, 5, 4, 15, 4, 6, 2, 4, 2, 1, 3, 4, 2, 2, 4, 1];
         match self.rng.weighted(&weights) {
             0 => Op::Write(self.write()),
             1 => {
@@ -428,7 +434,21 @@ impl Generator {
                     .then(|| (self.read_key(), self.read_key())),
             ),
             12 => Op::Reopen(self.rng.next_u64()),
-            _ => Op::DeleteRange(self.written_key(), self.written_key()),
+            13 => Op::DeleteRange(self.written_key(), self.written_key()),
+            14 => {
+                let count = self.rng.between_usize(1, 8);
+                Op::SecondBatch(
+                    (0..count)
+                        .map(|_| {
+                            let write = self.write();
+                            let in_second =
+                                !matches!(write, Write::Merge { .. }) && self.rng.chance(2, 3);
+                            (in_second, write)
+                        })
+                        .collect(),
+                )
+            }
+            _ => Op::SecondFlush,
         }
     }
 }
@@ -537,6 +557,8 @@ impl fmt::Debug for Op {
             Self::SnapshotScan(slot, scan) => write!(f, "Op::SnapshotScan({slot}, {scan:?})"),
             Self::ReleaseSnapshot(slot) => write!(f, "Op::ReleaseSnapshot({slot})"),
             Self::Flush => f.write_str("Op::Flush"),
+            Self::SecondBatch(writes) => write!(f, "Op::SecondBatch({:?})", VecLiteral(writes)),
+            Self::SecondFlush => f.write_str("Op::SecondFlush"),
             Self::CompactRange(range) => write!(f, "Op::CompactRange({range:?})"),
             Self::Reopen(salt) => write!(f, "Op::Reopen({salt})"),
             Self::CheckContents => f.write_str("Op::CheckContents"),

@@ -10,7 +10,7 @@ use std::ops::Bound;
 use std::panic::{self, AssertUnwindSafe};
 
 use bytes::Bytes;
-use seer_db::{Error, Snapshot, WriteOptions, DB};
+use seer_db::{Error, Keyspace, Snapshot, WriteOptions, DB};
 use tempfile::TempDir;
 
 use super::model::{walk, Entry, KeySpan, Model};
@@ -164,6 +164,9 @@ struct Runner<'a> {
     options: DrawnOptions,
     db: Option<DB>,
     model: Model,
+    /// The named keyspace `second`, open with the database, and its model.
+    second: Option<Keyspace>,
+    second_model: Model,
     /// Held snapshots and the model as each was taken.
     snapshots: Vec<Option<(Snapshot, Model)>>,
     step: usize,
@@ -180,6 +183,8 @@ impl<'a> Runner<'a> {
             options: config.first_options.clone(),
             db: None,
             model: Model::new(universe),
+            second: None,
+            second_model: Model::new(universe),
             snapshots: (0..SNAPSHOT_SLOTS).map(|_| None).collect(),
             step: 0,
             stats: RunStats::default(),
@@ -213,12 +218,14 @@ impl<'a> Runner<'a> {
         let db = options
             .open(self.dir.path())
             .map_err(|e| Mismatch::engine(&e))?;
+        self.second = Some(db.keyspace("second").map_err(|e| Mismatch::engine(&e))?);
         self.db = Some(db);
         Ok(())
     }
 
     fn close(&mut self) -> Checked {
         self.snapshots.iter_mut().for_each(|slot| *slot = None);
+        self.second = None;
         if let Some(db) = self.db.take() {
             db.close().map_err(|e| Mismatch::engine(&e))?;
         }
@@ -292,6 +299,8 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             Op::Flush => self.db().flush().map_err(|e| Mismatch::engine(&e)),
+            Op::SecondBatch(writes) => self.second_batch(writes),
+            Op::SecondFlush => self.second().flush().map_err(|e| Mismatch::engine(&e)),
             Op::CheckContents => self.check_contents(),
             Op::CompactRange(range) => self.compact_range(*range),
             Op::Reopen(_) | Op::ReopenWith(_) => {
@@ -333,6 +342,40 @@ impl<'a> Runner<'a> {
             .write(batch, WriteOptions::default())
             .map_err(|e| Mismatch::engine(&e))?;
         writes.iter().for_each(|write| self.model.apply(*write));
+        Ok(())
+    }
+
+    fn second(&self) -> &Keyspace {
+        self.second
+            .as_ref()
+            .expect("the keyspace is open between ops")
+    }
+
+    /// A batch across the default keyspace and `second`.
+    fn second_batch(&mut self, writes: &[(bool, Write)]) -> Checked {
+        let u = self.universe;
+        let mut batch = self.db().batch();
+        let second = self.second();
+        for &(in_second, write) in writes {
+            match (in_second, write) {
+                (true, Write::Put { key, value }) => {
+                    batch.put_in(second, u.key(key), u.value(key, value))
+                }
+                (true, Write::Delete { key }) => batch.delete_in(second, u.key(key)),
+                (_, Write::Put { key, value }) => batch.put(u.key(key), u.value(key, value)),
+                (_, Write::Delete { key }) => batch.delete(u.key(key)),
+                (_, Write::Merge { key, operand }) => batch.merge(u.key(key), u.operand(operand)),
+            };
+        }
+        self.db()
+            .write(batch, WriteOptions::default())
+            .map_err(|e| Mismatch::engine(&e))?;
+        for &(in_second, write) in writes {
+            match (in_second, write) {
+                (true, Write::Put { .. } | Write::Delete { .. }) => self.second_model.apply(write),
+                _ => self.model.apply(write),
+            }
+        }
         Ok(())
     }
 
@@ -444,7 +487,12 @@ impl<'a> Runner<'a> {
         self.check_entries(expected.clone(), forward)?;
         let mut backward = collect(self.db().iter().rev())?;
         backward.reverse();
-        self.check_entries(expected, backward)
+        self.check_entries(expected, backward)?;
+        let expected = self
+            .second_model
+            .entries(&KeySpan::Range(Bound::Unbounded, Bound::Unbounded));
+        let second = collect(self.second().iter())?;
+        self.check_entries(expected, second)
     }
 
     fn check_values(

@@ -1,0 +1,286 @@
+//! Named keyspaces: the set the database's engine keeps of them, and
+//! opening, creating and listing them. A named keyspace is an [`Engine`]
+//! of its own over the tree in its directory (`keyspaces/<id>/`, see
+//! [`keyspace_dir`]), with its own memtables, background jobs and
+//! [`KeyspaceOptions`] applied over the database's [`DBOptions`], sharing
+//! the database's commit pipeline (so one WAL and one group commit), its
+//! snapshot registry (so one sequence of snapshots), its health and its
+//! [`KeyspaceRoutes`](crate::keyspace_routes::KeyspaceRoutes). Creating a keyspace makes its directory and empty
+//! manifest first, then records it in the default keyspace's manifest (the
+//! registry); a crash in between leaves a directory the registry does not
+//! name, which is never read.
+//!
+//! Dropping a keyspace records the drop in the registry first (durable when
+//! [`Engine::drop_keyspace`] returns), then closes its engine; its files
+//! are deleted when the engine itself goes, with the last handle, iterator
+//! or snapshot view holding it (an open deletes those of a keyspace the
+//! registry no longer names, should a crash have come first). Its ops
+//! still in the WAL are skipped by recovery, and its id is never reused.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use seer_compaction::{VersionEdit, VersionSet};
+use seer_wal::KeyspaceId;
+
+use super::{Engine, Shared};
+use crate::background;
+use crate::dir::DbDir;
+use crate::error::{Error, Result};
+use crate::keyspace_routes::Route;
+use crate::memtables::Memtables;
+use crate::options::{DBOptions, KeyspaceOptions};
+use crate::pipeline::Pipeline;
+use crate::recovery::{check_merge_operator, keyspace_dir, version_set_options, RecoveredKeyspace};
+use crate::tree::OpenVersionSet;
+
+/// The longest keyspace name, in bytes.
+const MAX_KEYSPACE_NAME_BYTES: usize = 255;
+
+/// The named keyspaces of a database's engine: those opened (by name) and
+/// those recovered but not opened yet.
+#[derive(Default)]
+pub(super) struct KeyspaceSet {
+    state: Mutex<KeyspaceState>,
+}
+
+#[derive(Default)]
+struct KeyspaceState {
+    opened: HashMap<String, Arc<Engine>>,
+    recovered: HashMap<String, RecoveredKeyspace>,
+}
+
+impl KeyspaceSet {
+    /// The set of a database that recovered `keyspaces`, none open yet.
+    pub(super) fn recovered(keyspaces: Vec<RecoveredKeyspace>) -> Self {
+        let recovered = keyspaces
+            .into_iter()
+            .map(|keyspace| (keyspace.name.clone(), keyspace))
+            .collect();
+        Self {
+            state: Mutex::new(KeyspaceState {
+                opened: HashMap::new(),
+                recovered,
+            }),
+        }
+    }
+
+    /// The open keyspaces' engines, by name, sorted.
+    pub(super) fn opened(&self) -> Vec<(String, Arc<Engine>)> {
+        let mut opened: Vec<(String, Arc<Engine>)> = self
+            .state
+            .lock()
+            .opened
+            .iter()
+            .map(|(name, engine)| (name.clone(), Arc::clone(engine)))
+            .collect();
+        opened.sort_by(|a, b| a.0.cmp(&b.0));
+        opened
+    }
+
+    /// Closes every open keyspace's engine; the first failure.
+    pub(super) fn close_all(&self) -> Result<()> {
+        let opened: Vec<Arc<Engine>> = self.state.lock().opened.values().cloned().collect();
+        opened
+            .iter()
+            .map(|engine| engine.close())
+            .fold(Ok(()), Result::and)
+    }
+}
+
+impl Engine {
+    /// The names of the named keyspaces, sorted (the default keyspace is
+    /// not listed).
+    pub(crate) fn keyspace_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tree.versions().keyspaces().into_values().collect();
+        names.sort();
+        names
+    }
+
+    /// Drops the named keyspace `name` (see the module documentation).
+    pub(crate) fn drop_keyspace(&self, name: &str) -> Result<()> {
+        let _active = self.lifecycle.enter()?;
+        self.refuse_read_only()?;
+        self.health.check_writable()?;
+        let mut state = self.keyspaces.state.lock();
+        let registry = self.tree.versions().keyspaces();
+        let Some((&id, _)) = registry.iter().find(|(_, live)| live.as_str() == name) else {
+            return Err(Error::invalid(format!("no keyspace is named {name:?}")));
+        };
+        let dropped = VersionEdit {
+            dropped_keyspaces: vec![id],
+            ..VersionEdit::default()
+        };
+        self.tree.install(dropped, Vec::new())?;
+        self.routes.remove(id);
+        tracing::info!(name, id, "keyspace dropped");
+        if let Some(engine) = state.opened.remove(name) {
+            engine.dropped.store(true, Ordering::Release);
+            return engine.close();
+        }
+        if let Some(recovered) = state.recovered.remove(name) {
+            drop(recovered);
+            crate::dir::remove_files_in(self.fs.as_ref(), &keyspace_dir(&self.wal_dir, id))?;
+        }
+        Ok(())
+    }
+
+    /// This engine's keyspace id ([`seer_wal::DEFAULT_KEYSPACE`] for the
+    /// database's own).
+    pub(crate) fn keyspace_id(&self) -> KeyspaceId {
+        self.pipeline.keyspace_id()
+    }
+
+    /// The engine of the open keyspace `id` of this database; fails when
+    /// none is open (a batch naming a keyspace of another database, or
+    /// one dropped).
+    pub(crate) fn open_keyspace_by_id(&self, id: KeyspaceId) -> Result<Arc<Self>> {
+        self.keyspaces
+            .state
+            .lock()
+            .opened
+            .values()
+            .find(|engine| engine.keyspace_id() == id)
+            .cloned()
+            .ok_or_else(|| Error::invalid(format!("keyspace id {id} is not open in this database")))
+    }
+
+    /// Opens the named keyspace `name`, creating it (durably) when the
+    /// database has none of that name; `options` apply over the database's
+    /// from this open until the database closes (a keyspace already open
+    /// keeps the options it was opened with).
+    pub(crate) fn open_keyspace(&self, name: &str, options: &KeyspaceOptions) -> Result<Arc<Self>> {
+        let _active = self.lifecycle.enter()?;
+        self.refuse_read_only()?;
+        check_name(name)?;
+        let Some(wal) = self.pipeline.shared().cloned() else {
+            return Err(Error::OpenedReadOnly);
+        };
+        if self.pipeline.keyspace_id() != seer_wal::DEFAULT_KEYSPACE {
+            return Err(Error::invalid("keyspaces are opened from the database"));
+        }
+        let mut state = self.keyspaces.state.lock();
+        if let Some(engine) = state.opened.get(name) {
+            return Ok(Arc::clone(engine));
+        }
+        let options = options.apply(&self.options);
+        options.validate()?;
+        if let Some(recovered) = state.recovered.get(name) {
+            check_merge_operator(
+                &options,
+                recovered.tree.versions().merge_operator_name().as_deref(),
+            )?;
+        }
+        let (id, tree, recorded_policy) = match state.recovered.remove(name) {
+            Some(recovered) => {
+                let policy = recovered.tree.versions().policy();
+                (recovered.id, recovered.tree, Some(policy))
+            }
+            None => {
+                self.health.check_writable()?;
+                let (id, tree) = self.create_keyspace(name, &options, wal.segment())?;
+                (id, tree, None)
+            }
+        };
+        if let Some(operator) = options.merge_operator_ref() {
+            let edit = VersionEdit {
+                merge_operator_name: Some(operator.name().to_owned()),
+                ..VersionEdit::default()
+            };
+            tree.install(edit, Vec::new())?;
+        }
+        let dir = DbDir::keyspace(self.fs.as_ref(), &keyspace_dir(&self.wal_dir, id))?;
+        let memtables = Arc::new(Memtables::new(
+            options.memtable_partitions,
+            options.memtable_capacity_bytes,
+            Vec::new(),
+        ));
+        let tree = Arc::new(tree);
+        let engine = Self::assemble(
+            options,
+            dir,
+            Arc::clone(&memtables),
+            Pipeline::Keyspace {
+                wal,
+                root_tree: Arc::clone(&self.tree),
+                id,
+            },
+            Arc::clone(&tree),
+            self.block_cache.clone(),
+            Shared {
+                snapshots: Arc::clone(&self.snapshots),
+                routes: Arc::clone(&self.routes),
+                commit_gate: Arc::clone(&self.commit_gate),
+                health: Arc::clone(&self.health),
+                wal_dir: self.wal_dir.clone(),
+            },
+            recorded_policy,
+            KeyspaceSet::default(),
+        );
+        let flusher: std::sync::Weak<Self> = Arc::downgrade(&engine);
+        self.routes.insert(
+            id,
+            Route {
+                memtables,
+                tree,
+                flusher,
+            },
+        );
+        background::start(&engine, Self::job_context)?;
+        state.opened.insert(name.to_owned(), Arc::clone(&engine));
+        tracing::info!(name, id, "keyspace opened");
+        Ok(engine)
+    }
+
+    /// Creates keyspace `name`: its directory and empty tree (logging from
+    /// WAL segment `first_segment` on, the one being written), then its
+    /// entry in the registry.
+    fn create_keyspace(
+        &self,
+        name: &str,
+        options: &DBOptions,
+        first_segment: u64,
+    ) -> Result<(KeyspaceId, OpenVersionSet)> {
+        let id = self.tree.versions().next_keyspace_id();
+        let dir = keyspace_dir(&self.wal_dir, id);
+        let fs = self.fs.as_ref();
+        fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let (versions, _) =
+            VersionSet::open(Arc::clone(&self.fs), &dir, version_set_options(options))?;
+        versions.log_and_apply(VersionEdit {
+            log_number: Some(first_segment),
+            ..VersionEdit::default()
+        })?;
+        for parent in dir.ancestors().skip(1).take(2) {
+            fs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let registered = VersionEdit {
+            created_keyspaces: vec![(id, name.to_owned())],
+            next_keyspace_id: Some(id + 1),
+            ..VersionEdit::default()
+        };
+        self.tree.install(registered, Vec::new())?;
+        let tree = OpenVersionSet::new(
+            Arc::clone(&self.fs),
+            &dir,
+            self.block_cache.clone(),
+            versions,
+            HashMap::new(),
+        )?;
+        tracing::info!(name, id, "keyspace created");
+        Ok((id, tree))
+    }
+}
+
+/// A keyspace name is 1 to [`MAX_KEYSPACE_NAME_BYTES`] bytes.
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_KEYSPACE_NAME_BYTES {
+        return Err(Error::invalid(format!(
+            "a keyspace name is 1 to {MAX_KEYSPACE_NAME_BYTES} bytes, not {}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
