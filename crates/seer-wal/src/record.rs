@@ -664,7 +664,7 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         write.encode(9, &mut out);
         let expected = [
-            &[6, 9, 0, 0, 0, 0, 0, 0, 0, 2][..],
+            &[7, 9, 0, 0, 0, 0, 0, 0, 0, 2][..],
             &[3, 2, 1, b'a'],
             &[0xac, 0x02, 1, 1, b'b', 1, b'v'],
         ]
