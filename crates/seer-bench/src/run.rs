@@ -387,6 +387,28 @@ fn share(total: u64, index: usize, parts: usize) -> Range<u64> {
     (total * index / parts)..(total * (index + 1) / parts)
 }
 
+/// Writes the keys of `indexes` one after another into `buf`, resized to
+/// hold exactly them.
+fn write_keys(keys: &KeyFormat, indexes: Range<u64>, buf: &mut Vec<u8>) {
+    let key_size = keys.key_size_bytes();
+    buf.resize(key_size * (indexes.end - indexes.start) as usize, 0);
+    for (key, index) in buf.chunks_exact_mut(key_size).zip(indexes) {
+        keys.write_key(index, key);
+    }
+}
+
+/// Puts of the keys [`write_keys`] wrote into `buf` for `indexes`, each
+/// with its index's value.
+fn put_ops<'a>(shared: &'a Shared<'_>, buf: &'a [u8], indexes: Range<u64>) -> Vec<BatchOp<'a>> {
+    buf.chunks_exact(shared.keys.key_size_bytes())
+        .zip(indexes)
+        .map(|(key, index)| BatchOp::Put {
+            key,
+            value: shared.values.value(index),
+        })
+        .collect()
+}
+
 /// One thread's state while it runs a workload.
 struct Worker<'a, 's> {
     shared: &'s Shared<'a>,
@@ -595,24 +617,13 @@ impl<'a, 's> Worker<'a, 's> {
 
     fn fill_batches(&mut self, range: Range<u64>) -> Result<()> {
         let shared = self.shared;
-        let mut keys = vec![0u8; shared.keys.key_size_bytes() * FILLBATCH_ENTRIES];
+        let mut keys = Vec::new();
         let mut start = range.start;
         while start < range.end {
             let end = range.end.min(start + FILLBATCH_ENTRIES as u64);
             let count = (end - start) as usize;
-            let key_size = shared.keys.key_size_bytes();
-            for (slot, index) in (start..end).enumerate() {
-                shared
-                    .keys
-                    .write_key(index, &mut keys[slot * key_size..(slot + 1) * key_size]);
-            }
-            let ops: Vec<BatchOp<'_>> = (start..end)
-                .enumerate()
-                .map(|(slot, index)| BatchOp::Put {
-                    key: &keys[slot * key_size..(slot + 1) * key_size],
-                    value: shared.values.value(index),
-                })
-                .collect();
+            write_keys(&shared.keys, start..end, &mut keys);
+            let ops = put_ops(shared, &keys, start..end);
             let started = Instant::now();
             shared.engine.write_batch(&ops, shared.sync)?;
             // One batch is one timed operation; ops count entries.
@@ -641,26 +652,16 @@ impl<'a, 's> Worker<'a, 's> {
     fn queue(&mut self, range: Range<u64>) -> Result<()> {
         let shared = self.shared;
         let backlog = QUEUE_BACKLOG_MESSAGES.min(shared.params.num / 2);
-        let key_size = shared.keys.key_size_bytes();
-        let mut keys = vec![0u8; key_size * QUEUE_CHUNK_MESSAGES as usize];
+        let mut keys = Vec::new();
         let mut head = range.start;
         let mut tail = range.start;
         while tail < range.end {
             let started = Instant::now();
             let end = range.end.min(tail + QUEUE_CHUNK_MESSAGES);
-            for (slot, index) in (tail..end).enumerate() {
-                shared
-                    .keys
-                    .write_key(index, &mut keys[slot * key_size..(slot + 1) * key_size]);
-            }
-            let appends: Vec<BatchOp<'_>> = (tail..end)
-                .enumerate()
-                .map(|(slot, index)| BatchOp::Put {
-                    key: &keys[slot * key_size..(slot + 1) * key_size],
-                    value: shared.values.value(index),
-                })
-                .collect();
-            shared.engine.write_batch(&appends, shared.sync)?;
+            write_keys(&shared.keys, tail..end, &mut keys);
+            shared
+                .engine
+                .write_batch(&put_ops(shared, &keys, tail..end), shared.sync)?;
             let appended = end - tail;
             let bytes = appended * shared.params.entry_bytes();
             self.stats.user_write_bytes += bytes;
@@ -736,19 +737,14 @@ impl<'a, 's> Worker<'a, 's> {
         let shared = self.shared;
         let num = shared.params.num;
         let key_size = shared.keys.key_size_bytes();
-        let mut keys = vec![0u8; key_size * DELETE_BATCH_KEYS as usize];
+        let mut keys = Vec::new();
         let mut start = 0;
         while start < num {
             let end = num.min(start + DELETE_BATCH_KEYS);
-            for (slot, index) in (start..end).enumerate() {
-                shared
-                    .keys
-                    .write_key(index, &mut keys[slot * key_size..(slot + 1) * key_size]);
-            }
-            let deletes: Vec<BatchOp<'_>> = (0..(end - start) as usize)
-                .map(|slot| BatchOp::Delete {
-                    key: &keys[slot * key_size..(slot + 1) * key_size],
-                })
+            write_keys(&shared.keys, start..end, &mut keys);
+            let deletes: Vec<BatchOp<'_>> = keys
+                .chunks_exact(key_size)
+                .map(|key| BatchOp::Delete { key })
                 .collect();
             let started = Instant::now();
             shared.engine.write_batch(&deletes, shared.sync)?;
