@@ -19,6 +19,7 @@
 //!   ([`DB::begin_transaction`]);
 //! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
 //! - copies: [`DB::checkpoint`], incremental backups with [`BackupEngine`];
+//! - bulk load: [`TableWriter`] files added with [`DB::ingest`];
 //! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
 
 mod background;
@@ -31,6 +32,7 @@ mod dir;
 mod engine;
 mod error;
 mod health;
+mod ingest;
 mod iter;
 mod level0;
 mod lifecycle;
@@ -53,6 +55,7 @@ pub use checkpoint::{CheckpointOptions, CheckpointReport};
 pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};
+pub use ingest::{IngestReport, TableWriter, TableWriterReport};
 pub use iter::{Cursor, DbIterator, KeyIterator, KeyRange};
 pub use metrics::OpMetrics;
 pub use options::{CompactionPolicy, DBOptions};
