@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 use copy_support::{contents, hooked, reopen, Countdown, Cut};
 use seer_core::fault::{FaultFileSystem, PowerSwitch};
-use seer_db::{DBOptions, Error, StringAppendOperator, TableWriter, WriteOptions, DB};
+use seer_db::{
+    CompactionPolicy, DBOptions, Error, PolicyParams, StringAppendOperator, TableWriter,
+    WriteOptions, DB,
+};
 
 /// Writes `entries` (`None`: a delete) as a table file at `path`.
 fn write_table(path: &Path, options: &DBOptions, entries: &[(String, Option<String>)]) {
@@ -353,6 +356,61 @@ fn an_ingest_beside_writers_gets_a_seq_no_write_shares_and_the_writes_stay() {
 }
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Under each fixed policy, with compactions running: ingests of files
+/// over old keys, new keys and between them, each followed by writes over
+/// some of their keys, leave the database equal to the model (the tree's
+/// invariant checker runs at every install in debug builds).
+#[test]
+fn ingests_between_writes_and_compactions_match_a_model_under_every_policy() {
+    let policies = [
+        PolicyParams::leveling(4).unwrap(),
+        PolicyParams::tiering(4).unwrap(),
+        PolicyParams::lazy_leveling(4).unwrap(),
+    ];
+    for params in policies {
+        let dir = tempfile::tempdir().unwrap();
+        let options =
+            copy_support::busy_options().compaction_policy(CompactionPolicy::Fixed(params));
+        let db = options.clone().open(dir.path().join("db")).unwrap();
+        let mut model = Model::new();
+        for round in 0..12u32 {
+            for i in 0..300u32 {
+                let key = format!("k{:05}", (i * 37 + round * 11) % 2000);
+                let value = format!("put {round} {i}");
+                db.put(&key, &value).unwrap();
+                model.insert(key.into_bytes(), value.into_bytes());
+            }
+            // Alternately over written keys, above them, and sparse.
+            let (start, step) = match round % 3 {
+                0 => (round * 50, 1),
+                1 => (3000 + round * 100, 1),
+                _ => (round, 7),
+            };
+            let file = dir.path().join(format!("{round}.sst"));
+            let mut writer = TableWriter::create(&file, &options).unwrap();
+            for i in 0..200u32 {
+                let key = format!("k{:05}", start + i * step);
+                if i % 10 == 9 {
+                    writer.delete(&key).unwrap();
+                    model.remove(key.as_bytes());
+                } else {
+                    let value = format!("bulk {round} {i}");
+                    writer.put(&key, &value).unwrap();
+                    model.insert(key.into_bytes(), value.into_bytes());
+                }
+            }
+            writer.finish().unwrap();
+            db.ingest(&[&file]).unwrap();
+            assert_eq!(contents(&db), model, "{params:?} round {round}");
+        }
+        db.compact_range::<&[u8]>(..).unwrap();
+        assert_eq!(contents(&db), model, "{params:?} compacted");
+        drop(db);
+        let db = options.open(dir.path().join("db")).unwrap();
+        assert_eq!(contents(&db), model, "{params:?} reopened");
+    }
+}
 
 /// How the cut ingests recovered.
 #[derive(Debug, Default)]
