@@ -194,10 +194,19 @@ impl TableWriter {
             ));
         };
         let staged = builder.path().to_path_buf();
-        let meta = builder.finish()?;
         let fs = self.fs.as_ref();
-        fs.rename(&staged, &self.path)
-            .map_err(|e| Error::io(&self.path, e))?;
+        let meta = builder
+            .finish()
+            .map_err(Error::from)
+            .and_then(|meta| {
+                fs.rename(&staged, &self.path)
+                    .map_err(|e| Error::io(&self.path, e))?;
+                Ok(meta)
+            })
+            .inspect_err(|_| {
+                // Best effort: the staging directory goes with the drop.
+                let _ = fs.remove_file(&staged);
+            })?;
         let parent = self.staging_dir.parent().unwrap_or(Path::new("."));
         fs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
         fs.remove_dir(&self.staging_dir)

@@ -500,6 +500,57 @@ fn a_crash_at_any_step_of_an_ingest_leaves_all_its_data_or_none() {
     }
 }
 
+/// A manifest sync that fails during an ingest leaves the edit's fate
+/// unknown (it was appended); the ingest's sequence number must still be
+/// skipped, or a later write of an ingested key would share it and a
+/// reopen could read the ingested value instead of the write's.
+#[test]
+fn a_failed_ingest_still_moves_later_writes_past_its_seq() {
+    let fs = FaultFileSystem::new();
+    let fail_manifest_sync = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: copy_support::Hook = {
+        let fail = Arc::clone(&fail_manifest_sync);
+        Arc::new(move |call, path| {
+            let manifest = path.to_string_lossy().contains("MANIFEST");
+            if call == "sync" && manifest && fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::Error::other("injected manifest sync failure"));
+            }
+            Ok(())
+        })
+    };
+    let options = DBOptions::default().file_system(hooked(fs.shared(), hook));
+    seer_core::FileSystem::create_dir_all(&fs, Path::new("/in")).unwrap();
+    write_table(Path::new("/in/a.sst"), &options, &puts(0..10, "k", "bulk"));
+    let db = options.open("/db").unwrap();
+    let before = db
+        .put_opt("k00001", "before", WriteOptions::default())
+        .unwrap();
+    // The ingest's own flush then has nothing to do: the sync that fails
+    // is its edit's.
+    db.flush().unwrap();
+    fail_manifest_sync.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(db.ingest(&["/in/a.sst"]).is_err());
+    fail_manifest_sync.store(false, std::sync::atomic::Ordering::SeqCst);
+    let after = db
+        .put_opt(
+            "k00001",
+            "after",
+            WriteOptions {
+                sync: true,
+                ..WriteOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        after > before + 1,
+        "write {after} took the ingest's seq {}",
+        before + 1
+    );
+    drop(db);
+    let db = reopen(&fs, "/db").unwrap();
+    assert_eq!(db.get("k00001").unwrap().as_deref(), Some(&b"after"[..]));
+}
+
 #[test]
 fn a_read_only_open_refuses_to_ingest() {
     let dir = tempfile::tempdir().unwrap();
