@@ -31,7 +31,6 @@ use crate::background::{while_no_compaction_runs, JobContext};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::options::DBOptions;
-use crate::tree::open_table;
 
 /// Writes one sorted table file outside any database, in the format and
 /// with the block size, compression and bloom bits of the [`DBOptions`] it
@@ -426,15 +425,11 @@ fn place_and_install(
     written: &[Vec<Arc<TableMeta>>],
     seq: SeqNo,
 ) -> Result<IngestReport> {
-    let mut tables = Vec::new();
-    for meta in written.iter().flatten() {
-        tables.push(open_table(
-            db.fs.as_ref(),
-            db.dir.path(),
-            meta.file_number,
-            db.block_cache.clone(),
-        )?);
-    }
+    let tables = written
+        .iter()
+        .flatten()
+        .map(|meta| db.tree().open_table_file(meta))
+        .collect::<Result<Vec<_>>>()?;
     while_no_compaction_runs(db, || {
         let version = Arc::clone(&db.tree().current().version);
         let mut edit = VersionEdit::new();
