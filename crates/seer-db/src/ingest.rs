@@ -23,7 +23,7 @@ use seer_compaction::{TableMeta, Version, VersionEdit};
 use seer_core::filename::file_name;
 use seer_core::{
     Corruption, FileKind, FragmentedTombstones, InternalIterator, InternalKey, ParsedInternalKey,
-    SeqNo, SharedFileSystem, ValueKind,
+    RangeTombstone, SeqNo, SharedFileSystem, ValueKind,
 };
 use seer_sstable::{Table, TableBuilder, TableOptions};
 
@@ -49,6 +49,7 @@ pub struct TableWriter {
     smallest_key: Option<Bytes>,
     last_key: Option<Bytes>,
     encoded_key: Vec<u8>,
+    range_deletes: Vec<RangeTombstone>,
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -123,6 +124,7 @@ impl TableWriter {
             smallest_key: None,
             last_key: None,
             encoded_key: Vec::new(),
+            range_deletes: Vec::new(),
         })
     }
 
@@ -141,6 +143,29 @@ impl TableWriter {
     /// into needs a merge operator).
     pub fn merge(&mut self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
         self.add(key.as_ref(), ValueKind::Merge, operand.as_ref())
+    }
+
+    /// Adds a deletion of every key in `start..end` (`start < end`), in
+    /// any order relative to the other calls: once ingested it hides the
+    /// older versions of those keys in the database, not the entries of
+    /// this file (they get the same sequence number).
+    pub fn delete_range(&mut self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> Result<()> {
+        let (start, end) = (start.as_ref(), end.as_ref());
+        if start >= end {
+            return Err(Error::invalid("delete_range needs start < end"));
+        }
+        if start.len() > self.max_key_size_bytes || end.len() > self.max_key_size_bytes {
+            return Err(Error::invalid(format!(
+                "range bound exceeds max_key_size {}",
+                self.max_key_size_bytes
+            )));
+        }
+        self.range_deletes.push(RangeTombstone::new(
+            Bytes::copy_from_slice(start),
+            Bytes::copy_from_slice(end),
+            0,
+        ));
+        Ok(())
     }
 
     fn add(&mut self, key: &[u8], kind: ValueKind, value: &[u8]) -> Result<()> {
@@ -179,19 +204,25 @@ impl TableWriter {
     }
 
     /// Writes the table's meta blocks and footer, syncs it and moves it to
-    /// its path (the directory synced). A table needs at least one entry.
+    /// its path (the directory synced). A table needs at least one entry or
+    /// range deletion.
     pub fn finish(mut self) -> Result<TableWriterReport> {
-        let (Some(smallest_key), Some(largest_key)) =
-            (self.smallest_key.clone(), self.last_key.clone())
-        else {
-            return Err(Error::invalid("a table needs at least one entry"));
+        let tombstones = FragmentedTombstones::new(std::mem::take(&mut self.range_deletes));
+        let entry_bounds = self.smallest_key.clone().zip(self.last_key.clone());
+        let Some((smallest_key, largest_key)) = widest(entry_bounds, &tombstones) else {
+            return Err(Error::invalid(
+                "a table needs at least one entry or range deletion",
+            ));
         };
-        let Some(builder) = self.builder.take() else {
+        let Some(mut builder) = self.builder.take() else {
             return Err(Error::internal(
                 "ingest",
                 "table writer used after a failure",
             ));
         };
+        if !tombstones.is_empty() {
+            builder.set_range_tombstones(tombstones)?;
+        }
         let staged = builder.path().to_path_buf();
         let fs = self.fs.as_ref();
         let meta = builder
@@ -230,6 +261,21 @@ impl Drop for TableWriter {
     }
 }
 
+/// The user keys from the smaller to the larger of `entry_bounds` and the
+/// bounds of `tombstones` (`None` when both are empty).
+fn widest(
+    entry_bounds: Option<(Bytes, Bytes)>,
+    tombstones: &FragmentedTombstones,
+) -> Option<(Bytes, Bytes)> {
+    let tombstone_bounds = tombstones
+        .user_key_bounds()
+        .map(|(start, end)| (Bytes::copy_from_slice(start), Bytes::copy_from_slice(end)));
+    [entry_bounds, tombstone_bounds]
+        .into_iter()
+        .flatten()
+        .reduce(|(s1, l1), (s2, l2)| (s1.min(s2), l1.max(l2)))
+}
+
 /// The table options of `options` (as the database's own tables use).
 fn table_options(options: &DBOptions) -> TableOptions {
     TableOptions {
@@ -256,16 +302,18 @@ fn rejected(path: &Path, reason: impl ToString) -> Error {
 }
 
 /// Opens `path` as a table and checks it is one [`TableWriter`] wrote:
-/// our format, checksums intact, no range tombstones, every entry at
-/// sequence 0 with user keys strictly ascending.
+/// our format, checksums intact, every entry and range tombstone at
+/// sequence 0, user keys strictly ascending. Its key range spans its
+/// entries and range tombstones.
 fn check_file(fs: &SharedFileSystem, options: &DBOptions, path: &Path) -> Result<Checked> {
     let table = Table::open(fs.as_ref(), path, 0, None).map_err(|e| rejected(path, e))?;
     table.verify_checksums().map_err(|e| rejected(path, e))?;
-    if !table.range_tombstones().is_empty() {
-        return Err(rejected(
-            path,
-            "holds range tombstones (TableWriter writes none)",
-        ));
+    if table
+        .range_tombstones()
+        .seq_bounds()
+        .is_some_and(|bounds| bounds != (0, 0))
+    {
+        return Err(rejected(path, "range deletion not at sequence 0"));
     }
     let table = Arc::new(table);
     let mut iter = table.iter();
@@ -299,7 +347,7 @@ fn check_file(fs: &SharedFileSystem, options: &DBOptions, path: &Path) -> Result
         previous = Some(key);
         iter.next().map_err(|e| rejected(path, e))?;
     }
-    let (Some(smallest), Some(largest)) = (smallest, previous) else {
+    let Some((smallest, largest)) = widest(smallest.zip(previous), table.range_tombstones()) else {
         return Err(rejected(path, "holds no entry"));
     };
     Ok(Checked {
@@ -394,10 +442,16 @@ fn rewrite_each(
             seq,
             key: Vec::new(),
         };
+        let tombstones = FragmentedTombstones::new(
+            file.table
+                .range_tombstones()
+                .tombstones()
+                .map(|t| RangeTombstone::new(t.start, t.end, seq)),
+        );
         let input = seer_compaction::FlushInput {
             entries: &mut entries,
             entries_count: file.table.properties().entry_count,
-            range_tombstones: &FragmentedTombstones::default(),
+            range_tombstones: &tombstones,
         };
         let result = seer_compaction::flush(
             input,

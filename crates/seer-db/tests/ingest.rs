@@ -116,6 +116,60 @@ fn ingested_data_shadows_older_writes_and_later_writes_shadow_it() {
 }
 
 #[test]
+fn a_range_deletion_in_an_ingested_file_hides_older_data_not_its_own_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DBOptions::default();
+    let path = dir.path().join("db");
+    let db = options.clone().open(&path).unwrap();
+    for i in 0..20u32 {
+        db.put(format!("k{i:02}"), "old").unwrap();
+        if i == 10 {
+            db.flush().unwrap();
+        }
+    }
+    let with_entries = dir.path().join("mixed.sst");
+    let mut writer = TableWriter::create(&with_entries, &options).unwrap();
+    writer.delete_range("k05", "k15").unwrap();
+    writer.put("k10", "ingested").unwrap();
+    assert!(matches!(
+        writer.delete_range("k2", "k1"),
+        Err(Error::InvalidArgument(_))
+    ));
+    let report = writer.finish().unwrap();
+    assert_eq!(
+        (&report.smallest_key[..], &report.largest_key[..]),
+        (&b"k05"[..], &b"k15"[..])
+    );
+    let only_tombstones = dir.path().join("tombstones.sst");
+    let mut writer = TableWriter::create(&only_tombstones, &options).unwrap();
+    writer.delete_range("k16", "k18").unwrap();
+    assert_eq!(writer.finish().unwrap().entries, 0);
+    db.ingest(&[&with_entries, &only_tombstones]).unwrap();
+    db.put("k07", "later").unwrap();
+    let expected: Vec<(String, &str)> = [
+        (0..5)
+            .map(|i| (format!("k{i:02}"), "old"))
+            .collect::<Vec<_>>(),
+        vec![("k07".to_owned(), "later"), ("k10".to_owned(), "ingested")],
+        (15..16).map(|i| (format!("k{i:02}"), "old")).collect(),
+        (18..20).map(|i| (format!("k{i:02}"), "old")).collect(),
+    ]
+    .concat();
+    let expected: Model = expected
+        .into_iter()
+        .map(|(k, v)| (k.into_bytes(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(contents(&db), expected);
+    assert_eq!(db.get("k06").unwrap(), None);
+    assert_eq!(db.get("k17").unwrap(), None);
+    db.compact_range::<&[u8]>(..).unwrap();
+    assert_eq!(contents(&db), expected);
+    drop(db);
+    let db = options.open(&path).unwrap();
+    assert_eq!(contents(&db), expected);
+}
+
+#[test]
 fn a_snapshot_taken_before_an_ingest_does_not_see_it() {
     let dir = tempfile::tempdir().unwrap();
     let options = DBOptions::default();
