@@ -1,10 +1,10 @@
 //! The commands that inspect or maintain an open database as a whole:
 //! `stats` (the `DB::stats` text), `verify` (the `DB::verify` report),
-//! `compact` and `flush`.
+//! `compact`, `flush` and `ingest` (`DB::ingest`).
 
 use std::io::Write;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use seer_db::{VerifyReport, DB};
 
@@ -101,5 +101,24 @@ pub fn flush(db: &DB) -> Result<Outcome, CliError> {
     let result = db.flush();
     progress.finish();
     result.map_err(|e| CliError::from_db(db.path(), &e))?;
+    Ok(Outcome::Ok)
+}
+
+/// `seer ingest DB FILE...`: the files added in one step; prints their
+/// sequence number, entries and levels.
+pub fn ingest(db: &DB, files: &[PathBuf], out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let progress = Progress::spinner("ingesting");
+    let report = db.ingest(files);
+    progress.finish();
+    let report = report.map_err(|e| CliError::from_db(db.path(), &e))?;
+    writeln!(
+        out,
+        "ingested {} files at seq {}: {} entries, {} bytes, levels {:?}",
+        files.len(),
+        report.seq,
+        report.entries,
+        report.table_bytes,
+        report.levels
+    )?;
     Ok(Outcome::Ok)
 }

@@ -262,6 +262,22 @@ Examples:
         /// The database directory.
         db: PathBuf,
     },
+    /// Adds table files written by seer-db's TableWriter to DB, atomically (bulk load).
+    #[command(after_help = "\
+Takes the writer's lock (stop the process that has DB open first). Every FILE is validated
+first (format, checksums, sorted keys, disjoint key ranges); a refused file is named and
+nothing is added. The files' entries get one new sequence number, so they shadow older
+data of the same keys. The files are rewritten into DB and left in place.
+
+Examples:
+  seer ingest DB /data/part-0.sst /data/part-1.sst")]
+    Ingest {
+        /// The database directory.
+        db: PathBuf,
+        /// The table files to add.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Writes an openable copy of DB at PATH (tables hard-linked), as of one sequence number.
     #[command(after_help = "\
 Takes the writer's lock (stop the process that has DB open first), flushes, links the
@@ -353,7 +369,7 @@ mod tests {
             );
             names.push(subcommand.get_name().to_owned());
         }
-        assert_eq!(names.len(), 14, "{names:?}");
+        assert_eq!(names.len(), 15, "{names:?}");
         assert!(Cli::command()
             .render_long_help()
             .to_string()

@@ -3,7 +3,7 @@
 //! The `seer` admin command line, what `ldb` and `sst_dump` are to
 //! RocksDB: read and write keys (`get`, `put`, `delete`, `scan`, `count`),
 //! inspect a database (`stats`, `verify`) and its files (`manifest`, `wal`,
-//! `table`), maintain it (`compact`, `flush`) and copy it (`checkpoint`,
+//! `table`), maintain it (`compact`, `flush`, `ingest`) and copy it (`checkpoint`,
 //! `backup`). It owns the command line
 //! ([`cli`]), how bytes are written and printed ([`mod@format`]) and the
 //! rendering of every dump; it parses no file format itself: the files are
@@ -17,7 +17,7 @@
 //!   read-only (no lock, nothing written) for the reading commands, with
 //!   the writer's lock for the others;
 //! - [`data`]: the data commands;
-//! - [`admin`]: `stats`, `verify`, `compact`, `flush`;
+//! - [`admin`]: `stats`, `verify`, `compact`, `flush`, `ingest`;
 //! - [`copies`]: `checkpoint` and `backup create|list|verify|restore`;
 //! - [`files`]: `manifest`, `wal`, `table`, from the files alone;
 //! - [`progress`]: spinners and bars on a terminal only;
@@ -118,6 +118,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             with_db(&db, options(), |db| admin::compact(db, from, to))?
         }
         Command::Flush { db } => with_db(&db, options(), admin::flush)?,
+        Command::Ingest { db, files } => {
+            with_db(&db, options(), |db| admin::ingest(db, &files, out))?
+        }
         Command::Checkpoint { db, path, copy } => with_db(&db, options(), |db| {
             copies::checkpoint(db, &path, copy, out)
         })?,

@@ -468,3 +468,32 @@ fn checkpoint_and_backup_commands_copy_a_database_that_reopens_with_its_keys() {
     assert_eq!(damaged.status, Some(1), "{damaged:?}");
     assert!(damaged.stdout.starts_with("DAMAGED "), "{damaged:?}");
 }
+
+#[test]
+fn ingest_adds_table_files_and_names_a_refused_one() {
+    let _serial = serial();
+    let (dir, db_path, db) = new_db();
+    db.put("k1", "old").unwrap();
+    db.close().unwrap();
+    let file = dir.path().join("bulk.sst");
+    let mut writer = seer_db::TableWriter::create(&file, &seer_db::DBOptions::default()).unwrap();
+    writer.put("k1", "ingested").unwrap();
+    writer.put("k2", "new").unwrap();
+    writer.finish().unwrap();
+    let bad = dir.path().join("bad.sst");
+    std::fs::write(&bad, "not a table").unwrap();
+    let refused = on_db("ingest", &db_path, &[&path_arg(&file), &path_arg(&bad)]);
+    assert!(error_line(&refused).contains("bad.sst"), "{refused:?}");
+    assert_eq!(on_db("get", &db_path, &["k1"]).stdout.trim_end(), "old");
+    let run = on_db("ingest", &db_path, &[&path_arg(&file)]);
+    assert_ok(&run);
+    assert!(
+        run.stdout.starts_with("ingested 1 files at seq "),
+        "{run:?}"
+    );
+    assert_eq!(
+        on_db("get", &db_path, &["k1"]).stdout.trim_end(),
+        "ingested"
+    );
+    assert_eq!(on_db("get", &db_path, &["k2"]).stdout.trim_end(), "new");
+}

@@ -131,6 +131,25 @@ impl DB {
         self.inner.try_catch_up()
     }
 
+    /// Adds the table files at `paths`, written by [`TableWriter`](crate::TableWriter),
+    /// atomically: all or none (one manifest edit, durable before this
+    /// returns). Every file is validated first (our format, checksums,
+    /// keys strictly ascending, entries at sequence 0, key ranges of the
+    /// files disjoint); a refused file fails the call with
+    /// [`Error::IngestRejected`](crate::Error::IngestRejected) or
+    /// [`Error::IngestOverlap`](crate::Error::IngestOverlap) naming it, and
+    /// the database is unchanged. The entries get one new sequence number,
+    /// above every write acknowledged before the call and below every later
+    /// one, so they shadow older data and later writes shadow them;
+    /// snapshots taken before do not see them. Writes wait while it runs;
+    /// it flushes the memtables and rewrites the files into the database
+    /// (O(data); `docs/OPERATIONS.md`, "Bulk load"). The files given are
+    /// left in place.
+    pub fn ingest<P: AsRef<Path>>(&self, paths: &[P]) -> Result<crate::IngestReport> {
+        let paths: Vec<_> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        crate::ingest::ingest(&self.inner, &paths)
+    }
+
     // Writes.
 
     /// Sets `key` to `value`.

@@ -29,6 +29,34 @@ pub enum Error {
     /// An argument or option is out of range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A [`TableWriter`](crate::TableWriter) was given a key that does not
+    /// follow the previous one (keys must be strictly ascending).
+    #[error("key {key:?} does not follow {previous:?}: a table's keys must be strictly ascending")]
+    UnsortedKey {
+        /// The refused key.
+        key: Vec<u8>,
+        /// The key added before it.
+        previous: Vec<u8>,
+    },
+    /// [`DB::ingest`](crate::DB::ingest) refused a file: not a table of
+    /// ours, damaged, unsorted or not written by a
+    /// [`TableWriter`](crate::TableWriter). Nothing was ingested.
+    #[error("cannot ingest {}: {reason}", file.display())]
+    IngestRejected {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// [`DB::ingest`](crate::DB::ingest) was given files whose key ranges
+    /// meet. Nothing was ingested.
+    #[error("cannot ingest {}: its key range meets that of {}", file.display(), other.display())]
+    IngestOverlap {
+        /// The file.
+        file: PathBuf,
+        /// The file it overlaps.
+        other: PathBuf,
+    },
     /// Another handle (in this or another process) holds the directory.
     #[error("database {} is locked by another handle", path.display())]
     Locked {

@@ -22,6 +22,7 @@
 //!   [`DB::keyspace_names`]; a [`Keyspace`] has the data API above;
 //! - maintenance: [`DB::flush`], [`DB::compact_range`], [`DB::close`];
 //! - copies: [`DB::checkpoint`], incremental backups with [`BackupEngine`];
+//! - bulk load: [`TableWriter`] files added with [`DB::ingest`];
 //! - observability: [`DB::metrics`], [`DB::stats`], [`DB::health`].
 
 mod background;
@@ -34,6 +35,7 @@ mod dir;
 mod engine;
 mod error;
 mod health;
+mod ingest;
 mod iter;
 mod keyspace;
 mod keyspace_routes;
@@ -58,6 +60,7 @@ pub use checkpoint::{CheckpointOptions, CheckpointReport};
 pub use db::DB;
 pub use error::{Error, Result};
 pub use health::{Health, HealthStatus};
+pub use ingest::{IngestReport, TableWriter, TableWriterReport};
 pub use iter::{Cursor, DbIterator, KeyIterator, KeyRange};
 pub use keyspace::Keyspace;
 pub use metrics::OpMetrics;

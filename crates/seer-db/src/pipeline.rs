@@ -119,6 +119,14 @@ impl Pipeline {
         }
     }
 
+    /// Publishes `seq`, given to data outside the log (see
+    /// [`CommitPipeline::advance_past`]); nothing to do read-only.
+    pub(crate) fn advance_past(&self, seq: SeqNo) {
+        if let Self::Writable(pipeline) = self {
+            pipeline.advance_past(seq);
+        }
+    }
+
     /// Whether this is a read-only open's stand-in.
     #[inline]
     pub(crate) fn is_read_only(&self) -> bool {

@@ -478,6 +478,20 @@ impl<A: Apply> CommitPipeline<A> {
         self.shared.submit(Request::Persist)
     }
 
+    /// Publishes `seq` as visible and moves the next sequence number past
+    /// it (never back): for a sequence number the owner gave data outside
+    /// the log (a bulk load's tables, which its manifest records). The
+    /// owner guarantees that no write is in flight meanwhile. The log then
+    /// skips `seq`, which recovery allows (sequence numbers only ascend).
+    pub fn advance_past(&self, seq: SeqNo) {
+        let mut state = lock(&self.shared.state);
+        if state.next_seq <= seq {
+            state.next_seq = seq + 1;
+        }
+        self.shared.last_seq.fetch_max(seq, Ordering::AcqRel);
+        self.shared.visible_seq.fetch_max(seq, Ordering::AcqRel);
+    }
+
     /// The last sequence number handed out (possibly not yet visible).
     pub fn last_seq(&self) -> SeqNo {
         self.shared.last_seq.load(Ordering::Acquire)

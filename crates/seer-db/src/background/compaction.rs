@@ -136,6 +136,31 @@ impl CompactionState {
     }
 }
 
+/// Runs `f` while no compaction runs and none can start: waits for the
+/// running ones to finish, then holds the registry of running compactions
+/// around `f` (a bulk load places its tables by the tree as it is, which
+/// no compaction may change meanwhile).
+pub(crate) fn while_no_compaction_runs<T>(
+    db: &JobContext<'_>,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    loop {
+        let generation = db.jobs.progress_generation();
+        let in_progress = db.jobs.compaction.in_progress.lock();
+        if in_progress.is_empty() {
+            let value = f();
+            drop(in_progress);
+            return value;
+        }
+        drop(in_progress);
+        db.check_open()?;
+        db.jobs.wait_progress(
+            generation,
+            std::time::Instant::now() + std::time::Duration::from_millis(10),
+        );
+    }
+}
+
 /// Runs picked compactions until the picker finds nothing to do (or the
 /// database closes: [`Error::Closed`]).
 pub(crate) fn compact_while_needed(db: &JobContext<'_>) -> Result<()> {

@@ -41,7 +41,7 @@ use crate::options::DBOptions;
 use crate::snapshot_registry::LiveSnapshots;
 use crate::tree::OpenVersionSet;
 
-pub(crate) use compaction::{compact_range, CompactionState};
+pub(crate) use compaction::{compact_range, while_no_compaction_runs, CompactionState};
 
 /// The parts of the engine a background job uses, lent for one step.
 pub(crate) struct JobContext<'a> {

@@ -489,6 +489,26 @@ impl Engine {
         verify(self.fs.as_ref(), self.dir.path(), &self.tree)
     }
 
+    /// Runs `ingest` with every write held off (the commit gate held
+    /// exclusively, inside the lifecycle gate), giving it the sequence
+    /// number the next write would have got; then publishes that number and
+    /// moves the pipeline past it, so every later write gets a larger one,
+    /// even when `ingest` failed (its edit may be durable after a failed
+    /// manifest write; a skipped number is harmless). The one entry of bulk
+    /// loads ([`crate::ingest`]).
+    pub(crate) fn with_writes_held<T>(&self, ingest: impl FnOnce(SeqNo) -> Result<T>) -> Result<T> {
+        self.refuse_read_only()?;
+        let _active = self.lifecycle.enter()?;
+        self.health.check_writable()?;
+        let _exclusive = self.commit_gate.write();
+        // Every write holds the gate shared until its group is visible, so
+        // none is in flight now.
+        let seq = self.visible_seq() + 1;
+        let outcome = ingest(seq);
+        self.pipeline.advance_past(seq);
+        outcome
+    }
+
     /// Flushes (so every write made before the call is in a table), then
     /// lends `copy` the file system and the [`LiveFiles`] of one logged
     /// state (pinning their tables) inside the lifecycle gate: the one
