@@ -349,9 +349,11 @@ impl DB {
 
     /// Makes every write so far durable in a table: switches the memtable
     /// and waits until every memtable holding a write made before the call
-    /// is flushed.
+    /// is flushed, in the default keyspace and then in every named keyspace
+    /// open in this handle ([`Keyspace::flush`](crate::Keyspace::flush)
+    /// flushes one).
     pub fn flush(&self) -> Result<()> {
-        self.inner.flush()
+        self.inner.flush_all()
     }
 
     /// Makes every write acknowledged before the call durable: when it
@@ -382,10 +384,11 @@ impl DB {
     }
 
     /// Reads every live WAL segment, table and manifest back from disk and
-    /// checks all their checksums; see [`VerifyReport`]. Fails only when
-    /// the database is closed or its directory cannot be listed.
+    /// checks all their checksums, those of every named keyspace open in
+    /// this handle included; see [`VerifyReport`]. Fails only when the
+    /// database is closed or its directory cannot be listed.
     pub fn verify(&self) -> Result<VerifyReport> {
-        self.inner.verify()
+        self.inner.verify_all()
     }
 
     /// Writes a checkpoint of the database at `path` (which must not

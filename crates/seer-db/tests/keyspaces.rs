@@ -432,3 +432,42 @@ fn a_transaction_spans_keyspaces_and_conflicts_per_keyspace() {
     assert_eq!(state.get("x").unwrap().as_deref(), Some(&b"3"[..]));
     assert_eq!(db.get("applied").unwrap().as_deref(), Some(&b"2"[..]));
 }
+
+#[test]
+fn db_flush_and_verify_cover_every_open_keyspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path().join("db")).unwrap();
+    db.put(b"d", b"default").unwrap();
+    let queue = db.keyspace("queue").unwrap();
+    queue.put(b"q", b"named").unwrap();
+    db.flush().unwrap();
+    let report = db.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.bad_files);
+    let is_named_table = |path: &std::path::Path| {
+        path.components().any(|c| c.as_os_str() == "keyspaces")
+            && path.extension().is_some_and(|e| e == "sst")
+    };
+    let named_tables: Vec<std::path::PathBuf> = report
+        .checked_files
+        .iter()
+        .map(|(path, _)| path.clone())
+        .filter(|path| is_named_table(path))
+        .collect();
+    assert_eq!(
+        named_tables.len(),
+        1,
+        "db.flush() wrote the keyspace's table"
+    );
+    // A damaged table of the named keyspace is reported by db.verify().
+    let damaged = &named_tables[0];
+    let mut bytes = std::fs::read(damaged).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(damaged, &bytes).unwrap();
+    let report = db.verify().unwrap();
+    assert!(
+        report.bad_files.iter().any(|(path, _)| path == damaged),
+        "{:?}",
+        report.bad_files
+    );
+}

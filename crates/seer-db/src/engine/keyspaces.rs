@@ -35,6 +35,7 @@ use crate::options::{DBOptions, KeyspaceOptions};
 use crate::pipeline::Pipeline;
 use crate::recovery::{check_merge_operator, keyspace_dir, version_set_options, RecoveredKeyspace};
 use crate::tree::OpenVersionSet;
+use crate::verify::VerifyReport;
 
 /// The longest keyspace name, in bytes.
 const MAX_KEYSPACE_NAME_BYTES: usize = 255;
@@ -91,6 +92,29 @@ impl KeyspaceSet {
 }
 
 impl Engine {
+    /// [`Engine::flush`] of the default keyspace, then of every open named
+    /// one (a keyspace recovered but not opened keeps its writes in the
+    /// WAL, which the next open replays).
+    pub(crate) fn flush_all(&self) -> Result<()> {
+        self.flush()?;
+        for (_, keyspace) in self.keyspaces.opened() {
+            keyspace.flush()?;
+        }
+        Ok(())
+    }
+
+    /// [`Engine::verify`] of the default keyspace (with the WAL), and of
+    /// every open named keyspace's manifest and tables, in one report.
+    pub(crate) fn verify_all(&self) -> Result<VerifyReport> {
+        let mut report = self.verify()?;
+        for (_, keyspace) in self.keyspaces.opened() {
+            let theirs = keyspace.verify()?;
+            report.checked_files.extend(theirs.checked_files);
+            report.bad_files.extend(theirs.bad_files);
+        }
+        Ok(report)
+    }
+
     /// The names of the named keyspaces, sorted (the default keyspace is
     /// not listed).
     pub(crate) fn keyspace_names(&self) -> Vec<String> {
