@@ -4,9 +4,6 @@
 
 use bytes::Bytes;
 
-use crate::expiry::live_value;
-use crate::DecodeError;
-
 /// The newest entry of a key visible at a snapshot, as one source sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -28,33 +25,6 @@ pub enum Lookup {
         /// `None` when the caller must keep searching older sources.
         base: Option<MergeBase>,
     },
-}
-
-impl Lookup {
-    /// This answer as a reader sees it at the time `now_unix_ms` gives
-    /// (called only when the answer holds an expiring put): an expiring put
-    /// (as the entry or as the operands' base) is its value before its
-    /// expiry and a tombstone from it on. Fails on a stored value too short
-    /// for its expiry.
-    pub fn at_time(self, now_unix_ms: impl FnOnce() -> u64) -> Result<Self, DecodeError> {
-        Ok(match self {
-            Self::Expiring(stored) => match live_value(&stored, now_unix_ms())? {
-                Some(value) => Self::Value(value),
-                None => Self::Deleted,
-            },
-            Self::Merge {
-                operands,
-                base: Some(MergeBase::Expiring(stored)),
-            } => Self::Merge {
-                operands,
-                base: Some(match live_value(&stored, now_unix_ms())? {
-                    Some(value) => MergeBase::Value(value),
-                    None => MergeBase::Deleted,
-                }),
-            },
-            other => other,
-        })
-    }
 }
 
 /// What lies below a run of merge operands.

@@ -98,31 +98,30 @@ enum ProbeOutcome {
 
 impl Probe<'_> {
     fn feed(&mut self, lookup: Lookup) -> Result<ProbeOutcome> {
-        let clock = self.clock;
-        let lookup = lookup
-            .at_time(|| clock.now_unix_ms())
-            .map_err(|e| Error::Internal {
-                layer: "read path",
-                reason: e.to_string(),
-            })?;
+        let no_operands = self.operands.is_empty();
         Ok(match lookup {
             Lookup::NotFound => ProbeOutcome::Continue,
-            Lookup::Value(value) if self.operands.is_empty() => ProbeOutcome::Done(Some(value)),
+            Lookup::Value(value) if no_operands => ProbeOutcome::Done(Some(value)),
             Lookup::Value(value) => ProbeOutcome::Resolve(Some(value)),
-            Lookup::Deleted if self.operands.is_empty() => ProbeOutcome::Done(None),
+            Lookup::Deleted if no_operands => ProbeOutcome::Done(None),
             Lookup::Deleted => ProbeOutcome::Resolve(None),
+            // The clock is read only here, when an expiring put is found:
+            // from its expiry on it is a tombstone.
+            Lookup::Expiring(stored) if no_operands => {
+                ProbeOutcome::Done(live_now(&stored, self.clock)?)
+            }
+            Lookup::Expiring(stored) => ProbeOutcome::Resolve(live_now(&stored, self.clock)?),
             Lookup::Merge { operands, base } => {
                 self.operands.extend(operands);
                 match base {
                     None => ProbeOutcome::Continue,
                     Some(MergeBase::Value(value)) => ProbeOutcome::Resolve(Some(value)),
                     Some(MergeBase::Deleted) => ProbeOutcome::Resolve(None),
-                    // `at_time` resolved it.
-                    Some(MergeBase::Expiring(_)) => ProbeOutcome::Resolve(None),
+                    Some(MergeBase::Expiring(stored)) => {
+                        ProbeOutcome::Resolve(live_now(&stored, self.clock)?)
+                    }
                 }
             }
-            // `at_time` resolved it.
-            Lookup::Expiring(_) => ProbeOutcome::Done(None),
         })
     }
 }
