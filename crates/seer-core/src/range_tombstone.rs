@@ -79,6 +79,7 @@ impl TombstoneFragment {
     }
 
     /// The newest tombstone sequence number visible at `snapshot_seq`.
+    #[inline]
     pub fn max_seq_at(&self, snapshot_seq: SeqNo) -> Option<SeqNo> {
         self.seqs_desc
             .iter()
@@ -283,6 +284,7 @@ impl FragmentedTombstones {
     }
 
     /// The fragment whose range holds `key`.
+    #[inline]
     pub fn fragment_containing(&self, key: &[u8]) -> Option<&TombstoneFragment> {
         self.fragment_index_containing(key)
             .map(|index| &self.fragments[index])
@@ -290,6 +292,7 @@ impl FragmentedTombstones {
 
     /// The position in [`Self::fragments`] of the fragment whose range
     /// holds `key`.
+    #[inline]
     pub fn fragment_index_containing(&self, key: &[u8]) -> Option<usize> {
         let after = self
             .fragments
@@ -301,6 +304,7 @@ impl FragmentedTombstones {
     /// The newest sequence number of a tombstone covering `key` visible at
     /// `snapshot_seq`: an entry of `key` with a smaller sequence number is
     /// deleted at that snapshot.
+    #[inline]
     pub fn max_covering_seq(&self, key: &[u8], snapshot_seq: SeqNo) -> Option<SeqNo> {
         self.fragment_containing(key)?.max_seq_at(snapshot_seq)
     }

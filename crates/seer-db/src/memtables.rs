@@ -1,7 +1,10 @@
 //! The memtable set: the active memtable the commit pipeline inserts into
 //! and the immutable ones waiting for flush (newest first), each with the
-//! WAL segment that holds its records. Both are swapped atomically.
+//! WAL segment that holds its records. Both are swapped atomically, and a
+//! generation counter (a sequence lock) tells a reader whether a switch (or
+//! a read-only catch-up) came between its loads.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -27,6 +30,9 @@ pub(crate) struct Frozen {
 pub(crate) struct Memtables {
     active: ArcSwap<Memtable>,
     immutables: ArcSwap<Vec<Frozen>>,
+    /// Odd while a switch or a catch-up changes the sources, bumped twice
+    /// by each (they run one at a time, under the engine's switch lock).
+    generation: AtomicU64,
     partitions: usize,
     capacity_bytes: usize,
 }
@@ -38,6 +44,7 @@ impl Memtables {
         Self {
             active: ArcSwap::from_pointee(Memtable::new(partitions, capacity_bytes)),
             immutables: ArcSwap::from_pointee(immutables),
+            generation: AtomicU64::new(0),
             partitions,
             capacity_bytes,
         }
@@ -52,6 +59,39 @@ impl Memtables {
     /// The active memtable, owned.
     pub(crate) fn active_full(&self) -> Arc<Memtable> {
         self.active.load_full()
+    }
+
+    /// The generation a reader loads before its sources (see
+    /// [`Memtables::unchanged_since`]); waits out a change in progress.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        loop {
+            let generation = self.generation.load(Ordering::Acquire);
+            if generation.is_multiple_of(2) {
+                return generation;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Whether no switch or catch-up changed the sources since
+    /// `generation` was loaded: the sources loaded in between are one
+    /// state. A change bumps the generation (with acquire-release
+    /// ordering) before its first store and after its last, so a reader
+    /// whose loads overlapped one sees an odd or a different generation.
+    #[inline]
+    pub(crate) fn unchanged_since(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Acquire) == generation
+    }
+
+    /// Runs `change` (a switch, or a read-only catch-up swapping every
+    /// source in) as one step for readers (see
+    /// [`Memtables::unchanged_since`]). The caller serialises changes.
+    pub(crate) fn changing<R>(&self, change: impl FnOnce() -> R) -> R {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let result = change();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        result
     }
 
     /// The immutable memtables, newest first.
@@ -77,13 +117,15 @@ impl Memtables {
             memtable: old,
             wal_segment: old_segment,
         };
-        self.immutables.rcu(|list| {
-            let mut next_list = Vec::with_capacity(list.len() + 1);
-            next_list.push(frozen.clone());
-            next_list.extend(list.iter().cloned());
-            next_list
+        self.changing(|| {
+            self.immutables.rcu(|list| {
+                let mut next_list = Vec::with_capacity(list.len() + 1);
+                next_list.push(frozen.clone());
+                next_list.extend(list.iter().cloned());
+                next_list
+            });
+            self.active.store(next);
         });
-        self.active.store(next);
     }
 
     /// Replaces every immutable with `immutables` (newest first): a

@@ -121,6 +121,7 @@ impl RangeTombstoneSet {
     }
 
     /// Whether no tombstone was inserted.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.published_count.load(Ordering::Acquire) == 0
     }
@@ -139,6 +140,7 @@ impl RangeTombstoneSet {
 
     /// The newest sequence number of a tombstone covering `user_key` visible
     /// at `snapshot_seq`, if any.
+    #[inline]
     pub fn max_covering_seq(&self, user_key: &[u8], snapshot_seq: SeqNo) -> Option<SeqNo> {
         if self.is_empty() {
             return None;

@@ -102,10 +102,6 @@ pub(crate) struct Engine {
     commit_gate: Arc<RwLock<()>>,
     /// Open or closed, and the gate every piece of I/O work passes.
     lifecycle: Lifecycle,
-    /// Odd while a read-only catch-up swaps the state in, bumped twice by
-    /// each; a reader that sees it change while it loads its sources loads
-    /// again (never 1 on a writable engine).
-    catch_up_generation: AtomicU64,
 }
 
 impl Engine {
@@ -263,7 +259,6 @@ impl Engine {
             switch_lock: Mutex::new(()),
             commit_gate: shared.commit_gate,
             lifecycle: Lifecycle::default(),
-            catch_up_generation: AtomicU64::new(0),
         })
     }
 
@@ -275,26 +270,6 @@ impl Engine {
             return Err(Error::OpenedReadOnly);
         }
         Ok(())
-    }
-
-    /// The catch-up generation a reader loads before its sources (see
-    /// [`Engine::sources_unchanged`]); waits out a catch-up in progress.
-    #[inline]
-    pub(crate) fn catch_up_generation(&self) -> u64 {
-        loop {
-            let generation = self.catch_up_generation.load(Ordering::Acquire);
-            if generation.is_multiple_of(2) {
-                return generation;
-            }
-            std::thread::yield_now();
-        }
-    }
-
-    /// Whether no catch-up swapped the state in since `generation` was
-    /// loaded: the sources loaded in between are one state.
-    #[inline]
-    pub(crate) fn sources_unchanged(&self, generation: u64) -> bool {
-        self.catch_up_generation.load(Ordering::Acquire) == generation
     }
 
     /// Moves a read-only open to the writer's newer state: loads the
@@ -320,11 +295,11 @@ impl Engine {
             Some(current.as_ref()),
         )?;
         drop(current);
-        self.catch_up_generation.fetch_add(1, Ordering::AcqRel);
-        self.pipeline.catch_up_to(state.last_seq);
-        self.tree.replace_current(state.open_version);
-        self.memtables.replace_immutables(state.immutables);
-        self.catch_up_generation.fetch_add(1, Ordering::AcqRel);
+        self.memtables.changing(|| {
+            self.pipeline.catch_up_to(state.last_seq);
+            self.tree.replace_current(state.open_version);
+            self.memtables.replace_immutables(state.immutables);
+        });
         tracing::info!(last_seq = state.last_seq, "read-only open caught up");
         Ok(())
     }

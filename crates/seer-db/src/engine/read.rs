@@ -97,6 +97,7 @@ enum ProbeOutcome {
 }
 
 impl Probe<'_> {
+    #[inline]
     fn feed(&mut self, lookup: Lookup) -> Result<ProbeOutcome> {
         let no_operands = self.operands.is_empty();
         Ok(match lookup {
@@ -218,31 +219,29 @@ impl Engine {
     /// The active memtable, the immutables and the tree, loaded in that
     /// order, and then the visible sequence number.
     ///
-    /// A switch publishes the old active memtable among the immutables
-    /// before the new active one, and a flush installs its tables before
-    /// removing the immutable, so these loads never miss data at or below
-    /// the visible sequence number loaded before them, but can see a
-    /// memtable twice: as the active one and an immutable (skipped by
-    /// [`unflushed`]), as an immutable and the tables it was flushed into
-    /// (skipped by [`unflushed`] by the tree's log number), or as the active
-    /// one and, after a switch and a whole flush in between, its tables.
-    /// Data made visible after the loads is in the active memtable loaded,
-    /// unless a switch came in between. So the loads are repeated until the
-    /// active memtable is the same after the sequence number as before: the
-    /// sources then hold everything visible at the sequence number returned
-    /// and at any lower one a snapshot keeps.
-    ///
-    /// On a read-only open the loads are also repeated when a catch-up
-    /// swapped the state in meanwhile (see [`Engine::try_catch_up`]).
+    /// A flush installs its tables before removing the immutable, so these
+    /// loads never miss data at or below the visible sequence number loaded
+    /// after them, but can see a memtable twice: as an immutable and the
+    /// tables it was flushed into (skipped by [`unflushed`] by the tree's
+    /// log number), or as the active one and, after a switch and a whole
+    /// flush in between, its tables. Data made visible after the loads is
+    /// in the active memtable loaded, unless a switch came in between. So
+    /// the loads are repeated when the memtables' generation (bumped before
+    /// and after every switch and every read-only catch-up, see
+    /// [`Memtables::unchanged_since`](crate::memtables::Memtables::unchanged_since))
+    /// moved while they ran: the sources then hold everything visible at the
+    /// sequence number returned and at any lower one a snapshot keeps. The
+    /// generation costs one atomic load where re-loading the active memtable
+    /// to compare it cost an `arc-swap` load and its guard.
     fn load_sources(&self) -> (Sources, SeqNo) {
         let memtables = self.memtables();
         loop {
-            let generation = self.catch_up_generation();
+            let generation = memtables.generation();
             let active = memtables.active();
             let immutables = memtables.immutables();
             let tree = self.tree().current();
             let seq = self.visible_seq();
-            if Arc::ptr_eq(&active, &memtables.active()) && self.sources_unchanged(generation) {
+            if memtables.unchanged_since(generation) {
                 return ((active, immutables, tree), seq);
             }
         }
@@ -255,6 +254,7 @@ impl Engine {
         PointView { seq, sources }
     }
 
+    #[inline]
     fn probe_tree(
         &self,
         key: &[u8],
@@ -274,7 +274,13 @@ impl Engine {
                 continue;
             }
             *runs_probed += 1;
-            let lookup = self.table_in(tree, meta)?.get(key, seq)?;
+            // The table `tree` holds is borrowed, not cloned: a shared
+            // table's reference count is a cache line every reader thread
+            // would otherwise write twice per probe.
+            let lookup = match tree.tables.get(&meta.file_number) {
+                Some(table) => table.get(key, seq)?,
+                None => self.table(meta)?.get(key, seq)?,
+            };
             if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) = probe.feed(lookup)? {
                 return Ok(step);
             }
@@ -316,14 +322,15 @@ impl Engine {
     ///
     /// On a read-only open, whose writer's compactions keep nothing for
     /// this handle's snapshots, the sequence number and the sources must
-    /// also come from one catch-up's state: the pin is taken again when a
-    /// catch-up came in between.
+    /// also come from one catch-up's state: the pin is taken again when the
+    /// memtables' generation moved in between (a catch-up, or a switch,
+    /// for which taking it again is merely redundant).
     pub(crate) fn pin(&self) -> PinnedView {
         loop {
-            let generation = self.catch_up_generation();
+            let generation = self.memtables().generation();
             let registration = self.snapshots().register_visible();
             let view = self.read_view_at(registration.seq());
-            if self.sources_unchanged(generation) {
+            if self.memtables().unchanged_since(generation) {
                 return PinnedView {
                     view,
                     _registration: registration,
@@ -398,6 +405,7 @@ fn unflushed<'a>(
 }
 
 /// Probes `memtables`, newest first.
+#[inline]
 fn probe_memtables<'m>(
     key: &[u8],
     seq: SeqNo,
