@@ -432,15 +432,22 @@ impl DB {
 
     // Observability.
 
-    /// Counters, latency percentiles and amplification figures.
+    /// Counters, latency percentiles and amplification figures of the
+    /// whole database: every keyspace's figures summed (those recovered but
+    /// not opened in this handle included), the ones they share (the block
+    /// cache, the visible sequence number; the compaction policy shown is
+    /// the default keyspace's) counted once. A batch's WAL bytes are split
+    /// among the keyspaces it writes in proportion to their bytes, so the
+    /// sum is the WAL's. [`Keyspace::metrics`](crate::Keyspace::metrics)
+    /// gives one keyspace's.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner.metrics_snapshot()
+        self.inner.metrics_snapshot_all()
     }
 
-    /// [`DB::metrics`] and the tree's shape as readable text, followed by
-    /// the same for each open named keyspace.
+    /// [`DB::metrics`] and the trees' shape as readable text, followed by
+    /// each named keyspace's own figures.
     pub fn stats(&self) -> String {
-        self.inner.stats_text()
+        self.inner.stats_text_all()
     }
 
     /// Whether the database takes writes, and what (if anything) slows or

@@ -224,7 +224,11 @@ impl Keyspace {
         self.inner.verify()
     }
 
-    /// The keyspace's counters and its tree's shape.
+    /// The keyspace's own figures: its operations (through this handle and
+    /// through batches and transactions writing to it), its share of the
+    /// WAL bytes, its flushes, compactions, stalls, memtables and tree; the
+    /// block cache and visible sequence number are the database's (see
+    /// [`DB::metrics`](crate::DB::metrics), which sums every keyspace's).
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics_snapshot()
     }

@@ -93,23 +93,23 @@ impl Histogram {
         self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
         self.max_nanos.fetch_max(nanos, Ordering::Relaxed);
     }
+}
 
-    /// The value at quantile `q` (upper bound of its bucket).
-    fn quantile(&self, counts: &[u64], total: u64, q: f64) -> Duration {
-        if total == 0 {
-            return Duration::ZERO;
-        }
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (index, count) in counts.iter().enumerate() {
-            seen += count;
-            if seen >= rank {
-                let max = self.max_nanos.load(Ordering::Relaxed);
-                return Duration::from_nanos(bucket_upper(index).min(max));
-            }
-        }
-        Duration::from_nanos(self.max_nanos.load(Ordering::Relaxed))
+/// The value at quantile `q` of a histogram's bucket `counts` (`total` of
+/// them, the largest `max_nanos`): the upper bound of its bucket.
+fn quantile(counts: &[u64], total: u64, max_nanos: u64, q: f64) -> Duration {
+    if total == 0 {
+        return Duration::ZERO;
     }
+    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (index, count) in counts.iter().enumerate() {
+        seen += count;
+        if seen >= rank {
+            return Duration::from_nanos(bucket_upper(index).min(max_nanos));
+        }
+    }
+    Duration::from_nanos(max_nanos)
 }
 
 fn bucket_of(nanos: u64) -> usize {
@@ -205,6 +205,19 @@ pub(crate) struct WorkloadCounts {
     pub lookup_misses: u64,
     pub short_ranges: u64,
     pub long_ranges: u64,
+}
+
+impl WorkloadCounts {
+    /// The counts of `self` and `other` together.
+    pub(crate) fn plus(self, other: Self) -> Self {
+        Self {
+            updates: self.updates + other.updates,
+            lookups: self.lookups + other.lookups,
+            lookup_misses: self.lookup_misses + other.lookup_misses,
+            short_ranges: self.short_ranges + other.short_ranges,
+            long_ranges: self.long_ranges + other.long_ranges,
+        }
+    }
 }
 
 impl Metrics {
@@ -332,26 +345,35 @@ impl Metrics {
         self.sum(|s| &s.runs_probed)
     }
 
-    /// Per-operation counts and percentiles.
-    pub(crate) fn op_metrics(&self) -> Vec<OpMetrics> {
+    /// Per-operation counts and percentiles over every one of `all` (the
+    /// engines of a database's keyspaces): counts summed, percentiles of
+    /// their histograms merged.
+    pub(crate) fn op_metrics_of(all: &[&Self]) -> Vec<OpMetrics> {
         Op::ALL
             .iter()
             .map(|&op| {
-                let histogram = &self.latency[op as usize];
-                let counts: Vec<u64> = histogram
-                    .buckets
+                let histograms: Vec<&Histogram> =
+                    all.iter().map(|m| &m.latency[op as usize]).collect();
+                let mut counts = vec![0_u64; BUCKETS];
+                for histogram in &histograms {
+                    for (sum, bucket) in counts.iter_mut().zip(histogram.buckets.iter()) {
+                        *sum += bucket.load(Ordering::Relaxed);
+                    }
+                }
+                let max_nanos = histograms
                     .iter()
-                    .map(|b| b.load(Ordering::Relaxed))
-                    .collect();
+                    .map(|h| h.max_nanos.load(Ordering::Relaxed))
+                    .max()
+                    .unwrap_or(0);
                 let sampled: u64 = counts.iter().sum();
                 OpMetrics {
                     op: op.name(),
-                    count: self.op_count(op),
+                    count: all.iter().map(|m| m.op_count(op)).sum(),
                     sampled_count: sampled,
-                    p50: histogram.quantile(&counts, sampled, 0.50),
-                    p99: histogram.quantile(&counts, sampled, 0.99),
-                    p999: histogram.quantile(&counts, sampled, 0.999),
-                    max: Duration::from_nanos(histogram.max_nanos.load(Ordering::Relaxed)),
+                    p50: quantile(&counts, sampled, max_nanos, 0.50),
+                    p99: quantile(&counts, sampled, max_nanos, 0.99),
+                    p999: quantile(&counts, sampled, max_nanos, 0.999),
+                    max: Duration::from_nanos(max_nanos),
                 }
             })
             .collect()
@@ -399,10 +421,11 @@ mod tests {
             .iter()
             .map(|b| b.load(Ordering::Relaxed))
             .collect();
-        let p50 = histogram.quantile(&counts, 1000, 0.5);
+        let max_nanos = histogram.max_nanos.load(Ordering::Relaxed);
+        let p50 = quantile(&counts, 1000, max_nanos, 0.5);
         assert!(p50 >= Duration::from_micros(450) && p50 <= Duration::from_micros(600));
         assert_eq!(
-            histogram.quantile(&counts, 1000, 1.0),
+            quantile(&counts, 1000, max_nanos, 1.0),
             Duration::from_micros(1000)
         );
     }

@@ -113,7 +113,7 @@ pub(crate) struct RecoveredKeyspace {
     /// Its name.
     pub name: String,
     /// Its version set with its current version's tables open.
-    pub tree: OpenVersionSet,
+    pub tree: Arc<OpenVersionSet>,
 }
 
 /// The directory of keyspace `id`'s tree (manifest and tables) inside the
@@ -270,7 +270,11 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
         .into_iter()
         .map(|(id, name, dir, versions, tables)| {
             let tree = OpenVersionSet::new(Arc::clone(&fs), &dir, cache.clone(), versions, tables)?;
-            Ok(RecoveredKeyspace { id, name, tree })
+            Ok(RecoveredKeyspace {
+                id,
+                name,
+                tree: Arc::new(tree),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     tracing::info!(

@@ -1,16 +1,18 @@
 //! The public [`MetricsSnapshot`] assembled from the counters, the tree,
 //! the tables' filter counters and the block cache, and its text form for
-//! `DB::stats`.
+//! `DB::stats`. One snapshot covers one keyspace (`Keyspace::metrics`) or,
+//! summed, every keyspace of the database (`DB::metrics`; see
+//! [`ReportInputs`] for which figures are summed and which are shared).
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use seer_compaction::PolicyParams;
 use seer_sstable::BlockCache;
 
 use crate::memtables::Memtables;
-use crate::metrics::{Metrics, OpMetrics};
+use crate::metrics::{Metrics, OpMetrics, WorkloadCounts};
 use crate::tree::OpenVersion;
 
 /// The shape of one level.
@@ -87,20 +89,35 @@ pub struct MetricsSnapshot {
     pub visible_seq: u64,
 }
 
-/// What [`MetricsSnapshot`] reports on: the counters, the tree, the block
-/// cache, the compaction policy in force (and why), the memtables and the
-/// visible sequence number.
-pub(crate) struct ReportInputs<'a> {
-    /// The engine's counters.
-    pub metrics: &'a Metrics,
-    /// The current version with its open tables.
+/// One keyspace's part of a [`MetricsSnapshot`]: its counters, its tree
+/// and its memtables (a keyspace recovered but not opened in this handle
+/// has only its tree).
+pub(crate) struct KeyspaceInputs<'a> {
+    /// The keyspace engine's counters.
+    pub metrics: Option<&'a Metrics>,
+    /// Its current version with its open tables.
     pub tree: &'a OpenVersion,
+    /// Its memtable set.
+    pub memtables: Option<&'a Memtables>,
+}
+
+/// What [`MetricsSnapshot`] reports on: the keyspaces it sums (one for a
+/// keyspace's own figures, all of them for the database's) and the figures
+/// the keyspaces share, counted once: the block cache (one for the
+/// database), the compaction policy shown (the first keyspace's: the
+/// default keyspace's for the database) and the visible sequence number (one
+/// commit pipeline). Everything else is summed: operation counts and their
+/// latency histograms, bytes written (the WAL's among them: each record is
+/// counted once, by the keyspaces it writes to, so the sum is the WAL's),
+/// flushes, compactions, stalls, bloom counters, memtables and each level's
+/// runs, tables and bytes; the amplifications are computed from the sums.
+pub(crate) struct ReportInputs<'a> {
+    /// The keyspaces summed, the one whose policy is shown first.
+    pub keyspaces: Vec<KeyspaceInputs<'a>>,
     /// The block cache, when configured.
     pub block_cache: Option<&'a BlockCache>,
     /// The compaction policy in force and why.
     pub policy: (PolicyParams, String),
-    /// The memtable set.
-    pub memtables: &'a Memtables,
     /// The newest visible sequence number.
     pub visible_seq: u64,
 }
@@ -109,48 +126,65 @@ impl MetricsSnapshot {
     /// The figures of `inputs` now.
     pub(crate) fn gather(inputs: ReportInputs<'_>) -> Self {
         let ReportInputs {
-            metrics,
-            tree,
+            keyspaces,
             block_cache,
             policy: (policy, reason),
-            memtables,
             visible_seq,
         } = inputs;
         let (mut checks, mut useful, mut false_positives) = (0, 0, 0);
-        for table in tree.tables.values() {
-            let stats = table.filter_stats();
-            checks += stats.check_count;
-            useful += stats.useful_count;
-            false_positives += stats.false_positive_count;
+        let mut levels: Vec<LevelMetrics> = Vec::new();
+        let (mut memtable_bytes, mut immutable_memtables) = (0, 0);
+        for keyspace in &keyspaces {
+            for table in keyspace.tree.tables.values() {
+                let stats = table.filter_stats();
+                checks += stats.check_count;
+                useful += stats.useful_count;
+                false_positives += stats.false_positive_count;
+            }
+            for (index, level) in keyspace.tree.version.levels().iter().enumerate() {
+                if levels.len() <= index {
+                    levels.push(LevelMetrics {
+                        level: index,
+                        runs: 0,
+                        tables: 0,
+                        size_bytes: 0,
+                    });
+                }
+                let sum = &mut levels[index];
+                sum.runs += level.runs().len();
+                sum.tables += level.table_count();
+                sum.size_bytes += level.size_bytes();
+            }
+            if let Some(memtables) = keyspace.memtables {
+                memtable_bytes += memtables.memory_bytes();
+                immutable_memtables += memtables.immutables().len();
+            }
         }
+        let all: Vec<&Metrics> = keyspaces.iter().filter_map(|k| k.metrics).collect();
+        let total = |figure: fn(&Metrics) -> u64| all.iter().map(|m| figure(m)).sum::<u64>();
+        let load = |counter: fn(&Metrics) -> &AtomicU64| {
+            all.iter()
+                .map(|m| counter(m).load(Ordering::Relaxed))
+                .sum::<u64>()
+        };
         let cache = block_cache.map(|c| c.stats()).unwrap_or_default();
-        let user = metrics.user_bytes();
-        let wal = metrics.wal_bytes();
-        let flush = metrics.flush_bytes.load(Ordering::Relaxed);
-        let compaction_written = metrics.compaction_write_bytes.load(Ordering::Relaxed);
-        let ops = metrics.op_metrics();
-        let workload = metrics.workload_counts();
-        let levels = tree
-            .version
-            .levels()
+        let user = total(Metrics::user_bytes);
+        let wal = total(Metrics::wal_bytes);
+        let flush = load(|m| &m.flush_bytes);
+        let compaction_written = load(|m| &m.compaction_write_bytes);
+        let workload = all
             .iter()
-            .enumerate()
-            .map(|(index, level)| LevelMetrics {
-                level: index,
-                runs: level.runs().len(),
-                tables: level.table_count(),
-                size_bytes: level.size_bytes(),
-            })
-            .collect();
+            .map(|m| m.workload_counts())
+            .fold(WorkloadCounts::default(), WorkloadCounts::plus);
         MetricsSnapshot {
-            ops,
+            ops: Metrics::op_metrics_of(&all),
             user_bytes_written: user,
             wal_bytes_written: wal,
             flush_bytes_written: flush,
             compaction_bytes_written: compaction_written,
-            compaction_bytes_read: metrics.compaction_read_bytes.load(Ordering::Relaxed),
+            compaction_bytes_read: load(|m| &m.compaction_read_bytes),
             write_amplification: ratio(wal + flush + compaction_written, user),
-            read_amplification: ratio(metrics.runs_probed(), workload.lookups),
+            read_amplification: ratio(total(Metrics::runs_probed), workload.lookups),
             short_range_lookups: workload.short_ranges,
             long_range_lookups: workload.long_ranges,
             bloom_checks: checks,
@@ -159,15 +193,15 @@ impl MetricsSnapshot {
             block_cache_hits: cache.hit_count,
             block_cache_misses: cache.miss_count,
             block_cache_hit_rate: ratio(cache.hit_count, cache.hit_count + cache.miss_count),
-            stall_count: metrics.stall_count.load(Ordering::Relaxed),
-            stall_time: Duration::from_nanos(metrics.stall_nanos.load(Ordering::Relaxed)),
-            slowdown_count: metrics.slowdown_count.load(Ordering::Relaxed),
-            flush_count: metrics.flush_count.load(Ordering::Relaxed),
-            compaction_count: metrics.compaction_count.load(Ordering::Relaxed),
+            stall_count: load(|m| &m.stall_count),
+            stall_time: Duration::from_nanos(load(|m| &m.stall_nanos)),
+            slowdown_count: load(|m| &m.slowdown_count),
+            flush_count: load(|m| &m.flush_count),
+            compaction_count: load(|m| &m.compaction_count),
             compaction_policy: policy.to_string(),
             compaction_policy_reason: reason,
-            memtable_bytes: memtables.memory_bytes(),
-            immutable_memtables: memtables.immutables().len(),
+            memtable_bytes,
+            immutable_memtables,
             levels,
             visible_seq,
         }

@@ -443,16 +443,7 @@ fn db_flush_and_verify_cover_every_open_keyspace() {
     db.flush().unwrap();
     let report = db.verify().unwrap();
     assert!(report.is_ok(), "{:?}", report.bad_files);
-    let is_named_table = |path: &std::path::Path| {
-        path.components().any(|c| c.as_os_str() == "keyspaces")
-            && path.extension().is_some_and(|e| e == "sst")
-    };
-    let named_tables: Vec<std::path::PathBuf> = report
-        .checked_files
-        .iter()
-        .map(|(path, _)| path.clone())
-        .filter(|path| is_named_table(path))
-        .collect();
+    let named_tables = named_tables(&report);
     assert_eq!(
         named_tables.len(),
         1,
@@ -470,4 +461,136 @@ fn db_flush_and_verify_cover_every_open_keyspace() {
         "{:?}",
         report.bad_files
     );
+}
+
+/// The tables of named keyspaces that `report` checked.
+fn named_tables(report: &seer_db::VerifyReport) -> Vec<std::path::PathBuf> {
+    report
+        .checked_files
+        .iter()
+        .map(|(path, _)| path.clone())
+        .filter(|path| {
+            path.components().any(|c| c.as_os_str() == "keyspaces")
+                && path.extension().is_some_and(|e| e == "sst")
+        })
+        .collect()
+}
+
+/// `DB::metrics` sums every keyspace's figures (trees, memtables, bytes,
+/// flushes, operations), and a keyspace's own figures count the writes
+/// batches made to it.
+#[test]
+fn db_metrics_sum_every_keyspace_and_a_keyspace_counts_its_batch_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let direct = db.keyspace("direct").unwrap();
+    let batched = db.keyspace("batched").unwrap();
+    for i in 0..10 {
+        db.put(format!("d{i}"), "0123456789").unwrap();
+        direct.put(format!("k{i}"), "0123456789").unwrap();
+    }
+    let mut batch = db.batch();
+    for i in 0..10 {
+        batch.put_in(&batched, format!("b{i}"), "0123456789");
+    }
+    batch.put("d-batch", "x");
+    db.write(batch, Default::default()).unwrap();
+    let payload_bytes = 10 * (2 + 10) as u64;
+
+    let before_flush = db.metrics();
+    assert_eq!(direct.metrics().user_bytes_written, payload_bytes);
+    assert_eq!(
+        batched.metrics().user_bytes_written,
+        payload_bytes,
+        "a batch's ops count in their keyspace"
+    );
+    assert_eq!(
+        before_flush.user_bytes_written,
+        3 * payload_bytes + "d-batch".len() as u64 + 1
+    );
+    assert!(batched.metrics().wal_bytes_written > 0);
+    assert!(
+        before_flush.wal_bytes_written
+            > direct.metrics().wal_bytes_written + batched.metrics().wal_bytes_written
+    );
+    let puts = |m: &seer_db::MetricsSnapshot| {
+        m.ops
+            .iter()
+            .find(|op| op.op == "put")
+            .map_or(0, |op| op.count)
+    };
+    assert_eq!(puts(&before_flush), 20, "the default's and direct's puts");
+    assert_eq!(puts(&direct.metrics()), 10);
+    assert!(
+        before_flush.memtable_bytes
+            >= direct.metrics().memtable_bytes + batched.metrics().memtable_bytes
+    );
+
+    db.flush().unwrap();
+    let all = db.metrics();
+    assert_eq!(all.flush_count, 3, "one flush per keyspace");
+    assert_eq!(direct.metrics().flush_count, 1);
+    let l0_tables = |m: &seer_db::MetricsSnapshot| m.levels.first().map_or(0, |l| l.tables);
+    assert_eq!(l0_tables(&all), 3, "every keyspace's level 0");
+    assert_eq!(l0_tables(&direct.metrics()), 1);
+    assert_eq!(
+        all.flush_bytes_written,
+        db.metrics().flush_bytes_written,
+        "stable"
+    );
+    assert!(all.flush_bytes_written > direct.metrics().flush_bytes_written);
+}
+
+/// A keyspace recovered from the manifest but not opened in this handle is
+/// still in `DB::verify`, `DB::metrics` and `DB::stats`, and `DB::flush`
+/// leaves nothing of it unflushed (recovery wrote its WAL ops to its level
+/// 0).
+#[test]
+fn db_verify_metrics_and_flush_cover_keyspaces_recovered_but_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let queue = db.keyspace("queue").unwrap();
+    queue.put("in-table", "1").unwrap();
+    queue.flush().unwrap();
+    queue.put("in-wal", "2").unwrap();
+    db.close().unwrap();
+    drop((db, queue));
+
+    let db = small().open(dir.path()).unwrap();
+    db.flush().unwrap();
+    let report = db.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.bad_files);
+    let tables = named_tables(&report);
+    assert_eq!(tables.len(), 2, "the flushed table and the replayed one");
+    assert_eq!(db.metrics().levels[0].tables, 2);
+    assert!(db.stats().contains("** keyspace queue (not opened) **"));
+    // A damaged table of the unopened keyspace is reported.
+    let mut bytes = std::fs::read(&tables[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&tables[0], &bytes).unwrap();
+    let report = db.verify().unwrap();
+    assert!(
+        report.bad_files.iter().any(|(path, _)| *path == tables[0]),
+        "{:?}",
+        report.bad_files
+    );
+    std::fs::write(&tables[0], {
+        bytes[middle] ^= 0xff;
+        &bytes
+    })
+    .unwrap();
+    db.close().unwrap();
+    drop(db);
+    // Nothing was left in the WAL alone: with the WAL gone, both reads stay.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wal") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let db = small().open(dir.path()).unwrap();
+    let queue = db.keyspace("queue").unwrap();
+    assert_eq!(queue.get("in-table").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(queue.get("in-wal").unwrap().as_deref(), Some(&b"2"[..]));
 }

@@ -47,6 +47,17 @@ pub(super) struct KeyspaceSet {
     state: Mutex<KeyspaceState>,
 }
 
+/// A keyspace recovered but not opened: what reports and `verify` read of
+/// it.
+pub(super) struct RecoveredTree {
+    /// Its name.
+    pub name: String,
+    /// Its directory.
+    pub dir: std::path::PathBuf,
+    /// Its tree.
+    pub tree: Arc<OpenVersionSet>,
+}
+
 #[derive(Default)]
 struct KeyspaceState {
     opened: HashMap<String, Arc<Engine>>,
@@ -81,6 +92,24 @@ impl KeyspaceSet {
         opened
     }
 
+    /// The keyspaces recovered but not opened (by `DB::keyspace`) yet, by
+    /// name, sorted: their current trees.
+    pub(super) fn recovered_trees(&self, root: &std::path::Path) -> Vec<RecoveredTree> {
+        let mut recovered: Vec<RecoveredTree> = self
+            .state
+            .lock()
+            .recovered
+            .values()
+            .map(|keyspace| RecoveredTree {
+                name: keyspace.name.clone(),
+                dir: keyspace_dir(root, keyspace.id),
+                tree: Arc::clone(&keyspace.tree),
+            })
+            .collect();
+        recovered.sort_by(|a, b| a.name.cmp(&b.name));
+        recovered
+    }
+
     /// Closes every open keyspace's engine; the first failure.
     pub(super) fn close_all(&self) -> Result<()> {
         let opened: Vec<Arc<Engine>> = self.state.lock().opened.values().cloned().collect();
@@ -93,8 +122,10 @@ impl KeyspaceSet {
 
 impl Engine {
     /// [`Engine::flush`] of the default keyspace, then of every open named
-    /// one (a keyspace recovered but not opened keeps its writes in the
-    /// WAL, which the next open replays).
+    /// one. A keyspace recovered but not opened in this handle has nothing
+    /// to flush: recovery wrote every op of it the WAL held into its level
+    /// 0 before the open returned, and nothing can write to it until it is
+    /// opened.
     pub(crate) fn flush_all(&self) -> Result<()> {
         self.flush()?;
         for (_, keyspace) in self.keyspaces.opened() {
@@ -104,13 +135,26 @@ impl Engine {
     }
 
     /// [`Engine::verify`] of the default keyspace (with the WAL), and of
-    /// every open named keyspace's manifest and tables, in one report.
+    /// every named keyspace's manifest and tables (those recovered but not
+    /// opened in this handle too, read through their recovered trees), in
+    /// one report.
     pub(crate) fn verify_all(&self) -> Result<VerifyReport> {
         let mut report = self.verify()?;
+        let mut theirs = Vec::new();
         for (_, keyspace) in self.keyspaces.opened() {
-            let theirs = keyspace.verify()?;
-            report.checked_files.extend(theirs.checked_files);
-            report.bad_files.extend(theirs.bad_files);
+            theirs.push(keyspace.verify()?);
+        }
+        for keyspace in self.keyspaces.recovered_trees(&self.wal_dir) {
+            let _active = self.lifecycle.enter()?;
+            theirs.push(crate::verify::verify(
+                self.fs.as_ref(),
+                &keyspace.dir,
+                &keyspace.tree,
+            )?);
+        }
+        for their in theirs {
+            report.checked_files.extend(their.checked_files);
+            report.bad_files.extend(their.bad_files);
         }
         Ok(report)
     }
@@ -205,7 +249,7 @@ impl Engine {
             None => {
                 self.health.check_writable()?;
                 let (id, tree) = self.create_keyspace(name, &options, wal.segment())?;
-                (id, tree, None)
+                (id, Arc::new(tree), None)
             }
         };
         if let Some(operator) = options.merge_operator_ref() {
@@ -221,7 +265,6 @@ impl Engine {
             options.memtable_capacity_bytes,
             Vec::new(),
         ));
-        let tree = Arc::new(tree);
         let engine = Self::assemble(
             options,
             dir,

@@ -49,9 +49,9 @@ use crate::memtables::Memtables;
 use crate::metrics::{Metrics, Op};
 use crate::options::DBOptions;
 use crate::recovery::{load_read_only, recover, recover_read_only, Recovered, RecoveredReadOnly};
-use crate::report::{MetricsSnapshot, ReportInputs};
+use crate::report::{KeyspaceInputs, MetricsSnapshot, ReportInputs};
 use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
-use crate::tree::{LiveFiles, OpenVersionSet};
+use crate::tree::{LiveFiles, OpenVersion, OpenVersionSet};
 use crate::verify::{verify, VerifyReport};
 
 use crate::pipeline::Pipeline;
@@ -432,27 +432,92 @@ impl Engine {
         }
     }
 
-    /// Counters, latency percentiles and amplification figures.
+    /// This keyspace's counters, latency percentiles and amplification
+    /// figures (see [`ReportInputs`] for the figures it shares with the
+    /// others).
     pub(crate) fn metrics_snapshot(&self) -> MetricsSnapshot {
         let tree = self.tree.current();
         MetricsSnapshot::gather(ReportInputs {
-            metrics: &self.metrics,
-            tree: &tree,
+            keyspaces: vec![self.report_inputs(&tree)],
             block_cache: self.block_cache.as_deref(),
             policy: self.jobs.compaction.policy(),
-            memtables: &self.memtables,
             visible_seq: self.visible_seq(),
         })
     }
 
-    /// The metrics and the tree's shape as readable text, then those of
-    /// every open named keyspace.
+    /// The figures of the whole database: this (the default) keyspace's
+    /// summed with every named keyspace's, those recovered but not opened in
+    /// this handle included (their trees; they have no counters yet).
+    pub(crate) fn metrics_snapshot_all(&self) -> MetricsSnapshot {
+        let opened = self.keyspaces.opened();
+        let recovered: Vec<_> = self
+            .keyspaces
+            .recovered_trees(&self.wal_dir)
+            .iter()
+            .map(|keyspace| keyspace.tree.current())
+            .collect();
+        let own = self.tree.current();
+        let trees: Vec<_> = opened.iter().map(|(_, k)| k.tree.current()).collect();
+        let mut keyspaces = vec![self.report_inputs(&own)];
+        keyspaces.extend(
+            opened
+                .iter()
+                .zip(&trees)
+                .map(|((_, keyspace), tree)| keyspace.report_inputs(tree)),
+        );
+        keyspaces.extend(recovered.iter().map(|tree| KeyspaceInputs {
+            metrics: None,
+            tree,
+            memtables: None,
+        }));
+        MetricsSnapshot::gather(ReportInputs {
+            keyspaces,
+            block_cache: self.block_cache.as_deref(),
+            policy: self.jobs.compaction.policy(),
+            visible_seq: self.visible_seq(),
+        })
+    }
+
+    /// This engine's part of a report, over its current version `tree`.
+    fn report_inputs<'a>(&'a self, tree: &'a OpenVersion) -> KeyspaceInputs<'a> {
+        KeyspaceInputs {
+            metrics: Some(&self.metrics),
+            tree,
+            memtables: Some(&self.memtables),
+        }
+    }
+
+    /// The metrics and the tree's shape as readable text: this keyspace's
+    /// own ([`Engine::metrics_snapshot`]).
     pub(crate) fn stats_text(&self) -> String {
-        let mut text = self.metrics_snapshot().to_text(self.dir.path());
-        // The database's text goes on with each open named keyspace's.
+        self.metrics_snapshot().to_text(self.dir.path())
+    }
+
+    /// The whole database's figures as text ([`Engine::metrics_snapshot_all`]),
+    /// then each named keyspace's own.
+    pub(crate) fn stats_text_all(&self) -> String {
+        let mut text = self.metrics_snapshot_all().to_text(self.dir.path());
         for (name, keyspace) in self.keyspaces.opened() {
             text.push_str(&format!("\n** keyspace {name} **\n"));
             text.push_str(&keyspace.stats_text());
+        }
+        for keyspace in self.keyspaces.recovered_trees(&self.wal_dir) {
+            let name = &keyspace.name;
+            text.push_str(&format!("\n** keyspace {name} (not opened) **\n"));
+            let report = MetricsSnapshot::gather(ReportInputs {
+                keyspaces: vec![KeyspaceInputs {
+                    metrics: None,
+                    tree: &keyspace.tree.current(),
+                    memtables: None,
+                }],
+                block_cache: self.block_cache.as_deref(),
+                policy: (
+                    keyspace.tree.versions().policy(),
+                    "recorded in its manifest".to_owned(),
+                ),
+                visible_seq: self.visible_seq(),
+            });
+            text.push_str(&report.to_text(&keyspace.dir));
         }
         text
     }

@@ -20,6 +20,14 @@ use crate::error::{Error, Result};
 use crate::keyspace_routes::FlushRequest;
 use crate::metrics::Op;
 
+/// A named keyspace's part of a keyed batch: its engine, the bytes of its
+/// ops' keys and values and how many they are.
+struct KeyspaceShare {
+    engine: Arc<Engine>,
+    payload_bytes: usize,
+    ops_count: u64,
+}
+
 /// How a commit holds the commit gate.
 enum Gate<'a> {
     /// A plain write: shared with every other plain write.
@@ -224,16 +232,17 @@ impl Engine {
         let payload_bytes: usize = record.ops().iter().map(op_payload_bytes).sum();
         self.admit(payload_bytes)?;
         // The named keyspaces a keyed batch writes to admit their share.
-        self.admit_keyspaces(&record)?;
+        let shares = self.keyspace_shares(&record)?;
+        Self::admit_keyspaces(&shares)?;
         let seq = match gate {
             Gate::Shared => {
                 let _shared = self.commit_gate.read();
-                self.commit_record(op, record, options, payload_bytes)?
+                self.commit_record(op, record, options, payload_bytes, &shares)?
             }
             Gate::Exclusive(validate) => {
                 let _exclusive = self.commit_gate.write();
                 validate()?;
-                self.commit_record(op, record, options, payload_bytes)?
+                self.commit_record(op, record, options, payload_bytes, &shares)?
             }
         };
         self.maybe_switch_memtable()?;
@@ -252,35 +261,57 @@ impl Engine {
         self.backpressure.admit(&stall, payload_bytes)
     }
 
-    /// Admits the ops of `record` in named keyspaces (a keyed batch of the
-    /// database's engine) through each keyspace's own backpressure, so a
-    /// keyspace written only by batches still stalls when its flushes lag.
-    fn admit_keyspaces(&self, record: &WriteRecord) -> Result<()> {
+    /// The share of each named keyspace in `record` (a keyed batch of the
+    /// database's engine): its engine, payload bytes and ops.
+    fn keyspace_shares(&self, record: &WriteRecord) -> Result<Vec<KeyspaceShare>> {
         if !matches!(record, WriteRecord::Keyed { .. }) {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let mut bytes_by_keyspace: std::collections::BTreeMap<seer_wal::KeyspaceId, usize> =
+        let mut by_keyspace: std::collections::BTreeMap<seer_wal::KeyspaceId, (usize, u64)> =
             std::collections::BTreeMap::new();
         for (index, op) in record.ops().iter().enumerate() {
             match record.keyspace_of(index) {
                 seer_wal::DEFAULT_KEYSPACE => {}
-                id => *bytes_by_keyspace.entry(id).or_default() += op_payload_bytes(op),
+                id => {
+                    let share = by_keyspace.entry(id).or_default();
+                    share.0 += op_payload_bytes(op);
+                    share.1 += 1;
+                }
             }
         }
-        for (id, payload_bytes) in bytes_by_keyspace {
-            let keyspace = self.open_keyspace_by_id(id)?;
-            let _active = keyspace.lifecycle.enter()?;
-            keyspace.admit(payload_bytes)?;
+        by_keyspace
+            .into_iter()
+            .map(|(id, (payload_bytes, ops_count))| {
+                Ok(KeyspaceShare {
+                    engine: self.open_keyspace_by_id(id)?,
+                    payload_bytes,
+                    ops_count,
+                })
+            })
+            .collect()
+    }
+
+    /// Admits each named keyspace's share of a keyed batch through that
+    /// keyspace's own backpressure, so a keyspace written only by batches
+    /// still stalls when its flushes lag.
+    fn admit_keyspaces(shares: &[KeyspaceShare]) -> Result<()> {
+        for share in shares {
+            let _active = share.engine.lifecycle.enter()?;
+            share.engine.admit(share.payload_bytes)?;
         }
         Ok(())
     }
 
+    /// Logs and applies `record`, then counts its bytes: each named
+    /// keyspace in `shares` counts its ops, their payload and the same share
+    /// of the record's WAL bytes; this engine counts the rest.
     fn commit_record(
         &self,
         op: Op,
         record: WriteRecord,
         options: WriteOptions,
         payload_bytes: usize,
+        shares: &[KeyspaceShare],
     ) -> Result<SeqNo> {
         if record.seq_count() == 0 {
             return Ok(self.visible_seq());
@@ -297,8 +328,24 @@ impl Engine {
             .write(record, options)
             .map_err(|e| self.health.fail_write(e.into()))?;
         self.metrics.finish(timer);
-        self.metrics
-            .record_write(payload_bytes as u64, wal_bytes as u64, ops_count);
+        let (mut own_payload, mut own_wal, mut own_ops) =
+            (payload_bytes as u64, wal_bytes as u64, ops_count);
+        for share in shares {
+            let payload = share.payload_bytes as u64;
+            let wal = u64::try_from(
+                u128::from(wal_bytes as u64) * u128::from(payload)
+                    / u128::from((payload_bytes as u64).max(1)),
+            )
+            .unwrap_or(0);
+            share
+                .engine
+                .metrics
+                .record_write(payload, wal, share.ops_count);
+            own_payload -= payload;
+            own_wal = own_wal.saturating_sub(wal);
+            own_ops = own_ops.saturating_sub(share.ops_count);
+        }
+        self.metrics.record_write(own_payload, own_wal, own_ops);
         Ok(seq)
     }
 
