@@ -189,9 +189,14 @@ impl DB {
 
     /// Deletes `key` (deleting an absent key is not an error).
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.delete_opt(key, WriteOptions::default()).map(drop)
+    }
+
+    /// Deletes `key` with per-write options; returns the delete's sequence
+    /// number. Like [`DB::put_opt`], one operation without a [`Batch`].
+    pub fn delete_opt(&self, key: impl AsRef<[u8]>, options: WriteOptions) -> Result<SeqNo> {
         self.inner.refuse_read_only()?;
-        self.inner.delete(key.as_ref(), WriteOptions::default())?;
-        Ok(())
+        self.inner.delete(key.as_ref(), options)
     }
 
     /// Deletes every key in `range` (`start..end`) with one range tombstone
@@ -209,10 +214,21 @@ impl DB {
     /// Adds a merge operand to `key`, resolved on read by the configured
     /// merge operator.
     pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
+        self.merge_opt(key, operand, WriteOptions::default())
+            .map(drop)
+    }
+
+    /// Adds a merge operand to `key` with per-write options; returns its
+    /// sequence number. Like [`DB::put_opt`], one operation without a
+    /// [`Batch`].
+    pub fn merge_opt(
+        &self,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+        options: WriteOptions,
+    ) -> Result<SeqNo> {
         self.inner.refuse_read_only()?;
-        self.inner
-            .merge(key.as_ref(), operand.as_ref(), WriteOptions::default())?;
-        Ok(())
+        self.inner.merge(key.as_ref(), operand.as_ref(), options)
     }
 
     /// Applies `batch` atomically; returns its first sequence number (an

@@ -118,15 +118,11 @@ impl Engine for SeerEngine {
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {
-        let mut batch = Batch::with_capacity(1);
-        batch.delete(key);
-        self.commit(batch, sync)
+        acknowledged(self.db.delete_opt(key, write_options(sync)))
     }
 
     fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> Result<()> {
-        let mut batch = Batch::with_capacity(1);
-        batch.merge(key, operand);
-        self.commit(batch, sync)
+        acknowledged(self.db.merge_opt(key, operand, write_options(sync)))
     }
 
     fn write_batch(&self, ops: &[BatchOp<'_>], sync: bool) -> Result<()> {
