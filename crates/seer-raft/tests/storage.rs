@@ -2,6 +2,8 @@
 //! key-value commands, snapshots carrying data, and the log, vote and state
 //! surviving a close and reopen of the database.
 
+#![allow(clippy::unwrap_used)] // the helpers outside the tests
+
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload, RaftLogReader, RaftSnapshotBuilder, Vote};
