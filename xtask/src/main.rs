@@ -246,6 +246,7 @@ const ACYCLIC_CRATES: &[&str] = &[
     "seer-core",
     "seer-db",
     "seer-log",
+    "seer-raft",
     "seer-testkit",
 ];
 

@@ -1,8 +1,10 @@
 //! Three openraft nodes in one process, each on its own seerdb directory,
 //! over an in-process network; a client writes commands, one follower is
 //! stopped (its `Raft` shut down and dropped, its database closed) and
-//! restarted mid-run, and at the end every node's state machine must equal
-//! the others' and hold every acknowledged command.
+//! restarted mid-run (before the restart the leader takes a snapshot and
+//! purges its log past the follower's end, so the follower catches up
+//! through `install_snapshot`), and at the end every node's state machine
+//! must equal the others' and hold every acknowledged command.
 //!
 //! ```text
 //! cargo run --release -p seer-raft --example cluster -- \
@@ -32,6 +34,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Config, Raft, RaftNetwork, RaftNetworkFactory, SnapshotPolicy};
 use seer_db::{DBOptions, SyncPolicy, DB};
 use seer_raft::{Command, KeyValue, StateMachine, TypeConfig};
@@ -70,6 +73,9 @@ pub struct RunReport {
     pub leader: u64,
     /// Keys in each state machine at the end.
     pub keys: usize,
+    /// Whether the leader had purged logs the stopped follower lacked when
+    /// it restarted (it then catches up through a snapshot).
+    pub follower_needed_snapshot: bool,
 }
 
 const NODE_IDS: [u64; 3] = [0, 1, 2];
@@ -412,6 +418,20 @@ pub async fn run(options: RunOptions) -> Result<RunReport, BoxError> {
         .ok_or("no follower")?;
     cluster.stop(follower).await?;
     wait_for_progress(&acked, 2 * commands / 3, &clients).await;
+    // A snapshot now, and the leader's log purged past the follower's end
+    // (waited for, bounded), so the follower catches up from the snapshot.
+    let follower_last_log = last_log_index(&cluster.node_dir(follower)).await?;
+    let leader = cluster.leader().await?;
+    leader.raft.trigger().snapshot().await?;
+    let purged_past_follower = leader
+        .raft
+        .wait(Some(Duration::from_secs(30)))
+        .metrics(
+            |metrics| metrics.purged.map(|log_id| log_id.index) > follower_last_log,
+            "the leader purges past the stopped follower's last log",
+        )
+        .await;
+    let follower_needed_snapshot = purged_past_follower.is_ok();
     cluster.start(follower).await?;
 
     while clients.join_next().await.is_some() {}
@@ -462,7 +482,18 @@ pub async fn run(options: RunOptions) -> Result<RunReport, BoxError> {
         syncs_by_node,
         leader: final_leader,
         keys: states.first().map_or(0, Vec::len),
+        follower_needed_snapshot,
     })
+}
+
+/// The index of the last log entry of the stopped node in `dir`.
+async fn last_log_index(dir: &Path) -> Result<Option<u64>, BoxError> {
+    let db = DB::open(dir)?;
+    let (mut log_store, _) = seer_raft::open(&db)?;
+    let state = log_store.get_log_state().await?;
+    drop(log_store);
+    db.close()?;
+    Ok(state.last_log_id.map(|log_id| log_id.index))
 }
 
 /// Every node's state equals the first's, which holds every command's key
@@ -546,14 +577,16 @@ async fn main() -> Result<(), BoxError> {
         .collect();
     println!(
         "{} commands committed in {:.2} s: {:.0} commands/s; file syncs per command: {:.3} \
-         on the three nodes, by node {:?} (leader: node {}); all {} keys equal on every node",
+         on the three nodes, by node {:?} (leader: node {}); all {} keys equal on every node; \
+         the restarted follower needed a snapshot: {}",
         report.committed,
         report.write_seconds,
         committed / report.write_seconds,
         syncs as f64 / committed,
         per_node,
         report.leader,
-        report.keys
+        report.keys,
+        report.follower_needed_snapshot
     );
     Ok(())
 }

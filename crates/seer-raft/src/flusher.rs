@@ -4,7 +4,9 @@
 //! `append` writes its entries (one batch, readable at once) and hands its
 //! callback to the flusher. The flusher takes every callback waiting, calls
 //! [`DB::persist`] once and completes them in order: appends that arrive
-//! while a sync runs share the next one. `persist` covers every write
+//! while a sync runs share the next one (openraft 0.9's core awaits each
+//! callback before appending again, so under it a group is one append; the
+//! grouping is for a caller that does not wait). `persist` covers every write
 //! acknowledged before it (under every `SyncPolicy`; under `Always` the
 //! append's own group commit has already synced and `persist` finds nothing
 //! to do), and seerdb's one WAL orders the writes of all keyspaces, so a

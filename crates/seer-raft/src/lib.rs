@@ -25,9 +25,14 @@
 //! prefix of the writes in the order they were made. The adapter makes
 //! durable, with [`DB::persist`](seer_db::DB::persist), what openraft
 //! requires before it goes on: appended entries before their `LogFlushed`
-//! callback (one persist shared by every append waiting, on a
-//! flusher thread of its own), the vote before `save_vote` returns, an installed
-//! snapshot before `install_snapshot` returns. Applied entries, the
+//! callback (a flusher thread of its own completes every callback waiting
+//! after one persist), the vote before `save_vote` returns, an installed
+//! snapshot before `install_snapshot` returns. openraft 0.9's core waits
+//! for each append's callback before its next command, so there each
+//! append gets a persist of its own (a leader appends each client write
+//! alone: one sync per command on the leader, see `docs/BENCHMARKS.md`);
+//! the grouping pays once appends are issued without waiting (openraft
+//! 0.10's core). Applied entries, the
 //! committed log id, truncations and purges are covered by the next of
 //! those; under `SyncPolicy::Always` every write is synced anyway. So the
 //! database may be opened with `SyncPolicy::Never`: the adapter then syncs

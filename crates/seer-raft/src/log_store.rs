@@ -9,7 +9,8 @@
 //!
 //! - `append` writes its entries in one batch, then hands the `LogFlushed`
 //!   callback to the [flusher](crate::flusher), which completes it after
-//!   one `persist` shared by every append waiting.
+//!   one `persist` shared by every append waiting (openraft 0.9 waits for
+//!   each callback before appending again, so there a group is one append).
 //! - `truncate` is one range delete (from the index to the end); `purge`
 //!   is one batch holding the range delete of the purged prefix and the new
 //!   purged log id, so the two never disagree.

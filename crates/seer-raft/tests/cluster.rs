@@ -1,5 +1,6 @@
 //! The `cluster` example, shorter: three nodes, a follower stopped and
-//! restarted mid-run, equal state machines holding every acknowledged
+//! restarted mid-run (catching up from a snapshot, the leader's log purged
+//! past it meanwhile), equal state machines holding every acknowledged
 //! command at the end.
 
 #[allow(dead_code)] // the example's `main` and argument parsing
@@ -22,4 +23,8 @@ async fn three_node_cluster_survives_a_follower_restart_with_equal_state_machine
     .unwrap();
     assert_eq!(report.committed, 2_000);
     assert_eq!(report.keys, 2_000 - 20);
+    assert!(
+        report.follower_needed_snapshot,
+        "the leader purged past the stopped follower's log, so it caught up from a snapshot"
+    );
 }
