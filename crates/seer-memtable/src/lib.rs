@@ -4,12 +4,14 @@
 //! [`Memtable`]. It owns
 //!
 //! - the partitions: `P` lock-free arena skip lists keyed by encoded internal
-//!   key, a user key living in partition `xxh3(user_key) % P`, so that writer
+//!   key, a user key living in the partition its xxh3 hash picks, so that writer
 //!   threads mostly touch different skip lists. Each entry (node, tower and
 //!   key) is one bump allocation in its partition's arena, freed all at once
 //!   with the memtable (`skiplist`, the only module with `unsafe` code);
 //! - point lookups at a snapshot ([`Memtable::get`] answers a
-//!   [`seer_core::Lookup`], merge operands newest first);
+//!   [`seer_core::Lookup`], merge operands newest first), behind a key
+//!   filter (`key_filter`, a register-blocked Bloom filter of the same hashes) that
+//!   answers most absent keys without a search;
 //! - ordered, bounded, bidirectional iteration across all partitions
 //!   ([`MemtableIterator`], a [`seer_core::InternalIterator`] built on
 //!   [`seer_core::MergingIterator`]) for the DB's read path and the flush;
@@ -26,6 +28,7 @@
 mod error;
 mod iter;
 mod key;
+mod key_filter;
 mod memtable;
 mod range_del;
 #[allow(unsafe_code)]
