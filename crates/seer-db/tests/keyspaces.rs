@@ -594,3 +594,44 @@ fn db_verify_metrics_and_flush_cover_keyspaces_recovered_but_not_opened() {
     assert_eq!(queue.get("in-table").unwrap().as_deref(), Some(&b"1"[..]));
     assert_eq!(queue.get("in-wal").unwrap().as_deref(), Some(&b"2"[..]));
 }
+
+/// Many keyspaces each written to well under its own memtable capacity
+/// keep the total of their memtables under `max_total_memtable_bytes`:
+/// the largest active memtable is flushed early, and writes stop at the
+/// bound until flushes bring the total back.
+#[test]
+fn many_keyspaces_each_under_its_memtable_capacity_keep_their_total_under_the_db_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound_bytes: u64 = 256 << 10;
+    let db = small()
+        .sync_policy(seer_db::SyncPolicy::Never)
+        .max_total_memtable_bytes(Some(bound_bytes))
+        .open(dir.path())
+        .unwrap();
+    let keyspaces: Vec<_> = (0..16)
+        .map(|i| db.keyspace(&format!("ks{i:02}")).unwrap())
+        .collect();
+    let value = vec![b'v'; 200];
+    let mut largest_total_bytes = 0;
+    // 40 KiB into each keyspace (640 KiB in all): each stays under its own
+    // 64 KiB capacity.
+    for round in 0..200 {
+        for keyspace in &keyspaces {
+            keyspace.put(format!("key{round:04}"), &value).unwrap();
+        }
+        largest_total_bytes = largest_total_bytes.max(db.metrics().memtable_bytes);
+    }
+    // One write past the bound at most (its key, value and entry overhead).
+    assert!(
+        largest_total_bytes <= bound_bytes + 1024,
+        "{largest_total_bytes} bytes in memtables, bound {bound_bytes}"
+    );
+    assert!(db.metrics().flush_count > 0);
+    for keyspace in &keyspaces {
+        assert_eq!(keyspace.iter().count(), 200);
+        assert_eq!(
+            keyspace.get("key0000").unwrap().as_deref(),
+            Some(&value[..])
+        );
+    }
+}

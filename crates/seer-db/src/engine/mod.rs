@@ -243,6 +243,7 @@ impl Engine {
             backpressure: Backpressure::new(
                 &options,
                 Arc::clone(&memtables),
+                Arc::clone(&shared.routes),
                 Arc::clone(&fs),
                 dir.path(),
             ),

@@ -246,6 +246,8 @@ impl Engine {
             }
         };
         self.maybe_switch_memtable()?;
+        self.routes
+            .bound_memtables(self.options.memtable_bound_bytes())?;
         Ok(seq)
     }
 
