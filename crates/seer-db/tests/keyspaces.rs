@@ -3,6 +3,7 @@
 //! from tables, the WAL kept until every keyspace flushed past it.
 #![allow(clippy::unwrap_used)]
 
+use bytes::Bytes;
 use seer_db::{DBOptions, KeyspaceOptions, StringAppendOperator, DB};
 
 fn small() -> DBOptions {
@@ -634,4 +635,74 @@ fn many_keyspaces_each_under_its_memtable_capacity_keep_their_total_under_the_db
             Some(&value[..])
         );
     }
+}
+
+/// A transaction merges into a named keyspace with that keyspace's
+/// operator, iterates it (as of its start, overlaid with its own writes
+/// there) and conflicts when a key its iterator yielded is written after it
+/// began.
+#[test]
+fn a_transaction_merges_into_and_iterates_a_named_keyspace_and_conflicts_on_keys_it_iterated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let tags = db
+        .keyspace_with(
+            "tags",
+            KeyspaceOptions::default().merge_operator(StringAppendOperator::new(",")),
+        )
+        .unwrap();
+    tags.put("a", "1").unwrap();
+    tags.put("b", "2").unwrap();
+    tags.put("c", "3").unwrap();
+    db.put("a", "default").unwrap();
+
+    let mut txn = db.begin_transaction();
+    txn.merge_in(&tags, "a", "x");
+    txn.merge_in(&tags, "new", "y");
+    txn.delete_in(&tags, "c");
+    assert_eq!(
+        txn.get_in(&tags, "a").unwrap().as_deref(),
+        Some(&b"1,x"[..])
+    );
+    let seen: Vec<(Bytes, Bytes)> = txn.iter_in(&tags).map(Result::unwrap).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Bytes::from("a"), Bytes::from("1,x")),
+            (Bytes::from("b"), Bytes::from("2")),
+            (Bytes::from("new"), Bytes::from("y")),
+        ]
+    );
+    let backwards: Vec<Bytes> = txn
+        .range_in(&tags, "b".."z")
+        .rev()
+        .map(|entry| entry.unwrap().0)
+        .collect();
+    assert_eq!(backwards, vec![Bytes::from("new"), Bytes::from("b")]);
+    assert_eq!(txn.prefix_in(&tags, "a").count(), 1);
+    txn.commit().unwrap();
+    assert_eq!(tags.get("a").unwrap().as_deref(), Some(&b"1,x"[..]));
+    assert_eq!(tags.get("new").unwrap().as_deref(), Some(&b"y"[..]));
+    assert_eq!(tags.get("c").unwrap(), None);
+    assert_eq!(db.get("a").unwrap().as_deref(), Some(&b"default"[..]));
+
+    // A key the iterator yielded, written after the start: a conflict.
+    let mut txn = db.begin_transaction();
+    let count = txn.range_in(&tags, "b".."c").count();
+    assert_eq!(count, 1);
+    tags.put("b", "changed").unwrap();
+    txn.put_in(&tags, "summary", count.to_string());
+    assert!(matches!(
+        txn.commit(),
+        Err(seer_db::Error::TransactionConflict { .. })
+    ));
+    assert_eq!(tags.get("summary").unwrap(), None, "nothing written");
+
+    // The same key in the default keyspace is another key.
+    let mut txn = db.begin_transaction();
+    assert_eq!(txn.iter_in(&tags).count(), 3);
+    db.put("b", "default").unwrap();
+    txn.merge_in(&tags, "a", "z");
+    txn.commit().unwrap();
+    assert_eq!(tags.get("a").unwrap().as_deref(), Some(&b"1,x,z"[..]));
 }
