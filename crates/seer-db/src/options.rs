@@ -534,6 +534,7 @@ pub struct KeyspaceOptions {
     compression: Option<Compression>,
     block_size_bytes: Option<usize>,
     memtable_capacity_bytes: Option<usize>,
+    default_ttl: Option<Option<Duration>>,
 }
 
 impl std::fmt::Debug for KeyspaceOptions {
@@ -548,6 +549,7 @@ impl std::fmt::Debug for KeyspaceOptions {
             .field("compression", &self.compression)
             .field("block_size_bytes", &self.block_size_bytes)
             .field("memtable_capacity_bytes", &self.memtable_capacity_bytes)
+            .field("default_ttl", &self.default_ttl)
             .finish()
     }
 }
@@ -596,6 +598,16 @@ impl KeyspaceOptions {
         self
     }
 
+    /// The time to live of the keyspace's plain puts (its own, batches'
+    /// and transactions' writes to it), as
+    /// [`DBOptions::default_ttl`] for the database's; unset, the
+    /// database's. `None` here: they never expire.
+    #[must_use]
+    pub fn default_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
     /// The options of the keyspace's engine: `base` (the database's) with
     /// these set over it, one background compaction thread, and no merge
     /// operator unless set here.
@@ -619,6 +631,9 @@ impl KeyspaceOptions {
         }
         if let Some(bytes) = self.memtable_capacity_bytes {
             options.memtable_capacity_bytes = bytes;
+        }
+        if let Some(ttl) = self.default_ttl {
+            options.default_ttl = ttl;
         }
         options
     }
