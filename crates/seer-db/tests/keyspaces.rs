@@ -52,15 +52,17 @@ fn keyspaces_hold_separate_data_that_survives_reopen_from_wal_and_tables() {
     drop((db, log, state));
 
     // A read-only open reads the default keyspace (its WAL ops among the
-    // keyed ones) and opens no named keyspace.
+    // keyed ones) and the named ones, and creates none.
     let reader = DB::open_read_only(dir.path()).unwrap();
     assert_eq!(reader.get("k").unwrap().as_deref(), Some(&b"default"[..]));
     assert_eq!(reader.get("only-log").unwrap(), None);
+    let log_reader = reader.keyspace("log").unwrap();
+    assert_eq!(log_reader.get("k").unwrap().as_deref(), Some(&b"log"[..]));
     assert!(matches!(
-        reader.keyspace("log"),
+        reader.keyspace("absent"),
         Err(seer_db::Error::OpenedReadOnly)
     ));
-    drop(reader);
+    drop((reader, log_reader));
 
     // From the WAL.
     let db = small().open(dir.path()).unwrap();
