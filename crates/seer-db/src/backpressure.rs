@@ -14,6 +14,13 @@
 //!   long however many writers queue up; it is slowed, never failed.
 //!
 //! The memory budget also asks for an early flush at 80%.
+//!
+//! Those are one keyspace's. Across keyspaces, the memtables of all of them
+//! together stop writes at `max_total_memtable_bytes` (a stop whose waiter
+//! re-checks every [`TOTAL_MEMORY_RECHECK`], as the flushes that end it may
+//! be other keyspaces'); the write path switches the largest active
+//! memtable when the active ones pass half of it
+//! ([`KeyspaceRoutes::bound_memtables`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,6 +34,7 @@ use seer_memtable::Memtable;
 use crate::background::Jobs;
 use crate::error::{Error, Result};
 use crate::health::HealthState;
+use crate::keyspace_routes::KeyspaceRoutes;
 use crate::lifecycle::Lifecycle;
 use crate::memtables::Memtables;
 use crate::metrics::Metrics;
@@ -35,6 +43,8 @@ use crate::tree::OpenVersionSet;
 
 /// Free disk space is re-checked at most this often.
 pub(crate) const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// A writer stopped by the total memtable bound re-checks it this often.
+pub(crate) const TOTAL_MEMORY_RECHECK: Duration = Duration::from_millis(10);
 /// Write rate at the slowdown trigger, in bytes per second.
 const SLOWDOWN_MAX_RATE_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 /// Write rate just below the stop trigger.
@@ -53,6 +63,9 @@ pub(crate) enum Condition {
     TooManyImmutables(usize),
     /// Memtables use this many bytes of the budget (stop).
     MemoryBudget(u64),
+    /// Every keyspace's memtables together use this many bytes, the
+    /// bound on them (stop).
+    TotalMemoryBound(u64),
     /// The disk has less free space than required (stop).
     LowDisk,
 }
@@ -77,6 +90,11 @@ impl fmt::Display for Condition {
                     "stop: memtables use {bytes} bytes (95% of max_memory_bytes)"
                 )
             }
+            Self::TotalMemoryBound(bytes) => write!(
+                f,
+                "stop: the memtables of all keyspaces use {bytes} bytes \
+                 (max_total_memtable_bytes)"
+            ),
             Self::LowDisk => write!(f, "stop: free disk space below min_free_disk_bytes"),
         }
     }
@@ -89,6 +107,7 @@ struct Limits {
     l0_stop_writes_trigger: usize,
     max_immutable_memtables: usize,
     max_memory_bytes: Option<u64>,
+    memtable_bound_bytes: u64,
     min_free_disk_bytes: Option<u64>,
     write_stall_timeout: Duration,
 }
@@ -110,11 +129,13 @@ pub(crate) struct Stall<'a> {
 }
 
 /// Admission state, with what admission reads besides the tree: its
-/// options, the memtable set and the directory whose free space it checks.
+/// options, the memtable set, every keyspace's memtables (through the
+/// routes) and the directory whose free space it checks.
 #[derive(Debug)]
 pub(crate) struct Backpressure {
     options: Limits,
     memtables: Arc<Memtables>,
+    routes: Arc<KeyspaceRoutes>,
     fs: SharedFileSystem,
     dir: PathBuf,
     opened: Instant,
@@ -128,11 +149,12 @@ pub(crate) struct Backpressure {
 }
 
 impl Backpressure {
-    /// Admission by `options` over `memtables`, checking the free space of
-    /// `dir` on `fs`.
+    /// Admission by `options` over `memtables` (and every keyspace's, in
+    /// `routes`), checking the free space of `dir` on `fs`.
     pub(crate) fn new(
         options: &DBOptions,
         memtables: Arc<Memtables>,
+        routes: Arc<KeyspaceRoutes>,
         fs: SharedFileSystem,
         dir: &Path,
     ) -> Self {
@@ -142,10 +164,12 @@ impl Backpressure {
                 l0_stop_writes_trigger: options.l0_stop_writes_trigger,
                 max_immutable_memtables: options.max_immutable_memtables,
                 max_memory_bytes: options.max_memory_bytes,
+                memtable_bound_bytes: options.memtable_bound_bytes(),
                 min_free_disk_bytes: options.min_free_disk_bytes,
                 write_stall_timeout: options.write_stall_timeout,
             },
             memtables,
+            routes,
             fs,
             dir: dir.to_owned(),
             opened: Instant::now(),
@@ -174,6 +198,10 @@ impl Backpressure {
             if used.saturating_mul(100) >= budget.saturating_mul(95) {
                 return Some(Condition::MemoryBudget(used));
             }
+        }
+        let total = self.routes.memtable_bytes();
+        if total >= options.memtable_bound_bytes {
+            return Some(Condition::TotalMemoryBound(total));
         }
         if self.disk_is_low() {
             return Some(Condition::LowDisk);
@@ -239,8 +267,15 @@ impl Backpressure {
                 });
             }
             let mut wait_until = deadline;
-            if condition == Condition::LowDisk {
-                wait_until = wait_until.min(now + DISK_CHECK_INTERVAL);
+            match condition {
+                Condition::LowDisk => wait_until = wait_until.min(now + DISK_CHECK_INTERVAL),
+                Condition::TotalMemoryBound(_) => {
+                    // Switch the largest active memtable, so a flush is under way.
+                    self.routes
+                        .bound_memtables(self.options.memtable_bound_bytes)?;
+                    wait_until = wait_until.min(now + TOTAL_MEMORY_RECHECK);
+                }
+                _ => {}
             }
             db.jobs.wait_progress(progress, wait_until);
         }
@@ -347,7 +382,8 @@ mod tests {
         let memtables = Arc::new(Memtables::new(1, 1 << 20, Vec::new()));
         let fs: SharedFileSystem = Arc::new(seer_core::fault::FaultFileSystem::new());
         let options = DBOptions::default();
-        let backpressure = Backpressure::new(&options, memtables, fs, Path::new("/db"));
+        let backpressure =
+            Backpressure::new(&options, memtables, Arc::default(), fs, Path::new("/db"));
         let max_wait = Duration::from_secs(30);
         let hour_nanos = Duration::from_secs(3600).as_nanos() as u64;
         // The first write takes the free slot at once.

@@ -149,14 +149,20 @@ impl Batch {
     }
 
     /// The WAL record of the batch written at `now_unix_ms`: its expiring
-    /// puts' times to live become absolute expiries, and with a
-    /// `default_ttl` its plain puts become expiring puts.
+    /// puts' times to live become absolute expiries, and the plain puts of
+    /// a keyspace with a default time to live (`default_ttl` of its id)
+    /// become expiring puts.
     pub(crate) fn into_record_at(
         mut self,
         now_unix_ms: u64,
-        default_ttl: Option<Duration>,
+        default_ttl: impl Fn(KeyspaceId) -> Option<Duration>,
     ) -> WriteRecord {
-        for op in &mut self.ops {
+        for (index, op) in self.ops.iter_mut().enumerate() {
+            let keyspace = self
+                .keyspaces
+                .get(index)
+                .copied()
+                .unwrap_or(DEFAULT_KEYSPACE);
             match op {
                 WriteOp::ExpiringPut { stored, .. } => {
                     // Every expiring put of a batch comes from
@@ -167,7 +173,7 @@ impl Batch {
                     }
                 }
                 WriteOp::Put { key, value } => {
-                    if let Some(ttl) = default_ttl {
+                    if let Some(ttl) = default_ttl(keyspace) {
                         let expiry_unix_ms = now_unix_ms.saturating_add(ttl_ms(ttl));
                         let stored = key_and_expiring_value(b"", expiry_unix_ms, value).1;
                         *op = WriteOp::ExpiringPut {

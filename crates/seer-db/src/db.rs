@@ -331,7 +331,11 @@ impl DB {
 
     /// Opens the named keyspace `name`, creating it (durably: recorded in
     /// the manifest before this returns) when the database has none of
-    /// that name, with the database's options; see [`Keyspace`].
+    /// that name, with the database's options; see [`Keyspace`]. On a
+    /// read-only open it opens the keyspace as loaded (read-only, moved on
+    /// by [`DB::try_catch_up`]) and fails with
+    /// [`Error::OpenedReadOnly`](crate::Error::OpenedReadOnly) when there
+    /// is none of that name.
     pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
         self.keyspace_with(name, KeyspaceOptions::default())
     }

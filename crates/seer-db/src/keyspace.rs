@@ -13,7 +13,7 @@ use bytes::Bytes;
 use seer_core::SeqNo;
 use seer_wal::{WriteOp, WriteOptions};
 
-use crate::batch::{copy_key, key_and_value, Batch};
+use crate::batch::{copy_key, key_and_expiring_value, key_and_value, ttl_ms, Batch};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::iter::{bound_bytes, Cursor, DbIterator, KeyBounds, KeyRange};
@@ -32,6 +32,20 @@ impl Batch {
     ) -> &mut Self {
         let (key, value) = key_and_value(key.as_ref(), value.as_ref());
         self.push_in(keyspace.id(), WriteOp::Put { key, value })
+    }
+
+    /// Sets `key` to `value` in `keyspace` for `ttl` (as
+    /// [`Batch::put_with_ttl`]).
+    pub fn put_with_ttl_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> &mut Self {
+        // The expiry is relative until the batch is stamped at its write.
+        let (key, stored) = key_and_expiring_value(key.as_ref(), ttl_ms(ttl), value.as_ref());
+        self.push_in(keyspace.id(), WriteOp::ExpiringPut { key, stored })
     }
 
     /// Deletes `key` in `keyspace`.
@@ -120,6 +134,20 @@ impl Keyspace {
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         self.put_opt(key, value, WriteOptions::default())
             .map(|_| ())
+    }
+
+    /// Sets `key` to `value` for `ttl`, as
+    /// [`DB::put_with_ttl`](crate::DB::put_with_ttl) in this keyspace.
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        self.inner.refuse_read_only()?;
+        self.inner
+            .put_with_ttl(key.as_ref(), value.as_ref(), ttl, WriteOptions::default())?;
+        Ok(())
     }
 
     /// Sets `key` to `value` with per-write options.

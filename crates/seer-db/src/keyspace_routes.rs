@@ -161,6 +161,42 @@ impl KeyspaceRoutes {
         Ok(pinning.len())
     }
 
+    /// Accounted bytes of every open keyspace's memtables, active and
+    /// immutable (what [`DBOptions::max_total_memtable_bytes`](crate::DBOptions::max_total_memtable_bytes)
+    /// bounds).
+    pub(crate) fn memtable_bytes(&self) -> u64 {
+        self.routes
+            .load()
+            .values()
+            .map(|route| route.memtables.memory_bytes())
+            .sum()
+    }
+
+    /// When the active memtables of every open keyspace together hold at
+    /// least half of `bound_bytes`, asks the keyspace with the largest one
+    /// to switch it (and so flush it). Returns whether one was asked.
+    pub(crate) fn bound_memtables(&self, bound_bytes: u64) -> Result<bool> {
+        let routes = self.routes.load();
+        let mut active_bytes = 0_u64;
+        let mut largest: Option<(u64, &Route)> = None;
+        for route in routes.values() {
+            let bytes = route.memtables.active().approximate_memory_bytes() as u64;
+            active_bytes += bytes;
+            if largest.is_none_or(|(most, _)| bytes > most) {
+                largest = Some((bytes, route));
+            }
+        }
+        if active_bytes.saturating_mul(2) < bound_bytes {
+            return Ok(false);
+        }
+        let Some(flusher) = largest.and_then(|(_, route)| route.flusher.upgrade()) else {
+            return Ok(false);
+        };
+        tracing::debug!(active_bytes, bound_bytes, "memtables past half their bound");
+        flusher.request_flush()?;
+        Ok(true)
+    }
+
     /// The number below which every WAL segment is obsolete, given that
     /// the caller has flushed everything of its keyspace below `flushed_to`:
     /// the smallest of `flushed_to` and every keyspace's oldest needed

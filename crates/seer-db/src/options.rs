@@ -55,6 +55,7 @@ pub struct DBOptions {
     pub(crate) levels_count: usize,
     pub(crate) max_memory_bytes: Option<u64>,
     pub(crate) max_total_wal_bytes: Option<u64>,
+    pub(crate) max_total_memtable_bytes: Option<u64>,
     pub(crate) min_free_disk_bytes: Option<u64>,
     pub(crate) write_stall_timeout: Duration,
     pub(crate) max_key_size_bytes: usize,
@@ -93,6 +94,7 @@ impl Default for DBOptions {
             levels_count: 7,
             max_memory_bytes: None,
             max_total_wal_bytes: None,
+            max_total_memtable_bytes: None,
             min_free_disk_bytes: None,
             write_stall_timeout: Duration::from_secs(30),
             max_key_size_bytes: 64 << 10,
@@ -135,6 +137,7 @@ impl fmt::Debug for DBOptions {
             .field("l0_stop_writes_trigger", &self.l0_stop_writes_trigger)
             .field("max_memory_bytes", &self.max_memory_bytes)
             .field("max_total_wal_bytes", &self.max_total_wal_bytes)
+            .field("max_total_memtable_bytes", &self.max_total_memtable_bytes)
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
             .field("write_stall_timeout", &self.write_stall_timeout)
             .field(
@@ -281,6 +284,18 @@ impl DBOptions {
         max_total_wal_bytes, max_total_wal_bytes: Option<u64>
     );
     setter!(
+        /// Bound on the memtables of all keyspaces together, active and
+        /// immutable (RocksDB's `db_write_buffer_size`): when the active
+        /// ones reach half of it, the keyspace with the largest active
+        /// memtable is switched and flushed, however far it is from its own
+        /// capacity; at the bound, writes to every keyspace stop until
+        /// flushes bring the total back under it. `None` (the default):
+        /// `max_immutable_memtables + 2` memtables of the database's
+        /// capacity (384 MiB with the defaults), which a database with one
+        /// keyspace never reaches. At least two memtables.
+        max_total_memtable_bytes, max_total_memtable_bytes: Option<u64>
+    );
+    setter!(
         /// Writes stop while the disk has less free space than this.
         min_free_disk_bytes, min_free_disk_bytes: Option<u64>
     );
@@ -377,13 +392,21 @@ impl DBOptions {
         self
     }
 
-    /// The configured merge operator.
     /// The WAL size bound in force (see [`DBOptions::max_total_wal_bytes`]).
     pub(crate) fn wal_bound_bytes(&self) -> u64 {
         self.max_total_wal_bytes
             .unwrap_or(4 * self.memtable_capacity_bytes as u64)
     }
 
+    /// The bound on all keyspaces' memtables in force (see
+    /// [`DBOptions::max_total_memtable_bytes`]).
+    pub(crate) fn memtable_bound_bytes(&self) -> u64 {
+        let memtables = self.max_immutable_memtables.saturating_add(2) as u64;
+        self.max_total_memtable_bytes
+            .unwrap_or(memtables.saturating_mul(self.memtable_capacity_bytes as u64))
+    }
+
+    /// The configured merge operator.
     pub(crate) fn merge_operator_ref(&self) -> Option<&dyn MergeOperator> {
         self.merge_operator.as_deref()
     }
@@ -473,6 +496,11 @@ impl DBOptions {
                 ));
             }
         }
+        if self.memtable_bound_bytes() < 2 * self.memtable_capacity_bytes as u64 {
+            return Err(Error::invalid(
+                "max_total_memtable_bytes must hold at least two memtables",
+            ));
+        }
         if let Compression::Zstd { level } = self.compression {
             if !(-7..=22).contains(&level) {
                 return Err(Error::invalid("zstd level must be -7..=22"));
@@ -506,6 +534,7 @@ pub struct KeyspaceOptions {
     compression: Option<Compression>,
     block_size_bytes: Option<usize>,
     memtable_capacity_bytes: Option<usize>,
+    default_ttl: Option<Option<Duration>>,
 }
 
 impl std::fmt::Debug for KeyspaceOptions {
@@ -520,6 +549,7 @@ impl std::fmt::Debug for KeyspaceOptions {
             .field("compression", &self.compression)
             .field("block_size_bytes", &self.block_size_bytes)
             .field("memtable_capacity_bytes", &self.memtable_capacity_bytes)
+            .field("default_ttl", &self.default_ttl)
             .finish()
     }
 }
@@ -568,11 +598,23 @@ impl KeyspaceOptions {
         self
     }
 
+    /// The time to live of the keyspace's plain puts (its own, batches'
+    /// and transactions' writes to it), as
+    /// [`DBOptions::default_ttl`] for the database's; unset, the
+    /// database's. `None` here: they never expire.
+    #[must_use]
+    pub fn default_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
     /// The options of the keyspace's engine: `base` (the database's) with
     /// these set over it, one background compaction thread, and no merge
     /// operator unless set here.
     pub(crate) fn apply(&self, base: &DBOptions) -> DBOptions {
         let mut options = base.clone();
+        // The bound on all keyspaces' memtables is the database's.
+        options.max_total_memtable_bytes = Some(base.memtable_bound_bytes());
         options.merge_operator.clone_from(&self.merge_operator);
         options.background_threads = 1;
         if let Some(policy) = self.compaction_policy {
@@ -589,6 +631,9 @@ impl KeyspaceOptions {
         }
         if let Some(bytes) = self.memtable_capacity_bytes {
             options.memtable_capacity_bytes = bytes;
+        }
+        if let Some(ttl) = self.default_ttl {
+            options.default_ttl = ttl;
         }
         options
     }

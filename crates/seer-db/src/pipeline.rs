@@ -39,6 +39,9 @@ pub(crate) enum Pipeline {
     ReadOnly {
         /// The last sequence number the read-only load replayed.
         visible_seq: AtomicU64,
+        /// The keyspace read ([`seer_wal::DEFAULT_KEYSPACE`] for the
+        /// database's own).
+        id: KeyspaceId,
     },
 }
 
@@ -115,7 +118,7 @@ impl Pipeline {
             Self::Writable(pipeline) | Self::Keyspace { wal: pipeline, .. } => {
                 pipeline.visible_seq()
             }
-            Self::ReadOnly { visible_seq } => visible_seq.load(Ordering::Acquire),
+            Self::ReadOnly { visible_seq, .. } => visible_seq.load(Ordering::Acquire),
         }
     }
 
@@ -136,7 +139,7 @@ impl Pipeline {
     /// Moves a read-only open's visible sequence number to `seq` (never
     /// back); a writable pipeline publishes its own.
     pub(crate) fn catch_up_to(&self, seq: SeqNo) {
-        if let Self::ReadOnly { visible_seq } = self {
+        if let Self::ReadOnly { visible_seq, .. } = self {
             visible_seq.fetch_max(seq, Ordering::AcqRel);
         }
     }
@@ -170,8 +173,8 @@ impl Pipeline {
     /// The keyspace this pipeline writes to.
     pub(crate) fn keyspace_id(&self) -> KeyspaceId {
         match self {
-            Self::Keyspace { id, .. } => *id,
-            Self::Writable(_) | Self::ReadOnly { .. } => seer_wal::DEFAULT_KEYSPACE,
+            Self::Keyspace { id, .. } | Self::ReadOnly { id, .. } => *id,
+            Self::Writable(_) => seer_wal::DEFAULT_KEYSPACE,
         }
     }
 

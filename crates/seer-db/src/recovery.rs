@@ -20,12 +20,13 @@
 //! one that fits in one memtable is read once.
 //!
 //! A read-only open ([`recover_read_only`]) writes nothing and takes no
-//! lock: it loads the manifest, opens its tables, replays the WAL segments
-//! the manifest does not cover into memtables kept in memory (one or more
-//! per segment, tagged with it, so a reader that later loads a newer tree
-//! skips those the writer flushed meanwhile), and then reads the manifest
-//! again: when the writer moved its log number in between (it may have
-//! deleted a segment being replayed), the whole load is retried, up to
+//! lock: it loads the manifest and every named keyspace's, opens their
+//! tables, replays the WAL segments the manifests do not cover into
+//! memtables kept in memory, per keyspace (one or more per segment, tagged
+//! with it, so a reader that later loads a newer tree skips those the
+//! writer flushed meanwhile), and then reads the manifests again: when the
+//! writer moved a log number in between (it may have deleted a segment
+//! being replayed), the whole load is retried, up to
 //! [`READ_ONLY_ATTEMPTS`] times, after which the open fails with the last
 //! error. Tables deleted by the writer after they were opened stay
 //! readable through their open maps.
@@ -114,6 +115,10 @@ pub(crate) struct RecoveredKeyspace {
     pub name: String,
     /// Its version set with its current version's tables open.
     pub tree: Arc<OpenVersionSet>,
+    /// On a read-only open, its ops the WAL holds beyond its tree, in
+    /// frozen memtables, newest first (empty on a writable open, whose
+    /// recovery wrote them to its tree).
+    pub immutables: Vec<Frozen>,
 }
 
 /// The directory of keyspace `id`'s tree (manifest and tables) inside the
@@ -274,6 +279,7 @@ pub(crate) fn recover(path: &Path, options: &DBOptions) -> Result<Recovered> {
                 id,
                 name,
                 tree: Arc::new(tree),
+                immutables: Vec::new(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -313,6 +319,8 @@ pub(crate) struct RecoveredReadOnly {
     pub recorded_policy: PolicyParams,
     /// The last sequence number replayed (or recorded).
     pub last_seq: SeqNo,
+    /// The named keyspaces, loaded as the default one is.
+    pub keyspaces: Vec<RecoveredKeyspace>,
 }
 
 /// One consistent read-only load of the directory: what a read-only open
@@ -324,8 +332,51 @@ pub(crate) struct ReadOnlyState {
     pub versions: VersionSet,
     /// The replayed memtables, newest first, each frozen.
     pub immutables: Vec<Frozen>,
-    /// The last sequence number replayed (or recorded).
+    /// The last sequence number replayed (or recorded), over every
+    /// keyspace.
     pub last_seq: SeqNo,
+    /// The named keyspaces the registry lists, each loaded as the default
+    /// one is.
+    pub keyspaces: Vec<ReadOnlyKeyspace>,
+}
+
+/// One named keyspace of a [`ReadOnlyState`].
+pub(crate) struct ReadOnlyKeyspace {
+    /// Its id.
+    pub id: KeyspaceId,
+    /// Its name.
+    pub name: String,
+    /// Its manifest's current version with its tables open.
+    pub open_version: OpenVersion,
+    /// The version set it came from (writes nothing).
+    pub versions: VersionSet,
+    /// Its replayed memtables, newest first, each frozen.
+    pub immutables: Vec<Frozen>,
+}
+
+impl ReadOnlyKeyspace {
+    /// The keyspace as a read-only open keeps it until `DB::keyspace`
+    /// opens it (its tree in the database directory `root`).
+    pub(crate) fn into_recovered(
+        self,
+        fs: &seer_core::SharedFileSystem,
+        root: &Path,
+        cache: Option<&Arc<BlockCache>>,
+    ) -> Result<RecoveredKeyspace> {
+        let tree = OpenVersionSet::new(
+            Arc::clone(fs),
+            &keyspace_dir(root, self.id),
+            cache.cloned(),
+            self.versions,
+            self.open_version.tables,
+        )?;
+        Ok(RecoveredKeyspace {
+            id: self.id,
+            name: self.name,
+            tree: Arc::new(tree),
+            immutables: self.immutables,
+        })
+    }
 }
 
 /// Opens the database at `path` read-only: no lock, no byte written.
@@ -335,8 +386,13 @@ pub(crate) fn recover_read_only(path: &Path, options: &DBOptions) -> Result<Reco
     let dir = DbDir::open_read_only(fs.as_ref(), path)?;
     let cache = (options.block_cache_capacity_bytes > 0)
         .then(|| Arc::new(BlockCache::new(options.block_cache_capacity_bytes)));
-    let state = load_read_only(path, options, cache.as_ref(), None)?;
+    let state = load_read_only(path, options, cache.as_ref(), &|_| None)?;
     let recorded_policy = state.versions.policy();
+    let keyspaces = state
+        .keyspaces
+        .into_iter()
+        .map(|keyspace| keyspace.into_recovered(&fs, path, cache.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
     let tree = OpenVersionSet::new(
         fs,
         path,
@@ -351,18 +407,20 @@ pub(crate) fn recover_read_only(path: &Path, options: &DBOptions) -> Result<Reco
         immutables: state.immutables,
         recorded_policy,
         last_seq: state.last_seq,
+        keyspaces,
     })
 }
 
 /// Loads the manifest, its tables and the WAL beyond it without writing,
-/// retrying while the writer moves on mid-load (see the module docs).
-/// Tables `opened` already holds are reused rather than opened again (the
+/// the default keyspace's and every named one's, retrying while the writer
+/// moves on mid-load (see the module docs). Tables that `opened` (of a
+/// keyspace id) already holds are reused rather than opened again (the
 /// writer may have deleted their files).
 pub(crate) fn load_read_only(
     path: &Path,
     options: &DBOptions,
     cache: Option<&Arc<BlockCache>>,
-    opened: Option<&OpenVersion>,
+    opened: &dyn Fn(KeyspaceId) -> Option<Arc<OpenVersion>>,
 ) -> Result<ReadOnlyState> {
     let mut attempt = 1;
     loop {
@@ -384,92 +442,142 @@ pub(crate) fn load_read_only(
     }
 }
 
-/// One try of [`load_read_only`]; `None` when the writer moved its log
-/// number during the load.
+/// One try of [`load_read_only`]; `None` when the writer moved a log
+/// number (the default keyspace's or a named one's) during the load.
 fn load_read_only_once(
     path: &Path,
     options: &DBOptions,
     cache: Option<&Arc<BlockCache>>,
-    opened: Option<&OpenVersion>,
+    opened: &dyn Fn(KeyspaceId) -> Option<Arc<OpenVersion>>,
 ) -> Result<Option<ReadOnlyState>> {
     let fs = Arc::clone(&options.file_system);
     let version_options = version_set_options(options);
-    let loaded = VersionSet::load(Arc::clone(&fs), path, version_options.clone())?;
+    let load_tree = |id: KeyspaceId, dir: &Path| -> Result<_> {
+        let loaded = VersionSet::load(Arc::clone(&fs), dir, version_options.clone())?;
+        let opened = opened(id);
+        let mut tables = std::collections::HashMap::new();
+        for (_, meta) in loaded.version().tables() {
+            let number = meta.file_number;
+            let table = match opened.as_ref().and_then(|open| open.tables.get(&number)) {
+                Some(table) => Arc::clone(table),
+                None => crate::tree::open_table(fs.as_ref(), dir, number, cache.cloned())?,
+            };
+            tables.insert(number, table);
+        }
+        Ok((loaded, tables))
+    };
+    let (loaded, tables) = load_tree(DEFAULT_KEYSPACE, path)?;
     check_merge_operator(options, loaded.merge_operator_name())?;
-    let log_number = loaded.log_number();
-    let mut tables = std::collections::HashMap::new();
-    for (_, meta) in loaded.version().tables() {
-        let number = meta.file_number;
-        let table = match opened.and_then(|open| open.tables.get(&number)) {
-            Some(table) => Arc::clone(table),
-            None => crate::tree::open_table(fs.as_ref(), path, number, cache.cloned())?,
-        };
-        tables.insert(number, table);
+    let mut named = Vec::new();
+    for (&id, name) in loaded.keyspaces() {
+        let (loaded, tables) = load_tree(id, &keyspace_dir(path, id))?;
+        named.push((id, name.clone(), loaded, tables));
     }
-    let (immutables, report) = replay_wal_frozen(fs.as_ref(), path, options, log_number)?;
-    let again = VersionSet::load(Arc::clone(&fs), path, version_options)?;
-    if again.log_number() != log_number {
+    let targets: Vec<ReplayTarget> = std::iter::once(ReplayTarget {
+        id: DEFAULT_KEYSPACE,
+        log_number: loaded.log_number(),
+    })
+    .chain(named.iter().map(|(id, _, loaded, _)| ReplayTarget {
+        id: *id,
+        log_number: loaded.log_number(),
+    }))
+    .collect();
+    let (mut frozen, report) = replay_wal_frozen(fs.as_ref(), path, options, &targets)?;
+    let moved = |dir: &Path, log_number: u64| -> Result<bool> {
+        let again = VersionSet::load(Arc::clone(&fs), dir, version_options.clone())?;
+        Ok(again.log_number() != log_number)
+    };
+    if moved(path, loaded.log_number())? {
         return Ok(None);
     }
-    let version = Arc::clone(loaded.version());
-    let last_seq = loaded
-        .last_seq()
-        .max(report.last_seq.unwrap_or(0))
-        .max(tables_last_seq(&version));
+    for (id, _, loaded, _) in &named {
+        if moved(&keyspace_dir(path, *id), loaded.log_number())? {
+            return Ok(None);
+        }
+    }
+    let mut last_seq = report.last_seq.unwrap_or(0);
+    let mut open = |loaded: &seer_compaction::LoadedManifest, tables| {
+        let version = Arc::clone(loaded.version());
+        last_seq = last_seq
+            .max(loaded.last_seq())
+            .max(tables_last_seq(&version));
+        OpenVersion::new(version, tables, loaded.log_number())
+    };
+    let open_version = open(&loaded, tables);
+    let mut keyspaces = Vec::with_capacity(named.len());
+    for ((id, name, loaded, tables), immutables) in named.into_iter().zip(frozen.drain(1..)) {
+        keyspaces.push(ReadOnlyKeyspace {
+            id,
+            name,
+            open_version: open(&loaded, tables),
+            versions: loaded.into_read_only(),
+            immutables,
+        });
+    }
     Ok(Some(ReadOnlyState {
-        open_version: OpenVersion::new(version, tables, log_number),
+        open_version,
         versions: loaded.into_read_only(),
-        immutables,
+        immutables: frozen.pop().unwrap_or_default(),
         last_seq,
+        keyspaces,
     }))
 }
 
-/// Replays every segment numbered `log_number` or above into frozen
-/// memtables, newest first, each holding records of one segment only and
-/// tagged with it; nothing is truncated or written.
+/// Replays every segment numbered at or above the smallest log number of
+/// `targets` into frozen memtables, one list per target (newest first),
+/// each memtable holding records of one segment only and tagged with it;
+/// an op goes to its keyspace's list unless its segment is below that
+/// keyspace's log number (or its keyspace is not a target). Nothing is
+/// truncated or written.
 fn replay_wal_frozen(
     fs: &dyn FileSystem,
     dir: &Path,
     options: &DBOptions,
-    log_number: u64,
-) -> Result<(Vec<Frozen>, WalRecoveryReport)> {
-    let mut recovery = WalRecovery::open(fs, dir, log_number, options.wal_recovery_mode)?;
-    let mut frozen: Vec<Frozen> = Vec::new();
+    targets: &[ReplayTarget],
+) -> Result<(Vec<Vec<Frozen>>, WalRecoveryReport)> {
+    let first_live = targets.iter().map(|t| t.log_number).min().unwrap_or(0);
+    let mut recovery = WalRecovery::open(fs, dir, first_live, options.wal_recovery_mode)?;
+    let mut frozen: Vec<Vec<Frozen>> = targets.iter().map(|_| Vec::new()).collect();
     while let Some(record) = recovery.next_record()? {
         let segment = recovery
             .report()
             .segments
             .last()
             .copied()
-            .unwrap_or(log_number);
-        let reuse = frozen
-            .last()
-            .is_some_and(|last| last.wal_segment == segment && !last.memtable.should_flush());
-        if !reuse {
-            frozen.push(Frozen {
-                memtable: Arc::new(Memtable::new(
-                    options.memtable_partitions,
-                    options.memtable_capacity_bytes,
-                )),
-                wal_segment: segment,
-            });
-        }
+            .unwrap_or(first_live);
         let (seq, write) = record.into_write();
-        if let Some(last) = frozen.last() {
-            // A read-only open reads the default keyspace only.
-            insert_record(seq, &write, |id, seq, ops| match id {
-                DEFAULT_KEYSPACE => insert_ops(&last.memtable, seq, ops),
-                _ => Ok(()),
-            })?;
-        }
+        insert_record(seq, &write, |id, seq, ops| {
+            let Some(index) = target_of(targets, id, segment) else {
+                return Ok(());
+            };
+            let list = &mut frozen[index];
+            let reuse = list
+                .last()
+                .is_some_and(|last| last.wal_segment == segment && !last.memtable.should_flush());
+            if !reuse {
+                list.push(Frozen {
+                    memtable: Arc::new(Memtable::new(
+                        options.memtable_partitions,
+                        options.memtable_capacity_bytes,
+                    )),
+                    wal_segment: segment,
+                });
+            }
+            match list.last() {
+                Some(last) => insert_ops(&last.memtable, seq, ops),
+                None => Ok(()),
+            }
+        })?;
     }
     let report = recovery.into_report();
     // Read-only: a torn tail is the writer's record in progress, not truncated.
     tracing::debug!(segments = ?report.segments, records = report.records_count, "WAL replayed read-only");
-    for memtable in &frozen {
-        memtable.memtable.freeze();
+    for list in &mut frozen {
+        for memtable in list.iter() {
+            memtable.memtable.freeze();
+        }
+        list.reverse();
     }
-    frozen.reverse();
     Ok((frozen, report))
 }
 
@@ -524,6 +632,15 @@ struct ReplayTarget {
     log_number: u64,
 }
 
+/// The index of the target among `targets` an op of keyspace `id` read
+/// from WAL segment `segment` goes to (`None`: its keyspace is dropped, or
+/// its tree holds the segment already).
+fn target_of(targets: &[ReplayTarget], id: KeyspaceId, segment: u64) -> Option<usize> {
+    targets
+        .iter()
+        .position(|t| t.id == id && segment >= t.log_number)
+}
+
 /// Replays every segment numbered at or above the smallest log number of
 /// `targets` into memtables of the configured capacity, one set per
 /// target, each op into its keyspace's unless its segment is below that
@@ -556,10 +673,7 @@ fn replay_wal(
         let (seq, write) = record.into_write();
         let mut touched = Vec::new();
         insert_record(seq, &write, |id, seq, ops| {
-            let Some(index) = targets
-                .iter()
-                .position(|t| t.id == id && segment >= t.log_number)
-            else {
+            let Some(index) = target_of(targets, id, segment) else {
                 return Ok(());
             };
             touched.push(index);

@@ -15,12 +15,14 @@
 //! sequenced between the validation and the transaction's own write (the
 //! lock is the database's, shared by every keyspace's writes).
 //!
-//! A transaction spans keyspaces: `get_in`, `put_in` and `delete_in` read
-//! a named keyspace at the transaction's sequence number and buffer writes
-//! to it; commit validates those keys against that keyspace's data and
+//! A transaction spans keyspaces: `get_in`, `iter_in`, `range_in` and
+//! `prefix_in` read a named keyspace at the transaction's sequence number
+//! (overlaid with the transaction's own writes there), `put_in`,
+//! `delete_in` and `merge_in` buffer writes to it; commit validates the
+//! keys read and written in each keyspace against that keyspace's data and
 //! writes everything in one batch.
 
-use std::collections::{btree_map, BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -80,19 +82,29 @@ impl PendingWrite {
         db.resolve(key, &newest_first, base.as_deref()).map(Some)
     }
 
-    /// Appends the writes to `batch`, base first.
-    fn append_to(&self, key: &[u8], batch: &mut Batch) {
-        match &self.base {
-            PendingBase::Unchanged => {}
-            PendingBase::Put(value) => {
+    /// Appends the writes to `batch`, base first, in `keyspace` (`None`:
+    /// the default one).
+    fn append_to(&self, keyspace: Option<&Keyspace>, key: &[u8], batch: &mut Batch) {
+        match (&self.base, keyspace) {
+            (PendingBase::Unchanged, _) => {}
+            (PendingBase::Put(value), None) => {
                 batch.put(key, value);
             }
-            PendingBase::Deleted => {
+            (PendingBase::Put(value), Some(keyspace)) => {
+                batch.put_in(keyspace, key, value);
+            }
+            (PendingBase::Deleted, None) => {
                 batch.delete(key);
+            }
+            (PendingBase::Deleted, Some(keyspace)) => {
+                batch.delete_in(keyspace, key);
             }
         }
         for operand in &self.operands {
-            batch.merge(key, operand);
+            match keyspace {
+                None => batch.merge(key, operand),
+                Some(keyspace) => batch.merge_in(keyspace, key, operand),
+            };
         }
     }
 }
@@ -126,9 +138,8 @@ pub struct Transaction {
     writes: BTreeMap<Bytes, PendingWrite>,
     /// Keys read through the snapshot, validated at commit.
     reads: Mutex<HashSet<Bytes>>,
-    /// Writes to named keyspaces, by keyspace and key: a value to put, or
-    /// `None` to delete.
-    keyspace_writes: BTreeMap<(KeyspaceId, Bytes), Option<Bytes>>,
+    /// Writes to named keyspaces, by keyspace and key.
+    keyspace_writes: BTreeMap<(KeyspaceId, Bytes), PendingWrite>,
     /// Keys of named keyspaces read, by keyspace and key.
     keyspace_reads: Mutex<HashSet<(KeyspaceId, Bytes)>>,
     /// The named keyspaces read or written.
@@ -181,36 +192,69 @@ impl Transaction {
     }
 
     /// The value of `key` in `keyspace` (of this transaction's database):
-    /// the transaction's own write if it made one, otherwise the value as
-    /// of the transaction's start. Records the key for validation.
+    /// the transaction's own write if it made one (its merges applied over
+    /// the value as of the start by the keyspace's merge operator),
+    /// otherwise the value as of the transaction's start. Records the key
+    /// for validation when the value read depends on the keyspace's data.
     pub fn get_in(&self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         let key = Bytes::copy_from_slice(key.as_ref());
         let id = self.note_keyspace(keyspace);
-        let entry = (id, key);
-        if let Some(written) = self.keyspace_writes.get(&entry) {
-            return Ok(written.clone());
-        }
         let engine = keyspace.engine();
         engine.check_open()?;
+        let entry = (id, key);
+        let pending = self.keyspace_writes.get(&entry);
+        if let Some(pending) = pending.filter(|pending| !pending.reads_snapshot()) {
+            return pending.value_over(engine, &entry.1, None);
+        }
         let pinned = engine.pin_at(&self.pinned);
         let value = engine.get_in(&entry.1, pinned.view())?;
+        let key = entry.1.clone();
         self.keyspace_reads.lock().insert(entry);
-        Ok(value)
+        match pending {
+            Some(pending) => pending.value_over(engine, &key, value),
+            None => Ok(value),
+        }
     }
 
-    /// Sets `key` to `value` in `keyspace` at commit.
+    /// Sets `key` to `value` in `keyspace` at commit (replacing earlier
+    /// writes to it).
     pub fn put_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        let id = self.note_keyspace(keyspace);
-        let value = Bytes::copy_from_slice(value.as_ref());
-        self.keyspace_writes
-            .insert((id, Bytes::copy_from_slice(key.as_ref())), Some(value));
+        let base = PendingBase::Put(Bytes::copy_from_slice(value.as_ref()));
+        self.set_in(keyspace, key.as_ref(), base);
     }
 
-    /// Deletes `key` in `keyspace` at commit.
+    /// Deletes `key` in `keyspace` at commit (replacing earlier writes to
+    /// it).
     pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) {
+        self.set_in(keyspace, key.as_ref(), PendingBase::Deleted);
+    }
+
+    /// Adds a merge operand to `key` in `keyspace` at commit, on top of the
+    /// transaction's earlier writes to it there (or of the committed value),
+    /// resolved by the keyspace's merge operator.
+    pub fn merge_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+    ) {
         let id = self.note_keyspace(keyspace);
-        self.keyspace_writes
-            .insert((id, Bytes::copy_from_slice(key.as_ref())), None);
+        pending_operands(
+            &mut self.keyspace_writes,
+            (id, Bytes::copy_from_slice(key.as_ref())),
+        )
+        .push(Bytes::copy_from_slice(operand.as_ref()));
+    }
+
+    fn set_in(&mut self, keyspace: &Keyspace, key: &[u8], base: PendingBase) {
+        let id = self.note_keyspace(keyspace);
+        self.keyspace_writes.insert(
+            (id, Bytes::copy_from_slice(key)),
+            PendingWrite {
+                base,
+                operands: Vec::new(),
+            },
+        );
     }
 
     /// Remembers `keyspace` (for the commit); its id.
@@ -239,15 +283,8 @@ impl Transaction {
     /// Adds a merge operand to `key` at commit, on top of the transaction's
     /// earlier writes to it (or of the committed value).
     pub fn merge(&mut self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
-        let operand = Bytes::copy_from_slice(operand.as_ref());
-        self.writes
-            .entry(Bytes::copy_from_slice(key.as_ref()))
-            .or_insert_with(|| PendingWrite {
-                base: PendingBase::Unchanged,
-                operands: Vec::new(),
-            })
-            .operands
-            .push(operand);
+        pending_operands(&mut self.writes, Bytes::copy_from_slice(key.as_ref()))
+            .push(Bytes::copy_from_slice(operand.as_ref()));
     }
 
     fn set(&mut self, key: &[u8], base: PendingBase) {
@@ -290,8 +327,73 @@ impl Transaction {
         let snapshot = DbIterator::new(Arc::clone(&self.db), pinned, bounds);
         TransactionIterator {
             transaction: self,
+            keyspace: None,
+            engine: Arc::clone(&self.db),
             snapshot: Ends::new(snapshot),
-            writes: Ends::new(writes),
+            writes: Ends::new(Box::new(writes)),
+        }
+    }
+
+    /// Every `(key, value)` of `keyspace` as of the transaction's start
+    /// overlaid with the transaction's writes to it, in key order. Yielded
+    /// keys join the read set (validated against that keyspace's data).
+    pub fn iter_in(&self, keyspace: &Keyspace) -> TransactionIterator<'_> {
+        self.iterator_in(keyspace, KeyBounds::unbounded())
+    }
+
+    /// The pairs of `keyspace` in `range`, as [`Transaction::iter_in`] sees
+    /// them.
+    pub fn range_in(&self, keyspace: &Keyspace, range: impl KeyRange) -> TransactionIterator<'_> {
+        self.iterator_in(keyspace, KeyBounds::from_range(range))
+    }
+
+    /// The pairs of `keyspace` whose keys start with `prefix`, as
+    /// [`Transaction::iter_in`] sees them.
+    pub fn prefix_in(
+        &self,
+        keyspace: &Keyspace,
+        prefix: impl AsRef<[u8]>,
+    ) -> TransactionIterator<'_> {
+        self.iterator_in(keyspace, KeyBounds::prefix(prefix.as_ref()))
+    }
+
+    fn iterator_in(&self, keyspace: &Keyspace, bounds: KeyBounds) -> TransactionIterator<'_> {
+        let id = self.note_keyspace(keyspace);
+        let (start, end) = bounds.as_std_bounds();
+        let in_keyspace = |bound: Bound<&[u8]>| bound.map(|key| (id, Bytes::copy_from_slice(key)));
+        let start = match start {
+            Bound::Unbounded => Bound::Included((id, Bytes::new())),
+            bound => in_keyspace(bound),
+        };
+        let end = match (end, id.checked_add(1)) {
+            (Bound::Unbounded, Some(next)) => Bound::Excluded((next, Bytes::new())),
+            (bound, _) => in_keyspace(bound),
+        };
+        let writes = self
+            .keyspace_writes
+            .range((start, end))
+            .filter(move |((write_id, _), _)| *write_id == id)
+            .map(|((_, key), pending)| (key, pending));
+        let engine = keyspace.engine();
+        let pinned = engine.pin_at(&self.pinned);
+        let snapshot = DbIterator::new(Arc::clone(engine), pinned, bounds);
+        TransactionIterator {
+            transaction: self,
+            keyspace: Some(id),
+            engine: Arc::clone(engine),
+            snapshot: Ends::new(snapshot),
+            writes: Ends::new(Box::new(writes)),
+        }
+    }
+
+    /// Records `key` of `keyspace` (`None`: the default one) in the read
+    /// set.
+    fn record_read_in(&self, keyspace: Option<KeyspaceId>, key: &Bytes) {
+        match keyspace {
+            None => self.record_read(key),
+            Some(id) => {
+                self.keyspace_reads.lock().insert((id, key.clone()));
+            }
         }
     }
 
@@ -314,17 +416,14 @@ impl Transaction {
         self.db.refuse_read_only()?;
         let mut batch = Batch::with_capacity(self.writes.len() + self.keyspace_writes.len());
         for (key, pending) in &self.writes {
-            pending.append_to(key, &mut batch);
+            pending.append_to(None, key, &mut batch);
         }
         let keyspaces = self.keyspaces.lock().clone();
-        for ((id, key), value) in &self.keyspace_writes {
+        for ((id, key), pending) in &self.keyspace_writes {
             let Some(keyspace) = keyspaces.get(id) else {
                 continue;
             };
-            match value {
-                Some(value) => batch.put_in(keyspace, key, value),
-                None => batch.delete_in(keyspace, key),
-            };
+            pending.append_to(Some(keyspace), key, &mut batch);
         }
         let mut keys: Vec<Bytes> = self.reads.lock().iter().cloned().collect();
         keys.extend(self.writes.keys().cloned());
@@ -347,6 +446,18 @@ impl Transaction {
 
     /// Discards the transaction's writes (the same as dropping it).
     pub fn rollback(self) {}
+}
+
+/// The merge operands buffered for `key` in `writes` (made, with no base
+/// write, when it has none).
+fn pending_operands<K: Ord>(writes: &mut BTreeMap<K, PendingWrite>, key: K) -> &mut Vec<Bytes> {
+    &mut writes
+        .entry(key)
+        .or_insert_with(|| PendingWrite {
+            base: PendingBase::Unchanged,
+            operands: Vec::new(),
+        })
+        .operands
 }
 
 /// Fails with [`Error::TransactionConflict`] when any of `keys` has a
@@ -457,12 +568,22 @@ fn peek_of(item: Option<&Result<(Bytes, Bytes)>>) -> SnapshotPeek {
     }
 }
 
-/// A transaction's view, in key order: its snapshot overlaid with its own
-/// writes. Made by [`Transaction::iter`], `range` and `prefix`.
+/// The transaction's buffered writes to one keyspace's keys in an
+/// iterator's range, in key order.
+type PendingRange<'t> = Box<dyn DoubleEndedIterator<Item = (&'t Bytes, &'t PendingWrite)> + 't>;
+
+/// A transaction's view of one keyspace, in key order: its snapshot
+/// overlaid with its own writes. Made by [`Transaction::iter`], `range` and
+/// `prefix` (the default keyspace), and `iter_in`, `range_in` and
+/// `prefix_in` (a named one).
 pub struct TransactionIterator<'t> {
     transaction: &'t Transaction,
+    /// The named keyspace iterated (`None`: the default one).
+    keyspace: Option<KeyspaceId>,
+    /// That keyspace's engine (its merge operator resolves the writes).
+    engine: Arc<Engine>,
     snapshot: Ends<DbIterator>,
-    writes: Ends<btree_map::Range<'t, Bytes, PendingWrite>>,
+    writes: Ends<PendingRange<'t>>,
 }
 
 impl std::fmt::Debug for TransactionIterator<'_> {
@@ -509,7 +630,8 @@ impl TransactionIterator<'_> {
             else {
                 let snapshot_key = snapshot_key?;
                 let entry = self.slot_snapshot(end);
-                self.transaction.record_read(&snapshot_key);
+                self.transaction
+                    .record_read_in(self.keyspace, &snapshot_key);
                 return entry;
             };
             let snapshot_value = if snapshot_key.as_ref() == Some(&written_key) {
@@ -539,9 +661,9 @@ impl TransactionIterator<'_> {
         }
         .map(|(_, pending)| pending)?;
         if pending.reads_snapshot() {
-            self.transaction.record_read(&key);
+            self.transaction.record_read_in(self.keyspace, &key);
         }
-        match pending.value_over(&self.transaction.db, &key, snapshot_value) {
+        match pending.value_over(&self.engine, &key, snapshot_value) {
             Ok(Some(value)) => Some(Ok((key, value))),
             Ok(None) => None,
             Err(error) => Some(Err(error)),

@@ -3,6 +3,7 @@
 //! from tables, the WAL kept until every keyspace flushed past it.
 #![allow(clippy::unwrap_used)]
 
+use bytes::Bytes;
 use seer_db::{DBOptions, KeyspaceOptions, StringAppendOperator, DB};
 
 fn small() -> DBOptions {
@@ -51,15 +52,17 @@ fn keyspaces_hold_separate_data_that_survives_reopen_from_wal_and_tables() {
     drop((db, log, state));
 
     // A read-only open reads the default keyspace (its WAL ops among the
-    // keyed ones) and opens no named keyspace.
+    // keyed ones) and the named ones, and creates none.
     let reader = DB::open_read_only(dir.path()).unwrap();
     assert_eq!(reader.get("k").unwrap().as_deref(), Some(&b"default"[..]));
     assert_eq!(reader.get("only-log").unwrap(), None);
+    let log_reader = reader.keyspace("log").unwrap();
+    assert_eq!(log_reader.get("k").unwrap().as_deref(), Some(&b"log"[..]));
     assert!(matches!(
-        reader.keyspace("log"),
+        reader.keyspace("absent"),
         Err(seer_db::Error::OpenedReadOnly)
     ));
-    drop(reader);
+    drop((reader, log_reader));
 
     // From the WAL.
     let db = small().open(dir.path()).unwrap();
@@ -593,4 +596,115 @@ fn db_verify_metrics_and_flush_cover_keyspaces_recovered_but_not_opened() {
     let queue = db.keyspace("queue").unwrap();
     assert_eq!(queue.get("in-table").unwrap().as_deref(), Some(&b"1"[..]));
     assert_eq!(queue.get("in-wal").unwrap().as_deref(), Some(&b"2"[..]));
+}
+
+/// Many keyspaces each written to well under its own memtable capacity
+/// keep the total of their memtables under `max_total_memtable_bytes`:
+/// the largest active memtable is flushed early, and writes stop at the
+/// bound until flushes bring the total back.
+#[test]
+fn many_keyspaces_each_under_its_memtable_capacity_keep_their_total_under_the_db_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound_bytes: u64 = 256 << 10;
+    let db = small()
+        .sync_policy(seer_db::SyncPolicy::Never)
+        .max_total_memtable_bytes(Some(bound_bytes))
+        .open(dir.path())
+        .unwrap();
+    let keyspaces: Vec<_> = (0..16)
+        .map(|i| db.keyspace(&format!("ks{i:02}")).unwrap())
+        .collect();
+    let value = vec![b'v'; 200];
+    let mut largest_total_bytes = 0;
+    // 40 KiB into each keyspace (640 KiB in all): each stays under its own
+    // 64 KiB capacity.
+    for round in 0..200 {
+        for keyspace in &keyspaces {
+            keyspace.put(format!("key{round:04}"), &value).unwrap();
+        }
+        largest_total_bytes = largest_total_bytes.max(db.metrics().memtable_bytes);
+    }
+    // One write past the bound at most (its key, value and entry overhead).
+    assert!(
+        largest_total_bytes <= bound_bytes + 1024,
+        "{largest_total_bytes} bytes in memtables, bound {bound_bytes}"
+    );
+    assert!(db.metrics().flush_count > 0);
+    for keyspace in &keyspaces {
+        assert_eq!(keyspace.iter().count(), 200);
+        assert_eq!(
+            keyspace.get("key0000").unwrap().as_deref(),
+            Some(&value[..])
+        );
+    }
+}
+
+/// A transaction merges into a named keyspace with that keyspace's
+/// operator, iterates it (as of its start, overlaid with its own writes
+/// there) and conflicts when a key its iterator yielded is written after it
+/// began.
+#[test]
+fn a_transaction_merges_into_and_iterates_a_named_keyspace_and_conflicts_on_keys_it_iterated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small().open(dir.path()).unwrap();
+    let tags = db
+        .keyspace_with(
+            "tags",
+            KeyspaceOptions::default().merge_operator(StringAppendOperator::new(",")),
+        )
+        .unwrap();
+    tags.put("a", "1").unwrap();
+    tags.put("b", "2").unwrap();
+    tags.put("c", "3").unwrap();
+    db.put("a", "default").unwrap();
+
+    let mut txn = db.begin_transaction();
+    txn.merge_in(&tags, "a", "x");
+    txn.merge_in(&tags, "new", "y");
+    txn.delete_in(&tags, "c");
+    assert_eq!(
+        txn.get_in(&tags, "a").unwrap().as_deref(),
+        Some(&b"1,x"[..])
+    );
+    let seen: Vec<(Bytes, Bytes)> = txn.iter_in(&tags).map(Result::unwrap).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Bytes::from("a"), Bytes::from("1,x")),
+            (Bytes::from("b"), Bytes::from("2")),
+            (Bytes::from("new"), Bytes::from("y")),
+        ]
+    );
+    let backwards: Vec<Bytes> = txn
+        .range_in(&tags, "b".."z")
+        .rev()
+        .map(|entry| entry.unwrap().0)
+        .collect();
+    assert_eq!(backwards, vec![Bytes::from("new"), Bytes::from("b")]);
+    assert_eq!(txn.prefix_in(&tags, "a").count(), 1);
+    txn.commit().unwrap();
+    assert_eq!(tags.get("a").unwrap().as_deref(), Some(&b"1,x"[..]));
+    assert_eq!(tags.get("new").unwrap().as_deref(), Some(&b"y"[..]));
+    assert_eq!(tags.get("c").unwrap(), None);
+    assert_eq!(db.get("a").unwrap().as_deref(), Some(&b"default"[..]));
+
+    // A key the iterator yielded, written after the start: a conflict.
+    let mut txn = db.begin_transaction();
+    let count = txn.range_in(&tags, "b".."c").count();
+    assert_eq!(count, 1);
+    tags.put("b", "changed").unwrap();
+    txn.put_in(&tags, "summary", count.to_string());
+    assert!(matches!(
+        txn.commit(),
+        Err(seer_db::Error::TransactionConflict { .. })
+    ));
+    assert_eq!(tags.get("summary").unwrap(), None, "nothing written");
+
+    // The same key in the default keyspace is another key.
+    let mut txn = db.begin_transaction();
+    assert_eq!(txn.iter_in(&tags).count(), 3);
+    db.put("b", "default").unwrap();
+    txn.merge_in(&tags, "a", "z");
+    txn.commit().unwrap();
+    assert_eq!(tags.get("a").unwrap().as_deref(), Some(&b"1,x,z"[..]));
 }

@@ -31,18 +31,24 @@ fn write_keys(db: &DB, range: std::ops::Range<usize>) {
     }
 }
 
-/// Every file of `dir` with its size, modification time and contents.
+/// Every file under `dir` (keyspace directories included) by its path
+/// from `dir`, with its size, modification time and contents.
 fn dir_state(dir: &Path) -> BTreeMap<String, (u64, std::time::SystemTime, Vec<u8>)> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            let meta = entry.metadata().unwrap();
-            let name = entry.file_name().into_string().unwrap();
-            let bytes = std::fs::read(entry.path()).unwrap();
-            (name, (meta.len(), meta.modified().unwrap(), bytes))
-        })
-        .collect()
+    let mut state = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if meta.is_dir() {
+            for (inner, file) in dir_state(&entry.path()) {
+                state.insert(format!("{name}/{inner}"), file);
+            }
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).unwrap();
+        state.insert(name, (meta.len(), meta.modified().unwrap(), bytes));
+    }
+    state
 }
 
 /// Asserts that `db` holds exactly keys `0..count` with their values.
@@ -342,4 +348,70 @@ fn health_of_a_read_only_open_says_read_only_and_never_stalled() {
         reader.health().status,
         seer_db::HealthStatus::Closed
     ));
+}
+
+/// A read-only open reads the named keyspaces (their tables and their WAL
+/// ops, batches across keyspaces included), refuses to create or write
+/// one, and `try_catch_up` moves them on too: keyspaces opened in the
+/// reader, ones it had not opened yet, and ones the writer created since.
+#[test]
+fn read_only_open_reads_named_keyspaces_and_catches_up_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = DBOptions::default()
+        .memtable_capacity(64 << 10)
+        .open(dir.path())
+        .unwrap();
+    let log = writer.keyspace("log").unwrap();
+    let state = writer.keyspace("state").unwrap();
+    log.put("flushed", "1").unwrap();
+    log.flush().unwrap();
+    log.put("in-wal", "2").unwrap();
+    let mut batch = writer.batch();
+    batch
+        .put_in(&log, "entry", "e")
+        .put_in(&state, "applied", "e");
+    writer.write(batch, WriteOptions::default()).unwrap();
+    let before = dir_state(dir.path());
+
+    let reader = DB::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.keyspace_names(), ["log", "state"]);
+    let log_reader = reader.keyspace("log").unwrap();
+    let read = |keyspace: &seer_db::Keyspace, key: &str| {
+        keyspace
+            .get(key)
+            .unwrap()
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    };
+    assert_eq!(read(&log_reader, "flushed").as_deref(), Some("1"));
+    assert_eq!(read(&log_reader, "in-wal").as_deref(), Some("2"));
+    assert_eq!(read(&log_reader, "entry").as_deref(), Some("e"));
+    assert_eq!(log_reader.iter().count(), 3);
+    assert!(matches!(
+        log_reader.put("x", "y"),
+        Err(Error::OpenedReadOnly)
+    ));
+    assert!(matches!(
+        reader.keyspace("absent"),
+        Err(Error::OpenedReadOnly)
+    ));
+    assert!(reader.verify().unwrap().is_ok());
+    assert_eq!(dir_state(dir.path()), before);
+
+    // The writer moves on: more in the WAL, a flush, a new keyspace.
+    log.put("later", "3").unwrap();
+    state.put("applied", "f").unwrap();
+    state.flush().unwrap();
+    writer.keyspace("new").unwrap().put("k", "v").unwrap();
+    assert_eq!(read(&log_reader, "later"), None, "fixed until caught up");
+    reader.try_catch_up().unwrap();
+    assert_eq!(read(&log_reader, "later").as_deref(), Some("3"));
+    let state_reader = reader.keyspace("state").unwrap();
+    assert_eq!(read(&state_reader, "applied").as_deref(), Some("f"));
+    assert_eq!(
+        read(&reader.keyspace("new").unwrap(), "k").as_deref(),
+        Some("v")
+    );
+    assert_eq!(reader.visible_seq(), writer.visible_seq());
+    reader.close().unwrap();
+    writer.close().unwrap();
 }

@@ -340,3 +340,64 @@ fn a_default_ttl_makes_plain_puts_expire() {
     );
     assert_eq!(db.get("d").unwrap().as_deref(), Some(&b"4"[..]));
 }
+
+/// A keyspace's own default time to live applies to its plain puts however
+/// they are written (its handle, a batch through the database, a
+/// transaction), in place of the database's; `put_with_ttl` and
+/// `Batch::put_with_ttl_in` set one put's.
+#[test]
+fn a_keyspace_default_ttl_applies_to_its_puts_through_every_path_in_place_of_the_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let db = open_at(
+        dir.path(),
+        &clock,
+        tiny_options().default_ttl(Some(ms(100))),
+    );
+    let keyspace = |name: &str, ttl: Option<Option<Duration>>| {
+        let options = seer_db::KeyspaceOptions::default();
+        let options = match ttl {
+            Some(ttl) => options.default_ttl(ttl),
+            None => options,
+        };
+        db.keyspace_with(name, options).unwrap()
+    };
+    let forever = keyspace("forever", Some(None));
+    let short = keyspace("short", Some(Some(ms(10))));
+    let inherits = keyspace("inherits", None);
+    forever.put("a", "1").unwrap();
+    short.put("a", "1").unwrap();
+    inherits.put("a", "1").unwrap();
+    short.put_with_ttl("long", "1", ms(1_000)).unwrap();
+    let mut batch = Batch::new();
+    batch
+        .put_in(&forever, "b", "2")
+        .put_in(&short, "b", "2")
+        .put_with_ttl_in(&forever, "c", "3", ms(50))
+        .put("d", "4");
+    db.write(batch, Default::default()).unwrap();
+    let mut txn = db.begin_transaction();
+    txn.put_in(&short, "t", "5");
+    txn.put_in(&forever, "t", "5");
+    txn.commit().unwrap();
+    let live = |keyspace: &seer_db::Keyspace| -> Vec<Bytes> {
+        keyspace.iter().map(|entry| entry.unwrap().0).collect()
+    };
+    assert_eq!(live(&short), ["a", "b", "long", "t"].map(Bytes::from));
+
+    clock.advance_ms(10);
+    assert_eq!(live(&short), [Bytes::from("long")], "its own 10 ms");
+    assert_eq!(live(&forever), ["a", "b", "c", "t"].map(Bytes::from));
+    clock.advance_ms(40);
+    assert_eq!(
+        live(&forever),
+        ["a", "b", "t"].map(Bytes::from),
+        "c's 50 ms"
+    );
+    assert_eq!(live(&inherits), [Bytes::from("a")]);
+    clock.advance_ms(50);
+    assert!(live(&inherits).is_empty(), "the database's 100 ms");
+    assert_eq!(db.get("d").unwrap(), None);
+    assert_eq!(live(&forever), ["a", "b", "t"].map(Bytes::from), "never");
+    assert_eq!(live(&short), [Bytes::from("long")]);
+}

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use seer_compaction::{VersionEdit, VersionSet};
+use seer_core::SeqNo;
 use seer_wal::KeyspaceId;
 
 use super::{Engine, Shared};
@@ -33,7 +34,10 @@ use crate::keyspace_routes::Route;
 use crate::memtables::Memtables;
 use crate::options::{DBOptions, KeyspaceOptions};
 use crate::pipeline::Pipeline;
-use crate::recovery::{check_merge_operator, keyspace_dir, version_set_options, RecoveredKeyspace};
+use crate::recovery::{
+    check_merge_operator, keyspace_dir, version_set_options, ReadOnlyKeyspace, RecoveredKeyspace,
+};
+use crate::tree::OpenVersion;
 use crate::tree::OpenVersionSet;
 use crate::verify::VerifyReport;
 
@@ -108,6 +112,58 @@ impl KeyspaceSet {
             .collect();
         recovered.sort_by(|a, b| a.name.cmp(&b.name));
         recovered
+    }
+
+    /// The current version of every named keyspace, opened or not, by id.
+    pub(super) fn current_versions(&self) -> HashMap<KeyspaceId, Arc<OpenVersion>> {
+        let state = self.state.lock();
+        let opened = state
+            .opened
+            .values()
+            .map(|engine| (engine.keyspace_id(), engine.tree.current()));
+        let recovered = state
+            .recovered
+            .values()
+            .map(|keyspace| (keyspace.id, keyspace.tree.current()));
+        opened
+            .chain(recovered)
+            .map(|(id, current)| (id, arc_swap::Guard::into_inner(current)))
+            .collect()
+    }
+
+    /// Swaps a read-only catch-up's loads of the named keyspaces in: each
+    /// opened one's engine moves to its load, each other one is replaced
+    /// by its load (a keyspace created since is added, one dropped since is
+    /// no longer offered to `DB::keyspace`; an opened one stays as it is).
+    /// Everything fallible is done before anything is swapped.
+    pub(super) fn catch_up(
+        &self,
+        loaded: Vec<ReadOnlyKeyspace>,
+        last_seq: SeqNo,
+        fs: &seer_core::SharedFileSystem,
+        root: &std::path::Path,
+        cache: Option<&Arc<seer_sstable::BlockCache>>,
+    ) -> Result<()> {
+        let mut state = self.state.lock();
+        let mut swaps = Vec::new();
+        let mut recovered = HashMap::new();
+        for keyspace in loaded {
+            match state.opened.get(&keyspace.name) {
+                Some(engine) if engine.keyspace_id() == keyspace.id => {
+                    swaps.push((Arc::clone(engine), keyspace));
+                }
+                Some(_) => {}
+                None => {
+                    let keyspace = keyspace.into_recovered(fs, root, cache)?;
+                    recovered.insert(keyspace.name.clone(), keyspace);
+                }
+            }
+        }
+        for (engine, keyspace) in swaps {
+            engine.swap_in(keyspace.open_version, keyspace.immutables, last_seq);
+        }
+        state.recovered = recovered;
+        Ok(())
     }
 
     /// Closes every open keyspace's engine; the first failure.
@@ -221,8 +277,10 @@ impl Engine {
     /// keeps the options it was opened with).
     pub(crate) fn open_keyspace(&self, name: &str, options: &KeyspaceOptions) -> Result<Arc<Self>> {
         let _active = self.lifecycle.enter()?;
-        self.refuse_read_only()?;
         check_name(name)?;
+        if self.pipeline.is_read_only() {
+            return self.open_keyspace_read_only(name, options);
+        }
         let Some(wal) = self.pipeline.shared().cloned() else {
             return Err(Error::OpenedReadOnly);
         };
@@ -276,13 +334,7 @@ impl Engine {
             },
             Arc::clone(&tree),
             self.block_cache.clone(),
-            Shared {
-                snapshots: Arc::clone(&self.snapshots),
-                routes: Arc::clone(&self.routes),
-                commit_gate: Arc::clone(&self.commit_gate),
-                health: Arc::clone(&self.health),
-                wal_dir: self.wal_dir.clone(),
-            },
+            self.shared(),
             recorded_policy,
             KeyspaceSet::default(),
         );
@@ -299,6 +351,65 @@ impl Engine {
         state.opened.insert(name.to_owned(), Arc::clone(&engine));
         tracing::info!(name, id, "keyspace opened");
         Ok(engine)
+    }
+
+    /// Opens keyspace `name` of a read-only open: the engine over its
+    /// recovered tree and replayed memtables, read-only as the database's
+    /// (no background thread, every write refused). Fails with
+    /// [`Error::OpenedReadOnly`] when the database has no keyspace of that
+    /// name (a read-only open cannot create one).
+    fn open_keyspace_read_only(&self, name: &str, options: &KeyspaceOptions) -> Result<Arc<Self>> {
+        let mut state = self.keyspaces.state.lock();
+        if let Some(engine) = state.opened.get(name) {
+            return Ok(Arc::clone(engine));
+        }
+        let options = options.apply(&self.options);
+        options.validate()?;
+        let Some(recovered) = state.recovered.get(name) else {
+            return Err(Error::OpenedReadOnly);
+        };
+        check_merge_operator(
+            &options,
+            recovered.tree.versions().merge_operator_name().as_deref(),
+        )?;
+        let Some(recovered) = state.recovered.remove(name) else {
+            return Err(Error::OpenedReadOnly);
+        };
+        let dir = DbDir::keyspace(self.fs.as_ref(), &keyspace_dir(&self.wal_dir, recovered.id))?;
+        let memtables = Arc::new(Memtables::new(
+            options.memtable_partitions,
+            options.memtable_capacity_bytes,
+            recovered.immutables,
+        ));
+        let policy = recovered.tree.versions().policy();
+        let engine = Self::assemble(
+            options,
+            dir,
+            memtables,
+            Pipeline::ReadOnly {
+                visible_seq: std::sync::atomic::AtomicU64::new(self.visible_seq()),
+                id: recovered.id,
+            },
+            recovered.tree,
+            self.block_cache.clone(),
+            self.shared(),
+            Some(policy),
+            KeyspaceSet::default(),
+        );
+        state.opened.insert(name.to_owned(), Arc::clone(&engine));
+        tracing::info!(name, id = recovered.id, "keyspace opened read-only");
+        Ok(engine)
+    }
+
+    /// What a keyspace's engine shares with this (the database's) one.
+    fn shared(&self) -> Shared {
+        Shared {
+            snapshots: Arc::clone(&self.snapshots),
+            routes: Arc::clone(&self.routes),
+            commit_gate: Arc::clone(&self.commit_gate),
+            health: Arc::clone(&self.health),
+            wal_dir: self.wal_dir.clone(),
+        }
     }
 
     /// Creates keyspace `name`: its directory and empty tree (logging from

@@ -45,7 +45,7 @@ use crate::error::{Error, Result};
 use crate::health::{Health, HealthState, HealthStatus};
 use crate::keyspace_routes::{KeyspaceRoutes, MemtableApplier, Route};
 use crate::lifecycle::Lifecycle;
-use crate::memtables::Memtables;
+use crate::memtables::{Frozen, Memtables};
 use crate::metrics::{Metrics, Op};
 use crate::options::DBOptions;
 use crate::recovery::{load_read_only, recover, recover_read_only, Recovered, RecoveredReadOnly};
@@ -192,6 +192,7 @@ impl Engine {
             immutables,
             recorded_policy,
             last_seq,
+            keyspaces,
         } = recover_read_only(path, &options)?;
         let memtables = Arc::new(Memtables::new(
             options.memtable_partitions,
@@ -205,6 +206,7 @@ impl Engine {
             memtables,
             Pipeline::ReadOnly {
                 visible_seq: AtomicU64::new(last_seq),
+                id: seer_wal::DEFAULT_KEYSPACE,
             },
             Arc::new(tree),
             block_cache,
@@ -216,7 +218,7 @@ impl Engine {
                 wal_dir: path.to_owned(),
             },
             Some(recorded_policy),
-            KeyspaceSet::default(),
+            KeyspaceSet::recovered(keyspaces),
         ))
     }
 
@@ -239,6 +241,7 @@ impl Engine {
             backpressure: Backpressure::new(
                 &options,
                 Arc::clone(&memtables),
+                Arc::clone(&shared.routes),
                 Arc::clone(&fs),
                 dir.path(),
             ),
@@ -277,8 +280,9 @@ impl Engine {
     /// readable after the writer deleted their files) and the WAL beyond
     /// it again, then swaps the tree, the replayed memtables and the
     /// visible sequence number in together (readers load all three as of
-    /// one state). A failed load changes nothing. Fails with
-    /// [`Error::InvalidArgument`] on a writable open.
+    /// one state), in every named keyspace (those opened and those not yet)
+    /// and then in the default one. A failed load changes nothing. Fails
+    /// with [`Error::InvalidArgument`] on a writable open.
     pub(crate) fn try_catch_up(&self) -> Result<()> {
         let _active = self.lifecycle.enter()?;
         if !self.pipeline.is_read_only() {
@@ -287,21 +291,41 @@ impl Engine {
             ));
         }
         let _one_at_a_time = self.switch_lock.lock();
-        let current = arc_swap::Guard::into_inner(self.tree.current());
+        let mut current = self.keyspaces.current_versions();
+        current.insert(
+            seer_wal::DEFAULT_KEYSPACE,
+            arc_swap::Guard::into_inner(self.tree.current()),
+        );
         let state = load_read_only(
             self.dir.path(),
             &self.options,
             self.block_cache.as_ref(),
-            Some(current.as_ref()),
+            &|id| current.get(&id).cloned(),
         )?;
         drop(current);
-        self.memtables.changing(|| {
-            self.pipeline.catch_up_to(state.last_seq);
-            self.tree.replace_current(state.open_version);
-            self.memtables.replace_immutables(state.immutables);
-        });
+        // The named keyspaces first: a snapshot taken meanwhile reads them
+        // at the default keyspace's older sequence number, which their
+        // newer state holds.
+        self.keyspaces.catch_up(
+            state.keyspaces,
+            state.last_seq,
+            &self.fs,
+            &self.wal_dir,
+            self.block_cache.as_ref(),
+        )?;
+        self.swap_in(state.open_version, state.immutables, state.last_seq);
         tracing::info!(last_seq = state.last_seq, "read-only open caught up");
         Ok(())
+    }
+
+    /// Swaps a read-only load's tree, replayed memtables and visible
+    /// sequence number in together (see [`Engine::try_catch_up`]).
+    fn swap_in(&self, open_version: OpenVersion, immutables: Vec<Frozen>, last_seq: SeqNo) {
+        self.memtables.changing(|| {
+            self.pipeline.catch_up_to(last_seq);
+            self.tree.replace_current(open_version);
+            self.memtables.replace_immutables(immutables);
+        });
     }
 
     /// What a background job uses of the engine, lent for one step.

@@ -156,9 +156,17 @@ impl Engine {
         }
     }
 
-    /// `batch`'s record, its expiries stamped by the clock now.
+    /// `batch`'s record, its expiries stamped by the clock now (the plain
+    /// puts of each keyspace with its own default time to live).
     fn stamped(&self, batch: Batch) -> WriteRecord {
-        batch.into_record_at(self.options.clock.now_unix_ms(), self.options.default_ttl)
+        batch.into_record_at(self.options.clock.now_unix_ms(), |id| {
+            if id == self.keyspace_id() {
+                return self.options.default_ttl;
+            }
+            self.open_keyspace_by_id(id)
+                .ok()
+                .and_then(|keyspace| keyspace.options.default_ttl)
+        })
     }
 
     fn check_merge_operator(&self) -> Result<()> {
@@ -246,6 +254,8 @@ impl Engine {
             }
         };
         self.maybe_switch_memtable()?;
+        self.routes
+            .bound_memtables(self.options.memtable_bound_bytes())?;
         Ok(seq)
     }
 
