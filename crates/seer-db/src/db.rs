@@ -419,7 +419,7 @@ impl DB {
     ) -> Result<CheckpointReport> {
         let target = path.as_ref();
         self.inner
-            .with_live_files(|fs, live| write_checkpoint(fs, live, target, options))
+            .with_database_files(|fs, files| write_checkpoint(fs, files, target, options))
     }
 
     /// Closes the engine (see [`DB`]): stops the work in flight at its next
