@@ -620,3 +620,75 @@ fn a_read_only_open_refuses_to_ingest() {
     ));
     drop(db);
 }
+
+/// `Keyspace::ingest` adds the files to that keyspace only, at one
+/// sequence number of the database's: it shadows the keyspace's older
+/// writes (in a table and in the memtable), later writes in any keyspace
+/// get larger numbers, a snapshot taken before sees none of it, another
+/// keyspace holding the same keys is untouched, and all of it survives a
+/// reopen.
+#[test]
+fn an_ingest_into_a_keyspace_touches_that_keyspace_only_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DBOptions::default();
+    let path = dir.path().join("db");
+    let db = options.clone().open(&path).unwrap();
+    let target = db.keyspace("target").unwrap();
+    let other = db.keyspace("other").unwrap();
+    for name in ["k00001", "k00002"] {
+        db.put(name, "default").unwrap();
+        other.put(name, "other").unwrap();
+        target.put(name, "older").unwrap();
+    }
+    target.flush().unwrap();
+    target.put("k00003", "memtable").unwrap();
+    let before = db.snapshot();
+    let file = dir.path().join("f.sst");
+    write_table(&file, &options, &puts(0..50, "k", "ingested"));
+    let report = target.ingest(&[&file]).unwrap();
+    assert_eq!(report.entries, 50);
+    let later = db.put_opt("z", "later", WriteOptions::default()).unwrap();
+    assert!(
+        later > report.seq,
+        "{later} after ingest seq {}",
+        report.seq
+    );
+    let later_in_target = target
+        .put_opt("k00049", "later", WriteOptions::default())
+        .unwrap();
+    assert!(later_in_target > report.seq);
+    let check = |db: &DB| {
+        let target = db.keyspace("target").unwrap();
+        let other = db.keyspace("other").unwrap();
+        for i in [1, 2, 3] {
+            let key = format!("k{i:05}");
+            let ingested = format!("ingested-{i}");
+            assert_eq!(
+                target.get(&key).unwrap().as_deref(),
+                Some(ingested.as_bytes())
+            );
+        }
+        assert_eq!(
+            target.get("k00049").unwrap().as_deref(),
+            Some(&b"later"[..])
+        );
+        assert_eq!(target.iter().count(), 50);
+        assert_eq!(other.get("k00001").unwrap().as_deref(), Some(&b"other"[..]));
+        assert_eq!(other.iter().count(), 2);
+        assert_eq!(db.get("k00001").unwrap().as_deref(), Some(&b"default"[..]));
+        assert_eq!(db.iter().count(), 3);
+    };
+    check(&db);
+    assert_eq!(
+        before.get_in(&target, "k00001").unwrap().as_deref(),
+        Some(&b"older"[..])
+    );
+    assert_eq!(before.get_in(&target, "k00040").unwrap(), None);
+    drop((before, target, other));
+    db.close().unwrap();
+    drop(db);
+    let db = options.open(&path).unwrap();
+    check(&db);
+    let seq = db.put_opt("z", "after", WriteOptions::default()).unwrap();
+    assert!(seq > later_in_target);
+}
