@@ -506,6 +506,7 @@ pub struct KeyspaceOptions {
     compression: Option<Compression>,
     block_size_bytes: Option<usize>,
     memtable_capacity_bytes: Option<usize>,
+    compaction_filter: Option<Arc<dyn CompactionFilter>>,
 }
 
 impl std::fmt::Debug for KeyspaceOptions {
@@ -520,6 +521,10 @@ impl std::fmt::Debug for KeyspaceOptions {
             .field("compression", &self.compression)
             .field("block_size_bytes", &self.block_size_bytes)
             .field("memtable_capacity_bytes", &self.memtable_capacity_bytes)
+            .field(
+                "compaction_filter",
+                &self.compaction_filter.as_ref().map(|f| f.name().to_owned()),
+            )
             .finish()
     }
 }
@@ -568,12 +573,24 @@ impl KeyspaceOptions {
         self
     }
 
+    /// The keyspace's compaction filter (see
+    /// [`DBOptions::compaction_filter`], whose filter applies to the
+    /// default keyspace only: a keyspace without one filters nothing).
+    #[must_use]
+    pub fn compaction_filter(mut self, filter: impl CompactionFilter) -> Self {
+        self.compaction_filter = Some(Arc::new(filter));
+        self
+    }
+
     /// The options of the keyspace's engine: `base` (the database's) with
     /// these set over it, one background compaction thread, and no merge
-    /// operator unless set here.
+    /// operator or compaction filter unless set here.
     pub(crate) fn apply(&self, base: &DBOptions) -> DBOptions {
         let mut options = base.clone();
         options.merge_operator.clone_from(&self.merge_operator);
+        options
+            .compaction_filter
+            .clone_from(&self.compaction_filter);
         options.background_threads = 1;
         if let Some(policy) = self.compaction_policy {
             options.compaction_policy = policy;
