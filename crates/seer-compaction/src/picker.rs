@@ -152,6 +152,15 @@ pub enum CompactionReason {
     },
     /// A manual `compact_range`.
     Manual,
+    /// The tree was otherwise idle and a table's earliest expiry had
+    /// passed: the table is rewritten in place (its expired puts dropped
+    /// or turned into tombstones), so expired data's space comes back.
+    Expired {
+        /// The table's level.
+        level: usize,
+        /// Its earliest expiry.
+        earliest_expiry_unix_ms: u64,
+    },
 }
 
 impl fmt::Display for CompactionReason {
@@ -182,6 +191,13 @@ impl fmt::Display for CompactionReason {
                 "levels 1 and below hold {tree_bytes} bytes over {live_bytes} bytes of live data"
             ),
             Self::Manual => write!(f, "manual compaction"),
+            Self::Expired {
+                level,
+                earliest_expiry_unix_ms,
+            } => write!(
+                f,
+                "a table of L{level} holds data expired since {earliest_expiry_unix_ms} ms"
+            ),
         }
     }
 }
@@ -553,6 +569,58 @@ impl Picker {
                         compaction
                     })
             })
+    }
+
+    /// For a tree with nothing else to do: the rewrite in place of the
+    /// table (of level 1 or below) whose earliest expiry is the earliest
+    /// at or before `now_unix_ms`, among those no running compaction holds
+    /// (RocksDB's TTL compaction). Its outputs join its own run, within its
+    /// key range, so the run's order and every level's shape are kept; the
+    /// compaction drops its expired puts (or turns them into tombstones
+    /// where older data lies below). `None` when no table has expired data.
+    /// Level 0 is left to the level-0 compactions.
+    pub fn pick_expired(
+        &self,
+        version: &Version,
+        now_unix_ms: u64,
+        in_progress: &CompactionsInProgress,
+    ) -> Option<Compaction> {
+        let (level, run_id, table, expiry) = version
+            .levels()
+            .iter()
+            .enumerate()
+            .skip(1)
+            .flat_map(|(level, runs)| {
+                runs.runs().iter().flat_map(move |run| {
+                    run.tables().iter().filter_map(move |table| {
+                        let expiry = table.earliest_expiry_unix_ms?;
+                        Some((level, run.run_id(), table, expiry))
+                    })
+                })
+            })
+            .filter(|(_, _, table, expiry)| {
+                seer_core::expiry::is_expired(*expiry, now_unix_ms)
+                    && !in_progress.is_compacting(table.file_number)
+            })
+            .min_by_key(|(_, _, _, expiry)| *expiry)?;
+        let mut compaction = Compaction {
+            inputs: vec![CompactionInput {
+                level,
+                run_id,
+                tables: vec![Arc::clone(table)],
+            }],
+            output_level: level,
+            reason: CompactionReason::Expired {
+                level,
+                earliest_expiry_unix_ms: expiry,
+            },
+            score: 0.0,
+            bottommost: false,
+            target_file_size_bytes: self.options.target_file_size_bytes,
+            output_run_id: Some(run_id),
+        };
+        compaction.bottommost = nothing_older_below(version, &compaction);
+        Some(compaction).filter(|c| in_progress.admits(c))
     }
 
     /// The next step of compacting the user keys `[start, end]` (everything
