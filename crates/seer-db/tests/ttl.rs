@@ -364,7 +364,7 @@ fn expired_data_in_the_largest_level_is_compacted_away_once_the_tree_is_idle() {
     db.compact_range::<&[u8]>(..).unwrap();
     assert_eq!(table_entries(dir.path()), 601);
     let metrics = db.metrics();
-    let largest_level_tables = metrics.levels.iter().map(|l| l.tables).last().unwrap();
+    let largest_level_tables = metrics.levels.last().unwrap().tables;
     let compactions_before = metrics.compaction_count;
     clock.advance_ms(1_000);
     // Any flush wakes the compaction threads; nothing else asks for work.
