@@ -7,13 +7,15 @@
 //! <dir>/meta/<id>                     a backup's metadata (meta.rs); its
 //!                                     rename into place commits the backup
 //! <dir>/private/<id>/MANIFEST-…, CURRENT   the backup's own manifest
+//! <dir>/private/<id>/keyspaces/<ks>/…   each named keyspace's manifest
 //! <dir>/shared/<number>-<size>-<xxh3>.sst  tables, named by content
 //! ```
 //!
-//! A backup flushes the database and takes the [`LiveFiles`] of one logged
-//! state, as a checkpoint does (see [`crate::checkpoint`]); writes a
-//! fresh manifest describing exactly those tables into its private
-//! directory; checksums every table and copies the ones whose content name
+//! A backup flushes the database and takes the [`DatabaseFiles`] of every
+//! keyspace's tree as of one sequence number, as a checkpoint does (see
+//! [`crate::checkpoint`]); writes a fresh manifest describing exactly each
+//! tree's tables into its private directory (a named keyspace's under
+//! `keyspaces/<id>/` there); checksums every table and copies the ones whose content name
 //! is not in `shared/` yet (through a temporary name, synced, renamed);
 //! and last writes its metadata (temporary name, sync, rename, directory
 //! sync). Until that rename the backup does not exist: [`BackupEngine::open`]
