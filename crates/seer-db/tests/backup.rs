@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use copy_support::{
-    busy_options, check_keyspaced_copy, contents, hooked, keyspaced_db, reopen, wait_for_batches,
-    write_across_keyspaces, Countdown, Cut,
+    busy_options, check_keyspaced_copy, contents, entries, hooked, keyspaced_db, reopen,
+    wait_for_batches, write_across_keyspaces, Countdown, Cut,
 };
 use seer_core::fault::{FaultFileSystem, PowerSwitch};
 use seer_core::{Corruption, FileSystem};
@@ -248,15 +248,26 @@ fn crash_backup_at(nth: u64, cut: Cut) -> bool {
         .file_system(Arc::clone(&hooked))
         .open("/db")
         .unwrap();
-    write_round(&db, 0);
+    let keyspace = db.keyspace("ks").unwrap();
+    let write_both = |round: usize| {
+        write_round(&db, round);
+        for i in 0..50 {
+            keyspace
+                .put(format!("q{round}-{i:03}"), format!("queued {i}"))
+                .unwrap();
+        }
+    };
+    let both = |db: &DB| (contents(db), entries(db.keyspace("ks").unwrap().iter()));
+    write_both(0);
     let mut engine = BackupEngine::open_with(Arc::clone(&hooked), Path::new("/backups")).unwrap();
     let first = engine.create_backup(&db).unwrap();
-    let first_state = contents(&db);
-    write_round(&db, 1);
-    let second_state = contents(&db);
+    let first_state = both(&db);
+    write_both(1);
+    let second_state = both(&db);
     countdown.arm(nth);
     let result = engine.create_backup(&db);
     drop(engine);
+    drop(keyspace);
     drop(db);
     let fired = countdown.fired();
     if !fired {
@@ -264,7 +275,7 @@ fn crash_backup_at(nth: u64, cut: Cut) -> bool {
     }
     let engine = BackupEngine::open_with(PowerSwitch::new(&fs), Path::new("/backups")).unwrap();
     let ids: Vec<BackupId> = engine.list().iter().map(|info| info.id).collect();
-    let expected: Vec<(BackupId, &Contents)> = match ids.len() {
+    let expected: Vec<(BackupId, &(Contents, Contents))> = match ids.len() {
         1 => {
             // Nothing of the interrupted backup is left.
             let listed_bytes = engine.list()[0].size_bytes;
@@ -285,10 +296,10 @@ fn crash_backup_at(nth: u64, cut: Cut) -> bool {
     for (index, (id, state)) in expected.iter().enumerate() {
         engine.verify(*id).unwrap();
         let target = format!("/restore{index}");
-        assert!(
-            restore_and_read(&fs, &engine, *id, &target) == **state,
-            "step {nth} {cut:?}"
-        );
+        engine.restore(*id, &target).unwrap();
+        let restored = reopen(&fs, &target).unwrap();
+        assert!(both(&restored) == **state, "step {nth} {cut:?}");
+        restored.close().unwrap();
     }
     fired
 }
