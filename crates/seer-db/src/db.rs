@@ -397,7 +397,10 @@ impl DB {
     /// checkpoint has no WAL), hard-links the tables (copying them when
     /// `path` is on another file system), writes a fresh manifest and
     /// renames the finished directory into place, so a crash leaves no
-    /// partial checkpoint at `path` (see [`DB::checkpoint_with`]).
+    /// partial checkpoint at `path` (see [`DB::checkpoint_with`]). Every
+    /// named keyspace is in it too, all as of that one sequence number
+    /// (writes wait for a second, short flush then;
+    /// `docs/OPERATIONS.md`, "Databases with named keyspaces").
     pub fn checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
         self.checkpoint_with(path, CheckpointOptions::default())
             .map(|_| ())

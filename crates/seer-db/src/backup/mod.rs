@@ -122,7 +122,9 @@ impl BackupEngine {
 
     /// Backs up `db` as it is at the call (it flushes first, so the backup
     /// has no WAL and holds exactly the writes up to one sequence number,
-    /// reported by [`BackupEngine::list`]). Tables already in the backup
+    /// reported by [`BackupEngine::list`]; every named keyspace of the
+    /// database as of that one number, as [`DB::checkpoint`] takes them).
+    /// Tables already in the backup
     /// directory (same number, size and checksum) are not copied again.
     /// Every live table is read once to checksum it; only the new ones
     /// are written.
