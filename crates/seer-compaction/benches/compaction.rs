@@ -42,6 +42,7 @@ fn table(file_number: u64, smallest: u64, largest: u64, size: u64) -> Arc<TableM
         merge_count: 0,
         raw_key_bytes: 0,
         raw_value_bytes: 0,
+        earliest_expiry_unix_ms: None,
     })
 }
 

@@ -351,6 +351,7 @@ pub(crate) mod tests {
             merge_count: 0,
             raw_key_bytes: size / 10,
             raw_value_bytes: size / 2,
+            earliest_expiry_unix_ms: None,
         })
     }
 

@@ -1473,6 +1473,7 @@ mod tests {
             merge_count: 0,
             raw_key_bytes: 0,
             raw_value_bytes: 0,
+            earliest_expiry_unix_ms: None,
         };
         let mut edit = VersionEdit::new();
         edit.add_table(3, 1, Arc::new(bottom));

@@ -152,6 +152,15 @@ pub enum CompactionReason {
     },
     /// A manual `compact_range`.
     Manual,
+    /// The tree was otherwise idle and a table's earliest expiry had
+    /// passed: the table is rewritten in place (its expired puts dropped
+    /// or turned into tombstones), so expired data's space comes back.
+    Expired {
+        /// The table's level.
+        level: usize,
+        /// Its earliest expiry.
+        earliest_expiry_unix_ms: u64,
+    },
 }
 
 impl fmt::Display for CompactionReason {
@@ -182,6 +191,13 @@ impl fmt::Display for CompactionReason {
                 "levels 1 and below hold {tree_bytes} bytes over {live_bytes} bytes of live data"
             ),
             Self::Manual => write!(f, "manual compaction"),
+            Self::Expired {
+                level,
+                earliest_expiry_unix_ms,
+            } => write!(
+                f,
+                "a table of L{level} holds data expired since {earliest_expiry_unix_ms} ms"
+            ),
         }
     }
 }
@@ -555,6 +571,58 @@ impl Picker {
             })
     }
 
+    /// For a tree with nothing else to do: the rewrite in place of the
+    /// table (of level 1 or below) whose earliest expiry is the earliest
+    /// at or before `now_unix_ms`, among those no running compaction holds
+    /// (RocksDB's TTL compaction). Its outputs join its own run, within its
+    /// key range, so the run's order and every level's shape are kept; the
+    /// compaction drops its expired puts (or turns them into tombstones
+    /// where older data lies below). `None` when no table has expired data.
+    /// Level 0 is left to the level-0 compactions.
+    pub fn pick_expired(
+        &self,
+        version: &Version,
+        now_unix_ms: u64,
+        in_progress: &CompactionsInProgress,
+    ) -> Option<Compaction> {
+        let (level, run_id, table, expiry) = version
+            .levels()
+            .iter()
+            .enumerate()
+            .skip(1)
+            .flat_map(|(level, runs)| {
+                runs.runs().iter().flat_map(move |run| {
+                    run.tables().iter().filter_map(move |table| {
+                        let expiry = table.earliest_expiry_unix_ms?;
+                        Some((level, run.run_id(), table, expiry))
+                    })
+                })
+            })
+            .filter(|(_, _, table, expiry)| {
+                seer_core::expiry::is_expired(*expiry, now_unix_ms)
+                    && !in_progress.is_compacting(table.file_number)
+            })
+            .min_by_key(|(_, _, _, expiry)| *expiry)?;
+        let mut compaction = Compaction {
+            inputs: vec![CompactionInput {
+                level,
+                run_id,
+                tables: vec![Arc::clone(table)],
+            }],
+            output_level: level,
+            reason: CompactionReason::Expired {
+                level,
+                earliest_expiry_unix_ms: expiry,
+            },
+            score: 0.0,
+            bottommost: false,
+            target_file_size_bytes: self.options.target_file_size_bytes,
+            output_run_id: Some(run_id),
+        };
+        compaction.bottommost = nothing_older_below(version, &compaction);
+        Some(compaction).filter(|c| in_progress.admits(c))
+    }
+
     /// The next step of compacting the user keys `[start, end]` (everything
     /// for `None`) down into one run of the largest level.
     pub fn pick_manual(
@@ -920,6 +988,7 @@ fn nothing_older_below(version: &Version, compaction: &Compaction) -> bool {
 mod tests {
     use super::*;
     use crate::edit::tests::table;
+    use seer_core::{InternalKey, ValueKind};
 
     const MIB: u64 = 1 << 20;
 
@@ -940,6 +1009,58 @@ mod tests {
             edit.add_table(level, run_id, table(file, "a", "z", size));
         }
         Version::empty(5).apply(&edit).unwrap()
+    }
+
+    /// `table` with an earliest expiry.
+    fn expiring(file: u64, smallest: &str, largest: &str, expiry_unix_ms: u64) -> Arc<TableMeta> {
+        let mut meta = (*table(file, smallest, largest, MIB)).clone();
+        meta.earliest_expiry_unix_ms = Some(expiry_unix_ms);
+        Arc::new(meta)
+    }
+
+    #[test]
+    fn an_expired_table_is_rewritten_in_place_in_its_run_earliest_first() {
+        let mut edit = VersionEdit::new();
+        edit.add_table(4, 1, table(1, "a", "f", MIB));
+        edit.add_table(4, 1, expiring(2, "g", "m", 1_000));
+        edit.add_table(4, 1, expiring(3, "n", "z", 2_000));
+        // Level 0 is left to its own compactions.
+        let mut newer = (*expiring(4, "a", "z", 10)).clone();
+        newer.smallest = InternalKey::new(&b"a"[..], 19, ValueKind::Put);
+        newer.largest = InternalKey::new(&b"z"[..], 10, ValueKind::Put);
+        (newer.smallest_seq, newer.largest_seq) = (10, 19);
+        edit.add_table(0, 9, Arc::new(newer));
+        let version = Version::empty(5).apply(&edit).unwrap();
+        let picker = Picker::new(options());
+        let mut in_progress = CompactionsInProgress::new();
+        assert_eq!(picker.pick_expired(&version, 999, &in_progress), None);
+        let compaction = picker.pick_expired(&version, 2_000, &in_progress).unwrap();
+        assert_eq!(
+            compaction.reason,
+            CompactionReason::Expired {
+                level: 4,
+                earliest_expiry_unix_ms: 1_000
+            }
+        );
+        assert_eq!(compaction.output_level, 4);
+        assert_eq!(compaction.output_run_id, Some(1));
+        let inputs: Vec<u64> = compaction.input_tables().map(|t| t.file_number).collect();
+        assert_eq!(inputs, [2]);
+        assert!(compaction.bottommost);
+        assert!(!compaction.is_trivial_move());
+        // The outputs join the run within the input's range: the version
+        // stays valid.
+        let mut rewrite = compaction.removal_edit();
+        rewrite.add_table(4, 1, table(5, "g", "i", MIB));
+        rewrite.add_table(4, 1, table(6, "j", "m", MIB));
+        let rewritten = version.apply(&rewrite).unwrap();
+        rewritten.check_invariants().unwrap();
+        assert_eq!(rewritten.level(4).unwrap().runs().len(), 1);
+        // A table a running compaction holds is skipped.
+        in_progress.register(&compaction);
+        let next = picker.pick_expired(&version, 2_000, &in_progress).unwrap();
+        let inputs: Vec<u64> = next.input_tables().map(|t| t.file_number).collect();
+        assert_eq!(inputs, [3]);
     }
 
     #[test]

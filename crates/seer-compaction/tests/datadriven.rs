@@ -297,6 +297,7 @@ impl TableSpec {
             merge_count: 0,
             raw_key_bytes: 0,
             raw_value_bytes: 0,
+            earliest_expiry_unix_ms: None,
         })
     }
 

@@ -61,6 +61,7 @@ fn database(fs: &FaultFileSystem) -> VersionSet {
             merge_count: 0,
             raw_key_bytes: 0,
             raw_value_bytes: 0,
+            earliest_expiry_unix_ms: None,
         };
         let mut edit = VersionEdit::new();
         edit.add_table(0, n, Arc::new(meta));

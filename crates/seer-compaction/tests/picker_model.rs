@@ -117,6 +117,7 @@ impl Model {
             merge_count: 0,
             raw_key_bytes: count,
             raw_value_bytes: count * ENTRY_BYTES,
+            earliest_expiry_unix_ms: None,
         };
         self.contents.insert(number, entries);
         Arc::new(meta)

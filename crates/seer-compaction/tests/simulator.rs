@@ -396,6 +396,7 @@ impl Simulation {
             merge_count: 0,
             raw_key_bytes: entries * 16,
             raw_value_bytes: entries * (ENTRY_BYTES - 16),
+            earliest_expiry_unix_ms: None,
         })
     }
 

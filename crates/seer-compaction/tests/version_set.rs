@@ -50,6 +50,7 @@ fn table(file_number: u64, smallest: &str, largest: &str) -> Arc<TableMeta> {
         merge_count: 2,
         raw_key_bytes: 100,
         raw_value_bytes: 500,
+        earliest_expiry_unix_ms: None,
     })
 }
 

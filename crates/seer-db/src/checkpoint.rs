@@ -5,17 +5,19 @@
 //! renamed into place only once complete ([`build_staged`]), and copying a
 //! file with its checksum ([`copy_file`]).
 //!
-//! A checkpoint flushes first (so it needs no WAL: every write up to its
-//! sequence number is in a table), then takes the [`LiveFiles`] of one
-//! logged state, which pins their tables while they are linked (a
+//! A checkpoint takes the [`DatabaseFiles`] of the database (see
+//! `Engine::with_database_files`: every keyspace flushed, each tree's
+//! [`LiveFiles`](crate::tree::LiveFiles) as of one sequence number, so it
+//! needs no WAL), which pins their tables while they are linked (a
 //! compaction that finishes meanwhile leaves its inputs' files in place
-//! until the checkpoint lets them go), hard-links each table into the
-//! staging directory (copying it when linking fails because the target is
-//! on another file system, or when [`CheckpointOptions::copy_tables`] asks
-//! for copies), writes a fresh manifest describing exactly those tables
-//! and a `CURRENT` naming it, and renames the staging directory to the
-//! target. Its sequence number is the largest one durable in the tables,
-//! the manifest's `last_seq`.
+//! until the checkpoint lets them go); for each tree (the default
+//! keyspace's at the root, each named keyspace's in `keyspaces/<id>/`) it
+//! hard-links each table into the staging directory (copying it when
+//! linking fails because the target is on another file system, or when
+//! [`CheckpointOptions::copy_tables`] asks for copies) and writes a fresh
+//! manifest describing exactly those tables and a `CURRENT` naming it;
+//! then it renames the staging directory to the target. Its sequence
+//! number is the one the files were taken at.
 //!
 //! Crash safety: the staging directory `<target>.seer-staging` holds
 //! [`INCOMPLETE_MARKER_FILE_NAME`] (durable before anything else is
@@ -33,9 +35,9 @@ use seer_compaction::manifest::{self, ManifestState};
 use seer_core::filename::{file_name, parse_file_name};
 use seer_core::{Checksummer, FileKind, FileSystem, SeqNo};
 
-use crate::dir::INCOMPLETE_MARKER_FILE_NAME;
+use crate::dir::{INCOMPLETE_MARKER_FILE_NAME, KEYSPACES_DIR_NAME};
 use crate::error::{Error, Result};
-use crate::tree::LiveFiles;
+use crate::tree::DatabaseFiles;
 
 /// How [`crate::DB::checkpoint_with`] places the tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,37 +71,59 @@ pub struct CheckpointReport {
     pub copied_bytes: u64,
 }
 
-/// Writes a checkpoint of `live` (files of the database in `fs`) at
-/// `target`, through a staging directory; `live` is held until the tables
-/// are placed.
+/// Writes a checkpoint of `files` (of the database in `fs`) at `target`,
+/// through a staging directory: each tree's tables and a fresh manifest in
+/// its directory (the named keyspaces' under `keyspaces/<id>/`); `files`
+/// is held until the tables are placed.
 pub(crate) fn write_checkpoint(
     fs: &dyn FileSystem,
-    live: LiveFiles,
+    files: DatabaseFiles,
     target: &Path,
     options: CheckpointOptions,
 ) -> Result<CheckpointReport> {
     build_staged(fs, target, |staging| {
         let mut report = CheckpointReport {
-            seq: live.state.last_seq,
+            seq: files.seq,
             tables_linked_count: 0,
             tables_copied_count: 0,
             copied_bytes: 0,
         };
-        for table in &live.tables {
-            let to = staging.join(file_name(FileKind::Table, table.file_number));
-            let linked = !options.copy_tables && hard_link(fs, &table.path, &to)?;
-            if linked {
-                report.tables_linked_count += 1;
-            } else {
-                let copied = copy_file(fs, &table.path, fs, &to)?;
-                check_size(&table.path, copied.size_bytes, table.size_bytes)?;
-                report.tables_copied_count += 1;
-                report.copied_bytes += copied.size_bytes;
+        for (relative, live) in files.trees() {
+            let dir = staging.join(relative);
+            fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            for table in &live.tables {
+                let to = dir.join(file_name(FileKind::Table, table.file_number));
+                let linked = !options.copy_tables && hard_link(fs, &table.path, &to)?;
+                if linked {
+                    report.tables_linked_count += 1;
+                } else {
+                    let copied = copy_file(fs, &table.path, fs, &to)?;
+                    check_size(&table.path, copied.size_bytes, table.size_bytes)?;
+                    report.tables_copied_count += 1;
+                    report.copied_bytes += copied.size_bytes;
+                }
             }
+            write_manifest(fs, &dir, &live.state)?;
         }
-        write_manifest(fs, staging, &live.state)?;
+        sync_keyspace_dirs(fs, staging)?;
         Ok(report)
     })
+}
+
+/// Syncs `keyspaces/` of a database directory being built (the entries
+/// of the keyspace directories made in it) and the directory itself;
+/// nothing when it has no named keyspaces.
+pub(crate) fn sync_keyspace_dirs(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let keyspaces = dir.join(KEYSPACES_DIR_NAME);
+    if !fs
+        .exists(&keyspaces)
+        .map_err(|e| Error::io(&keyspaces, e))?
+    {
+        return Ok(());
+    }
+    fs.sync_dir(&keyspaces)
+        .map_err(|e| Error::io(&keyspaces, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
 
 /// A table copied at another size than the manifest records is damaged
@@ -210,25 +234,57 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Removes a staging directory left by an interrupted copy, after checking
-/// that it holds only seerdb files and the marker (anything else is
-/// [`Error::TargetExists`]: it is not ours to delete).
-fn remove_copy_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
-    let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let ours =
-        |name: &String| name == INCOMPLETE_MARKER_FILE_NAME || parse_file_name(name).is_some();
-    if !names.iter().all(ours) {
-        return Err(Error::TargetExists {
-            path: dir.to_owned(),
-        });
+/// Removes a staging directory left by an interrupted copy (or a backup's
+/// private directory), after checking that it holds only seerdb files, the
+/// marker and named keyspaces' directories of seerdb files (anything else
+/// is [`Error::TargetExists`]: it is not ours to delete).
+pub(crate) fn remove_copy_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    collect_copy_dir(fs, dir, 0, &mut files, &mut dirs)?;
+    for path in &files {
+        fs.remove_file(path).map_err(|e| Error::io(path, e))?;
     }
-    for name in &names {
-        let path = dir.join(name);
-        fs.remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    // Deepest first: every directory is empty by the time it is removed.
+    for path in dirs.iter().rev() {
+        fs.remove_dir(path).map_err(|e| Error::io(path, e))?;
     }
-    fs.remove_dir(dir).map_err(|e| Error::io(dir, e))?;
     fs.sync_dir(parent_dir(dir))
         .map_err(|e| Error::io(parent_dir(dir), e))
+}
+
+/// Gathers the files and directories under `dir` (at `depth` 0 a copy's
+/// root, 1 its `keyspaces/`, 2 one keyspace's directory) into `files` and
+/// `dirs` (parents before children), refusing a name a copy never makes.
+fn collect_copy_dir(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    depth: usize,
+    files: &mut Vec<PathBuf>,
+    dirs: &mut Vec<PathBuf>,
+) -> Result<()> {
+    dirs.push(dir.to_owned());
+    let names = fs.list_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for name in names {
+        let path = dir.join(&name);
+        let is_file = match depth {
+            0 if name == KEYSPACES_DIR_NAME => false,
+            0 if name == INCOMPLETE_MARKER_FILE_NAME || parse_file_name(&name).is_some() => true,
+            1 if name.parse::<seer_wal::KeyspaceId>().is_ok() => false,
+            2 if parse_file_name(&name).is_some() => true,
+            _ => {
+                return Err(Error::TargetExists {
+                    path: dir.to_owned(),
+                })
+            }
+        };
+        if is_file {
+            files.push(path);
+        } else {
+            collect_copy_dir(fs, &path, depth + 1, files, dirs)?;
+        }
+    }
+    Ok(())
 }
 
 /// The bytes read per step of a copy or checksum.

@@ -417,7 +417,10 @@ impl DB {
     /// checkpoint has no WAL), hard-links the tables (copying them when
     /// `path` is on another file system), writes a fresh manifest and
     /// renames the finished directory into place, so a crash leaves no
-    /// partial checkpoint at `path` (see [`DB::checkpoint_with`]).
+    /// partial checkpoint at `path` (see [`DB::checkpoint_with`]). Every
+    /// named keyspace is in it too, all as of that one sequence number
+    /// (writes wait for a second, short flush then;
+    /// `docs/OPERATIONS.md`, "Databases with named keyspaces").
     pub fn checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
         self.checkpoint_with(path, CheckpointOptions::default())
             .map(|_| ())
@@ -439,7 +442,7 @@ impl DB {
     ) -> Result<CheckpointReport> {
         let target = path.as_ref();
         self.inner
-            .with_live_files(|fs, live| write_checkpoint(fs, live, target, options))
+            .with_database_files(|fs, files| write_checkpoint(fs, files, target, options))
     }
 
     /// Closes the engine (see [`DB`]): stops the work in flight at its next

@@ -233,6 +233,18 @@ impl Keyspace {
         self.cursor()?.into_last_entry()
     }
 
+    /// Adds the table files at `paths` (written by
+    /// [`TableWriter`](crate::TableWriter)) to this keyspace atomically,
+    /// with [`DB::ingest`](crate::DB::ingest)'s checks and guarantees: one
+    /// new sequence number of the database's, above every write
+    /// acknowledged before the call (in any keyspace) and below every
+    /// later one; writes to every keyspace wait while it runs; other
+    /// keyspaces are untouched.
+    pub fn ingest<P: AsRef<std::path::Path>>(&self, paths: &[P]) -> Result<crate::IngestReport> {
+        let paths: Vec<_> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        crate::ingest::ingest(&self.inner, &paths)
+    }
+
     /// Makes every write to the keyspace so far durable in its tables.
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()

@@ -535,6 +535,7 @@ pub struct KeyspaceOptions {
     block_size_bytes: Option<usize>,
     memtable_capacity_bytes: Option<usize>,
     default_ttl: Option<Option<Duration>>,
+    compaction_filter: Option<Arc<dyn CompactionFilter>>,
 }
 
 impl std::fmt::Debug for KeyspaceOptions {
@@ -550,6 +551,10 @@ impl std::fmt::Debug for KeyspaceOptions {
             .field("block_size_bytes", &self.block_size_bytes)
             .field("memtable_capacity_bytes", &self.memtable_capacity_bytes)
             .field("default_ttl", &self.default_ttl)
+            .field(
+                "compaction_filter",
+                &self.compaction_filter.as_ref().map(|f| f.name().to_owned()),
+            )
             .finish()
     }
 }
@@ -608,14 +613,26 @@ impl KeyspaceOptions {
         self
     }
 
+    /// The keyspace's compaction filter (see
+    /// [`DBOptions::compaction_filter`], whose filter applies to the
+    /// default keyspace only: a keyspace without one filters nothing).
+    #[must_use]
+    pub fn compaction_filter(mut self, filter: impl CompactionFilter) -> Self {
+        self.compaction_filter = Some(Arc::new(filter));
+        self
+    }
+
     /// The options of the keyspace's engine: `base` (the database's) with
     /// these set over it, one background compaction thread, and no merge
-    /// operator unless set here.
+    /// operator or compaction filter unless set here.
     pub(crate) fn apply(&self, base: &DBOptions) -> DBOptions {
         let mut options = base.clone();
         // The bound on all keyspaces' memtables is the database's.
         options.max_total_memtable_bytes = Some(base.memtable_bound_bytes());
         options.merge_operator.clone_from(&self.merge_operator);
+        options
+            .compaction_filter
+            .clone_from(&self.compaction_filter);
         options.background_threads = 1;
         if let Some(policy) = self.compaction_policy {
             options.compaction_policy = policy;

@@ -125,8 +125,11 @@ impl Pipeline {
     /// Publishes `seq`, given to data outside the log (see
     /// [`CommitPipeline::advance_past`]); nothing to do read-only.
     pub(crate) fn advance_past(&self, seq: SeqNo) {
-        if let Self::Writable(pipeline) = self {
-            pipeline.advance_past(seq);
+        match self {
+            Self::Writable(pipeline) | Self::Keyspace { wal: pipeline, .. } => {
+                pipeline.advance_past(seq);
+            }
+            Self::ReadOnly { .. } => {}
         }
     }
 

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use seer_compaction::manifest::ManifestState;
 use seer_compaction::{TableMeta, Version, VersionEdit, VersionSet};
 use seer_core::filename::file_name;
-use seer_core::{FileKind, FileSystem, FragmentedTombstones, SharedFileSystem};
+use seer_core::{FileKind, FileSystem, FragmentedTombstones, SeqNo, SharedFileSystem};
 use seer_sstable::{BlockCache, Table};
 
 use crate::error::Result;
@@ -223,6 +223,36 @@ pub(crate) struct LiveFiles {
     pub state: ManifestState,
     /// Every table of `state.version`.
     pub tables: Vec<LiveTable>,
+}
+
+/// What a copy of the whole database takes: the [`LiveFiles`] of every
+/// tree (the default keyspace's, whose manifest holds the keyspace
+/// registry, and each named keyspace's the registry lists), all as of one
+/// sequence number (see `Engine::with_database_files`).
+pub(crate) struct DatabaseFiles {
+    /// The copy holds exactly the writes up to this sequence number, all
+    /// of them in the tables (no WAL is needed).
+    pub seq: SeqNo,
+    /// The default keyspace's tree.
+    pub root: LiveFiles,
+    /// Each named keyspace's tree, with its directory relative to the
+    /// database directory (`keyspaces/<id>`).
+    pub keyspaces: Vec<(PathBuf, LiveFiles)>,
+    /// Holds the engines of open named keyspaces, so a keyspace dropped
+    /// meanwhile keeps its files until the copy is done.
+    pub _keep_alive: Vec<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl DatabaseFiles {
+    /// Every tree with its directory relative to the database directory
+    /// (empty for the default keyspace, `keyspaces/<id>` for a named one).
+    pub(crate) fn trees(&self) -> impl Iterator<Item = (&Path, &LiveFiles)> {
+        std::iter::once((Path::new(""), &self.root)).chain(
+            self.keyspaces
+                .iter()
+                .map(|(relative, live)| (relative.as_path(), live)),
+        )
+    }
 }
 
 /// One table file of [`LiveFiles`].

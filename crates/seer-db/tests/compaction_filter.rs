@@ -110,3 +110,69 @@ fn a_snapshot_taken_before_a_filtering_compaction_keeps_its_view() {
     assert_eq!(db.get(key(2)).unwrap().as_deref(), Some(&b"new2"[..]));
     assert_eq!(db.get(key(3)).unwrap().as_deref(), Some(&b"new3"[..]));
 }
+
+/// Replaces every `new` value with `answer`.
+struct NewBecomesAnswer;
+
+impl CompactionFilter for NewBecomesAnswer {
+    fn name(&self) -> &str {
+        "test.new_becomes_answer"
+    }
+
+    fn filter(&self, _: &FilterContext, _: &[u8], value: &[u8]) -> FilterDecision {
+        if value.starts_with(b"new") {
+            FilterDecision::ChangeValue(bytes::Bytes::from_static(b"answer"))
+        } else {
+            FilterDecision::Keep
+        }
+    }
+}
+
+/// The database's filter applies to the default keyspace only, a
+/// keyspace's own filter to that keyspace only, and a keyspace without one
+/// is never filtered; also after a reopen with the same options.
+#[test]
+fn each_keyspace_is_filtered_by_its_own_filter_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let filtered = || seer_db::KeyspaceOptions::default().compaction_filter(NewBecomesAnswer);
+    for round in 0..2 {
+        let db = open(&dir);
+        let own = db.keyspace_with("own", filtered()).unwrap();
+        let plain = db.keyspace("plain").unwrap();
+        let compact_all = || {
+            db.compact_range::<&[u8]>(..).unwrap();
+            own.compact_range::<&[u8]>(..).unwrap();
+            plain.compact_range::<&[u8]>(..).unwrap();
+        };
+        if round == 0 {
+            // `old` values at the bottom, `new` ones above, so the
+            // compaction below merges them (and asks the filters).
+            for tag in ["old", "new"] {
+                for i in 0..KEYS {
+                    let value = format!("{tag}{i}");
+                    db.put(key(i), &value).unwrap();
+                    own.put(key(i), &value).unwrap();
+                    plain.put(key(i), &value).unwrap();
+                }
+                if tag == "old" {
+                    compact_all();
+                }
+            }
+        }
+        compact_all();
+        for i in 0..KEYS {
+            let default = (!i.is_multiple_of(2)).then(|| format!("NEW{i}"));
+            assert_eq!(
+                db.get(key(i)).unwrap().as_deref(),
+                default.as_deref().map(str::as_bytes)
+            );
+            assert_eq!(own.get(key(i)).unwrap().as_deref(), Some(&b"answer"[..]));
+            let written = format!("new{i}");
+            assert_eq!(
+                plain.get(key(i)).unwrap().as_deref(),
+                Some(written.as_bytes()),
+                "round {round}"
+            );
+        }
+    }
+}

@@ -478,8 +478,9 @@ struct Outcomes {
 /// Cuts the power (or crashes) before the `nth` changing call in the
 /// database directory during an ingest of two files; checks the database
 /// recovers with both files' data or neither's; returns `false` once the
-/// ingest made fewer calls than `nth` (it finished).
-fn crash_ingest_at(nth: u64, cut: Cut, outcomes: &mut Outcomes) -> bool {
+/// ingest made fewer calls than `nth` (it finished). With `keyspace`, the
+/// older writes and the ingest go to that named keyspace.
+fn crash_ingest_at(nth: u64, cut: Cut, outcomes: &mut Outcomes, keyspace: Option<&str>) -> bool {
     let fs = FaultFileSystem::new();
     let switch = PowerSwitch::new(&fs);
     let countdown = Countdown::new(Arc::clone(&switch), &["/db"], &[], cut);
@@ -488,12 +489,29 @@ fn crash_ingest_at(nth: u64, cut: Cut, outcomes: &mut Outcomes) -> bool {
     write_table(Path::new("/in/a.sst"), &options, &puts(0..300, "k", "bulk"));
     write_table(Path::new("/in/b.sst"), &options, &puts(0..300, "n", "bulk"));
     let db = options.open("/db").unwrap();
+    // The keyspace's (or the database's) contents, and an ingest into it.
+    let read = |db: &DB| match keyspace {
+        Some(name) => copy_support::entries(db.keyspace(name).unwrap().iter()),
+        None => contents(db),
+    };
+    let ingest = |db: &DB| match keyspace {
+        Some(name) => db
+            .keyspace(name)
+            .unwrap()
+            .ingest(&["/in/a.sst", "/in/b.sst"]),
+        None => db.ingest(&["/in/a.sst", "/in/b.sst"]),
+    };
+    let target = keyspace.map(|name| db.keyspace(name).unwrap());
     for i in 0..400u32 {
-        db.put(format!("k{:05}", i * 2), format!("old {i}"))
-            .unwrap();
+        let (key, value) = (format!("k{:05}", i * 2), format!("old {i}"));
+        match &target {
+            Some(keyspace) => keyspace.put(key, value).unwrap(),
+            None => db.put(key, value).unwrap(),
+        }
     }
+    drop(target);
     db.persist().unwrap();
-    let before: Model = contents(&db);
+    let before: Model = read(&db);
     let mut after = before.clone();
     for prefix in ["k", "n"] {
         for i in 0..300u32 {
@@ -504,10 +522,10 @@ fn crash_ingest_at(nth: u64, cut: Cut, outcomes: &mut Outcomes) -> bool {
         }
     }
     countdown.arm(nth);
-    let result = db.ingest(&["/in/a.sst", "/in/b.sst"]);
+    let result = ingest(&db);
     drop(db);
     let db = reopen(&fs, "/db").unwrap();
-    let recovered = contents(&db);
+    let recovered = read(&db);
     if !countdown.fired() {
         result.unwrap();
         assert_eq!(recovered, after);
@@ -531,12 +549,15 @@ fn crash_ingest_at(nth: u64, cut: Cut, outcomes: &mut Outcomes) -> bool {
         outcomes.none += 1;
     }
     // The reopened database takes the ingest again and new writes after it.
-    let report = db.ingest(&["/in/a.sst", "/in/b.sst"]).unwrap();
+    let report = ingest(&db).unwrap();
     let seq = db
         .put_opt("k00001", "last", WriteOptions::default())
         .unwrap();
     assert!(seq > report.seq);
-    assert_eq!(db.get("n00299").unwrap().as_deref(), Some(&b"bulk-299"[..]));
+    assert_eq!(
+        read(&db).get(&b"n00299"[..]).map(Vec::as_slice),
+        Some(&b"bulk-299"[..])
+    );
     true
 }
 
@@ -545,7 +566,23 @@ fn a_crash_at_any_step_of_an_ingest_leaves_all_its_data_or_none() {
     for cut in Cut::ALL {
         let mut outcomes = Outcomes::default();
         let mut nth = 1;
-        while crash_ingest_at(nth, cut, &mut outcomes) {
+        while crash_ingest_at(nth, cut, &mut outcomes, None) {
+            nth += 1;
+            assert!(nth < 500, "the ingest never finished");
+        }
+        eprintln!("{cut:?}: {} steps, {outcomes:?}", nth - 1);
+        assert!(outcomes.none > 3, "{outcomes:?}");
+    }
+}
+
+/// The same into a named keyspace: its tree and manifest, the database's
+/// WAL and sequence number.
+#[test]
+fn a_crash_at_any_step_of_an_ingest_into_a_keyspace_leaves_all_its_data_or_none() {
+    for cut in Cut::ALL {
+        let mut outcomes = Outcomes::default();
+        let mut nth = 1;
+        while crash_ingest_at(nth, cut, &mut outcomes, Some("ks")) {
             nth += 1;
             assert!(nth < 500, "the ingest never finished");
         }
@@ -619,4 +656,76 @@ fn a_read_only_open_refuses_to_ingest() {
         Err(Error::OpenedReadOnly)
     ));
     drop(db);
+}
+
+/// `Keyspace::ingest` adds the files to that keyspace only, at one
+/// sequence number of the database's: it shadows the keyspace's older
+/// writes (in a table and in the memtable), later writes in any keyspace
+/// get larger numbers, a snapshot taken before sees none of it, another
+/// keyspace holding the same keys is untouched, and all of it survives a
+/// reopen.
+#[test]
+fn an_ingest_into_a_keyspace_touches_that_keyspace_only_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DBOptions::default();
+    let path = dir.path().join("db");
+    let db = options.clone().open(&path).unwrap();
+    let target = db.keyspace("target").unwrap();
+    let other = db.keyspace("other").unwrap();
+    for name in ["k00001", "k00002"] {
+        db.put(name, "default").unwrap();
+        other.put(name, "other").unwrap();
+        target.put(name, "older").unwrap();
+    }
+    target.flush().unwrap();
+    target.put("k00003", "memtable").unwrap();
+    let before = db.snapshot();
+    let file = dir.path().join("f.sst");
+    write_table(&file, &options, &puts(0..50, "k", "ingested"));
+    let report = target.ingest(&[&file]).unwrap();
+    assert_eq!(report.entries, 50);
+    let later = db.put_opt("z", "later", WriteOptions::default()).unwrap();
+    assert!(
+        later > report.seq,
+        "{later} after ingest seq {}",
+        report.seq
+    );
+    let later_in_target = target
+        .put_opt("k00049", "later", WriteOptions::default())
+        .unwrap();
+    assert!(later_in_target > report.seq);
+    let check = |db: &DB| {
+        let target = db.keyspace("target").unwrap();
+        let other = db.keyspace("other").unwrap();
+        for i in [1, 2, 3] {
+            let key = format!("k{i:05}");
+            let ingested = format!("ingested-{i}");
+            assert_eq!(
+                target.get(&key).unwrap().as_deref(),
+                Some(ingested.as_bytes())
+            );
+        }
+        assert_eq!(
+            target.get("k00049").unwrap().as_deref(),
+            Some(&b"later"[..])
+        );
+        assert_eq!(target.iter().count(), 50);
+        assert_eq!(other.get("k00001").unwrap().as_deref(), Some(&b"other"[..]));
+        assert_eq!(other.iter().count(), 2);
+        assert_eq!(db.get("k00001").unwrap().as_deref(), Some(&b"default"[..]));
+        assert_eq!(db.iter().count(), 3);
+    };
+    check(&db);
+    assert_eq!(
+        before.get_in(&target, "k00001").unwrap().as_deref(),
+        Some(&b"older"[..])
+    );
+    assert_eq!(before.get_in(&target, "k00040").unwrap(), None);
+    drop((before, target, other));
+    db.close().unwrap();
+    drop(db);
+    let db = options.open(&path).unwrap();
+    check(&db);
+    let seq = db.put_opt("z", "after", WriteOptions::default()).unwrap();
+    assert!(seq > later_in_target);
 }

@@ -708,3 +708,28 @@ fn a_transaction_merges_into_and_iterates_a_named_keyspace_and_conflicts_on_keys
     txn.commit().unwrap();
     assert_eq!(tags.get("a").unwrap().as_deref(), Some(&b"1,x,z"[..]));
 }
+/// Two keyspaces whose memtables fill at once switch them at once; each
+/// switch rolls the one WAL to the spare segment, so they must take turns
+/// (before they shared a switch lock, the second roll was refused and the
+/// database turned read-only).
+#[test]
+fn memtable_switches_of_two_keyspaces_at_once_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small()
+        .memtable_capacity(16 << 10)
+        .open(dir.path())
+        .unwrap();
+    let keyspaces = [db.keyspace("a").unwrap(), db.keyspace("b").unwrap()];
+    std::thread::scope(|scope| {
+        for keyspace in &keyspaces {
+            scope.spawn(move || {
+                for i in 0..3000 {
+                    keyspace.put(format!("k{i:05}"), [b'v'; 100]).unwrap();
+                }
+            });
+        }
+    });
+    for keyspace in &keyspaces {
+        assert_eq!(scan(keyspace.iter()).len(), 3000);
+    }
+}

@@ -242,6 +242,11 @@ impl BlockIter {
         self.block.slice(self.value_start..self.value_end)
     }
 
+    /// The offset of the current entry in the block.
+    pub(crate) fn entry_offset(&self) -> usize {
+        self.current
+    }
+
     /// The current value, borrowed.
     #[inline]
     pub fn value_slice(&self) -> &[u8] {

@@ -71,6 +71,16 @@ impl std::fmt::Debug for ZstdCompressor {
     }
 }
 
+/// The expiry an expiring put's value starts with (`None` when it is too
+/// short to hold one: the reader refuses such an entry).
+fn expiry_of(value: &[u8]) -> Option<u64> {
+    let bytes: [u8; seer_core::expiry::EXPIRY_BYTES] = value
+        .get(..seer_core::expiry::EXPIRY_BYTES)?
+        .try_into()
+        .ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
 #[derive(Debug, Default)]
 struct EntryCounts {
     entry_count: u64,
@@ -80,10 +90,22 @@ struct EntryCounts {
     raw_value_bytes: u64,
     smallest_seq: SeqNo,
     largest_seq: SeqNo,
+    /// The earliest expiry of the expiring puts (those whose value holds
+    /// one).
+    earliest_expiry_unix_ms: Option<u64>,
 }
 
 impl EntryCounts {
-    fn add(&mut self, key: &ParsedInternalKey<'_>, key_len: usize, value_len: usize) {
+    fn add(&mut self, key: &ParsedInternalKey<'_>, key_len: usize, value: &[u8]) {
+        let value_len = value.len();
+        if key.kind == ValueKind::ExpiringPut {
+            if let Some(expiry) = expiry_of(value) {
+                self.earliest_expiry_unix_ms = Some(
+                    self.earliest_expiry_unix_ms
+                        .map_or(expiry, |earliest| earliest.min(expiry)),
+                );
+            }
+        }
         if self.entry_count == 0 {
             self.smallest_seq = key.seq;
             self.largest_seq = key.seq;
@@ -177,8 +199,7 @@ impl TableBuilder {
         if self.smallest.is_none() {
             self.smallest = Some(parsed.to_owned_key());
         }
-        self.counts
-            .add(&parsed, encoded_internal_key.len(), value.len());
+        self.counts.add(&parsed, encoded_internal_key.len(), value);
         self.data_block.add(encoded_internal_key, value);
         self.last_key.clear();
         self.last_key.extend_from_slice(encoded_internal_key);
@@ -329,6 +350,7 @@ impl TableBuilder {
             compression: self.options.compression,
             creation_level: self.options.creation_level,
             creation_policy: self.options.creation_policy.clone(),
+            earliest_expiry_unix_ms: counts.earliest_expiry_unix_ms,
         })
     }
 

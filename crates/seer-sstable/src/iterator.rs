@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{InternalIterator, InternalKey, MAX_SEQ, TRAILER_BYTES};
+use seer_core::expiry::EXPIRY_BYTES;
+use seer_core::{InternalIterator, InternalKey, ValueKind, MAX_SEQ, TRAILER_BYTES};
 
 use crate::block::{BlockIter, RegionCache};
 use crate::error::{Error, Result};
@@ -42,6 +43,34 @@ impl TableCursor {
 
     pub(crate) fn block_index(&self) -> usize {
         self.block_index
+    }
+
+    /// Fails with a corruption naming the table file and the entry's
+    /// offset when the current entry is an expiring put whose value is too
+    /// short to hold its expiry (readers and compactions would otherwise
+    /// misread it); every other entry, and no entry, passes.
+    pub(crate) fn check_expiry(&self, table: &Table) -> Result<()> {
+        let Some(block) = self.block.as_ref().filter(|block| block.valid()) else {
+            return Ok(());
+        };
+        let key = block.key();
+        let kind_byte = key.len().checked_sub(TRAILER_BYTES).map(|at| key[at]);
+        let value_bytes = block.value_slice().len();
+        if kind_byte != Some(ValueKind::ExpiringPut as u8) || value_bytes >= EXPIRY_BYTES {
+            return Ok(());
+        }
+        Err(table.block_error(
+            self.block_index,
+            crate::error::LocalCorruption::new(
+                block.entry_offset(),
+                crate::error::CorruptionReason::malformed(
+                    "expiring put",
+                    format!(
+                        "a {value_bytes}-byte value, shorter than its {EXPIRY_BYTES}-byte expiry"
+                    ),
+                ),
+            ),
+        ))
     }
 
     pub(crate) fn invalidate(&mut self) {
@@ -225,6 +254,11 @@ impl TableIterator {
             if self.below_lower(user_key) || self.at_or_above_upper(user_key) {
                 self.cursor.invalidate();
             }
+        }
+        if let Err(error) = self.cursor.check_expiry(&self.table) {
+            self.cursor.invalidate();
+            self.value = Bytes::new();
+            return Err(error);
         }
         self.value = self.cursor.value();
         Ok(())

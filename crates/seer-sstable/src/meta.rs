@@ -4,8 +4,10 @@
 //! Encoding (all varints): `version (1), file_number, file_size_bytes,
 //! smallest (len | encoded internal key), largest (same), smallest_seq,
 //! largest_seq, entry_count, tombstone_count, merge_count, raw_key_bytes,
-//! raw_value_bytes`. [`TableMeta::decode`] reports how many bytes it used,
-//! so a record can be embedded in a larger one.
+//! raw_value_bytes`; version 2, written only for a table holding expiring
+//! puts, adds `earliest_expiry_unix_ms` after them (a version 1 record has
+//! none). [`TableMeta::decode`] reports how many bytes it used, so a record
+//! can be embedded in a larger one.
 
 use seer_core::varint::put_varint64;
 use seer_core::{DecodeError, InternalKey, SeqNo};
@@ -13,7 +15,11 @@ use seer_core::{DecodeError, InternalKey, SeqNo};
 use crate::codec::{put_internal_key, FieldReader};
 use crate::properties::TableProperties;
 
+/// The encoding of a table without expiring puts.
 const META_ENCODING_VERSION: u64 = 1;
+
+/// The encoding of a table with expiring puts (its earliest expiry last).
+const META_ENCODING_VERSION_EXPIRING: u64 = 2;
 
 /// A table's file, key range, sequence range and entry counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +46,10 @@ pub struct TableMeta {
     pub raw_key_bytes: u64,
     /// Sum of the value lengths.
     pub raw_value_bytes: u64,
+    /// The earliest expiry among the table's expiring puts, in
+    /// milliseconds since the Unix epoch (`None`: it holds none); the
+    /// compaction picker rewrites a table once it has passed.
+    pub earliest_expiry_unix_ms: Option<u64>,
 }
 
 impl TableMeta {
@@ -61,12 +71,17 @@ impl TableMeta {
             merge_count: properties.merge_count,
             raw_key_bytes: properties.raw_key_bytes,
             raw_value_bytes: properties.raw_value_bytes,
+            earliest_expiry_unix_ms: properties.earliest_expiry_unix_ms,
         }
     }
 
     /// Appends the encoding to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        put_varint64(out, META_ENCODING_VERSION);
+        let version = match self.earliest_expiry_unix_ms {
+            Some(_) => META_ENCODING_VERSION_EXPIRING,
+            None => META_ENCODING_VERSION,
+        };
+        put_varint64(out, version);
         put_varint64(out, self.file_number);
         put_varint64(out, self.file_size_bytes);
         put_internal_key(out, &self.smallest);
@@ -82,6 +97,9 @@ impl TableMeta {
         ] {
             put_varint64(out, count);
         }
+        if let Some(expiry) = self.earliest_expiry_unix_ms {
+            put_varint64(out, expiry);
+        }
     }
 
     /// The encoding as a new vector.
@@ -96,13 +114,13 @@ impl TableMeta {
     pub fn decode(input: &[u8]) -> Result<(Self, usize), DecodeError> {
         let mut reader = FieldReader::new(input);
         let version = reader.varint()?;
-        if version != META_ENCODING_VERSION {
+        if version != META_ENCODING_VERSION && version != META_ENCODING_VERSION_EXPIRING {
             return Err(DecodeError::Invalid {
                 what: "table meta",
                 detail: format!("unknown encoding version {version}"),
             });
         }
-        let meta = Self {
+        let mut meta = Self {
             file_number: reader.varint()?,
             file_size_bytes: reader.varint()?,
             smallest: reader.internal_key("table meta smallest key")?,
@@ -114,7 +132,11 @@ impl TableMeta {
             merge_count: reader.varint()?,
             raw_key_bytes: reader.varint()?,
             raw_value_bytes: reader.varint()?,
+            earliest_expiry_unix_ms: None,
         };
+        if version == META_ENCODING_VERSION_EXPIRING {
+            meta.earliest_expiry_unix_ms = Some(reader.varint()?);
+        }
         Ok((meta, reader.position()))
     }
 }
@@ -134,6 +156,7 @@ mod tests {
             large in proptest::collection::vec(any::<u8>(), 0..20),
             seqs in (0..=MAX_SEQ, 0..=MAX_SEQ),
             tail in proptest::collection::vec(any::<u8>(), 0..8),
+            expiry in proptest::option::of(any::<u64>()),
         ) {
             let meta = TableMeta {
                 file_number: numbers[0],
@@ -147,6 +170,7 @@ mod tests {
                 merge_count: numbers[6],
                 raw_key_bytes: numbers[7],
                 raw_value_bytes: numbers[8],
+                earliest_expiry_unix_ms: expiry,
             };
             let mut encoded = meta.encode();
             let used = encoded.len();
@@ -172,6 +196,7 @@ mod tests {
             merge_count: 0,
             raw_key_bytes: 18,
             raw_value_bytes: 5,
+            earliest_expiry_unix_ms: None,
         };
         let expected: Vec<u8> = [
             &[1, 7, 0xac, 0x02, 9, b'a', 1, 1, 0, 0, 0, 0, 0, 0, 9, b'b'][..],

@@ -6,8 +6,9 @@
 //! smallest_seq, largest_seq, data_block_count, data_bytes (stored, with
 //! trailers), filter_key_count, bloom_bits_per_key, compression (0 none,
 //! 1 zstd followed by the zigzag-encoded level), creation_level (0 unknown,
-//! else level + 1), creation_policy (len | UTF-8)`. The block must end after
-//! the last field.
+//! else level + 1), creation_policy (len | UTF-8)`, then, only in a table
+//! holding expiring puts, `earliest_expiry_unix_ms` (the earliest expiry
+//! among them). The block must end after the last field.
 
 use seer_core::varint::put_varint64;
 use seer_core::{DecodeError, InternalKey, SeqNo};
@@ -53,6 +54,9 @@ pub struct TableProperties {
     pub creation_level: Option<u32>,
     /// The policy that wrote the table; empty when unknown.
     pub creation_policy: String,
+    /// The earliest expiry among the table's expiring puts, in
+    /// milliseconds since the Unix epoch (`None`: it holds none).
+    pub earliest_expiry_unix_ms: Option<u64>,
 }
 
 impl TableProperties {
@@ -86,13 +90,16 @@ impl TableProperties {
             self.creation_level.map_or(0, |l| u64::from(l) + 1),
         );
         put_length_prefixed(&mut out, self.creation_policy.as_bytes());
+        if let Some(expiry) = self.earliest_expiry_unix_ms {
+            put_varint64(&mut out, expiry);
+        }
         out
     }
 
     /// Decodes and checks a properties block.
     pub(crate) fn decode(block: &[u8]) -> Result<Self, DecodeError> {
         let mut reader = FieldReader::new(block);
-        let properties = Self {
+        let mut properties = Self {
             entry_count: reader.varint()?,
             tombstone_count: reader.varint()?,
             merge_count: reader.varint()?,
@@ -109,7 +116,11 @@ impl TableProperties {
             compression: decode_compression(&mut reader)?,
             creation_level: decode_level(&mut reader)?,
             creation_policy: decode_policy(&mut reader)?,
+            earliest_expiry_unix_ms: None,
         };
+        if !reader.is_at_end() {
+            properties.earliest_expiry_unix_ms = Some(reader.varint()?);
+        }
         if !reader.is_at_end() {
             return Err(invalid("trailing bytes".to_owned()));
         }
@@ -207,6 +218,7 @@ mod tests {
             compression: Compression::Zstd { level: -3 },
             creation_level: Some(0),
             creation_policy: "flush".to_owned(),
+            earliest_expiry_unix_ms: None,
         }
     }
 
@@ -215,7 +227,16 @@ mod tests {
         let properties = sample();
         let mut encoded = properties.encode();
         assert_eq!(TableProperties::decode(&encoded), Ok(properties.clone()));
-        encoded.push(0);
+        let expiring = TableProperties {
+            earliest_expiry_unix_ms: Some(1_764_608_400_000),
+            ..properties.clone()
+        };
+        let mut expiring_encoded = expiring.encode();
+        assert_eq!(expiring_encoded.len(), encoded.len() + 6);
+        assert_eq!(TableProperties::decode(&expiring_encoded), Ok(expiring));
+        expiring_encoded.push(0);
+        assert!(TableProperties::decode(&expiring_encoded).is_err());
+        encoded.extend([0, 0]);
         assert!(TableProperties::decode(&encoded).is_err());
         let reversed = TableProperties {
             smallest_seq: 10,

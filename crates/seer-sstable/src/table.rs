@@ -239,7 +239,10 @@ impl Table {
         };
         let mut operands = match first {
             ValueKind::Put => return Ok(Lookup::Value(cursor.value())),
-            ValueKind::ExpiringPut => return Ok(Lookup::Expiring(cursor.value())),
+            ValueKind::ExpiringPut => {
+                cursor.check_expiry(self)?;
+                return Ok(Lookup::Expiring(cursor.value()));
+            }
             ValueKind::Delete => return Ok(Lookup::Deleted),
             ValueKind::Merge => vec![cursor.value()],
         };
@@ -252,7 +255,10 @@ impl Table {
                     continue;
                 }
                 Some(ValueKind::Put) => Some(MergeBase::Value(cursor.value())),
-                Some(ValueKind::ExpiringPut) => Some(MergeBase::Expiring(cursor.value())),
+                Some(ValueKind::ExpiringPut) => {
+                    cursor.check_expiry(self)?;
+                    Some(MergeBase::Expiring(cursor.value()))
+                }
                 Some(ValueKind::Delete) => Some(MergeBase::Deleted),
             };
             return Ok(Lookup::Merge { operands, base });

@@ -257,3 +257,55 @@ fn a_table_of_only_range_tombstones_opens_and_a_bad_fragment_is_named() {
         other => panic!("expected a malformed fragment, got {other:?}"),
     }
 }
+
+/// An expiring put whose value is too short to hold its 8-byte expiry
+/// (written through the builder, so every checksum matches) is a
+/// `Corruption` naming the file and an offset inside its data block, from
+/// a point read, from an iterator, and from a lookup that reaches it as a
+/// merge base; the well-formed entries around it read as written.
+#[test]
+fn an_expiring_put_too_short_for_its_expiry_is_a_corruption_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let key =
+        |name: &str, seq, kind| InternalKey::new(name.as_bytes().to_vec(), seq, kind).encode();
+    let well_formed = seer_core::expiry::encode_expiring(u64::MAX, b"live").to_vec();
+    let entries: Vec<Entry> = vec![
+        (key("a", 9, ValueKind::ExpiringPut), well_formed.clone()),
+        (key("b", 9, ValueKind::Merge), b"operand".to_vec()),
+        (key("b", 8, ValueKind::ExpiringPut), b"short".to_vec()),
+        (key("c", 9, ValueKind::ExpiringPut), b"1234567".to_vec()),
+        (key("d", 9, ValueKind::Put), b"plain".to_vec()),
+    ];
+    let (path, _) = build_table(dir.path(), &entries, TableOptions::default());
+    let table = Arc::new(Table::open(&RealFileSystem, &path, 1, None).unwrap());
+    let file_bytes = read_file(&path).len() as u64;
+    let named = |result: Result<Lookup, Error>, what: &str| match result {
+        Err(Error::Corruption {
+            file,
+            offset,
+            reason,
+        }) => {
+            assert_eq!(file, path, "{what}");
+            assert!(offset < file_bytes, "{what}: offset {offset}");
+            assert!(reason.to_string().contains("expiry"), "{what}: {reason}");
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    named(table.get(b"c", MAX_SEQ), "point read");
+    named(table.get(b"b", MAX_SEQ), "merge base");
+    assert_eq!(
+        table.get(b"a", MAX_SEQ).unwrap(),
+        Lookup::Expiring(Bytes::from(well_formed))
+    );
+    assert_eq!(
+        table.get(b"d", MAX_SEQ).unwrap(),
+        Lookup::Value(Bytes::from_static(b"plain"))
+    );
+    let mut iter = table.iter();
+    iter.seek_to_first().unwrap();
+    iter.next().unwrap();
+    assert!(iter.valid(), "the merge operand reads");
+    let error = iter.next().map(|()| Lookup::NotFound);
+    named(error, "iterator");
+    assert!(!iter.valid());
+}

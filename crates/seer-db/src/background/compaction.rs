@@ -15,11 +15,12 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use seer_compaction::cost::TreeInputs;
 use seer_compaction::{
-    run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionsInProgress,
-    ExecutorContext, ManualPick, Picker, PickerOptions, PolicyParams, TableMeta, Version,
-    VersionEdit, WorkloadWindow,
+    run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionReason,
+    CompactionsInProgress, ExecutorContext, ManualPick, Picker, PickerOptions, PolicyParams,
+    TableMeta, Version, VersionEdit, WorkloadWindow,
 };
 use seer_core::SeqNo;
+use seer_core::{Clock, ManualClock};
 
 use super::JobContext;
 use crate::error::{Error, Result};
@@ -28,11 +29,23 @@ use crate::options::{CompactionPolicy, DBOptions};
 use crate::tree::{open_table, OpenVersionSet};
 
 /// The picker, the running compactions and the policy in force.
-#[derive(Debug)]
 pub(crate) struct CompactionState {
     picker: Picker,
+    /// The database's clock: when the tree has nothing else to do, tables
+    /// whose earliest expiry it has passed are rewritten.
+    clock: Arc<dyn Clock>,
     in_progress: Mutex<CompactionsInProgress>,
     policy: Mutex<PolicyState>,
+}
+
+impl std::fmt::Debug for CompactionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompactionState")
+            .field("picker", &self.picker)
+            .field("in_progress", &self.in_progress)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -73,6 +86,7 @@ impl CompactionState {
                 target_file_size_bytes: options.target_file_size_bytes,
                 max_space_amplification: options.max_space_amplification,
             }),
+            clock: Arc::clone(&options.clock),
             in_progress: Mutex::new(CompactionsInProgress::new()),
             policy: Mutex::new(PolicyState {
                 adaptive,
@@ -101,7 +115,15 @@ impl CompactionState {
         let params = self.policy.lock().params;
         let mut in_progress = self.in_progress.lock();
         let version = Arc::clone(&tree.current().version);
-        let compaction = self.picker.pick(&version, params, &in_progress)?;
+        let compaction = self
+            .picker
+            .pick(&version, params, &in_progress)
+            .or_else(|| {
+                // Nothing else to do: rewrite a table holding expired data.
+                let now_unix_ms = self.clock.now_unix_ms();
+                self.picker
+                    .pick_expired(&version, now_unix_ms, &in_progress)
+            })?;
         in_progress.register(&compaction);
         Some((version, compaction))
     }
@@ -383,11 +405,24 @@ fn run(db: &JobContext<'_>, version: &Version, compaction: &Compaction) -> Resul
     );
     let _entered = span.enter();
     let (params, _) = db.jobs.compaction.policy();
-    let context = ExecutorContext {
+    let mut context = ExecutorContext {
         // A close abandons the compaction at its next key.
         cancel: Some(db.lifecycle.closed_flag()),
         ..db.executor_context()
     };
+    if let CompactionReason::Expired {
+        earliest_expiry_unix_ms,
+        ..
+    } = compaction.reason
+    {
+        // A clock moved back since the pick must not keep the entry that
+        // chose the table (it would be picked again and again): each such
+        // rewrite drops at least that entry.
+        let now_unix_ms = context.clock.as_ref().map_or(0, |c| c.now_unix_ms());
+        if now_unix_ms < earliest_expiry_unix_ms {
+            context.clock = Some(Arc::new(ManualClock::new(earliest_expiry_unix_ms)));
+        }
+    }
     let new_file_number = || db.tree().new_file_number();
     // The executor syncs the outputs and the directory before it returns.
     let result = run_compaction(compaction, version, &context, &new_file_number)?;

@@ -23,7 +23,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex};
 use seer_compaction::{ExecutorContext, PolicyParams};
 use seer_core::SharedFileSystem;
@@ -283,6 +283,10 @@ fn spawn<E: Send + Sync + 'static>(
         .map_err(|e| Error::io(name, e))
 }
 
+/// How long a background thread waits for a signal before it looks for
+/// work anyway (see [`run`]).
+const IDLE_WAKE_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn run<E>(
     weak: Weak<E>,
     context: LendContext<E>,
@@ -290,7 +294,14 @@ fn run<E>(
     job: &'static str,
     work: Work,
 ) {
-    while let Ok(Signal::Work) = rx.recv() {
+    loop {
+        // An idle database's threads look for work now and then too: a
+        // table's expired data asks for a compaction once the clock
+        // passes it, with no write to wake anything.
+        match rx.recv_timeout(IDLE_WAKE_PERIOD) {
+            Ok(Signal::Work) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+        }
         let Some(owner) = weak.upgrade() else {
             return;
         };

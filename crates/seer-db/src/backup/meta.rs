@@ -5,7 +5,7 @@
 //! metadata").
 //!
 //! ```text
-//! seerdb-backup 1
+//! seerdb-backup 2
 //! id 2
 //! timestamp_ms 1764608400000
 //! seq 81234
@@ -19,10 +19,18 @@ use std::path::Path;
 use seer_core::filename::parse_file_name;
 use seer_core::{Corruption, SeqNo};
 
+use seer_wal::KeyspaceId;
+
+use crate::dir::KEYSPACES_DIR_NAME;
 use crate::error::{Error, Result};
 
-/// The version of the metadata format written by this code.
-pub(crate) const BACKUP_META_FORMAT_VERSION: u32 = 1;
+/// The version of the metadata format written by this code (2: file
+/// names may lie in a named keyspace's directory, `keyspaces/<id>/`;
+/// version 1 files, which never name one, are read too).
+pub(crate) const BACKUP_META_FORMAT_VERSION: u32 = 2;
+
+/// The oldest metadata format version this code reads.
+const OLDEST_FORMAT_VERSION: u32 = 1;
 
 const MAGIC: &str = "seerdb-backup";
 
@@ -94,7 +102,9 @@ impl BackupMeta {
             offset: 0,
         };
         let version = lines.field(MAGIC, &damaged)?;
-        if version != BACKUP_META_FORMAT_VERSION.to_string() {
+        let known = (OLDEST_FORMAT_VERSION..=BACKUP_META_FORMAT_VERSION)
+            .any(|known| version == known.to_string());
+        if !known {
             return Err(damaged(0, format!("unknown format version {version:?}")));
         }
         let id = lines.number("id", &damaged)?;
@@ -156,13 +166,13 @@ fn parse_file(id: u64, line: &str) -> std::result::Result<BackupFile, String> {
         Some(("shared", file)) => !file.contains('/'),
         Some(("private", rest)) => rest
             .split_once('/')
-            .is_some_and(|(dir, file)| dir == private && !file.contains('/')),
+            .is_some_and(|(dir, file)| dir == private && file == name),
         _ => false,
     };
     if !placed || stored.contains("..") {
         return Err(format!("{stored:?} is not a file of backup {id}"));
     }
-    if parse_file_name(name).is_none() {
+    if !is_database_file_name(name) {
         return Err(format!("{name:?} is not a seerdb file name"));
     }
     Ok(BackupFile {
@@ -174,6 +184,20 @@ fn parse_file(id: u64, line: &str) -> std::result::Result<BackupFile, String> {
         checksum: u64::from_str_radix(checksum, 16)
             .map_err(|_| format!("checksum {checksum:?} is not hexadecimal"))?,
     })
+}
+
+/// A file's place in a database directory: a seerdb file name, or one in
+/// a named keyspace's directory (`keyspaces/<id>/<name>`).
+fn is_database_file_name(name: &str) -> bool {
+    let file = match name.split_once('/') {
+        None => name,
+        Some((KEYSPACES_DIR_NAME, rest)) => match rest.split_once('/') {
+            Some((id, file)) if id.parse::<KeyspaceId>().is_ok() && !file.contains('/') => file,
+            _ => return false,
+        },
+        Some(_) => return false,
+    };
+    parse_file_name(file).is_some()
 }
 
 /// The name of backup `id`'s metadata file in `meta/` and of its private
@@ -238,9 +262,42 @@ mod tests {
             ("shared/a/b", "CURRENT"),
             ("shared/x", "../CURRENT"),
             ("shared/x", "notes.txt"),
+            ("shared/x", "keyspaces/x/CURRENT"),
+            ("shared/x", "keyspaces/1/../CURRENT"),
+            ("shared/x", "keyspaces/1/2/CURRENT"),
+            ("shared/x", "other/1/CURRENT"),
+            (
+                "private/00000000000000000002/keyspaces/1/CURRENT",
+                "CURRENT",
+            ),
         ] {
             let line = format!("{stored} {name} 1 00");
             assert!(parse_file(2, &line).is_err(), "{line}");
         }
+        for (stored, name) in [
+            ("shared/x", "keyspaces/1/00000000000000000012.sst"),
+            (
+                "private/00000000000000000002/keyspaces/1/CURRENT",
+                "keyspaces/1/CURRENT",
+            ),
+        ] {
+            let line = format!("{stored} {name} 1 00");
+            assert!(parse_file(2, &line).is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn version_1_metadata_is_still_read() {
+        let path = Path::new("/backups/meta/00000000000000000002");
+        let text = meta().encode();
+        let body = text
+            .replacen("seerdb-backup 2", "seerdb-backup 1", 1)
+            .lines()
+            .filter(|line| !line.starts_with("checksum"))
+            .map(|line| format!("{line}\n"))
+            .collect::<String>();
+        let checksum = seer_core::checksum(body.as_bytes());
+        let bytes = format!("{body}checksum {checksum:016x}\n").into_bytes();
+        assert_eq!(BackupMeta::decode(path, &bytes).unwrap(), meta());
     }
 }

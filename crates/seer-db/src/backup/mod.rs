@@ -7,13 +7,15 @@
 //! <dir>/meta/<id>                     a backup's metadata (meta.rs); its
 //!                                     rename into place commits the backup
 //! <dir>/private/<id>/MANIFEST-…, CURRENT   the backup's own manifest
+//! <dir>/private/<id>/keyspaces/<ks>/…   each named keyspace's manifest
 //! <dir>/shared/<number>-<size>-<xxh3>.sst  tables, named by content
 //! ```
 //!
-//! A backup flushes the database and takes the [`LiveFiles`] of one logged
-//! state, as a checkpoint does (see [`crate::checkpoint`]); writes a
-//! fresh manifest describing exactly those tables into its private
-//! directory; checksums every table and copies the ones whose content name
+//! A backup flushes the database and takes the [`DatabaseFiles`] of every
+//! keyspace's tree as of one sequence number, as a checkpoint does (see
+//! [`crate::checkpoint`]); writes a fresh manifest describing exactly each
+//! tree's tables into its private directory (a named keyspace's under
+//! `keyspaces/<id>/` there); checksums every table and copies the ones whose content name
 //! is not in `shared/` yet (through a temporary name, synced, renamed);
 //! and last writes its metadata (temporary name, sync, rename, directory
 //! sync). Until that rename the backup does not exist: [`BackupEngine::open`]
@@ -31,18 +33,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use seer_core::filename::file_name;
+use seer_core::filename::{file_name, parse_file_name};
 use seer_core::{
     Corruption, FileKind, FileLock, FileSystem, RealFileSystem, SeqNo, SharedFileSystem,
 };
 
 use crate::checkpoint::{
-    build_staged, check_size, copy_file, file_digest, write_manifest, FileDigest,
+    build_staged, check_size, copy_file, file_digest, remove_copy_dir, sync_keyspace_dirs,
+    write_manifest, FileDigest,
 };
 use crate::db::DB;
 use crate::dir::lock_dir;
 use crate::error::{Error, Result};
-use crate::tree::LiveFiles;
+use crate::tree::{DatabaseFiles, LiveTable};
 use meta::{private_dir_name, BackupFile, BackupMeta};
 
 /// The number of a backup in its backup directory (1, 2, …; never reused
@@ -119,7 +122,9 @@ impl BackupEngine {
 
     /// Backs up `db` as it is at the call (it flushes first, so the backup
     /// has no WAL and holds exactly the writes up to one sequence number,
-    /// reported by [`BackupEngine::list`]). Tables already in the backup
+    /// reported by [`BackupEngine::list`]; every named keyspace of the
+    /// database as of that one number, as [`DB::checkpoint`] takes them).
+    /// Tables already in the backup
     /// directory (same number, size and checksum) are not copied again.
     /// Every live table is read once to checksum it; only the new ones
     /// are written.
@@ -127,7 +132,7 @@ impl BackupEngine {
         let id = self.backups.keys().next_back().map_or(1, |last| last + 1);
         let meta = db
             .inner
-            .with_live_files(|db_fs, live| self.write_backup_files(id, db_fs, &live))?;
+            .with_database_files(|db_fs, files| self.write_backup_files(id, db_fs, &files))?;
         self.commit(&meta)?;
         tracing::info!(id, seq = meta.seq, "backup created");
         self.backups.insert(id, meta);
@@ -172,10 +177,24 @@ impl BackupEngine {
         build_staged(fs, target.as_ref(), |staging| {
             for file in &meta.files {
                 let from = self.dir.join(&file.stored);
-                let digest = copy_file(fs, &from, fs, &staging.join(&file.name))?;
+                let to = staging.join(&file.name);
+                if let Some(parent) = to.parent() {
+                    fs.create_dir_all(parent)
+                        .map_err(|e| Error::io(parent, e))?;
+                }
+                let digest = copy_file(fs, &from, fs, &to)?;
                 check_digest(&from, file, digest)?;
             }
-            Ok(())
+            // A named keyspace's directory is synced once its files are in.
+            for file in &meta.files {
+                if let Some(parent) = Path::new(&file.name).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        let dir = staging.join(parent);
+                        fs.sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+                    }
+                }
+            }
+            sync_keyspace_dirs(fs, staging)
         })
     }
 
@@ -208,58 +227,48 @@ impl BackupEngine {
             })
     }
 
-    /// Writes backup `id`'s manifest and the tables `shared/` lacks;
-    /// returns its metadata (not yet written).
+    /// Writes backup `id`'s manifests (one per tree: the default
+    /// keyspace's in its private directory, each named keyspace's under
+    /// `keyspaces/<id>/` there) and the tables `shared/` lacks; returns its
+    /// metadata (not yet written).
     fn write_backup_files(
         &self,
         id: u64,
         db_fs: &dyn FileSystem,
-        live: &LiveFiles,
+        files: &DatabaseFiles,
     ) -> Result<BackupMeta> {
-        let private = self.dir.join(PRIVATE_DIR).join(private_dir_name(id));
-        self.fs
-            .create_dir_all(&private)
-            .map_err(|e| Error::io(&private, e))?;
-        write_manifest(self.fs.as_ref(), &private, &live.state)?;
-        let mut files = Vec::new();
-        for name in self.names(&private)? {
-            let path = private.join(&name);
-            let digest = file_digest(self.fs.as_ref(), &path)?;
-            files.push(backup_file(
-                format!("{PRIVATE_DIR}/{}/{name}", private_dir_name(id)),
-                name,
-                digest,
-            ));
+        let private_name = private_dir_name(id);
+        let private = self.dir.join(PRIVATE_DIR).join(&private_name);
+        let mut listed = Vec::new();
+        for (relative, live) in files.trees() {
+            let dir = private.join(relative);
+            self.fs
+                .create_dir_all(&dir)
+                .map_err(|e| Error::io(&dir, e))?;
+            write_manifest(self.fs.as_ref(), &dir, &live.state)?;
+            for name in self.names(&dir)? {
+                if parse_file_name(&name).is_none() {
+                    continue; // `keyspaces/`
+                }
+                let path = dir.join(&name);
+                let digest = file_digest(self.fs.as_ref(), &path)?;
+                let name = relative.join(&name).to_string_lossy().into_owned();
+                listed.push(backup_file(
+                    format!("{PRIVATE_DIR}/{private_name}/{name}"),
+                    name,
+                    digest,
+                ));
+            }
         }
+        sync_keyspace_dirs(self.fs.as_ref(), &private)?;
         self.sync_dir(&self.dir.join(PRIVATE_DIR))?;
         let shared = self.dir.join(SHARED_DIR);
-        for table in &live.tables {
-            let digest = file_digest(db_fs, &table.path)?;
-            check_size(&table.path, digest.size_bytes, table.size_bytes)?;
-            let stored_name = format!(
-                "{:020}-{}-{:016x}.sst",
-                table.file_number, digest.size_bytes, digest.checksum
-            );
-            let stored = shared.join(&stored_name);
-            if !self.fs.exists(&stored).map_err(|e| Error::io(&stored, e))? {
-                let temp = shared.join(format!("{stored_name}{TEMP_SUFFIX}"));
-                let copied = copy_file(db_fs, &table.path, self.fs.as_ref(), &temp)?;
-                if copied != digest {
-                    return Err(Error::Corruption(Corruption::new(
-                        &table.path,
-                        0,
-                        "the table changed while it was backed up",
-                    )));
-                }
-                self.fs
-                    .rename(&temp, &stored)
-                    .map_err(|e| Error::io(&stored, e))?;
+        for (relative, live) in files.trees() {
+            for table in &live.tables {
+                let file = self.share_table(db_fs, &shared, table)?;
+                let name = relative.join(&file.name).to_string_lossy().into_owned();
+                listed.push(BackupFile { name, ..file });
             }
-            files.push(backup_file(
-                format!("{SHARED_DIR}/{stored_name}"),
-                file_name(FileKind::Table, table.file_number),
-                digest,
-            ));
         }
         self.sync_dir(&shared)?;
         let timestamp_ms = SystemTime::now()
@@ -268,9 +277,46 @@ impl BackupEngine {
         Ok(BackupMeta {
             id,
             timestamp_ms,
-            seq: live.state.last_seq,
-            files,
+            seq: files.seq,
+            files: listed,
         })
+    }
+
+    /// Checksums `table` and copies it into `shared/` unless a table of
+    /// the same number, size and checksum is there already; its entry,
+    /// named by its file name.
+    fn share_table(
+        &self,
+        db_fs: &dyn FileSystem,
+        shared: &Path,
+        table: &LiveTable,
+    ) -> Result<BackupFile> {
+        let digest = file_digest(db_fs, &table.path)?;
+        check_size(&table.path, digest.size_bytes, table.size_bytes)?;
+        let stored_name = format!(
+            "{:020}-{}-{:016x}.sst",
+            table.file_number, digest.size_bytes, digest.checksum
+        );
+        let stored = shared.join(&stored_name);
+        if !self.fs.exists(&stored).map_err(|e| Error::io(&stored, e))? {
+            let temp = shared.join(format!("{stored_name}{TEMP_SUFFIX}"));
+            let copied = copy_file(db_fs, &table.path, self.fs.as_ref(), &temp)?;
+            if copied != digest {
+                return Err(Error::Corruption(Corruption::new(
+                    &table.path,
+                    0,
+                    "the table changed while it was backed up",
+                )));
+            }
+            self.fs
+                .rename(&temp, &stored)
+                .map_err(|e| Error::io(&stored, e))?;
+        }
+        Ok(backup_file(
+            format!("{SHARED_DIR}/{stored_name}"),
+            file_name(FileKind::Table, table.file_number),
+            digest,
+        ))
     }
 
     /// Writes `meta` (temporary file, sync, rename, directory sync): from
@@ -322,11 +368,7 @@ impl BackupEngine {
         for name in self.names(&private)? {
             let listed = self.backups.keys().any(|&id| private_dir_name(id) == name);
             if !listed {
-                let dir = private.join(&name);
-                for file in self.names(&dir)? {
-                    self.remove(&dir.join(file))?;
-                }
-                self.fs.remove_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+                remove_copy_dir(self.fs.as_ref(), &private.join(&name))?;
             }
         }
         self.sync_dir(&private)?;

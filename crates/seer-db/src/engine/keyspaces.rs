@@ -37,8 +37,7 @@ use crate::pipeline::Pipeline;
 use crate::recovery::{
     check_merge_operator, keyspace_dir, version_set_options, ReadOnlyKeyspace, RecoveredKeyspace,
 };
-use crate::tree::OpenVersion;
-use crate::tree::OpenVersionSet;
+use crate::tree::{DatabaseFiles, OpenVersion, OpenVersionSet};
 use crate::verify::VerifyReport;
 
 /// The longest keyspace name, in bytes.
@@ -213,6 +212,74 @@ impl Engine {
             report.bad_files.extend(their.bad_files);
         }
         Ok(report)
+    }
+
+    /// Lends `copy` the file system and the [`DatabaseFiles`] of every
+    /// tree as of one sequence number (pinning their tables), inside the
+    /// lifecycle gate: the one entry of checkpoints and backups, so a close
+    /// waits for the copy. Flushes every keyspace first; a database with
+    /// named keyspaces then holds every write off (the commit gate,
+    /// exclusively) while it flushes again what was written meanwhile and
+    /// takes every tree's files, so each holds exactly the writes up to
+    /// the visible sequence number and an atomic batch across keyspaces is
+    /// in all of them or none (see docs/OPERATIONS.md, "Checkpoints").
+    pub(crate) fn with_database_files<T>(
+        &self,
+        copy: impl FnOnce(&dyn seer_core::FileSystem, DatabaseFiles) -> Result<T>,
+    ) -> Result<T> {
+        self.flush_all()?;
+        let _active = self.lifecycle.enter()?;
+        let files = self.database_files(None)?;
+        if files.keyspaces.is_empty() {
+            // One tree is consistent by itself: no writes are held.
+            return copy(self.fs.as_ref(), files);
+        }
+        drop(files);
+        let files = {
+            let _exclusive = self.commit_gate.write();
+            self.flush_all()?;
+            self.database_files(Some(self.visible_seq()))?
+        };
+        copy(self.fs.as_ref(), files)
+    }
+
+    /// The files of the default keyspace's tree and of each named keyspace
+    /// its registry lists (open in this handle or only recovered), taken
+    /// under the keyspace set's lock so none is created or dropped in
+    /// between; `held_seq` is the visible sequence number while writes are
+    /// held (`None`: the default keyspace's tree alone decides).
+    fn database_files(&self, held_seq: Option<SeqNo>) -> Result<DatabaseFiles> {
+        let state = self.keyspaces.state.lock();
+        let mut root = self.tree.live_files();
+        let mut keyspaces = Vec::with_capacity(root.state.keyspaces.len());
+        let mut keep_alive: Vec<Arc<dyn std::any::Any + Send + Sync>> = Vec::new();
+        for (&id, name) in &root.state.keyspaces {
+            let live = match (state.opened.get(name), state.recovered.get(name)) {
+                (Some(engine), _) => {
+                    keep_alive.push(Arc::clone(engine) as Arc<dyn std::any::Any + Send + Sync>);
+                    engine.tree.live_files()
+                }
+                (None, Some(recovered)) => recovered.tree.live_files(),
+                (None, None) => {
+                    return Err(Error::invalid(format!(
+                        "keyspace {name:?} is registered but neither open nor recovered"
+                    )))
+                }
+            };
+            keyspaces.push((keyspace_dir(std::path::Path::new(""), id), live));
+        }
+        // The copy's sequence numbers go on above every keyspace's.
+        let seq = keyspaces
+            .iter()
+            .map(|(_, live)| live.state.last_seq)
+            .fold(held_seq.unwrap_or(root.state.last_seq), SeqNo::max);
+        root.state.last_seq = seq;
+        Ok(DatabaseFiles {
+            seq,
+            root,
+            keyspaces,
+            _keep_alive: keep_alive,
+        })
     }
 
     /// The names of the named keyspaces, sorted (the default keyspace is
@@ -407,6 +474,7 @@ impl Engine {
             snapshots: Arc::clone(&self.snapshots),
             routes: Arc::clone(&self.routes),
             commit_gate: Arc::clone(&self.commit_gate),
+            switch_lock: Arc::clone(&self.switch_lock),
             health: Arc::clone(&self.health),
             wal_dir: self.wal_dir.clone(),
         }

@@ -34,7 +34,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use seer_compaction::TableMeta;
-use seer_core::{FileSystem, SeqNo, SharedFileSystem};
+use seer_core::{SeqNo, SharedFileSystem};
 use seer_sstable::{BlockCache, Table};
 use seer_wal::{CommitPipeline, SyncPolicy, WalOptions};
 
@@ -51,7 +51,7 @@ use crate::options::DBOptions;
 use crate::recovery::{load_read_only, recover, recover_read_only, Recovered, RecoveredReadOnly};
 use crate::report::{KeyspaceInputs, MetricsSnapshot, ReportInputs};
 use crate::snapshot_registry::{LiveSnapshots, SnapshotRegistry};
-use crate::tree::{LiveFiles, OpenVersion, OpenVersionSet};
+use crate::tree::{OpenVersion, OpenVersionSet};
 use crate::verify::{verify, VerifyReport};
 
 use crate::pipeline::Pipeline;
@@ -68,6 +68,8 @@ struct Shared {
     wal_dir: PathBuf,
     /// The database's commit gate.
     commit_gate: Arc<RwLock<()>>,
+    /// The database's memtable switch lock.
+    switch_lock: Arc<Mutex<()>>,
 }
 
 /// The engine's shared state.
@@ -93,8 +95,10 @@ pub(crate) struct Engine {
     backpressure: Backpressure,
     health: Arc<HealthState>,
     metrics: Metrics,
-    /// Serialises memtable switches (rare; never taken by plain writes).
-    switch_lock: Mutex<()>,
+    /// Serialises memtable switches (rare; never taken by plain writes);
+    /// one for the whole database, as every keyspace's switch rolls the
+    /// one WAL to the spare segment (two at once would both take it).
+    switch_lock: Arc<Mutex<()>>,
     /// Held shared by plain writes and exclusively by validated
     /// (transaction) writes, so nothing is sequenced between a
     /// transaction's validation and its write; one for the whole database
@@ -152,6 +156,7 @@ impl Engine {
             snapshots: Arc::default(),
             routes: Arc::clone(&routes),
             commit_gate: Arc::default(),
+            switch_lock: Arc::default(),
             health,
             wal_dir: path.to_owned(),
         };
@@ -214,6 +219,7 @@ impl Engine {
                 snapshots: Arc::default(),
                 routes: Arc::default(),
                 commit_gate: Arc::default(),
+                switch_lock: Arc::default(),
                 health: Arc::new(HealthState::default()),
                 wal_dir: path.to_owned(),
             },
@@ -259,7 +265,7 @@ impl Engine {
             keyspaces,
             dropped: std::sync::atomic::AtomicBool::new(false),
             health: shared.health,
-            switch_lock: Mutex::new(()),
+            switch_lock: shared.switch_lock,
             commit_gate: shared.commit_gate,
             lifecycle: Lifecycle::default(),
         })
@@ -571,29 +577,6 @@ impl Engine {
         let outcome = ingest(seq);
         self.pipeline.advance_past(seq);
         outcome
-    }
-
-    /// Flushes (so every write made before the call is in a table), then
-    /// lends `copy` the file system and the [`LiveFiles`] of one logged
-    /// state (pinning their tables) inside the lifecycle gate: the one
-    /// entry of checkpoints and backups, so a close waits for the copy.
-    pub(crate) fn with_live_files<T>(
-        &self,
-        copy: impl FnOnce(&dyn FileSystem, LiveFiles) -> Result<T>,
-    ) -> Result<T> {
-        // The live files are the default keyspace's: copying a database
-        // with named keyspaces would leave them out, so it is refused.
-        let named = self.keyspace_names();
-        if !named.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "checkpoints and backups copy only the default keyspace; this database has \
-                 named keyspaces ({}), which they do not support yet",
-                named.join(", ")
-            )));
-        }
-        self.flush()?;
-        let _active = self.lifecycle.enter()?;
-        copy(self.fs.as_ref(), self.tree.live_files())
     }
 
     /// Switches a non-empty memtable and waits until every memtable
