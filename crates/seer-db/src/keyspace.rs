@@ -163,9 +163,14 @@ impl Keyspace {
 
     /// Deletes `key` (deleting an absent key is not an error).
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.delete_opt(key, WriteOptions::default()).map(drop)
+    }
+
+    /// Deletes `key` with per-write options, as
+    /// [`DB::delete_opt`](crate::DB::delete_opt).
+    pub fn delete_opt(&self, key: impl AsRef<[u8]>, options: WriteOptions) -> Result<SeqNo> {
         self.inner.refuse_read_only()?;
-        self.inner.delete(key.as_ref(), WriteOptions::default())?;
-        Ok(())
+        self.inner.delete(key.as_ref(), options)
     }
 
     /// Deletes every key in `range` with one range tombstone, as
@@ -183,10 +188,20 @@ impl Keyspace {
     /// Adds a merge operand to `key` (the keyspace needs a merge operator,
     /// [`KeyspaceOptions::merge_operator`](crate::KeyspaceOptions::merge_operator)).
     pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
+        self.merge_opt(key, operand, WriteOptions::default())
+            .map(drop)
+    }
+
+    /// Adds a merge operand to `key` with per-write options, as
+    /// [`DB::merge_opt`](crate::DB::merge_opt).
+    pub fn merge_opt(
+        &self,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+        options: WriteOptions,
+    ) -> Result<SeqNo> {
         self.inner.refuse_read_only()?;
-        self.inner
-            .merge(key.as_ref(), operand.as_ref(), WriteOptions::default())?;
-        Ok(())
+        self.inner.merge(key.as_ref(), operand.as_ref(), options)
     }
 
     /// The value of `key`, or `None` when it is absent or deleted.

@@ -107,3 +107,44 @@ fn batches_are_atomic_and_survive_drop_without_close() {
         Some(&5u64.to_le_bytes()[..])
     );
 }
+
+fn counting_keyspace() -> seer_db::KeyspaceOptions {
+    seer_db::KeyspaceOptions::default().merge_operator(U64AddOperator)
+}
+
+/// `delete_opt` and `merge_opt` write one operation each with the options
+/// given and return its sequence number, on the database and on a
+/// keyspace, as `put_opt` does; a synced one survives a reopen.
+#[test]
+fn delete_opt_and_merge_opt_write_one_operation_and_return_its_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let synced = WriteOptions {
+        sync: true,
+        disable_wal: false,
+    };
+    {
+        let db = small().open(dir.path()).unwrap();
+        let keyspace = db.keyspace_with("ks", counting_keyspace()).unwrap();
+        let put_seq = db.put_opt("gone", "v", WriteOptions::default()).unwrap();
+        let delete_seq = db.delete_opt("gone", synced).unwrap();
+        let merge_seq = db.merge_opt("count", 5u64.to_le_bytes(), synced).unwrap();
+        assert_eq!((delete_seq, merge_seq), (put_seq + 1, put_seq + 2));
+        keyspace.put("gone", "v").unwrap();
+        let keyspace_delete_seq = keyspace.delete_opt("gone", synced).unwrap();
+        let keyspace_merge_seq = keyspace
+            .merge_opt("count", 7u64.to_le_bytes(), synced)
+            .unwrap();
+        assert_eq!(keyspace_merge_seq, keyspace_delete_seq + 1);
+        assert!(keyspace_delete_seq > merge_seq);
+        // Dropped without close: only the log keeps these.
+    }
+    let db = small().open(dir.path()).unwrap();
+    let keyspace = db.keyspace_with("ks", counting_keyspace()).unwrap();
+    assert_eq!(db.get("gone").unwrap(), None);
+    assert_eq!(&db.get("count").unwrap().unwrap()[..], 5u64.to_le_bytes());
+    assert_eq!(keyspace.get("gone").unwrap(), None);
+    assert_eq!(
+        &keyspace.get("count").unwrap().unwrap()[..],
+        7u64.to_le_bytes()
+    );
+}
