@@ -436,6 +436,9 @@ fn write_properties(
         None => writeln!(out, "  creation_level unknown")?,
     }
     writeln!(out, "  creation_policy {:?}", properties.creation_policy)?;
+    if let Some(expiry) = properties.earliest_expiry_unix_ms {
+        writeln!(out, "  earliest_expiry_unix_ms {expiry}")?;
+    }
     Ok(())
 }
 
