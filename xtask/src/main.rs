@@ -246,8 +246,10 @@ const ACYCLIC_CRATES: &[&str] = &[
     "seer-core",
     "seer-db",
     "seer-log",
+    "seer-memtable",
     "seer-raft",
     "seer-testkit",
+    "seer-wal",
 ];
 
 fn import_graph(crates: &[String], verbose: bool) -> TaskResult {

@@ -115,6 +115,24 @@ impl InternalIterator for PartitionCursor {
     }
 }
 
+/// The memtable's iterators are made here, next to their type (so the
+/// memtable module does not import this one).
+impl Memtable {
+    /// An iterator over every entry, in internal-key order. It holds this
+    /// memtable's entries alive. Not positioned: call a seek first.
+    pub fn iter(self: &Arc<Self>) -> MemtableIterator {
+        self.range(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// An iterator over the entries whose user key lies within
+    /// `lower..upper`, in internal-key order. It holds this memtable's entries
+    /// alive.
+    /// Not positioned: call a seek first.
+    pub fn range(self: &Arc<Self>, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> MemtableIterator {
+        MemtableIterator::new(self, KeyBounds::from_user_bounds(lower, upper))
+    }
+}
+
 /// A cursor over a memtable's entries in internal-key order, within the
 /// user-key bounds it was made with. It yields every version (the caller
 /// applies snapshots), holds the memtable's entries alive, and never fails.

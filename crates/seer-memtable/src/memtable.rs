@@ -1,15 +1,13 @@
 //! The [`Memtable`]: partitioned skip lists, point lookups, size accounting
 //! and freezing.
 
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use seer_core::{Lookup, MergeBase, RangeTombstone, SeqNo, ValueKind, MAX_SEQ, TRAILER_BYTES};
 
-use crate::iter::MemtableIterator;
-use crate::key::{entry_trailer, kind_of_trailer, seek_trailer, KeyBounds, Target};
+use crate::key::{entry_trailer, kind_of_trailer, seek_trailer, Target};
 use crate::key_filter::KeyFilter;
 use crate::range_del::RangeTombstoneSet;
 use crate::skiplist::{height_from_hash, SkipList, Splice, NODE_OVERHEAD_BYTES};
@@ -287,20 +285,6 @@ impl Memtable {
             return lookup_with_base(operands, Some(base));
         }
         lookup_with_base(operands, None)
-    }
-
-    /// An iterator over every entry, in internal-key order. It holds this
-    /// memtable's entries alive. Not positioned: call a seek first.
-    pub fn iter(self: &Arc<Self>) -> MemtableIterator {
-        self.range(Bound::Unbounded, Bound::Unbounded)
-    }
-
-    /// An iterator over the entries whose user key lies within
-    /// `lower..upper`, in internal-key order. It holds this memtable's entries
-    /// alive.
-    /// Not positioned: call a seek first.
-    pub fn range(self: &Arc<Self>, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> MemtableIterator {
-        MemtableIterator::new(self, KeyBounds::from_user_bounds(lower, upper))
     }
 
     /// Makes the memtable immutable: later inserts fail with

@@ -1,7 +1,8 @@
 //! The background thread of [`SyncPolicy::Interval`](crate::SyncPolicy):
 //! it wakes once per period (a timed condition-variable wait, cut short
-//! when stopped) and syncs the log through the pipeline's queue, so its
-//! sync is ordered with the writes like any other request.
+//! when stopped) and calls the sync it was given: the pipeline passes one
+//! through its queue, so the sync is ordered with the writes like any
+//! other request. It knows nothing of the pipeline (which starts it).
 //!
 //! It uses `parking_lot` primitives directly: the timer is outside the loom models,
 //! which cover the pipeline's own synchronisation.
@@ -12,8 +13,6 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Result, WalError};
-use crate::pipeline::{Apply, Shared};
-use crate::sync_primitives::Arc;
 
 /// The shortest period the syncer accepts.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
@@ -31,13 +30,18 @@ pub(crate) struct Syncer {
 }
 
 impl Syncer {
-    pub(crate) fn start<A: Apply>(shared: Arc<Shared<A>>, period: Duration) -> Result<Self> {
+    /// Starts the thread, calling `sync` once per `period` until stopped
+    /// or until `sync` fails.
+    pub(crate) fn start(
+        sync: impl Fn() -> Result<()> + Send + 'static,
+        period: Duration,
+    ) -> Result<Self> {
         let flag = std::sync::Arc::new(StopFlag::default());
         let thread_flag = std::sync::Arc::clone(&flag);
         let period = period.max(MIN_PERIOD);
         let thread = std::thread::Builder::new()
             .name("seer-wal-sync".to_owned())
-            .spawn(move || run(&shared, &thread_flag, period))
+            .spawn(move || run(&sync, &thread_flag, period))
             .map_err(|e| WalError::io("seer-wal-sync thread", e))?;
         Ok(Self { flag, thread })
     }
@@ -51,7 +55,7 @@ impl Syncer {
     }
 }
 
-fn run<A: Apply>(shared: &Shared<A>, flag: &StopFlag, period: Duration) {
+fn run(sync: &dyn Fn() -> Result<()>, flag: &StopFlag, period: Duration) {
     loop {
         let mut stopped = flag.stopped.lock();
         flag.changed
@@ -60,7 +64,7 @@ fn run<A: Apply>(shared: &Shared<A>, flag: &StopFlag, period: Duration) {
             return;
         }
         drop(stopped);
-        if let Err(error) = shared.sync() {
+        if let Err(error) = sync() {
             tracing::error!(%error, "WAL interval sync failed; syncer stops");
             return;
         }

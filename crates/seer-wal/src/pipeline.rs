@@ -375,7 +375,10 @@ impl<A: Apply> CommitPipeline<A> {
             tasks: Mutex::new(SegmentTasks::default()),
         });
         let syncer = match options.sync_policy {
-            SyncPolicy::Interval(period) => Some(Syncer::start(Arc::clone(&shared), period)?),
+            SyncPolicy::Interval(period) => {
+                let syncing = Arc::clone(&shared);
+                Some(Syncer::start(move || syncing.sync(), period)?)
+            }
             SyncPolicy::Always | SyncPolicy::Never => None,
         };
         Ok(Self {
