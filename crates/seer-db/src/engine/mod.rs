@@ -415,7 +415,7 @@ impl Engine {
     }
 
     /// Opens the file of table `meta`: the fallback of a reader whose
-    /// pinned version lacks it (every [`OpenVersion`](crate::tree::OpenVersion)
+    /// pinned version lacks it (every [`OpenVersion`]
     /// holds the open tables of its version). It is I/O, so it fails with
     /// [`Error::Closed`] once closed.
     pub(crate) fn table(&self, meta: &TableMeta) -> Result<Arc<Table>> {
