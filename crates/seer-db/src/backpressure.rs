@@ -108,6 +108,10 @@ struct Limits {
     max_immutable_memtables: usize,
     max_memory_bytes: Option<u64>,
     memtable_bound_bytes: u64,
+    /// Whether one keyspace alone can reach `memtable_bound_bytes` (a bound
+    /// set below the default): otherwise it is checked only while several
+    /// keyspaces are open.
+    bound_reachable_alone: bool,
     min_free_disk_bytes: Option<u64>,
     write_stall_timeout: Duration,
 }
@@ -165,6 +169,8 @@ impl Backpressure {
                 max_immutable_memtables: options.max_immutable_memtables,
                 max_memory_bytes: options.max_memory_bytes,
                 memtable_bound_bytes: options.memtable_bound_bytes(),
+                bound_reachable_alone: options.memtable_bound_bytes()
+                    < options.default_memtable_bound_bytes(),
                 min_free_disk_bytes: options.min_free_disk_bytes,
                 write_stall_timeout: options.write_stall_timeout,
             },
@@ -199,9 +205,11 @@ impl Backpressure {
                 return Some(Condition::MemoryBudget(used));
             }
         }
-        let total = self.routes.memtable_bytes();
-        if total >= options.memtable_bound_bytes {
-            return Some(Condition::TotalMemoryBound(total));
+        if options.bound_reachable_alone || self.routes.is_shared() {
+            let total = self.routes.memtable_bytes();
+            if total >= options.memtable_bound_bytes {
+                return Some(Condition::TotalMemoryBound(total));
+            }
         }
         if self.disk_is_low() {
             return Some(Condition::LowDisk);

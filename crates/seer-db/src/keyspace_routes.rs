@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
@@ -66,6 +67,9 @@ impl Route {
 #[derive(Debug, Default)]
 pub(crate) struct KeyspaceRoutes {
     routes: ArcSwap<HashMap<KeyspaceId, Route>>,
+    /// How many routes there are (read on every write, without loading
+    /// them).
+    count: AtomicUsize,
     /// Held while segments are deleted: each keyspace's flush thread
     /// deletes, and two listing the same segments must not both remove
     /// them.
@@ -80,6 +84,8 @@ impl KeyspaceRoutes {
             next.insert(id, route.clone());
             next
         });
+        self.count
+            .store(self.routes.load().len(), Ordering::Relaxed);
     }
 
     /// Removes the route of keyspace `id` (dropped): ops of it sequenced
@@ -90,6 +96,15 @@ impl KeyspaceRoutes {
             next.remove(&id);
             next
         });
+        self.count
+            .store(self.routes.load().len(), Ordering::Relaxed);
+    }
+
+    /// Whether more than one keyspace is open (with one, the bound on all
+    /// memtables is the one keyspace's own backpressure's business).
+    #[inline]
+    pub(crate) fn is_shared(&self) -> bool {
+        self.count.load(Ordering::Relaxed) > 1
     }
 
     /// The memtable set of keyspace `id`, when it is open.
@@ -176,6 +191,11 @@ impl KeyspaceRoutes {
     /// least half of `bound_bytes`, asks the keyspace with the largest one
     /// to switch it (and so flush it). Returns whether one was asked.
     pub(crate) fn bound_memtables(&self, bound_bytes: u64) -> Result<bool> {
+        if !self.is_shared() {
+            // One keyspace switches at its own capacity, at most half the
+            // bound (validated).
+            return Ok(false);
+        }
         let routes = self.routes.load();
         let mut active_bytes = 0_u64;
         let mut largest: Option<(u64, &Route)> = None;

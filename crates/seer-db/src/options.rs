@@ -401,9 +401,15 @@ impl DBOptions {
     /// The bound on all keyspaces' memtables in force (see
     /// [`DBOptions::max_total_memtable_bytes`]).
     pub(crate) fn memtable_bound_bytes(&self) -> u64 {
-        let memtables = self.max_immutable_memtables.saturating_add(2) as u64;
         self.max_total_memtable_bytes
-            .unwrap_or(memtables.saturating_mul(self.memtable_capacity_bytes as u64))
+            .unwrap_or_else(|| self.default_memtable_bound_bytes())
+    }
+
+    /// The default of [`DBOptions::max_total_memtable_bytes`]: more than
+    /// one keyspace's memtables can hold.
+    pub(crate) fn default_memtable_bound_bytes(&self) -> u64 {
+        let memtables = self.max_immutable_memtables.saturating_add(2) as u64;
+        memtables.saturating_mul(self.memtable_capacity_bytes as u64)
     }
 
     /// The configured merge operator.

@@ -318,7 +318,11 @@ fn a_dropped_keyspace_keeps_its_files_until_its_last_reader_goes_and_its_name_co
 
 /// Copies the checked-in database written before keyspaces existed (a
 /// table, a WAL segment with a batch and a merge, edit format version 1)
-/// into a fresh directory.
+/// into a fresh directory. It was written by the code of commit 2ca9747
+/// (before the keyspace formats of 36e0bcc): with a `StringAppendOperator`
+/// (","), puts of `table00`..`table49` = `v0`..`v49`, deletes of `table07`
+/// and `table08`, a flush, a batch putting `wal-1` = `a` and `wal-2` = `b`,
+/// a merge of `c` into `wal-1`, and a close.
 fn pre_keyspace_fixture() -> tempfile::TempDir {
     let fixture =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/pre_keyspaces");
