@@ -1,6 +1,6 @@
 //! What the harness measures from outside an engine: the process's peak
-//! resident memory and bytes written (Linux `/proc/self`), and directory
-//! sizes, copies and clean-ups.
+//! resident memory (in total, and sampled by kind) and bytes written (Linux
+//! `/proc/self`), and directory sizes, copies and clean-ups.
 //!
 //! This is the one module that uses `std::fs` directly: it works on peer
 //! engines' directories (with subdirectories), which seerdb's `FileSystem`
@@ -68,25 +68,80 @@ pub fn dir_size_bytes(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// A thread that measures a directory's size every `interval` and keeps the
-/// largest size seen, while an engine works in it.
-pub struct DirSizeSampler {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<u64>,
+/// What a [`PeakSampler`] keeps of its samples: the largest, per component.
+pub trait Peak: Copy + Default + Send + 'static {
+    /// The larger of `self` and `other` (componentwise for a composite).
+    fn peak(self, other: Self) -> Self;
 }
 
-impl DirSizeSampler {
-    /// Starts sampling `dir` now and then every `interval`.
-    pub fn start(dir: PathBuf, interval: Duration) -> Self {
+impl Peak for u64 {
+    fn peak(self, other: Self) -> Self {
+        self.max(other)
+    }
+}
+
+/// The resident memory of a process split by kind, from the `RssAnon` and
+/// `RssFile` fields of `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResidentMemory {
+    /// Anonymous pages: the heap, stacks, anonymous mappings.
+    pub anon_bytes: u64,
+    /// File-backed pages mapped into the process (memory-mapped tables and
+    /// the executable): page cache the kernel may reclaim.
+    pub file_bytes: u64,
+}
+
+impl ResidentMemory {
+    /// Parses the text of a `/proc/<pid>/status` file; `None` when either
+    /// field is missing (a kernel before 4.5, or not Linux).
+    pub fn parse(status: &str) -> Option<Self> {
+        Some(Self {
+            anon_bytes: parse_kib_field(status, "RssAnon:")?,
+            file_bytes: parse_kib_field(status, "RssFile:")?,
+        })
+    }
+
+    /// This process's resident memory now, if the OS reports it.
+    pub fn of_this_process() -> Option<Self> {
+        Self::parse(&fs::read_to_string("/proc/self/status").ok()?)
+    }
+}
+
+impl Peak for ResidentMemory {
+    fn peak(self, other: Self) -> Self {
+        Self {
+            anon_bytes: self.anon_bytes.max(other.anon_bytes),
+            file_bytes: self.file_bytes.max(other.file_bytes),
+        }
+    }
+}
+
+/// A thread that takes a sample now and then every `interval` and keeps the
+/// [`Peak`] of the samples, while an engine works: the largest directory
+/// size ([`PeakSampler::dir_size`]) or resident memory
+/// ([`PeakSampler::resident_memory`]).
+pub struct PeakSampler<T> {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<T>,
+}
+
+impl<T: Peak> PeakSampler<T> {
+    /// Starts sampling with `sample` now and then every `interval`. A sample
+    /// of `None` (the measure briefly unavailable) is skipped.
+    pub fn start(
+        interval: Duration,
+        mut sample: impl FnMut() -> Option<T> + Send + 'static,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
-            let mut peak_bytes = 0;
+            let mut peak = T::default();
             loop {
-                // A failed walk (the directory briefly unreadable) skips one sample.
-                peak_bytes = dir_size_bytes(&dir).map_or(peak_bytes, |size| size.max(peak_bytes));
+                if let Some(value) = sample() {
+                    peak = peak.peak(value);
+                }
                 if stopped.load(Ordering::Relaxed) {
-                    return peak_bytes;
+                    return peak;
                 }
                 std::thread::park_timeout(interval);
             }
@@ -94,11 +149,26 @@ impl DirSizeSampler {
         Self { stop, thread }
     }
 
-    /// Takes a last sample, stops the thread and returns the peak size.
-    pub fn finish(self) -> u64 {
+    /// Takes a last sample, stops the thread and returns the peak.
+    pub fn finish(self) -> T {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.thread().unpark();
-        self.thread.join().unwrap_or(0)
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+impl PeakSampler<u64> {
+    /// Samples the size of `dir` ([`dir_size_bytes`]); a failed walk (the
+    /// directory briefly unreadable) skips one sample.
+    pub fn dir_size(dir: PathBuf, interval: Duration) -> Self {
+        Self::start(interval, move || dir_size_bytes(&dir).ok())
+    }
+}
+
+impl PeakSampler<ResidentMemory> {
+    /// Samples this process's resident memory by kind.
+    pub fn resident_memory(interval: Duration) -> Self {
+        Self::start(interval, ResidentMemory::of_this_process)
     }
 }
 
@@ -215,11 +285,56 @@ mod tests {
         let file = dir.path().join("table");
         fs::write(&file, [0u8; 10]).unwrap();
         // An hour's interval: only the first and the last sample are taken.
-        let sampler = DirSizeSampler::start(dir.path().to_path_buf(), Duration::from_secs(3600));
+        let sampler = PeakSampler::dir_size(dir.path().to_path_buf(), Duration::from_secs(3600));
         fs::write(&file, [0u8; 1000]).unwrap();
         assert_eq!(sampler.finish(), 1000);
-        let missing = DirSizeSampler::start(dir.path().join("gone"), Duration::from_secs(3600));
+        let missing = PeakSampler::dir_size(dir.path().join("gone"), Duration::from_secs(3600));
         assert_eq!(missing.finish(), 0);
+    }
+
+    #[test]
+    fn resident_memory_parses_anonymous_and_file_pages() {
+        let status = "Name:\tseer-bench\nVmHWM:\t  9000 kB\nVmRSS:\t  8000 kB\n\
+                      RssAnon:\t    5000 kB\nRssFile:\t    2990 kB\nRssShmem:\t  10 kB\n";
+        assert_eq!(
+            ResidentMemory::parse(status),
+            Some(ResidentMemory {
+                anon_bytes: 5000 * 1024,
+                file_bytes: 2990 * 1024,
+            })
+        );
+        assert_eq!(
+            ResidentMemory::parse("VmRSS:\t 8000 kB\nRssAnon:\t 5000 kB\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_peak_of_resident_memory_is_taken_per_kind() {
+        let early = ResidentMemory {
+            anon_bytes: 10,
+            file_bytes: 90,
+        };
+        let late = ResidentMemory {
+            anon_bytes: 50,
+            file_bytes: 20,
+        };
+        assert_eq!(
+            early.peak(late),
+            ResidentMemory {
+                anon_bytes: 50,
+                file_bytes: 90,
+            }
+        );
+    }
+
+    #[test]
+    fn the_memory_sampler_sees_this_process() {
+        if cfg!(target_os = "linux") {
+            let sampler = PeakSampler::resident_memory(Duration::from_secs(3600));
+            let peak = sampler.finish();
+            assert!(peak.anon_bytes > 0 && peak.file_bytes > 0);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::run::JobResult;
 use crate::workload::{RunParams, Workload};
 
 /// Columns of the summary table.
-const COLUMNS: usize = 13;
+const COLUMNS: usize = 15;
 
 /// The column headers of the summary table.
 const HEADERS: [&str; COLUMNS] = [
@@ -31,6 +31,8 @@ const HEADERS: [&str; COLUMNS] = [
     "space amp",
     "db MiB",
     "peak RSS MiB",
+    "peak anon MiB",
+    "peak file MiB",
 ];
 
 /// How the run was made: everything needed to reproduce it.
@@ -171,6 +173,8 @@ fn table_cells(summary: &[SummaryRow]) -> Vec<[String; COLUMNS]> {
                 optional(row.space_amp),
                 mib(row.db_size_bytes),
                 row.peak_rss_bytes.map_or("-".to_owned(), mib),
+                row.peak_rss_anon_bytes.map_or("-".to_owned(), mib),
+                row.peak_rss_file_bytes.map_or("-".to_owned(), mib),
             ]
         })
         .collect()

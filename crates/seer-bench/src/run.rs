@@ -32,6 +32,10 @@ const PROGRESS_STEP_OPS: u64 = 4096;
 /// How often the `scale` workload measures the DB directory's size.
 const DIR_SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How often every job samples the process's resident memory by kind (one
+/// read of `/proc/self/status`, a few microseconds).
+const MEMORY_SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
+
 /// What a job is: which engine runs which workload where, with what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -89,8 +93,17 @@ pub struct JobResult {
     /// `peak_db_size_bytes` over the live key and value bytes.
     #[serde(default)]
     pub peak_space_amp: Option<f64>,
-    /// Peak RSS of the job's process.
+    /// Peak RSS of the job's process (`VmHWM`).
     pub peak_rss_bytes: Option<u64>,
+    /// Largest anonymous resident memory (`RssAnon`: heap, memtables,
+    /// caches) seen from open to close, sampled every 50 ms.
+    #[serde(default)]
+    pub peak_rss_anon_bytes: Option<u64>,
+    /// Largest file-backed resident memory (`RssFile`: memory-mapped table
+    /// pages, which are reclaimable page cache, and the executable) seen
+    /// from open to close, sampled every 50 ms.
+    #[serde(default)]
+    pub peak_rss_file_bytes: Option<u64>,
     /// Background writer ops/s (`readwhilewriting`).
     pub writer_ops_per_sec: Option<f64>,
     /// Seconds of the scan over the emptied key range that ends
@@ -107,13 +120,19 @@ pub struct JobResult {
 pub fn run_job(spec: &JobSpec) -> Result<JobResult> {
     let write_bytes_before = host::process_write_bytes();
     let sampler = (spec.workload == Workload::Scale)
-        .then(|| host::DirSizeSampler::start(spec.dir.clone(), DIR_SAMPLE_INTERVAL));
+        .then(|| host::PeakSampler::dir_size(spec.dir.clone(), DIR_SAMPLE_INTERVAL));
+    let memory_sampler = host::PeakSampler::resident_memory(MEMORY_SAMPLE_INTERVAL);
     let outcome = spec
         .engine
         .open(&spec.dir, &spec.config)
         .and_then(|engine| run_job_on(engine, spec, write_bytes_before));
-    let peak_db_size_bytes = sampler.map(host::DirSizeSampler::finish);
+    let peak_db_size_bytes = sampler.map(host::PeakSampler::finish);
+    let peak_memory = memory_sampler.finish();
     let mut result = outcome?;
+    if result.skipped.is_none() && host::ResidentMemory::of_this_process().is_some() {
+        result.peak_rss_anon_bytes = Some(peak_memory.anon_bytes);
+        result.peak_rss_file_bytes = Some(peak_memory.file_bytes);
+    }
     if result.skipped.is_none() {
         if let Some(peak_bytes) = peak_db_size_bytes {
             result.peak_db_size_bytes = Some(peak_bytes);
@@ -177,6 +196,8 @@ pub fn skipped_result(spec: &JobSpec, reason: String) -> JobResult {
         peak_db_size_bytes: None,
         peak_space_amp: None,
         peak_rss_bytes: host::peak_rss_bytes(),
+        peak_rss_anon_bytes: None,
+        peak_rss_file_bytes: None,
         writer_ops_per_sec: None,
         scan_after_seconds: None,
         engine_report: EngineReport::default(),
@@ -230,6 +251,8 @@ impl PhaseOutcome {
             peak_db_size_bytes: None,
             peak_space_amp: None,
             peak_rss_bytes: host::peak_rss_bytes(),
+            peak_rss_anon_bytes: None,
+            peak_rss_file_bytes: None,
             writer_ops_per_sec: writer.map(|w| w.ops as f64 / seconds),
             scan_after_seconds: self.measured.scan_after.map(|scan| scan.as_secs_f64()),
             engine_report,

@@ -6,6 +6,7 @@
 //! with. Used by the background flush and by recovery's WAL replay; owned
 //! by neither: it installs nothing (each caller logs the edit its own way).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -86,6 +87,7 @@ pub(crate) fn executor_context(
         newest_reader_seq: None,
         clock: Some(Arc::clone(&options.clock)),
         block_cache,
+        open_inputs: HashMap::new(),
         cancel: None,
     }
 }

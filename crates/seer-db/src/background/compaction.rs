@@ -405,9 +405,19 @@ fn run(db: &JobContext<'_>, version: &Version, compaction: &Compaction) -> Resul
     );
     let _entered = span.enter();
     let (params, _) = db.jobs.compaction.policy();
+    let open = db.tree().current();
     let mut context = ExecutorContext {
         // A close abandons the compaction at its next key.
         cancel: Some(db.lifecycle.closed_flag()),
+        // The inputs are read through the tree's open tables, not mapped
+        // once more.
+        open_inputs: compaction
+            .input_tables()
+            .filter_map(|table| {
+                let open_table = open.tables.get(&table.file_number)?;
+                Some((table.file_number, Arc::clone(open_table)))
+            })
+            .collect(),
         ..db.executor_context()
     };
     if let CompactionReason::Expired {
@@ -423,6 +433,7 @@ fn run(db: &JobContext<'_>, version: &Version, compaction: &Compaction) -> Resul
             context.clock = Some(Arc::new(ManualClock::new(earliest_expiry_unix_ms)));
         }
     }
+    drop(open);
     let new_file_number = || db.tree().new_file_number();
     // The executor syncs the outputs and the directory before it returns.
     let result = run_compaction(compaction, version, &context, &new_file_number)?;
