@@ -76,7 +76,7 @@ use seer_memtable::Memtable;
 use seer_sstable::BlockCache;
 use seer_wal::{
     delete_segments_before, truncate_torn_tail, KeyspaceId, WalRecovery, WalRecoveryReport,
-    DEFAULT_KEYSPACE,
+    WriteOp, DEFAULT_KEYSPACE,
 };
 
 use crate::dir::DbDir;
@@ -535,41 +535,35 @@ fn replay_wal_frozen(
     options: &DBOptions,
     targets: &[ReplayTarget],
 ) -> Result<(Vec<Vec<Frozen>>, WalRecoveryReport)> {
-    let first_live = targets.iter().map(|t| t.log_number).min().unwrap_or(0);
-    let mut recovery = WalRecovery::open(fs, dir, first_live, options.wal_recovery_mode)?;
     let mut frozen: Vec<Vec<Frozen>> = targets.iter().map(|_| Vec::new()).collect();
-    while let Some(record) = recovery.next_record()? {
-        let segment = recovery
-            .report()
-            .segments
+    let report = replay_routed(fs, dir, options, targets, &mut |replayed| {
+        let Replayed::Ops {
+            index,
+            segment,
+            seq,
+            ops,
+        } = replayed
+        else {
+            return Ok(());
+        };
+        let list = &mut frozen[index];
+        let reuse = list
             .last()
-            .copied()
-            .unwrap_or(first_live);
-        let (seq, write) = record.into_write();
-        insert_record(seq, &write, |id, seq, ops| {
-            let Some(index) = target_of(targets, id, segment) else {
-                return Ok(());
-            };
-            let list = &mut frozen[index];
-            let reuse = list
-                .last()
-                .is_some_and(|last| last.wal_segment == segment && !last.memtable.should_flush());
-            if !reuse {
-                list.push(Frozen {
-                    memtable: Arc::new(Memtable::new(
-                        options.memtable_partitions,
-                        options.memtable_capacity_bytes,
-                    )),
-                    wal_segment: segment,
-                });
-            }
-            match list.last() {
-                Some(last) => insert_ops(&last.memtable, seq, ops),
-                None => Ok(()),
-            }
-        })?;
-    }
-    let report = recovery.into_report();
+            .is_some_and(|last| last.wal_segment == segment && !last.memtable.should_flush());
+        if !reuse {
+            list.push(Frozen {
+                memtable: Arc::new(Memtable::new(
+                    options.memtable_partitions,
+                    options.memtable_capacity_bytes,
+                )),
+                wal_segment: segment,
+            });
+        }
+        match list.last() {
+            Some(last) => insert_ops(&last.memtable, seq, ops),
+            None => Ok(()),
+        }
+    })?;
     // Read-only: a torn tail is the writer's record in progress, not truncated.
     tracing::debug!(segments = ?report.segments, records = report.records_count, "WAL replayed read-only");
     for list in &mut frozen {
@@ -641,6 +635,58 @@ fn target_of(targets: &[ReplayTarget], id: KeyspaceId, segment: u64) -> Option<u
         .position(|t| t.id == id && segment >= t.log_number)
 }
 
+/// What [`replay_routed`] hands its visitor, record by record.
+enum Replayed<'r> {
+    /// Ops of the record being replayed for target `index`, at consecutive
+    /// sequence numbers from `seq`, read from WAL segment `segment`.
+    Ops {
+        index: usize,
+        segment: u64,
+        seq: SeqNo,
+        ops: &'r [WriteOp],
+    },
+    /// Every op of that record has been handed over.
+    RecordEnd,
+}
+
+/// Reads every segment numbered at or above the smallest log number of
+/// `targets`, in order, and hands each record's ops to `visit` routed to
+/// their target (an op whose keyspace is not a target, or whose segment
+/// is below its target's log number, is skipped), then the record's end.
+/// The one replay loop of both the writable recovery and a read-only load.
+fn replay_routed(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    options: &DBOptions,
+    targets: &[ReplayTarget],
+    visit: &mut dyn FnMut(Replayed<'_>) -> Result<()>,
+) -> Result<WalRecoveryReport> {
+    let first_live = targets.iter().map(|t| t.log_number).min().unwrap_or(0);
+    let mut recovery = WalRecovery::open(fs, dir, first_live, options.wal_recovery_mode)?;
+    while let Some(record) = recovery.next_record()? {
+        let segment = recovery
+            .report()
+            .segments
+            .last()
+            .copied()
+            .unwrap_or(first_live);
+        let (seq, write) = record.into_write();
+        insert_record(seq, &write, |id, seq, ops| {
+            match target_of(targets, id, segment) {
+                Some(index) => visit(Replayed::Ops {
+                    index,
+                    segment,
+                    seq,
+                    ops,
+                }),
+                None => Ok(()),
+            }
+        })?;
+        visit(Replayed::RecordEnd)?;
+    }
+    Ok(recovery.into_report())
+}
+
 /// Replays every segment numbered at or above the smallest log number of
 /// `targets` into memtables of the configured capacity, one set per
 /// target, each op into its keyspace's unless its segment is below that
@@ -660,34 +706,27 @@ fn replay_wal(
             options.memtable_capacity_bytes,
         ))
     };
-    let first_live = targets.iter().map(|t| t.log_number).min().unwrap_or(0);
-    let mut recovery = WalRecovery::open(fs, dir, first_live, options.wal_recovery_mode)?;
     let mut memtables: Vec<Arc<Memtable>> = targets.iter().map(|_| new_memtable()).collect();
-    while let Some(record) = recovery.next_record()? {
-        let segment = recovery
-            .report()
-            .segments
-            .last()
-            .copied()
-            .unwrap_or(first_live);
-        let (seq, write) = record.into_write();
-        let mut touched = Vec::new();
-        insert_record(seq, &write, |id, seq, ops| {
-            let Some(index) = target_of(targets, id, segment) else {
-                return Ok(());
-            };
+    let mut touched = Vec::new();
+    let report = replay_routed(fs, dir, options, targets, &mut |replayed| match replayed {
+        Replayed::Ops {
+            index, seq, ops, ..
+        } => {
             touched.push(index);
             insert_ops(&memtables[index], seq, ops)
-        })?;
-        for index in touched {
-            if memtables[index].should_flush() {
-                on_full(index, &memtables[index])?;
-                memtables[index] = new_memtable();
-            }
         }
-    }
+        Replayed::RecordEnd => {
+            for index in touched.drain(..) {
+                if memtables[index].should_flush() {
+                    on_full(index, &memtables[index])?;
+                    memtables[index] = new_memtable();
+                }
+            }
+            Ok(())
+        }
+    })?;
     Ok(WalReplay {
-        report: recovery.into_report(),
+        report,
         last_memtables: memtables,
     })
 }
