@@ -13,6 +13,7 @@ use seer_core::{InternalIterator, InternalKey, ValueKind, MAX_SEQ, TRAILER_BYTES
 
 use crate::block::{BlockIter, RegionCache};
 use crate::error::{Error, Result};
+use crate::readahead::ReadAhead;
 use crate::table::Table;
 
 /// A position in a table: a data block and a cursor inside it. The table is
@@ -24,6 +25,9 @@ pub(crate) struct TableCursor {
     /// The backward cache's buffers while no block is loaded, handed to
     /// the next block loaded (so stepping back allocates them once).
     spare_region: RegionCache,
+    /// Where blocks are read from when not through the table's memory
+    /// map: a compaction's forward pass ([`Table::sequential_iter`]).
+    readahead: Option<ReadAhead>,
 }
 
 impl TableCursor {
@@ -164,7 +168,10 @@ impl TableCursor {
         if block_index >= table.data_block_count() {
             return Ok(());
         }
-        let mut block = table.block_iter(block_index)?;
+        let mut block = match self.readahead.as_mut() {
+            Some(readahead) => table.block_iter_read(block_index, readahead)?,
+            None => table.block_iter(block_index)?,
+        };
         block.reuse_region_cache(std::mem::take(&mut self.spare_region));
         self.block_index = block_index;
         position(&mut block).map_err(|e| table.block_error(block_index, e))?;
@@ -203,6 +210,14 @@ impl TableIterator {
         }
     }
 
+    /// An unpositioned iterator over all of `table` whose data blocks are
+    /// read through `readahead`.
+    pub(crate) fn with_readahead(table: Arc<Table>, readahead: ReadAhead) -> Self {
+        let mut iterator = Self::new(table, UserKeyBounds::default());
+        iterator.cursor.readahead = Some(readahead);
+        iterator
+    }
+
     /// The table iterated.
     pub fn table(&self) -> &Arc<Table> {
         &self.table
@@ -213,6 +228,8 @@ impl TableIterator {
     /// iterator.
     pub fn retarget(&mut self, table: Arc<Table>) {
         self.table = table;
+        // A read-ahead reads the old table's file.
+        self.cursor.readahead = None;
         self.cursor.invalidate();
         self.value = Bytes::new();
     }

@@ -33,6 +33,7 @@ mod meta;
 mod options;
 mod properties;
 mod range_del;
+mod readahead;
 mod table;
 
 pub use builder::{TableBuilder, MAX_ENTRY_PART_BYTES};

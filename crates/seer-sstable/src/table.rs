@@ -32,6 +32,7 @@ use crate::key_buf::KeyBuf;
 use crate::meta::TableMeta;
 use crate::properties::TableProperties;
 use crate::range_del;
+use crate::readahead::ReadAhead;
 
 mod inspect;
 mod verify;
@@ -302,6 +303,43 @@ impl Table {
     /// Maps a block-level corruption of block `block_index` to an error.
     pub(crate) fn block_error(&self, block_index: usize, error: LocalCorruption) -> Error {
         error.into_error(&self.path, self.block_offset(block_index))
+    }
+
+    /// Data block `block_index` read through `readahead` (a compaction's
+    /// forward pass): always verified, decompressed without the cache.
+    pub(crate) fn block_iter_read(
+        &self,
+        block_index: usize,
+        readahead: &mut ReadAhead,
+    ) -> Result<BlockIter> {
+        let handle = self.index.handle(block_index).unwrap_or_default();
+        let to_error = |e: LocalCorruption| e.into_error(&self.path, handle.offset);
+        let raw = readahead.block(&self.path, handle)?;
+        raw.verify("data block").map_err(to_error)?;
+        let contents = raw.contents().map_err(to_error)?;
+        BlockIter::new(contents).map_err(to_error)
+    }
+
+    /// An iterator over every entry for one forward pass that reads the
+    /// data blocks with positional reads of at least `readahead_bytes`
+    /// instead of through the memory map, so the pages read do not stay
+    /// mapped in the process (`readahead.rs`). For compactions: moves
+    /// backwards work but read again.
+    pub fn sequential_iter(
+        self: &Arc<Self>,
+        fs: &dyn FileSystem,
+        readahead_bytes: usize,
+    ) -> Result<TableIterator> {
+        let file = fs
+            .open_read(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let data_end = (self.index.len().checked_sub(1))
+            .and_then(|last| self.index.handle(last))
+            .map_or(0, |handle| handle.end_with_trailer());
+        Ok(TableIterator::with_readahead(
+            Arc::clone(self),
+            ReadAhead::new(file, readahead_bytes, data_end),
+        ))
     }
 
     fn block_contents(&self, block_index: usize, handle: BlockHandle) -> Result<Bytes> {

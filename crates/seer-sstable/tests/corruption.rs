@@ -128,6 +128,61 @@ fn flipped_bytes_in_every_region_are_typed_errors_zstd() {
     check_every_region(Compression::Zstd { level: 3 });
 }
 
+/// A compaction reads data blocks from the file, not from the table's
+/// memory: a byte flipped in a data block on disk after the table was
+/// opened (and its memory is intact) is a corruption naming the file and
+/// the block's offset, and a file cut short is one too, never a panic.
+#[test]
+fn a_sequential_pass_finds_data_blocks_damaged_on_disk_after_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = entries();
+    let options = TableOptions {
+        block_size_bytes: 1024,
+        ..TableOptions::default()
+    };
+    let (path, _) = build_table(dir.path(), &entries, options);
+    let original = read_file(&path);
+    let table =
+        Arc::new(Table::open_bytes(path.clone(), 1, Bytes::from(original.clone()), None).unwrap());
+    let data = regions(&original)[0].1.clone();
+    let read_all = |readahead_bytes: usize| -> Result<usize, Error> {
+        let mut iter = table.sequential_iter(&RealFileSystem, readahead_bytes)?;
+        iter.seek_to_first()?;
+        let mut position = 0;
+        while iter.valid() {
+            assert_eq!(
+                iter.key(),
+                &entries[position].0[..],
+                "wrong key at {position}"
+            );
+            position += 1;
+            iter.next()?;
+        }
+        Ok(position)
+    };
+    assert_eq!(read_all(4096).unwrap(), entries.len());
+    let at = data.start + data.len() / 2;
+    let mut flipped = original.clone();
+    flipped[at] ^= 0x10;
+    write_file(&path, &flipped);
+    for readahead_bytes in [1, 4096, 1 << 20] {
+        match read_all(readahead_bytes) {
+            Err(Error::Corruption { file, offset, .. }) => {
+                assert_eq!(file, path);
+                // The offset of the damaged block's checksum, whose check failed.
+                assert!(
+                    offset.abs_diff(at as u64) < 2048,
+                    "offset {offset} for a flip at {at}"
+                );
+            }
+            other => panic!("a flipped data byte on disk: {other:?}"),
+        }
+    }
+    write_file(&path, &original[..data.len() / 2]);
+    let error = read_all(4096).expect_err("a table file cut short read to the end");
+    assert_corruption_names_file(&error, &path, "cut on disk", data.len() / 2);
+}
+
 #[test]
 fn footer_errors_say_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,11 +3,13 @@
 //! test can hold creation at a gate, wrap the created file (to count its
 //! syncs, say) or fail chosen removals; and a change hook can see (and
 //! fail) every call that changes something, appends and syncs on the
-//! files it opens included, so a test can cut the power at the Nth step.
+//! files it opens included, so a test can cut the power at the Nth step;
+//! it counts the files mapped through it.
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -37,6 +39,8 @@ pub struct ForwardingFs {
     on_create: Option<CreateHook>,
     on_remove_file: Option<RemoveHook>,
     on_change: Option<ChangeHook>,
+    /// `map` calls so far.
+    maps_count: AtomicU64,
 }
 
 impl ForwardingFs {
@@ -47,7 +51,13 @@ impl ForwardingFs {
             on_create: None,
             on_remove_file: None,
             on_change: None,
+            maps_count: AtomicU64::new(0),
         }
+    }
+
+    /// How many files were mapped through this file system so far.
+    pub fn maps_count(&self) -> u64 {
+        self.maps_count.load(Ordering::Relaxed)
     }
 
     /// Calls `hook` before every changing call (see [`ChangeHook`]).
@@ -166,6 +176,7 @@ impl FileSystem for ForwardingFs {
         self.inner.open_read(path)
     }
     fn map(&self, path: &Path) -> io::Result<Bytes> {
+        self.maps_count.fetch_add(1, Ordering::Relaxed);
         self.inner.map(path)
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
