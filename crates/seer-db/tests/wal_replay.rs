@@ -146,3 +146,96 @@ fn crash_after_a_flush_in_the_middle_of_replay_recovers_every_record_once() {
         check_contents(&db);
     }
 }
+
+/// What a power loss between a roll and its background sync of the old
+/// segment can leave: the next segment (here made by hand, starting with
+/// its predecessor record as a roll writes it) kept, the old segment's
+/// last records lost. The open recovers the prefix before the hole and
+/// none of the later segment's records; the segment past the hole is gone
+/// for good, so writes after the open survive the next open and the lost
+/// records never come back.
+#[test]
+fn a_lost_tail_before_a_roll_recovers_a_prefix_and_the_next_open_loses_nothing() {
+    use seer_core::FileSystem;
+    use seer_log::{LogHeader, LogKind, LogWriter};
+    use seer_wal::{PredecessorRecord, WriteOp, WriteRecord};
+
+    let fs = FaultFileSystem::new();
+    let path = Path::new("/db");
+    let db = options(&fs, 16 << 20).open(path).unwrap();
+    for i in 0..10 {
+        db.put(key(i), "old").unwrap();
+    }
+    let last_seq = db.visible_seq();
+    fs.crash();
+    drop(db);
+    let wal = |number: u64| path.join(format!("{number:020}.wal"));
+    let old = (1..1000)
+        .find(|&number| fs.exists(&wal(number)).unwrap())
+        .unwrap();
+    // Ten puts of one size after the 24-byte header (the file reads longer,
+    // with the zeros of its reservation).
+    let put = |i: u32, value: &'static str| {
+        WriteRecord::Single(WriteOp::Put {
+            key: key(i).into_bytes().into(),
+            value: value.into(),
+        })
+    };
+    let record_bytes = 12 + put(0, "old").encoded_len();
+    let old_len_bytes = 24 + 10 * record_bytes;
+    let next = old + 100;
+    let mut writer = LogWriter::create(
+        &fs,
+        &wal(next),
+        LogHeader {
+            kind: LogKind::Wal,
+            file_number: next,
+        },
+    )
+    .unwrap();
+    let mut payload = Vec::new();
+    PredecessorRecord {
+        segment: old,
+        length_bytes: old_len_bytes as u64,
+        last_seq,
+    }
+    .encode(&mut payload);
+    writer.add_frame(&payload).unwrap();
+    for i in 10..20 {
+        payload.clear();
+        put(i, "lost").encode(last_seq + 1 + u64::from(i - 10), &mut payload);
+        writer.add_frame(&payload).unwrap();
+    }
+    writer.sync().unwrap();
+    drop(writer);
+    // The old segment's last two records never reached the disk.
+    fs.truncate(&wal(old), (old_len_bytes - 2 * record_bytes) as u64)
+        .unwrap();
+
+    let db = options(&fs, 16 << 20).open(path).unwrap();
+    let present = |db: &DB, range: std::ops::Range<u32>| {
+        range
+            .filter(|&i| db.get(key(i)).unwrap().is_some())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(present(&db, 0..20), (0..8).collect::<Vec<_>>());
+    assert!(
+        !fs.exists(&wal(next)).unwrap(),
+        "the segment past the hole is gone"
+    );
+    let synced = WriteOptions {
+        sync: true,
+        ..WriteOptions::default()
+    };
+    for i in 20..30 {
+        db.put_opt(key(i), "new", synced).unwrap();
+    }
+    fs.power_loss(PowerLossMode::DropUnsynced);
+    drop(db);
+    let db = options(&fs, 16 << 20).open(path).unwrap();
+    assert_eq!(
+        present(&db, 0..30),
+        (0..8).chain(20..30).collect::<Vec<_>>()
+    );
+    db.close().unwrap();
+}

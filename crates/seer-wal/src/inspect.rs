@@ -19,8 +19,8 @@ use seer_log::frame::LOG_HEADER_BYTES;
 use seer_log::{LogKind, LogReader, SkippedRange};
 
 use crate::error::{Result, WalError};
-use crate::record::Record;
-use crate::recovery::{check_segment_header, next_in_sequence};
+use crate::record::{PredecessorRecord, Record};
+use crate::recovery::{check_segment_header, decode_frame, SegmentFrame};
 use crate::WalRecoveryMode;
 
 /// One record of a segment, as [`SegmentInspector::next_record`] reads it.
@@ -39,6 +39,7 @@ pub struct InspectedRecord {
 pub struct SegmentInspector {
     reader: LogReader,
     last_seq: Option<SeqNo>,
+    predecessor: Option<PredecessorRecord>,
     /// A header naming another segment than the file name does.
     header_damage: Option<SkippedRange>,
 }
@@ -69,6 +70,7 @@ impl SegmentInspector {
         Ok(Self {
             reader,
             last_seq: None,
+            predecessor: None,
             header_damage,
         })
     }
@@ -77,17 +79,24 @@ impl SegmentInspector {
     /// the file (see [`Self::log`]).
     pub fn next_record(&mut self) -> Result<Option<InspectedRecord>> {
         while let Some(frame) = self.reader.next_frame()? {
-            match next_in_sequence(&frame.payload, &mut self.last_seq) {
-                Ok(record) => {
+            match decode_frame(&frame, &mut self.last_seq) {
+                Ok(SegmentFrame::Record(record)) => {
                     return Ok(Some(InspectedRecord {
                         offset: frame.offset,
                         record,
                     }))
                 }
+                Ok(SegmentFrame::Predecessor(predecessor)) => self.predecessor = Some(predecessor),
                 Err(problem) => self.reader.reject_frame(frame.offset, problem)?,
             }
         }
         Ok(None)
+    }
+
+    /// The segment's predecessor record (its first frame, when a roll
+    /// switched to it), once [`Self::next_record`] read past it.
+    pub fn predecessor(&self) -> Option<PredecessorRecord> {
+        self.predecessor
     }
 
     /// The underlying frame reader: the file's header and length, and,

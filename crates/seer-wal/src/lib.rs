@@ -45,7 +45,7 @@ pub use pipeline::{
     Apply, CommitPipeline, Sequenced, SyncPolicy, WalOptions, WriteOptions,
     DEFAULT_PREALLOCATE_STEP_BYTES,
 };
-pub use record::{KeyspaceId, Record, WriteOp, WriteRecord, DEFAULT_KEYSPACE};
+pub use record::{KeyspaceId, PredecessorRecord, Record, WriteOp, WriteRecord, DEFAULT_KEYSPACE};
 pub use recovery::{
     truncate_torn_tail, SegmentReader, StopPoint, TornTail, WalRecovery, WalRecoveryReport,
 };

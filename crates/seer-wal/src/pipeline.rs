@@ -25,26 +25,35 @@
 //! Rolling to a new segment and explicit syncs travel through the same
 //! queue, so they happen between groups, never inside one.
 //!
-//! A roll keeps file creation off the writer's path: the owner names the
-//! next segment ahead of time ([`CommitPipeline::prepare_segment`]), and a
-//! background thread creates, preallocates and syncs that *spare* under its
-//! temporary name (`NNN.tmp`, which recovery never replays and deletes as
-//! an orphan). The roll then syncs the old segment's records (if any are
-//! unsynced), waits for the previous roll's background work (normally long
-//! done), renames the spare to its segment name (`NNN.wal`) and switches
-//! to it. The old segment's trim and the directory sync that makes the new
-//! name durable run on a thread of their own; the first sync of the new
-//! segment (a synced group, a persist request, an interval sync, close)
-//! and the next roll wait for that thread, so a record of the new segment
-//! is acknowledged as durable only once its file's name is. Until then a
-//! power loss may take the whole new segment with it, and only records no
-//! sync covered are in it. Without a prepared spare a roll creates the
-//! segment itself, the same way. A failed append,
+//! A roll keeps file creation and syncs off the writer's path: the owner
+//! names the next segment ahead of time ([`CommitPipeline::prepare_segment`]),
+//! and a background thread creates, preallocates and syncs that *spare*
+//! under its temporary name (`NNN.tmp`, which recovery never replays and
+//! deletes as an orphan). The roll waits for the previous roll's
+//! background work (normally long done), renames the spare to its segment
+//! name (`NNN.wal`), appends the new segment's first frame, a
+//! [`PredecessorRecord`] (the old segment's number, its length in bytes and
+//! the last sequence number given out), and switches to it. The old
+//! segment's records are not synced on the writer's path: a thread of the
+//! roll's own syncs them (if any are unsynced), then cuts off the old
+//! segment's unused reservation and syncs the directory, which makes the
+//! new name durable. The first sync of the new segment (a synced group, a
+//! persist request, an interval sync, close) and the next roll wait for
+//! that thread, so a record of the new segment is acknowledged as durable
+//! only once the old segment's records and the new file's name are. Until
+//! then a power loss may keep records of the new segment while losing the
+//! old one's unsynced tail; recovery sees that hole through the predecessor
+//! record and ends the log before it (`docs/DURABILITY.md`, "The WAL
+//! segment lifecycle"), and none of what it drops was acknowledged as
+//! durable. A failure of that thread poisons the pipeline at once, as a
+//! failed sync of a group does, and the owner hears of it through
+//! [`Apply::poisoned`]. Without a prepared spare a roll creates the segment
+//! itself, the same way. A failed append,
 //! sync or apply fails the whole group and *poisons* the pipeline: every
 //! later request fails with [`WalError::Poisoned`] (a failed fsync is never
 //! retried, as the kernel may have dropped the dirty pages). The owner hears
 //! of the poisoning at once through [`Apply::poisoned`], even when no write
-//! is waiting (a failed sync of the interval syncer).
+//! is waiting (a failed sync of the interval syncer or of a roll's thread).
 //!
 //! A leader whose group will be synced, and that finds fewer requests queued
 //! than the previous group had, first yields its CPU once: the previous
@@ -70,7 +79,7 @@ use seer_log::{FrameBuffer, LogHeader, LogKind, LogWriter};
 
 use crate::error::{Result, WalError};
 use crate::interval_syncer::Syncer;
-use crate::record::WriteRecord;
+use crate::record::{PredecessorRecord, WriteRecord};
 use crate::segment::segment_path;
 use crate::segment_tasks::{SegmentTasks, Spare, Task};
 use crate::sync_primitives::{
@@ -115,8 +124,9 @@ pub enum SyncPolicy {
     Always,
     /// A background thread syncs at most this long after a write.
     Interval(Duration),
-    /// Only writes with [`WriteOptions::sync`] (and rolls) sync; the rest
-    /// survive a process crash but not a power failure.
+    /// Only writes with [`WriteOptions::sync`] (and rolls, for the old
+    /// segment, in the background) sync; the rest survive a process crash
+    /// but not a power failure.
     Never,
 }
 
@@ -257,8 +267,9 @@ struct ActiveLog {
     segment: u64,
     frames: FrameBuffer,
     unsynced: bool,
-    /// Renamed by a roll, its name not yet durable: the roll's background
-    /// directory sync must finish before the segment's first sync.
+    /// Switched to by a roll whose background work (the old segment's
+    /// sync and the directory sync of this segment's new name) may still
+    /// run: it must finish before the segment's first sync.
     name_unsynced: bool,
 }
 
@@ -393,13 +404,13 @@ impl<A: Apply> CommitPipeline<A> {
         self.shared.write(record, options)
     }
 
-    /// Closes the current segment (its records synced) and continues in
-    /// new segment `new_segment`, the spare when one was prepared (see
+    /// Closes the current segment (its records synced in the background)
+    /// and continues in new segment `new_segment`, the spare when one was prepared (see
     /// [`Self::prepare_segment`]; a roll to another number is refused);
     /// returns the old segment's number. Runs in order with the writes:
     /// every write before it is in the old segment and applied, none after
-    /// it is. The old segment's trim and the sync of the new name run in
-    /// the background (the module doc has the protocol).
+    /// it is. The old segment's sync and trim and the sync of the new name
+    /// run in the background (the module doc has the protocol).
     pub fn roll(&self, new_segment: u64) -> Result<u64> {
         self.roll_with(new_segment, |_| ()).map(|(old, ())| old)
     }
@@ -412,7 +423,7 @@ impl<A: Apply> CommitPipeline<A> {
         new_segment: u64,
         switch: impl FnOnce(u64) -> R,
     ) -> Result<(u64, R)> {
-        self.shared.roll_with(new_segment, switch)
+        Shared::roll_with(&self.shared, new_segment, switch)
     }
 
     /// Makes every logged record durable now.
@@ -593,10 +604,11 @@ fn create_segment(
     )?)
 }
 
-/// A roll's background work on the old segment: cuts its reservation off,
-/// then syncs the directory so the new segment's name (renamed from the
-/// spare's) is durable.
+/// A roll's background work on the old segment: syncs its records (if any
+/// are unsynced), cuts its reservation off, then syncs the directory so the
+/// new segment's name (renamed from the spare's) is durable.
 fn retire_segment(fs: &SharedFileSystem, dir: &Path, mut old: ActiveLog) -> Result<()> {
+    old.sync_if_needed()?;
     trim_segment(fs, &mut old);
     drop(old);
     fs.sync_dir(dir).map_err(|e| WalError::io(dir, e))
@@ -703,41 +715,44 @@ impl<A: Apply> Shared<A> {
         result
     }
 
-    fn roll_with<R>(&self, new_segment: u64, switch: impl FnOnce(u64) -> R) -> Result<(u64, R)> {
-        self.await_leadership()?;
-        let mut log = self.take_front_log();
+    fn roll_with<R>(
+        shared: &Arc<Self>,
+        new_segment: u64,
+        switch: impl FnOnce(u64) -> R,
+    ) -> Result<(u64, R)> {
+        shared.await_leadership()?;
+        let mut log = shared.take_front_log();
         let result = match log.as_mut() {
             None => Err(log_missing()),
             Some(active) if new_segment <= active.segment => {
-                self.end_leadership(log, None);
+                shared.end_leadership(log, None);
                 return Err(WalError::InvalidWrite {
                     reason: "a new segment must have a larger number",
                 });
             }
             Some(_)
-                if self
+                if shared
                     .spare_segment()
                     .is_some_and(|spare| spare != new_segment) =>
             {
-                self.end_leadership(log, None);
+                shared.end_leadership(log, None);
                 return Err(WalError::InvalidWrite {
                     reason: "a roll must switch to the prepared spare segment",
                 });
             }
-            Some(active) => self.roll_log(active, new_segment),
+            Some(active) => Self::roll_log(shared, active, new_segment),
         };
         let result = result.map(|old| (old, switch(old)));
-        self.end_leadership(log, result.as_ref().err());
+        shared.end_leadership(log, result.as_ref().err());
         result
     }
 
     /// Switches `log` to segment `new_segment` (see the module doc): the
-    /// old segment's records synced, the previous roll's work finished,
-    /// the spare (or a segment created now) renamed, the old segment's
+    /// previous roll's work finished, the spare (or a segment created now)
+    /// renamed, its predecessor record appended, the old segment's sync,
     /// trim and the directory sync started in the background.
-    fn roll_log(&self, log: &mut ActiveLog, new_segment: u64) -> Result<u64> {
-        self.sync_log(log)?;
-        let mut tasks = lock(&self.tasks);
+    fn roll_log(shared: &Arc<Self>, log: &mut ActiveLog, new_segment: u64) -> Result<u64> {
+        let mut tasks = lock(&shared.tasks);
         if let Some(previous) = tasks.retiring.take() {
             previous.wait()?;
         }
@@ -745,22 +760,57 @@ impl<A: Apply> Shared<A> {
         let mut writer = match spare {
             Some(spare) => spare.task.wait()?,
             None => create_segment(
-                &self.fs,
-                &self.dir,
+                &shared.fs,
+                &shared.dir,
                 new_segment,
-                self.options,
-                &spare_path(&self.dir, new_segment),
+                shared.options,
+                &spare_path(&shared.dir, new_segment),
             )?,
         };
-        writer.rename(self.fs.as_ref(), &segment_path(&self.dir, new_segment))?;
+        writer.rename(shared.fs.as_ref(), &segment_path(&shared.dir, new_segment))?;
+        let mut payload = Vec::with_capacity(PredecessorRecord::ENCODED_BYTES);
+        PredecessorRecord {
+            segment: log.segment,
+            length_bytes: log.writer.len_bytes(),
+            last_seq: shared.last_seq.load(Ordering::Acquire),
+        }
+        .encode(&mut payload);
+        writer.add_frame(&payload)?;
         let old = std::mem::replace(log, ActiveLog::new(writer, new_segment));
+        log.unsynced = true;
         log.name_unsynced = true;
         let old_segment = old.segment;
-        let (fs, dir) = (SharedFileSystem::clone(&self.fs), self.dir.clone());
-        tasks.retiring = Some(Task::start("seer-wal-retire", dir.clone(), move || {
-            retire_segment(&fs, &dir, old)
-        }));
+        let retiring = Arc::clone(shared);
+        tasks.retiring = Some(Task::start(
+            "seer-wal-retire",
+            shared.dir.clone(),
+            move || {
+                let retired = retire_segment(&retiring.fs, &retiring.dir, old);
+                if let Err(error) = &retired {
+                    retiring.poison_in_background(error);
+                }
+                retired
+            },
+        ));
         Ok(old_segment)
+    }
+
+    /// Poisons the pipeline for a failure of background work whose
+    /// outcome no request waits for yet (the old segment's sync after a
+    /// roll): the owner hears of it now, later requests fail, and the
+    /// current leader fails the queued ones when it hands over.
+    fn poison_in_background(&self, error: &WalError) {
+        let mut state = lock(&self.state);
+        self.record_poison(&mut state, error);
+    }
+
+    /// Records the first failure as the poison and tells the owner.
+    fn record_poison(&self, state: &mut State, error: &WalError) {
+        if state.poison.is_none() {
+            tracing::error!(%error, "write-ahead log poisoned");
+            state.poison = Some(error.clone());
+            self.apply.poisoned(error);
+        }
     }
 
     /// The number of the prepared spare, if any.
@@ -1033,16 +1083,15 @@ impl<A: Apply> Shared<A> {
     ) {
         state.log = log;
         if let Some(error) = failure {
-            if state.poison.is_none() {
-                tracing::error!(%error, "write-ahead log poisoned");
-                state.poison = Some(error.clone());
-                self.apply.poisoned(error);
-            }
+            self.record_poison(&mut state, error);
+        }
+        // A failure of this leader's or of a roll's background work.
+        if let Some(cause) = state.poison.clone() {
             // Queued requests all sleep on slots: the only request without
             // one is the leader's own, which left the queue when it led.
             for pending in state.queue.drain(..) {
                 if let Some(slot) = pending.slot {
-                    slot.post(Wake::Done(Err(poisoned(error))));
+                    slot.post(Wake::Done(Err(poisoned(&cause))));
                 }
             }
         }

@@ -253,11 +253,13 @@ fn loom_persist_racing_writers_completes_and_covers_acknowledged_writes() {
 
 /// A roll to a prepared spare racing a persist request under
 /// `SyncPolicy::Never`: the roll waits for the spare's creation if it is
-/// still running, its background thread (the old segment's trim and the
-/// directory sync of the new name) is joined by the pipeline, nothing
-/// deadlocks, and a persist that starts after the switch returns only once
-/// that directory sync ran (the open, the spare and the roll each sync the
-/// directory once).
+/// still running, its background thread (the old segment's sync and trim
+/// and the directory sync of the new name) is joined by the pipeline,
+/// nothing deadlocks, and a persist that starts after the switch returns
+/// only once that thread synced the old segment's unsynced record and the
+/// directory (the open, the spare and the roll each sync the directory
+/// once; the open's and the spare's headers, the old segment's record and
+/// the persist are four file syncs).
 #[test]
 fn loom_roll_to_a_spare_waits_for_the_new_name_before_a_sync() {
     loom::model(|| {
@@ -271,10 +273,14 @@ fn loom_roll_to_a_spare_waits_for_the_new_name_before_a_sync() {
                 let rolled = wal.segment() == 2;
                 wal.persist().unwrap();
                 if rolled {
+                    let stats = fs.stats();
                     assert_eq!(
-                        fs.stats().dir_syncs_count,
-                        3,
+                        stats.dir_syncs_count, 3,
                         "persist returned before the new segment's name was durable"
+                    );
+                    assert_eq!(
+                        stats.syncs_count, 4,
+                        "persist returned before the old segment's record was durable"
                     );
                 }
             })

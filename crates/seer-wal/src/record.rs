@@ -25,6 +25,14 @@
 //! op of the first six tags is in the default keyspace (id 0), the only
 //! one a log written before keyspaces holds; a record with an op in another
 //! keyspace is a `KeyedBatch` (one op or many), each op naming its keyspace.
+//!
+//! Tag 8 is not a write: a [`PredecessorRecord`], the first frame of a
+//! segment a roll switched to, says where the segment before it ended
+//! (fixed width, no sequence number of its own):
+//!
+//! ```text
+//! 8 | segment: u64 | length_bytes: u64 | last_seq: u64 | checksum: u64 (xxh3 of the 24 bytes before it)
+//! ```
 
 use bytes::Bytes;
 use seer_core::expiry::EXPIRY_BYTES;
@@ -38,6 +46,7 @@ const TAG_BATCH: u8 = 4;
 const TAG_DELETE_RANGE: u8 = 5;
 const TAG_EXPIRING_PUT: u8 = 6;
 const TAG_KEYED_BATCH: u8 = 7;
+const TAG_PREDECESSOR: u8 = 8;
 const SEQ_BYTES: usize = 8;
 
 /// The id of a keyspace (seer-db's named key spaces, each with its own
@@ -410,6 +419,91 @@ impl Record {
     }
 }
 
+/// The first frame of a segment a roll switched to: where the segment
+/// before it ended, so recovery can tell a lost tail of that segment (a
+/// power loss before the roll's background sync of it) from its clean end
+/// (`docs/FORMATS.md`, "WAL"; `docs/DURABILITY.md`, "The WAL segment
+/// lifecycle").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PredecessorRecord {
+    /// The previous segment's number.
+    pub segment: u64,
+    /// The previous segment's length at the roll (header and frames): the
+    /// offset where its last frame ends.
+    pub length_bytes: u64,
+    /// The last sequence number given out before the roll; every record
+    /// of the previous segment is at or below it (records not logged may
+    /// make it larger than the last one logged).
+    pub last_seq: SeqNo,
+}
+
+impl PredecessorRecord {
+    /// Bytes of an encoded predecessor record: the tag, three fields and
+    /// the checksum.
+    pub const ENCODED_BYTES: usize = 1 + 4 * 8;
+
+    /// Whether `payload` is a predecessor record (by its tag; it may still
+    /// not decode).
+    pub fn is_predecessor(payload: &[u8]) -> bool {
+        payload.first() == Some(&TAG_PREDECESSOR)
+    }
+
+    /// Appends the record's payload to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(TAG_PREDECESSOR);
+        let fields = self.fields();
+        out.extend_from_slice(&fields);
+        out.extend_from_slice(&seer_core::checksum(&fields).to_le_bytes());
+    }
+
+    /// Decodes a predecessor record's payload: a wrong tag or length, a
+    /// checksum that does not match its fields, or a sequence number past
+    /// 56 bits is an error.
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        if !Self::is_predecessor(payload) {
+            return Err(invalid("predecessor record", "not tag 8".to_owned()));
+        }
+        if payload.len() != Self::ENCODED_BYTES {
+            return Err(invalid(
+                "predecessor record",
+                format!("{} bytes, expected {}", payload.len(), Self::ENCODED_BYTES),
+            ));
+        }
+        let word = |index: usize| {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(&payload[1 + 8 * index..9 + 8 * index]);
+            u64::from_le_bytes(le)
+        };
+        let record = Self {
+            segment: word(0),
+            length_bytes: word(1),
+            last_seq: word(2),
+        };
+        if seer_core::checksum(&record.fields()) != word(3) {
+            return Err(invalid(
+                "predecessor record",
+                "checksum does not match its fields".to_owned(),
+            ));
+        }
+        if record.last_seq > MAX_SEQ {
+            return Err(invalid(
+                "predecessor sequence",
+                format!("{} exceeds 56 bits", record.last_seq),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// The checksummed fields, as encoded.
+    fn fields(&self) -> [u8; 24] {
+        let mut fields = [0u8; 24];
+        fields[..8].copy_from_slice(&self.segment.to_le_bytes());
+        fields[8..16].copy_from_slice(&self.length_bytes.to_le_bytes());
+        fields[16..].copy_from_slice(&self.last_seq.to_le_bytes());
+        fields
+    }
+}
+
 /// Decodes a batch's ops (`keyed`: each after its keyspace id).
 fn decode_batch(
     cursor: &mut Cursor<'_>,
@@ -739,6 +833,40 @@ pub(crate) mod tests {
         record.encode(&mut out);
         assert_eq!(out[0], TAG_EXPIRING_PUT);
         assert!(Record::decode(&Bytes::from(out)).is_err());
+    }
+
+    #[test]
+    fn a_predecessor_record_round_trips_and_damage_is_an_error() {
+        let record = PredecessorRecord {
+            segment: 12,
+            length_bytes: 4096,
+            last_seq: 99,
+        };
+        let mut out = Vec::new();
+        record.encode(&mut out);
+        assert_eq!(out.len(), PredecessorRecord::ENCODED_BYTES);
+        assert_eq!(out[0], TAG_PREDECESSOR);
+        assert_eq!(&out[1..9], &12u64.to_le_bytes());
+        assert_eq!(PredecessorRecord::decode(&out), Ok(record));
+        assert!(PredecessorRecord::is_predecessor(&out));
+        assert!(
+            Record::decode(&Bytes::from(out.clone())).is_err(),
+            "not a write"
+        );
+        for cut in 0..out.len() {
+            assert!(
+                PredecessorRecord::decode(&out[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        for index in 1..out.len() {
+            let mut damaged = out.clone();
+            damaged[index] ^= 0x10;
+            assert!(PredecessorRecord::decode(&damaged).is_err(), "byte {index}");
+        }
+        let mut longer = out;
+        longer.push(0);
+        assert!(PredecessorRecord::decode(&longer).is_err());
     }
 
     proptest! {

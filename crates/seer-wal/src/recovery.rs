@@ -5,17 +5,27 @@
 //! checks it). The [`WalRecoveryReport`] tells the owner where the log ended:
 //! the last sequence number (so the pipeline continues after it), a torn
 //! tail to truncate, a point-in-time stop, or skipped ranges.
+//!
+//! A segment a roll switched to starts with a [`PredecessorRecord`] saying
+//! where the segment before it ended. When that segment ends earlier (its
+//! unsynced tail lost to a power loss before the roll's background sync of
+//! it), or when any segment but the newest ends torn, the
+//! log ends at its last valid record: one rule for both, per mode in
+//! [`WalRecovery::open`]'s doc. The owner must make the segments past that
+//! point impossible to replay before it logs anew (seer-db moves its log
+//! number past them and deletes them), or a later recovery would stop at
+//! the same point and drop what was written after this one.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use seer_core::{FileSystem, SeqNo};
-use seer_log::frame::LOG_HEADER_BYTES;
-use seer_log::{LogEnd, LogHeader, LogKind, LogReader, SkippedRange};
+use seer_log::frame::{FRAME_HEADER_BYTES, LOG_HEADER_BYTES};
+use seer_log::{Frame, LogEnd, LogHeader, LogKind, LogReader, SkippedRange};
 
 use crate::error::{Result, WalError};
-use crate::record::Record;
+use crate::record::{PredecessorRecord, Record};
 use crate::segment::{list_segments, segment_path};
 use crate::WalRecoveryMode;
 
@@ -62,16 +72,35 @@ pub struct WalRecoveryReport {
     pub skipped: Vec<SkippedRange>,
 }
 
-/// Reads the records of one segment, checking sequence order.
+/// Reads the records of one segment, checking sequence order, and the
+/// [`PredecessorRecord`] it starts with when a roll switched to it.
 #[derive(Debug)]
 pub struct SegmentReader {
     reader: LogReader,
+    /// The first frame, read ahead by [`Self::predecessor`] when it is not
+    /// a predecessor record.
+    read_ahead: Option<Frame>,
+    first_frame_read: bool,
+    predecessor: Option<PredecessorRecord>,
+    /// Where the last valid frame read ends (the header's end before one).
+    frames_end_bytes: u64,
 }
 
 impl SegmentReader {
     /// Wraps a reader of one WAL segment.
     pub fn new(reader: LogReader) -> Self {
-        Self { reader }
+        let frames_end_bytes = if reader.header().is_some() {
+            LOG_HEADER_BYTES as u64
+        } else {
+            0
+        };
+        Self {
+            reader,
+            read_ahead: None,
+            first_frame_read: false,
+            predecessor: None,
+            frames_end_bytes,
+        }
     }
 
     /// Reads the WAL segment at `path` (a [`LogKind::Wal`] log) under `mode`.
@@ -79,27 +108,109 @@ impl SegmentReader {
         Ok(Self::new(LogReader::open(fs, path, LogKind::Wal, mode)?))
     }
 
+    /// The segment's predecessor record, if its first frame is one (a
+    /// segment a roll switched to); reads that frame if no record was read
+    /// yet. A predecessor record that does not decode is corruption, as
+    /// for any record.
+    pub fn predecessor(&mut self) -> Result<Option<PredecessorRecord>> {
+        if !self.first_frame_read {
+            self.first_frame_read = true;
+            let first = self.next_frame()?;
+            match first {
+                Some(frame) if PredecessorRecord::is_predecessor(&frame.payload) => {
+                    self.accept(frame, &mut None)?;
+                }
+                other => self.read_ahead = other,
+            }
+        }
+        Ok(self.predecessor)
+    }
+
     /// The next record whose first sequence number is above `*last_seq`
     /// (which it then advances), or `None` at the segment's end.
     pub fn next_record(&mut self, last_seq: &mut Option<SeqNo>) -> Result<Option<Record>> {
-        while let Some(frame) = self.reader.next_frame()? {
-            match next_in_sequence(&frame.payload, last_seq) {
-                Ok(record) => return Ok(Some(record)),
-                Err(problem) => self.reader.reject_frame(frame.offset, problem)?,
+        self.predecessor()?;
+        loop {
+            let frame = match self.read_ahead.take() {
+                Some(frame) => frame,
+                None => match self.next_frame()? {
+                    Some(frame) => frame,
+                    None => return Ok(None),
+                },
+            };
+            if let Some(record) = self.accept(frame, last_seq)? {
+                return Ok(Some(record));
             }
         }
-        Ok(None)
     }
 
     /// The underlying frame reader.
     pub fn log(&self) -> &LogReader {
         &self.reader
     }
+
+    /// Where the segment's last valid frame read so far ends: once the
+    /// records are read, the segment's length as recovery sees it (what a
+    /// successor's [`PredecessorRecord::length_bytes`] is checked against).
+    pub fn frames_end_bytes(&self) -> u64 {
+        self.frames_end_bytes
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let frame = self.reader.next_frame()?;
+        if let Some(frame) = &frame {
+            self.frames_end_bytes =
+                frame.offset + (FRAME_HEADER_BYTES + frame.payload.len()) as u64;
+        }
+        Ok(frame)
+    }
+
+    /// Decodes `frame`: its record, or `None` for the predecessor record
+    /// (kept) or a frame the mode skips.
+    fn accept(&mut self, frame: Frame, last_seq: &mut Option<SeqNo>) -> Result<Option<Record>> {
+        match decode_frame(&frame, last_seq) {
+            Ok(SegmentFrame::Record(record)) => Ok(Some(record)),
+            Ok(SegmentFrame::Predecessor(predecessor)) => {
+                self.predecessor = Some(predecessor);
+                Ok(None)
+            }
+            Err(problem) => {
+                self.reader.reject_frame(frame.offset, problem)?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// One decoded frame of a segment.
+pub(crate) enum SegmentFrame {
+    /// A record.
+    Record(Record),
+    /// The predecessor record a segment a roll switched to starts with.
+    Predecessor(PredecessorRecord),
+}
+
+/// Decodes `frame` of a segment: a predecessor record, which only the
+/// segment's first frame may be, or a record that must follow `*last_seq`
+/// (which it then advances); `Err` says what is wrong with the frame.
+pub(crate) fn decode_frame(
+    frame: &Frame,
+    last_seq: &mut Option<SeqNo>,
+) -> std::result::Result<SegmentFrame, String> {
+    if !PredecessorRecord::is_predecessor(&frame.payload) {
+        return next_in_sequence(&frame.payload, last_seq).map(SegmentFrame::Record);
+    }
+    if frame.offset != LOG_HEADER_BYTES as u64 {
+        return Err("a predecessor record past the segment's first frame".to_owned());
+    }
+    PredecessorRecord::decode(&frame.payload)
+        .map(SegmentFrame::Predecessor)
+        .map_err(|error| format!("bad WAL predecessor record: {error}"))
 }
 
 /// Decodes the record in `payload` and checks that it follows `*last_seq`
 /// (which it then advances); `Err` says what is wrong with the frame.
-pub(crate) fn next_in_sequence(
+fn next_in_sequence(
     payload: &Bytes,
     last_seq: &mut Option<SeqNo>,
 ) -> std::result::Result<Record, String> {
@@ -132,6 +243,16 @@ pub(crate) fn check_segment_header(
     }
 }
 
+/// Where a segment replayed ended, for its successor's predecessor check.
+#[derive(Debug)]
+struct SegmentEnd {
+    number: u64,
+    file: PathBuf,
+    frames_end_bytes: u64,
+    /// A torn tail of it was already reported as skipped.
+    torn_skipped: bool,
+}
+
 /// Replays the WAL segments of a directory; an iterator of records.
 #[derive(Debug)]
 pub struct WalRecovery<'fs> {
@@ -140,6 +261,8 @@ pub struct WalRecovery<'fs> {
     mode: WalRecoveryMode,
     pending: VecDeque<u64>,
     current: Option<(u64, SegmentReader)>,
+    /// The segment replayed last, once closed.
+    previous: Option<SegmentEnd>,
     report: WalRecoveryReport,
     failed: bool,
 }
@@ -147,6 +270,16 @@ pub struct WalRecovery<'fs> {
 impl<'fs> WalRecovery<'fs> {
     /// Prepares to replay the segments of `dir` numbered `first_live` or
     /// above (older ones are already in tables).
+    ///
+    /// Where the log's records end before the newest segment (a torn tail
+    /// of an older segment, or a tail its successor's predecessor record
+    /// shows was lost, see the module doc), `TolerateCorruptedTail` and
+    /// `PointInTime` stop there (the report's `stopped_at` names the file
+    /// and offset; the later segments are `ignored_segments`),
+    /// `SkipCorrupted` skips the lost range and goes on, and
+    /// `AbsoluteConsistency` fails with a corruption naming the file and
+    /// offset. A predecessor record naming a segment not replayed (below
+    /// `first_live`, or deleted as obsolete) is not checked.
     pub fn open(
         fs: &'fs dyn FileSystem,
         dir: &Path,
@@ -163,6 +296,7 @@ impl<'fs> WalRecovery<'fs> {
             mode,
             pending,
             current: None,
+            previous: None,
             report: WalRecoveryReport::default(),
             failed: false,
         })
@@ -206,55 +340,115 @@ impl<'fs> WalRecovery<'fs> {
 
     fn open_segment(&mut self, number: u64) -> Result<()> {
         let path = segment_path(&self.dir, number);
-        let segment = SegmentReader::open(self.fs, &path, self.mode)?;
+        let mut segment = SegmentReader::open(self.fs, &path, self.mode)?;
         check_segment_header(&path, segment.log().header(), number)?;
+        if let Some(predecessor) = segment.predecessor()? {
+            if !self.follows_previous(number, predecessor)? {
+                return Ok(());
+            }
+        }
         self.report.segments.push(number);
         self.current = Some((number, segment));
         Ok(())
+    }
+
+    /// Checks segment `number`'s predecessor record against the segment
+    /// replayed before it. When that one ends elsewhere than the record says
+    /// (a lost tail), the log ends at its last valid record, as at a torn
+    /// tail of an older segment (see [`Self::end_before`]); returns whether
+    /// replay goes on with `number`. A predecessor that was not replayed
+    /// (below the first live segment, or deleted once its records were in
+    /// tables) is not checked.
+    fn follows_previous(&mut self, number: u64, predecessor: PredecessorRecord) -> Result<bool> {
+        let Some(previous) = self
+            .previous
+            .as_ref()
+            .filter(|previous| previous.number == predecessor.segment)
+        else {
+            return Ok(true);
+        };
+        let intact = previous.frames_end_bytes == predecessor.length_bytes
+            && self
+                .report
+                .last_seq
+                .is_none_or(|last| last <= predecessor.last_seq);
+        if intact || previous.torn_skipped {
+            return Ok(true);
+        }
+        let (file, offset) = (previous.file.clone(), previous.frames_end_bytes);
+        let detail = format!(
+            "segment {number}'s predecessor record says this segment ended at byte {} \
+             (last sequence {}); it ends at byte {offset}",
+            predecessor.length_bytes, predecessor.last_seq
+        );
+        let end = predecessor.length_bytes.max(offset);
+        let stopped = self.end_before(&file, offset, end, detail)?;
+        if stopped {
+            self.report.ignored_segments.insert(0, number);
+        }
+        Ok(!stopped)
+    }
+
+    /// The log's records end at `offset` of `file`, a segment before the
+    /// newest (a torn tail of an older segment, or a tail its successor's
+    /// predecessor record shows was lost): under `TolerateCorruptedTail`
+    /// and `PointInTime` replay stops there and the segments still pending
+    /// are ignored (returns `true`); under `SkipCorrupted` the range up to
+    /// `end` is skipped and replay goes on (`false`); under
+    /// `AbsoluteConsistency` it is corruption.
+    fn end_before(&mut self, file: &Path, offset: u64, end: u64, detail: String) -> Result<bool> {
+        match self.mode {
+            WalRecoveryMode::SkipCorrupted => {
+                self.report.skipped.push(SkippedRange {
+                    file: file.to_owned(),
+                    start: offset,
+                    end,
+                    detail,
+                });
+                Ok(false)
+            }
+            WalRecoveryMode::TolerateCorruptedTail | WalRecoveryMode::PointInTime => {
+                self.stop(file, offset, detail);
+                Ok(true)
+            }
+            WalRecoveryMode::AbsoluteConsistency => Err(WalError::corruption(file, offset, detail)),
+        }
     }
 
     fn close_segment(&mut self) -> Result<()> {
         let Some((number, segment)) = self.current.take() else {
             return Ok(());
         };
+        let frames_end_bytes = segment.frames_end_bytes();
         let log = segment.log();
+        let file = log.path().to_owned();
         self.report.skipped.extend_from_slice(log.skipped());
-        let newest = self.pending.is_empty();
-        match log.end() {
-            Some(LogEnd::TornTail { offset }) if newest => {
+        let mut torn_skipped = false;
+        match (log.end(), self.pending.is_empty()) {
+            (Some(LogEnd::TornTail { offset }), true) => {
                 self.report.torn_tail = Some(TornTail {
                     segment: number,
-                    file: log.path().to_owned(),
+                    file: file.clone(),
                     offset: *offset,
                 });
             }
-            Some(LogEnd::TornTail { offset }) if self.mode == WalRecoveryMode::SkipCorrupted => {
-                self.report.skipped.push(SkippedRange {
-                    file: log.path().to_owned(),
-                    start: *offset,
-                    end: log.len_bytes(),
-                    detail: "torn record in a segment that is not the newest".to_owned(),
-                });
+            (Some(LogEnd::TornTail { offset }), false) => {
+                let detail = "torn record in a segment that is not the newest".to_owned();
+                let (offset, end) = (*offset, log.len_bytes());
+                torn_skipped = !self.end_before(&file, offset, end, detail)?;
             }
-            Some(LogEnd::TornTail { offset }) if self.mode == WalRecoveryMode::PointInTime => {
-                self.stop(
-                    log.path(),
-                    *offset,
-                    "torn record in a segment that is not the newest".to_owned(),
-                );
+            (Some(LogEnd::Stopped { offset, detail }), _) => {
+                let (offset, detail) = (*offset, detail.clone());
+                self.stop(&file, offset, detail);
             }
-            Some(LogEnd::TornTail { offset }) => {
-                return Err(WalError::corruption(
-                    log.path(),
-                    *offset,
-                    "torn record in a segment that is not the newest",
-                ));
-            }
-            Some(LogEnd::Stopped { offset, detail }) => {
-                self.stop(log.path(), *offset, detail.clone())
-            }
-            Some(LogEnd::Clean | LogEnd::Reserved { .. }) | None => {}
+            (Some(LogEnd::Clean | LogEnd::Reserved { .. }) | None, _) => {}
         }
+        self.previous = Some(SegmentEnd {
+            number,
+            file,
+            frames_end_bytes,
+            torn_skipped,
+        });
         Ok(())
     }
 

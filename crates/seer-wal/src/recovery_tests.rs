@@ -22,6 +22,18 @@ fn write_segment(
     first_seq: SeqNo,
     writes: &[WriteRecord],
 ) -> Vec<usize> {
+    write_rolled_segment(fs, number, None, first_seq, writes)
+}
+
+/// Like [`write_segment`], the segment starting with `predecessor` as a
+/// roll writes it, when given.
+fn write_rolled_segment(
+    fs: &FaultFileSystem,
+    number: u64,
+    predecessor: Option<PredecessorRecord>,
+    first_seq: SeqNo,
+    writes: &[WriteRecord],
+) -> Vec<usize> {
     let mut bytes = LogHeader {
         kind: LogKind::Wal,
         file_number: number,
@@ -29,6 +41,9 @@ fn write_segment(
     .encode()
     .to_vec();
     let mut frames = FrameBuffer::new();
+    if let Some(predecessor) = predecessor {
+        frames.push_frame_with(|out| predecessor.encode(out));
+    }
     let mut ends = Vec::new();
     let mut seq = first_seq;
     for write in writes {
@@ -113,24 +128,180 @@ fn torn_header_of_newest_is_removed_by_truncation() {
 }
 
 #[test]
-fn torn_older_segment_per_mode() {
+fn torn_older_segment_ends_the_log_per_mode() {
     let fs = FaultFileSystem::new();
     let ends = write_segment(&fs, 1, 1, &three_puts());
     write_segment(&fs, 2, 4, &three_puts());
-    fs.truncate(&segment_path(Path::new(DIR), 1), ends[2] as u64 - 1)
-        .unwrap();
-    let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
-    assert!(
-        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { file, offset, .. }))
-            if file == &segment_path(Path::new(DIR), 1) && *offset == ends[1] as u64),
-        "{err}"
-    );
-    let (seqs, report) = recover(&fs, WalRecoveryMode::PointInTime).unwrap();
-    assert_eq!((seqs, report.ignored_segments), (vec![1, 2], vec![2]));
+    let path = segment_path(Path::new(DIR), 1);
+    fs.truncate(&path, ends[2] as u64 - 1).unwrap();
+    for mode in [
+        WalRecoveryMode::TolerateCorruptedTail,
+        WalRecoveryMode::PointInTime,
+    ] {
+        let (seqs, report) = recover(&fs, mode).unwrap();
+        assert_eq!((seqs, report.ignored_segments), (vec![1, 2], vec![2]));
+        let stop = report.stopped_at.unwrap();
+        assert_eq!((stop.file, stop.offset), (path.clone(), ends[1] as u64));
+    }
     let (seqs, report) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
     assert_eq!(seqs, [1, 2, 4, 5, 6]);
     assert_eq!(report.skipped.len(), 1);
-    assert!(recover(&fs, WalRecoveryMode::AbsoluteConsistency).is_err());
+    let err = recover(&fs, WalRecoveryMode::AbsoluteConsistency).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { file, offset, .. }))
+            if file == &path && *offset == ends[1] as u64),
+        "{err}"
+    );
+}
+
+/// Segment 1 with three puts, then segment 2, rolled to from it (its
+/// predecessor record says where segment 1 ended), with three more;
+/// returns segment 1's frame end offsets.
+fn rolled_pair(fs: &FaultFileSystem) -> Vec<usize> {
+    let ends = write_segment(fs, 1, 1, &three_puts());
+    let predecessor = PredecessorRecord {
+        segment: 1,
+        length_bytes: ends[2] as u64,
+        last_seq: 3,
+    };
+    write_rolled_segment(fs, 2, Some(predecessor), 4, &three_puts());
+    ends
+}
+
+#[test]
+fn a_rolled_segment_whose_predecessor_ended_where_it_says_replays_whole() {
+    let fs = FaultFileSystem::new();
+    rolled_pair(&fs);
+    for mode in WalRecoveryMode::ALL {
+        let (seqs, report) = recover(&fs, mode).unwrap();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "{mode:?}");
+        assert_eq!((report.stopped_at, report.skipped), (None, vec![]));
+    }
+    // A predecessor below the first live segment is already in tables.
+    let recovery = WalRecovery::open(&fs, Path::new(DIR), 2, WalRecoveryMode::default()).unwrap();
+    let seqs: Vec<SeqNo> = recovery.map(|r| r.unwrap().first_seq()).collect();
+    assert_eq!(seqs, [4, 5, 6]);
+}
+
+/// A power loss kept segment 2 but dropped segment 1's unsynced last
+/// record, cleanly (no torn bytes: only the predecessor record shows the
+/// hole): the log ends at segment 1's last valid record under the
+/// point-in-time style modes, and no record of segment 2 is replayed.
+#[test]
+fn a_lost_tail_before_a_roll_ends_the_log_at_the_predecessors_last_record() {
+    let fs = FaultFileSystem::new();
+    let ends = rolled_pair(&fs);
+    let path = segment_path(Path::new(DIR), 1);
+    fs.truncate(&path, ends[1] as u64).unwrap();
+    for mode in [
+        WalRecoveryMode::TolerateCorruptedTail,
+        WalRecoveryMode::PointInTime,
+    ] {
+        let (seqs, report) = recover(&fs, mode).unwrap();
+        assert_eq!(seqs, [1, 2], "{mode:?}");
+        assert_eq!(
+            (report.segments, report.ignored_segments),
+            (vec![1], vec![2])
+        );
+        assert_eq!(report.last_seq, Some(2));
+        let stop = report.stopped_at.unwrap();
+        assert_eq!((stop.file, stop.offset), (path.clone(), ends[1] as u64));
+        assert!(stop.detail.contains("predecessor"), "{}", stop.detail);
+    }
+    let (seqs, report) = recover(&fs, WalRecoveryMode::SkipCorrupted).unwrap();
+    assert_eq!(seqs, [1, 2, 4, 5, 6]);
+    assert_eq!(
+        (
+            report.skipped.len(),
+            report.skipped[0].start,
+            report.skipped[0].end
+        ),
+        (1, ends[1] as u64, ends[2] as u64)
+    );
+    let err = recover(&fs, WalRecoveryMode::AbsoluteConsistency).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { file, offset, .. }))
+            if file == &path && *offset == ends[1] as u64),
+        "{err}"
+    );
+}
+
+/// A predecessor deleted once its records were in tables (the owner's
+/// log number moved past it, or its keyspaces' did) is not checked.
+#[test]
+fn a_predecessor_that_was_not_replayed_is_not_checked() {
+    let fs = FaultFileSystem::new();
+    write_segment(&fs, 1, 1, &three_puts());
+    let predecessor = PredecessorRecord {
+        segment: 2,
+        length_bytes: 100,
+        last_seq: 5,
+    };
+    write_rolled_segment(&fs, 3, Some(predecessor), 6, &three_puts());
+    for mode in WalRecoveryMode::ALL {
+        let (seqs, report) = recover(&fs, mode).unwrap();
+        assert_eq!((seqs, report.stopped_at), (vec![1, 2, 3, 6, 7, 8], None));
+    }
+}
+
+#[test]
+fn a_damaged_predecessor_record_is_corruption_never_a_panic() {
+    let fs = FaultFileSystem::new();
+    write_segment(&fs, 1, 1, &three_puts());
+    let mut payload = Vec::new();
+    PredecessorRecord {
+        segment: 1,
+        length_bytes: 7,
+        last_seq: 3,
+    }
+    .encode(&mut payload);
+    // A valid frame around a payload whose checksum field is wrong.
+    *payload.last_mut().unwrap() ^= 1;
+    let mut bytes = LogHeader {
+        kind: LogKind::Wal,
+        file_number: 2,
+    }
+    .encode()
+    .to_vec();
+    let mut frames = FrameBuffer::new();
+    frames.push_frame(&payload);
+    bytes.extend_from_slice(frames.as_bytes());
+    let path = segment_path(Path::new(DIR), 2);
+    write_file(&fs, &path, bytes);
+    let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { file, offset, .. }))
+            if file == &path && *offset == LOG_HEADER_BYTES as u64),
+        "{err}"
+    );
+    let (seqs, report) = recover(&fs, WalRecoveryMode::PointInTime).unwrap();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(report.stopped_at.is_some());
+}
+
+#[test]
+fn a_predecessor_record_past_the_first_frame_is_corruption() {
+    let fs = FaultFileSystem::new();
+    let ends = write_segment(&fs, 1, 1, &three_puts());
+    let path = segment_path(Path::new(DIR), 1);
+    let mut bytes = segment_bytes(&fs, 1);
+    let mut frames = FrameBuffer::new();
+    frames.push_frame_with(|out| {
+        PredecessorRecord {
+            segment: 0,
+            length_bytes: 0,
+            last_seq: 0,
+        }
+        .encode(out)
+    });
+    bytes.extend_from_slice(frames.as_bytes());
+    write_file(&fs, &path, bytes);
+    let err = recover(&fs, WalRecoveryMode::TolerateCorruptedTail).unwrap_err();
+    assert!(
+        matches!(&err, WalError::Log(LogError::Corruption(seer_core::Corruption { offset, .. }))
+            if *offset == ends[2] as u64),
+        "{err}"
+    );
 }
 
 /// Segments 1 and 2 of three puts each, segment 2's bytes changed by

@@ -1,8 +1,9 @@
 //! The background half of a segment roll (the protocol is in
 //! `pipeline`'s module doc): the *spare* segment, created, preallocated
 //! and synced under its temporary name ahead of the roll that switches to
-//! it, and the *retired* segment's trim together with the directory sync
-//! that makes its successor's new name durable. Each runs on a thread of
+//! it, and the *retired* segment's sync of its last records and trim,
+//! together with the directory sync that makes its successor's new name
+//! durable. Each runs on a thread of
 //! its own (a loom thread in the models), started by the pipeline and
 //! joined by whoever needs its outcome; [`SegmentTasks`] holds them under
 //! a lock of their own.
@@ -89,9 +90,10 @@ pub(crate) struct Spare {
 pub(crate) struct SegmentTasks {
     /// The spare a roll switches to, if one was prepared.
     pub(crate) spare: Option<Spare>,
-    /// The last roll's trim of the retired segment and directory sync;
-    /// a sync of the segment rolled to waits for it (its name must be
-    /// durable first), and so does the next roll.
+    /// The last roll's sync and trim of the retired segment and directory
+    /// sync; a sync of the segment rolled to waits for it (the retired
+    /// segment's records and the new name must be durable first), and so
+    /// does the next roll.
     pub(crate) retiring: Option<Task<()>>,
 }
 

@@ -9,7 +9,7 @@ use seer_core::SeqNo;
 use seer_log::{verify_log, LogError, LogKind, LogSummary, TailRule};
 
 use crate::error::{Result, WalError};
-use crate::recovery::{check_segment_header, next_in_sequence};
+use crate::recovery::{check_segment_header, decode_frame};
 use crate::segment::{list_segments, segment_path};
 
 /// What [`verify_segment`] read from an intact segment.
@@ -53,7 +53,7 @@ pub fn verify_segment(
     let path = segment_path(dir, segment);
     let mut last_seq = after_seq;
     let log = verify_log(fs, &path, LogKind::Wal, tail, |frame| {
-        next_in_sequence(&frame.payload, &mut last_seq).map(drop)
+        decode_frame(frame, &mut last_seq).map(drop)
     })?;
     check_segment_header(&path, log.header, segment)?;
     Ok(SegmentSummary {

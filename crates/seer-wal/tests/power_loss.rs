@@ -350,6 +350,7 @@ fn continue_after_recovery(
     if let Some(torn) = &report.torn_tail {
         truncate_torn_tail(fs, torn).unwrap();
     }
+    discard_past_the_stop(fs, report);
     let last_seq = report.last_seq.unwrap_or(0);
     let segment = list_segments(fs, Path::new(DIR))
         .unwrap()
@@ -382,6 +383,23 @@ fn continue_after_recovery(
     drop(pipeline);
     let (again, _) = recover(fs);
     assert_eq!(again, expected, "second generation lost records");
+}
+
+/// Where replay stopped before the newest segment (a tail lost before a
+/// roll, or a torn older segment), makes the rest impossible to replay, as
+/// an owner must before it logs anew (seer-db moves its log number past
+/// them): the segments ignored are removed and the one stopped in is cut
+/// at the stop, so the next recovery does not stop there again and drop
+/// the next generation's records.
+fn discard_past_the_stop(fs: &FaultFileSystem, report: &seer_wal::WalRecoveryReport) {
+    for &segment in report.ignored_segments.iter().rev() {
+        fs.remove_file(&seer_wal::segment_path(Path::new(DIR), segment))
+            .unwrap();
+    }
+    if let Some(stop) = &report.stopped_at {
+        fs.truncate(&stop.file, stop.offset).unwrap();
+    }
+    fs.sync_dir(Path::new(DIR)).unwrap();
 }
 
 /// Totals over a run, printed so a green run shows it exercised something.
