@@ -25,6 +25,7 @@
 //! meta it was written with, and within the inputs' keys and sequence
 //! numbers.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -456,6 +457,8 @@ struct OutputWriter<'a> {
     last_position: Bytes,
     /// Whether the open table holds fragments (it may hold no entry).
     holds_fragments: bool,
+    /// The internal key being added, encoded (reused for every entry).
+    encoded_key: Vec<u8>,
 }
 
 impl<'a> OutputWriter<'a> {
@@ -478,6 +481,7 @@ impl<'a> OutputWriter<'a> {
             next_position: 0,
             last_position: Bytes::new(),
             holds_fragments: false,
+            encoded_key: Vec::new(),
         }
     }
 
@@ -587,11 +591,10 @@ impl<'a> OutputWriter<'a> {
             Some(builder) => builder,
             None => self.builder.insert(self.new_builder()?),
         };
-        let mut encoded = Vec::new();
         for (key, value) in entries {
-            encoded.clear();
-            key.encode_into(&mut encoded);
-            builder.add(&encoded, value)?;
+            self.encoded_key.clear();
+            key.encode_into(&mut self.encoded_key);
+            builder.add(&self.encoded_key, value)?;
         }
         self.last_position = first.user_key().clone();
         Ok(())
@@ -847,6 +850,27 @@ impl KeyCompactor<'_> {
         &self,
         versions: &[(InternalKey, Bytes)],
     ) -> Result<Vec<(InternalKey, Bytes)>> {
+        self.compact_key_borrowed(versions).map(Cow::into_owned)
+    }
+
+    /// [`Self::compact_key`], borrowing `versions` when they all survive
+    /// as they are: a lone version other than a merge operand (most keys of
+    /// a flush or compaction) is its own stripe and survives unchanged
+    /// unless it is a bottommost tombstone no snapshot needs, so the key
+    /// costs no allocation.
+    pub fn compact_key_borrowed<'v>(
+        &self,
+        versions: &'v [(InternalKey, Bytes)],
+    ) -> Result<Cow<'v, [(InternalKey, Bytes)]>> {
+        if let [(key, _)] = versions {
+            if key.kind() != ValueKind::Merge {
+                return Ok(if self.drops_tombstone(key) {
+                    Cow::Owned(Vec::new())
+                } else {
+                    Cow::Borrowed(versions)
+                });
+            }
+        }
         let mut stripes: Vec<&[(InternalKey, Bytes)]> = Vec::new();
         let mut start = 0;
         for index in 1..=versions.len() {
@@ -866,20 +890,23 @@ impl KeyCompactor<'_> {
         }
         let mut survivors: Vec<(InternalKey, Bytes)> =
             kept_oldest_first.into_iter().rev().flatten().collect();
-        if self.bottommost {
-            // A tombstone no older snapshot sees past may go: every reader
-            // sees it or something newer. One newer than the oldest
-            // snapshot stays while that snapshot lives, so a transaction
-            // reading it still finds that the key was written after it
-            // began (first-committer-wins).
-            let oldest_snapshot = self.snapshots.first().copied().unwrap_or(SeqNo::MAX);
-            while survivors.last().is_some_and(|(key, _)| {
-                key.kind() == ValueKind::Delete && key.seq() <= oldest_snapshot
-            }) {
-                survivors.pop();
-            }
+        while survivors
+            .last()
+            .is_some_and(|(key, _)| self.drops_tombstone(key))
+        {
+            survivors.pop();
         }
-        Ok(survivors)
+        Ok(Cow::Owned(survivors))
+    }
+
+    /// Whether the oldest survivor `key` is a tombstone that may go: in the
+    /// bottommost level, one no older snapshot sees past (every reader sees
+    /// it or something newer). One newer than the oldest snapshot stays
+    /// while that snapshot lives, so a transaction reading it still finds
+    /// that the key was written after it began (first-committer-wins).
+    fn drops_tombstone(&self, key: &InternalKey) -> bool {
+        let oldest_snapshot = self.snapshots.first().copied().unwrap_or(SeqNo::MAX);
+        self.bottommost && key.kind() == ValueKind::Delete && key.seq() <= oldest_snapshot
     }
 
     /// The index of the first snapshot that sees `seq` (`snapshots.len()`
@@ -1001,10 +1028,10 @@ where
         };
         if new_key {
             let survivors = if range_dels.is_empty() && entry_filter.is_noop() {
-                compactor.compact_key(&versions)?
+                compactor.compact_key_borrowed(&versions)?
             } else {
                 let applied = entry_filter.apply(range_dels.apply_to_key(&versions))?;
-                range_dels.without_placed(compactor.compact_key(&applied)?)
+                Cow::Owned(range_dels.without_placed(compactor.compact_key(&applied)?))
             };
             if INVARIANT_CHECKS {
                 entry_filter.check_survivors(&survivors)?;
@@ -1261,6 +1288,34 @@ mod tests {
             .collect();
         // The tombstone at 5 hides 3 from snapshot 6 and nothing lies below: both go.
         assert_eq!(kept, vec![9]);
+    }
+
+    /// A lone version other than a merge operand comes back borrowed (no
+    /// allocation per key), as the general path would keep it: a put, a
+    /// tombstone above the bottommost level or one a snapshot still
+    /// needs; a bottommost tombstone no snapshot needs goes.
+    #[test]
+    fn a_lone_version_survives_borrowed_unless_it_is_a_droppable_tombstone() {
+        let snapshots = [6];
+        let compactor = |bottommost| KeyCompactor {
+            snapshots: &snapshots,
+            bottommost,
+            merge_operator: None,
+        };
+        let cases = [
+            (key("k", 9, ValueKind::Put), true, true),
+            (key("k", 4, ValueKind::Delete), false, true),
+            (key("k", 7, ValueKind::Delete), true, true),
+            (key("k", 4, ValueKind::Delete), true, false),
+        ];
+        for (entry, bottommost, kept) in cases {
+            let versions = [(entry, n(1))];
+            let survivors = compactor(bottommost)
+                .compact_key_borrowed(&versions)
+                .unwrap();
+            assert_eq!(matches!(survivors, Cow::Borrowed(_)), kept);
+            assert_eq!(survivors.len(), usize::from(kept));
+        }
     }
 
     /// Removes keys whose value is `n(2)`; replaces `n(3)` with `n(30)`.
