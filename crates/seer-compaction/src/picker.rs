@@ -74,10 +74,10 @@ pub struct PickerOptions {
     pub base_level_bytes: u64,
     /// Output tables are cut at about this size.
     pub target_file_size_bytes: u64,
-    /// A space-amplification compaction starts when the bytes of levels 1
-    /// and below pass this multiple of the bytes of the largest level's
-    /// oldest run (the live-data estimate, as RocksDB universal
-    /// compaction's `max_size_amplification_percent` takes it);
+    /// A space-amplification compaction starts when the bytes of every
+    /// level, level 0 included, pass this multiple of the bytes of the
+    /// largest level's oldest run (the live-data estimate, as RocksDB
+    /// universal compaction's `max_size_amplification_percent` takes it);
     /// `f64::INFINITY`: never.
     pub max_space_amplification: f64,
 }
@@ -141,11 +141,11 @@ pub enum CompactionReason {
         /// The base level.
         base_level: usize,
     },
-    /// The tree's bytes (levels 1 and below) passed
+    /// The tree's bytes (every level, level 0 included) passed
     /// [`PickerOptions::max_space_amplification`] times the live-data
     /// estimate.
     SpaceAmplification {
-        /// Bytes of levels 1 and below.
+        /// Bytes of every level, level 0 included.
         tree_bytes: u64,
         /// Bytes of the largest level's oldest run (the live-data estimate).
         live_bytes: u64,
@@ -188,7 +188,7 @@ impl fmt::Display for CompactionReason {
                 live_bytes,
             } => write!(
                 f,
-                "levels 1 and below hold {tree_bytes} bytes over {live_bytes} bytes of live data"
+                "the tree holds {tree_bytes} bytes over {live_bytes} bytes of live data"
             ),
             Self::Manual => write!(f, "manual compaction"),
             Self::Expired {
@@ -523,16 +523,18 @@ impl Picker {
         scores
     }
 
-    /// The space-amplification score: levels 1 and below over the bytes of
-    /// the largest level's oldest run, relative to the bound; it goes to the
-    /// largest level while it holds several runs (they merge into one),
-    /// else to the deepest level above it holding data (which moves down).
-    /// Level 0 is left to its trigger.
+    /// The space-amplification score: every level's bytes, level 0's
+    /// included, over the bytes of the largest level's oldest run, relative
+    /// to the bound; it goes to the largest level while it holds several
+    /// runs (they merge into one), else to the deepest level above it
+    /// holding data (which moves down), level 0 last. Level 0 counts: after
+    /// an overwrite its flushes below the trigger hold the newer versions of
+    /// the largest level's keys, which stay on disk until they move down.
     fn space_amplification_score(&self, version: &Version) -> Option<LevelScore> {
         let last = version.last_level();
         let levels = version.levels();
         let live_bytes = levels[last].runs().last().map_or(0, SortedRun::size_bytes);
-        let tree_bytes: u64 = levels[1..].iter().map(Level::size_bytes).sum();
+        let tree_bytes: u64 = levels.iter().map(Level::size_bytes).sum();
         let bound = self.options.max_space_amplification;
         let ratio = tree_bytes as f64 / live_bytes.max(1) as f64;
         if live_bytes == 0 || ratio.partial_cmp(&bound) != Some(std::cmp::Ordering::Greater) {
@@ -541,7 +543,7 @@ impl Picker {
         let level = if levels[last].runs().len() > 1 {
             last
         } else {
-            (1..last).rev().find(|&level| !levels[level].is_empty())?
+            (0..last).rev().find(|&level| !levels[level].is_empty())?
         };
         let reason = CompactionReason::SpaceAmplification {
             tree_bytes,
@@ -1649,6 +1651,46 @@ mod tests {
         ));
         assert_eq!((c.inputs[0].level, c.output_level), (3, 4));
         assert_eq!(c.inputs[0].tables.len(), 1, "one table at a time");
+    }
+
+    /// Issue 14: after an overwrite, level-0 flushes below the trigger hold
+    /// the newer versions of the bottom's keys; the space bound counts them
+    /// (RocksDB universal's estimate: every level over the largest), so
+    /// they move down into the bottom, one slice at a time, and the
+    /// overwritten versions go.
+    #[test]
+    fn level0_tables_overwriting_the_bottom_start_a_space_amplification_compaction() {
+        let bounded = Picker::new(PickerOptions {
+            max_space_amplification: 1.5,
+            ..options()
+        });
+        let lazy = PolicyParams::lazy_leveling(3).unwrap();
+        let idle = CompactionsInProgress::new();
+        let mut edit = VersionEdit::new();
+        edit.add_table(0, 3, sized(aged(3, "a", "z", (21, 30)), 3 * MIB));
+        edit.add_table(0, 2, sized(aged(2, "a", "z", (11, 20)), 3 * MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 4 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        v.check_invariants().unwrap();
+        // Two runs under the trigger of 4: no level-0 compaction.
+        assert_eq!(Picker::new(options()).pick(&v, lazy, &idle), None);
+        let c = bounded.pick(&v, lazy, &idle).unwrap();
+        assert_eq!(
+            c.reason,
+            CompactionReason::SpaceAmplification {
+                tree_bytes: 10 * MIB,
+                live_bytes: 4 * MIB,
+            }
+        );
+        assert_eq!((c.inputs[0].level, c.output_level), (0, 4));
+        assert_eq!(c.output_run_id, Some(1), "joins the bottom run");
+        assert_eq!(c.input_bytes(), 10 * MIB);
+        // One small flush over the bottom stays within the bound.
+        let mut edit = VersionEdit::new();
+        edit.add_table(0, 2, sized(aged(2, "a", "z", (11, 20)), MIB));
+        edit.add_table(4, 1, sized(aged(1, "a", "z", (1, 10)), 4 * MIB));
+        let v = Version::empty(5).apply(&edit).unwrap();
+        assert_eq!(bounded.pick(&v, lazy, &idle), None);
     }
 
     #[test]

@@ -69,6 +69,9 @@ struct Model {
     level0_partial_picks: usize,
     concurrent_picks: usize,
     space_picks: usize,
+    /// Space-amplification compactions moving level 0 down (level 0
+    /// counts in the space bound).
+    level0_space_picks: usize,
 }
 
 impl Model {
@@ -90,6 +93,7 @@ impl Model {
             level0_partial_picks: 0,
             concurrent_picks: 0,
             space_picks: 0,
+            level0_space_picks: 0,
         }
     }
 
@@ -171,6 +175,9 @@ impl Model {
             CompactionReason::SpaceAmplification { .. }
         ) {
             self.space_picks += 1;
+            if compaction.inputs.iter().any(|input| input.level == 0) {
+                self.level0_space_picks += 1;
+            }
         }
         self.in_progress.register(&compaction);
         let run_id = self.new_number();
@@ -338,6 +345,7 @@ fn draw_params(rng: &mut Rng) -> PolicyParams {
 fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
     let (mut installed, mut dropped, mut manual) = (0, 0, 0);
     let (mut partial, mut concurrent, mut space, mut level0_partial) = (0, 0, 0, 0);
+    let mut level0_space = 0;
     for seed in 1..=12u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut model = Model::new(&mut rng);
@@ -365,6 +373,7 @@ fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
         level0_partial += model.level0_partial_picks;
         concurrent += model.concurrent_picks;
         space += model.space_picks;
+        level0_space += model.level0_space_picks;
     }
     // The run exercised what it claims to.
     assert!(installed > 10_000, "{installed} versions installed");
@@ -380,4 +389,8 @@ fn picking_under_redrawn_options_keeps_the_invariants_and_every_delete() {
         "{concurrent} compactions picked beside running ones"
     );
     assert!(space > 20, "{space} space-amplification compactions");
+    assert!(
+        level0_space > 10,
+        "{level0_space} space-amplification compactions of level 0"
+    );
 }

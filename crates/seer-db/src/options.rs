@@ -269,7 +269,8 @@ impl DBOptions {
         /// `max_size_amplification_percent`): the adaptive policy only
         /// chooses shapes whose worst case stays under it, and a
         /// space-amplification compaction starts when the measured ratio
-        /// (levels 1 and below) passes it. A finite ratio above 1.0.
+        /// (every level, level 0 included) passes it. A finite ratio above
+        /// 1.0.
         max_space_amplification, max_space_amplification: f64
     );
     setter!(
