@@ -14,7 +14,7 @@ use seer_log::{verify_log, LogError, LogKind, LogSummary, TailRule};
 
 use crate::error::{Result, WalError};
 use crate::record::PredecessorRecord;
-use crate::recovery::{check_segment_header, decode_frame, SegmentFrame};
+use crate::recovery::{check_segment_header, decode_frame, lost_tail, SegmentFrame};
 use crate::segment::{list_segments, segment_path};
 
 /// What [`verify_segment`] read from an intact segment.
@@ -143,19 +143,12 @@ fn check_predecessor(summary: &SegmentSummary, previous: &mut SegmentVerdict) {
         return;
     };
     let end_bytes = read.frames_end_bytes();
-    if predecessor.segment != previous.segment
-        || (end_bytes == predecessor.length_bytes
-            && read
-                .last_seq
-                .is_none_or(|last| last <= predecessor.last_seq))
-    {
+    if predecessor.segment != previous.segment {
         return;
     }
-    let detail = format!(
-        "segment {}'s predecessor record says this segment ended at byte {} \
-         (last sequence {}); it ends at byte {end_bytes}",
-        summary.segment, predecessor.length_bytes, predecessor.last_seq
-    );
+    let Some(detail) = lost_tail(summary.segment, predecessor, end_bytes, read.last_seq) else {
+        return;
+    };
     previous.result = Err(WalError::corruption(&previous.path, end_bytes, detail));
 }
 
