@@ -3,7 +3,8 @@
 //! seerdb's write-ahead log. It owns:
 //!
 //! - [`record`]: the WAL record codec (put, delete, merge and atomic
-//!   batches with sequence numbers), encoded into a caller's buffer and
+//!   batches with sequence numbers, and the predecessor record a segment a
+//!   roll switched to starts with), encoded into a caller's buffer and
 //!   decoded zero-copy;
 //! - [`segment`]: segment file names, listing and deletion;
 //! - [`pipeline`]: the group-commit [`CommitPipeline`] with its
@@ -11,7 +12,8 @@
 //!   modules: `sync_primitives`, the std-or-loom shim of its locks,
 //!   atomics and threads, `interval_syncer`, the thread of
 //!   `SyncPolicy::Interval`, and `segment_tasks`, the background half of a
-//!   segment roll: the spare segment and the retired segment's trim);
+//!   segment roll: the spare segment and the retired segment's sync and
+//!   trim);
 //! - [`recovery`]: replay of the segments under a [`WalRecoveryMode`];
 //! - [`verify`]: verification of the segments ([`verify_segments`]): every
 //!   frame through `seer_log::verify_log`, every record decoded and in
@@ -50,8 +52,11 @@ pub use recovery::{
     truncate_torn_tail, SegmentReader, StopPoint, TornTail, WalRecovery, WalRecoveryReport,
 };
 /// How recovery treats damaged segment bytes: the framing's recovery mode,
-/// applied across the segments (only the newest may end torn; a
-/// point-in-time stop ignores the later segments).
+/// applied across the segments: a torn tail of an older segment, or a tail
+/// its successor's predecessor record shows was lost, ends the log there
+/// under `TolerateCorruptedTail` and `PointInTime` (the later segments are
+/// ignored), is skipped under `SkipCorrupted` and is corruption under
+/// `AbsoluteConsistency`.
 pub use seer_log::RecoveryMode as WalRecoveryMode;
 pub use segment::{delete_segments_before, list_segments, segment_path};
 pub use verify::{verify_segment, verify_segments, SegmentSummary, SegmentVerdict};

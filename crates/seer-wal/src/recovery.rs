@@ -182,6 +182,27 @@ impl SegmentReader {
     }
 }
 
+/// What is wrong when segment `successor`'s `predecessor` record does not
+/// match its predecessor as read, which ends at `end_bytes` with
+/// `last_seq`: `None` when it ends where the record says and holds no
+/// later sequence number.
+pub(crate) fn lost_tail(
+    successor: u64,
+    predecessor: PredecessorRecord,
+    end_bytes: u64,
+    last_seq: Option<SeqNo>,
+) -> Option<String> {
+    let intact = end_bytes == predecessor.length_bytes
+        && last_seq.is_none_or(|last| last <= predecessor.last_seq);
+    (!intact).then(|| {
+        format!(
+            "segment {successor}'s predecessor record says this segment ended at byte {} \
+             (last sequence {}); it ends at byte {end_bytes}",
+            predecessor.length_bytes, predecessor.last_seq
+        )
+    })
+}
+
 /// One decoded frame of a segment.
 pub(crate) enum SegmentFrame {
     /// A record.
@@ -367,20 +388,13 @@ impl<'fs> WalRecovery<'fs> {
         else {
             return Ok(true);
         };
-        let intact = previous.frames_end_bytes == predecessor.length_bytes
-            && self
-                .report
-                .last_seq
-                .is_none_or(|last| last <= predecessor.last_seq);
-        if intact || previous.torn_skipped {
+        if previous.torn_skipped {
             return Ok(true);
         }
         let (file, offset) = (previous.file.clone(), previous.frames_end_bytes);
-        let detail = format!(
-            "segment {number}'s predecessor record says this segment ended at byte {} \
-             (last sequence {}); it ends at byte {offset}",
-            predecessor.length_bytes, predecessor.last_seq
-        );
+        let Some(detail) = lost_tail(number, predecessor, offset, self.report.last_seq) else {
+            return Ok(true);
+        };
         let end = predecessor.length_bytes.max(offset);
         let stopped = self.end_before(&file, offset, end, detail)?;
         if stopped {

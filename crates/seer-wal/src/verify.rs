@@ -1,15 +1,20 @@
 //! Verification of WAL segments: every frame through seer-log's
 //! [`verify_log`], every record decoded and in sequence order, each
 //! segment's header naming it. Only the newest segment may end in a torn
-//! write (a crash during its last append), as recovery accepts.
+//! write (a crash during its last append), and a segment must end where its
+//! successor's predecessor record says it did: a torn older segment and a
+//! tail lost before a roll are both where recovery ends the log, and both
+//! are reported as damage of that segment.
 
 use std::path::{Path, PathBuf};
 
 use seer_core::SeqNo;
+use seer_log::frame::{FRAME_HEADER_BYTES, LOG_HEADER_BYTES};
 use seer_log::{verify_log, LogError, LogKind, LogSummary, TailRule};
 
 use crate::error::{Result, WalError};
-use crate::recovery::{check_segment_header, decode_frame};
+use crate::record::PredecessorRecord;
+use crate::recovery::{check_segment_header, decode_frame, lost_tail, SegmentFrame};
 use crate::segment::{list_segments, segment_path};
 
 /// What [`verify_segment`] read from an intact segment.
@@ -23,6 +28,21 @@ pub struct SegmentSummary {
     pub records_count: u64,
     /// The last sequence number of its last record, if it holds one.
     pub last_seq: Option<SeqNo>,
+    /// Its predecessor record, when a roll switched to it.
+    pub predecessor: Option<PredecessorRecord>,
+}
+
+impl SegmentSummary {
+    /// Where its last whole frame ends (its header's end when it has no
+    /// frame): what a successor's predecessor record says.
+    pub fn frames_end_bytes(&self) -> u64 {
+        let header_bytes = if self.log.header.is_some() {
+            LOG_HEADER_BYTES as u64
+        } else {
+            0
+        };
+        header_bytes + self.log.frames_count * FRAME_HEADER_BYTES as u64 + self.log.payload_bytes
+    }
 }
 
 /// One segment checked by [`verify_segments`].
@@ -52,23 +72,32 @@ pub fn verify_segment(
 ) -> Result<SegmentSummary> {
     let path = segment_path(dir, segment);
     let mut last_seq = after_seq;
+    let mut predecessor = None;
     let log = verify_log(fs, &path, LogKind::Wal, tail, |frame| {
-        decode_frame(frame, &mut last_seq).map(drop)
+        if let SegmentFrame::Predecessor(record) = decode_frame(frame, &mut last_seq)? {
+            predecessor = Some(record);
+        }
+        Ok(())
     })?;
     check_segment_header(&path, log.header, segment)?;
+    let records_count = log.frames_count - u64::from(predecessor.is_some());
     Ok(SegmentSummary {
         segment,
-        records_count: log.frames_count,
-        last_seq: last_seq.filter(|_| log.frames_count > 0),
+        records_count,
+        last_seq: last_seq.filter(|_| records_count > 0),
+        predecessor,
         log,
     })
 }
 
 /// Verifies every segment of `dir` numbered `first_live` or above, in
-/// number order: only the newest may end torn, and each segment's records
+/// number order: only the newest may end torn, each segment's records
 /// must follow the previous segment's (after a damaged segment the order
-/// check starts afresh). Fails only when `dir` cannot be listed. A segment
-/// listed but gone when read (deleted as obsolete meanwhile) is left out.
+/// check starts afresh), and a segment whose successor's predecessor
+/// record names it must end where the record says (else its verdict is a
+/// corruption at its end). Fails only when `dir` cannot be listed. A
+/// segment listed but gone when read (deleted as obsolete meanwhile) is
+/// left out.
 pub fn verify_segments(
     fs: &dyn seer_core::FileSystem,
     dir: &Path,
@@ -94,6 +123,9 @@ pub fn verify_segments(
             Ok(summary) => summary.last_seq.or(last_seq),
             Err(_) => None,
         };
+        if let (Ok(summary), Some(previous)) = (&result, verdicts.last_mut()) {
+            check_predecessor(summary, previous);
+        }
         verdicts.push(SegmentVerdict {
             segment,
             path: segment_path(dir, segment),
@@ -101,6 +133,23 @@ pub fn verify_segments(
         });
     }
     Ok(verdicts)
+}
+
+/// Turns `previous`'s verdict into a corruption at its end when
+/// `summary`'s predecessor record names it and says it ended elsewhere or
+/// held a later sequence number (its tail was lost).
+fn check_predecessor(summary: &SegmentSummary, previous: &mut SegmentVerdict) {
+    let (Some(predecessor), Ok(read)) = (summary.predecessor, &previous.result) else {
+        return;
+    };
+    let end_bytes = read.frames_end_bytes();
+    if predecessor.segment != previous.segment {
+        return;
+    }
+    let Some(detail) = lost_tail(summary.segment, predecessor, end_bytes, read.last_seq) else {
+        return;
+    };
+    previous.result = Err(WalError::corruption(&previous.path, end_bytes, detail));
 }
 
 fn is_not_found(result: &Result<SegmentSummary>) -> bool {
@@ -222,6 +271,44 @@ pub(crate) mod tests {
             intact.len() as u64 - 3 - offsets[2]
         );
         write_segment(&fs, 4, &[4]);
+        let verdicts = verify_segments(&fs, dir, 0).unwrap();
+        assert_eq!(
+            corruption(&verdicts[0].result),
+            (path.as_path(), offsets[2])
+        );
+        assert!(verdicts[1].result.is_ok());
+    }
+
+    /// Segment 4 starts with a predecessor record saying segment 3 ended
+    /// after its third record; segment 3 as read ends after its second (a
+    /// tail lost before the roll): segment 3's verdict is a corruption at
+    /// its end, segment 4's is intact.
+    #[test]
+    fn a_segment_that_ends_before_its_successors_predecessor_record_says_is_corruption() {
+        let fs = FaultFileSystem::new();
+        let dir = Path::new(DIR);
+        let offsets = write_segment(&fs, 3, &[1, 2, 3]);
+        let path = segment_path(dir, 3);
+        let intact = fs.file_content(&path).unwrap();
+        let header = LogHeader {
+            kind: LogKind::Wal,
+            file_number: 4,
+        };
+        let mut writer = LogWriter::create(&fs, &segment_path(dir, 4), header).unwrap();
+        let mut payload = Vec::new();
+        PredecessorRecord {
+            segment: 3,
+            length_bytes: intact.len() as u64,
+            last_seq: 3,
+        }
+        .encode(&mut payload);
+        writer.add_frame(&payload).unwrap();
+        writer.sync().unwrap();
+        let verdicts = verify_segments(&fs, dir, 0).unwrap();
+        assert!(verdicts.iter().all(|v| v.result.is_ok()), "{verdicts:?}");
+        let summary = verdicts[1].result.as_ref().unwrap();
+        assert_eq!((summary.records_count, summary.last_seq), (0, None));
+        overwrite(&fs, &path, &intact[..offsets[2] as usize]);
         let verdicts = verify_segments(&fs, dir, 0).unwrap();
         assert_eq!(
             corruption(&verdicts[0].result),
