@@ -426,6 +426,31 @@ impl<A: Apply> CommitPipeline<A> {
         Shared::roll_with(&self.shared, new_segment, switch)
     }
 
+    /// Waits until every segment before the current one is durable: the
+    /// last roll's background sync of the old segment (and its trim and
+    /// the directory sync) is done. An owner that makes records durable
+    /// elsewhere before the log does (a flush of one keyspace's memtable,
+    /// whose table outlives a power loss that takes the old segment's
+    /// unsynced tail, with the other keyspaces' share of the same batches)
+    /// calls it first. A failure is the poison the background work left.
+    ///
+    /// The task stays in place with its outcome: the leader's own wait
+    /// before the new segment's first sync must still find it (taking it
+    /// here would let that sync acknowledge records while the old
+    /// segment's sync is still running). It is joined under the tasks
+    /// lock, which a roll and a switch take too; a flush calls this long
+    /// after the roll, when the work is normally done.
+    pub fn sync_closed_segments(&self) -> Result<()> {
+        let mut tasks = lock(&self.shared.tasks);
+        match tasks.retiring.as_mut() {
+            Some(retiring) => {
+                retiring.join();
+                retiring.failure().cloned().map_or(Ok(()), Err)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Makes every logged record durable now.
     pub fn sync(&self) -> Result<()> {
         self.shared.sync()

@@ -369,6 +369,36 @@ fn a_synced_write_in_the_new_segment_is_durable_only_after_the_old_segment() {
     }
 }
 
+/// What a flush of one keyspace relies on: once `sync_closed_segments`
+/// returns, the records logged before the last roll survive a power loss
+/// without any sync of the new segment; and the wait leaves the roll's
+/// outcome for the new segment's first sync, which still finds the old
+/// segment durable before it acknowledges.
+#[test]
+fn records_before_a_roll_are_durable_once_sync_closed_segments_returns() {
+    for synced_after in [false, true] {
+        let fs = FaultFileSystem::new();
+        let wal = open_with(&fs, SyncPolicy::Never);
+        wal.write(put("a", "1"), WriteOptions::default()).unwrap();
+        wal.write(put("b", "2"), WriteOptions::default()).unwrap();
+        wal.roll(2).unwrap();
+        wal.sync_closed_segments().unwrap();
+        let mut expected = vec![1, 2];
+        if synced_after {
+            let synced = WriteOptions {
+                sync: true,
+                ..WriteOptions::default()
+            };
+            assert_eq!(wal.write(put("c", "3"), synced).unwrap(), 3);
+            expected.push(3);
+        }
+        fs.power_loss(PowerLossMode::DropUnsynced);
+        drop(wal);
+        let seqs: Vec<SeqNo> = replay(&fs).iter().map(Record::first_seq).collect();
+        assert_eq!(seqs, expected);
+    }
+}
+
 #[test]
 fn sync_policies_decide_when_to_sync() {
     let fs = FaultFileSystem::new();

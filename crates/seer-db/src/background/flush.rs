@@ -63,6 +63,15 @@ fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
     db.metrics()
         .flush_bytes
         .fetch_add(flushed.stats.output_bytes, Ordering::Relaxed);
+    // The memtable's records are logged in segments a roll closed, whose
+    // sync runs in the background: once the table is installed it
+    // outlives a power loss that takes their unsynced tail, and with it
+    // the other keyspaces' share of the same batches. So the log goes
+    // first (RocksDB syncs closed logs before a flush of one of several
+    // column families for the same reason).
+    if let Some(wal) = db.wal {
+        wal.sync_closed_segments()?;
+    }
     let mut edit = flushed.edit;
     edit.last_seq = largest_seq(&flushed.outputs);
     edit.log_number = Some(frozen.wal_segment + 1);

@@ -28,11 +28,13 @@ use parking_lot::{Condvar, Mutex};
 use seer_compaction::{ExecutorContext, PolicyParams};
 use seer_core::SharedFileSystem;
 use seer_sstable::BlockCache;
+use seer_wal::CommitPipeline;
 
 use crate::dir::DbDir;
 use crate::error::{Error, Result};
 use crate::health::HealthState;
 use crate::keyspace_routes::KeyspaceRoutes;
+use crate::keyspace_routes::MemtableApplier;
 use crate::level0::executor_context;
 use crate::lifecycle::Lifecycle;
 use crate::memtables::Memtables;
@@ -72,6 +74,9 @@ pub(crate) struct JobContext<'a> {
     pub metrics: &'a Metrics,
     /// The gate every job's I/O passes.
     pub lifecycle: &'a Lifecycle,
+    /// The database's commit pipeline (`None` read-only): a flush waits
+    /// for the segments its memtable was logged in to be durable.
+    pub wal: Option<&'a Arc<CommitPipeline<MemtableApplier>>>,
 }
 
 impl JobContext<'_> {

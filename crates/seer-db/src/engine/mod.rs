@@ -350,6 +350,7 @@ impl Engine {
             health: &self.health,
             metrics: &self.metrics,
             lifecycle: &self.lifecycle,
+            wal: self.pipeline.shared(),
         }
     }
 
