@@ -76,6 +76,9 @@ fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
     edit.last_seq = largest_seq(&flushed.outputs);
     edit.log_number = Some(frozen.wal_segment + 1);
     db.tree().install(edit, new_tables)?;
+    // Counted before the memtable leaves: `DB::flush` returns once it has,
+    // and its caller reads the count.
+    db.metrics().flush_count.fetch_add(1, Ordering::Relaxed);
     db.memtables().remove_flushed(&frozen.memtable);
     // Only the segments every keyspace has flushed past.
     db.routes
@@ -83,7 +86,6 @@ fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
     // Tables a reader held when their compaction finished go once it let
     // them go, with the next flush at the latest.
     db.tree().delete_unreferenced()?;
-    db.metrics().flush_count.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(elapsed = ?started.elapsed(), "flush done");
     Ok(())
 }
