@@ -1481,6 +1481,54 @@ mod tests {
         assert!(compact_stream(&mut VecIter::new(bad), &strict, |_| Ok(())).is_err());
     }
 
+    /// Issue 14: a prepared compaction keeps nothing of the version it was
+    /// picked from but the tables meeting its key range, so a caller that
+    /// drops that version no longer pins the tables other compactions
+    /// replace meanwhile (their files are deleted once unreferenced).
+    #[test]
+    fn a_prepared_compaction_holds_no_table_outside_its_key_range() {
+        let moved = crate::edit::tests::table(10, "a", "c", 100);
+        let elsewhere = crate::edit::tests::table(2, "x", "z", 100);
+        let mut edit = VersionEdit::new();
+        edit.add_table(0, 10, Arc::clone(&moved));
+        edit.add_table(4, 1, Arc::clone(&elsewhere));
+        let version = Version::empty(5).apply(&edit).unwrap();
+        drop(edit);
+        let compaction = Compaction {
+            inputs: vec![CompactionInput {
+                level: 0,
+                run_id: 10,
+                tables: vec![Arc::clone(&moved)],
+            }],
+            output_level: 4,
+            reason: CompactionReason::Manual,
+            score: 0.0,
+            bottommost: true,
+            target_file_size_bytes: 1 << 20,
+            output_run_id: Some(1),
+        };
+        let fs = FaultFileSystem::new();
+        let context = context(&fs);
+        let prepared = prepare_compaction(&compaction, &version, &context, &|| 99).unwrap();
+        assert_eq!(
+            Arc::strong_count(&elsewhere),
+            2,
+            "the test's and the version's"
+        );
+        drop(version);
+        assert_eq!(
+            Arc::strong_count(&elsewhere),
+            1,
+            "the prepared compaction pins it"
+        );
+        let result = prepared.run(&context, &|| 99).unwrap();
+        assert_eq!(
+            result.edit.added_tables.len(),
+            1,
+            "a trivial move into run 1"
+        );
+    }
+
     fn context(fs: &FaultFileSystem) -> ExecutorContext {
         ExecutorContext {
             fs: fs.shared(),
