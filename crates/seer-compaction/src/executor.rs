@@ -136,37 +136,39 @@ pub const COMPACTION_READAHEAD_BYTES: usize = 512 << 10;
 /// Runs `compaction` over `version` (the version it was picked from),
 /// taking new file numbers from `new_file_number`. A trivial move relinks
 /// the input run without rewriting it. The outputs form a new run, or join
-/// [`Compaction::output_run_id`].
+/// [`Compaction::output_run_id`]. [`prepare_compaction`] and
+/// [`PreparedCompaction::run`] in one step.
 pub fn run_compaction(
     compaction: &Compaction,
     version: &Version,
     context: &ExecutorContext,
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<CompactionResult> {
+    prepare_compaction(compaction, version, context, new_file_number)?.run(context, new_file_number)
+}
+
+/// A compaction with what it takes from the version it was picked from
+/// (the tables its outputs must keep the age rule against, the outputs'
+/// filter bits), so that the caller can release that version while the
+/// merge runs: a version held for a whole merge keeps every table other
+/// compactions replace meanwhile on disk until the merge ends.
+pub struct PreparedCompaction<'c> {
+    compaction: &'c Compaction,
+    run_id: u64,
+    age_bounds: AgeBounds,
+    target: OutputTarget,
+}
+
+/// Prepares `compaction`, picked from `version`, to run
+/// ([`PreparedCompaction::run`]); the output run's id comes from
+/// `new_file_number` unless the outputs join a run.
+pub fn prepare_compaction<'c>(
+    compaction: &'c Compaction,
+    version: &Version,
+    context: &ExecutorContext,
+    new_file_number: &dyn Fn() -> u64,
+) -> Result<PreparedCompaction<'c>> {
     let run_id = compaction.output_run_id.unwrap_or_else(new_file_number);
-    if compaction.is_trivial_move() {
-        return Ok(CompactionResult {
-            edit: compaction.trivial_move_edit(run_id),
-            outputs: Vec::new(),
-            stats: CompactionStats::default(),
-        });
-    }
-    let mut children = Vec::new();
-    let mut tombstones = Vec::new();
-    for table in compaction.input_tables() {
-        let opened = match context.open_inputs.get(&table.file_number) {
-            Some(open) => Arc::clone(open),
-            None => Arc::new(Table::open(
-                context.fs.as_ref(),
-                &table_path(&context.dir, table.file_number),
-                table.file_number,
-                context.block_cache.clone(),
-            )?),
-        };
-        tombstones.extend(opened.range_tombstones().tombstones());
-        children.push(opened.sequential_iter(context.fs.as_ref(), COMPACTION_READAHEAD_BYTES)?);
-    }
-    let mut input = MergingIterator::new(children);
     let without_inputs = version.apply(&compaction.removal_edit())?;
     let age_bounds = AgeBounds::new(version, compaction, run_id);
     let target = OutputTarget {
@@ -183,33 +185,80 @@ pub fn run_compaction(
         split_keys: Vec::new(),
         min_split_bytes: 0,
     };
-    let range_dels = RangeDelCompaction::new(tombstones, &context.snapshots, compaction.bottommost);
-    let entry_filter = EntryFilter::new(
-        context.compaction_filter.as_ref(),
-        FilterContext {
-            level: compaction.output_level,
-            is_bottommost: compaction.bottommost,
-        },
-        context.newest_reader_seq,
-        context.clock.as_ref().map(|clock| clock.now_unix_ms()),
-    );
-    let mut result = write_stream(
-        &mut input,
-        compaction.bottommost,
-        &target,
-        Some(&age_bounds),
-        (&range_dels, &entry_filter),
-        context,
-        new_file_number,
-    )?;
-    if INVARIANT_CHECKS {
-        check_within_inputs(compaction, &result.outputs)?;
+    Ok(PreparedCompaction {
+        compaction,
+        run_id,
+        age_bounds,
+        target,
+    })
+}
+
+impl PreparedCompaction<'_> {
+    /// Runs the compaction, taking new file numbers from
+    /// `new_file_number` (see [`run_compaction`]).
+    pub fn run(
+        self,
+        context: &ExecutorContext,
+        new_file_number: &dyn Fn() -> u64,
+    ) -> Result<CompactionResult> {
+        let Self {
+            compaction,
+            run_id,
+            age_bounds,
+            target,
+        } = self;
+        if compaction.is_trivial_move() {
+            return Ok(CompactionResult {
+                edit: compaction.trivial_move_edit(run_id),
+                outputs: Vec::new(),
+                stats: CompactionStats::default(),
+            });
+        }
+        let mut children = Vec::new();
+        let mut tombstones = Vec::new();
+        for table in compaction.input_tables() {
+            let opened = match context.open_inputs.get(&table.file_number) {
+                Some(open) => Arc::clone(open),
+                None => Arc::new(Table::open(
+                    context.fs.as_ref(),
+                    &table_path(&context.dir, table.file_number),
+                    table.file_number,
+                    context.block_cache.clone(),
+                )?),
+            };
+            tombstones.extend(opened.range_tombstones().tombstones());
+            children.push(opened.sequential_iter(context.fs.as_ref(), COMPACTION_READAHEAD_BYTES)?);
+        }
+        let mut input = MergingIterator::new(children);
+        let range_dels =
+            RangeDelCompaction::new(tombstones, &context.snapshots, compaction.bottommost);
+        let entry_filter = EntryFilter::new(
+            context.compaction_filter.as_ref(),
+            FilterContext {
+                level: compaction.output_level,
+                is_bottommost: compaction.bottommost,
+            },
+            context.newest_reader_seq,
+            context.clock.as_ref().map(|clock| clock.now_unix_ms()),
+        );
+        let mut result = write_stream(
+            &mut input,
+            compaction.bottommost,
+            &target,
+            Some(&age_bounds),
+            (&range_dels, &entry_filter),
+            context,
+            new_file_number,
+        )?;
+        if INVARIANT_CHECKS {
+            check_within_inputs(compaction, &result.outputs)?;
+        }
+        result.stats.input_bytes = compaction.input_bytes();
+        let mut edit = compaction.removal_edit();
+        edit.added_tables = result.edit.added_tables;
+        result.edit = edit;
+        Ok(result)
     }
-    result.stats.input_bytes = compaction.input_bytes();
-    let mut edit = compaction.removal_edit();
-    edit.added_tables = result.edit.added_tables;
-    result.edit = edit;
-    Ok(result)
 }
 
 /// What a flush writes: an immutable memtable's entries and range
@@ -1494,6 +1543,54 @@ mod tests {
             ..compactor
         };
         assert!(compact_stream(&mut VecIter::new(bad), &strict, |_| Ok(())).is_err());
+    }
+
+    /// Issue 14: a prepared compaction keeps nothing of the version it was
+    /// picked from but the tables meeting its key range, so a caller that
+    /// drops that version no longer pins the tables other compactions
+    /// replace meanwhile (their files are deleted once unreferenced).
+    #[test]
+    fn a_prepared_compaction_holds_no_table_outside_its_key_range() {
+        let moved = crate::edit::tests::table(10, "a", "c", 100);
+        let elsewhere = crate::edit::tests::table(2, "x", "z", 100);
+        let mut edit = VersionEdit::new();
+        edit.add_table(0, 10, Arc::clone(&moved));
+        edit.add_table(4, 1, Arc::clone(&elsewhere));
+        let version = Version::empty(5).apply(&edit).unwrap();
+        drop(edit);
+        let compaction = Compaction {
+            inputs: vec![CompactionInput {
+                level: 0,
+                run_id: 10,
+                tables: vec![Arc::clone(&moved)],
+            }],
+            output_level: 4,
+            reason: CompactionReason::Manual,
+            score: 0.0,
+            bottommost: true,
+            target_file_size_bytes: 1 << 20,
+            output_run_id: Some(1),
+        };
+        let fs = FaultFileSystem::new();
+        let context = context(&fs);
+        let prepared = prepare_compaction(&compaction, &version, &context, &|| 99).unwrap();
+        assert_eq!(
+            Arc::strong_count(&elsewhere),
+            2,
+            "the test's and the version's"
+        );
+        drop(version);
+        assert_eq!(
+            Arc::strong_count(&elsewhere),
+            1,
+            "the prepared compaction pins it"
+        );
+        let result = prepared.run(&context, &|| 99).unwrap();
+        assert_eq!(
+            result.edit.added_tables.len(),
+            1,
+            "a trivial move into run 1"
+        );
     }
 
     fn context(fs: &FaultFileSystem) -> ExecutorContext {

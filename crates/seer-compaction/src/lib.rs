@@ -57,8 +57,9 @@ pub use adaptive::{
 pub use edit::{AddedTable, RemovedTable, VersionEdit};
 pub use error::{Error, Result};
 pub use executor::{
-    flush, run_compaction, AgeBounds, AgeCursor, CompactionResult, CompactionStats,
-    ExecutorContext, FlushInput, KeyCompactor, MAX_FILTER_BITS_PER_KEY,
+    flush, prepare_compaction, run_compaction, AgeBounds, AgeCursor, CompactionResult,
+    CompactionStats, ExecutorContext, FlushInput, KeyCompactor, PreparedCompaction,
+    MAX_FILTER_BITS_PER_KEY,
 };
 pub use filter::{CompactionFilter, EntryFilter, FilterContext, FilterDecision};
 pub use inspect::{InspectedEdit, ManifestInspector};

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use seer_compaction::cost::TreeInputs;
 use seer_compaction::{
-    run_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionReason,
+    prepare_compaction, AdaptiveOptions, AdaptivePolicy, Compaction, CompactionReason,
     CompactionsInProgress, ExecutorContext, ManualPick, Picker, PickerOptions, PolicyParams,
     TableMeta, Version, VersionEdit, WorkloadWindow,
 };
@@ -200,18 +200,18 @@ pub(crate) fn compact_while_needed(db: &JobContext<'_>) -> Result<()> {
     }
 }
 
-/// Runs `compaction`, unregisters it, releases the inputs it and `version`
-/// hold, and deletes the tables no live version lists any more, its own
-/// inputs included when no reader holds them.
+/// Runs `compaction`, unregisters it, releases the inputs it holds, and
+/// deletes the tables no live version lists any more, its own inputs
+/// included when no reader holds them. `version` (the one it was picked
+/// from) is released once the merge is prepared.
 fn run_and_clean_up(
     db: &JobContext<'_>,
     version: Arc<Version>,
     compaction: Compaction,
 ) -> Result<()> {
-    let result = run(db, &version, &compaction);
+    let result = run(db, version, &compaction);
     db.jobs.compaction.finish(&compaction);
     drop(compaction);
-    drop(version);
     result?;
     db.tree().delete_unreferenced()?;
     Ok(())
@@ -394,8 +394,11 @@ fn tree_inputs(db: &JobContext<'_>) -> TreeInputs {
 }
 
 /// Runs one compaction picked from `version` with seer-compaction's
-/// executor and installs its result.
-fn run(db: &JobContext<'_>, version: &Version, compaction: &Compaction) -> Result<()> {
+/// executor and installs its result. `version` is dropped as soon as the
+/// merge is prepared: held for the whole merge, it would keep every table
+/// the other compactions replace meanwhile on disk until this one ends
+/// (issue 14).
+fn run(db: &JobContext<'_>, version: Arc<Version>, compaction: &Compaction) -> Result<()> {
     let started = Instant::now();
     let span = tracing::info_span!(
         "compaction",
@@ -436,7 +439,9 @@ fn run(db: &JobContext<'_>, version: &Version, compaction: &Compaction) -> Resul
     drop(open);
     let new_file_number = || db.tree().new_file_number();
     // The executor syncs the outputs and the directory before it returns.
-    let result = run_compaction(compaction, version, &context, &new_file_number)?;
+    let prepared = prepare_compaction(compaction, &version, &context, &new_file_number)?;
+    drop(version);
+    let result = prepared.run(&context, &new_file_number)?;
     let mut tables = Vec::with_capacity(result.outputs.len());
     for meta in &result.outputs {
         tables.push(open_table(

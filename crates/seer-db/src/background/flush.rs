@@ -51,6 +51,12 @@ fn flush_one(db: &JobContext<'_>, frozen: &Frozen) -> Result<()> {
         split_keys,
         &new_file_number,
     )?;
+    // The version served the split keys and the filter bits only. Held to
+    // the end it would keep the inputs of every compaction installed
+    // meanwhile on disk past this flush's deletion of unreferenced tables
+    // below, until some later job ended (issue 14: at 1M keys a level-0
+    // merge's 152 MB of inputs stayed for seconds after it finished).
+    drop(version);
     let mut new_tables = Vec::with_capacity(flushed.outputs.len());
     for meta in &flushed.outputs {
         new_tables.push(open_table(
