@@ -14,7 +14,8 @@ use bytes::Bytes;
 use common::{build_table, expected_lookup, read_file, write_file, Entry};
 use seer_core::{InternalIterator, InternalKey, Lookup, RealFileSystem, ValueKind, MAX_SEQ};
 use seer_sstable::{
-    BlockCache, Compression, CorruptionReason, Error, Table, TableOptions, FOOTER_BYTES,
+    BlockCache, Compression, CorruptionReason, Error, Table, TableIterator, TableOptions,
+    FOOTER_BYTES,
 };
 
 fn entries() -> Vec<Entry> {
@@ -61,7 +62,23 @@ fn regions(file: &[u8]) -> Vec<(&'static str, Range<usize>)> {
 fn open_and_read_all(path: &Path, file: Bytes, entries: &[Entry]) -> Result<(), Error> {
     let cache = Some(Arc::new(BlockCache::new(1 << 20)));
     let table = Arc::new(Table::open_bytes(path.to_path_buf(), 1, file, cache)?);
-    let mut iter = table.iter();
+    let position = read_checking(table.iter(), entries)?;
+    assert_eq!(
+        position,
+        entries.len(),
+        "iteration stopped early without error"
+    );
+    for (key, _) in entries {
+        let user_key = &key[..key.len() - 8];
+        let got = table.get(user_key, MAX_SEQ)?;
+        assert_eq!(got, expected_lookup(entries, user_key, MAX_SEQ));
+    }
+    Ok(())
+}
+
+/// Reads `iter` from the start, checking every entry against `entries`;
+/// returns how many it read, or its first error.
+fn read_checking(mut iter: TableIterator, entries: &[Entry]) -> Result<usize, Error> {
     iter.seek_to_first()?;
     let mut position = 0;
     while iter.valid() {
@@ -74,17 +91,7 @@ fn open_and_read_all(path: &Path, file: Bytes, entries: &[Entry]) -> Result<(), 
         position += 1;
         iter.next()?;
     }
-    assert_eq!(
-        position,
-        entries.len(),
-        "iteration stopped early without error"
-    );
-    for (key, _) in entries {
-        let user_key = &key[..key.len() - 8];
-        let got = table.get(user_key, MAX_SEQ)?;
-        assert_eq!(got, expected_lookup(entries, user_key, MAX_SEQ));
-    }
-    Ok(())
+    Ok(position)
 }
 
 fn assert_corruption_names_file(error: &Error, path: &Path, region: &str, at: usize) {
@@ -146,19 +153,10 @@ fn a_sequential_pass_finds_data_blocks_damaged_on_disk_after_the_open() {
         Arc::new(Table::open_bytes(path.clone(), 1, Bytes::from(original.clone()), None).unwrap());
     let data = regions(&original)[0].1.clone();
     let read_all = |readahead_bytes: usize| -> Result<usize, Error> {
-        let mut iter = table.sequential_iter(&RealFileSystem, readahead_bytes)?;
-        iter.seek_to_first()?;
-        let mut position = 0;
-        while iter.valid() {
-            assert_eq!(
-                iter.key(),
-                &entries[position].0[..],
-                "wrong key at {position}"
-            );
-            position += 1;
-            iter.next()?;
-        }
-        Ok(position)
+        read_checking(
+            table.sequential_iter(&RealFileSystem, readahead_bytes)?,
+            &entries,
+        )
     };
     assert_eq!(read_all(4096).unwrap(), entries.len());
     let at = data.start + data.len() / 2;
