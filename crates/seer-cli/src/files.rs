@@ -216,6 +216,13 @@ fn wal_segment(
             writeln!(out, "    seq {seq} {}", write_op(op, formats))?;
         }
     }
+    if let Some(predecessor) = inspector.predecessor() {
+        writeln!(
+            out,
+            "  follows segment {} ({} bytes, last seq {})",
+            predecessor.segment, predecessor.length_bytes, predecessor.last_seq
+        )?;
+    }
     write_end(out, inspector.log().end(), records_count, "records")?;
     write_damage(out, &inspector.damage())
 }
