@@ -20,7 +20,7 @@ use seer_core::{
 use crate::block::BlockBuilder;
 use crate::error::{Error, Result};
 use crate::filter::{build_filter, filter_hash};
-use crate::footer::Footer;
+use crate::footer::{Footer, FORMAT_VERSION};
 use crate::format::{
     block_trailer, compress_zstd, BlockHandle, COMPRESSION_NONE, COMPRESSION_ZSTD,
 };
@@ -357,11 +357,16 @@ impl TableBuilder {
     fn write_meta_blocks(&mut self, properties: &TableProperties) -> Result<Footer> {
         let range_del = range_del::encode(&self.range_tombstones);
         let range_del = self.sink.write_block(&range_del, None)?;
-        let filter = build_filter(&self.filter_hashes, self.options.bloom_bits_per_key);
+        let filter = build_filter(
+            &self.filter_hashes,
+            self.options.bloom_bits_per_key,
+            self.sink.offset,
+        );
         let filter = self.sink.write_block(&filter, None)?;
         let properties = self.sink.write_block(&properties.encode(), None)?;
         let index = self.sink.write_block(self.index_block.finish(), None)?;
         Ok(Footer {
+            version: FORMAT_VERSION,
             range_del: Some(range_del),
             filter,
             properties,

@@ -1,4 +1,6 @@
-//! The footer at the end of every table. Version 2 (written today):
+//! The footer at the end of every table. Versions 2 and 3 (3 is written
+//! today; it differs from 2 only in its filter block's layout, see
+//! [`crate::filter`]):
 //!
 //! ```text
 //! range tombstone handle  offset u64 LE | size u64 LE
@@ -20,10 +22,10 @@ use seer_core::Checksummer;
 use crate::error::{CorruptionReason, LocalCorruption};
 use crate::format::BlockHandle;
 
-/// Bytes of the footer this crate writes (format version 2).
+/// Bytes of the footer this crate writes (format versions 2 and 3).
 pub const FOOTER_BYTES: usize = 84;
-/// The format version this crate writes; it also reads version 1.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this crate writes; it also reads versions 1 and 2.
+pub const FORMAT_VERSION: u32 = 3;
 /// The last eight bytes of every table ("seerSST1" read as u64 LE).
 pub const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"seerSST1");
 
@@ -36,6 +38,8 @@ const HANDLE_BYTES: usize = 16;
 /// The handles of a table's meta blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Footer {
+    /// The table's format version.
+    pub(crate) version: u32,
     /// The range tombstone block; `None` in a version 1 table.
     pub(crate) range_del: Option<BlockHandle>,
     pub(crate) filter: BlockHandle,
@@ -59,8 +63,10 @@ impl Footer {
         ])
     }
 
-    /// The footer's bytes (version 2; the range tombstone handle must be set).
+    /// The footer's bytes (`version` 2 or 3, which share the layout; the
+    /// range tombstone handle must be set).
     pub(crate) fn encode(&self) -> [u8; FOOTER_BYTES] {
+        debug_assert!(self.version >= 2, "a version 1 footer is never written");
         let mut out = [0u8; FOOTER_BYTES];
         let handles = [
             self.range_del.unwrap_or_default(),
@@ -74,7 +80,7 @@ impl Footer {
             out[at + 8..at + 16].copy_from_slice(&handle.size_bytes.to_le_bytes());
         }
         let version_at = FOOTER_BYTES - 12;
-        out[version_at..version_at + 4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[version_at..version_at + 4].copy_from_slice(&self.version.to_le_bytes());
         let checksum = footer_checksum(&out);
         out[version_at - 8..version_at].copy_from_slice(&checksum.to_le_bytes());
         out[version_at + 4..].copy_from_slice(&TABLE_MAGIC.to_le_bytes());
@@ -103,7 +109,7 @@ impl Footer {
         let version = u32::from_le_bytes(version_bytes);
         let footer_bytes = match version {
             1 => V1_FOOTER_BYTES,
-            FORMAT_VERSION => FOOTER_BYTES,
+            2 | FORMAT_VERSION => FOOTER_BYTES,
             found => {
                 return Err(LocalCorruption::new(
                     version_at,
@@ -132,6 +138,7 @@ impl Footer {
         let first = usize::from(version != 1);
         Ok((
             Self {
+                version,
                 range_del: (version != 1).then(|| handle(0)),
                 filter: handle(first),
                 properties: handle(first + 1),
@@ -167,7 +174,19 @@ mod tests {
 
     #[test]
     fn round_trip_and_typed_errors() {
+        let version_two = Footer {
+            version: 2,
+            range_del: Some(handle(3, 1)),
+            filter: handle(10, 20),
+            properties: handle(39, 5),
+            index: handle(53, 7),
+        };
+        assert_eq!(
+            Footer::decode_at_end(&version_two.encode()),
+            Ok((version_two, 0))
+        );
         let footer = Footer {
+            version: FORMAT_VERSION,
             range_del: Some(handle(3, 1)),
             filter: handle(10, 20),
             properties: handle(39, 5),

@@ -23,7 +23,7 @@ use seer_core::{
 use crate::block::BlockIter;
 use crate::cache::{BlockCache, CacheKey};
 use crate::error::{CorruptionReason, Error, LocalCorruption, Result};
-use crate::filter::BloomFilter;
+use crate::filter::{BloomFilter, FilterLayout};
 use crate::footer::Footer;
 use crate::format::{BlockHandle, RawBlock, COMPRESSION_NONE};
 use crate::index::{parse_index, BlockIndex};
@@ -116,7 +116,7 @@ impl Table {
         let filter_block = read(footer.filter, "filter block")?;
         let properties_block = read(footer.properties, "properties block")?;
         let index_block = read(footer.index, "index block")?;
-        let filter = BloomFilter::parse(filter_block)
+        let filter = BloomFilter::parse(filter_block, FilterLayout::of_version(footer.version))
             .map_err(|reason| Error::corruption(&path, footer.filter.offset, reason))?;
         let properties = TableProperties::decode(&properties_block)
             .map_err(|e| Error::corruption(&path, footer.properties.offset, e.into()))?;

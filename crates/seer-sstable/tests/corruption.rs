@@ -198,10 +198,10 @@ fn footer_errors_say_what_is_wrong() {
     bad[original.len() - 1] ^= 1;
     assert!(matches!(reason(bad), CorruptionReason::WrongMagic { .. }));
     let mut bad = original.clone();
-    bad[footer + 72] = 3;
+    bad[footer + 72] = 4;
     assert!(matches!(
         reason(bad),
-        CorruptionReason::UnknownVersion { found: 3 }
+        CorruptionReason::UnknownVersion { found: 4 }
     ));
     let mut bad = original.clone();
     bad[footer + 66] ^= 1;

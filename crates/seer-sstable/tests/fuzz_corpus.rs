@@ -2,7 +2,9 @@
 //! must be byte-identical to what the builder writes today (run with
 //! `SEER_BLESS=1` to rewrite it after a deliberate format change). The
 //! corpus also keeps `valid_small_v1.sst`, the same entries as written by
-//! format version 1 (before range tombstones), which must stay readable.
+//! format version 1 (before range tombstones) and `valid_small_v2.sst` as
+//! written by version 2 (before the blocked filter), which must stay
+//! readable.
 //! The corpus itself is replayed by seer-testkit's `tests/corpus_replay.rs`.
 #![allow(clippy::unwrap_used)]
 
@@ -81,6 +83,30 @@ fn a_version_one_table_still_opens_and_reads() {
     let table = Table::open_bytes(v1, 1, bytes, None).unwrap();
     check_small_entries(&table);
     assert!(table.range_tombstones().is_empty());
+    table.verify_checksums().unwrap();
+}
+
+/// A version 2 table (its filter in the spread layout), checked in when
+/// version 3 replaced it: every key it holds passes its filter.
+#[test]
+fn a_version_two_table_still_opens_and_reads() {
+    let v2 = corpus_dir("table_reader").join("valid_small_v2.sst");
+    let bytes = Bytes::from(read_file(&v2));
+    assert_eq!(
+        &bytes[bytes.len() - 12..bytes.len() - 8],
+        &2u32.to_le_bytes()
+    );
+    let table = Table::open_bytes(v2, 1, Bytes::clone(&bytes), None).unwrap();
+    check_small_entries(&table);
+    assert_eq!(table.range_tombstones(), &small_tombstones());
+    assert!(table.filter_info().probes_count > 0);
+    for (key, _) in small_entries() {
+        let user_key = &key[..key.len() - 8];
+        assert!(
+            table.may_contain(user_key),
+            "{user_key:?} failed the v2 filter"
+        );
+    }
     table.verify_checksums().unwrap();
 }
 
