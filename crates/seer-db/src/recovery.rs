@@ -134,7 +134,7 @@ struct LoadedKeyspace {
     name: String,
     dir: std::path::PathBuf,
     loaded: seer_compaction::LoadedManifest,
-    tables: std::collections::HashMap<u64, Arc<seer_sstable::Table>>,
+    tables: crate::tree::TableMap,
 }
 
 /// Recovers the database at `path` opened with `options`.
@@ -455,7 +455,7 @@ fn load_read_only_once(
     let load_tree = |id: KeyspaceId, dir: &Path| -> Result<_> {
         let loaded = VersionSet::load(Arc::clone(&fs), dir, version_options.clone())?;
         let opened = opened(id);
-        let mut tables = std::collections::HashMap::new();
+        let mut tables = crate::tree::TableMap::default();
         for (_, meta) in loaded.version().tables() {
             let number = meta.file_number;
             let table = match opened.as_ref().and_then(|open| open.tables.get(&number)) {

@@ -513,7 +513,7 @@ impl Engine {
             &dir,
             self.block_cache.clone(),
             versions,
-            HashMap::new(),
+            crate::tree::TableMap::default(),
         )?;
         tracing::info!(name, id, "keyspace created");
         Ok((id, tree))
