@@ -102,9 +102,11 @@ fn modes() -> Vec<Mode> {
     ]
 }
 
-/// What the fake tables' entry counts, rounded to whole entries per
-/// table, and the live-bytes formula may put the measured space
-/// amplification above the picker's own ratio, relative to it.
+/// How far above the space bound, relative to it, the measured space
+/// amplification may come: the fake tables' entry counts are rounded to
+/// whole entries per table, so the largest level's oldest run (the
+/// picker's live-data estimate) can exceed the live-bytes formula by a
+/// few entries.
 const SPACE_ROUNDING_SLACK: f64 = 1e-3;
 
 /// Output tables of a flush's size: table-granular merges into leveled
