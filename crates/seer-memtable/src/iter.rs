@@ -16,7 +16,7 @@ use bytes::Bytes;
 use seer_core::{InternalIterator, MergingIterator};
 
 use crate::key::{KeyBounds, Target};
-use crate::skiplist::ListCursor;
+use crate::skiplist::{ListCursor, EMPTY_VALUE};
 use crate::Memtable;
 
 /// A cursor over one partition, within the iterator's bounds.
@@ -25,9 +25,6 @@ pub(crate) struct PartitionCursor {
     cursor: ListCursor,
     bounds: Arc<KeyBounds>,
 }
-
-/// An empty value, returned by [`PartitionCursor::value`] when not valid.
-static EMPTY_VALUE: Bytes = Bytes::new();
 
 impl PartitionCursor {
     /// Unpositions the cursor if its entry lies outside the bounds by

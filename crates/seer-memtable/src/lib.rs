@@ -36,7 +36,10 @@ mod skiplist;
 
 pub use error::MemtableError;
 pub use iter::MemtableIterator;
-pub use memtable::{Memtable, MemtableInserter, ENTRY_OVERHEAD_BYTES, MAX_USER_KEY_BYTES};
+pub use memtable::{
+    Memtable, MemtableInserter, ENTRY_OVERHEAD_BYTES, MAX_USER_KEY_BYTES,
+    VALUELESS_ENTRY_OVERHEAD_BYTES,
+};
 pub use range_del::RangeTombstoneSet;
 
 /// The partition count seerdb uses unless configured otherwise: 2.

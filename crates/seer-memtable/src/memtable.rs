@@ -10,19 +10,28 @@ use seer_core::{Lookup, MergeBase, RangeTombstone, SeqNo, ValueKind, MAX_SEQ, TR
 use crate::key::{entry_trailer, kind_of_trailer, seek_trailer, Target};
 use crate::key_filter::KeyFilter;
 use crate::range_del::RangeTombstoneSet;
-use crate::skiplist::{height_from_hash, SkipList, Splice, NODE_OVERHEAD_BYTES};
+use crate::skiplist::{
+    height_from_hash, SkipList, Splice, NODE_OVERHEAD_BYTES, VALUELESS_NODE_OVERHEAD_BYTES,
+};
 use crate::MemtableError;
 
 /// One partition: an arena skip list of encoded internal key -> value
 /// (empty for tombstones).
 pub(crate) type Partition = SkipList;
 
-/// Estimated bytes one entry costs beyond its key and value bytes: its
-/// arena node's fixed part (the `Bytes` value handle, the 16-byte key
-/// prefix, key length and height) and a tower of two pointers (mean height
-/// 4/3 plus alignment padding). The value bytes themselves are counted at
-/// their length, wherever they live.
+/// Estimated bytes one entry with a non-empty value costs beyond its key
+/// and value bytes: its arena node's fixed part (the 16-byte key prefix,
+/// key length and height), the `Bytes` value handle and a tower of two
+/// pointers (mean height 4/3 plus alignment padding). The value bytes
+/// themselves are counted at their length, wherever they live.
 pub const ENTRY_OVERHEAD_BYTES: usize = NODE_OVERHEAD_BYTES;
+
+/// Estimated bytes one entry with an empty value (every tombstone, and a
+/// put or merge operand of an empty value) costs beyond its key bytes:
+/// [`ENTRY_OVERHEAD_BYTES`] without the value handle, which such a node
+/// does not have. A 16-byte key's tombstone is charged 16 + 8 + 40 = 64
+/// bytes.
+pub const VALUELESS_ENTRY_OVERHEAD_BYTES: usize = VALUELESS_NODE_OVERHEAD_BYTES;
 
 /// The longest user key an entry may have (its encoded length is stored in
 /// 32 bits).
@@ -144,7 +153,9 @@ impl Memtable {
     /// The key is copied into the partition's arena together with the skip
     /// list node (one bump allocation, no heap allocation); `value` is
     /// stored as given (no copy): a `Bytes` slicing a larger buffer keeps
-    /// that whole buffer alive while only its length is accounted.
+    /// that whole buffer alive while only its length is accounted. An empty
+    /// `value` is not stored (its node has no value handle, see
+    /// [`VALUELESS_ENTRY_OVERHEAD_BYTES`]) and reads back as `Bytes::new()`.
     /// Inserting an internal key (user key, `seq`, `kind`) that is already
     /// present keeps the first value.
     pub fn insert(
@@ -187,7 +198,12 @@ impl Memtable {
         // concurrently sees it (see `range_del`).
         self.stats.widen_largest_seq(seq);
         self.range_tombstones.note_point_entry(user_key, seq);
-        let charged_bytes = user_key.len() + TRAILER_BYTES + value.len() + ENTRY_OVERHEAD_BYTES;
+        let overhead_bytes = if value.is_empty() {
+            VALUELESS_ENTRY_OVERHEAD_BYTES
+        } else {
+            ENTRY_OVERHEAD_BYTES
+        };
+        let charged_bytes = user_key.len() + TRAILER_BYTES + value.len() + overhead_bytes;
         let hash = xxhash_rust::xxh3::xxh3_64(user_key);
         let height = height_from_hash(mix(hash ^ seq.wrapping_mul(SEQ_MIX)));
         let index = self.partition_index(hash);
@@ -307,7 +323,8 @@ impl Memtable {
     }
 
     /// Accounted size: key and value bytes plus [`ENTRY_OVERHEAD_BYTES`] per
-    /// entry.
+    /// entry ([`VALUELESS_ENTRY_OVERHEAD_BYTES`] per entry with an empty
+    /// value).
     #[inline]
     pub fn approximate_memory_bytes(&self) -> usize {
         self.stats.memory_bytes.load(Ordering::Relaxed)
@@ -462,7 +479,10 @@ mod tests {
 
     #[test]
     fn accounting_and_sequence_bounds() {
-        let memtable = Memtable::new(2, 3 * ENTRY_OVERHEAD_BYTES);
+        let key_and_value_bytes = 3 * (1 + TRAILER_BYTES) + 3 + 1;
+        let charged_bytes =
+            key_and_value_bytes + 2 * ENTRY_OVERHEAD_BYTES + VALUELESS_ENTRY_OVERHEAD_BYTES;
+        let memtable = Memtable::new(2, charged_bytes);
         assert_eq!(
             (memtable.smallest_seq(), memtable.largest_seq()),
             (None, None)
@@ -479,10 +499,33 @@ mod tests {
             (memtable.smallest_seq(), memtable.largest_seq()),
             (Some(5), Some(9))
         );
-        let key_and_value_bytes = 3 * (1 + TRAILER_BYTES) + 3 + 1;
+        assert_eq!(memtable.approximate_memory_bytes(), charged_bytes);
+    }
+
+    #[test]
+    fn entries_with_empty_values_are_charged_without_a_value_handle() {
+        assert_eq!(
+            VALUELESS_ENTRY_OVERHEAD_BYTES,
+            ENTRY_OVERHEAD_BYTES - std::mem::size_of::<Bytes>()
+        );
+        let memtable = Memtable::new(2, 1 << 20);
+        let key = [7u8; 16];
+        put(&memtable, &key, 1, ValueKind::Delete, b"");
+        // A 16-byte key's tombstone: key, trailer and a node without a
+        // value handle.
+        assert_eq!(memtable.approximate_memory_bytes(), 64);
+        put(&memtable, &key, 2, ValueKind::Put, b"");
+        assert_eq!(memtable.approximate_memory_bytes(), 2 * 64);
+        put(&memtable, &key, 3, ValueKind::Put, b"v");
         assert_eq!(
             memtable.approximate_memory_bytes(),
-            key_and_value_bytes + 3 * ENTRY_OVERHEAD_BYTES
+            2 * 64 + 16 + TRAILER_BYTES + 1 + ENTRY_OVERHEAD_BYTES
+        );
+        assert_eq!(memtable.get(&key, 1), Lookup::Deleted);
+        assert_eq!(memtable.get(&key, 2), Lookup::Value(Bytes::new()));
+        assert_eq!(
+            memtable.get(&key, 3),
+            Lookup::Value(Bytes::from_static(b"v"))
         );
     }
 

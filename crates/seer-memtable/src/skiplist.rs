@@ -13,11 +13,16 @@
 //! - the node layout: one arena allocation per entry holding the first 16
 //!   bytes of the user key as two big-endian integers (most comparisons
 //!   during a search are decided there without touching the key bytes), the
-//!   key length and the tower height, then the tower of `height` next
-//!   pointers, then the value's [`Bytes`] handle, then the encoded internal
-//!   key (`user_key | trailer u64 LE`). What a search reads of a node (the
-//!   prefix and one next pointer) is in its first bytes, so that a visit
-//!   mostly touches one cache line;
+//!   key length, the tower height and whether the node has a value handle,
+//!   then the tower of `height` next pointers, then the value's [`Bytes`]
+//!   handle, then the encoded internal key (`user_key | trailer u64 LE`). A
+//!   node whose value is empty (every tombstone, and a put of an empty
+//!   value) has the second layout, without the handle: its key follows the
+//!   tower, the node is [`VALUE_BYTES`] smaller (a 16-byte key's tombstone
+//!   of height 1 takes 56 bytes instead of 88), and its value reads back as
+//!   an empty [`Bytes`]. What a search reads of a node (the prefix and one
+//!   next pointer) is in its first bytes, at the same offsets in both
+//!   layouts, so that a visit mostly touches one cache line;
 //! - the lock-free insert: a search records the predecessor and successor
 //!   at every level (the splice), the node is linked bottom-up, each level
 //!   with one compare-and-swap on the predecessor's next pointer; a failed
@@ -78,8 +83,8 @@ pub(crate) const MAX_HEIGHT: usize = 12;
 /// steps back.
 const BACK_WINDOW_LEVEL: usize = 2;
 
-/// The fixed part of a node; the tower and the key follow it in the same
-/// arena allocation.
+/// The fixed part of a node; the tower, the value handle (if any) and the
+/// key follow it in the same arena allocation.
 #[repr(C)]
 struct Node {
     /// [`user_key_prefix`] of the user key.
@@ -87,8 +92,16 @@ struct Node {
     /// Length of the encoded internal key after the tower.
     key_len: u32,
     /// Levels in the tower, `1..=MAX_HEIGHT`.
-    height: u32,
+    height: u16,
+    /// Whether the value's handle follows the tower; false for an empty
+    /// value, whose node has the key right after the tower.
+    has_value: bool,
 }
+
+// The fixed part keeps its 24 bytes (`has_value` lives in what was the
+// high half of a 32-bit height), so the tower starts where it did and the
+// prefix and the level-0 next pointer fill a node's first 32 bytes.
+const _: () = assert!(size_of::<Node>() == 24);
 
 /// Alignment of every node and block.
 const NODE_ALIGN: usize = max(
@@ -106,6 +119,14 @@ const VALUE_BYTES: usize = size_of::<ManuallyDrop<Bytes>>();
 /// bytes on average).
 pub(crate) const NODE_OVERHEAD_BYTES: usize = TOWER_OFFSET + VALUE_BYTES + 2 * size_of::<usize>();
 
+/// [`NODE_OVERHEAD_BYTES`] of an entry with an empty value, whose node has
+/// no value handle.
+pub(crate) const VALUELESS_NODE_OVERHEAD_BYTES: usize = NODE_OVERHEAD_BYTES - VALUE_BYTES;
+
+/// The empty value: that of a node without a value handle (and of an
+/// unpositioned partition cursor, see `iter`).
+pub(crate) static EMPTY_VALUE: Bytes = Bytes::new();
+
 const fn max(a: usize, b: usize) -> usize {
     if a > b {
         a
@@ -118,9 +139,10 @@ const fn round_up(bytes: usize, align: usize) -> usize {
     bytes.div_ceil(align) * align
 }
 
-/// Arena bytes of a node with `height` levels and a `key_len`-byte key.
-fn node_bytes(height: usize, key_len: usize) -> usize {
-    round_up(value_offset(height) + VALUE_BYTES + key_len, NODE_ALIGN)
+/// Arena bytes of a node with `height` levels, a value handle if
+/// `has_value`, and a `key_len`-byte key.
+fn node_bytes(height: usize, has_value: bool, key_len: usize) -> usize {
+    round_up(key_offset(height, has_value) + key_len, NODE_ALIGN)
 }
 
 /// The tower height of an entry from a well-mixed 64-bit hash: one more
@@ -383,9 +405,11 @@ impl SkipList {
     }
 
     /// Inserts the entry `user_key | trailer` with `value` and a tower of
-    /// `height` levels (clamped to `1..=MAX_HEIGHT`). Returns false, dropping
-    /// `value`, if the internal key was already present or the encoded key
-    /// does not fit in 32 bits. Lock-free.
+    /// `height` levels (clamped to `1..=MAX_HEIGHT`). An empty `value` is
+    /// not kept (the node has no value handle; the entry's value reads back
+    /// as [`EMPTY_VALUE`]). Returns false, dropping `value`, if the internal
+    /// key was already present or the encoded key does not fit in 32 bits.
+    /// Lock-free.
     pub(crate) fn insert(
         &self,
         user_key: &[u8],
@@ -443,6 +467,8 @@ impl SkipList {
         if self.is_equal(links[0].next, &target) {
             return false;
         }
+        let value = (!value.is_empty()).then_some(value);
+        let has_value = value.is_some();
         let node = self.allocate_node(user_key, key_len, trailer, value, height);
         self.height.fetch_max(height, Ordering::Relaxed);
         // A lost race above level 0 can leave that level's successor before
@@ -468,10 +494,13 @@ impl SkipList {
                 links[level] = self.find_link(prev, level, &target);
                 nested &= level == 0;
                 if level == 0 && self.is_equal(links[0].next, &target) {
-                    // SAFETY: the node was never linked, so this thread
-                    // alone owns it; its value is taken out once and the
-                    // list's drop never sees the node.
-                    drop(unsafe { ManuallyDrop::take(&mut *value_slot(node)) });
+                    if has_value {
+                        // SAFETY: the node was never linked, so this thread
+                        // alone owns it; it has a value handle, written by
+                        // `allocate_node`, which is taken out once here, and
+                        // the list's drop never sees the node.
+                        drop(unsafe { ManuallyDrop::take(&mut *value_slot(node)) });
+                    }
                     return false;
                 }
             }
@@ -486,34 +515,41 @@ impl SkipList {
         true
     }
 
-    /// Writes a node for `user_key | trailer` into the arena.
+    /// Writes a node for `user_key | trailer` into the arena, with a value
+    /// handle if `value` is given (the layout without one otherwise).
     fn allocate_node(
         &self,
         user_key: &[u8],
         key_len: u32,
         trailer: u64,
-        value: Bytes,
+        value: Option<Bytes>,
         height: usize,
     ) -> *mut Node {
+        let has_value = value.is_some();
         let node = self
             .arena
-            .allocate(node_bytes(height, key_len as usize))
+            .allocate(node_bytes(height, has_value, key_len as usize))
             .as_ptr()
             .cast::<Node>();
-        // SAFETY: the arena handed out `node_bytes(height, key_len)` bytes
-        // aligned to NODE_ALIGN to this thread alone: room for the fixed
-        // part, `height` tower slots and the key, written here before the
-        // node is published.
+        // SAFETY: the arena handed out `node_bytes(height, has_value,
+        // key_len)` bytes aligned to NODE_ALIGN to this thread alone: room
+        // for the fixed part, `height` tower slots, the value handle if
+        // `has_value` and the key, written here before the node is
+        // published. The fixed part (with `height` and `has_value`) is
+        // written first, so `value_slot` and `key_ptr` find their places.
         unsafe {
             node.write(Node {
                 prefix: user_key_prefix(user_key),
                 key_len,
-                height: height as u32,
+                height: height as u16,
+                has_value,
             });
             for level in 0..height {
                 tower_slot(node, level).write(AtomicPtr::new(ptr::null_mut()));
             }
-            value_slot(node).write(ManuallyDrop::new(value));
+            if let Some(value) = value {
+                value_slot(node).write(ManuallyDrop::new(value));
+            }
             let key = key_ptr(node);
             ptr::copy_nonoverlapping(user_key.as_ptr(), key, user_key.len());
             ptr::copy_nonoverlapping(
@@ -642,12 +678,15 @@ impl Drop for SkipList {
         let mut next = self.head[0].load(Ordering::Acquire);
         while !next.is_null() {
             // SAFETY: every node on level 0 is published, listed once, and
-            // owns its value; the list is being dropped, so no reader is
-            // left. The arena frees the memory afterwards.
+            // owns its value handle if it has one (`has_value`, written
+            // before publication); the list is being dropped, so no reader
+            // is left. The arena frees the memory afterwards.
             unsafe {
                 let node = next;
                 next = tower(node, 0).load(Ordering::Acquire);
-                ManuallyDrop::drop(&mut *value_slot(node));
+                if (*node).has_value {
+                    ManuallyDrop::drop(&mut *value_slot(node));
+                }
             }
         }
     }
@@ -678,22 +717,35 @@ unsafe fn tower<'a>(node: *mut Node, level: usize) -> &'a AtomicPtr<Node> {
     unsafe { &*tower_slot(node, level) }
 }
 
-/// Offset of the value handle in a node with `height` levels.
+/// Offset of the end of the tower in a node with `height` levels.
+fn tower_end(height: usize) -> usize {
+    TOWER_OFFSET + height * size_of::<AtomicPtr<Node>>()
+}
+
+/// Offset of the value handle in a node with `height` levels and a handle.
 fn value_offset(height: usize) -> usize {
-    round_up(
-        TOWER_OFFSET + height * size_of::<AtomicPtr<Node>>(),
-        align_of::<ManuallyDrop<Bytes>>(),
-    )
+    round_up(tower_end(height), align_of::<ManuallyDrop<Bytes>>())
+}
+
+/// Offset of the encoded key in a node with `height` levels: after the
+/// value handle if `has_value`, right after the tower otherwise.
+fn key_offset(height: usize, has_value: bool) -> usize {
+    if has_value {
+        value_offset(height) + VALUE_BYTES
+    } else {
+        tower_end(height)
+    }
 }
 
 /// Where the value handle of `node` lies.
 ///
 /// # Safety
 /// `node` points to a node allocated by `allocate_node` whose `height` is
-/// initialised.
+/// initialised and that has a value handle (`has_value`).
 unsafe fn value_slot(node: *mut Node) -> *mut ManuallyDrop<Bytes> {
-    // SAFETY: per the contract, the value follows the tower inside the
-    // node's allocation, aligned for `Bytes` (NODE_ALIGN covers it).
+    // SAFETY: per the contract, the node has a value handle, which follows
+    // the tower inside the node's allocation, aligned for `Bytes`
+    // (NODE_ALIGN covers it).
     unsafe {
         let height = (*node).height as usize;
         node.cast::<u8>()
@@ -705,12 +757,17 @@ unsafe fn value_slot(node: *mut Node) -> *mut ManuallyDrop<Bytes> {
 /// The start of the encoded key of `node`.
 ///
 /// # Safety
-/// `node` points to a node allocated by `allocate_node` whose `height` is
-/// initialised.
+/// `node` points to a node allocated by `allocate_node` whose `height` and
+/// `has_value` are initialised.
 unsafe fn key_ptr(node: *mut Node) -> *mut u8 {
-    // SAFETY: per the contract, the key follows the value inside the node's
-    // allocation.
-    unsafe { value_slot(node).cast::<u8>().add(VALUE_BYTES) }
+    // SAFETY: per the contract, the fields are initialised, and the key
+    // lies `key_offset` bytes into the node's allocation, which
+    // `node_bytes` sized for it.
+    unsafe {
+        let height = (*node).height as usize;
+        let has_value = (*node).has_value;
+        node.cast::<u8>().add(key_offset(height, has_value))
+    }
 }
 
 /// How the node compares with `target` (node first), by internal-key order.
@@ -764,8 +821,12 @@ impl<'list> Entry<'list> {
 
     /// The value (empty for tombstones).
     pub(crate) fn value(&self) -> &'list Bytes {
-        // SAFETY: the value was written before publication and is only
-        // taken out when the list drops, after every borrow of it ended.
+        if !self.header().has_value {
+            return &EMPTY_VALUE;
+        }
+        // SAFETY: the node has a value handle; it was written before
+        // publication and is only taken out when the list drops, after
+        // every borrow of it ended.
         unsafe { &*value_slot(self.node.as_ptr()) }
     }
 
@@ -1072,6 +1133,97 @@ mod tests {
         expected.insert((b"\xff\xff\xff".to_vec(), 1));
         assert!(other.first().is_none());
         assert_eq!(keys_of(&list), expected.into_iter().collect::<Vec<_>>());
+    }
+
+    /// Bytes handed out so far from the arena's current block (0 before
+    /// the first).
+    fn used_bytes_of_current_block(list: &SkipList) -> usize {
+        NonNull::new(list.arena.current.load(Ordering::Acquire)).map_or(0, |block| {
+            // SAFETY: blocks live as long as the arena, which `list` holds.
+            unsafe { block.as_ref() }.used_bytes.load(Ordering::Relaxed)
+        })
+    }
+
+    #[test]
+    fn nodes_with_empty_values_have_no_value_handle_and_read_back_empty() {
+        let list = Arc::new(SkipList::new(1 << 12));
+        let user_key = [b'k'; 16];
+        let key_len = user_key.len() + TRAILER_BYTES;
+        // A tombstone of height 1: fixed part, one next pointer, the key.
+        assert!(list.insert(&user_key, 9, Bytes::new(), 1));
+        assert_eq!(used_bytes_of_current_block(&list), 56);
+        assert_eq!(node_bytes(1, false, key_len), 56);
+        assert!(list.insert(&user_key, 8, Bytes::from_static(b"v"), 1));
+        assert_eq!(used_bytes_of_current_block(&list), 56 + 88);
+        assert_eq!(node_bytes(1, true, key_len), 88);
+        for height in 1..=MAX_HEIGHT {
+            assert_eq!(
+                node_bytes(height, false, key_len) + VALUE_BYTES,
+                node_bytes(height, true, key_len)
+            );
+        }
+        assert!(list.insert(&user_key, 7, Bytes::new(), MAX_HEIGHT));
+        assert!(!list.insert(&user_key, 7, Bytes::from_static(b"late"), 2));
+        let mut cursor = ListCursor::new(Arc::clone(&list));
+        cursor.seek_to_first();
+        let mut entries = Vec::new();
+        while let Some(entry) = cursor.entry() {
+            let (found_key, trailer) = entry.user_key_and_trailer();
+            assert_eq!(found_key, user_key);
+            entries.push((trailer, entry.value().clone()));
+            cursor.next();
+        }
+        let expected = vec![
+            (9, Bytes::new()),
+            (8, Bytes::from_static(b"v")),
+            (7, Bytes::new()),
+        ];
+        assert_eq!(entries, expected);
+    }
+
+    #[test]
+    fn racing_inserts_of_one_key_with_and_without_a_value_keep_the_winners() {
+        const KEYS: u16 = 2_000;
+        let list = Arc::new(SkipList::new(1 << 12));
+        let value_of = |thread: usize, key: u16| match thread {
+            0 => Bytes::new(),
+            _ => Bytes::from(format!("{thread}-{key}")),
+        };
+        // Three threads insert the same internal keys in the same order, one
+        // of them with empty values, so that losers of both layouts go
+        // through the failed insert's clean-up.
+        let wins: Vec<Vec<bool>> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..3)
+                .map(|thread| {
+                    let list = &list;
+                    scope.spawn(move || {
+                        (0..KEYS)
+                            .map(|key| {
+                                let height = height_from_hash(u64::from(key) * 0x9E37_79B9 + 1);
+                                list.insert(&key.to_be_bytes(), 1, value_of(thread, key), height)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|racer| racer.join().unwrap())
+                .collect()
+        });
+        let mut cursor = ListCursor::new(Arc::clone(&list));
+        cursor.seek_to_first();
+        for key in 0..KEYS {
+            let winners: Vec<usize> = (0..3)
+                .filter(|&thread| wins[thread][key as usize])
+                .collect();
+            assert_eq!(winners.len(), 1, "key {key}");
+            let entry = cursor.entry().unwrap();
+            assert_eq!(entry.user_key_and_trailer(), (&key.to_be_bytes()[..], 1));
+            assert_eq!(entry.value(), &value_of(winners[0], key));
+            cursor.next();
+        }
+        assert!(cursor.entry().is_none());
     }
 
     #[test]

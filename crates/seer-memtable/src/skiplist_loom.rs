@@ -3,8 +3,10 @@
 //! entry exactly once in order, readers only ever see fully written entries
 //! in order (forward through the next pointers, backward through the
 //! cursor's windows), of two racing inserts of one internal key
-//! exactly one wins, and an insert from a remembered position (a splice)
-//! racing a plain insert into the gap it remembers links both in order.
+//! exactly one wins (whether or not the loser's node has a value handle),
+//! and an insert from a remembered position (a splice) racing a plain
+//! insert into the gap it remembers links both in order. Key `b` has an
+//! empty value, so its node has the layout without a value handle.
 //! The arena's blocks are small, so that inserts also race to replace a full
 //! block.
 #![allow(clippy::unwrap_used)]
@@ -16,11 +18,17 @@ use super::*;
 /// Blocks that hold two nodes of height 2 with one-byte user keys, so that
 /// the third insert replaces the block.
 fn small_list() -> Arc<SkipList> {
-    Arc::new(SkipList::new(4 * node_bytes(2, 1 + TRAILER_BYTES)))
+    Arc::new(SkipList::new(4 * node_bytes(2, true, 1 + TRAILER_BYTES)))
 }
 
+/// The value of `user_key`: empty for `b` (a node without a value handle),
+/// the key's bytes otherwise.
 fn value_of(user_key: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(user_key)
+    if user_key == b"b" {
+        Bytes::new()
+    } else {
+        Bytes::copy_from_slice(user_key)
+    }
 }
 
 /// The user keys in list order, checking each entry's value and the order.
@@ -116,20 +124,27 @@ fn loom_concurrent_inserts_link_every_entry_once_in_order() {
 fn loom_racing_inserts_of_one_key_keep_exactly_one() {
     loom::model(|| {
         let list = small_list();
+        // The height-1 racer's value is empty (no value handle in its node).
+        let value_at = |height: usize| match height {
+            1 => Bytes::new(),
+            _ => value_of(b"k"),
+        };
         let racers: Vec<_> = [1usize, 2]
             .into_iter()
             .map(|height| {
                 let list = Arc::clone(&list);
-                loom::thread::spawn(move || list.insert(b"k", 7, value_of(b"k"), height))
+                loom::thread::spawn(move || list.insert(b"k", 7, value_at(height), height))
             })
             .collect();
-        let wins = racers
+        let winners: Vec<usize> = racers
             .into_iter()
-            .map(|racer| racer.join().unwrap())
-            .filter(|won| *won)
-            .count();
-        assert_eq!(wins, 1);
-        assert_eq!(scan(&list), vec![b"k".to_vec()]);
+            .zip([1usize, 2])
+            .filter_map(|(racer, height)| racer.join().unwrap().then_some(height))
+            .collect();
+        assert_eq!(winners.len(), 1);
+        let found = list.seek(&Target::new(b"k", 7)).unwrap();
+        assert_eq!(found.value(), &value_at(winners[0]));
+        assert!(found.next().is_none());
     });
 }
 

@@ -2,6 +2,8 @@
 //! and overlapping keys (with a reader scanning both ways meanwhile), half
 //! of them in ascending batches through a `MemtableInserter` whose
 //! remembered positions the other threads' inserts keep invalidating;
+//! tombstones and some puts have empty values (nodes without a value
+//! handle) among the others, and the reader checks every value it sees;
 //! afterwards every insert is visible and a full scan is sorted and
 //! complete. A long scan
 //! with direction changes checks the cursor's batch refills.
@@ -13,7 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seer_core::{compare_internal_keys, InternalIterator, InternalKey, Lookup, SeqNo, ValueKind};
+use seer_core::{
+    compare_internal_keys, InternalIterator, InternalKey, Lookup, ParsedInternalKey, SeqNo,
+    ValueKind,
+};
 use seer_memtable::Memtable;
 
 const THREAD_COUNT: u64 = 4;
@@ -33,7 +38,7 @@ fn write_of(thread: u64, index: u64) -> (Vec<u8>, SeqNo, Bytes) {
     } else {
         format!("shared-{:03}", index % SHARED_KEY_COUNT)
     };
-    (key.into_bytes(), seq, Bytes::from(format!("v{seq}")))
+    (key.into_bytes(), seq, value_of(seq))
 }
 
 fn kind_of(seq: SeqNo) -> ValueKind {
@@ -44,7 +49,23 @@ fn kind_of(seq: SeqNo) -> ValueKind {
     }
 }
 
-/// Scans forward and returns the keys, asserting strict order.
+/// The value written at `seq`: empty for a tombstone and for every other
+/// put (`seq % 7 == 3`), `v{seq}` otherwise.
+fn value_of(seq: SeqNo) -> Bytes {
+    match seq % 7 {
+        0 | 3 => Bytes::new(),
+        _ => Bytes::from(format!("v{seq}")),
+    }
+}
+
+/// Asserts that the entry `key` carries the value written with it.
+fn assert_value_of(key: &[u8], value: &Bytes) {
+    let seq = ParsedInternalKey::parse(key).unwrap().seq;
+    assert_eq!(value, &value_of(seq), "value of seq {seq}");
+}
+
+/// Scans forward and returns the keys, asserting strict order and each
+/// entry's value.
 fn scan_sorted(memtable: &Arc<Memtable>) -> Vec<Vec<u8>> {
     let mut cursor = memtable.iter();
     cursor.seek_to_first().unwrap();
@@ -53,6 +74,7 @@ fn scan_sorted(memtable: &Arc<Memtable>) -> Vec<Vec<u8>> {
         if let Some(last) = keys.last() {
             assert_eq!(compare_internal_keys(last, cursor.key()), Ordering::Less);
         }
+        assert_value_of(cursor.key(), cursor.value());
         keys.push(cursor.key().to_vec());
         cursor.next().unwrap();
     }
@@ -60,7 +82,7 @@ fn scan_sorted(memtable: &Arc<Memtable>) -> Vec<Vec<u8>> {
 }
 
 /// Scans backward (through the skip lists' back hints) and returns the
-/// keys in ascending order, asserting strict order.
+/// keys in ascending order, asserting strict order and each entry's value.
 fn scan_sorted_backward(memtable: &Arc<Memtable>) -> Vec<Vec<u8>> {
     let mut cursor = memtable.iter();
     cursor.seek_to_last().unwrap();
@@ -69,6 +91,7 @@ fn scan_sorted_backward(memtable: &Arc<Memtable>) -> Vec<Vec<u8>> {
         if let Some(last) = keys.last() {
             assert_eq!(compare_internal_keys(last, cursor.key()), Ordering::Greater);
         }
+        assert_value_of(cursor.key(), cursor.value());
         keys.push(cursor.key().to_vec());
         cursor.prev().unwrap();
     }
@@ -148,7 +171,7 @@ fn long_scans_turn_around_anywhere() {
     for seq in 1..=entry_count {
         let key = format!("key-{:05}", seq * 7919 % entry_count);
         memtable
-            .insert(key.as_bytes(), seq, ValueKind::Put, Bytes::new())
+            .insert(key.as_bytes(), seq, ValueKind::Put, value_of(seq))
             .unwrap();
     }
     let all = scan_sorted(&memtable);

@@ -59,7 +59,14 @@ fn user_key() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn write() -> impl Strategy<Value = Write> {
-    let value = || prop::collection::vec(any::<u8>(), 0..4);
+    // A third of the puts and merge operands are empty (nodes without a
+    // value handle, as every tombstone's).
+    let value = || {
+        prop_oneof![
+            1 => Just(Vec::new()),
+            2 => prop::collection::vec(any::<u8>(), 1..4),
+        ]
+    };
     prop_oneof![
         3 => value().prop_map(Write::Put),
         1 => Just(Write::Delete),
