@@ -191,11 +191,11 @@ impl Backpressure {
     /// gives the level-0 runs).
     pub(crate) fn condition(&self, tree: &OpenVersionSet) -> Option<Condition> {
         let options = &self.options;
-        let l0_runs = tree.current().l0_runs();
+        let l0_runs = tree.l0_runs();
         if l0_runs >= options.l0_stop_writes_trigger {
             return Some(Condition::L0Stop(l0_runs));
         }
-        let immutables = self.memtables.immutables().len();
+        let immutables = self.memtables.immutable_count();
         if immutables >= options.max_immutable_memtables {
             return Some(Condition::TooManyImmutables(immutables));
         }

@@ -4,7 +4,7 @@
 //! generation counter (a sequence lock) tells a reader whether a switch (or
 //! a read-only catch-up) came between its loads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -30,6 +30,10 @@ pub(crate) struct Frozen {
 pub(crate) struct Memtables {
     active: ArcSwap<Memtable>,
     immutables: ArcSwap<Vec<Frozen>>,
+    /// `immutables`' length, kept with every change of it (switches add
+    /// one, flushes subtract what they removed), so that the write path's
+    /// admission check reads one atomic instead of loading the list.
+    immutable_count: AtomicUsize,
     /// Odd while a switch or a catch-up changes the sources, bumped twice
     /// by each (they run one at a time, under the engine's switch lock).
     generation: AtomicU64,
@@ -43,6 +47,7 @@ impl Memtables {
     pub(crate) fn new(partitions: usize, capacity_bytes: usize, immutables: Vec<Frozen>) -> Self {
         Self {
             active: ArcSwap::from_pointee(Memtable::new(partitions, capacity_bytes)),
+            immutable_count: AtomicUsize::new(immutables.len()),
             immutables: ArcSwap::from_pointee(immutables),
             generation: AtomicU64::new(0),
             partitions,
@@ -100,6 +105,13 @@ impl Memtables {
         self.immutables.load()
     }
 
+    /// How many immutable memtables there are: one atomic load, for the
+    /// write path's admission check.
+    #[inline]
+    pub(crate) fn immutable_count(&self) -> usize {
+        self.immutable_count.load(Ordering::Acquire)
+    }
+
     /// A fresh empty memtable of the configured shape.
     pub(crate) fn new_memtable(&self) -> Arc<Memtable> {
         Arc::new(Memtable::new(self.partitions, self.capacity_bytes))
@@ -124,6 +136,7 @@ impl Memtables {
                 next_list.extend(list.iter().cloned());
                 next_list
             });
+            self.immutable_count.fetch_add(1, Ordering::AcqRel);
             self.active.store(next);
         });
     }
@@ -131,17 +144,24 @@ impl Memtables {
     /// Replaces every immutable with `immutables` (newest first): a
     /// read-only open catching up installs the memtables it replayed.
     pub(crate) fn replace_immutables(&self, immutables: Vec<Frozen>) {
+        let count = immutables.len();
         self.immutables.store(Arc::new(immutables));
+        self.immutable_count.store(count, Ordering::Release);
     }
 
     /// Removes a flushed immutable.
     pub(crate) fn remove_flushed(&self, flushed: &Arc<Memtable>) {
-        self.immutables.rcu(|list| {
+        let is_flushed = |frozen: &&Frozen| Arc::ptr_eq(&frozen.memtable, flushed);
+        // `rcu` returns the list its successful swap replaced: the one the
+        // new list was made from, so the count removed is that list's.
+        let replaced = self.immutables.rcu(|list| {
             list.iter()
-                .filter(|f| !Arc::ptr_eq(&f.memtable, flushed))
+                .filter(|f| !is_flushed(f))
                 .cloned()
                 .collect::<Vec<_>>()
         });
+        let removed = replaced.iter().filter(is_flushed).count();
+        self.immutable_count.fetch_sub(removed, Ordering::AcqRel);
     }
 
     /// The oldest immutable, the next to flush.
@@ -229,4 +249,41 @@ fn insert_op(
         }
     };
     result.map_err(|e| Error::internal("memtable", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mirrored count and the list's length, which must agree.
+    fn counts(memtables: &Memtables) -> (usize, usize) {
+        (memtables.immutable_count(), memtables.immutables().len())
+    }
+
+    #[test]
+    fn the_immutable_count_follows_switches_flushes_and_replacements() {
+        let memtables = Memtables::new(2, 1 << 20, Vec::new());
+        assert_eq!(counts(&memtables), (0, 0));
+        let first = memtables.active_full();
+        memtables.switch(memtables.new_memtable(), 1);
+        let second = memtables.active_full();
+        memtables.switch(memtables.new_memtable(), 2);
+        assert_eq!(counts(&memtables), (2, 2));
+        memtables.remove_flushed(&first);
+        assert_eq!(counts(&memtables), (1, 1));
+        memtables.remove_flushed(&first);
+        assert_eq!(
+            counts(&memtables),
+            (1, 1),
+            "a second removal removes nothing"
+        );
+        memtables.remove_flushed(&second);
+        assert_eq!(counts(&memtables), (0, 0));
+        let frozen = Frozen {
+            memtable: memtables.new_memtable(),
+            wal_segment: 3,
+        };
+        memtables.replace_immutables(vec![frozen.clone(), frozen]);
+        assert_eq!(counts(&memtables), (2, 2));
+    }
 }

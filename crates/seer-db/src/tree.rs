@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -100,6 +101,10 @@ pub(crate) struct OpenVersionSet {
     cache: Option<Arc<BlockCache>>,
     versions: VersionSet,
     current: ArcSwap<OpenVersion>,
+    /// `current`'s level-0 run count, stored after every store of
+    /// `current` (under `install_lock`), so that the write path's admission
+    /// check reads one atomic instead of loading the version.
+    l0_runs: AtomicUsize,
     /// Keeps `current` in step with the version set's current version.
     install_lock: Mutex<()>,
 }
@@ -129,6 +134,7 @@ impl OpenVersionSet {
             dir: dir.to_owned(),
             cache,
             versions,
+            l0_runs: AtomicUsize::new(version.level(0).map_or(0, |level| level.runs().len())),
             current: ArcSwap::from_pointee(OpenVersion::new(version, tables, log_number)),
             install_lock: Mutex::new(()),
         })
@@ -137,6 +143,21 @@ impl OpenVersionSet {
     /// The current version with its open tables (a cheap, lock-free load).
     pub(crate) fn current(&self) -> arc_swap::Guard<Arc<OpenVersion>> {
         self.current.load()
+    }
+
+    /// The level-0 run count of the current version, as of its last
+    /// install: one atomic load, for the write path's admission check.
+    #[inline]
+    pub(crate) fn l0_runs(&self) -> usize {
+        self.l0_runs.load(Ordering::Acquire)
+    }
+
+    /// Makes `open` current and mirrors its level-0 run count; the caller
+    /// holds `install_lock`.
+    fn store_current(&self, open: OpenVersion) {
+        let l0_runs = open.l0_runs();
+        self.current.store(Arc::new(open));
+        self.l0_runs.store(l0_runs, Ordering::Release);
     }
 
     /// The version set (its counters and the keyspace registry).
@@ -189,11 +210,11 @@ impl OpenVersionSet {
         for table in new_tables {
             tables.insert(table.file_number(), table);
         }
-        self.current.store(Arc::new(OpenVersion::new(
+        self.store_current(OpenVersion::new(
             Arc::clone(&version),
             tables,
             self.versions.log_number(),
-        )));
+        ));
         Ok(version)
     }
 
@@ -217,7 +238,7 @@ impl OpenVersionSet {
     /// catching up with the writer's newer manifest.
     pub(crate) fn replace_current(&self, open: OpenVersion) {
         let _installing = self.install_lock.lock();
-        self.current.store(Arc::new(open));
+        self.store_current(open);
     }
 
     /// Deletes removed tables that no version references any more (a
@@ -359,6 +380,11 @@ mod tests {
             .next()
             .unwrap();
         let open_before = Arc::clone(&current.tables[&meta.file_number]);
+        assert_eq!(
+            tree.l0_runs(),
+            current.l0_runs(),
+            "the mirrored level-0 runs"
+        );
         drop(current);
         let mut edit = VersionEdit::new();
         edit.remove_table(level, meta.file_number);
@@ -366,6 +392,7 @@ mod tests {
         tree.install(edit, Vec::new()).unwrap();
         let moved = tree.current();
         assert_eq!(moved.version.tables().next().unwrap().0, level + 1);
+        assert_eq!(tree.l0_runs(), moved.l0_runs(), "mirrored at the install");
         let open_after = moved.tables.get(&meta.file_number).expect("still open");
         assert!(Arc::ptr_eq(open_after, &open_before));
         assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
