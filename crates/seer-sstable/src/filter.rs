@@ -71,6 +71,31 @@ pub(crate) fn filter_hash(user_key: &[u8]) -> u64 {
     checksum(user_key)
 }
 
+/// A user key with its filter hash, computed once for a point lookup that
+/// probes several tables ([`Table::get_hashed`](crate::Table::get_hashed)).
+#[derive(Debug, Clone, Copy)]
+pub struct HashedKey<'k> {
+    user_key: &'k [u8],
+    hash: u64,
+}
+
+impl<'k> HashedKey<'k> {
+    /// `user_key` and its filter hash.
+    #[inline]
+    pub fn new(user_key: &'k [u8]) -> Self {
+        Self {
+            user_key,
+            hash: filter_hash(user_key),
+        }
+    }
+
+    /// The user key.
+    #[inline]
+    pub fn user_key(&self) -> &'k [u8] {
+        self.user_key
+    }
+}
+
 /// The probe count for `bits_per_key`.
 pub(crate) fn probe_count(bits_per_key: u32) -> u8 {
     let probes = (f64::from(bits_per_key) * std::f64::consts::LN_2).round();
@@ -189,11 +214,13 @@ impl BloomFilter {
     /// False when `user_key` is certainly absent.
     #[inline]
     pub(crate) fn may_contain(&self, user_key: &[u8]) -> bool {
-        self.may_contain_hash(filter_hash(user_key))
+        self.may_contain_key(&HashedKey::new(user_key))
     }
 
+    /// False when the key is certainly absent.
     #[inline]
-    fn may_contain_hash(&self, hash: u64) -> bool {
+    pub(crate) fn may_contain_key(&self, key: &HashedKey<'_>) -> bool {
+        let hash = key.hash;
         if self.is_absent() {
             return true;
         }

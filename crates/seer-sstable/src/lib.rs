@@ -39,6 +39,7 @@ mod table;
 pub use builder::{TableBuilder, MAX_ENTRY_PART_BYTES};
 pub use cache::{BlockCache, CacheStats};
 pub use error::{CorruptionReason, Error, Result};
+pub use filter::HashedKey;
 pub use footer::{FOOTER_BYTES, FORMAT_VERSION, TABLE_MAGIC};
 pub use format::{BlockHandle, BLOCK_TRAILER_BYTES};
 pub use iterator::{TableIterator, UserKeyBounds};

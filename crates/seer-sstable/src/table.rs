@@ -23,7 +23,7 @@ use seer_core::{
 use crate::block::BlockIter;
 use crate::cache::{BlockCache, CacheKey};
 use crate::error::{CorruptionReason, Error, LocalCorruption, Result};
-use crate::filter::{BloomFilter, FilterLayout};
+use crate::filter::{BloomFilter, FilterLayout, HashedKey};
 use crate::footer::Footer;
 use crate::format::{BlockHandle, RawBlock, COMPRESSION_NONE};
 use crate::index::{parse_index, BlockIndex};
@@ -201,11 +201,18 @@ impl Table {
     /// a merge for user keys up to 56 bytes (the seek key and the block
     /// cursor's key are assembled inline).
     pub fn get(&self, user_key: &[u8], snapshot_seq: SeqNo) -> Result<Lookup> {
+        self.get_hashed(&HashedKey::new(user_key), snapshot_seq)
+    }
+
+    /// [`Table::get`] of a key whose filter hash is already computed: a
+    /// point read probing several tables hashes the key once.
+    pub fn get_hashed(&self, key: &HashedKey<'_>, snapshot_seq: SeqNo) -> Result<Lookup> {
+        let user_key = key.user_key();
         if !self.filter.is_absent() {
             self.filter_counters
                 .check_count
                 .fetch_add(1, Ordering::Relaxed);
-            if !self.filter.may_contain(user_key) {
+            if !self.filter.may_contain_key(key) {
                 self.filter_counters
                     .useful_count
                     .fetch_add(1, Ordering::Relaxed);

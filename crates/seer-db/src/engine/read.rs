@@ -28,7 +28,7 @@ use bytes::Bytes;
 use seer_compaction::TableMeta;
 use seer_core::{Clock, Lookup, MergeBase, MergeError, SeqNo, ValueKind};
 use seer_memtable::Memtable;
-use seer_sstable::Table;
+use seer_sstable::{HashedKey, Table};
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -266,6 +266,7 @@ impl Engine {
         if tree.range_tombstones.max_covering_seq(key, seq).is_some() {
             return Ok(ProbeOutcome::Covered);
         }
+        let hashed = HashedKey::new(key);
         for (_, run) in tree.version.runs_newest_first() {
             let Some(meta) = run.table_for_key(key) else {
                 continue;
@@ -278,8 +279,8 @@ impl Engine {
             // table's reference count is a cache line every reader thread
             // would otherwise write twice per probe.
             let lookup = match tree.tables.get(&meta.file_number) {
-                Some(table) => table.get(key, seq)?,
-                None => self.table(meta)?.get(key, seq)?,
+                Some(table) => table.get_hashed(&hashed, seq)?,
+                None => self.table(meta)?.get_hashed(&hashed, seq)?,
             };
             if let step @ (ProbeOutcome::Done(_) | ProbeOutcome::Resolve(_)) = probe.feed(lookup)? {
                 return Ok(step);
