@@ -155,8 +155,20 @@ pub fn run_compaction(
 pub struct PreparedCompaction<'c> {
     compaction: &'c Compaction,
     run_id: u64,
-    age_bounds: AgeBounds,
-    target: OutputTarget,
+    plan: Plan,
+}
+
+/// What a prepared compaction does.
+enum Plan {
+    /// Relinks its input run (a trivial move): it needs nothing of the
+    /// version.
+    Move,
+    /// Merges its inputs into outputs written to `target`, keeping the
+    /// age rule against `age_bounds`.
+    Merge {
+        age_bounds: AgeBounds,
+        target: OutputTarget,
+    },
 }
 
 /// Prepares `compaction`, picked from `version`, to run
@@ -169,27 +181,32 @@ pub fn prepare_compaction<'c>(
     new_file_number: &dyn Fn() -> u64,
 ) -> Result<PreparedCompaction<'c>> {
     let run_id = compaction.output_run_id.unwrap_or_else(new_file_number);
-    let without_inputs = version.apply(&compaction.removal_edit())?;
-    let age_bounds = AgeBounds::new(version, compaction, run_id);
-    let target = OutputTarget {
-        level: compaction.output_level,
-        run_id,
-        target_file_size_bytes: compaction.target_file_size_bytes,
-        bloom_bits_per_key: monkey_bits(
-            &without_inputs,
-            compaction.output_level,
-            compaction.input_entry_count(),
-            context.filter_bits_per_entry,
-        ),
-        creation_policy: "compaction",
-        split_keys: Vec::new(),
-        min_split_bytes: 0,
+    let plan = if compaction.is_trivial_move() {
+        Plan::Move
+    } else {
+        let without_inputs = version.apply(&compaction.removal_edit())?;
+        Plan::Merge {
+            age_bounds: AgeBounds::new(version, compaction, run_id),
+            target: OutputTarget {
+                level: compaction.output_level,
+                run_id,
+                target_file_size_bytes: compaction.target_file_size_bytes,
+                bloom_bits_per_key: monkey_bits(
+                    &without_inputs,
+                    compaction.output_level,
+                    compaction.input_entry_count(),
+                    context.filter_bits_per_entry,
+                ),
+                creation_policy: "compaction",
+                split_keys: Vec::new(),
+                min_split_bytes: 0,
+            },
+        }
     };
     Ok(PreparedCompaction {
         compaction,
         run_id,
-        age_bounds,
-        target,
+        plan,
     })
 }
 
@@ -204,16 +221,18 @@ impl PreparedCompaction<'_> {
         let Self {
             compaction,
             run_id,
-            age_bounds,
-            target,
+            plan,
         } = self;
-        if compaction.is_trivial_move() {
-            return Ok(CompactionResult {
-                edit: compaction.trivial_move_edit(run_id),
-                outputs: Vec::new(),
-                stats: CompactionStats::default(),
-            });
-        }
+        let (age_bounds, target) = match plan {
+            Plan::Move => {
+                return Ok(CompactionResult {
+                    edit: compaction.trivial_move_edit(run_id),
+                    outputs: Vec::new(),
+                    stats: CompactionStats::default(),
+                })
+            }
+            Plan::Merge { age_bounds, target } => (age_bounds, target),
+        };
         let mut children = Vec::new();
         let mut tombstones = Vec::new();
         for table in compaction.input_tables() {

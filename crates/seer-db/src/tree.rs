@@ -129,13 +129,14 @@ impl OpenVersionSet {
             };
             tables.insert(meta.file_number, table);
         }
+        let current = OpenVersion::new(version, tables, log_number);
         Ok(Self {
             fs,
             dir: dir.to_owned(),
             cache,
             versions,
-            l0_runs: AtomicUsize::new(version.level(0).map_or(0, |level| level.runs().len())),
-            current: ArcSwap::from_pointee(OpenVersion::new(version, tables, log_number)),
+            l0_runs: AtomicUsize::new(current.l0_runs()),
+            current: ArcSwap::from_pointee(current),
             install_lock: Mutex::new(()),
         })
     }

@@ -11,7 +11,8 @@ use crate::key::{entry_trailer, kind_of_trailer, seek_trailer, Target};
 use crate::key_filter::KeyFilter;
 use crate::range_del::RangeTombstoneSet;
 use crate::skiplist::{
-    height_from_hash, SkipList, Splice, NODE_OVERHEAD_BYTES, VALUELESS_NODE_OVERHEAD_BYTES,
+    height_from_hash, node_overhead_bytes, SkipList, Splice, NODE_OVERHEAD_BYTES,
+    VALUELESS_NODE_OVERHEAD_BYTES,
 };
 use crate::MemtableError;
 
@@ -198,12 +199,8 @@ impl Memtable {
         // concurrently sees it (see `range_del`).
         self.stats.widen_largest_seq(seq);
         self.range_tombstones.note_point_entry(user_key, seq);
-        let overhead_bytes = if value.is_empty() {
-            VALUELESS_ENTRY_OVERHEAD_BYTES
-        } else {
-            ENTRY_OVERHEAD_BYTES
-        };
-        let charged_bytes = user_key.len() + TRAILER_BYTES + value.len() + overhead_bytes;
+        let charged_bytes =
+            user_key.len() + TRAILER_BYTES + value.len() + node_overhead_bytes(&value);
         let hash = xxhash_rust::xxh3::xxh3_64(user_key);
         let height = height_from_hash(mix(hash ^ seq.wrapping_mul(SEQ_MIX)));
         let index = self.partition_index(hash);

@@ -123,6 +123,25 @@ pub(crate) const NODE_OVERHEAD_BYTES: usize = TOWER_OFFSET + VALUE_BYTES + 2 * s
 /// no value handle.
 pub(crate) const VALUELESS_NODE_OVERHEAD_BYTES: usize = NODE_OVERHEAD_BYTES - VALUE_BYTES;
 
+/// Whether a node holding `value` has a value handle: the one place the
+/// layout is chosen (an empty value has none).
+#[inline]
+fn has_value_handle(value: &Bytes) -> bool {
+    !value.is_empty()
+}
+
+/// The estimated overhead of the node an entry of `value` gets:
+/// [`NODE_OVERHEAD_BYTES`], or [`VALUELESS_NODE_OVERHEAD_BYTES`] for the
+/// layout without a value handle.
+#[inline]
+pub(crate) fn node_overhead_bytes(value: &Bytes) -> usize {
+    if has_value_handle(value) {
+        NODE_OVERHEAD_BYTES
+    } else {
+        VALUELESS_NODE_OVERHEAD_BYTES
+    }
+}
+
 /// The empty value: that of a node without a value handle (and of an
 /// unpositioned partition cursor, see `iter`).
 pub(crate) static EMPTY_VALUE: Bytes = Bytes::new();
@@ -467,7 +486,7 @@ impl SkipList {
         if self.is_equal(links[0].next, &target) {
             return false;
         }
-        let value = (!value.is_empty()).then_some(value);
+        let value = has_value_handle(&value).then_some(value);
         let has_value = value.is_some();
         let node = self.allocate_node(user_key, key_len, trailer, value, height);
         self.height.fetch_max(height, Ordering::Relaxed);
