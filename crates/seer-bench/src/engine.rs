@@ -132,6 +132,10 @@ pub struct EngineConfig {
     pub bloom_bits_per_key: u32,
     /// Whether tables are compressed (zstd/lz4 as the engine prefers).
     pub compression: bool,
+    /// seerdb's compaction policy as `(T, K, Z)`, fixed; `None`: adaptive,
+    /// the database's default. The peers keep their own defaults.
+    #[serde(default)]
+    pub seer_policy_tkz: Option<(u32, u32, u32)>,
 }
 
 impl Default for EngineConfig {
@@ -141,6 +145,7 @@ impl Default for EngineConfig {
             block_cache_bytes: 64 << 20,
             bloom_bits_per_key: 10,
             compression: false,
+            seer_policy_tkz: None,
         }
     }
 }

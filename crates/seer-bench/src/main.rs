@@ -63,6 +63,10 @@ struct Cli {
     /// Compress tables (off by default, for every engine).
     #[arg(long)]
     compression: bool,
+    /// seerdb's compaction policy: `adaptive` (the default) or a fixed
+    /// `T,K,Z` (e.g. `6,5,1`: lazy leveling with size ratio 6).
+    #[arg(long, default_value = "adaptive", value_parser = parse_seer_policy)]
+    seer_policy: SeerPolicy,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0x5EE_DB)]
     seed: u64,
@@ -119,6 +123,27 @@ fn parse_engines(list: Option<&str>) -> seer_bench::Result<Vec<EngineKind>> {
     Ok(engines)
 }
 
+/// `--seer-policy`: `None` is adaptive.
+#[derive(Debug, Clone, Copy)]
+struct SeerPolicy(Option<(u32, u32, u32)>);
+
+fn parse_seer_policy(text: &str) -> Result<SeerPolicy, String> {
+    if text == "adaptive" {
+        return Ok(SeerPolicy(None));
+    }
+    let parts: Vec<u32> = text
+        .split(',')
+        .map(|part| part.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("{text:?}: {error}"))?;
+    match parts[..] {
+        [t, k, z] => seer_db::PolicyParams::new(t, k, z)
+            .map(|_| SeerPolicy(Some((t, k, z))))
+            .map_err(|error| format!("{text:?}: {error}")),
+        _ => Err(format!("{text:?}: expected `adaptive` or `T,K,Z`")),
+    }
+}
+
 fn run(cli: Cli, command: String) -> seer_bench::Result<()> {
     let engines = parse_engines(cli.engines.as_deref())?;
     let params = RunParams {
@@ -136,6 +161,7 @@ fn run(cli: Cli, command: String) -> seer_bench::Result<()> {
         block_cache_bytes: cli.cache_mib << 20,
         bloom_bits_per_key: cli.bloom_bits,
         compression: cli.compression,
+        seer_policy_tkz: cli.seer_policy.0,
     };
     let options = SuiteOptions {
         engines: engines.clone(),
@@ -187,5 +213,20 @@ fn command_line(command: &str) -> String {
     match parts.next() {
         Some(rest) => format!("{name} {rest}"),
         None => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seer_policy;
+
+    #[test]
+    fn the_seer_policy_flag_takes_adaptive_or_a_valid_t_k_z() {
+        assert_eq!(parse_seer_policy("adaptive").unwrap().0, None);
+        assert_eq!(parse_seer_policy("6,5,1").unwrap().0, Some((6, 5, 1)));
+        assert_eq!(parse_seer_policy(" 10, 1 ,1").unwrap().0, Some((10, 1, 1)));
+        for bad in ["", "6,5", "6,5,1,1", "6,6,1", "1,1,1", "x,1,1"] {
+            assert!(parse_seer_policy(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -37,9 +37,13 @@ pub fn settings(kind: EngineKind, config: &EngineConfig) -> String {
         EngineKind::Seer => format!(
             "seer-db {}: DBOptions: memtable_capacity {memtable_mib} MiB, block_cache_capacity \
              {cache_mib} MiB, bloom_bits_per_key {bloom}, compression {}, sync_policy Never \
-             (per-write sync for fillsync), merge_operator U64AddOperator",
+             (per-write sync for fillsync), merge_operator U64AddOperator, compaction_policy {}",
             env!("SEER_BENCH_SEER_DB_VERSION"),
-            if config.compression { "Zstd" } else { "None" }
+            if config.compression { "Zstd" } else { "None" },
+            match config.seer_policy_tkz {
+                None => "Adaptive".to_owned(),
+                Some((t, k, z)) => format!("Fixed(T={t} K={k} Z={z})"),
+            }
         ),
         EngineKind::Fjall => format!(
             "fjall {} (lsm-tree {}, built without lz4): keyspace max_memtable_size \

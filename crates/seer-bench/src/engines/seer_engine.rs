@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use seer_db::{Batch, Compression, DBOptions, SyncPolicy, U64AddOperator, WriteOptions, DB};
+use seer_db::{
+    Batch, CompactionPolicy, Compression, DBOptions, PolicyParams, SyncPolicy, U64AddOperator,
+    WriteOptions, DB,
+};
 
 use super::{engine_error, visit_found};
 use crate::engine::{BatchOp, Direction, Engine, EngineConfig, EngineReport, SeekCursor};
@@ -19,7 +22,15 @@ impl SeerEngine {
     /// Opens or creates the database in `dir`.
     pub fn open(dir: &Path, config: &EngineConfig) -> Result<Self> {
         let too_large = |what: &str| BenchError::InvalidArgument(format!("{what} too large"));
+        let policy = match config.seer_policy_tkz {
+            None => CompactionPolicy::Adaptive,
+            Some((t, k, z)) => CompactionPolicy::Fixed(
+                PolicyParams::new(t, k, z)
+                    .map_err(|error| BenchError::InvalidArgument(error.to_string()))?,
+            ),
+        };
         let db = DBOptions::default()
+            .compaction_policy(policy)
             .memtable_capacity(
                 usize::try_from(config.memtable_bytes).map_err(|_| too_large("memtable"))?,
             )
