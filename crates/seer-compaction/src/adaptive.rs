@@ -141,11 +141,11 @@ pub struct AdaptiveOptions {
     /// Weight of a new window in the running operation mix (the rest is the
     /// history), in `(0, 1]`.
     pub new_window_weight: f64,
-    /// Only candidates whose worst-case space amplification (bytes on disk
-    /// over live bytes, `1 + Z - 1 + 1/T` in the model) is at most this are
-    /// chosen; when none is, the one with the least. `f64::INFINITY` (the
-    /// default here; the database passes its `max_space_amplification`):
-    /// no bound.
+    /// The space bound (bytes on disk over live bytes): only candidates
+    /// whose worst case at rest (`1 + Z - 1 + 1/(T-1)` in the model) is
+    /// within [`shape_space_bound`] of it are chosen; when none is, the
+    /// ones with the least. `f64::INFINITY` (the default here; the database
+    /// passes its `max_space_amplification`): no bound.
     pub max_space_amplification: f64,
 }
 
@@ -159,6 +159,24 @@ impl Default for AdaptiveOptions {
             max_space_amplification: f64::INFINITY,
         }
     }
+}
+
+/// The share of a space bound's allowance (the bytes beyond the live data,
+/// `bound - 1`) a shape's worst case at rest may take. The rest is for what
+/// the tree holds while it works and the model leaves out: level 0 up to
+/// its triggers, the memtables' logs, and the outputs of running
+/// compactions beside their inputs. Measured at 20M keys (docs/BENCHMARKS.md,
+/// seventh session) those add 0.4x to 0.7x of the live data at the peak
+/// whatever the shape, so a shape allowed the whole bound (lazy leveling
+/// at `T = 3`, exactly 1.5) closed at 1.41x and peaked at 1.80x.
+pub const SHAPE_SHARE_OF_SPACE_ALLOWANCE: f64 = 0.25;
+
+/// The worst case at rest a shape may have under the space bound
+/// `max_space_amplification`: `1 + (bound - 1) * `
+/// [`SHAPE_SHARE_OF_SPACE_ALLOWANCE`], 1.125 at the default 1.5 (`Z = 1`
+/// and `T >= 10` in the default grid).
+pub fn shape_space_bound(max_space_amplification: f64) -> f64 {
+    1.0 + (max_space_amplification - 1.0) * SHAPE_SHARE_OF_SPACE_ALLOWANCE
 }
 
 /// The default search grid: `T` in {2, 3, 4, 6, 8, 10, 12, 16}, `K` in
@@ -194,7 +212,8 @@ pub enum DecisionReason {
     /// Moved to a candidate cheaper by more than the margin.
     Switched,
     /// Moved because the previous policy's worst-case space amplification
-    /// exceeds [`AdaptiveOptions::max_space_amplification`].
+    /// exceeds the [`shape_space_bound`] of
+    /// [`AdaptiveOptions::max_space_amplification`].
     SpaceBound,
 }
 
@@ -283,7 +302,7 @@ impl AdaptivePolicy {
         }
         let mix = self.blend(window.mix());
         let current_cost = evaluate(current, tree).weighted(&mix);
-        let bound = self.options.max_space_amplification;
+        let bound = shape_space_bound(self.options.max_space_amplification);
         let space = |params: PolicyParams| 1.0 + evaluate(params, tree).space_amplification;
         // The candidates within the bound, or the least amplifying ones.
         let least_space = self
@@ -444,9 +463,10 @@ mod tests {
     }
 
     /// Issue 14: with a space bound of 1.5, a write-heavy workload that
-    /// unbounded goes to `Z > 1` stays at one run on the largest level, and
-    /// a policy resumed outside the bound moves inside it at the first
-    /// window, whatever the hysteresis.
+    /// unbounded goes to `Z > 1` stays at one run on the largest level with
+    /// a shape whose worst case takes at most a quarter of the allowance,
+    /// and a policy resumed outside it moves inside at the first window,
+    /// whatever the hysteresis.
     #[test]
     fn a_space_bound_keeps_the_adaptive_policy_to_shapes_under_it() {
         let tree = TreeInputs::default();
@@ -462,19 +482,31 @@ mod tests {
         };
         let worst = |params: PolicyParams| 1.0 + evaluate(params, &tree).space_amplification;
         let mut bounded = AdaptivePolicy::new(PolicyParams::default(), bounded_options.clone());
+        assert_eq!(shape_space_bound(1.5), 1.125);
         for _ in 0..4 {
             let params = bounded.observe(&writes, &tree).params;
-            assert!(worst(params) <= 1.5, "{params}");
+            assert!(worst(params) <= 1.125, "{params}");
             assert!(
-                params.size_ratio_t() >= 3,
-                "a T = 2 tree holds 2x: {params}"
+                params.size_ratio_t() >= 10,
+                "lazy leveling at T = 3 to 8 holds 1.14x to 1.5x at rest: {params}"
             );
         }
+        // A looser bound gives the shape more room: lazy leveling at T = 3
+        // (worst case 1.5) is allowed under a bound of 3.
+        let loose = AdaptiveOptions {
+            max_space_amplification: 3.0,
+            ..AdaptiveOptions::default()
+        };
+        let params = AdaptivePolicy::new(PolicyParams::default(), loose)
+            .observe(&writes, &tree)
+            .params;
+        assert!(worst(params) <= 1.5, "{params}");
+        assert!(params.size_ratio_t() < 10, "{params}");
         let mut resumed =
             AdaptivePolicy::new(PolicyParams::tiering(10).unwrap(), bounded_options.clone());
         let decision = resumed.observe(&writes, &tree).clone();
         assert_eq!(decision.reason, DecisionReason::SpaceBound, "{decision}");
-        assert!(worst(decision.params) <= 1.5);
+        assert!(worst(decision.params) <= 1.125);
         // A bound no candidate meets: the least amplifying ones.
         let tight = AdaptiveOptions {
             max_space_amplification: 1.0 + 1e-9,
