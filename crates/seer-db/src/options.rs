@@ -267,10 +267,13 @@ impl DBOptions {
         /// data (estimated as the largest level's bytes; default 1.5, the
         /// anchor being RocksDB universal compaction's
         /// `max_size_amplification_percent`): the adaptive policy only
-        /// chooses shapes whose worst case stays under it, and a
-        /// space-amplification compaction starts when the measured ratio
-        /// (every level, level 0 included) passes it. A finite ratio above
-        /// 1.0.
+        /// chooses shapes whose worst case at rest takes at most a quarter
+        /// of the allowance (`seer_compaction::adaptive::shape_space_bound`,
+        /// 1.125 at 1.5: the rest is for level 0 and running compactions),
+        /// and a space-amplification compaction starts when the measured
+        /// ratio (every level, level 0 included) passes it. Raise it to let
+        /// the adaptive policy trade disk for cheaper writes (at 3.0 it may
+        /// choose lazy leveling at `T = 3`). A finite ratio above 1.0.
         max_space_amplification, max_space_amplification: f64
     );
     setter!(
