@@ -1,10 +1,12 @@
 //! Where the disk goes during seer-bench's `scale` workload: a random fill
 //! of N keys (16-byte keys, 100-byte values, `SyncPolicy::Never`, the
 //! default options), then an overwrite of every key once. Every 200 ms it
-//! samples the directory (table files, WAL and other files) and the tree's
-//! levels (runs, tables, bytes); it prints a sample every `--every` samples,
-//! the sample at the peak directory size, and the directory after close,
-//! each over the live data (N * 116 bytes).
+//! samples the directory (table files, WAL and other files), the tree's
+//! levels (runs, tables, bytes) and the table files outside the tree
+//! (outputs of running compactions, replaced tables not yet deleted); it
+//! prints a sample every `--every` samples, the sample at the peak
+//! directory size, and the directory after close, each over the live data
+//! (N * 116 bytes).
 //!
 //! `cargo run --release -p seer-db --example space_shape -- N DIR [EVERY]`
 #![allow(clippy::unwrap_used)]
@@ -20,10 +22,12 @@ const VALUE_BYTES: usize = 100;
 const KEY_BYTES: u64 = 16;
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Bytes of the files under `dir`: (tables, everything else).
-fn dir_bytes(dir: &Path) -> (u64, u64) {
+/// Bytes of the files under `dir`: (tables, everything else), and the
+/// count of table files.
+fn dir_bytes(dir: &Path) -> (u64, u64, usize) {
     let mut tables = 0;
     let mut other = 0;
+    let mut table_files = 0;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(path) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&path) else {
@@ -37,18 +41,21 @@ fn dir_bytes(dir: &Path) -> (u64, u64) {
                 pending.push(entry.path());
             } else if entry.path().extension().is_some_and(|e| e == "sst") {
                 tables += meta.len();
+                table_files += 1;
             } else {
                 other += meta.len();
             }
         }
     }
-    (tables, other)
+    (tables, other, table_files)
 }
 
 /// One line: the phase, the directory and the levels.
 fn sample(db: &DB, dir: &Path, started: Instant, phase: u8, live_bytes: u64) -> (u64, String) {
-    let (tables, other) = dir_bytes(dir);
+    let (tables, other, table_files) = dir_bytes(dir);
     let metrics = db.metrics();
+    let tree_tables: usize = metrics.levels.iter().map(|level| level.tables).sum();
+    let tree_bytes: u64 = metrics.levels.iter().map(|level| level.size_bytes).sum();
     let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
     let levels: Vec<String> = metrics
         .levels
@@ -66,13 +73,15 @@ fn sample(db: &DB, dir: &Path, started: Instant, phase: u8, live_bytes: u64) -> 
         .collect();
     let total = tables + other;
     let line = format!(
-        "{:6.1}s {} dir {:6.0}M ({:.2}x) tables {:6.0}M other {:5.0}M imm {} | {} | {}",
+        "{:6.1}s {} dir {:6.0}M ({:.2}x) tables {:6.0}M other {:5.0}M outside the tree {} files {:.0}M imm {} | {} | {}",
         started.elapsed().as_secs_f64(),
         ["fill", "overwrite", "done"][usize::from(phase.min(2))],
         mib(total),
         total as f64 / live_bytes as f64,
         mib(tables),
         mib(other),
+        table_files.saturating_sub(tree_tables),
+        mib(tables.saturating_sub(tree_bytes)),
         metrics.immutable_memtables,
         levels.join(" "),
         metrics.compaction_policy,
@@ -158,7 +167,7 @@ fn main() {
         peak as f64 / live_bytes as f64
     );
     db.close().unwrap();
-    let (tables, other) = dir_bytes(&dir);
+    let (tables, other, _) = dir_bytes(&dir);
     println!(
         "after close: {:.2}x (tables {:.2}x, other {:.2}x)",
         (tables + other) as f64 / live_bytes as f64,
