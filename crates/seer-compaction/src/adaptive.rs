@@ -166,9 +166,10 @@ impl Default for AdaptiveOptions {
 /// the tree holds while it works and the model leaves out: level 0 up to
 /// its triggers, the memtables' logs, and the outputs of running
 /// compactions beside their inputs. Measured at 20M keys (docs/BENCHMARKS.md,
-/// seventh session) those add 0.4x to 0.7x of the live data at the peak
+/// seventh session) those add 0.3x to 0.7x of the live data at the peak
 /// whatever the shape, so a shape allowed the whole bound (lazy leveling
-/// at `T = 3`, exactly 1.5) closed at 1.41x and peaked at 1.80x.
+/// at `T = 3`, exactly 1.5) closed at 1.33x to 1.41x and peaked at 1.70x
+/// to 1.80x, against 1.08x to 1.11x at close under `T = 10`.
 pub const SHAPE_SHARE_OF_SPACE_ALLOWANCE: f64 = 0.25;
 
 /// The worst case at rest a shape may have under the space bound
